@@ -1,0 +1,26 @@
+"""IPv6 for labs and transition testing: addresses and scopes, interfaces,
+dual-stack sockets, tunnels, netsh-like configuration and network-namespace labs.
+
+This module stays light to import; the lab lives in :mod:`ipv6.lab`.
+"""
+
+from ._errors import (
+    BadInput,
+    CommandFailedToStart,
+    Ipv6Error,
+    LabConfigError,
+    LabError,
+    LabStepFailed,
+    NeedsPrivilege,
+)
+
+__all__ = [
+    "BadInput",
+    "CommandFailedToStart",
+    "Ipv6Error",
+    "LabConfigError",
+    "LabError",
+    "LabStepFailed",
+    "NeedsPrivilege",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,39 @@
+"""The ``ipv6`` command: one module per command group, heavy imports inside
+the commands that need them so that pure commands start fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import _kit
+
+DESCRIPTION = """\
+IPv6 lab and transition tools.
+
+Labs of network namespaces joined by veth links and bridges, as TOML files:
+bring them up, look inside, run commands in their hosts, take them down.
+"""
+
+EPILOG = """\
+Still to come (not part of this version): addr, interfaces, ping, dualstack,
+6to4cfg, tunnel. See docs/ for what each will do.
+Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import lab
+
+    parser, commands = _kit.program("ipv6", DESCRIPTION, EPILOG)
+    lab.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _kit.run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""What every command of the toolkit shares: one-line errors, exit codes,
+JSON output, tables and progress.
+
+Commands stay thin: build the library object, make one call, print. This
+module maps the package error roots to one line on stderr and an exit code,
+so no user ever sees a traceback (set TOOLKIT_DEBUG=1 to get one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TextIO
+
+from .._errors import EXIT_BAD_INPUT, Ipv6Error
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+DEBUG_ENV = "TOOLKIT_DEBUG"
+
+
+class UsageError(Ipv6Error):
+    """The command line itself is wrong."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print machine-readable JSON instead of text"
+    )
+
+
+def print_json(value: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    json.dump(value, out, indent=2, sort_keys=False, default=str)
+    out.write("\n")
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """Rows as aligned text columns under a header."""
+    cells = [[str(c) for c in header]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+class Progress:
+    """Step progress on stderr: a live counter on a terminal, silence otherwise.
+
+    With ``verbose`` every step is printed on its own line, terminal or not.
+    """
+
+    def __init__(self, verbose: bool = False, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.verbose = verbose
+        self.live = self.stream.isatty() and not verbose
+        self._width = 0
+
+    def __call__(self, index: int, total: int, what: str) -> None:
+        line = f"[{index}/{total}] {what}"
+        if self.verbose:
+            print(line, file=self.stream, flush=True)
+        elif self.live:
+            self._width = max(self._width, len(line))
+            self.stream.write("\r" + line.ljust(self._width))
+            self.stream.flush()
+
+    def done(self) -> None:
+        if self.live and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    errors: tuple[type[BaseException], ...] = (),
+) -> int:
+    """Parse, dispatch to ``args.handler``, and turn any failure into one line."""
+    prog = parser.prog
+    debug = bool(os.environ.get(DEBUG_ENV))
+    handled: tuple[type[BaseException], ...] = (Ipv6Error, *errors)
+    try:
+        args = parser.parse_args(argv)
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        prog = getattr(args, "prog", prog)
+        return handler(args) or 0
+    except handled as exc:
+        if debug:
+            raise
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): not an error worth a line.
+        with _suppress_all():
+            sys.stdout.close()
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {exc} "
+            f"(this is a bug; set {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+class _suppress_all:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def subcommand(
+    subparsers: Any, name: str, handler: Handler, help: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """Add a subcommand whose handler ``run`` calls with the parsed arguments."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help, description=description or help
+    )
+    parser.set_defaults(handler=handler, prog=parser.prog)
+    return parser
+
+
+def group(
+    subparsers: Any, name: str, help: str, description: str | None = None
+) -> tuple[argparse.ArgumentParser, Any]:
+    """Add a command group; run alone, it prints its help and exits 2."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help, description=description or help
+    )
+
+    def show_help(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+
+    parser.set_defaults(handler=show_help, prog=parser.prog)
+    return parser, parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
+
+
+def program(prog: str, description: str, epilog: str) -> tuple[argparse.ArgumentParser, Any]:
+    """A top-level command parser and the place to add its subcommands."""
+    parser = Parser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser, parser.add_subparsers(title="commands", metavar="COMMAND")

@@ -1,0 +1,278 @@
+"""Carries a lab plan's steps out on this kernel: netlink through pyroute2,
+sysctls through /proc/sys inside each namespace.
+
+One netlink handle is opened per namespace, from inside it, and reused for
+every step there. Each step is a small function picked from a table by the
+step's type; failures come back as :class:`StepFailed` with the kernel's
+reason in words, and the caller decides what to undo.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from . import _netns
+from ._plan import (
+    AddAddress,
+    AddRoute,
+    AttachToBridge,
+    CreateBridge,
+    CreateNamespace,
+    CreateVeth,
+    SetLinkUp,
+    Step,
+    WaitForAddresses,
+    WriteSysctl,
+)
+
+IFA_F_NODAD = 0x02
+IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40
+IFF_UP = 0x1
+ROUTE_TYPE_CODES = {"unicast": 1, "multicast": 5, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+DAD_TIMEOUT = 15.0
+
+
+class StepFailed(Exception):
+    """A step could not be carried out; ``reason`` is the kernel's answer in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def reason_of(exc: BaseException) -> str:
+    """The kernel's answer in words, for netlink and OS errors alike."""
+    if isinstance(exc, NetlinkError):
+        code = exc.code
+        return f"{os.strerror(code)} ({_errno_name(code)})"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{os.strerror(exc.errno)} ({_errno_name(exc.errno)})"
+    return str(exc) or type(exc).__name__
+
+
+def _errno_name(code: int) -> str:
+    import errno
+
+    return errno.errorcode.get(code, str(code))
+
+
+class Kernel:
+    """Applies steps; holds one netlink handle per namespace until closed."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, Any] = {}
+        self._actions: dict[type, Callable[[Any], None]] = {
+            CreateNamespace: self._create_namespace,
+            WriteSysctl: self._write_sysctl,
+            CreateBridge: self._create_bridge,
+            CreateVeth: self._create_veth,
+            AttachToBridge: self._attach,
+            AddAddress: self._add_address,
+            SetLinkUp: self._link_up,
+            AddRoute: self._add_route,
+            WaitForAddresses: self._wait_for_addresses,
+        }
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+    def forget(self, namespace: str) -> None:
+        handle = self._handles.pop(namespace, None)
+        if handle is not None:
+            handle.close()
+
+    def handle(self, namespace: str) -> Any:
+        """The netlink handle opened inside ``namespace``."""
+        if namespace not in self._handles:
+            with _netns.entered(namespace):
+                self._handles[namespace] = IPRoute()
+        return self._handles[namespace]
+
+    def apply(self, step: Step) -> None:
+        try:
+            self._actions[type(step)](step)
+        except StepFailed:
+            raise
+        except (NetlinkError, OSError) as exc:
+            raise StepFailed(reason_of(exc)) from exc
+
+    def _index(self, namespace: str, ifname: str) -> int:
+        found = self.handle(namespace).link_lookup(ifname=ifname)
+        if not found:
+            raise StepFailed(f"no interface {ifname} in {namespace}")
+        return int(found[0])
+
+    # -- the steps --
+
+    def _create_namespace(self, step: CreateNamespace) -> None:
+        try:
+            _netns.create(step.namespace)
+        except FileExistsError:
+            raise StepFailed(f"a namespace named {step.namespace} already exists") from None
+
+    def _write_sysctl(self, step: WriteSysctl) -> None:
+        with _netns.entered(step.namespace):
+            try:
+                with open(step.path, "w", encoding="ascii") as f:
+                    f.write(step.value)
+            except FileNotFoundError:
+                raise StepFailed(
+                    f"this kernel has no setting {step.path} (from {step.setting!r})"
+                ) from None
+            except OSError as exc:
+                raise StepFailed(
+                    f"the kernel refused {step.value!r} for {step.path}: {reason_of(exc)}"
+                ) from None
+
+    def _create_bridge(self, step: CreateBridge) -> None:
+        ipr = self.handle(step.namespace)
+        ipr.link("add", ifname=step.ifname, kind="bridge", br_mcast_snooping=int(step.snooping))
+        if step.mtu is not None:
+            ipr.link("set", index=self._index(step.namespace, step.ifname), mtu=step.mtu)
+
+    def _create_veth(self, step: CreateVeth) -> None:
+        ipr = self.handle(step.namespace)
+        peer_fd = _netns.open_fd(step.peer_namespace)
+        try:
+            peer: dict[str, Any] = {"ifname": step.peer_ifname, "net_ns_fd": peer_fd}
+            if step.peer_mac:
+                peer["address"] = step.peer_mac
+            extra: dict[str, Any] = {}
+            if step.mac:
+                extra["address"] = step.mac
+            ipr.link("add", ifname=step.ifname, kind="veth", peer=peer, **extra)
+        finally:
+            os.close(peer_fd)
+        if step.mtu is not None:
+            ipr.link("set", index=self._index(step.namespace, step.ifname), mtu=step.mtu)
+            peer_ipr = self.handle(step.peer_namespace)
+            peer_ipr.link(
+                "set", index=self._index(step.peer_namespace, step.peer_ifname), mtu=step.mtu
+            )
+
+    def _attach(self, step: AttachToBridge) -> None:
+        ipr = self.handle(step.namespace)
+        master = self._index(step.namespace, step.bridge)
+        ipr.link("set", index=self._index(step.namespace, step.ifname), master=master)
+
+    def _add_address(self, step: AddAddress) -> None:
+        ipr = self.handle(step.namespace)
+        flags = IFA_F_NODAD if (not step.dad and step.address.version == 6) else 0
+        kwargs: dict[str, Any] = {}
+        if step.address.version == 4 and step.address.network.prefixlen < 31:
+            kwargs["broadcast"] = str(step.address.network.broadcast_address)
+        ipr.addr(
+            "add",
+            index=self._index(step.namespace, step.ifname),
+            address=str(step.address.ip),
+            prefixlen=step.address.network.prefixlen,
+            flags=flags,
+            **kwargs,
+        )
+
+    def _link_up(self, step: SetLinkUp) -> None:
+        ipr = self.handle(step.namespace)
+        ipr.link("set", index=self._index(step.namespace, step.ifname), state="up")
+
+    def _add_route(self, step: AddRoute) -> None:
+        route = step.route
+        ipr = self.handle(step.namespace)
+        kwargs: dict[str, Any] = {
+            "family": socket.AF_INET if route.family == 4 else socket.AF_INET6,
+            "dst": str(route.to.network_address),
+            "dst_len": route.to.prefixlen,
+            "type": ROUTE_TYPE_CODES[route.type],
+        }
+        if route.via is not None:
+            kwargs["gateway"] = str(route.via)
+        if route.dev is not None:
+            kwargs["oif"] = self._index(step.namespace, route.dev)
+        if route.metric is not None:
+            kwargs["priority"] = route.metric
+        if route.table is not None:
+            kwargs["table"] = route.table
+        if route.src is not None:
+            kwargs["prefsrc"] = str(route.src)
+        ipr.route("add", **kwargs)
+
+    def _wait_for_addresses(self, step: WaitForAddresses) -> None:
+        """Wait until every link is ready to carry traffic.
+
+        A link is ready when it has carrier and, where IPv6 is on, its
+        link-local address exists and no address of it is still tentative.
+        The kernel makes the link-local address only after the carrier comes
+        up, which it reports with a delay, so "no tentative address" alone
+        would say ready before the address even exists.
+        """
+        deadline = time.monotonic() + DAD_TIMEOUT
+        while True:
+            pending = [p for ns in step.namespaces for p in self._not_ready(ns)]
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise StepFailed(f"not ready after {DAD_TIMEOUT:.0f} s: {', '.join(pending)}")
+            time.sleep(0.02)
+
+    def _not_ready(self, namespace: str) -> list[str]:
+        ipr = self.handle(namespace)
+        pending = []
+        addresses: dict[int, list[tuple[str, int]]] = {}
+        for msg in ipr.get_addr(family=socket.AF_INET6):
+            flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+            address = msg.get_attr("IFA_ADDRESS")
+            if flags & IFA_F_DADFAILED:
+                raise StepFailed(f"duplicate address detection failed for {address} in {namespace}")
+            addresses.setdefault(msg["index"], []).append((address, flags))
+        for link in ipr.get_links():
+            ifname = link.get_attr("IFLA_IFNAME")
+            if ifname == "lo" or not link["flags"] & IFF_UP:
+                continue
+            where = f"{namespace}:{ifname}"
+            if link.get_attr("IFLA_OPERSTATE") != "UP":
+                pending.append(f"{where} has no carrier")
+                continue
+            mine = addresses.get(link["index"], [])
+            pending += [f"{a} on {where} is tentative" for a, f in mine if f & IFA_F_TENTATIVE]
+            if not any(a.startswith("fe80:") for a, _ in mine) and self._makes_link_local(
+                namespace, ifname
+            ):
+                pending.append(f"{where} has no link-local address yet")
+        return pending
+
+    def _makes_link_local(self, namespace: str, ifname: str) -> bool:
+        """Whether the kernel will give this interface a link-local address."""
+        with _netns.entered(namespace):
+            try:
+                with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", encoding="ascii") as f:
+                    if f.read().strip() != "0":
+                        return False
+                with open(f"/proc/sys/net/ipv6/conf/{ifname}/addr_gen_mode", encoding="ascii") as f:
+                    return f.read().strip() != "1"  # 1: IN6_ADDR_GEN_MODE_NONE
+            except FileNotFoundError:
+                return False
+
+
+def remove_namespaces(namespaces: list[str]) -> list[str]:
+    """Stop what runs in them and remove them, last made first; returns those removed."""
+    removed = []
+    for name in reversed(namespaces):
+        _netns.stop_processes(name)
+        if _netns.remove(name):
+            removed.append(name)
+    return removed

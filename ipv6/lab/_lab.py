@@ -1,0 +1,226 @@
+"""Bringing labs up and down, reading their state, running commands in hosts.
+
+These are blocking calls (netlink through pyroute2 is synchronous); the
+command line calls them directly and :mod:`ipv6.lab._running` calls them
+from a worker thread for Trio code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import CommandFailedToStart, LabError, LabStepFailed
+from . import _netns, _state
+from ._config import LabConfig, load_config
+from ._plan import CreateNamespace, Plan, plan_up
+from ._privilege import require_capabilities
+from ._state import LabRecord, LinkRecord
+
+Progress = Callable[[int, int, str], None]
+
+
+def new_tag(name: str) -> str:
+    """The lab's tag: its name and four random hex digits."""
+    return f"{name}-{secrets.token_hex(2)}"
+
+
+def up(config: LabConfig, *, progress: Progress | None = None, tag: str | None = None) -> LabRecord:
+    """Build ``config``; on any failure remove what was made and raise LabStepFailed."""
+    from ._kernel import Kernel, StepFailed, remove_namespaces
+
+    require_capabilities(f"bringing lab {config.name!r} up")
+    plan = plan_up(config, tag or new_tag(config.name))
+    record = LabRecord(
+        name=config.name,
+        tag=plan.tag,
+        source=os.path.abspath(config.source) if os.path.exists(config.source) else config.source,
+        created=_state.now(),
+        hosts=dict(plan.hosts),
+        bridges=dict(plan.bridges),
+        links=[
+            LinkRecord(link.name, link.kind, [(ep.host, ep.ifname) for ep in link.endpoints])
+            for link in config.links
+        ],
+    )
+    _state.reserve(record)
+    total = len(plan.steps)
+    try:
+        with Kernel() as kernel:
+            for index, step in enumerate(plan.steps, 1):
+                if progress is not None:
+                    progress(index, total, step.describe())
+                if isinstance(step, CreateNamespace):
+                    record.namespaces.append(step.namespace)
+                    _state.save(record)
+                try:
+                    kernel.apply(step)
+                except StepFailed as exc:
+                    raise LabStepFailed(
+                        config.name, index, total, step.describe(), exc.reason
+                    ) from exc
+    except BaseException:
+        remove_namespaces(record.namespaces)
+        _state.forget(record.name)
+        raise
+    record.status = "up"
+    _state.save(record)
+    return record
+
+
+def planned(config: LabConfig) -> Plan:
+    """The plan ``up`` would carry out, with a placeholder tag (for --dry-run)."""
+    return plan_up(config, f"{config.name}-XXXX")
+
+
+@dataclass
+class DownReport:
+    name: str
+    removed: list[str]
+    missing: list[str]
+    stopped: list[int]
+
+
+def down(target: str) -> DownReport:
+    """Remove every namespace the lab made, and its record."""
+    from ._kernel import remove_namespaces
+
+    record = find(target)
+    require_capabilities(f"taking lab {record.name!r} down")
+    stopped = [pid for ns in record.namespaces for pid in _netns.pids_in(ns)]
+    removed = remove_namespaces(record.namespaces)
+    missing = [ns for ns in record.namespaces if ns not in removed]
+    _state.forget(record.name)
+    return DownReport(record.name, removed, missing, stopped)
+
+
+def find(target: str) -> LabRecord:
+    """The lab a user means by ``target``: a lab name, or the file it came from."""
+    record = _state.load(target) if "/" not in target and not target.endswith(".toml") else None
+    if record is not None:
+        return record
+    path = Path(target)
+    if path.is_file():
+        source = os.path.abspath(path)
+        for candidate in _state.all_records():
+            if candidate.source == source:
+                return candidate
+        config_name = load_config(path).name
+        record = _state.load(config_name)
+        if record is not None:
+            return record
+    up_now = [r.name for r in _state.all_records()]
+    listing = f"labs up: {', '.join(up_now)}" if up_now else "no lab is up"
+    raise LabError(f"no lab {target!r} is up ({listing})")
+
+
+def records() -> list[LabRecord]:
+    return _state.all_records()
+
+
+def describe(record: LabRecord) -> dict[str, Any]:
+    """The lab as it is now: each host's interfaces and addresses, read live."""
+    from pyroute2 import IPRoute
+
+    hosts: dict[str, Any] = {}
+    peers = {(host, ifname): link.name for link in record.links for host, ifname in link.endpoints}
+    for host, namespace in record.hosts.items():
+        if not _netns.exists(namespace):
+            hosts[host] = {"namespace": namespace, "present": False, "interfaces": []}
+            continue
+        with _netns.entered(namespace):
+            ipr = IPRoute()
+        try:
+            interfaces = []
+            addresses: dict[int, list[dict[str, Any]]] = {}
+            for msg in ipr.get_addr():
+                flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+                addresses.setdefault(msg["index"], []).append(
+                    {
+                        "address": f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}",
+                        "family": "ipv4" if msg["family"] == socket.AF_INET else "ipv6",
+                        "scope": _SCOPES.get(msg["scope"], str(msg["scope"])),
+                        "tentative": bool(flags & 0x40),
+                        "dad_failed": bool(flags & 0x08),
+                    }
+                )
+            for msg in ipr.get_links():
+                ifname = msg.get_attr("IFLA_IFNAME")
+                interfaces.append(
+                    {
+                        "name": ifname,
+                        "index": msg["index"],
+                        "state": (msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN").lower(),
+                        "mac": msg.get_attr("IFLA_ADDRESS"),
+                        "mtu": msg.get_attr("IFLA_MTU"),
+                        "link": peers.get((host, ifname)),
+                        "addresses": addresses.get(msg["index"], []),
+                    }
+                )
+        finally:
+            ipr.close()
+        hosts[host] = {"namespace": namespace, "present": True, "interfaces": interfaces}
+    return {
+        "name": record.name,
+        "tag": record.tag,
+        "source": record.source,
+        "status": record.status,
+        "created": record.created,
+        "namespaces": record.namespaces,
+        "links": [
+            {"name": link.name, "kind": link.kind, "endpoints": [list(e) for e in link.endpoints]}
+            for link in record.links
+        ],
+        "hosts": hosts,
+    }
+
+
+def summary(record: LabRecord) -> dict[str, Any]:
+    """The lab in one line's worth of fields, without entering it."""
+    present = [ns for ns in record.namespaces if _netns.exists(ns)]
+    health = record.status
+    if len(present) != len(record.namespaces):
+        health = "broken" if present else "gone"
+    return {
+        "name": record.name,
+        "tag": record.tag,
+        "status": health,
+        "hosts": sorted(record.hosts),
+        "links": len(record.links),
+        "source": record.source,
+        "created": record.created,
+    }
+
+
+_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+def exec_argv(record: LabRecord, host: str, argv: list[str]) -> list[str]:
+    """The command line that runs ``argv`` inside ``host`` from any process."""
+    namespace = record.namespace_of(host)
+    return [sys.executable, "-m", "ipv6.lab._nsexec", namespace, *argv]
+
+
+def exec_in_host(target: str, host: str, argv: list[str]) -> None:
+    """Replace this process with ``argv`` running inside the lab host."""
+    record = find(target)
+    namespace = record.namespace_of(host)
+    require_capabilities(f"running a command in {record.name}:{host}")
+    if not _netns.exists(namespace):
+        raise LabError(f"host {host!r} of lab {record.name!r} is gone (namespace {namespace})")
+    try:
+        _netns.exec_in(namespace, argv)
+    except FileNotFoundError:
+        raise CommandFailedToStart(
+            f"cannot run {argv[0]!r} in {record.name}:{host}: command not found", not_found=True
+        ) from None
+    except OSError as exc:
+        raise CommandFailedToStart(
+            f"cannot run {argv[0]!r} in {record.name}:{host}: {exc.strerror}", not_found=False
+        ) from None

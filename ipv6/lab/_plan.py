@@ -1,0 +1,260 @@
+"""From a checked lab to the ordered steps that build it, as data.
+
+Rules of this module:
+- Pure: a :class:`~ipv6.lab._config.LabConfig` and a tag in, a :class:`Plan`
+  out. The executor (``_kernel``) carries the steps out; tests read them.
+- Everything a lab makes lives in network namespaces the lab owns: veth
+  pairs are created with each end directly in its namespace and bridges sit
+  in a namespace of their own, so nothing ever appears in the root namespace
+  and taking the lab down is removing its namespaces.
+- Every namespace name starts with the lab's tag (``NAME-XXXX``), so two labs,
+  or two test runs of one file, never collide.
+- Order matters and is fixed here: settings meant for every interface go to
+  ``all``/``default`` before links exist (new interfaces inherit them, and a
+  link-local address is made with the right DAD setting); per-interface
+  settings and addresses come before the link is up; routes come after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv6Interface
+
+from . import _sysctl
+from ._config import LabConfig, Route, Setting
+
+BRIDGE_IFNAME = "br0"
+
+
+@dataclass(frozen=True)
+class CreateNamespace:
+    namespace: str
+    role: str  # "host" or "bridge"
+    owner: str  # the host's or link's name in the lab
+
+    def describe(self) -> str:
+        return f"create namespace {self.namespace} for {self.role} {self.owner}"
+
+
+@dataclass(frozen=True)
+class WriteSysctl:
+    namespace: str
+    path: str
+    value: str
+    setting: str
+
+    def describe(self) -> str:
+        short = self.path.removeprefix(_sysctl.PROC_SYS + "/").replace("/", ".")
+        return f"set {short}={self.value} in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class CreateBridge:
+    namespace: str
+    ifname: str
+    mtu: int | None
+    snooping: bool
+
+    def describe(self) -> str:
+        return f"create bridge {self.ifname} in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class CreateVeth:
+    namespace: str
+    ifname: str
+    peer_namespace: str
+    peer_ifname: str
+    mtu: int | None
+    mac: str | None
+    peer_mac: str | None
+
+    def describe(self) -> str:
+        return (
+            f"create veth {self.namespace}:{self.ifname} <-> "
+            f"{self.peer_namespace}:{self.peer_ifname}"
+        )
+
+
+@dataclass(frozen=True)
+class AttachToBridge:
+    namespace: str
+    ifname: str
+    bridge: str
+
+    def describe(self) -> str:
+        return f"attach {self.ifname} to {self.bridge} in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class AddAddress:
+    namespace: str
+    ifname: str
+    address: IPv4Interface | IPv6Interface
+    dad: bool
+
+    def describe(self) -> str:
+        nodad = "" if self.dad or self.address.version == 4 else " (no DAD)"
+        return f"add address {self.address} to {self.namespace}:{self.ifname}{nodad}"
+
+
+@dataclass(frozen=True)
+class SetLinkUp:
+    namespace: str
+    ifname: str
+
+    def describe(self) -> str:
+        return f"bring {self.namespace}:{self.ifname} up"
+
+
+@dataclass(frozen=True)
+class AddRoute:
+    namespace: str
+    route: Route
+
+    def describe(self) -> str:
+        return f"add route {self.route.describe()} in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class WaitForAddresses:
+    """Wait until no address in these namespaces is still tentative (DAD)."""
+
+    namespaces: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "wait for duplicate address detection to finish"
+
+
+Step = (
+    CreateNamespace
+    | WriteSysctl
+    | CreateBridge
+    | CreateVeth
+    | AttachToBridge
+    | AddAddress
+    | SetLinkUp
+    | AddRoute
+    | WaitForAddresses
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    lab: str
+    tag: str
+    hosts: dict[str, str]  # host name -> namespace
+    bridges: dict[str, str]  # link name -> namespace
+    steps: tuple[Step, ...]
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Every namespace the plan makes, in the order it makes them."""
+        return [s.namespace for s in self.steps if isinstance(s, CreateNamespace)]
+
+
+def host_namespace(tag: str, host: str) -> str:
+    return f"{tag}-{host}"
+
+
+def plan_up(config: LabConfig, tag: str) -> Plan:
+    """The steps that build ``config`` with names tagged ``tag``."""
+    hosts = {h.name: host_namespace(tag, h.name) for h in config.hosts}
+    bridges = {
+        link.name: host_namespace(tag, link.name) for link in config.links if link.kind == "bridge"
+    }
+    steps: list[Step] = []
+
+    for host in config.hosts:
+        ns = hosts[host.name]
+        steps.append(CreateNamespace(ns, "host", host.name))
+        steps += _early_settings(ns, host.settings)
+        steps.append(SetLinkUp(ns, "lo"))
+
+    for link in config.links:
+        if link.kind != "bridge":
+            continue
+        ns = bridges[link.name]
+        steps.append(CreateNamespace(ns, "bridge", link.name))
+        # The switch itself must stay silent: no IPv6 on its ports means no
+        # MLD reports or neighbour discovery of its own on the lab's links.
+        for where in ("all", "default"):
+            steps.append(
+                WriteSysctl(
+                    ns,
+                    f"{_sysctl.PROC_SYS}/net/ipv6/conf/{where}/disable_ipv6",
+                    "1",
+                    "disable_ipv6",
+                )
+            )
+        steps.append(SetLinkUp(ns, "lo"))
+        steps.append(CreateBridge(ns, BRIDGE_IFNAME, link.mtu, link.snooping))
+
+    for link in config.links:
+        if link.kind == "veth":
+            a, b = link.endpoints
+            steps.append(
+                CreateVeth(hosts[a.host], a.ifname, hosts[b.host], b.ifname, link.mtu, a.mac, b.mac)
+            )
+            continue
+        ns = bridges[link.name]
+        for ep in link.endpoints:
+            steps.append(CreateVeth(hosts[ep.host], ep.ifname, ns, ep.host, link.mtu, ep.mac, None))
+            steps.append(AttachToBridge(ns, ep.host, BRIDGE_IFNAME))
+            steps.append(SetLinkUp(ns, ep.host))
+        steps.append(SetLinkUp(ns, BRIDGE_IFNAME))
+
+    for host in config.hosts:
+        ns = hosts[host.name]
+        for _link, ep in config.endpoints_of(host.name):
+            steps += _interface_settings(ns, ep.ifname, host.settings)
+            steps += _interface_settings(ns, ep.ifname, ep.settings)
+            if not ep.dad:
+                steps.append(
+                    WriteSysctl(
+                        ns,
+                        f"{_sysctl.PROC_SYS}/net/ipv6/conf/{ep.ifname}/accept_dad",
+                        "0",
+                        "dad = false",
+                    )
+                )
+        steps += _named_interface_settings(ns, host.settings)
+        for _link, ep in config.endpoints_of(host.name):
+            steps += [AddAddress(ns, ep.ifname, addr, ep.dad) for addr in ep.addresses]
+        for _link, ep in config.endpoints_of(host.name):
+            steps.append(SetLinkUp(ns, ep.ifname))
+
+    for host in config.hosts:
+        steps += [AddRoute(hosts[host.name], route) for route in host.routes]
+
+    steps.append(WaitForAddresses(tuple(hosts.values())))
+    return Plan(config.name, tag, hosts, bridges, tuple(steps))
+
+
+def _early_settings(ns: str, settings: tuple[Setting, ...]) -> list[Step]:
+    """Settings written when the namespace is new: globals and all/default."""
+    out: list[Step] = []
+    for s in settings:
+        if s.target.per_interface:
+            out += [WriteSysctl(ns, s.target.path(w), s.value, s.name) for w in ("all", "default")]
+        elif s.target.interface in (None, "all", "default"):
+            out.append(WriteSysctl(ns, s.target.path(), s.value, s.name))
+    return out
+
+
+def _interface_settings(ns: str, ifname: str, settings: tuple[Setting, ...]) -> list[Step]:
+    """Per-interface settings, written to one interface once it exists."""
+    return [
+        WriteSysctl(ns, s.target.path(ifname), s.value, s.name)
+        for s in settings
+        if s.target.per_interface
+    ]
+
+
+def _named_interface_settings(ns: str, settings: tuple[Setting, ...]) -> list[Step]:
+    """Dotted settings that name one interface (``net.ipv6.conf.eth0.x``)."""
+    return [
+        WriteSysctl(ns, s.target.path(), s.value, s.name)
+        for s in settings
+        if not s.target.per_interface and s.target.interface not in (None, "all", "default")
+    ]

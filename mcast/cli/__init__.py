@@ -1,0 +1,40 @@
+"""The ``mcast`` command: one module per command group."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ipv6.cli import _kit
+
+from .._errors import McastError
+
+DESCRIPTION = """\
+Multicast tools for scripts and labs.
+
+Start with the tour: a guided run of the toolkit on a network-namespace lab
+(as root) or on loopback (otherwise).
+"""
+
+EPILOG = """\
+Still to come (not part of this version): join, send, show joins, watch,
+querier. See docs/ for what each will do.
+Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import tour
+
+    parser, commands = _kit.program("mcast", DESCRIPTION, EPILOG)
+    tour.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _kit.run(build_parser(), argv, errors=(McastError,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

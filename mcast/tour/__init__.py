@@ -1,0 +1,97 @@
+"""The tour: a short guided run of the toolkit's main jobs.
+
+As root it brings up an embedded lab (three hosts on a bridged LAN, the same
+as configs/lab/lan.toml) and takes it down at the end, whatever happens; not
+as root, or with ``--loopback``, it works on this host's loopback and says so.
+Each capability of the toolkit adds a scene to :data:`SCENES`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from ipv6.lab._privilege import LAB_NEEDS, effective_capabilities, missing_capabilities
+
+from ._stage import Stage
+
+
+@dataclass(frozen=True)
+class Scene:
+    title: str
+    run: Callable[[Stage], Awaitable[bool]]  # True when what it saw was as expected
+
+
+def _scenes() -> list[Scene]:
+    from . import _lab_scene, _reach
+
+    return [
+        Scene("A lab to work in", _lab_scene.show_lab),
+        Scene("Every host reaches every host, over IPv4 and IPv6", _reach.reach_everyone),
+    ]
+
+
+def _missing_privilege() -> list[str]:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return missing_capabilities(effective_capabilities(status.read()), LAB_NEEDS)
+    except OSError:
+        return list(LAB_NEEDS)
+
+
+async def run_tour(
+    mode: str | None = None, lab_file: str | None = None, out: TextIO | None = None
+) -> int:
+    """Run every scene; 0 when each saw what it expected, 1 otherwise."""
+    from ipv6.lab import builtin_lab, load_config, open_lab
+
+    out = out or sys.stdout
+    missing = _missing_privilege()
+    if mode is None:
+        mode = "loopback" if missing else "lab"
+    stage = Stage(mode=mode, out=out)
+    stage.say("Tour of the multicast and IPv6 toolkit.")
+    if mode == "loopback":
+        if missing:
+            stage.say(
+                f"Not running as root (missing {' and '.join(missing)}), so this tour works on "
+                "loopback. Run it as root to see it on a lab of network namespaces."
+            )
+        else:
+            stage.say("Working on loopback, as asked (--loopback).")
+        return _finish(stage, await _play(stage))
+    if missing:
+        from ipv6 import NeedsPrivilege
+
+        raise NeedsPrivilege("the tour's lab", missing)
+    path = lab_file or builtin_lab("lan")
+    assert path is not None, "the embedded lab ships with the package"
+    config = load_config(path, name=f"tour{os.getpid() % 100000}")
+    stage.say(
+        f"Running as root: building lab {config.name!r} from {path} "
+        f"({len(config.hosts)} hosts), removed again when the tour ends."
+    )
+    async with open_lab(config) as lab:
+        stage.lab = lab
+        result = await _play(stage)
+    stage.say(f"Lab {config.name!r} is down again: its namespaces, links and bridge are gone.")
+    return _finish(stage, result)
+
+
+async def _play(stage: Stage) -> bool:
+    ok = True
+    for number, scene in enumerate(_scenes(), 1):
+        stage.heading(number, scene.title)
+        if not await scene.run(stage):
+            ok = False
+            stage.say("!! This scene did not see what it expected (see above).")
+    stage.blank()
+    return ok
+
+
+def _finish(stage: Stage, ok: bool) -> int:
+    stage.say("Tour done." if ok else "Tour done, with problems (see the scenes marked !!).")
+    return 0 if ok else 1

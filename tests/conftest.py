@@ -1,0 +1,132 @@
+"""Shared test fixtures: privilege policy, leak checks, labs.
+
+- A test marked ``needs_root`` skips without CAP_NET_ADMIN/CAP_SYS_ADMIN,
+  except when CI=true: there it fails, because CI runs as root and a skip
+  would hide a broken lab.
+- Every ``needs_root`` test is checked for leftovers: the machine's network
+  namespaces and the root namespace's links must be the same after the test
+  as before it, whether the test passed or failed.
+- ``lab`` gives a test a running lab from a config, under a unique name, and
+  takes it down afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from ipv6.lab._privilege import LAB_NEEDS, effective_capabilities, missing_capabilities
+
+ROOT = Path(__file__).resolve().parent.parent
+LABS = ROOT / "configs" / "lab"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_names = itertools.count()
+
+
+def missing_privilege() -> list[str]:
+    with open("/proc/self/status", encoding="ascii") as status:
+        return missing_capabilities(effective_capabilities(status.read()), LAB_NEEDS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = missing_privilege()
+    if not missing:
+        return
+    for item in items:
+        if item.get_closest_marker("needs_root") is None:
+            continue
+        reason = f"needs {' and '.join(missing)} (run as root)"
+        if IN_CI:
+            item.add_marker(pytest.mark.usefixtures("_fail_without_root"))
+        else:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def _fail_without_root() -> None:
+    pytest.fail(
+        f"CI=true and this test needs {' and '.join(missing_privilege())}: "
+        "CI runs as root, so a missing privilege is a failure, not a skip"
+    )
+
+
+def netns_names() -> set[str]:
+    try:
+        return set(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return set()
+
+
+def root_links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Fail a root test that leaves a namespace or a root-namespace link behind."""
+    if request.node.get_closest_marker("needs_root") is None or missing_privilege():
+        yield
+        return
+    namespaces, links = netns_names(), root_links()
+    yield
+    left_ns = netns_names() - namespaces
+    left_links = root_links() - links
+    # Remove them so one broken test does not fail every later one, then fail.
+    if left_ns:
+        from ipv6.lab._kernel import remove_namespaces
+
+        remove_namespaces(sorted(left_ns))
+    assert not left_ns, f"the test left network namespaces behind: {sorted(left_ns)}"
+    assert not left_links, f"the test left links in the root namespace: {sorted(left_links)}"
+
+
+def unique_lab_name(prefix: str = "pt") -> str:
+    """A lab name no other test, or parallel run, uses (at most 16 characters)."""
+    return f"{prefix}{os.getpid() % 100000}-{next(_names)}"
+
+
+LabFactory = Callable[..., AbstractAsyncContextManager["object"]]
+
+
+@pytest.fixture
+def lab():
+    """``async with lab("lan") as running:`` brings a shipped lab, a path or a
+    LabConfig up under a unique name and down afterwards."""
+    from ipv6.lab import LabConfig, load_config, open_lab, parse_config
+
+    @asynccontextmanager
+    async def make(config: str | Path | LabConfig, text: bool = False) -> AsyncIterator[object]:
+        name = unique_lab_name()
+        if isinstance(config, LabConfig):
+            pass
+        elif text:
+            config = parse_config(str(config), source="<test>", name=name)
+        else:
+            path = LABS / f"{config}.toml" if not str(config).endswith(".toml") else Path(config)
+            config = load_config(path, name=name)
+        async with open_lab(config) as running:
+            yield running
+
+    return make
+
+
+def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Run a toolkit command in a fresh interpreter, as a user would."""
+    import subprocess
+
+    module, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", module, *rest],
+        capture_output=True,
+        text=True,
+        input=input,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )

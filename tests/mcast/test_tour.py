@@ -1,0 +1,64 @@
+"""The tour, on loopback (anywhere) and on a lab (root)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import netns_names, run_cli
+
+
+def test_tour_on_loopback() -> None:
+    result = run_cli("mcast", "tour", "--loopback")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Working on loopback" in out
+    assert "== 1. A lab to work in ==" in out
+    assert "127.0.0.1" in out and "::1" in out
+    assert "Every pair answered." in out
+    assert out.rstrip().endswith("Tour done.")
+
+
+@pytest.mark.needs_root
+def test_tour_on_a_lab_as_root() -> None:
+    before = netns_names()
+    result = run_cli("mcast", "tour")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Running as root: building lab" in out
+    for address in ("10.0.1.3", "2001:db8:0:2::3"):
+        assert address in out
+    # six ordered pairs of three hosts, over two families, each answered
+    assert out.count(" ms\n") == 12
+    assert "NO ANSWER" not in out
+    assert "is down again" in out
+    assert netns_names() == before
+
+
+@pytest.mark.needs_root
+def test_tour_without_privilege_falls_back_to_loopback_and_says_why() -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed for this test"
+    result = subprocess.run(
+        [
+            setpriv,
+            "--bounding-set=-net_admin,-sys_admin",
+            "--",
+            sys.executable,
+            "-m",
+            "mcast",
+            "tour",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Not running as root (missing CAP_NET_ADMIN and CAP_SYS_ADMIN)" in result.stdout
+    assert "Every pair answered." in result.stdout

@@ -1,0 +1,76 @@
+"""The shape the guide asks for: ipv6 never imports mcast, pure cores import
+no socket or Trio, the public surface exists, py.typed ships."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PURE = [
+    "ipv6/lab/_config.py",
+    "ipv6/lab/_plan.py",
+    "ipv6/lab/_sysctl.py",
+    "ipv6/lab/_privilege.py",
+    "ipv6/_errors.py",
+    "mcast/_errors.py",
+]
+IO_MODULES = {"socket", "trio", "pyroute2", "subprocess", "psutil", "select", "selectors"}
+
+
+def imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_ipv6_never_imports_mcast() -> None:
+    for path in (ROOT / "ipv6").rglob("*.py"):
+        roots = {name.split(".")[0] for name in imported(path)}
+        assert "mcast" not in roots, path
+
+
+@pytest.mark.parametrize("relative", PURE)
+def test_pure_cores_do_no_io(relative: str) -> None:
+    roots = {name.split(".")[0] for name in imported(ROOT / relative)}
+    assert not roots & IO_MODULES, f"{relative} imports {roots & IO_MODULES}"
+
+
+def test_public_names() -> None:
+    import ipv6
+    import ipv6.lab
+    import mcast
+
+    for name in ipv6.__all__:
+        assert hasattr(ipv6, name)
+    for name in ipv6.lab.__all__:
+        assert getattr(ipv6.lab, name) is not None
+    for name in mcast.__all__:
+        assert hasattr(mcast, name)
+    assert issubclass(ipv6.LabConfigError, ipv6.Ipv6Error)
+    assert issubclass(ipv6.LabStepFailed, ipv6.Ipv6Error)
+    assert (ROOT / "ipv6" / "py.typed").exists() and (ROOT / "mcast" / "py.typed").exists()
+
+
+def test_importing_the_lab_does_not_import_trio_or_pyroute2() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ipv6.lab, ipv6.cli; "
+        "print(sorted(m for m in ('trio', 'pyroute2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_shipped_labs_are_in_configs_lab() -> None:
+    names = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
+    assert {"two-hosts.toml", "lan.toml", "link-local.toml", "6to4-two-sites.toml"} <= names

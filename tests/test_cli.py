@@ -1,0 +1,115 @@
+"""The three commands as a user meets them: help, one-line errors, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LABS, run_cli
+
+
+@pytest.mark.parametrize(
+    ("module", "words"),
+    [
+        ("ipv6", ["lab", "Still to come"]),
+        ("mcast", ["tour", "Still to come"]),
+        ("ipv6.cli.netsh", ["NOT YET AVAILABLE", "netsh interface ipv6"]),
+    ],
+)
+def test_each_command_has_useful_help(module: str, words: list[str]) -> None:
+    result = run_cli(module, "--help")
+    assert result.returncode == 0
+    for word in words:
+        assert word in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lab", "up", "--help"],
+        ["lab", "down", "--help"],
+        ["lab", "status", "--help"],
+        ["lab", "exec", "--help"],
+        ["lab", "examples", "--help"],
+    ],
+)
+def test_every_lab_command_has_help(args: list[str]) -> None:
+    result = run_cli("ipv6", *args)
+    assert result.returncode == 0 and "usage: ipv6 lab" in result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr
+    line = result.stderr.strip()
+    assert line and "\n" not in line, result.stderr
+    return line
+
+
+def test_a_bad_lab_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[hosts.a]\n[[links]]\nname = "l"\nendpoints = [{ host = "a" }, { host = "q" }]\n'
+    )
+    result = run_cli("ipv6", "lab", "up", str(bad))
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert str(bad) in line and "links.l.endpoints[1].host" in line and "'q' is not defined" in line
+
+
+def test_usage_errors_are_one_line_and_exit_2() -> None:
+    result = run_cli("ipv6", "lab", "up")
+    assert result.returncode == 2
+    assert "required: FILE" in one_line_error(result)
+    result = run_cli("ipv6", "lab", "down")
+    assert result.returncode == 2
+    assert "--all" in one_line_error(result)
+    result = run_cli("mcast", "tour", "--bogus")
+    assert result.returncode == 2
+    one_line_error(result)
+
+
+def test_a_missing_file_is_named() -> None:
+    result = run_cli("ipv6", "lab", "up", "/nonexistent/lab.toml")
+    assert result.returncode == 2
+    assert "/nonexistent/lab.toml: no such file" in one_line_error(result)
+
+
+def test_netsh_says_plainly_that_it_does_nothing_yet() -> None:
+    result = run_cli("ipv6.cli.netsh", "interface", "ipv6", "show", "addresses")
+    assert result.returncode == 1
+    assert "not available in this version" in one_line_error(result)
+
+
+def test_dry_run_shows_the_steps_without_privilege() -> None:
+    result = run_cli("ipv6", "lab", "up", "lan", "--dry-run")
+    assert result.returncode == 0
+    assert "create namespace lan-XXXX-a for host a" in result.stdout
+    assert "create bridge br0 in lan-XXXX-lan" in result.stdout
+    data = json.loads(run_cli("ipv6", "lab", "up", "lan", "--dry-run", "--json").stdout)
+    assert data["name"] == "lan" and len(data["steps"]) > 10
+
+
+def test_examples_lists_the_shipped_labs_as_text_and_json() -> None:
+    text = run_cli("ipv6", "lab", "examples").stdout
+    for name in ("two-hosts", "lan", "link-local", "6to4-two-sites"):
+        assert name in text
+    data = json.loads(run_cli("ipv6", "lab", "examples", "--json").stdout)
+    assert {d["name"] for d in data} >= {p.stem for p in LABS.glob("*.toml")}
+
+
+def test_internal_errors_are_one_line_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipv6 import cli
+    from ipv6.cli import lab
+
+    def broken(args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lab, "cmd_examples", broken)
+    assert cli.main(["lab", "examples"]) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError: boom" in err
