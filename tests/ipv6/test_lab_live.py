@@ -123,11 +123,15 @@ async def test_settings_routes_and_addresses_are_what_the_file_says(lab) -> None
     [[links]]
     name = "l"
     mtu = 1400
-    endpoints = [
-      { host = "a", ifname = "up0", addresses = ["10.5.0.1/24", "2001:db8:5::1/64"],
-        dad = false, mac = "02:00:00:00:05:01" },
-      { host = "b", addresses = ["10.5.0.2/24"] },
-    ]
+    [[links.endpoints]]
+    host = "a"
+    ifname = "up0"
+    addresses = ["10.5.0.1/24", "2001:db8:5::1/64"]
+    dad = false
+    mac = "02:00:00:00:05:01"
+    [[links.endpoints]]
+    host = "b"
+    addresses = ["10.5.0.2/24"]
     """
     async with lab(text, text=True) as running:
         a, b = running.host("a"), running.host("b")
