@@ -1,0 +1,269 @@
+"""Option numbers and struct layouts per platform, byte for byte.
+
+Two independent checks: hand-written encodings read off each platform's
+header (field order, padding, family numbers), and ctypes, which lays out C
+structs by the compiler's rules, for sizes and offsets.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import socket
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcast._sockopts import (
+    FREEBSD,
+    LINUX,
+    MACOS,
+    PLATFORMS,
+    STRUCT_NAMES,
+    WINDOWS,
+    EncodeError,
+    decode,
+    encode,
+    filter_mode_name,
+    filter_mode_value,
+)
+
+G4 = ipaddress.IPv4Address("232.1.1.1")
+IF4 = ipaddress.IPv4Address("10.0.0.1")
+S4 = ipaddress.IPv4Address("10.0.0.2")
+G6 = ipaddress.IPv6Address("ff3e::1234")
+S6 = ipaddress.IPv6Address("2001:db8::2")
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text.replace(" ", ""))
+
+
+# --- hand-written encodings from the headers ---------------------------------
+
+
+def test_ip_mreq_source_field_order_differs() -> None:
+    values = {"imr_multiaddr": G4, "imr_interface": IF4, "imr_sourceaddr": S4}
+    assert encode(LINUX, "ip_mreq_source", values) == h("e8010101 0a000001 0a000002")
+    for bsd_like in (WINDOWS, MACOS, FREEBSD):
+        assert encode(bsd_like, "ip_mreq_source", values) == h("e8010101 0a000002 0a000001")
+
+
+def test_group_req_ipv6_linux() -> None:
+    data = encode(LINUX, "group_req", {"gr_interface": 2, "gr_group": G6})
+    assert len(data) == 136
+    assert data[:8] == h("02000000 00000000")  # interface, then padding to 8
+    # sockaddr_in6: family 10, port 0, flowinfo 0, address, scope 0
+    assert data[8:36] == h("0a00 0000 00000000 ff3e0000000000000000000000001234 00000000")
+    assert data[36:] == bytes(100)
+
+
+def test_group_req_macos_is_packed_to_four_bytes() -> None:
+    data = encode(MACOS, "group_req", {"gr_interface": 2, "gr_group": G6})
+    assert len(data) == 132
+    # no padding after the interface; sin6_len 28, AF_INET6 30
+    assert data[:4] == h("02000000")
+    assert data[4:12] == h("1c1e 0000 00000000")
+    assert data[12:28] == G6.packed
+    source_req = encode(
+        MACOS, "group_source_req", {"gsr_interface": 2, "gsr_group": G4, "gsr_source": S4}
+    )
+    assert len(source_req) == 260
+    assert source_req[4:12] == h("1002 0000 e8010101")  # sin_len 16, AF_INET 2
+    assert source_req[132:140] == h("1002 0000 0a000002")
+
+
+def test_group_source_req_sizes_and_families() -> None:
+    for platform, family in ((LINUX, "0200"), (WINDOWS, "0200"), (FREEBSD, "1002")):
+        data = encode(
+            platform, "group_source_req", {"gsr_interface": 7, "gsr_group": G4, "gsr_source": S4}
+        )
+        assert len(data) == 264, platform.name
+        assert data[8:16] == h(family + "0000 e8010101"), platform.name
+        assert data[136:144] == h(family + "0000 0a000002"), platform.name
+    # IPv6 family numbers: Linux 10, Windows 23, macOS 30, FreeBSD 28
+    for platform, head in ((LINUX, "0a00"), (WINDOWS, "1700"), (FREEBSD, "1c1c")):
+        data = encode(platform, "group_req", {"gr_interface": 1, "gr_group": G6})
+        assert data[8:10] == h(head), platform.name
+
+
+def test_group_filter_linux_and_windows_modes_differ() -> None:
+    for platform, mode in ((LINUX, "00000000"), (WINDOWS, "01000000")):
+        data = encode(
+            platform,
+            "group_filter",
+            {
+                "gf_interface": 3,
+                "gf_group": G4,
+                "gf_fmode": filter_mode_value(platform, "exclude"),
+                "gf_numsrc": 2,
+                "gf_slist": [S4, IF4],
+            },
+        )
+        assert len(data) == 144 + 2 * 128  # GROUP_FILTER_SIZE(2)
+        assert data[136:144] == h(mode + "02000000")
+        assert data[144:152] == h("0200 0000 0a000002")
+        assert data[272:280] == h("0200 0000 0a000001")
+    assert filter_mode_value(LINUX, "include") == 1 and filter_mode_value(WINDOWS, "include") == 0
+    assert filter_mode_value(MACOS, "exclude") == 2 == filter_mode_value(FREEBSD, "exclude")
+
+
+def test_ip_msfilter_linux() -> None:
+    data = encode(
+        LINUX,
+        "ip_msfilter",
+        {
+            "imsf_multiaddr": G4,
+            "imsf_interface": IF4,
+            "imsf_fmode": 1,
+            "imsf_numsrc": 2,
+            "imsf_slist": [S4, IF4],
+        },
+    )
+    assert data == h("e8010101 0a000001 01000000 02000000 0a000002 0a000001")
+
+
+def test_pktinfo_layouts() -> None:
+    linux = encode(LINUX, "in_pktinfo", {"ipi_ifindex": 5, "ipi_spec_dst": IF4, "ipi_addr": G4})
+    assert linux == h("05000000 0a000001 e8010101")
+    assert encode(MACOS, "in_pktinfo", {"ipi_ifindex": 5, "ipi_addr": G4}) == h(
+        "05000000 00000000 e8010101"
+    )
+    assert encode(WINDOWS, "in_pktinfo", {"ipi_addr": G4, "ipi_ifindex": 5}) == h(
+        "e8010101 05000000"
+    )
+    assert FREEBSD.layout("in_pktinfo") is None
+    for platform in PLATFORMS.values():
+        data = encode(platform, "in6_pktinfo", {"ipi6_addr": G6, "ipi6_ifindex": 9})
+        assert data == G6.packed + h("09000000")
+
+
+def test_ipv6_mreq_and_ip_mreqn() -> None:
+    assert encode(LINUX, "ipv6_mreq", {"ipv6mr_multiaddr": G6, "ipv6mr_interface": 4}) == (
+        G6.packed + h("04000000")
+    )
+    assert encode(LINUX, "ip_mreqn", {"imr_multiaddr": G4, "imr_ifindex": 4}) == h(
+        "e8010101 00000000 04000000"
+    )
+    assert WINDOWS.layout("ip_mreqn") is None
+
+
+def test_option_numbers_from_the_headers() -> None:
+    assert [
+        LINUX.option(n) for n in ("MCAST_JOIN_GROUP", "MCAST_MSFILTER", "IP_MULTICAST_ALL")
+    ] == [
+        42,
+        48,
+        49,
+    ]
+    assert LINUX.option("IPV6_MULTICAST_ALL") == 29 and LINUX.option("IPV6_RECVPKTINFO") == 49
+    assert WINDOWS.option("MCAST_JOIN_SOURCE_GROUP") == 45 and WINDOWS.option("IP_PKTINFO") == 19
+    assert WINDOWS.option("IP_ADD_SOURCE_MEMBERSHIP") == 15
+    assert MACOS.option("MCAST_JOIN_GROUP") == 80 and MACOS.option("IP_PKTINFO") == 26
+    assert MACOS.option("IPV6_RECVPKTINFO") == 61 and FREEBSD.option("IPV6_RECVPKTINFO") == 36
+    assert FREEBSD.option("IP_PKTINFO") is None and FREEBSD.option("IP_BLOCK_SOURCE") == 72
+    with pytest.raises(KeyError):
+        LINUX.option("IP_NO_SUCH_THING")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="compares with this Python's own Linux values")
+def test_linux_numbers_agree_with_pythons_socket_module() -> None:
+    for name in (
+        "IP_MULTICAST_IF",
+        "IP_MULTICAST_TTL",
+        "IP_ADD_MEMBERSHIP",
+        "IP_PKTINFO",
+        "IPV6_JOIN_GROUP",
+        "IPV6_V6ONLY",
+        "IPV6_RECVPKTINFO",
+        "IPV6_PKTINFO",
+        "IPV6_MULTICAST_HOPS",
+        "IPV6_RECVTCLASS",
+        "IP_RECVTOS",
+        "IP_TOS",
+        "IP_TTL",
+    ):
+        if hasattr(socket, name):
+            assert LINUX.option(name) == getattr(socket, name), name  # fmt: skip
+
+
+# --- ctypes: the compiler's layout rules ---------------------------------------
+
+
+class SockaddrStorage(ctypes.Structure):
+    _fields_ = (("ss_family", ctypes.c_uint16), ("pad", ctypes.c_char * 6),
+                ("align", ctypes.c_int64), ("pad2", ctypes.c_char * 112))  # fmt: skip
+
+
+def c_struct(fields: list[tuple[str, object]], pack: int | None = None) -> type[ctypes.Structure]:
+    attrs: dict[str, object] = {"_fields_": fields}
+    if pack:
+        attrs["_pack_"] = pack
+    return type("S", (ctypes.Structure,), attrs)
+
+
+C_KINDS = {
+    "in_addr": ctypes.c_uint32,
+    "in6_addr": ctypes.c_uint32 * 4,
+    "u32": ctypes.c_uint32,
+    "i32": ctypes.c_int32,
+    "sockaddr_storage": SockaddrStorage,
+}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS.values(), ids=lambda p: p.name)
+@pytest.mark.parametrize("name", STRUCT_NAMES)
+def test_sizes_and_offsets_agree_with_ctypes(platform, name: str) -> None:  # type: ignore[no-untyped-def]
+    layout = platform.layout(name)
+    if layout is None:
+        return
+    c_type = c_struct([(f, C_KINDS[k]) for f, k in layout.fields], layout.pack)
+    assert ctypes.sizeof(c_type) == layout.size()
+    for field_name, offset in layout.offsets().items():
+        assert getattr(c_type, field_name).offset == offset, field_name
+
+
+# --- round trips ---------------------------------------------------------------
+
+v4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address)
+v6 = st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address)
+
+
+@given(st.sampled_from(list(PLATFORMS.values())), st.integers(0, 2**32 - 1), v6, v6)
+def test_group_source_req_round_trips(platform, index: int, group, source) -> None:  # type: ignore[no-untyped-def]
+    values = {"gsr_interface": index, "gsr_group": group, "gsr_source": source}
+    assert (
+        decode(platform, "group_source_req", encode(platform, "group_source_req", values)) == values
+    )
+
+
+@given(
+    st.sampled_from([LINUX, WINDOWS]),
+    v4,
+    st.lists(v4, max_size=20),
+    st.sampled_from(["include", "exclude"]),
+)
+def test_group_filter_round_trips(platform, group, sources, mode: str) -> None:  # type: ignore[no-untyped-def]
+    values = {
+        "gf_interface": 3,
+        "gf_group": group,
+        "gf_fmode": filter_mode_value(platform, mode),
+        "gf_numsrc": len(sources),
+        "gf_slist": sources,
+    }
+    decoded = decode(platform, "group_filter", encode(platform, "group_filter", values))
+    assert decoded == values
+    assert filter_mode_name(platform, decoded["gf_fmode"]) == mode  # type: ignore[arg-type]
+
+
+def test_wrong_values_are_one_clear_error() -> None:
+    with pytest.raises(EncodeError, match="takes an IPv4 address"):
+        encode(LINUX, "ip_mreq", {"imr_multiaddr": G6})
+    with pytest.raises(EncodeError, match="no struct ip_mreqn"):
+        encode(WINDOWS, "ip_mreqn", {})
+    with pytest.raises(EncodeError, match="no field"):
+        encode(LINUX, "ip_mreq", {"nope": 1})
+    with pytest.raises(EncodeError, match="32 bits"):
+        encode(LINUX, "group_req", {"gr_interface": 2**33, "gr_group": G4})
