@@ -13,14 +13,18 @@ from ._errors import (
     LabStepFailed,
     NeedsPrivilege,
 )
+from ._interfaces import InterfaceRef, UnknownInterface, resolve_interface
 
 __all__ = [
     "BadInput",
     "CommandFailedToStart",
+    "InterfaceRef",
     "Ipv6Error",
     "LabConfigError",
     "LabError",
     "LabStepFailed",
     "NeedsPrivilege",
+    "UnknownInterface",
+    "resolve_interface",
 ]
 __version__ = "0.1.0"

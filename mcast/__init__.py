@@ -1,10 +1,77 @@
 """Multicast for scripts and labs: group membership and source filters,
 socket-option encoding, IGMP/MLD, observer and querier, send and receive.
 
-May import :mod:`ipv6`; never the other way round.
+May import :mod:`ipv6`; never the other way round. The Trio part
+(:func:`open_receiver`, :func:`open_sender`) loads on first use, so commands
+that only read state do not pay for importing Trio.
 """
 
-from ._errors import McastBadInput, McastError
+from __future__ import annotations
 
-__all__ = ["McastBadInput", "McastError"]
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    AlreadyBlocked,
+    AlreadyIncluded,
+    AlreadyJoined,
+    JoinedAnySource,
+    JoinedSourceSpecific,
+    KernelRefused,
+    LimitReached,
+    McastBadInput,
+    McastError,
+    MembershipError,
+    NotBlocked,
+    NotIncluded,
+    NotJoined,
+    SourceBlocked,
+    UseBlockInstead,
+    UseLeaveSourceInstead,
+)
+from ._membership import Call, Filter, GroupKey, Memberships, Mode
+from ._procfs import HostJoin, read_host_joins
+
+if TYPE_CHECKING:
+    from ._socket import Datagram, Receiver, Sender, open_receiver, open_sender
+
+__all__ = [
+    "AlreadyBlocked",
+    "AlreadyIncluded",
+    "AlreadyJoined",
+    "Call",
+    "Datagram",
+    "Filter",
+    "GroupKey",
+    "HostJoin",
+    "JoinedAnySource",
+    "JoinedSourceSpecific",
+    "KernelRefused",
+    "LimitReached",
+    "McastBadInput",
+    "McastError",
+    "MembershipError",
+    "Memberships",
+    "Mode",
+    "NotBlocked",
+    "NotIncluded",
+    "NotJoined",
+    "Receiver",
+    "Sender",
+    "SourceBlocked",
+    "UseBlockInstead",
+    "UseLeaveSourceInstead",
+    "open_receiver",
+    "open_sender",
+    "read_host_joins",
+]
 __version__ = "0.1.0"
+
+_LAZY = {"Datagram", "Receiver", "Sender", "open_receiver", "open_sender"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _socket
+
+        return getattr(_socket, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

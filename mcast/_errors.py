@@ -25,10 +25,6 @@ class McastBadInput(McastError):
     exit_code = EXIT_BAD_INPUT
 
 
-class UnknownInterface(McastBadInput):
-    """No interface has that name, index or address."""
-
-
 class MembershipError(McastBadInput):
     """A membership call that breaks a rule of the seeds' conflict table.
 

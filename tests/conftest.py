@@ -68,7 +68,7 @@ def root_links() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftovers(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def _no_leftovers(request: pytest.FixtureRequest):
     """Fail a root test that leaves a namespace or a root-namespace link behind."""
     if request.node.get_closest_marker("needs_root") is None or missing_privilege():
         yield
@@ -116,7 +116,7 @@ def lab():
     return make
 
 
-def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None):
     """Run a toolkit command in a fresh interpreter, as a user would."""
     import subprocess
 

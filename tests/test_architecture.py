@@ -16,6 +16,11 @@ PURE = [
     "ipv6/lab/_privilege.py",
     "ipv6/_errors.py",
     "mcast/_errors.py",
+    "mcast/_sockopts.py",
+    "mcast/_membership.py",
+    "mcast/_conflicts.py",
+    "mcast/_groups.py",
+    "mcast/_procfs.py",
 ]
 IO_MODULES = {"socket", "trio", "pyroute2", "subprocess", "psutil", "select", "selectors"}
 

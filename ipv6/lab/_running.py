@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket as stdlib_socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,15 @@ class LabHost:
         """A Trio socket that lives in this host's network namespace."""
         with _netns.entered(self.namespace):
             return trio.socket.socket(family, type, proto)
+
+    def inside(self) -> AbstractContextManager[None]:
+        """``with host.inside():`` this thread is in the host until the block ends.
+
+        For synchronous calls only: sockets, interface lookups and /proc reads
+        made in the block belong to the host. Do not await inside the block;
+        other tasks would run in the host too.
+        """
+        return _netns.entered(self.namespace)
 
     def argv(self, command: Sequence[str]) -> list[str]:
         """The command line that runs ``command`` in this host, for any spawner."""

@@ -18,16 +18,19 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 """
 
 EPILOG = """\
-Still to come (not part of this version): join, send, show joins, watch,
-querier. See docs/ for what each will do.
+Still to come (not part of this version): watch, querier.
+See docs/ for what each will do.
 Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import tour
+    from . import join, send, show, tour
 
     parser, commands = _kit.program("mcast", DESCRIPTION, EPILOG)
+    join.register(commands)
+    send.register(commands)
+    show.register(commands)
     tour.register(commands)
     return parser
 

@@ -67,7 +67,7 @@ def test_lan_from_the_command_line_every_host_pings_every_host() -> None:
     assert ip("-o", "link", "show") == links_before
 
 
-async def test_every_shipped_lab_comes_up_and_goes_down(lab) -> None:  # type: ignore[no-untyped-def]
+async def test_every_shipped_lab_comes_up_and_goes_down(lab) -> None:
     for path in sorted(LABS.glob("*.toml")):
         async with lab(path) as running:
             detail = await running.describe()
@@ -80,7 +80,7 @@ async def test_every_shipped_lab_comes_up_and_goes_down(lab) -> None:  # type: i
                         assert not addr["tentative"], (path.name, host, addr)
 
 
-async def test_link_local_lab_has_the_seeds_eui64_addresses(lab) -> None:  # type: ignore[no-untyped-def]
+async def test_link_local_lab_has_the_seeds_eui64_addresses(lab) -> None:
     async with lab("link-local") as running:
         detail = await running.describe()
 
@@ -95,7 +95,7 @@ async def test_link_local_lab_has_the_seeds_eui64_addresses(lab) -> None:  # typ
     assert len(addrs("a", "eth1")) == 1  # a sits on a second link
 
 
-async def test_link_local_ping_needs_the_zone_on_the_host_with_two_links(lab) -> None:  # type: ignore[no-untyped-def]
+async def test_link_local_ping_needs_the_zone_on_the_host_with_two_links(lab) -> None:
     require_tool("ping")
     async with lab("link-local") as running:
         ok = await running.host("a").run(
@@ -108,7 +108,7 @@ async def test_link_local_ping_needs_the_zone_on_the_host_with_two_links(lab) ->
         assert wrong_link.returncode != 0
 
 
-async def test_settings_routes_and_addresses_are_what_the_file_says(lab) -> None:  # type: ignore[no-untyped-def]
+async def test_settings_routes_and_addresses_are_what_the_file_says(lab) -> None:
     text = """
     [hosts.a]
     sysctls = { force_igmp_version = 2, force_mld_version = 1, bindv6only = true, accept_ra = 2 }
@@ -136,7 +136,7 @@ async def test_settings_routes_and_addresses_are_what_the_file_says(lab) -> None
     async with lab(text, text=True) as running:
         a, b = running.host("a"), running.host("b")
 
-        async def read(host, path: str) -> str:  # type: ignore[no-untyped-def]
+        async def read(host, path: str) -> str:
             result = await host.run(["cat", path])
             return str(result.stdout.decode().strip())
 
@@ -245,7 +245,7 @@ async def test_down_stops_what_still_runs_in_the_hosts() -> None:
             proc.wait()
 
 
-async def test_trio_code_runs_inside_hosts(lab) -> None:  # type: ignore[no-untyped-def]
+async def test_trio_code_runs_inside_hosts(lab) -> None:
     async with lab("two-hosts") as running:
         a, b = running.host("a"), running.host("b")
         server = b.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -278,7 +278,7 @@ async def test_trio_code_runs_inside_hosts(lab) -> None:  # type: ignore[no-unty
         assert await a.run_sync(socket.if_nametoindex, "eth0") > 1
 
 
-async def test_a_cancelled_body_still_takes_the_lab_down(lab) -> None:  # type: ignore[no-untyped-def]
+async def test_a_cancelled_body_still_takes_the_lab_down(lab) -> None:
     before = netns_names()
     with trio.move_on_after(0.5):
         async with lab("two-hosts"):

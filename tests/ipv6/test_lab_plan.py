@@ -22,7 +22,7 @@ from ipv6.lab._plan import (
 LABS = Path(__file__).resolve().parents[2] / "configs" / "lab"
 
 
-def positions(plan, kind) -> list[int]:  # type: ignore[no-untyped-def]
+def positions(plan, kind) -> list[int]:
     return [i for i, s in enumerate(plan.steps) if isinstance(s, kind)]
 
 

@@ -215,7 +215,7 @@ C_KINDS = {
 
 @pytest.mark.parametrize("platform", PLATFORMS.values(), ids=lambda p: p.name)
 @pytest.mark.parametrize("name", STRUCT_NAMES)
-def test_sizes_and_offsets_agree_with_ctypes(platform, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_sizes_and_offsets_agree_with_ctypes(platform, name: str) -> None:
     layout = platform.layout(name)
     if layout is None:
         return
@@ -232,7 +232,7 @@ v6 = st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address)
 
 
 @given(st.sampled_from(list(PLATFORMS.values())), st.integers(0, 2**32 - 1), v6, v6)
-def test_group_source_req_round_trips(platform, index: int, group, source) -> None:  # type: ignore[no-untyped-def]
+def test_group_source_req_round_trips(platform, index: int, group, source) -> None:
     values = {"gsr_interface": index, "gsr_group": group, "gsr_source": source}
     assert (
         decode(platform, "group_source_req", encode(platform, "group_source_req", values)) == values
@@ -245,7 +245,7 @@ def test_group_source_req_round_trips(platform, index: int, group, source) -> No
     st.lists(v4, max_size=20),
     st.sampled_from(["include", "exclude"]),
 )
-def test_group_filter_round_trips(platform, group, sources, mode: str) -> None:  # type: ignore[no-untyped-def]
+def test_group_filter_round_trips(platform, group, sources, mode: str) -> None:
     values = {
         "gf_interface": 3,
         "gf_group": group,
