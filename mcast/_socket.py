@@ -30,14 +30,13 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import trio
 
 from ipv6 import InterfaceRef, resolve_interface
 from ipv6._interfaces import addresses_of
 
-from . import _sockopts
+from . import _recvmmsg, _sockopts
 from ._conflicts import error_for_kernel
 from ._errors import KernelRefused, LimitReached, McastBadInput, McastError
 from ._membership import Call, Filter, GroupKey, Limits, Memberships, Mode
@@ -51,7 +50,8 @@ BYTEORDER = "<" if sys.byteorder == "little" else ">"
 SOL_IP, SOL_IPV6 = socket.IPPROTO_IP, socket.IPPROTO_IPV6
 MAX_DATAGRAM = 65535
 ANCILLARY_SPACE = 256
-BATCH = 256
+BATCH = 64
+PACE = 0.0005  # seconds between drains while datagrams keep coming
 
 # Linux cmsg types: the receive options deliver under these names.
 _IP_TOS, _IP_TTL = 1, 2
@@ -83,35 +83,154 @@ _CALL_IPV4_OPTION = {
 }
 
 
-@dataclass(slots=True)
-class Datagram:
-    """One received datagram and what the kernel said about it."""
+class _Context:
+    """What every datagram of one socket shares."""
 
-    payload: bytes
-    source: str
-    source_port: int
-    group: str  # the destination address of the packet
-    port: int
-    ifindex: int
-    interface: str  # the arrival interface's name in the receiver's namespace
-    ttl: int | None
-    tos: int | None
-    truncated: bool
-    family: int
+    __slots__ = ("family", "level", "names", "port")
+
+    def __init__(self, family: int, port: int, names: dict[int, str]) -> None:
+        self.family = family
+        self.level = SOL_IP if family == socket.AF_INET else SOL_IPV6
+        self.port = port
+        self.names = names
+
+
+class Datagram(tuple):  # type: ignore[type-arg]
+    """One received datagram and what the kernel said about it.
+
+    Built as a tuple (payload, address, ancillary, flags, context) so that a
+    fast sender costs one C-level construction per datagram; the kernel's
+    ancillary data is decoded only when a property asks for it, so a
+    consumer that counts or forwards payloads does not pay for addresses it
+    never reads.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        payload: bytes,
+        address: tuple[str, int] | tuple[str, int, int, int] | bytes,
+        ancillary: list[tuple[int, int, bytes]] | bytes,
+        flags: int,
+        context: _Context,
+    ) -> Datagram:
+        """``address`` and ``ancillary`` as recvmsg gives them, or raw from recvmmsg."""
+        return tuple.__new__(cls, (payload, address, ancillary, flags, context))
+
+    @property
+    def payload(self) -> bytes:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def _address(self) -> tuple[str, int]:
+        address = self[1]
+        if isinstance(address, bytes):
+            return _recvmmsg.sockaddr_address(address)
+        return address  # type: ignore[no-any-return]
+
+    @property
+    def _context(self) -> _Context:
+        return self[4]  # type: ignore[no-any-return]
+
+    def _decode(self) -> tuple[str, int, int | None, int | None]:
+        group, ifindex, ttl, tos = "", 0, None, None
+        level = self._context.level
+        ancillary = self[2]
+        if isinstance(ancillary, bytes):
+            ancillary = _recvmmsg.control_messages(ancillary)
+        for cmsg_level, kind, value in ancillary:
+            if cmsg_level != level:
+                continue
+            if kind == _IP_PKTINFO and level == SOL_IP:
+                ifindex, _, dst = _IN_PKTINFO.unpack(value)
+                group = socket.inet_ntop(socket.AF_INET, dst)
+            elif kind == _IPV6_PKTINFO and level == SOL_IPV6:
+                dst6, ifindex = _IN6_PKTINFO.unpack(value)
+                group = socket.inet_ntop(socket.AF_INET6, dst6)
+            elif kind in (_IP_TTL, _IPV6_HOPLIMIT):
+                ttl = _INT.unpack(value)[0] if len(value) >= 4 else value[0]
+            elif kind == _IP_TOS:
+                tos = value[0]
+            elif kind == _IPV6_TCLASS:
+                tos = _INT.unpack(value)[0]
+        return group, ifindex, ttl, tos
+
+    @property
+    def source(self) -> str:
+        return self._address[0]
+
+    @property
+    def source_port(self) -> int:
+        return self._address[1]
+
+    @property
+    def group(self) -> str:
+        """The packet's destination address (the group it was sent to)."""
+        return self._decode()[0]
+
+    @property
+    def ifindex(self) -> int:
+        return self._decode()[1]
+
+    @property
+    def interface(self) -> str:
+        """The arrival interface's name in the receiver's namespace."""
+        index = self.ifindex
+        return self._context.names.get(index) or str(index)
+
+    @property
+    def ttl(self) -> int | None:
+        """TTL (IPv4) or hop limit (IPv6) of the packet."""
+        return self._decode()[2]
+
+    @property
+    def tos(self) -> int | None:
+        """TOS byte (IPv4) or traffic class (IPv6)."""
+        return self._decode()[3]
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self[3] & socket.MSG_TRUNC)
+
+    @property
+    def port(self) -> int:
+        return self._context.port
+
+    @property
+    def family(self) -> int:
+        return self._context.family
+
+    def __repr__(self) -> str:
+        return (
+            f"<Datagram {self.source}:{self.source_port} -> {self.group}:{self.port} "
+            f"on {self.interface}, {len(self.payload)} bytes>"
+        )
 
     def to_json(self) -> dict[str, object]:
+        group, ifindex, ttl, tos = self._decode()
         return {
-            "group": self.group,
+            "group": group,
             "source": self.source,
             "source_port": self.source_port,
             "port": self.port,
-            "interface": self.interface,
-            "ifindex": self.ifindex,
-            "ttl": self.ttl,
-            "tos": self.tos,
+            "interface": self._context.names.get(ifindex) or str(ifindex),
+            "ifindex": ifindex,
+            "ttl": ttl,
+            "tos": tos,
             "length": len(self.payload),
             "truncated": self.truncated,
         }
+
+
+def drops_in(ancillary: list[tuple[int, int, bytes]] | bytes) -> int | None:
+    """The socket's drop counter (SO_RXQ_OVFL) carried by one datagram, if any."""
+    if isinstance(ancillary, bytes):
+        ancillary = _recvmmsg.control_messages(ancillary)
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_RXQ_OVFL:
+            return int(_U32.unpack(value)[0])
+    return None
 
 
 def as_address(value: str | IPAddress) -> IPAddress:
@@ -242,16 +361,21 @@ class Receiver:
         rcvbuf: int | None = None,
         protocol_independent: bool = True,
         max_datagram: int = MAX_DATAGRAM,
+        pace: float = PACE,
     ) -> None:
         self._nursery = nursery
+        self._pace = pace
         self.port = port
         self._bind = as_address(bind) if bind is not None else None
         self._rcvbuf = rcvbuf
         self._protocol_independent = protocol_independent
         self._max = max_datagram
         self._slots: list[_Slot] = []
+        self._slot_of: dict[GroupKey, _Slot] = {}  # which socket holds each membership
+        self._filling: dict[int, _Slot] = {}  # per family, the socket new joins go to
         self._send, self._receive = trio.open_memory_channel[list[Datagram]](1024)
         self._pending: deque[Datagram] = deque()
+        self._batch_reader: _recvmmsg.BatchReader | None = None
         # Interface names, read where the sockets were made: a receiver may
         # live in a lab host while its reader runs in another thread.
         self._names: dict[int, str] = {}
@@ -262,19 +386,18 @@ class Receiver:
     # -- sockets --
 
     def _slot_for(self, key: GroupKey, joining: bool) -> _Slot:
+        """The socket that holds ``key``, or the one a new membership goes to."""
+        held = self._slot_of.get(key)
+        if held is not None:
+            return held
         family = socket.AF_INET if key.group.version == 4 else socket.AF_INET6
-        for slot in self._slots:
-            if slot.family == family and key in slot.model.filters:
-                return slot
-        if not joining:
-            # Not joined anywhere: any socket of the family gives the model's answer.
-            for slot in self._slots:
-                if slot.family == family:
-                    return slot
-        for slot in self._slots:
-            if slot.family == family and slot.has_room():
-                return slot
-        return self._open_slot(family)
+        current = self._filling.get(family)
+        if not joining and current is not None:
+            return current  # not joined anywhere: any socket gives the model's answer
+        if current is None or not current.has_room():
+            current = self._open_slot(family)
+            self._filling[family] = current
+        return current
 
     def _open_slot(self, family: int) -> _Slot:
         if self._bind is not None and (self._bind.version == 4) != (family == socket.AF_INET):
@@ -369,11 +492,17 @@ class Receiver:
                     self._setsockopt(fresh, call, key, src)
                 except OSError as again:
                     raise self._explain(fresh, call, key, src, again) from again
-                fresh.model.apply(call, key, src)
+                self._record(fresh, key, fresh.model.apply(call, key, src))
                 return key
             raise self._explain(slot, call, key, src, exc) from exc
-        slot.model.apply(call, key, src)
+        self._record(slot, key, slot.model.apply(call, key, src))
         return key
+
+    def _record(self, slot: _Slot, key: GroupKey, after: Filter | None) -> None:
+        if after is None:
+            self._slot_of.pop(key, None)
+        else:
+            self._slot_of[key] = slot
 
     def _explain(
         self, slot: _Slot, call: Call, key: GroupKey, src: IPAddress | None, exc: OSError
@@ -478,6 +607,7 @@ class Receiver:
         if mode is Mode.INCLUDE and not wanted:
             if current is not None:
                 self._setsockopt(slot, Call.LEAVE, key, None)
+            self._record(slot, key, None)
             return slot.model.set_filter(key, mode, wanted)
         try:
             if current is None:
@@ -489,7 +619,9 @@ class Receiver:
             raise KernelRefused(
                 f"setting the filter of {slot.model.where(key)} failed: {exc.strerror}"
             ) from exc
-        return slot.model.set_filter(key, mode, wanted)
+        after = slot.model.set_filter(key, mode, wanted)
+        self._record(slot, key, after)
+        return after
 
     def _set_msfilter(
         self, slot: _Slot, key: GroupKey, mode: Mode, sources: frozenset[IPAddress]
@@ -517,7 +649,7 @@ class Receiver:
     ) -> Filter | None:
         """The group's filter as the kernel holds it on this receiver (MCAST_MSFILTER)."""
         key, _ = self._key(group, interface)
-        slot = next((s for s in self._slots if key in s.model.filters), None)
+        slot = self._slot_of.get(key)
         if slot is None:
             return None
         level = SOL_IP if key.group.version == 4 else SOL_IPV6
@@ -568,51 +700,80 @@ class Receiver:
     # -- receiving --
 
     async def _read(self, slot: _Slot) -> None:
+        """Drain the socket whenever it is readable; hand over whole batches."""
+        if _recvmmsg.available():
+            await self._read_many(slot)
+        else:
+            await self._read_each(slot)
+
+    async def _read_many(self, slot: _Slot) -> None:
+        """recvmmsg: up to BATCH datagrams per system call."""
+        if self._batch_reader is None:
+            # One set of buffers serves every socket: Trio runs the reads one at a time.
+            self._batch_reader = _recvmmsg.BatchReader(BATCH, self._max, ANCILLARY_SPACE)
+        reader = self._batch_reader
+        context = _Context(slot.family, self.port, self._names)
+        fd = slot.sock.fileno()
+        trunc_flag = socket.MSG_TRUNC
+        while True:
+            try:
+                raw = reader.read(fd)
+            except OSError:
+                if slot.sock.fileno() == -1:
+                    return  # closed under us
+                raise
+            if not raw:
+                await trio.lowlevel.wait_readable(slot.sock)
+                continue
+            batch = [Datagram(p, name, control, flags, context) for p, name, control, flags in raw]
+            self._deliver(slot, batch, raw[-1][2], sum(1 for r in raw if r[3] & trunc_flag))
+            await self._send.send(batch)
+            if len(batch) < BATCH and self._pace:
+                await trio.sleep(self._pace)
+
+    async def _read_each(self, slot: _Slot) -> None:
+        """recvmsg: one system call per datagram, drained until the queue is empty."""
         sock = slot.sock
         recvmsg = sock.recvmsg
-        family = slot.family
-        port = self.port
+        context = _Context(slot.family, self.port, self._names)
         size = self._max
         trunc_flag = socket.MSG_TRUNC
-        ip_level = SOL_IP if family == socket.AF_INET else SOL_IPV6
-        names = self._names
         while True:
             batch: list[Datagram] = []
+            append = batch.append
+            truncated = 0
+            anc: list[tuple[int, int, bytes]] = []
             try:
                 while len(batch) < BATCH:
-                    data, ancdata, flags, address = recvmsg(size, ANCILLARY_SPACE)
-                    group, ifindex, ttl, tos = "", 0, None, None
-                    for level, kind, value in ancdata:
-                        if level == ip_level:
-                            if kind == _IP_PKTINFO and family == socket.AF_INET:
-                                ifindex, _, dst = _IN_PKTINFO.unpack(value)
-                                group = socket.inet_ntop(socket.AF_INET, dst)
-                            elif kind == _IPV6_PKTINFO and family == socket.AF_INET6:
-                                dst, ifindex = _IN6_PKTINFO.unpack(value)
-                                group = socket.inet_ntop(socket.AF_INET6, dst)
-                            elif kind in (_IP_TTL, _IPV6_HOPLIMIT):
-                                ttl = _INT.unpack(value)[0] if len(value) >= 4 else value[0]
-                            elif kind == _IP_TOS:
-                                tos = value[0]
-                            elif kind == _IPV6_TCLASS:
-                                tos = _INT.unpack(value)[0]
-                        elif kind == _SO_RXQ_OVFL and level == socket.SOL_SOCKET:
-                            slot.drops = _U32.unpack(value)[0]
-                    batch.append(
-                        Datagram(data, address[0], address[1], group, port, ifindex,
-                                 names.get(ifindex) or str(ifindex), ttl, tos,
-                                 bool(flags & trunc_flag), family)
-                    )  # fmt: skip
+                    data, anc, flags, address = recvmsg(size, ANCILLARY_SPACE)
+                    if flags & trunc_flag:
+                        truncated += 1
+                    append(Datagram(data, address, anc, flags, context))
             except BlockingIOError:
                 pass
             except OSError:
                 if sock.fileno() == -1:
                     return  # closed under us
                 raise
-            if batch:
-                await self._send.send(batch)
-            else:
+            if not batch:
                 await trio.lowlevel.wait_readable(sock)
+                continue
+            self._deliver(slot, batch, anc, truncated)
+            await self._send.send(batch)
+            if len(batch) < BATCH and self._pace:
+                await trio.sleep(self._pace)
+
+    def _deliver(
+        self,
+        slot: _Slot,
+        batch: list[Datagram],
+        last_ancillary: list[tuple[int, int, bytes]] | bytes,
+        truncated: int,
+    ) -> None:
+        drops = drops_in(last_ancillary) if last_ancillary else None
+        if drops is not None:
+            slot.drops = drops  # a running total: the last datagram's is the newest
+        self.truncated += truncated
 
     async def receive_batch(self) -> list[Datagram]:
         """Every datagram that arrived since the last call, waiting for at least one."""
@@ -634,7 +795,6 @@ class Receiver:
 
     def _count(self, batch: list[Datagram]) -> None:
         self.received += len(batch)
-        self.truncated += sum(1 for d in batch if d.truncated)
 
     def __aiter__(self) -> AsyncIterator[Datagram]:
         return self._iterate()
@@ -652,6 +812,7 @@ class Receiver:
                 with contextlib.suppress(OSError):  # closing the socket leaves it anyway
                     self._setsockopt(slot, Call.LEAVE, key, None)
                 slot.model.filters.pop(key, None)
+                self._slot_of.pop(key, None)
 
     def close(self) -> None:
         if self._closed:
@@ -676,6 +837,7 @@ async def open_receiver(
     rcvbuf: int | None = None,
     protocol_independent: bool = True,
     max_datagram: int = MAX_DATAGRAM,
+    pace: float = PACE,
 ) -> AsyncIterator[Receiver]:
     """A :class:`Receiver` on ``port``; every group is left on exit, cancelled or not."""
     async with trio.open_nursery() as nursery:
@@ -686,6 +848,7 @@ async def open_receiver(
             rcvbuf=rcvbuf,
             protocol_independent=protocol_independent,
             max_datagram=max_datagram,
+            pace=pace,
         )
         try:
             yield receiver

@@ -21,6 +21,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Mapping, Sequence
@@ -60,13 +61,7 @@ class Layout:
 
     def offsets(self) -> dict[str, int]:
         """Each field's offset from the start of the struct."""
-        offset, out = 0, {}
-        for name, kind in self.fields:
-            align = self._align(kind)
-            offset = (offset + align - 1) // align * align
-            out[name] = offset
-            offset += _KIND_SIZE[kind][0]
-        return out
+        return _offsets(self)
 
     def size(self, count: int | None = None) -> int:
         """sizeof(struct), or with ``count`` elements in the trailing array.
@@ -74,13 +69,29 @@ class Layout:
         With ``count`` this is what the headers' GROUP_FILTER_SIZE(n) and
         IP_MSFILTER_SIZE(n) macros give: the offset of the array plus n elements.
         """
-        if count is not None and self.array is not None:
-            kind = dict(self.fields)[self.array]
-            return self.offsets()[self.array] + count * _KIND_SIZE[kind][0]
-        last_name, last_kind = self.fields[-1]
-        end = self.offsets()[last_name] + _KIND_SIZE[last_kind][0]
-        largest = max(self._align(kind) for _, kind in self.fields)
-        return (end + largest - 1) // largest * largest
+        return _size(self, count)
+
+
+@functools.cache
+def _offsets(layout: Layout) -> dict[str, int]:
+    offset, out = 0, {}
+    for name, kind in layout.fields:
+        align = layout._align(kind)
+        offset = (offset + align - 1) // align * align
+        out[name] = offset
+        offset += _KIND_SIZE[kind][0]
+    return out
+
+
+@functools.cache
+def _size(layout: Layout, count: int | None) -> int:
+    if count is not None and layout.array is not None:
+        kind = dict(layout.fields)[layout.array]
+        return layout.offsets()[layout.array] + count * _KIND_SIZE[kind][0]
+    last_name, last_kind = layout.fields[-1]
+    end = layout.offsets()[last_name] + _KIND_SIZE[last_kind][0]
+    largest = max(layout._align(kind) for _, kind in layout.fields)
+    return (end + largest - 1) // largest * largest
 
 
 # --- the structures ----------------------------------------------------------

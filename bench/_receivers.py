@@ -1,0 +1,96 @@
+"""Receivers measured by bench/mcast_receive.py, one per process.
+
+Run inside a lab host: ``python bench/_receivers.py MODE GROUP PORT SECONDS``.
+Prints one JSON line: datagrams received, kernel drops, and the CPU seconds
+(user + system) this process spent receiving.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import sys
+import time
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def blocking(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    """The baseline: a plain blocking recv loop, as a script would write it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setsockopt(socket.SOL_SOCKET, 40, 1)  # SO_RXQ_OVFL, to count drops the same way
+    sock.bind(("0.0.0.0", port))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                    socket.inet_aton(group) + socket.inet_aton("0.0.0.0"))  # fmt: skip
+    sock.settimeout(0.5)
+    print("ready", flush=True)
+    received = 0
+    started = None
+    recv = sock.recv
+    deadline = time.monotonic() + seconds + 30
+    cpu0 = cpu()
+    while time.monotonic() < deadline:
+        try:
+            recv(2048)
+        except TimeoutError:
+            if started is not None:
+                break  # the sender has finished
+            continue
+        if started is None:
+            started = time.monotonic()
+        received += 1
+    return {"received": received, "cpu": cpu() - cpu0, "dropped": _drops(sock)}
+
+
+def _drops(sock: socket.socket) -> int:
+    # One more datagram would carry the counter; read it from /proc instead.
+    inode = str(__import__("os").fstat(sock.fileno()).st_ino)
+    with open("/proc/thread-self/net/udp") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) > 12 and fields[9] == inode:
+                return int(fields[12])
+    return 0
+
+
+def toolkit(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    import trio
+
+    from mcast import open_receiver
+
+    async def main() -> dict[str, float]:
+        async with open_receiver(port, rcvbuf=rcvbuf, pace=PACE) as rx:
+            rx.join(group, "eth0")
+            print("ready", flush=True)
+            cpu0 = cpu()
+            started = False
+            while True:
+                with trio.move_on_after(0.5 if started else seconds + 30) as scope:
+                    await rx.receive_batch()
+                    started = True
+                if scope.cancelled_caught:
+                    break
+            return {"received": rx.received, "cpu": cpu() - cpu0, "dropped": _sum_drops(rx)}
+
+    return trio.run(main)
+
+
+def _sum_drops(rx: object) -> int:
+    socks = [slot.sock for slot in rx._slots]  # type: ignore[attr-defined]
+    return sum(_drops(s) for s in socks)
+
+
+PACE = float(__import__("os").environ.get("PACE", "0.0005"))
+
+if __name__ == "__main__":
+    mode, group, port, seconds, rcvbuf = (
+        sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
+    )  # fmt: skip
+    result = {"blocking": blocking, "toolkit": toolkit}[mode](group, port, seconds, rcvbuf)
+    print(json.dumps(result), flush=True)
