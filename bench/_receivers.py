@@ -88,9 +88,65 @@ def _sum_drops(rx: object) -> int:
 
 PACE = float(__import__("os").environ.get("PACE", "0.0005"))
 
+
+def awaiting(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    """A Trio loop that awaits each datagram, as a first script would."""
+    import trio
+
+    async def main() -> dict[str, float]:
+        sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        await sock.bind(("0.0.0.0", port))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                        socket.inet_aton(group) + socket.inet_aton("0.0.0.0"))  # fmt: skip
+        print("ready", flush=True)
+        received, started = 0, False
+        cpu0 = cpu()
+        while True:
+            with trio.move_on_after(0.5 if started else seconds + 30) as scope:
+                await sock.recvfrom(2048)
+                received += 1
+                started = True
+            if scope.cancelled_caught:
+                break
+        return {"received": received, "cpu": cpu() - cpu0, "dropped": 0}
+
+    return trio.run(main)
+
+
+def iperf2(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    """iperf2's own receiver, as a child; its CPU time comes from RUSAGE_CHILDREN."""
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(
+        ["iperf", "-s", "-u", "-B", f"{group}%eth0", "-p", str(port), "-l", "2048",
+         "-w", str(rcvbuf), "-y", "C"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    time.sleep(0.5)
+    print("ready", flush=True)
+    line = ""
+    deadline = time.monotonic() + seconds + 30
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.count(",") >= 12:
+            break  # the server's report for the finished test
+    proc.terminate()
+    proc.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fields = line.strip().split(",")
+    lost, total = int(fields[10]), int(fields[11])
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"received": total - lost, "cpu": used, "dropped": lost, "reported_total": total}
+
+
 if __name__ == "__main__":
     mode, group, port, seconds, rcvbuf = (
         sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
     )  # fmt: skip
-    result = {"blocking": blocking, "toolkit": toolkit}[mode](group, port, seconds, rcvbuf)
+    modes = {"blocking": blocking, "toolkit": toolkit, "awaiting": awaiting, "iperf2": iperf2}
+    result = modes[mode](group, port, seconds, rcvbuf)
     print(json.dumps(result), flush=True)

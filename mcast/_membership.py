@@ -117,7 +117,12 @@ class _Context:
     key: GroupKey
     source: IPAddress | None
     current: Filter | None
-    where: str  # "group G on interface N", for messages
+    model: Memberships
+
+    @property
+    def where(self) -> str:
+        """ "group G on interface N", for messages (made only when one is needed)."""
+        return self.model.where(self.key)
 
     @property
     def src(self) -> IPAddress:
@@ -302,7 +307,7 @@ class Memberships:
         """The filter ``call`` would leave, or the rule's error; changes nothing."""
         _check_source(call, key, source)
         current = self.filters.get(key)
-        ctx = _Context(key, source, current, self.where(key))
+        ctx = _Context(key, source, current, self)
         after = outcome_for(current, call, source)(ctx)
         self._check_limits(key, current, after)
         return after
@@ -310,8 +315,12 @@ class Memberships:
     def apply(self, call: Call, key: GroupKey, source: IPAddress | None = None) -> Filter | None:
         """Make the change, or raise the rule's error and change nothing."""
         after = self.check(call, key, source)
-        self._store(key, after)
+        self.commit(key, after)
         return after
+
+    def commit(self, key: GroupKey, after: Filter | None) -> None:
+        """Record a filter :meth:`check` returned, once the kernel has taken it."""
+        self._store(key, after)
 
     def set_filter(self, key: GroupKey, mode: Mode, sources: Iterable[IPAddress]) -> Filter | None:
         """Final-state: the whole filter at once (INCLUDE with no source leaves)."""

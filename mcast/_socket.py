@@ -404,7 +404,8 @@ class Receiver:
             raise McastBadInput(f"this receiver is bound to {self._bind}, of the other family")
         port = self.port
         slot = _Slot(family, port, self._bind, self._rcvbuf)
-        self._names.update(socket.if_nameindex())
+        if not self._slots:
+            self._names.update(socket.if_nameindex())
         if self.port == 0:
             self.port = slot.port  # the first socket picked the port; the rest share it
         self._slots.append(slot)
@@ -478,7 +479,7 @@ class Receiver:
         if ref is not None:
             slot.model.names[ref.index] = ref.name
             self._names[ref.index] = ref.name
-        slot.model.check(call, key, src)  # the rules first: nothing reaches the kernel
+        after = slot.model.check(call, key, src)  # the rules first: nothing reaches the kernel
         try:
             self._setsockopt(slot, call, key, src)
         except OSError as exc:
@@ -495,7 +496,8 @@ class Receiver:
                 self._record(fresh, key, fresh.model.apply(call, key, src))
                 return key
             raise self._explain(slot, call, key, src, exc) from exc
-        self._record(slot, key, slot.model.apply(call, key, src))
+        slot.model.commit(key, after)
+        self._record(slot, key, after)
         return key
 
     def _record(self, slot: _Slot, key: GroupKey, after: Filter | None) -> None:

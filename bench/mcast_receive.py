@@ -1,0 +1,98 @@
+"""Receive rate: the toolkit's receiver against a plain blocking recv loop,
+a Trio loop that awaits each datagram, and iperf2's own receiver, fed by
+iperf2 at its highest rate over a veth pair.
+
+Target (issue: multicast membership): at most 0.1 % loss, and at most 1.5x
+the CPU time per datagram of the blocking loop, both measured in this run.
+Each receiver runs in its own process in lab host a; iperf2 sends 100-byte
+datagrams from host b for --seconds, as fast as it can, once per receiver
+and round.
+
+    sudo .venv/bin/python bench/mcast_receive.py [--seconds 3] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+
+import _common
+
+from ipv6.lab import down, load_config, up
+from ipv6.lab._lab import exec_argv
+
+GROUP, PORT, RCVBUF = "239.77.0.1", 5001, 8 * 1024 * 1024
+MODES = ("blocking", "toolkit", "awaiting", "iperf2")
+
+
+def run_once(record, mode: str, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    receiver = subprocess.Popen(
+        exec_argv(record, "a", [sys.executable, str(_common.ROOT / "bench/_receivers.py"), mode,
+                                GROUP, str(PORT), str(seconds), str(RCVBUF)]),
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert receiver.stdout is not None
+    assert receiver.stdout.readline().strip() == "ready", f"{mode} receiver did not start"
+    sender = subprocess.run(
+        exec_argv(record, "b", ["iperf", "-c", GROUP, "-u", "-p", str(PORT), "-l", "100",
+                                "-b", "10G", "-t", str(seconds), "-T", "1"]),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    sent_match = re.search(r"Sent (\d+) datagrams", sender.stdout)
+    assert sent_match, sender.stdout
+    result = json.loads(receiver.stdout.readline())
+    receiver.wait()
+    # iperf2 sends one last datagram to say the test is over; it is not data.
+    result["sent"] = int(sent_match.group(1)) - 1
+    if mode == "iperf2":
+        result["sent"] = result.get("reported_total", result["sent"]) or result["sent"]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    _common.require_root()
+    record = up(
+        load_config(_common.ROOT / "configs/lab/two-hosts.toml", name=_common.unique("rxbench"))
+    )
+    totals = {m: {"sent": 0.0, "received": 0.0, "cpu": 0.0} for m in MODES}
+    try:
+        for round_number in range(1, args.rounds + 1):
+            for mode in MODES:
+                result = run_once(record, mode, args.seconds)
+                for key in totals[mode]:
+                    totals[mode][key] += result[key]
+                print(f"round {round_number} {mode:<8} sent {int(result['sent']):>8} "
+                      f"received {int(result['received']):>8} cpu {result['cpu']:.2f} s", file=sys.stderr)  # fmt: skip
+    finally:
+        down(record.name)
+    per = {m: totals[m]["cpu"] / max(1.0, totals[m]["received"]) * 1e6 for m in MODES}
+    loss = {
+        m: max(0.0, 1 - totals[m]["received"] / max(1.0, totals[m]["sent"])) * 100 for m in MODES
+    }
+    rows = [
+        (m, int(totals[m]["sent"]), int(totals[m]["received"]), f"{loss[m]:.3f} %",
+         f"{per[m]:.2f}", f"{per[m] / per['blocking']:.2f}x")
+        for m in MODES
+    ]  # fmt: skip
+    print(
+        f"receive rate, 100-byte datagrams, {args.rounds} rounds of {args.seconds:g} s per receiver"
+    )
+    print(
+        _common.table(rows, ("RECEIVER", "SENT", "RECEIVED", "LOSS", "CPU us/DGRAM", "VS BLOCKING"))
+    )
+    ratio = per["toolkit"] / per["blocking"]
+    ok = loss["toolkit"] <= 0.1 and ratio <= 1.5
+    print(f"target (toolkit loss <= 0.1 %, CPU per datagram <= 1.5x the blocking loop): "
+          f"{'MET' if ok else 'MISSED'} ({loss['toolkit']:.3f} %, {ratio:.2f}x)")  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
