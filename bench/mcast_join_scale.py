@@ -44,8 +44,15 @@ def baseline(groups: list[str], channels: list[str], limit: int) -> tuple[float,
         for g in groups
     ]
     encoded_ssm = [
-        encode(LINUX, "group_source_req", {"gsr_interface": index, "gsr_group": ipaddress.ip_address(g),
-                                           "gsr_source": ipaddress.ip_address(SOURCE)})
+        encode(
+            LINUX,
+            "group_source_req",
+            {
+                "gsr_interface": index,
+                "gsr_group": ipaddress.ip_address(g),
+                "gsr_source": ipaddress.ip_address(SOURCE),
+            },
+        )
         for g in channels
     ]  # fmt: skip
     socks = [

@@ -68,8 +68,12 @@ def main() -> int:
                 result = run_once(record, mode, args.seconds)
                 for key in totals[mode]:
                     totals[mode][key] += result[key]
-                print(f"round {round_number} {mode:<8} sent {int(result['sent']):>8} "
-                      f"received {int(result['received']):>8} cpu {result['cpu']:.2f} s", file=sys.stderr)  # fmt: skip
+                sent, got = int(result["sent"]), int(result["received"])
+                print(
+                    f"round {round_number} {mode:<8} sent {sent:>8} received {got:>8} "
+                    f"cpu {result['cpu']:.2f} s",
+                    file=sys.stderr,
+                )
     finally:
         down(record.name)
     per = {m: totals[m]["cpu"] / max(1.0, totals[m]["received"]) * 1e6 for m in MODES}
