@@ -931,7 +931,13 @@ class Sender:
         target: tuple[str, int] | tuple[str, int, int, int] = (
             (str(address), port) if address.version == 4 else (str(address), port, 0, scope)
         )
-        await self.sock.sendto(payload, target)
+        try:
+            await self.sock.sendto(payload, target)
+        except OSError as exc:
+            via = f" on {self.interface}" if self.interface else ""
+            raise KernelRefused(
+                f"cannot send to {address} port {port}{via}: {exc.strerror}"
+            ) from exc
 
     def close(self) -> None:
         self.sock.close()

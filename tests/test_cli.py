@@ -113,3 +113,32 @@ def test_internal_errors_are_one_line_too(
     assert cli.main(["lab", "examples"]) == 70
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error: RuntimeError: boom" in err
+
+
+def _commands(parser, prefix: str = "") -> list[str]:  # type: ignore[no-untyped-def]
+    import argparse
+
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append(f"{prefix}{name}")
+                found += _commands(sub, f"{prefix}{name} ")
+    return found
+
+
+def test_every_command_is_documented() -> None:
+    from pathlib import Path
+
+    from ipv6.cli import build_parser as ipv6_parser
+    from mcast.cli import build_parser as mcast_parser
+
+    docs = "\n".join(
+        p.read_text() for p in Path(__file__).parent.parent.joinpath("docs").glob("*.md")
+    )
+    docs += Path(__file__).parent.parent.joinpath("README.md").read_text()
+    for program, parser in (("ipv6", ipv6_parser()), ("mcast", mcast_parser())):
+        for command in _commands(parser):
+            assert f"{program} {command}" in docs, (
+                f"'{program} {command}' is not in docs/ or README"
+            )

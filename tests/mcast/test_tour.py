@@ -15,6 +15,9 @@ def test_tour_on_loopback() -> None:
     assert "== 1. A lab to work in ==" in out
     assert "127.0.0.1" in out and "::1" in out
     assert "Every pair answered." in out
+    assert "== 3. Source filters that filter: SSM and EXCLUDE ==" in out
+    assert "232.1.1.1    from 127.0.0.2          0 datagram(s)" in out
+    assert "the filters filter." in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -30,6 +33,9 @@ def test_tour_on_a_lab_as_root() -> None:
     # six ordered pairs of three hosts, over two families, each answered
     assert out.count(" ms\n") == 12
     assert "NO ANSWER" not in out
+    assert "232.1.1.1    from 10.0.1.3           0 datagram(s)" in out
+    assert "ff3e::1:1    INCLUDE  2001:db8:0:2::2" in out
+    assert "the filters filter." in out
     assert "is down again" in out
     assert netns_names() == before
 
@@ -62,3 +68,4 @@ def test_tour_without_privilege_falls_back_to_loopback_and_says_why() -> None:
     assert result.returncode == 0, result.stderr
     assert "Not running as root (missing CAP_NET_ADMIN and CAP_SYS_ADMIN)" in result.stdout
     assert "Every pair answered." in result.stdout
+    assert "the filters filter." in result.stdout
