@@ -115,7 +115,7 @@ def test_internal_errors_are_one_line_too(
     assert err.count("\n") == 1 and "internal error: RuntimeError: boom" in err
 
 
-def _commands(parser, prefix: str = "") -> list[str]:  # type: ignore[no-untyped-def]
+def _commands(parser, prefix: str = "") -> list[str]:
     import argparse
 
     found = []
