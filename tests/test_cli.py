@@ -142,3 +142,33 @@ def test_every_command_is_documented() -> None:
             assert f"{program} {command}" in docs, (
                 f"'{program} {command}' is not in docs/ or README"
             )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["join", "10.0.0.1", "-p", "5000"], "not a multicast address"),
+        (["join", "232.1.1.1", "-p", "5000", "-i", "no-such-if"], "no interface no-such-if"),
+        (["join", "ff12::1", "-p", "5000"], "scoped to one link"),
+        (["join", "::ffff:232.1.1.1", "-p", "5000"], "use 232.1.1.1"),
+        (
+            ["join", "232.1.1.1", "-p", "5000", "-s", "10.0.0.1", "-x", "10.0.0.2"],
+            "cannot be mixed",
+        ),
+        (["join", "232.1.1.1", "-p", "70000"], "out of range"),
+        (["send", "10.1.1.1", "-p", "5000"], "not a multicast address"),
+        (["send", "239.1.1.1", "-p", "5000", "--ttl", "300"], "out of range"),
+        (["show", "joins", "-i", "no-such-if"], "no interface no-such-if"),
+    ],
+)
+def test_mcast_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:
+    result = run_cli("mcast", *args)
+    assert result.returncode == 2, result.stderr
+    assert words in one_line_error(result)
+
+
+def test_show_joins_as_json_anywhere() -> None:
+    result = run_cli("mcast", "show", "joins", "--json")
+    assert result.returncode == 0
+    joins = json.loads(result.stdout)
+    assert all({"interface", "group", "mode", "sources"} <= set(j) for j in joins)

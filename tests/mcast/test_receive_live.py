@@ -510,3 +510,18 @@ async def test_our_sender_reaches_an_iperf2_ssm_receiver(lab) -> None:
         # iperf2 reports a connection from the included source only.
         assert f"connected with {B4}" in out, out
         assert C4 not in out, out
+
+
+async def test_sending_without_loopback_and_by_interface_address(lab) -> None:
+    async with lab("lan") as running, open_receiver(PORT) as rx:
+        with running.host("b").inside():
+            rx.join("239.12.0.1", "eth0")
+            quiet = open_sender("239.12.0.1", interface=B4, loop=False)
+            heard = open_sender("239.12.0.1", interface=B4, loop=True)
+        with quiet:
+            await quiet.send(b"not looped", "239.12.0.1", PORT)
+        assert await collect(rx, 0.3) == []
+        with heard:
+            await heard.send(b"looped", "239.12.0.1", PORT)
+        got = await collect(rx, 0.3)
+        assert [d.payload for d in got] == [b"looped"] and got[0].source == B4
