@@ -21,6 +21,10 @@ PURE = [
     "mcast/_conflicts.py",
     "mcast/_groups.py",
     "mcast/_procfs.py",
+    "mcast/_wirecommon.py",
+    "mcast/_igmp.py",
+    "mcast/_mld.py",
+    "mcast/_frames.py",
 ]
 IO_MODULES = {"socket", "trio", "pyroute2", "subprocess", "psutil", "select", "selectors"}
 

@@ -1,0 +1,442 @@
+"""IGMP and MLD codecs: golden values, round trips, truncation, fuzzing, and
+tshark's dissector as an independent decoder."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcast._frames import (
+    decode_frame_untrusted,
+    decode_ipv4_untrusted,
+    encode_ipv4_igmp,
+    encode_ipv6_mld,
+    ethernet,
+    pcap,
+)
+from mcast._igmp import (
+    GroupRecord,
+    IgmpMessage,
+    IgmpQuery,
+    IgmpV1Report,
+    IgmpV2Leave,
+    IgmpV2Report,
+    IgmpV3Report,
+    RecordType,
+    decode_igmp_untrusted,
+    encode_igmp,
+)
+from mcast._mld import (
+    AddressRecord,
+    MldMessage,
+    MldQuery,
+    MldV1Done,
+    MldV1Report,
+    MldV2Report,
+    decode_mld_untrusted,
+    encode_mld,
+)
+from mcast._wirecommon import (
+    MalformedPacket,
+    checksum,
+    decode_code8,
+    decode_code16,
+    encode_code8,
+    encode_code16,
+)
+
+V4 = ipaddress.IPv4Address
+V6 = ipaddress.IPv6Address
+SRC4, SRC6 = V4("10.0.0.1"), V6("fe80::1")
+ALL_HOSTS, REPORTS_V3 = V4("224.0.0.1"), V4("224.0.0.22")
+ALL_NODES, REPORTS_V2 = V6("ff02::1"), V6("ff02::16")
+
+
+# --- golden values --------------------------------------------------------------
+
+
+def test_igmpv2_report_bytes() -> None:
+    data = encode_igmp(IgmpV2Report(V4("239.1.1.1")))
+    # type 0x16, code 0; 0x1600 + 0xef01 + 0x0101 = 0x10602, folded 0x0603, complemented 0xf9fc
+    assert data == bytes.fromhex("1600f9fcef010101")
+    assert checksum(data) == 0
+
+
+def test_float_codes_from_the_rfcs() -> None:
+    assert decode_code8(0x7F) == 127 and decode_code8(0x80) == 128
+    assert decode_code8(0xFF) == 31744  # (0xF | 0x10) << (7 + 3)
+    assert decode_code16(0x7FFF) == 32767 and decode_code16(0xFFFF) == 8387584
+    assert encode_code8(31744) == 0xFF and encode_code16(8387584) == 0xFFFF
+    assert encode_code8(208) == 0x8A
+
+
+@given(st.integers(0, 40000))
+def test_code8_encodes_to_the_largest_value_not_above(value: int) -> None:
+    code = encode_code8(value)
+    assert 0 <= code <= 0xFF
+    assert decode_code8(code) <= value or value > 31744
+    if value <= 31744 and code < 0xFF:
+        assert decode_code8(code + 1) > value or code + 1 == 128
+
+
+@given(st.integers(0, 9_000_000))
+def test_code16_round_trip_is_close(value: int) -> None:
+    code = encode_code16(value)
+    assert 0 <= code <= 0xFFFF
+    decoded = decode_code16(code)
+    assert decoded <= max(value, 0) or value > 8387584
+    assert decoded >= min(value, 8387584) * 0.999 - 8
+
+
+# --- round trips ----------------------------------------------------------------
+
+v4s = st.integers(0, 2**32 - 1).map(V4)
+v6s = st.integers(0, 2**128 - 1).map(V6)
+aux = st.integers(0, 3).map(lambda n: bytes(range(4 * n)))
+record_types = st.sampled_from(list(RecordType))
+
+igmp_messages = st.one_of(
+    st.builds(IgmpQuery, st.just(1), st.just(0), v4s),
+    st.builds(IgmpQuery, st.just(2), st.integers(1, 255), v4s),
+    st.builds(
+        IgmpQuery,
+        st.just(3),
+        st.integers(0, 255),
+        v4s,
+        st.booleans(),
+        st.integers(0, 7),
+        st.integers(0, 255),
+        st.lists(v4s, max_size=8).map(tuple),
+    ),
+    st.builds(IgmpV1Report, v4s),
+    st.builds(IgmpV2Report, v4s),
+    st.builds(IgmpV2Leave, v4s),
+    st.builds(
+        IgmpV3Report,
+        st.lists(
+            st.builds(GroupRecord, record_types, v4s, st.lists(v4s, max_size=5).map(tuple), aux),
+            max_size=5,
+        ).map(tuple),
+    ),
+)
+mld_messages = st.one_of(
+    st.builds(MldQuery, st.just(1), st.integers(0, 65535), v6s),
+    st.builds(
+        MldQuery,
+        st.just(2),
+        st.integers(0, 65535),
+        v6s,
+        st.booleans(),
+        st.integers(0, 7),
+        st.integers(0, 255),
+        st.lists(v6s, max_size=5).map(tuple),
+    ),
+    st.builds(MldV1Report, v6s),
+    st.builds(MldV1Done, v6s),
+    st.builds(
+        MldV2Report,
+        st.lists(
+            st.builds(AddressRecord, record_types, v6s, st.lists(v6s, max_size=4).map(tuple), aux),
+            max_size=4,
+        ).map(tuple),
+    ),
+)
+
+
+@given(igmp_messages)
+def test_igmp_round_trips_alone_and_in_a_frame(message) -> None:
+    data = encode_igmp(message)
+    assert decode_igmp_untrusted(data) == message
+    frame = ethernet(encode_ipv4_igmp(message, SRC4, ALL_HOSTS), ALL_HOSTS)
+    wire = decode_frame_untrusted(frame)
+    assert wire is not None and wire.message == message
+    assert (wire.protocol, wire.ttl, wire.router_alert, wire.source) == ("igmp", 1, True, SRC4)
+
+
+@given(mld_messages)
+def test_mld_round_trips_alone_and_in_a_frame(message) -> None:
+    data = encode_mld(message, SRC6, ALL_NODES)
+    assert decode_mld_untrusted(data, SRC6, ALL_NODES) == message
+    frame = ethernet(encode_ipv6_mld(message, SRC6, ALL_NODES), ALL_NODES)
+    wire = decode_frame_untrusted(frame)
+    assert wire is not None and wire.message == message
+    assert (wire.protocol, wire.ttl, wire.router_alert) == ("mld", 1, True)
+
+
+def test_a_wrong_checksum_is_malformed() -> None:
+    data = bytearray(encode_igmp(IgmpV2Report(V4("239.1.1.1"))))
+    data[7] ^= 1
+    with pytest.raises(MalformedPacket, match="checksum") as caught:
+        decode_igmp_untrusted(bytes(data))
+    assert caught.value.offset == 2
+    mld = bytearray(encode_mld(MldV1Report(V6("ff3e::1")), SRC6, ALL_NODES))
+    with pytest.raises(MalformedPacket, match="checksum"):
+        decode_mld_untrusted(bytes(mld), SRC6, V6("ff02::2"))  # the pseudo-header differs
+
+
+def test_other_traffic_is_not_a_message() -> None:
+    udp = bytes.fromhex("4500001c000040004011f9c50a0000016400000100350035000800") + b"\0"
+    assert decode_ipv4_untrusted(udp[:28]) is None
+    arp = b"\xff" * 6 + b"\x02" * 6 + b"\x08\x06" + bytes(28)
+    assert decode_frame_untrusted(arp) is None
+
+
+# --- truncation and fuzzing: nothing but MalformedPacket escapes ---------------------
+
+
+def seed_frames() -> list[bytes]:
+    igmp: list[IgmpMessage] = [
+        IgmpQuery(1, 0),
+        IgmpQuery(2, 100, V4("239.1.1.1")),
+        IgmpQuery(3, 0x8A, V4("232.1.1.1"), True, 2, 125, (V4("10.0.0.1"), V4("10.0.0.2"))),
+        IgmpV1Report(V4("239.1.1.1")),
+        IgmpV2Report(V4("239.1.1.1")),
+        IgmpV2Leave(V4("239.1.1.1")),
+        IgmpV3Report(
+            (
+                GroupRecord(RecordType.CHANGE_TO_EXCLUDE, V4("239.1.1.1")),
+                GroupRecord(
+                    RecordType.ALLOW_NEW_SOURCES, V4("232.1.1.1"), (V4("10.0.0.2"),), b"\0\0\0\1"
+                ),
+            )
+        ),
+    ]
+    mld: list[MldMessage] = [
+        MldQuery(1, 10000),
+        MldQuery(2, 0x8123, V6("ff3e::1"), True, 2, 125, (V6("2001:db8::2"),)),
+        MldV1Report(V6("ff3e::1")),
+        MldV1Done(V6("ff3e::1")),
+        MldV2Report(
+            (
+                AddressRecord(RecordType.MODE_IS_EXCLUDE, V6("ff3e::1")),
+                AddressRecord(
+                    RecordType.BLOCK_OLD_SOURCES,
+                    V6("ff3e::2"),
+                    (V6("2001:db8::2"), V6("2001:db8::3")),
+                ),
+            )
+        ),
+    ]
+    frames = [ethernet(encode_ipv4_igmp(m, SRC4, REPORTS_V3), REPORTS_V3) for m in igmp]
+    frames += [ethernet(encode_ipv6_mld(m, SRC6, REPORTS_V2), REPORTS_V2) for m in mld]
+    return frames
+
+
+def test_every_prefix_decodes_or_is_malformed() -> None:
+    for frame in seed_frames():
+        for cut in range(len(frame)):
+            with contextlib.suppress(MalformedPacket):
+                decode_frame_untrusted(frame[:cut])
+
+
+def test_a_million_mutated_packets_raise_nothing_but_malformed_packet() -> None:
+    rng = random.Random(3376)
+    seeds = seed_frames()
+    payloads = [
+        encode_igmp(
+            IgmpV3Report(
+                (GroupRecord(RecordType.MODE_IS_INCLUDE, V4("232.0.0.9"), (V4("10.1.1.1"),)),)
+            )
+        )
+    ]
+    decoded = malformed = 0
+    for i in range(1_000_000):
+        base = seeds[i % len(seeds)] if i % 4 else payloads[0]
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 4)):
+            choice = rng.random()
+            if choice < 0.6:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            elif choice < 0.8:
+                del data[rng.randrange(len(data)) :]
+                if not data:
+                    data = bytearray(b"\0")
+            else:
+                data[rng.randrange(len(data)) : 0] = bytes(
+                    rng.randrange(256) for _ in range(rng.randint(1, 8))
+                )
+        try:
+            if i % 4:
+                decode_frame_untrusted(bytes(data))
+            else:
+                decode_igmp_untrusted(bytes(data), verify_checksum=False)
+            decoded += 1
+        except MalformedPacket:
+            malformed += 1
+    assert decoded + malformed == 1_000_000
+    assert decoded > 1000 and malformed > 1000  # the mutations hit both outcomes
+
+
+# --- tshark, the independent decoder ----------------------------------------------
+
+
+def tshark() -> str:
+    path = shutil.which("tshark")
+    assert path, "tshark is not installed: run the test command from the README (it installs it)"
+    return path
+
+
+def collect(tree: object, keys: set[str], out: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every value of the named fields, in document order, anywhere in tshark's JSON."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key in keys:
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, str):
+                        out.setdefault(key, []).append(item)
+            collect(value, keys, out)
+    elif isinstance(tree, list):
+        for item in tree:
+            collect(item, keys, out)
+    return out
+
+
+IGMP_FIELDS = {
+    "igmp.version",
+    "igmp.type",
+    "igmp.max_resp",
+    "igmp.checksum.status",
+    "igmp.maddr",
+    "igmp.s",
+    "igmp.qrv",
+    "igmp.qqic",
+    "igmp.saddr",
+    "igmp.record_type",
+    "igmp.num_grp_recs",
+    "ip.ttl",
+    "ip.opt.ra",
+}
+MLD_FIELDS = {
+    "icmpv6.type",
+    "icmpv6.checksum.status",
+    "icmpv6.mld.maximum_response_code",
+    "icmpv6.mld.maximum_response_delay",
+    "icmpv6.mld.multicast_address",
+    "icmpv6.mld.flag.s",
+    "icmpv6.mld.flag.qrv",
+    "icmpv6.mld.qqi",
+    "icmpv6.mld.source_address",
+    "icmpv6.mldr.nb_mcast_records",
+    "icmpv6.mldr.mar.record_type",
+    "icmpv6.mldr.mar.multicast_address",
+    "icmpv6.mldr.mar.source_address",
+    "ipv6.hlim",
+    "ipv6.opt.router_alert",
+}
+
+
+def ours(frame: bytes) -> dict[str, list[str]]:
+    """Our decoding of a frame, in tshark's field names and formats."""
+    wire = decode_frame_untrusted(frame)
+    assert wire is not None
+    m = wire.message
+    out: dict[str, list[str]] = {}
+
+    def put(key: str, *values: object) -> None:
+        out.setdefault(key, []).extend(str(v) for v in values)
+
+    if wire.protocol == "igmp":
+        put("ip.ttl", wire.ttl)
+        put("ip.opt.ra", 0)
+        put("igmp.checksum.status", 1)
+        put("igmp.version", wire.version)
+        if isinstance(m, IgmpQuery):
+            put("igmp.type", "0x11")
+            if m.version > 1:
+                put("igmp.max_resp", m.max_resp_tenths)
+            put("igmp.maddr", m.group)
+            if m.version == 3:
+                put("igmp.s", int(m.suppress))
+                put("igmp.qrv", m.qrv)
+                put("igmp.qqic", m.qqic)
+                put("igmp.saddr", *m.sources)
+        elif isinstance(m, IgmpV3Report):
+            put("igmp.type", "0x22")
+            put("igmp.num_grp_recs", len(m.records))
+            for record in m.records:
+                put("igmp.record_type", int(record.type))
+                put("igmp.maddr", record.group)
+                put("igmp.saddr", *record.sources)
+        else:
+            kind = {IgmpV1Report: "0x12", IgmpV2Report: "0x16", IgmpV2Leave: "0x17"}[type(m)]
+            put("igmp.type", kind)
+            put("igmp.maddr", m.group)  # type: ignore[union-attr]
+        return out
+    put("ipv6.hlim", wire.ttl)
+    put("ipv6.opt.router_alert", 0)
+    put("icmpv6.checksum.status", 1)
+    if isinstance(m, MldQuery):
+        put("icmpv6.type", 130)
+        key = (
+            "icmpv6.mld.maximum_response_code"
+            if m.version == 2
+            else "icmpv6.mld.maximum_response_delay"
+        )
+        put(key, m.max_resp_ms)
+        put("icmpv6.mld.multicast_address", m.group)
+        if m.version == 2:
+            put("icmpv6.mld.flag.s", int(m.suppress))
+            put("icmpv6.mld.flag.qrv", m.qrv)
+            put("icmpv6.mld.qqi", m.qqic)
+            put("icmpv6.mld.source_address", *m.sources)
+    elif isinstance(m, MldV2Report):
+        put("icmpv6.type", 143)
+        put("icmpv6.mldr.nb_mcast_records", len(m.records))
+        for r in m.records:
+            put("icmpv6.mldr.mar.record_type", int(r.type))
+            put("icmpv6.mldr.mar.multicast_address", r.group)
+            put("icmpv6.mldr.mar.source_address", *r.sources)
+    else:
+        put("icmpv6.type", 131 if isinstance(m, MldV1Report) else 132)
+        put("icmpv6.mld.multicast_address", m.group)  # type: ignore[union-attr]
+    return out
+
+
+def tshark_fields(frames: list[bytes], tmp_path: Path) -> list[dict[str, list[str]]]:
+    capture = tmp_path / "corpus.pcap"
+    capture.write_bytes(pcap(frames))
+    done = subprocess.run(
+        [tshark(), "-r", str(capture), "-T", "json", "--no-duplicate-keys"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    packets = json.loads(done.stdout)
+    return [collect(p["_source"]["layers"], IGMP_FIELDS | MLD_FIELDS, {}) for p in packets]
+
+
+def compare_with_tshark(frames: list[bytes], tmp_path: Path) -> None:
+    theirs = tshark_fields(frames, tmp_path)
+    assert len(theirs) == len(frames)
+    for index, (frame, their) in enumerate(zip(frames, theirs, strict=True)):
+        mine = ours(frame)
+        for key, values in mine.items():
+            assert their.get(key) == values, (
+                f"frame {index}: {key}: ours {values}, tshark {their.get(key)}"
+            )
+
+
+def test_tshark_agrees_on_every_message_kind(tmp_path: Path) -> None:
+    compare_with_tshark(seed_frames(), tmp_path)
+
+
+@settings(max_examples=1, deadline=None)
+@given(
+    st.lists(igmp_messages, min_size=60, max_size=60),
+    st.lists(mld_messages, min_size=60, max_size=60),
+)
+def test_tshark_agrees_on_generated_messages(
+    tmp_path_factory, igmp: list[IgmpMessage], mld: list[MldMessage]
+) -> None:
+    frames = [ethernet(encode_ipv4_igmp(m, SRC4, ALL_HOSTS), ALL_HOSTS) for m in igmp]
+    frames += [ethernet(encode_ipv6_mld(m, SRC6, ALL_NODES), ALL_NODES) for m in mld]
+    compare_with_tshark(frames, tmp_path_factory.mktemp("tshark"))
