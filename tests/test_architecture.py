@@ -25,6 +25,9 @@ PURE = [
     "mcast/_igmp.py",
     "mcast/_mld.py",
     "mcast/_frames.py",
+    "mcast/_hostmodel.py",
+    "mcast/_routertable.py",
+    "mcast/_wiretext.py",
 ]
 IO_MODULES = {"socket", "trio", "pyroute2", "subprocess", "psutil", "select", "selectors"}
 
