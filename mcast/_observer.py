@@ -76,6 +76,10 @@ class Observer:
             raise
         return cls(sock, ref)
 
+    def send_frame(self, frame: bytes) -> None:
+        """Put an Ethernet frame on the interface (small frames never block)."""
+        self._sock.send(frame)
+
     def close(self) -> None:
         self._sock.close()
 

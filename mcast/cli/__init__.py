@@ -18,19 +18,18 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 """
 
 EPILOG = """\
-Still to come (not part of this version): querier.
-See docs/ for what each will do.
 Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import join, send, show, tour, watch
+    from . import join, querier, send, show, tour, watch
 
     parser, commands = _kit.program("mcast", DESCRIPTION, EPILOG)
     join.register(commands)
     send.register(commands)
     show.register(commands)
+    querier.register(commands)
     tour.register(commands)
     watch.register(commands)
     return parser

@@ -19,30 +19,9 @@ from mcast._mld import MldV2Report
 from mcast._observer import Observer
 from mcast._socket import Receiver, open_receiver
 
-pytestmark = pytest.mark.needs_root
+from tests.mcast.labs import QUICK_REPORTS as LAB
 
-LAB = """
-[hosts.a]
-sysctls = {{ force_igmp_version = {v4}, force_mld_version = {v6} }}
-[hosts.b]
-[[links]]
-name = "l"
-[[links.endpoints]]
-host = "a"
-addresses = ["10.0.0.1/24", "2001:db8::1/64"]
-dad = false
-# Retransmit unsolicited reports at once, so each step's messages are all
-# seen before the next step (the robustness count stays at its default).
-[links.endpoints.sysctls]
-"ipv4.igmpv3_unsolicited_report_interval" = 10
-"ipv4.igmpv2_unsolicited_report_interval" = 10
-"ipv6.mldv2_unsolicited_report_interval" = 10
-"ipv6.mldv1_unsolicited_report_interval" = 10
-[[links.endpoints]]
-host = "b"
-addresses = ["10.0.0.2/24", "2001:db8::2/64"]
-dad = false
-"""
+pytestmark = pytest.mark.needs_root
 
 Step = Callable[[Receiver], object]
 STEPS: list[tuple[str, str, Step]] = [

@@ -1,0 +1,116 @@
+"""The Trio driver of :mod:`mcast._querier`: a loop around a packet socket.
+
+It asks each querier what is due, sends the queries as Ethernet frames
+through the observer's packet socket, and feeds every IGMP or MLD message
+seen on the link back in. Everything else is the pure core's business.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from ipv6 import InterfaceRef, resolve_interface
+
+from ._errors import McastBadInput
+from ._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
+from ._igmp import IgmpQuery
+from ._observer import Observed, Observer
+from ._querier import Action, Querier, QuerierConfig, Send
+from ._routertable import Timers
+
+
+@dataclass
+class Link:
+    """What a querier needs of its interface: a capture, its MAC and addresses."""
+
+    observer: Observer
+    mac: bytes
+    ipv4: ipaddress.IPv4Address | None
+    ipv6_link_local: ipaddress.IPv6Address | None
+
+    @classmethod
+    def open(cls, interface: str | int | InterfaceRef) -> Link:
+        """Open in the calling thread's network namespace (needs CAP_NET_RAW)."""
+        import psutil
+
+        ref = interface if isinstance(interface, InterfaceRef) else resolve_interface(interface)
+        mac, v4, v6 = b"", None, None
+        for entry in psutil.net_if_addrs().get(ref.name, []):
+            if entry.family == psutil.AF_LINK:
+                mac = bytes.fromhex(entry.address.replace(":", ""))
+            elif entry.family == socket.AF_INET and v4 is None:
+                v4 = ipaddress.IPv4Address(entry.address)
+            elif entry.family == socket.AF_INET6:
+                address = ipaddress.IPv6Address(entry.address.split("%", 1)[0])
+                if address.is_link_local:
+                    v6 = address
+        if len(mac) != 6:
+            raise McastBadInput(f"{ref} has no Ethernet address to send queries from")
+        return cls(Observer.open(ref), mac, v4, v6)
+
+    def send(self, action: Send, source: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+        message, destination = action.message, action.destination
+        if isinstance(message, IgmpQuery):
+            assert isinstance(source, ipaddress.IPv4Address)
+            assert isinstance(destination, ipaddress.IPv4Address)
+            packet = encode_ipv4_igmp(message, source, destination)
+        else:
+            assert isinstance(source, ipaddress.IPv6Address)
+            assert isinstance(destination, ipaddress.IPv6Address)
+            packet = encode_ipv6_mld(message, source, destination)
+        self.observer.send_frame(ethernet(packet, destination, self.mac))
+
+    def close(self) -> None:
+        self.observer.close()
+
+
+def queriers_for(
+    link: Link,
+    *,
+    igmp_version: int | None = 3,
+    mld_version: int | None = 2,
+    timers: Timers | None = None,
+    now: float,
+) -> list[Querier]:
+    """An IGMP querier if the link has IPv4, an MLD one if it has a link-local address."""
+    found = []
+    if igmp_version and link.ipv4 is not None:
+        found.append(Querier(QuerierConfig(link.ipv4, igmp_version, timers or Timers()), now))
+    if mld_version and link.ipv6_link_local is not None:
+        found.append(
+            Querier(QuerierConfig(link.ipv6_link_local, mld_version, timers or Timers()), now)
+        )
+    if not found:
+        raise McastBadInput(
+            "the interface has neither an IPv4 address nor a link-local IPv6 address"
+        )
+    return found
+
+
+async def run_queriers(
+    link: Link, queriers: list[Querier], report: Callable[[Querier, Action], None]
+) -> None:
+    """Run until cancelled; ``report`` hears every action (sends included)."""
+
+    def perform(querier: Querier, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                link.send(action, querier.config.address)
+            report(querier, action)
+
+    while True:
+        now = trio.current_time()
+        for querier in queriers:
+            perform(querier, querier.tick(now))
+        deadline = min(q.next_deadline() for q in queriers)
+        with trio.move_on_at(deadline):
+            item = await link.observer.next()
+            if isinstance(item, Observed) and not item.outgoing:
+                now = trio.current_time()
+                for querier in queriers:
+                    perform(querier, querier.receive(item.wire, now))
