@@ -18,7 +18,6 @@ from mcast._membership import Filter, GroupKey
 from mcast._mld import MldV2Report
 from mcast._observer import Observer
 from mcast._socket import Receiver, open_receiver
-
 from tests.mcast.labs import QUICK_REPORTS as LAB
 
 pytestmark = pytest.mark.needs_root
