@@ -76,6 +76,11 @@ class IgmpQuery:
         return decode_code8(self.max_resp_code) if self.version == 3 else self.max_resp_code
 
     @property
+    def qqi(self) -> int:
+        """The Querier's Query Interval in seconds (QQIC decoded)."""
+        return decode_code8(self.qqic)
+
+    @property
     def general(self) -> bool:
         return self.group == IPv4(0)
 

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 
 from ._igmp import RecordType
-from ._wirecommon import MalformedPacket, checksum, decode_code16, need, untrusted
+from ._wirecommon import MalformedPacket, checksum, decode_code8, decode_code16, need, untrusted
 
 IPv6 = ipaddress.IPv6Address
 IPPROTO_ICMPV6 = 58
@@ -42,6 +42,11 @@ class MldQuery:
     @property
     def max_resp_ms(self) -> int:
         return decode_code16(self.max_resp_code) if self.version == 2 else self.max_resp_code
+
+    @property
+    def qqi(self) -> int:
+        """The Querier's Query Interval in seconds (QQIC decoded)."""
+        return decode_code8(self.qqic)
 
     @property
     def general(self) -> bool:

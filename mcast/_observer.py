@@ -39,6 +39,7 @@ class Observed:
     interface: str
     outgoing: bool
     wire: WireMessage
+    frame: bytes = b""  # the Ethernet frame as captured
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ class Observer:
                 self.malformed += 1
                 return Garbled(now, self.interface.name, error)
             if wire is not None:
-                return Observed(now, self.interface.name, address[2] == PACKET_OUTGOING, wire)
+                outgoing = address[2] == PACKET_OUTGOING
+                return Observed(now, self.interface.name, outgoing, wire, frame)
             await trio.lowlevel.checkpoint_if_cancelled()
 
     def __aiter__(self) -> AsyncIterator[Observed | Garbled]:
