@@ -18,6 +18,7 @@ def test_tour_on_loopback() -> None:
     assert "== 3. Source filters that filter: SSM and EXCLUDE ==" in out
     assert "232.1.1.1    from 127.0.0.2          0 datagram(s)" in out
     assert "the filters filter." in out
+    assert "join 232.9.9.9 from 10.0.1.2 -> ALLOW(232.9.9.9 {10.0.1.2})" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -35,6 +36,9 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "NO ANSWER" not in out
     assert "232.1.1.1    from 10.0.1.3           0 datagram(s)" in out
     assert "ff3e::1:1    INCLUDE  2001:db8:0:2::2" in out
+    assert "== 4. A join watched on the wire ==" in out
+    assert "IGMPv3 report from 10.0.1.1: ALLOW(232.9.9.9 {10.0.1.2})" in out
+    assert "IGMPv3 report from 10.0.1.1: BLOCK(239.9.9.9 {10.0.1.3})" in out
     assert "the filters filter." in out
     assert "is down again" in out
     assert netns_names() == before
