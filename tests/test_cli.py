@@ -15,7 +15,7 @@ from tests.conftest import LABS, run_cli
     ("module", "words"),
     [
         ("ipv6", ["lab", "Still to come"]),
-        ("mcast", ["tour", "Still to come"]),
+        ("mcast", ["tour", "join", "watch", "querier", "Exit codes"]),
         ("ipv6.cli.netsh", ["NOT YET AVAILABLE", "netsh interface ipv6"]),
     ],
 )
