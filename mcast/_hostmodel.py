@@ -99,9 +99,20 @@ def answer_query(
     states: Mapping[IPAddress, Filter],
     group: IPAddress | None = None,
     sources: Iterable[IPAddress] = (),
+    *,
+    stack: str = "rfc",
 ) -> list[Record]:
     """What a host answers a general (``group`` None), group-specific or
-    group-and-source-specific query (RFC 3376 5.2)."""
+    group-and-source-specific query.
+
+    ``stack="rfc"`` answers as RFC 3376 5.2 says. ``stack="linux"`` answers
+    as the Linux kernel does (measured, and read in net/ipv4/igmp.c
+    igmp_xmarksources and net/ipv6/mcast.c mld_xmarksources): for a group in
+    EXCLUDE mode it answers a group-and-source-specific query with the
+    group's whole current state, IS_EX(excluded), unless every queried
+    source is excluded, where it stays silent; the RFC's answer would be
+    IS_IN(queried - excluded).
+    """
     if group is None or int(group) == 0:
         return [r for g, state in states.items() for r in current_state(g, state)]
     state = states.get(group)
@@ -110,6 +121,8 @@ def answer_query(
         return current_state(group, state)
     if state is None or state == NOT_MEMBER or not reportable(group):
         return []
+    if stack == "linux" and state.mode is Mode.EXCLUDE:
+        return [] if asked <= state.sources else current_state(group, state)
     wanted = state.sources & asked if state.mode is Mode.INCLUDE else asked - state.sources
     return [Record(RecordType.MODE_IS_INCLUDE, group, wanted)] if wanted else []
 

@@ -112,3 +112,17 @@ def test_records_take_a_router_from_old_to_new(old: Filter, new: Filter) -> None
         else:
             known = Filter(Mode.INCLUDE, s)
     assert known == new
+
+
+def test_linux_answers_source_queries_on_exclude_groups_with_the_whole_state() -> None:
+    g = ipaddress.IPv4Address("239.1.1.1")
+    states: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, Filter] = {g: exc(A)}
+    rfc = answer_query(states, g, [A, C])
+    linux = answer_query(states, g, [A, C], stack="linux")
+    assert rfc == [Record(RecordType.MODE_IS_INCLUDE, g, frozenset({C}))]
+    assert linux == [Record(RecordType.MODE_IS_EXCLUDE, g, frozenset({A}))]
+    # Every queried source excluded: both stay silent.
+    assert answer_query(states, g, [A]) == [] == answer_query(states, g, [A], stack="linux")
+    # INCLUDE mode: the same answer either way.
+    states = {g: inc(A, B)}
+    assert answer_query(states, g, [B, C]) == answer_query(states, g, [B, C], stack="linux")

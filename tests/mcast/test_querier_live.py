@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 
 import pytest
 import trio
@@ -80,7 +81,7 @@ async def test_a_querier_hears_the_kernel_answer_as_the_model_says(lab) -> None:
                 states = {
                     g: interface_state([rx.filters().get(GroupKey(g, index))]) for g in groups
                 }
-                expected = set(answer_query(states))
+                expected = set(answer_query(states, stack="linux"))
                 assert expected <= answered, f"model {expected}, answered {answered}"
                 assert {r for r in answered if r.group in groups} == expected
                 # B sent general queries of both protocols.
@@ -138,3 +139,59 @@ async def test_a_querier_hears_the_kernel_answer_as_the_model_says(lab) -> None:
                     )
                     nursery.cancel_scope.cancel()
         link.close()
+
+
+@pytest.mark.parametrize("family", [4, 6])
+async def test_group_and_source_specific_queries_are_answered_as_the_model_says(
+    lab, family
+) -> None:
+    from mcast._igmp import IgmpQuery as Q4
+    from mcast._mld import MldQuery as Q6
+
+    if family == 4:
+        inc_group, exc_group = "232.4.4.4", "239.4.4.4"
+        s1, s2, s3 = "10.0.0.11", "10.0.0.12", "10.0.0.13"
+    else:
+        inc_group, exc_group = "ff3e::4:4", "ff3e::4:5"
+        s1, s2, s3 = "2001:db8::11", "2001:db8::12", "2001:db8::13"
+    ip = ipaddress.ip_address
+    async with (
+        lab(QUICK_REPORTS.format(v4=0, v6=0), text=True) as running,
+        open_receiver(5000) as rx,
+    ):
+        a, b = running.host("a"), running.host("b")
+        with a.inside():
+            rx.set_filter(inc_group, "eth0", "include", [s1, s2])
+            rx.set_filter(exc_group, "eth0", "exclude", [s1])
+            index = socket.if_nametoindex("eth0")
+        with b.inside():
+            link = Link.open("eth0")
+        with link.observer:
+            await collect(link.observer, 0.3)  # the joins' own reports go by
+            states = {
+                ip(g): interface_state([rx.filters().get(GroupKey(ip(g), index))])
+                for g in (inc_group, exc_group)
+            }
+            for group in (inc_group, exc_group):
+                asked = frozenset({ip(s2), ip(s3)} if group == inc_group else {ip(s1), ip(s3)})
+                query: Any
+                if family == 4:
+                    listed4 = tuple(sorted((a for a in asked if a.version == 4), key=int))
+                    query = Q4(3, 5, ipaddress.IPv4Address(group), False, 2, 125, listed4)
+                    link.send(Send(query, ip(group)), link.ipv4)  # type: ignore[arg-type]
+                else:
+                    listed6 = tuple(sorted((a for a in asked if a.version == 6), key=int))
+                    query = Q6(2, 500, ipaddress.IPv6Address(group), False, 2, 125, listed6)
+                    link.send(Send(query, ip(group)), link.ipv6_link_local)  # type: ignore[arg-type]
+                seen = await collect(link.observer, 1.0)
+                answered = {
+                    Record.of(r)
+                    for item in seen
+                    if not item.outgoing
+                    and isinstance(item.wire.message, IgmpV3Report | MldV2Report)
+                    for r in item.wire.message.records
+                    if r.group == ip(group) and r.type in CURRENT
+                }
+                expected = set(answer_query(states, ip(group), asked, stack="linux"))
+                assert expected, "the model must predict a non-empty answer here"
+                assert answered == expected, f"{group}: model {expected}, kernel {answered}"
