@@ -12,22 +12,25 @@ from . import _kit
 DESCRIPTION = """\
 IPv6 lab and transition tools.
 
-Labs of network namespaces joined by veth links and bridges, as TOML files:
-bring them up, look inside, run commands in their hosts, take them down.
+Addresses explained and derived (addr), this host's interfaces, ping with
+zones, and labs of network namespaces joined by veth links and bridges.
 """
 
 EPILOG = """\
-Still to come (not part of this version): addr, interfaces, ping, dualstack,
-6to4cfg, tunnel. See docs/ for what each will do.
+Still to come (not part of this version): dualstack, 6to4cfg, tunnel.
+See docs/ for what each will do.
 Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import lab
+    from . import addr, interfaces, lab, ping
 
     parser, commands = _kit.program("ipv6", DESCRIPTION, EPILOG)
+    addr.register(commands)
+    interfaces.register(commands)
     lab.register(commands)
+    ping.register(commands)
     return parser
 
 
