@@ -1,8 +1,12 @@
 """IPv6 for labs and transition testing: addresses and scopes, interfaces,
 dual-stack sockets, tunnels, netsh-like configuration and network-namespace labs.
 
-This module stays light to import; the lab lives in :mod:`ipv6.lab`.
+This module stays light to import (pure commands such as ``ipv6 addr`` must
+start fast): the interface lookup loads on first use, the lab lives in
+:mod:`ipv6.lab`.
 """
+
+from __future__ import annotations
 
 from ._errors import (
     BadInput,
@@ -13,7 +17,13 @@ from ._errors import (
     LabStepFailed,
     NeedsPrivilege,
 )
-from ._interfaces import InterfaceRef, UnknownInterface, resolve_interface
+
+TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
+if TYPE_CHECKING:
+    from typing import Any
+
+if TYPE_CHECKING:
+    from ._interfaces import InterfaceRef, UnknownInterface, resolve_interface
 
 __all__ = [
     "BadInput",
@@ -28,3 +38,13 @@ __all__ = [
     "resolve_interface",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {"InterfaceRef", "UnknownInterface", "resolve_interface"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _interfaces
+
+        return getattr(_interfaces, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,70 @@ def test_show_joins_as_json_anywhere() -> None:
     assert result.returncode == 0
     joins = json.loads(result.stdout)
     assert all({"interface", "group", "mode", "sources"} <= set(j) for j in joins)
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_help_text_renders() -> None:
+    from ipv6.cli import build_parser as ipv6_parser
+    from ipv6.cli.netsh import build_parser as netsh_parser
+    from mcast.cli import build_parser as mcast_parser
+
+    for top in (ipv6_parser(), mcast_parser(), netsh_parser()):
+        for parser in _parsers(top):
+            assert parser.format_help()  # a stray % in a help string raises here
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["addr", "explain", "fe80::zz"], "not an IPv4 or IPv6 address"),
+        (["addr", "explain", "fe80::1%"], "empty zone"),
+        (["addr", "eui64", "00-60-08-52-f9"], "5 bytes"),
+        (["addr", "6to4", "2001:db8::1"], "not an IPv4 address"),
+        (["addr", "6to4", "192.0.2.1", "--subnet", "70000"], "subnet 70000 is out of range"),
+        (["addr", "nat64", "192.0.2.1", "--prefix", "2001:db8::/44"], "/32, /40"),
+        (["ping", "fe80::1%no-such-if"], "unknown zone 'no-such-if'"),
+        (["ping", "2001:db8::1%eth0"], "not scoped"),
+        (["ping", "10.0.0.1"], "is IPv4"),
+    ],
+)
+def test_ipv6_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:
+    result = run_cli("ipv6", *args)
+    assert result.returncode == 2, result.stderr
+    assert words in one_line_error(result)
+
+
+def test_addr_commands_print_the_seeds_examples() -> None:
+    eui = run_cli("ipv6", "addr", "eui64", "00-60-08-52-f9-d8")
+    assert "fe80::260:8ff:fe52:f9d8" in eui.stdout and "02-60-08-ff-fe-52-f9-d8" in eui.stdout
+    six = json.loads(run_cli("ipv6", "addr", "6to4", "172.31.42.239", "--json").stdout)
+    assert six["prefix"] == "2002:ac1f:2aef::/48" and six["address"] == "2002:ac1f:2aef::ac1f:2aef"
+    assert six["usable"] is False
+    host = json.loads(
+        run_cli(
+            "ipv6", "addr", "6to4", "131.107.152.32", "--subnet", "1", "--host", "::1", "--json"
+        ).stdout
+    )
+    assert host["address"] == "2002:836b:9820:1::1" and host["usable"] is True
+    nat = run_cli("ipv6", "addr", "nat64", "192.0.2.33")
+    assert nat.stdout.strip() == "64:ff9b::192.0.2.33"
+    explained = json.loads(
+        run_cli("ipv6", "addr", "explain", "fe80::1%eth0", "ff3e::1", "--json").stdout
+    )
+    assert explained[0]["scope"] == "link-local" and explained[0]["zone"] == "eth0"
+    assert explained[1]["kind"] == "multicast"
+
+
+def test_interfaces_as_json() -> None:
+    found = json.loads(run_cli("ipv6", "interfaces", "--json").stdout)
+    lo = next(i for i in found if i["name"] == "lo")
+    assert lo["index"] == 1 and any(
+        a["address"] == "::1" and a["scope"] == "host" for a in lo["addresses"]
+    )

@@ -9,13 +9,18 @@ so no user ever sees a traceback (set TOOLKIT_DEBUG=1 to get one).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TextIO
 
 from .._errors import EXIT_BAD_INPUT, Ipv6Error
+
+TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn, TextIO
+
+    Handler = Callable[[argparse.Namespace], int | None]
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -42,6 +47,8 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def print_json(value: Any, out: TextIO | None = None) -> None:
+    import json
+
     out = out or sys.stdout
     json.dump(value, out, indent=2, sort_keys=False, default=str)
     out.write("\n")
@@ -80,9 +87,6 @@ class Progress:
         if self.live and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
-
-
-Handler = Callable[[argparse.Namespace], int | None]
 
 
 def run(

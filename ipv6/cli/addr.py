@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from .._errors import BadInput
 from . import _kit
+
+TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(groups: Any) -> None:

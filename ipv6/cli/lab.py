@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any
 
 from .._errors import BadInput
 from . import _kit
@@ -13,6 +12,10 @@ from . import _kit
 FORMAT_HELP = (
     "docs/lab-format.md describes the TOML format; 'ipv6 lab examples' lists shipped labs."
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(groups: Any) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from .._errors import BadInput
 from . import _kit
+
+TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(groups: Any) -> None:
@@ -16,8 +19,8 @@ def register(groups: Any) -> None:
         groups,
         "ping",
         cmd_ping,
-        "send ICMPv6 echo requests, honouring zones (fe80::1%eth0)",
-        description="Ping an IPv6 address. A link-local destination needs a zone (%%eth0 or "
+        "send ICMPv6 echo requests, honouring zones (link-local destinations)",
+        description="Ping an IPv6 address. A link-local destination needs a zone (%eth0 or "
         "-I eth0) when the host has more than one link; with exactly one, that one is used and "
         "said so. Exits 0 when a reply came back, 1 when none did, 2 on bad input.",
     )
