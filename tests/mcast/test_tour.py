@@ -19,6 +19,8 @@ def test_tour_on_loopback() -> None:
     assert "232.1.1.1    from 127.0.0.2          0 datagram(s)" in out
     assert "the filters filter." in out
     assert "join 232.9.9.9 from 10.0.1.2 -> ALLOW(232.9.9.9 {10.0.1.2})" in out
+    assert "== 5. A link-local ping needs a zone ==" in out
+    assert "fe80::260:8ff:fe52:f9d8" in out and "this host has 2 (eth0, eth1)" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -32,13 +34,14 @@ def test_tour_on_a_lab_as_root() -> None:
     for address in ("10.0.1.3", "2001:db8:0:2::3"):
         assert address in out
     # six ordered pairs of three hosts, over two families, each answered
-    assert out.count(" ms\n") == 12
+    assert out.count(" ms\n") == 12 + 2  # and the two replies of the link-local ping
     assert "NO ANSWER" not in out
     assert "232.1.1.1    from 10.0.1.3           0 datagram(s)" in out
     assert "ff3e::1:1    INCLUDE  2001:db8:0:2::2" in out
     assert "== 4. A join watched on the wire ==" in out
     assert "IGMPv3 report from 10.0.1.1: ALLOW(232.9.9.9 {10.0.1.2})" in out
     assert "IGMPv3 report from 10.0.1.1: BLOCK(239.9.9.9 {10.0.1.3})" in out
+    assert "2 transmitted, 2 received" in out and "say which, e.g." in out
     assert "the filters filter." in out
     assert "is down again" in out
     assert netns_names() == before
