@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 from ._errors import BadInput
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._zones import Destination
+
 
 class UnknownInterface(BadInput):
     """No interface has that name, index or address."""
@@ -89,3 +93,30 @@ def addresses_of(
         for entry in psutil.net_if_addrs().get(interface.name, [])
         if entry.family == family
     ]
+
+
+def candidate_links() -> list[InterfaceRef]:
+    """The links a scoped address could mean here: up, IPv6-enabled, not loopback."""
+    import psutil
+
+    stats = psutil.net_if_stats()
+    addresses = psutil.net_if_addrs()
+    links = []
+    for index, name in socket.if_nameindex():
+        stat = stats.get(name)
+        if stat is None or not stat.isup or name == "lo" or "loopback" in (stat.flags or ""):
+            continue
+        if any(e.family == socket.AF_INET6 for e in addresses.get(name, [])):
+            links.append(InterfaceRef(index, name))
+    return links
+
+
+def resolve_destination(text: str, interface: str | None = None) -> Destination:
+    """``DEST[%ZONE]`` as a user types it (``interface`` is a -I option's value)."""
+    from ._address import split_zone
+    from ._zones import choose_zone
+
+    address, zone = split_zone(text)
+    if interface is not None and zone is not None and zone != interface:
+        raise BadInput(f"{text} names zone {zone} but -I says {interface}: give one")
+    return choose_zone(address, zone or interface, candidate_links(), how="use -I INTERFACE")

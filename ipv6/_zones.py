@@ -8,8 +8,8 @@ Rules of this module:
   used, and the caller is told so. More than one: refused, listing them and
   saying how to choose (the seeds' "Ambiguous Scoped Addresses"). None:
   refused.
-- :func:`choose_zone` is pure (the candidate links are given);
-  :func:`resolve_destination` reads them from this host.
+- Pure: the candidate links are given; :func:`ipv6._interfaces.resolve_destination`
+  reads them from this host.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ._address import canonical, needs_zone, split_zone
+from ._address import canonical, needs_zone
 from ._errors import BadInput
 from ._interfaces import InterfaceRef
 
@@ -78,29 +78,3 @@ def choose_zone(
         f"{canonical(address)} is scoped to a link and this host has {len(links)} "
         f"({names}): say which, e.g. {canonical(address)}%{first}, or {how}"
     )
-
-
-def candidate_links() -> list[InterfaceRef]:
-    """The links a scoped address could mean here: up, IPv6-enabled, not loopback."""
-    import socket
-
-    import psutil
-
-    stats = psutil.net_if_stats()
-    addresses = psutil.net_if_addrs()
-    links = []
-    for index, name in socket.if_nameindex():
-        stat = stats.get(name)
-        if stat is None or not stat.isup or name == "lo" or "loopback" in (stat.flags or ""):
-            continue
-        if any(e.family == socket.AF_INET6 for e in addresses.get(name, [])):
-            links.append(InterfaceRef(index, name))
-    return links
-
-
-def resolve_destination(text: str, interface: str | None = None) -> Destination:
-    """``DEST[%ZONE]`` as a user types it (``interface`` is a -I option's value)."""
-    address, zone = split_zone(text)
-    if interface is not None and zone is not None and zone != interface:
-        raise BadInput(f"{text} names zone {zone} but -I says {interface}: give one")
-    return choose_zone(address, zone or interface, candidate_links(), how="use -I INTERFACE")

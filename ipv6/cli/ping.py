@@ -41,7 +41,7 @@ def register(groups: Any) -> None:
 def cmd_ping(args: argparse.Namespace) -> int:
     import trio
 
-    from .._zones import resolve_destination
+    from .._interfaces import resolve_destination
 
     if args.count < 1 or args.interval < 0 or args.wait < 0 or not 0 <= args.size <= 65000:
         raise BadInput("--count must be at least 1; --interval, --wait and --size not negative")
