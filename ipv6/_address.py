@@ -147,12 +147,28 @@ def needs_zone(address: IPv4 | IPv6) -> bool:
 # --- classification ------------------------------------------------------------------------
 
 
-def explain(address: IPv4 | IPv6) -> AddressInfo:
-    """Classify ``address`` and decode what it embeds."""
+def explain(address: IPv4 | IPv6, nat64_prefixes: tuple[Net6, ...] = ()) -> AddressInfo:
+    """Classify ``address`` and decode what it embeds.
+
+    A network-specific NAT64 prefix (RFC 6052) looks like any other global
+    prefix; name the ones a network uses in ``nat64_prefixes`` to have them
+    recognised and the IPv4 address extracted.
+    """
     if isinstance(address, IPv4):
         return _explain_v4(address)
     if address.is_multicast:
         return _explain_multicast(address)
+    info = _explain_unicast(address)
+    for prefix in nat64_prefixes:
+        if address in prefix:
+            v4 = nat64_extract(address, prefix)
+            info.embedded_ipv4 = str(v4)
+            info.details["nat64_prefix"] = str(prefix)
+            info.facts.append(f"NAT64 network-specific prefix {prefix} (RFC 6052): IPv4 {v4}")
+    return info
+
+
+def _explain_unicast(address: IPv6) -> AddressInfo:
     info = AddressInfo(canonical(address), 6, "unicast", "global")
     if int(address) == 0:
         info.kind, info.scope = "unspecified", "none"

@@ -25,6 +25,13 @@ def register(groups: Any) -> None:
     explain.add_argument(
         "addresses", metavar="ADDR", nargs="+", help="IPv4 or IPv6, with an optional %%zone"
     )
+    explain.add_argument(
+        "--nat64-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="a network-specific NAT64 prefix (/32 to /96) to recognise and extract IPv4 from",
+    )
     _kit.add_json(explain)
 
     six = _kit.subcommand(
@@ -74,10 +81,16 @@ def _prefix(text: str) -> Any:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .._address import explain, split_zone
 
+    prefixes = tuple(_prefix(p) for p in args.nat64_prefix)
+    for prefix in prefixes:
+        if prefix.prefixlen not in (32, 40, 48, 56, 64, 96):
+            raise BadInput(
+                f"--nat64-prefix {prefix}: a NAT64 prefix is /32, /40, /48, /56, /64 or /96"
+            )
     infos = []
     for text in args.addresses:
         address, zone = split_zone(text)
-        info = explain(address)
+        info = explain(address, prefixes)
         if zone is not None:
             info.details["zone"] = zone
         infos.append(info)

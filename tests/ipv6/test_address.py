@@ -214,3 +214,12 @@ def test_eui64_puts_fffe_in_the_middle_and_flips_the_ul_bit(mac: bytes) -> None:
 def test_every_address_explains_without_error(address: V6) -> None:
     info = explain(address)
     assert info.address == canonical(address) and info.facts
+
+
+def test_network_specific_nat64_prefixes_are_recognised_when_named() -> None:
+    address = V6("2001:db8:122:c000:2:2100::")
+    assert explain(address).embedded_ipv4 is None
+    info = explain(address, (N6("2001:db8:122::/48"),))
+    assert (
+        info.embedded_ipv4 == "192.0.2.33" and info.details["nat64_prefix"] == "2001:db8:122::/48"
+    )
