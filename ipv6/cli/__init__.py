@@ -17,17 +17,18 @@ zones, and labs of network namespaces joined by veth links and bridges.
 """
 
 EPILOG = """\
-Still to come (not part of this version): dualstack, 6to4cfg, tunnel.
+Still to come (not part of this version): 6to4cfg, tunnel.
 See docs/ for what each will do.
 Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import addr, interfaces, lab, ping
+    from . import addr, dualstack, interfaces, lab, ping
 
     parser, commands = _kit.program("ipv6", DESCRIPTION, EPILOG)
     addr.register(commands)
+    dualstack.register(commands)
     interfaces.register(commands)
     lab.register(commands)
     ping.register(commands)

@@ -1,0 +1,207 @@
+"""``ipv6 dualstack``: probe, check and serve dual-stack behaviour."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .._errors import BadInput
+from . import _kit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+PROBE_LAB = """
+[hosts.v6only0]
+sysctls = { bindv6only = 0 }
+[hosts.v6only1]
+sysctls = { bindv6only = 1 }
+"""
+
+
+def register(groups: Any) -> None:
+    _, commands = _kit.group(groups, "dualstack", "dual-stack sockets: probe, check, serve")
+    probe = _kit.subcommand(
+        commands,
+        "probe",
+        cmd_probe,
+        "what connects to what: listener kinds x client families x TCP/UDP x bindv6only",
+        description="Run every listener kind (dual-stack, v6-only, v4-only, system default) "
+        "against every client (IPv4, IPv6, v4-mapped) over TCP and UDP on loopback, and print "
+        "what connects and how each side sees the other. As root both values of "
+        "net.ipv6.bindv6only are tried, each in a namespace of its own (this host's setting "
+        "is never changed); otherwise only this host's value.",
+    )
+    _kit.add_json(probe)
+    check = _kit.subcommand(
+        commands,
+        "check",
+        cmd_check,
+        "test a service over IPv4, over IPv6, and in a Happy Eyeballs race",
+    )
+    check.add_argument("host", metavar="HOST")
+    check.add_argument("port", metavar="PORT", type=int)
+    check.add_argument(
+        "--delay", type=float, default=0.25, help="attempt delay, seconds (RFC 8305)"
+    )
+    check.add_argument("--timeout", type=float, default=5.0)
+    _kit.add_json(check)
+    serve = _kit.subcommand(
+        commands,
+        "serve",
+        cmd_serve,
+        "a dual-stack TCP and UDP echo service that tells each peer how it was seen",
+    )
+    serve.add_argument("port", metavar="PORT", type=int)
+    serve.add_argument("--duration", type=float, help="stop after this many seconds")
+    _kit.add_json(serve)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    import trio
+
+    rows: list[Any] = trio.run(_probe_everywhere)
+    if args.json:
+        _kit.print_json([r.__dict__ for r in rows])
+        return 0
+    from .._dualstack import display
+
+    table = [
+        (
+            r.bindv6only,
+            r.protocol,
+            r.listener,
+            r.client,
+            "yes" if r.reached else f"no ({r.error})",
+            f"{display(r.server_saw)} ({r.server_saw})" if r.server_saw else "-",
+            f"{display(r.client_saw)} ({r.client_saw})" if r.client_saw else "-",
+        )
+        for r in rows
+    ]
+    header = ("BINDV6ONLY", "PROTO", "LISTENER", "CLIENT", "CONNECTS", "LISTENER SAW", "CLIENT SAW")
+    print(_kit.table(table, header))
+    return 0
+
+
+async def _probe_everywhere() -> list[Any]:
+    from .._dsock import run_probe
+    from ..lab._privilege import effective_capabilities, missing_capabilities
+
+    with open("/proc/self/status", encoding="ascii") as status:
+        missing = missing_capabilities(effective_capabilities(status.read()))
+    if missing:
+        print(
+            "ipv6 dualstack probe: not root: only this host's bindv6only is tried", file=sys.stderr
+        )
+        return await run_probe()
+    import os
+
+    from ..lab import open_lab, parse_config
+
+    config = parse_config(PROBE_LAB, source="<probe>", name=f"probe{os.getpid() % 10000}")
+    rows: list[Any] = []
+    async with open_lab(config) as lab:
+        for host in ("v6only0", "v6only1"):
+            rows += await lab.host(host).run_trio(run_probe)
+    return rows
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import trio
+
+    if not 0 < args.port < 65536:
+        raise BadInput(f"port {args.port} is out of range (1 to 65535)")
+    report: dict[str, Any] = trio.run(_check, args)
+    if args.json:
+        _kit.print_json(report)
+    else:
+        for family in ("IPv4", "IPv6"):
+            item = report[family]
+            if not item["addresses"]:
+                print(f"{family}: no address")
+                continue
+            for attempt in item["attempts"]:
+                took = (
+                    f" in {attempt['elapsed_ms']:.1f} ms"
+                    if attempt["elapsed_ms"] is not None
+                    else ""
+                )
+                print(f"{family}: {attempt['address']} {attempt['outcome']}{took}")
+        race = report["race"]
+        winner = race["winner"]
+        print(
+            "Happy Eyeballs: "
+            + (
+                f"{winner['family']} {winner['address']} won after "
+                f"{winner['started_ms'] + winner['elapsed_ms']:.1f} ms"
+                if winner
+                else "nothing answered"
+            )
+        )
+        for attempt in race["attempts"]:
+            took = f", {attempt['elapsed_ms']:.1f} ms" if attempt["elapsed_ms"] is not None else ""
+            started = f"started at {attempt['started_ms']:.1f} ms"
+            print(
+                f"  {attempt['family']} {attempt['address']}: {started}, {attempt['outcome']}{took}"
+            )
+    return 0 if report["race"]["winner"] else 1
+
+
+async def _check(args: argparse.Namespace) -> dict[str, Any]:
+    from .._dsock import happy_eyeballs, resolve
+
+    addresses = await resolve(args.host, args.port)
+    report: dict[str, Any] = {"host": args.host, "port": args.port}
+    for version, family in ((4, "IPv4"), (6, "IPv6")):
+        mine = [a for a in addresses if a.version == version]
+        attempts: list[Any] = []
+        for address in mine:
+            result = await happy_eyeballs([address], args.port, timeout=args.timeout)
+            if result.stream is not None:
+                await result.stream.aclose()
+            attempts += [a.__dict__ for a in result.attempts]
+        report[family] = {"addresses": [str(a) for a in mine], "attempts": attempts}
+    race = await happy_eyeballs(addresses, args.port, delay=args.delay, timeout=args.timeout)
+    if race.stream is not None:
+        await race.stream.aclose()
+    report["race"] = race.to_json()
+    return report
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import trio
+
+    if not 0 < args.port < 65536:
+        raise BadInput(f"port {args.port} is out of range (1 to 65535)")
+
+    def report(event: dict[str, Any]) -> None:
+        if args.json:
+            print(json.dumps(event), flush=True)
+        elif event["event"] == "note":
+            print(f"note: {event['text']}", flush=True)
+        else:
+            print(
+                f"{event['protocol']} {event['family']} {event['peer']} port {event['peer_port']} "
+                f"(socket saw {event['peer_raw']}) reached {event['local']}",
+                flush=True,
+            )
+
+    async def main() -> None:
+        from contextlib import nullcontext
+
+        from .._dsock import serve_echo
+
+        scope = trio.move_on_after(args.duration) if args.duration else nullcontext()
+        with scope:
+            async with trio.open_nursery() as nursery:
+                port = await nursery.start(serve_echo, args.port, report)
+                print(
+                    f"dual-stack echo on port {port} (TCP and UDP, IPv4 and IPv6)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    trio.run(main)
+    return 0
