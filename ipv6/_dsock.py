@@ -189,7 +189,17 @@ class RaceResult:
 
 
 async def resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """Every address of ``host`` (a name or a literal), in resolver order, without duplicates."""
+    """Every address of ``host`` (a name, an address, or addresses joined by commas),
+    in resolver order, without duplicates."""
+    if "," in host:
+        try:
+            return list(
+                dict.fromkeys(ipaddress.ip_address(part.strip()) for part in host.split(","))
+            )
+        except ValueError:
+            raise BadInput(
+                f"{host!r}: a list of hosts must be addresses, separated by commas"
+            ) from None
     try:
         infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

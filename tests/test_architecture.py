@@ -16,6 +16,7 @@ PURE = [
     "ipv6/lab/_privilege.py",
     "ipv6/_errors.py",
     "ipv6/_address.py",
+    "ipv6/_dualstack.py",
     "ipv6/_zones.py",
     "ipv6/_joins.py",
     "mcast/_errors.py",

@@ -41,7 +41,9 @@ def register(groups: Any) -> None:
         cmd_check,
         "test a service over IPv4, over IPv6, and in a Happy Eyeballs race",
     )
-    check.add_argument("host", metavar="HOST")
+    check.add_argument(
+        "host", metavar="HOST", help="a name, an address, or addresses joined by commas"
+    )
     check.add_argument("port", metavar="PORT", type=int)
     check.add_argument(
         "--delay", type=float, default=0.25, help="attempt delay, seconds (RFC 8305)"

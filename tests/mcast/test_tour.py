@@ -21,6 +21,8 @@ def test_tour_on_loopback() -> None:
     assert "join 232.9.9.9 from 10.0.1.2 -> ALLOW(232.9.9.9 {10.0.1.2})" in out
     assert "== 5. A link-local ping needs a zone ==" in out
     assert "fe80::260:8ff:fe52:f9d8" in out and "this host has 2 (eth0, eth1)" in out
+    assert "== 6. Dual-stack sockets: what connects to what ==" in out
+    assert "sees ::ffff:127.0.0.1" in out and "refused" in out
     assert out.rstrip().endswith("Tour done.")
 
 
