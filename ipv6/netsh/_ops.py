@@ -1,0 +1,244 @@
+"""What a netsh command does to the kernel, as data, and how to plan it (pure).
+
+Rules of this module:
+- A command becomes a list of :data:`Op` values: address and route changes,
+  neighbour entries, sysctl writes, MTUs. :func:`plan` needs the host's
+  interfaces (name -> index) and nothing else; it does no I/O.
+- Linux words for Windows ones: an IPv6 interface MTU is
+  ``net.ipv6.conf.IF.mtu``, forwarding is ``net.ipvX.conf.IF.forwarding``,
+  the default hop limit ``net.ipv6.conf.{all,default}.hop_limit``, the
+  neighbour cache limit ``net.ipv6.neigh.default.gc_thresh3``; publishing
+  and site prefix lengths are kept by netsh itself (Linux has no such
+  attribute) for the router advertisements and ``show`` commands.
+- Where Linux has no such concept, the command is refused saying so
+  (an interface metric: give the metric on each route).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._grammar import INFINITE, Command, NetshSyntaxError
+
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class AddAddress:
+    ifindex: int
+    address: IPInterface
+    valid: int = INFINITE
+    preferred: int = INFINITE
+    anycast: bool = False
+    replace: bool = False  # set address: change the lifetimes of an existing one
+
+
+@dataclass(frozen=True)
+class DeleteAddress:
+    ifindex: int
+    address: IPInterface
+
+
+@dataclass(frozen=True)
+class AddRoute:
+    prefix: IPNetwork
+    ifindex: int
+    gateway: IPAddress | None = None
+    metric: int | None = None
+    expires: int | None = None  # seconds, for a finite valid lifetime
+    replace: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteRoute:
+    prefix: IPNetwork
+    ifindex: int
+    gateway: IPAddress | None = None
+    metric: int | None = None
+
+
+@dataclass(frozen=True)
+class AddNeighbor:
+    ifindex: int
+    address: IPAddress
+    lladdr: str
+
+
+@dataclass(frozen=True)
+class DeleteNeighbor:
+    ifindex: int
+    address: IPAddress | None  # None: every permanent entry on the interface
+
+
+@dataclass(frozen=True)
+class FlushDestinations:
+    family: str
+
+
+@dataclass(frozen=True)
+class WriteSysctl:
+    path: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SetLinkMtu:
+    ifindex: int
+    mtu: int
+
+
+@dataclass(frozen=True)
+class Remember:
+    """Something netsh keeps for itself (publish flags, site prefix lengths)."""
+
+    key: str
+    value: object
+
+
+Op = (
+    AddAddress
+    | DeleteAddress
+    | AddRoute
+    | DeleteRoute
+    | AddNeighbor
+    | DeleteNeighbor
+    | FlushDestinations
+    | WriteSysctl
+    | SetLinkMtu
+    | Remember
+)
+
+GLOBALS = {
+    "defaultcurhoplimit": ("net/ipv6/conf/all/hop_limit", "net/ipv6/conf/default/hop_limit"),
+    "neighborcachelimit": ("net/ipv6/neigh/default/gc_thresh3",),
+    "routecachelimit": ("net/ipv6/route/max_size",),
+    "reassemblylimit": ("net/ipv6/ip6frag_high_thresh",),
+}
+
+
+@dataclass
+class Plan:
+    ops: list[Op] = field(default_factory=list)
+
+
+def resolve(name: str, interfaces: dict[str, int]) -> tuple[str, int]:
+    """An interface by name or index among ``interfaces`` (name -> index)."""
+    if name in interfaces:
+        return name, interfaces[name]
+    if name.isdigit():
+        for known, index in interfaces.items():
+            if index == int(name):
+                return known, index
+    listed = ", ".join(f"{n} ({i})" for n, i in sorted(interfaces.items(), key=lambda x: x[1]))
+    raise NetshSyntaxError(f"interface: no interface {name!r} (interfaces: {listed})")
+
+
+def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
+    """The operations ``command`` stands for (show, dump, reset and restore excepted)."""
+    v = command.values
+    ifname, ifindex = resolve(v["interface"], interfaces) if "interface" in v else ("", 0)
+    fam = command.family
+    what = (command.verb, command.noun)
+    if command.noun == "address":
+        address = v["address"]
+        if fam == "ipv4" and "mask" in v:
+            address = ipaddress.ip_interface(f"{address.ip}/{v['mask']}")
+        key = f"address/{ifname}/{address.ip}"
+        if what[0] == "delete":
+            return [DeleteAddress(ifindex, address), Remember(key, None)]
+        valid = v.get("validlifetime", INFINITE)
+        preferred = v.get("preferredlifetime", valid)
+        if preferred > valid:
+            raise NetshSyntaxError("preferredlifetime is longer than validlifetime")
+        anycast = v.get("type") == "anycast"
+        # netsh remembers what it added, so dump finds addresses with finite lifetimes too.
+        return [
+            AddAddress(ifindex, address, valid, preferred, anycast, replace=what[0] == "set"),
+            Remember(key, True),
+        ]
+    if command.noun == "route":
+        prefix, gateway = v["prefix"], v.get("nexthop")
+        if what[0] == "delete":
+            return [
+                DeleteRoute(prefix, ifindex, gateway, v.get("metric")),
+                Remember(_route_key(prefix, ifname), None),
+            ]
+        valid = v.get("validlifetime", INFINITE)
+        expires = None if valid == INFINITE else valid
+        ops: list[Op] = [
+            AddRoute(prefix, ifindex, gateway, v.get("metric"), expires, replace=what[0] == "set")
+        ]
+        extra: dict[str, Any] = {
+            k: v[k] for k in ("publish", "siteprefixlength", "preferredlifetime") if k in v
+        }
+        if fam == "ipv6":
+            ops.append(
+                Remember(
+                    _route_key(prefix, ifname),
+                    {"publish": v.get("publish", "no"), **extra, "validlifetime": valid},
+                )
+            )
+        return ops
+    if command.noun == "neighbors":
+        if what[0] == "add":
+            return [AddNeighbor(ifindex, v["address"], v["neighbor"])]
+        if not ifindex:
+            return [DeleteNeighbor(index, None) for index in sorted(interfaces.values())]
+        return [DeleteNeighbor(ifindex, v.get("address"))]
+    if command.noun == "destinationcache":
+        return [FlushDestinations(fam)]
+    if command.noun == "interface":
+        return _interface_ops(command, ifname, ifindex)
+    if command.noun == "global":
+        ops = []
+        for keyword, paths in GLOBALS.items():
+            if keyword in v:
+                ops += [WriteSysctl(path, str(v[keyword])) for path in paths]
+        if not ops:
+            raise NetshSyntaxError("set global: give at least one setting")
+        return ops
+    raise NetshSyntaxError(f"{command.verb} {command.noun} is not something netsh changes")
+
+
+def _interface_ops(command: Command, ifname: str, ifindex: int) -> list[Op]:
+    v, fam = command.values, command.family
+    ops: list[Op] = []
+    if "metric" in v:
+        raise NetshSyntaxError(
+            "metric: Linux has no interface metric; give metric= on each route instead"
+        )
+    if "forwarding" in v:
+        ops.append(
+            WriteSysctl(
+                f"net/{fam}/conf/{ifname}/forwarding", "1" if v["forwarding"] == "enabled" else "0"
+            )
+        )
+    if "mtu" in v:
+        ops.append(
+            WriteSysctl(f"net/ipv6/conf/{ifname}/mtu", str(v["mtu"]))
+            if fam == "ipv6"
+            else SetLinkMtu(ifindex, v["mtu"])
+        )
+    if v.get("advertise") == "enabled":
+        raise NetshSyntaxError(
+            "advertise: sending router advertisements is not available in this version yet; "
+            "nothing was changed"
+        )
+    if "advertise" in v:
+        ops.append(Remember(f"advertise/{ifname}", False))
+    if "siteprefixlength" in v:
+        length = v["siteprefixlength"]
+        if not 0 <= length <= 128:
+            raise NetshSyntaxError(f"siteprefixlength: {length} is not 0 to 128")
+        ops.append(Remember(f"siteprefixlength/{ifname}", length))
+    if not ops:
+        raise NetshSyntaxError("set interface: give at least one setting")
+    return ops
+
+
+def _route_key(prefix: IPNetwork, ifname: str) -> str:
+    return f"route/{prefix}/{ifname}"
