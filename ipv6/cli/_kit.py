@@ -95,24 +95,38 @@ def run(
     errors: tuple[type[BaseException], ...] = (),
 ) -> int:
     """Parse, dispatch to ``args.handler``, and turn any failure into one line."""
-    prog = parser.prog
-    debug = bool(os.environ.get(DEBUG_ENV))
-    handled: tuple[type[BaseException], ...] = (Ipv6Error, *errors)
-    try:
+    names = [parser.prog]
+
+    def call() -> int:
         args = parser.parse_args(argv)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             parser.print_help()
             return EXIT_BAD_INPUT
-        prog = getattr(args, "prog", prog)
+        names[0] = getattr(args, "prog", parser.prog)
         return handler(args) or 0
+
+    return guard(names, call, errors)
+
+
+def guard(
+    prog: list[str], call: Callable[[], int], errors: tuple[type[BaseException], ...] = ()
+) -> int:
+    """Run ``call``; any failure becomes one line on stderr and an exit code.
+
+    ``prog`` is a one-item list so the callee can name itself more precisely.
+    """
+    debug = bool(os.environ.get(DEBUG_ENV))
+    handled: tuple[type[BaseException], ...] = (Ipv6Error, *errors)
+    try:
+        return call()
     except handled as exc:
         if debug:
             raise
-        print(f"{prog}: {exc}", file=sys.stderr)
+        print(f"{prog[0]}: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{prog[0]}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``| head``): not an error worth a line.
@@ -123,7 +137,7 @@ def run(
         if debug:
             raise
         print(
-            f"{prog}: internal error: {type(exc).__name__}: {exc} "
+            f"{prog[0]}: internal error: {type(exc).__name__}: {exc} "
             f"(this is a bug; set {DEBUG_ENV}=1 for the traceback)",
             file=sys.stderr,
         )

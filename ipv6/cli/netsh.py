@@ -1,57 +1,199 @@
 """The ``netsh`` command: Windows netsh words over Linux interfaces.
 
-Not built yet: this version only says so, in its help and with a clear
-error for any command, so nothing pretends to configure an interface.
+netsh interface ipv6 add address eth0 2001:db8::1/64
+netsh int ipv6 sh addr eth0 --json
+netsh -f script.txt          (or: netsh exec script.txt)
+netsh                        (an interactive shell with contexts)
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 
-from .._errors import Ipv6Error
+from .._errors import BadInput
 from . import _kit
 
-DESCRIPTION = """\
-netsh-like configuration of Linux interfaces (NOT YET AVAILABLE).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
 
-This version does not configure anything yet. What is coming:
-  netsh interface ipv6 add|set|delete address|route|neighbors ...
-  netsh interface ipv6 set interface|global ...
-  netsh interface ipv6 show interfaces|addresses|route|neighbors|joins ... [--json]
-  netsh interface ipv6 dump | reset | restore
-  netsh interface 6to4 set state|relay|routing ...; show state|relay|routing
-  netsh -f FILE, netsh exec FILE, and an interactive shell with contexts.
-Until then, configure lab hosts through their lab file (ipv6 lab up FILE).
+HELP = """\
+netsh: configure Linux interfaces with the words of Windows netsh.
+
+Usage:
+  netsh interface ipv6|ipv4 COMMAND [PARAMETERS] [--json]
+  netsh -f FILE | netsh exec FILE      run a script as one transaction
+  netsh                                an interactive shell (help, .., exit)
+
+Commands (keywords may be abbreviated, values given positionally):
+  add|set|delete address [interface=]IF [address=]ADDR[/LEN] [type=unicast|anycast]
+                 [validlifetime=T] [preferredlifetime=T] [store=active|persistent]
+  add|set|delete route [prefix=]P [interface=]IF [[nexthop=]NH] [metric=N]
+                 [publish=no|age|yes] [validlifetime=T] [preferredlifetime=T]
+                 [siteprefixlength=N] [store=...]
+  add|delete neighbors IF ADDR LLADDR     delete destinationcache
+  set interface [interface=]IF [forwarding=enabled|disabled] [mtu=N]
+                 [siteprefixlength=N]
+  set global [defaultcurhoplimit=N] [neighborcachelimit=N] [routecachelimit=N]
+  show interfaces|addresses|route|neighbors|joins|destinationcache|global|siteprefixes [IF]
+  dump        print the commands that recreate this configuration
+  reset       return what netsh manages to the defaults
+  restore     apply again what was given with store=persistent
+Lifetimes: infinite, seconds, or 1d2h3m4s. IPv6 MTUs are at least 1280.
+Router advertisements (advertise=enabled) are not available in this version yet.
+Exit codes: 0 ok, 1 the kernel refused (all undone), 2 bad input, 4 not root.
 """
 
 
-class NotAvailable(Ipv6Error):
-    exit_code = 1
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _kit.Parser(
-        prog="netsh", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "words", nargs=argparse.REMAINDER, help="a netsh command (not yet available)"
-    )
-    parser.set_defaults(handler=_refuse, prog="netsh")
-    return parser
-
-
-def _refuse(args: argparse.Namespace) -> int:
-    said = " ".join(args.words) or "the interactive shell"
-    raise NotAvailable(
-        f"{said!s}: netsh is not available in this version yet; nothing was changed "
-        "(see 'netsh --help' for what is coming)"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return _kit.run(build_parser(), argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in words
+    words = [w for w in words if w != "--json"]
+    return _kit.guard(["netsh"], lambda: _dispatch(words, as_json))
+
+
+def _dispatch(words: list[str], as_json: bool) -> int:
+    if not words:
+        return shell(sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+    if words[0] in ("-h", "--help", "help", "?", "/?"):
+        print(HELP, end="")
+        return 0
+    if words[0] in ("-f", "exec"):
+        if len(words) != 2:
+            raise BadInput(f"{words[0]} takes one file")
+        return run_file(words[1])
+    return run_words(words, as_json, sys.stdout)
+
+
+def _require_root(what: str) -> None:
+    from ..lab._privilege import require_capabilities
+
+    require_capabilities(what, ("CAP_NET_ADMIN",))
+
+
+def run_file(path: str) -> int:
+    from ..netsh._apply import parse_script, run_lines
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+    parsed = parse_script(lines)
+    _require_root(f"running {path}")
+    for message in run_lines(parsed):
+        print(message)
+    return 0
+
+
+def run_words(words: list[str], as_json: bool, out: TextIO, context: tuple[str, ...] = ()) -> int:
+    from ..netsh._apply import Kernel, Line, load_state, parse_script, run_lines
+    from ..netsh._grammar import parse_command
+    from ..netsh._show import dump, reset_script, show
+
+    command = parse_command(words, context)
+    if command.verb in ("show", "dump"):
+        kernel = Kernel(load_state())
+        try:
+            if command.verb == "dump":
+                print(f"# netsh dump of interface {command.family}", file=out)
+                for line in dump(kernel, command.family):
+                    print(line, file=out)
+                return 0
+            rows = show(kernel, command.family, command.noun, command.values.get("interface"))
+        finally:
+            kernel.close()
+        _print_rows(rows, as_json, out)
+        return 0
+    _require_root(command.text)
+    if command.verb == "reset":
+        kernel = Kernel(load_state())
+        try:
+            script = reset_script(kernel, command.family)
+        finally:
+            kernel.close()
+        messages = run_lines(parse_script(script)) if script else ["Ok."]
+    elif command.verb == "restore":
+        kept = load_state()["persistent"]
+        messages = (
+            run_lines(parse_script(kept), restoring=True) if kept else ["Ok. (nothing persistent)"]
+        )
+    else:
+        messages = run_lines([Line(1, command.text, command)])
+    for message in messages:
+        print(message, file=out)
+    return 0
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        _kit.print_json(rows, out)
+        return
+    if not rows:
+        print("(none)", file=out)
+        return
+    header = [k for k in rows[0] if k != "ifindex"] if "interface" in rows[0] else list(rows[0])
+    table = [[("" if r.get(k) is None else r.get(k)) for k in header] for r in rows]
+    print(_kit.table(table, [h.upper() for h in header]), file=out)
+
+
+def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
+    """The interactive shell: contexts, help at every level, one command a line."""
+    from ..netsh._grammar import CONTEXTS
+
+    context: list[str] = []
+    status = 0
+    while True:
+        if interactive:
+            print(
+                f"netsh{' ' + ' '.join(context) if context else ''}> ", end="", file=out, flush=True
+            )
+        line = stdin.readline()
+        if not line:
+            break
+        words = line.split()
+        if not words:
+            continue
+        head = words[0].lower()
+        if head in ("exit", "quit", "bye"):
+            break
+        if head == "..":
+            context = context[:-1]
+            continue
+        if head in ("help", "?", "/?"):
+            print(_help_for(context, CONTEXTS), file=out)
+            continue
+        if (not context and head.startswith("int") and len(words) <= 2) or (
+            context == ["interface"] and len(words) == 1 and head in ("ipv6", "ipv4", "ip")
+        ):
+            context = (context + words)[:2] if context else words[:2]
+            context[0] = "interface"
+            continue
+        status = _run_in_shell(words, out, tuple(context))
+    return status
+
+
+def _run_in_shell(words: list[str], out: TextIO, context: tuple[str, ...]) -> int:
+    """One command typed in the shell; an error is a line, and the shell goes on."""
+    return _kit.guard(["netsh"], lambda: run_words(words, "--json" in words, out, context))
+
+
+def _help_for(context: list[str], contexts: dict[str, Any]) -> str:
+    if not context:
+        return "contexts: interface (then ipv6 or ipv4); commands: help, .., exit"
+    if len(context) == 1:
+        return "contexts: ipv6, ipv4; commands: help, .., exit"
+    family = "ipv4" if context[1].lower() in ("ip", "ipv4") else "ipv6"
+    commands, shows = contexts[family]
+    verbs = sorted({f"{v} {n}" for v, n in commands})
+    return (
+        "commands: "
+        + ", ".join(verbs)
+        + "; show "
+        + "|".join(shows)
+        + "; dump, reset, restore; help, .., exit"
+    )
 
 
 if __name__ == "__main__":

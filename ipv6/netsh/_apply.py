@@ -1,0 +1,462 @@
+"""Carrying netsh operations out on the kernel, as transactions.
+
+Every operation is applied through netlink (pyroute2) or a sysctl file, and
+first reads what it is about to change so it can hand back its inverse. A
+script runs as one transaction: if a line fails, the inverses of everything
+done before it run in reverse order and the error names the line, the
+command and the kernel's reason. Nothing is left half-applied.
+
+Netsh's own memory (publish flags, site prefix lengths, persistent
+commands) is a JSON file per network namespace (Linux keeps no such thing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import json
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from .._errors import Ipv6Error
+from ._grammar import INFINITE, Command, NetshSyntaxError, parse_command, split
+from ._ops import (
+    AddAddress,
+    AddNeighbor,
+    AddRoute,
+    DeleteAddress,
+    DeleteNeighbor,
+    DeleteRoute,
+    FlushDestinations,
+    Op,
+    Remember,
+    SetLinkMtu,
+    WriteSysctl,
+    plan,
+)
+
+STATE_DIR_ENV = "NETSH_STATE_DIR"
+DEFAULT_STATE_DIR = "/var/lib/mcast-ipv6-toolkit/netsh"
+IFA_F_PERMANENT = 0x80
+NUD_PERMANENT = 0x80
+RTN_ANYCAST = 4
+RT_TABLE_LOCAL = 255
+
+
+class NetshFailed(Ipv6Error):
+    """A command the kernel refused; the changes before it were undone."""
+
+
+@dataclass
+class Line:
+    number: int
+    text: str
+    command: Command
+
+
+# --- netsh's own memory ------------------------------------------------------------------
+
+
+def state_path() -> Path:
+    directory = Path(os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR))
+    inode = os.stat("/proc/thread-self/ns/net").st_ino
+    return directory / f"netns-{inode}.json"
+
+
+def load_state() -> dict[str, Any]:
+    try:
+        data = json.loads(state_path().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"memory": {}, "persistent": []}
+    except (OSError, ValueError) as exc:
+        raise Ipv6Error(f"netsh's state file {state_path()} is unreadable: {exc}") from None
+    data.setdefault("memory", {})
+    data.setdefault("persistent", [])
+    return dict(data)
+
+
+def save_state(state: dict[str, Any]) -> None:
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+# --- the kernel ----------------------------------------------------------------------------
+
+
+def _family(address: object) -> int:
+    return socket.AF_INET if getattr(address, "version", 6) == 4 else socket.AF_INET6
+
+
+def reason(exc: BaseException) -> str:
+    code = exc.code if isinstance(exc, NetlinkError) else getattr(exc, "errno", None)
+    if code:
+        return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
+    return str(exc)
+
+
+class Kernel:
+    """Applies operations and returns their inverses; one netlink handle."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.ipr = IPRoute()
+        self.state = state
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    def interfaces(self) -> dict[str, int]:
+        return {link.get_attr("IFLA_IFNAME"): link["index"] for link in self.ipr.get_links()}
+
+    def apply(self, op: Op) -> list[Op]:
+        """Make the change; the operations that undo it."""
+        handler = getattr(self, "_" + type(op).__name__)
+        result: list[Op] = handler(op)
+        return result
+
+    # -- addresses --
+
+    def _find_address(self, ifindex: int, address: Any) -> Any:
+        for msg in self.ipr.get_addr(family=_family(address.ip), index=ifindex):
+            if msg.get_attr("IFA_ADDRESS") == str(address.ip) or msg.get_attr("IFA_LOCAL") == str(
+                address.ip
+            ):
+                return msg
+        return None
+
+    def _AddAddress(self, op: AddAddress) -> list[Op]:
+        existing = self._find_address(op.ifindex, op.address)
+        if op.anycast:
+            return self._anycast(op)
+        if op.replace and existing is None:
+            raise NetshFailed(f"there is no address {op.address.ip} to set")
+        if not op.replace and existing is not None:
+            raise NetshFailed(f"the address {op.address.ip} is already there (use set address)")
+        cache = {"ifa_valid": op.valid, "ifa_preferred": op.preferred}
+        self.ipr.addr(
+            "replace" if op.replace else "add",
+            index=op.ifindex,
+            address=str(op.address.ip),
+            prefixlen=op.address.network.prefixlen,
+            IFA_CACHEINFO=cache,
+        )
+        if existing is None:
+            return [DeleteAddress(op.ifindex, op.address)]
+        return [self._address_back(op.ifindex, existing, replace=True)]
+
+    def _address_back(self, ifindex: int, msg: Any, *, replace: bool) -> AddAddress:
+        info = msg.get_attr("IFA_CACHEINFO") or {}
+        address = ipaddress.ip_interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+        valid = info.get("ifa_valid", INFINITE)
+        return AddAddress(
+            ifindex, address, valid, min(info.get("ifa_preferred", valid), valid), replace=replace
+        )
+
+    def _anycast(self, op: AddAddress) -> list[Op]:
+        # Linux answers for an anycast address it holds as a local-table anycast route.
+        prefix = ipaddress.ip_network(f"{op.address.ip}/{op.address.max_prefixlen}")
+        self.ipr.route(
+            "add",
+            family=_family(op.address.ip),
+            dst=str(prefix.network_address),
+            dst_len=prefix.prefixlen,
+            oif=op.ifindex,
+            type=RTN_ANYCAST,
+            table=RT_TABLE_LOCAL,
+        )
+        return [DeleteRoute(prefix, op.ifindex, None, None)]
+
+    def _DeleteAddress(self, op: DeleteAddress) -> list[Op]:
+        existing = self._find_address(op.ifindex, op.address)
+        if existing is None:
+            host = ipaddress.ip_network(f"{op.address.ip}/{op.address.max_prefixlen}")
+            if self._find_route(host, op.ifindex) is not None:  # an anycast address
+                return self._DeleteRoute(DeleteRoute(host, op.ifindex))
+            raise NetshFailed(f"there is no address {op.address.ip} on that interface")
+        self.ipr.addr(
+            "del", index=op.ifindex, address=str(op.address.ip), prefixlen=existing["prefixlen"]
+        )
+        return [self._address_back(op.ifindex, existing, replace=False)]
+
+    # -- routes --
+
+    def _find_route(self, prefix: Any, ifindex: int, gateway: Any = None) -> Any:
+        for table in (254, RT_TABLE_LOCAL):
+            for msg in self.ipr.get_routes(family=_family(prefix.network_address), table=table):
+                dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if prefix.version == 4 else "::")
+                if (dst, msg["dst_len"]) != (str(prefix.network_address), prefix.prefixlen):
+                    continue
+                if msg.get_attr("RTA_OIF") != ifindex:
+                    continue
+                if gateway is not None and msg.get_attr("RTA_GATEWAY") != str(gateway):
+                    continue
+                return msg
+        return None
+
+    def _route_back(self, prefix: Any, ifindex: int, msg: Any) -> AddRoute:
+        gateway = msg.get_attr("RTA_GATEWAY")
+        expires = msg.get_attr("RTA_EXPIRES")
+        return AddRoute(
+            prefix,
+            ifindex,
+            ipaddress.ip_address(gateway) if gateway else None,
+            msg.get_attr("RTA_PRIORITY"),
+            expires or None,
+        )
+
+    def _route_args(self, op: AddRoute | DeleteRoute) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "family": _family(op.prefix.network_address),
+            "dst": str(op.prefix.network_address),
+            "dst_len": op.prefix.prefixlen,
+            "oif": op.ifindex,
+        }
+        if op.gateway is not None:
+            args["gateway"] = str(op.gateway)
+        if op.metric is not None:
+            args["priority"] = op.metric
+        return args
+
+    def _AddRoute(self, op: AddRoute) -> list[Op]:
+        existing = self._find_route(op.prefix, op.ifindex)
+        if op.replace and existing is None:
+            raise NetshFailed(f"there is no route {op.prefix} on that interface to set")
+        if op.replace and existing is not None:
+            self._delete_route_msg(existing)
+        args = self._route_args(op)
+        if op.expires is not None:
+            args["expires"] = op.expires
+        try:
+            self.ipr.route("add", **args)
+        except BaseException:
+            if op.replace and existing is not None:  # put the old one back before failing
+                with contextlib.suppress(NetlinkError):
+                    self._apply_route(self._route_back(op.prefix, op.ifindex, existing))
+            raise
+        back: list[Op] = [DeleteRoute(op.prefix, op.ifindex, op.gateway, op.metric)]
+        if existing is not None:
+            back.append(self._route_back(op.prefix, op.ifindex, existing))
+        return back
+
+    def _apply_route(self, op: AddRoute) -> None:
+        args = self._route_args(op)
+        if op.expires:
+            args["expires"] = op.expires
+        self.ipr.route("add", **args)
+
+    def _delete_route_msg(self, msg: Any) -> None:
+        self.ipr.route(
+            "del",
+            family=msg["family"],
+            dst=msg.get_attr("RTA_DST"),
+            dst_len=msg["dst_len"],
+            oif=msg.get_attr("RTA_OIF"),
+            table=msg.get_attr("RTA_TABLE") or msg["table"],
+            type=msg["type"],
+            priority=msg.get_attr("RTA_PRIORITY"),
+            **({"gateway": msg.get_attr("RTA_GATEWAY")} if msg.get_attr("RTA_GATEWAY") else {}),
+        )
+
+    def _DeleteRoute(self, op: DeleteRoute) -> list[Op]:
+        existing = self._find_route(op.prefix, op.ifindex, op.gateway)
+        if existing is None:
+            raise NetshFailed(f"there is no route {op.prefix} on that interface")
+        self._delete_route_msg(existing)
+        if existing["type"] == RTN_ANYCAST:
+            return [AddAddress(op.ifindex, ipaddress.ip_interface(str(op.prefix)), anycast=True)]
+        return [self._route_back(op.prefix, op.ifindex, existing)]
+
+    # -- neighbours --
+
+    def _neighbors(self, ifindex: int, address: Any = None) -> list[Any]:
+        found = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in self.ipr.get_neighbours(family=family, ifindex=ifindex):
+                if not msg["state"] & NUD_PERMANENT:
+                    continue
+                if address is not None and msg.get_attr("NDA_DST") != str(address):
+                    continue
+                found.append(msg)
+        return found
+
+    def _AddNeighbor(self, op: AddNeighbor) -> list[Op]:
+        before = self._neighbors(op.ifindex, op.address)
+        self.ipr.neigh(
+            "replace",
+            dst=str(op.address),
+            lladdr=op.lladdr,
+            ifindex=op.ifindex,
+            state=NUD_PERMANENT,
+            family=_family(op.address),
+        )
+        if before:
+            return [AddNeighbor(op.ifindex, op.address, before[0].get_attr("NDA_LLADDR"))]
+        return [DeleteNeighbor(op.ifindex, op.address)]
+
+    def _DeleteNeighbor(self, op: DeleteNeighbor) -> list[Op]:
+        back: list[Op] = []
+        for msg in self._neighbors(op.ifindex, op.address):
+            dst = msg.get_attr("NDA_DST")
+            self.ipr.neigh("del", dst=dst, ifindex=op.ifindex, family=msg["family"])
+            back.append(
+                AddNeighbor(op.ifindex, ipaddress.ip_address(dst), msg.get_attr("NDA_LLADDR"))
+            )
+        if op.address is not None and not back:
+            raise NetshFailed(f"there is no neighbor entry for {op.address}")
+        return back
+
+    # -- the rest --
+
+    def _FlushDestinations(self, op: FlushDestinations) -> list[Op]:
+        path = (
+            "/proc/sys/net/ipv6/route/flush"
+            if op.family == "ipv6"
+            else "/proc/sys/net/ipv4/route/flush"
+        )
+        with open(path, "w", encoding="ascii") as f:
+            f.write("1")
+        return []
+
+    def _WriteSysctl(self, op: WriteSysctl) -> list[Op]:
+        path = f"/proc/sys/{op.path}"
+        try:
+            with open(path, encoding="ascii") as f:
+                old = f.read().strip()
+            with open(path, "w", encoding="ascii") as f:
+                f.write(op.value)
+        except FileNotFoundError:
+            raise NetshFailed(f"this kernel has no {op.path.replace('/', '.')}") from None
+        return [WriteSysctl(op.path, old)]
+
+    def _SetLinkMtu(self, op: SetLinkMtu) -> list[Op]:
+        (link,) = self.ipr.get_links(op.ifindex)
+        old = link.get_attr("IFLA_MTU")
+        self.ipr.link("set", index=op.ifindex, mtu=op.mtu)
+        return [SetLinkMtu(op.ifindex, old)]
+
+    def _Remember(self, op: Remember) -> list[Op]:
+        memory = self.state["memory"]
+        old = memory.get(op.key)
+        if op.value is None:
+            memory.pop(op.key, None)
+        else:
+            memory[op.key] = op.value
+        return [Remember(op.key, old)]
+
+
+# --- scripts as transactions ----------------------------------------------------------------
+
+
+def parse_script(lines: Iterable[str], context: tuple[str, ...] = ()) -> list[Line]:
+    """Every command of a script, checked before anything runs (pushd/popd understood)."""
+    parsed = []
+    stack: list[tuple[str, ...]] = [context]
+    for number, raw in enumerate(lines, 1):
+        words = split(raw)
+        if not words:
+            continue
+        head = words[0].lower()
+        if head in ("netsh",):
+            words = words[1:]
+            head = words[0].lower() if words else ""
+        if head == "pushd":
+            stack.append(tuple(words[1:]))
+            continue
+        if head == "popd":
+            stack.pop() if len(stack) > 1 else None
+            continue
+        try:
+            parsed.append(Line(number, raw.strip(), parse_command(words, stack[-1])))
+        except NetshSyntaxError as exc:
+            raise NetshSyntaxError(f"line {number}: {raw.strip()}: {exc}") from None
+    return parsed
+
+
+def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
+    """Apply changing commands as one transaction; the messages to print."""
+    state = load_state()
+    kernel = Kernel(state)
+    done: list[Op] = []
+    messages: list[str] = []
+    try:
+        interfaces = kernel.interfaces()
+        for line in lines:
+            command = line.command
+            if command.verb in ("show", "dump", "reset", "restore"):
+                raise NetshSyntaxError(
+                    f"line {line.number}: {command.verb} cannot be part of a script here"
+                )
+            try:
+                ops = plan(command, interfaces)
+                for op in ops:
+                    try:
+                        done += reversed(kernel.apply(op))
+                    except NetshFailed:
+                        if restoring:
+                            continue
+                        raise
+                    except NetlinkError as exc:
+                        if restoring and exc.code == errno.EEXIST:
+                            continue  # restoring what is there already
+                        raise
+            except NetshSyntaxError as exc:
+                raise NetshSyntaxError(f"line {line.number}: {line.text}: {exc}") from None
+            except (NetshFailed, NetlinkError, OSError) as exc:
+                undone = _undo(kernel, done)
+                why = exc if isinstance(exc, NetshFailed) else reason(exc)
+                plural = "s" if undone != 1 else ""
+                raise NetshFailed(
+                    f"line {line.number}: {line.text}: {why}; {undone} change{plural} before it "
+                    "undone, nothing is left half-applied"
+                ) from None
+            _keep_persistent(state, command)
+        save_state(state)
+        messages.append("Ok.")
+    finally:
+        kernel.close()
+    return messages
+
+
+def _undo(kernel: Kernel, done: list[Op]) -> int:
+    count = 0
+    for op in reversed(done):
+        with contextlib.suppress(NetshFailed, NetlinkError, OSError):
+            kernel.apply(op)
+            count += 1
+    return count
+
+
+def _keep_persistent(state: dict[str, Any], command: Command) -> None:
+    if not command.persistent:
+        return
+    kept: list[str] = state["persistent"]
+    if command.verb == "delete":
+        target = command
+        same: dict[str, Any] = {
+            k: target.values[k] for k in ("interface", "address", "prefix") if k in target.values
+        }
+        kept[:] = [t for t in kept if not _same_object(t, command.noun, same)]
+        return
+    kept.append(command.text)  # the full words, context included
+
+
+def _same_object(text: str, noun: str, same: dict[str, Any]) -> bool:
+    try:
+        other = parse_command(split(text))
+    except NetshSyntaxError:
+        return False
+
+    def key(value: Any) -> Any:  # an address is the same whatever its prefix length
+        return getattr(value, "ip", value)
+
+    return other.noun == noun and all(key(other.values.get(k)) == key(v) for k, v in same.items())

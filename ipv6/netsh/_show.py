@@ -1,0 +1,314 @@
+"""What netsh shows, dumps and resets, read from the kernel (and netsh's memory)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+from ._apply import IFA_F_PERMANENT, RTN_ANYCAST, Kernel
+from ._grammar import INFINITE, lifetime_text
+
+RTPROT_KERNEL, RTPROT_BOOT, RTPROT_STATIC, RTPROT_RA = 2, 3, 4, 9
+_DAD = {0x40: "tentative", 0x08: "duplicate", 0x20: "deprecated"}
+
+
+def _sysctl(path: str) -> str:
+    try:
+        with open(f"/proc/sys/{path}", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _family(fam: str) -> int:
+    return socket.AF_INET6 if fam == "ipv6" else socket.AF_INET
+
+
+def show(kernel: Kernel, fam: str, noun: str, interface: str | None = None) -> list[dict[str, Any]]:
+    names = {index: name for name, index in kernel.interfaces().items()}
+    wanted = None
+    if interface is not None:
+        from ._ops import resolve
+
+        wanted = resolve(interface, kernel.interfaces())[1]
+    rows = globals()[f"_show_{noun}"](kernel, fam, names)
+    return [r for r in rows if wanted is None or r.get("ifindex") in (None, wanted)]
+
+
+def _show_interfaces(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = []
+    memory = kernel.state["memory"]
+    for link in kernel.ipr.get_links():
+        name = link.get_attr("IFLA_IFNAME")
+        mtu = (
+            _sysctl(f"net/ipv6/conf/{name}/mtu")
+            if fam == "ipv6"
+            else str(link.get_attr("IFLA_MTU"))
+        )
+        rows.append(
+            {
+                "ifindex": link["index"],
+                "name": name,
+                "state": (link.get_attr("IFLA_OPERSTATE") or "").lower(),
+                "mtu": int(mtu) if mtu else None,
+                "forwarding": _sysctl(f"net/{fam}/conf/{name}/forwarding") == "1",
+                "advertise": bool(memory.get(f"advertise/{name}", False)),
+                "siteprefixlength": memory.get(f"siteprefixlength/{name}"),
+            }
+        )
+    return rows
+
+
+def _show_addresses(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = []
+    for msg in kernel.ipr.get_addr(family=_family(fam)):
+        info = msg.get_attr("IFA_CACHEINFO") or {}
+        flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+        address = msg.get_attr("IFA_LOCAL") if fam == "ipv4" else msg.get_attr("IFA_ADDRESS")
+        rows.append(
+            {
+                "ifindex": msg["index"],
+                "interface": names.get(msg["index"], str(msg["index"])),
+                "address": address,
+                "prefixlen": msg["prefixlen"],
+                "type": "unicast",
+                "state": next((n for b, n in _DAD.items() if flags & b), "preferred"),
+                "validlifetime": lifetime_text(info.get("ifa_valid", INFINITE)),
+                "preferredlifetime": lifetime_text(info.get("ifa_preferred", INFINITE)),
+                "static": bool(flags & IFA_F_PERMANENT),
+                "scope": {0: "global", 253: "link", 254: "host"}.get(
+                    msg["scope"], str(msg["scope"])
+                ),
+            }
+        )
+    for msg in kernel.ipr.get_routes(family=_family(fam), table=255):
+        proto = msg.get_attr("RTA_PROTOCOL") or msg["proto"]
+        if msg["type"] == RTN_ANYCAST and proto != RTPROT_KERNEL:
+            ifindex = msg.get_attr("RTA_OIF")
+            rows.append(
+                {
+                    "ifindex": ifindex,
+                    "interface": names.get(ifindex, str(ifindex)),
+                    "address": msg.get_attr("RTA_DST"),
+                    "prefixlen": msg["dst_len"],
+                    "type": "anycast",
+                    "state": "preferred",
+                    "validlifetime": "infinite",
+                    "preferredlifetime": "infinite",
+                    "static": True,
+                    "scope": "global",
+                }
+            )
+    return rows
+
+
+def _show_route(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = []
+    memory = kernel.state["memory"]
+    for msg in kernel.ipr.get_routes(family=_family(fam), table=254):
+        ifindex = msg.get_attr("RTA_OIF")
+        dst = msg.get_attr("RTA_DST") or ("::" if fam == "ipv6" else "0.0.0.0")
+        prefix = f"{dst}/{msg['dst_len']}"
+        name = names.get(ifindex, str(ifindex))
+        remembered = memory.get(f"route/{ipaddress.ip_network(prefix, strict=False)}/{name}") or {}
+        proto = msg.get_attr("RTA_PROTOCOL") or msg["proto"]
+        rows.append(
+            {
+                "ifindex": ifindex,
+                "interface": name,
+                "prefix": prefix,
+                "nexthop": msg.get_attr("RTA_GATEWAY"),
+                "metric": msg.get_attr("RTA_PRIORITY"),
+                "publish": remembered.get("publish", "no"),
+                "expires": msg.get_attr("RTA_EXPIRES"),
+                "origin": {
+                    RTPROT_KERNEL: "kernel",
+                    RTPROT_BOOT: "manual",
+                    RTPROT_STATIC: "manual",
+                    RTPROT_RA: "router advertisement",
+                }.get(proto, str(proto)),
+            }
+        )
+    return rows
+
+
+def _show_neighbors(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    states = {
+        0x01: "incomplete",
+        0x02: "reachable",
+        0x04: "stale",
+        0x08: "delay",
+        0x10: "probe",
+        0x20: "failed",
+        0x40: "noarp",
+        0x80: "permanent",
+    }
+    rows = []
+    for msg in kernel.ipr.get_neighbours(family=_family(fam)):
+        rows.append(
+            {
+                "ifindex": msg["ifindex"],
+                "interface": names.get(msg["ifindex"], str(msg["ifindex"])),
+                "address": msg.get_attr("NDA_DST"),
+                "lladdr": msg.get_attr("NDA_LLADDR"),
+                "state": next(
+                    (n for b, n in states.items() if msg["state"] & b), str(msg["state"])
+                ),
+            }
+        )
+    return rows
+
+
+def _show_joins(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    from .._joins import read_host_joins
+
+    version = 6 if fam == "ipv6" else 4
+    return [
+        {
+            "ifindex": j.ifindex,
+            "interface": j.interface,
+            "group": str(j.group),
+            "mode": j.mode,
+            "sources": [str(s) for s in j.filter_sources],
+            "users": j.users,
+        }
+        for j in read_host_joins()
+        if j.group.version == version
+    ]
+
+
+def _show_destinationcache(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    rows = []
+    for msg in kernel.ipr.get_routes(family=_family(fam), table=254):
+        if msg.get_attr("RTA_CACHEINFO") and msg["flags"] & 0x200:  # RTM_F_CLONED
+            rows.append(
+                {"ifindex": msg.get_attr("RTA_OIF"), "destination": msg.get_attr("RTA_DST")}
+            )
+    return rows
+
+
+def _show_global(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "defaultcurhoplimit": int(_sysctl("net/ipv6/conf/default/hop_limit") or 64),
+            "neighborcachelimit": int(_sysctl("net/ipv6/neigh/default/gc_thresh3") or 0),
+            "routecachelimit": int(_sysctl("net/ipv6/route/max_size") or 0),
+            "reassemblylimit": int(_sysctl("net/ipv6/ip6frag_high_thresh") or 0),
+            "forwarding": _sysctl(f"net/{fam}/conf/all/forwarding") == "1",
+        }
+    ]
+
+
+def _show_siteprefixes(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+    memory = kernel.state["memory"]
+    rows = []
+    by_name = {n: i for i, n in names.items()}
+    for key, value in memory.items():
+        if key.startswith("route/") and isinstance(value, dict) and value.get("siteprefixlength"):
+            _, prefix, name = key.split("/", 1)[0], key[6:].rsplit("/", 1)[0], key.rsplit("/", 1)[1]
+            network = ipaddress.ip_network(prefix)
+            site = (
+                network.supernet(new_prefix=value["siteprefixlength"])
+                if value["siteprefixlength"] <= network.prefixlen
+                else network
+            )
+            rows.append(
+                {
+                    "ifindex": by_name.get(name),
+                    "interface": name,
+                    "prefix": str(site),
+                    "validlifetime": lifetime_text(value.get("validlifetime", INFINITE)),
+                }
+            )
+    return rows
+
+
+# --- dump and reset -------------------------------------------------------------------------------
+
+
+def dump(kernel: Kernel, fam: str) -> list[str]:
+    """Commands that recreate what netsh manages here (static addresses and routes,
+    permanent neighbours, forwarding, MTUs, the hop limit)."""
+    lines = []
+    ctx = f"interface {fam}"
+    for row in _show_interfaces(kernel, fam, {}):
+        if row["name"] == "lo":
+            continue
+        settings = []
+        if row["forwarding"]:
+            settings.append("forwarding=enabled")
+        if fam == "ipv6" and row["mtu"] and row["mtu"] != _link_mtu(kernel, row["ifindex"]):
+            settings.append(f"mtu={row['mtu']}")
+        if settings:
+            lines.append(f"{ctx} set interface interface={row['name']} {' '.join(settings)}")
+    names = {i: n for n, i in kernel.interfaces().items()}
+    memory = kernel.state["memory"]
+    # Sorted, so that a dump does not depend on the order the kernel happens to keep.
+    rows = _show_addresses(kernel, fam, names)
+    for row in sorted(rows, key=lambda r: (r["interface"], ipaddress.ip_address(r["address"]))):
+        added = memory.get(f"address/{row['interface']}/{row['address']}")
+        if row["interface"] == "lo" or row["scope"] != "global" or not (row["static"] or added):
+            continue
+        where = f"interface={row['interface']} address={row['address']}"
+        if row["type"] == "anycast":
+            lines.append(f"{ctx} add address {where} type=anycast")
+            continue
+        life = ""
+        if row["validlifetime"] != "infinite":
+            life = f" validlifetime={row['validlifetime']}"
+            life += f" preferredlifetime={row['preferredlifetime']}"
+        lines.append(f"{ctx} add address {where}/{row['prefixlen']}{life}")
+    for row in _show_route(kernel, fam, names):
+        if row["origin"] != "manual" or row["interface"] == "lo":
+            continue
+        extra = f" nexthop={row['nexthop']}" if row["nexthop"] else ""
+        extra += f" metric={row['metric']}" if row["metric"] is not None else ""
+        extra += f" publish={row['publish']}" if row["publish"] != "no" else ""
+        extra += f" validlifetime={row['expires']}" if row["expires"] else ""
+        lines.append(f"{ctx} add route prefix={row['prefix']} interface={row['interface']}{extra}")
+    for row in _show_neighbors(kernel, fam, names):
+        if row["state"] == "permanent" and row["lladdr"]:
+            lines.append(f"{ctx} add neighbors {row['interface']} {row['address']} {row['lladdr']}")
+    hop = _sysctl("net/ipv6/conf/default/hop_limit")
+    if fam == "ipv6" and hop and hop != "64":
+        lines.append(f"{ctx} set global defaultcurhoplimit={hop}")
+    return lines
+
+
+def _link_mtu(kernel: Kernel, ifindex: int) -> int:
+    (link,) = kernel.ipr.get_links(ifindex)
+    return int(link.get_attr("IFLA_MTU"))
+
+
+def reset_script(kernel: Kernel, fam: str) -> list[str]:
+    """Commands that return everything :func:`dump` would show to the defaults."""
+    lines = []
+    for line in dump(kernel, fam):
+        words = line.split()
+        verb_at = words.index("add") if "add" in words else words.index("set")
+        noun = words[verb_at + 1]
+        args = words[verb_at + 2 :]
+        if noun == "address":
+            keep = [a for a in args if a.startswith(("interface=", "address="))]
+            lines.append(f"interface {fam} delete address {' '.join(keep)}")
+        elif noun == "route":
+            keep = [a for a in args if a.startswith(("prefix=", "interface=", "nexthop="))]
+            lines.append(f"interface {fam} delete route {' '.join(keep)}")
+        elif noun == "neighbors":
+            lines.append(f"interface {fam} delete neighbors {args[0]} {args[1]}")
+        elif noun == "interface":
+            name = args[0].split("=", 1)[1]
+            settings = (
+                ["forwarding=disabled"] if any(a.startswith("forwarding") for a in args) else []
+            )
+            for a in args:
+                if a.startswith("mtu="):
+                    (link,) = [
+                        one for one in kernel.ipr.get_links() if one.get_attr("IFLA_IFNAME") == name
+                    ]
+                    settings.append(f"mtu={link.get_attr('IFLA_MTU')}")
+            lines.append(f"interface {fam} set interface interface={name} {' '.join(settings)}")
+        elif noun == "global":
+            lines.append(f"interface {fam} set global defaultcurhoplimit=64")
+    return lines

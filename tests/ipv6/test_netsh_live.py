@@ -1,0 +1,243 @@
+"""netsh on real interfaces, in a lab: every verb against the kernel's state,
+scripts as transactions, persistence, dump/reset, and the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.needs_root
+
+
+async def netsh(host, *words: str, stdin: bytes | None = None, state: Path):
+    command = ["env", f"NETSH_STATE_DIR={state}", sys.executable, "-m", "ipv6.cli.netsh", *words]
+    return await host.run(command, check=False, stdin=stdin)
+
+
+async def ip(host, *args: str) -> str:
+    return str((await host.run(["ip", *args])).stdout.decode())
+
+
+async def test_every_verb_changes_the_kernel(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        steps = [
+            (
+                "interface",
+                "ipv6",
+                "add",
+                "address",
+                "eth0",
+                "2001:db8:5::1/64",
+                "validlifetime=1h",
+                "preferredlifetime=30m",
+            ),
+            (
+                "int",
+                "ipv6",
+                "add",
+                "route",
+                "2001:db8:99::/48",
+                "eth0",
+                "2001:db8:0:1::2",
+                "metric=7",
+                "publish=yes",
+            ),
+            ("int", "ipv6", "add", "neighbors", "eth0", "2001:db8:0:1::2", "02-00-00-00-00-02"),
+            ("int", "ipv6", "set", "interface", "eth0", "forwarding=enabled", "mtu=1400"),
+            ("int", "ipv6", "set", "global", "defaultcurhoplimit=33"),
+            ("int", "ipv6", "add", "address", "eth0", "2001:db8:7::7", "type=anycast"),
+            ("int", "ipv4", "add", "address", "eth0", "10.9.9.1", "255.255.255.0"),
+        ]
+        for words in steps:
+            done = await netsh(a, *words, state=tmp_path)
+            assert done.returncode == 0, done.stderr
+        addr = await ip(a, "-6", "addr", "show", "dev", "eth0")
+        assert "2001:db8:5::1/64" in addr and "valid_lft 3" in addr and "preferred_lft 1" in addr
+        route = await ip(a, "-6", "route", "show")
+        assert "2001:db8:99::/48 via 2001:db8:0:1::2 dev eth0" in route and "metric 7" in route
+        assert "02:00:00:00:00:02 PERMANENT" in await ip(a, "-6", "neigh", "show", "dev", "eth0")
+        assert "anycast 2001:db8:7::7 dev eth0" in await ip(
+            a, "-6", "route", "show", "table", "local"
+        )
+        assert "10.9.9.1/24" in await ip(a, "-4", "addr", "show", "dev", "eth0")
+        sysctls = await a.run(
+            [
+                "cat",
+                "/proc/sys/net/ipv6/conf/eth0/forwarding",
+                "/proc/sys/net/ipv6/conf/eth0/mtu",
+                "/proc/sys/net/ipv6/conf/default/hop_limit",
+            ]
+        )
+        assert sysctls.stdout.decode().split() == ["1", "1400", "33"]
+        shown = json.loads(
+            (
+                await netsh(a, "int", "ipv6", "show", "route", "eth0", "--json", state=tmp_path)
+            ).stdout
+        )
+        published = [r for r in shown if r["prefix"] == "2001:db8:99::/48"]
+        assert published[0]["publish"] == "yes" and published[0]["metric"] == 7
+        interfaces = json.loads(
+            (await netsh(a, "int", "ipv6", "sh", "int", "--json", state=tmp_path)).stdout
+        )
+        eth0 = next(i for i in interfaces if i["name"] == "eth0")
+        assert eth0["forwarding"] is True and eth0["mtu"] == 1400
+        # delete and set
+        for words in (
+            ("int", "ipv6", "delete", "route", "2001:db8:99::/48", "eth0", "2001:db8:0:1::2"),
+            ("int", "ipv6", "delete", "neighbors", "eth0", "2001:db8:0:1::2"),
+            ("int", "ipv6", "set", "address", "eth0", "2001:db8:5::1", "validlifetime=2h"),
+            ("int", "ipv6", "delete", "address", "eth0", "2001:db8:7::7"),
+            ("int", "ipv6", "delete", "destinationcache"),
+        ):
+            done = await netsh(a, *words, state=tmp_path)
+            assert done.returncode == 0, (words, done.stderr)
+        assert "2001:db8:99::/48" not in await ip(a, "-6", "route", "show")
+        assert "PERMANENT" not in await ip(a, "-6", "neigh", "show", "dev", "eth0")
+        assert "valid_lft 7" in await ip(a, "-6", "addr", "show", "dev", "eth0")  # 2 h = 7200 s
+        assert "2001:db8:7::7" not in await ip(a, "-6", "route", "show", "table", "local")
+
+
+async def test_dump_reset_and_running_the_dump_restore_the_same_state(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        script = tmp_path / "setup.txt"
+        script.write_text(
+            "pushd interface ipv6\n"
+            "add address eth0 2001:db8:5::1/64\n"
+            "add route 2001:db8:99::/48 eth0 2001:db8:0:1::2 metric=7\n"
+            "add neighbors eth0 2001:db8:0:1::9 02-00-00-00-00-09\n"
+            "set interface eth0 forwarding=enabled mtu=1400\n"
+            "popd\n"
+        )
+        assert (await netsh(a, "-f", str(script), state=tmp_path)).returncode == 0
+        before = (await netsh(a, "interface", "ipv6", "dump", state=tmp_path)).stdout
+        dump = tmp_path / "dump.txt"
+        dump.write_bytes(before)
+        snapshot = [
+            await ip(a, "-6", "addr", "show", "dev", "eth0"),
+            await ip(a, "-6", "route", "show"),
+            await ip(a, "-6", "neigh", "show", "nud", "permanent"),
+        ]
+        assert (await netsh(a, "interface", "ipv6", "reset", state=tmp_path)).returncode == 0
+        assert "2001:db8:5::1" not in await ip(a, "-6", "addr", "show", "dev", "eth0")
+        assert (
+            "forwarding=enabled"
+            not in (await netsh(a, "int", "ipv6", "dump", state=tmp_path)).stdout.decode()
+        )
+        assert (await netsh(a, "exec", str(dump), state=tmp_path)).returncode == 0
+        after = [
+            await ip(a, "-6", "addr", "show", "dev", "eth0"),
+            await ip(a, "-6", "route", "show"),
+            await ip(a, "-6", "neigh", "show", "nud", "permanent"),
+        ]
+
+        def addresses(text: str) -> list[str]:
+            return sorted(line.split()[1] for line in text.splitlines() if "inet6" in line)
+
+        assert addresses(after[0]) == addresses(snapshot[0])
+        assert sorted(after[1].splitlines()) == sorted(snapshot[1].splitlines())
+        assert after[2] == snapshot[2]
+        again = (await netsh(a, "interface", "ipv6", "dump", state=tmp_path)).stdout
+        assert again.decode().splitlines() == before.decode().splitlines()
+
+
+async def test_a_failing_line_in_a_50_line_script_leaves_the_state_as_it_was(
+    lab, tmp_path: Path
+) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        lines = [f"interface ipv6 add address eth0 2001:db8:8::{i}/64" for i in range(1, 40)]
+        lines += [
+            f"interface ipv6 add route 2001:db8:{i}::/48 eth0 2001:db8:0:1::2"
+            for i in range(100, 110)
+        ]
+        lines.append(
+            "interface ipv6 add route 2001:db8:ff::/48 eth0 2001:db8:77::1"
+        )  # not on-link: refused
+        assert len(lines) == 50
+        script = tmp_path / "big.txt"
+        script.write_text("\n".join(lines) + "\n")
+        before = [await ip(a, "-6", "addr", "show"), await ip(a, "-6", "route", "show")]
+        done = await netsh(a, "-f", str(script), state=tmp_path)
+        err = done.stderr.decode().strip()
+        assert done.returncode == 1 and "\n" not in err
+        assert "line 50: interface ipv6 add route 2001:db8:ff::/48 eth0 2001:db8:77::1" in err
+        assert (
+            "No route to host" in err
+            or "Network is unreachable" in err
+            or "EHOSTUNREACH" in err
+            or "ENETUNREACH" in err
+        )
+        assert "49 changes before it undone" in err or "changes before it undone" in err
+        after = [await ip(a, "-6", "addr", "show"), await ip(a, "-6", "route", "show")]
+        assert after == before
+
+
+async def test_persistent_changes_are_kept_and_restored(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        assert (
+            await netsh(
+                a,
+                "int",
+                "ipv6",
+                "add",
+                "address",
+                "eth0",
+                "2001:db8:6::1/64",
+                "store=persistent",
+                state=tmp_path,
+            )
+        ).returncode == 0
+        assert (
+            await netsh(
+                a, "int", "ipv6", "add", "address", "eth0", "2001:db8:6::2/64", state=tmp_path
+            )
+        ).returncode == 0
+        # The machine "reboots": the addresses are gone.
+        await a.run(["ip", "-6", "addr", "flush", "dev", "eth0", "scope", "global"])
+        done = await netsh(a, "int", "ipv6", "restore", state=tmp_path)
+        assert done.returncode == 0, done.stderr
+        addr = await ip(a, "-6", "addr", "show", "dev", "eth0")
+        assert "2001:db8:6::1/64" in addr and "2001:db8:6::2" not in addr
+        # Restoring again changes nothing and fails on nothing.
+        assert (await netsh(a, "int", "ipv6", "restore", state=tmp_path)).returncode == 0
+        # Deleting with store=persistent forgets it.
+        await netsh(
+            a,
+            "int",
+            "ipv6",
+            "delete",
+            "address",
+            "eth0",
+            "2001:db8:6::1",
+            "store=persistent",
+            state=tmp_path,
+        )
+        await netsh(a, "int", "ipv6", "restore", state=tmp_path)
+        assert "2001:db8:6::1" not in await ip(a, "-6", "addr", "show", "dev", "eth0")
+
+
+async def test_the_interactive_shell_has_contexts_and_help(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        session = (
+            b"help\ninterface ipv6\nhelp\nadd address eth0 2001:db8:4::1/64\n"
+            b"show addresses eth0\n..\n..\nexit\n"
+        )
+        done = await netsh(a, stdin=session, state=tmp_path)
+        out = done.stdout.decode()
+        assert done.returncode == 0, done.stderr
+        assert "contexts: interface" in out and "commands: add address" in out
+        assert "Ok." in out and "2001:db8:4::1" in out
+        bad = await netsh(
+            a, stdin=b"interface ipv6\nadd address eth9 2001:db8::1\nshow global\n", state=tmp_path
+        )
+        assert (
+            "no interface 'eth9'" in bad.stderr.decode()
+            and "DEFAULTCURHOPLIMIT" in bad.stdout.decode()
+        )
