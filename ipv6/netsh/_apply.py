@@ -432,7 +432,7 @@ def _undo(kernel: Kernel, done: list[Op]) -> int:
     for op in reversed(done):
         with contextlib.suppress(NetshFailed, NetlinkError, OSError):
             kernel.apply(op)
-            count += 1
+            count += not isinstance(op, Remember)  # netsh's own memory is not a change
     return count
 
 

@@ -26,7 +26,7 @@ class Scene:
 
 
 def _scenes() -> list[Scene]:
-    from . import _dualstack, _lab_scene, _linklocal, _multicast, _reach, _wire
+    from . import _dualstack, _lab_scene, _linklocal, _multicast, _netsh, _reach, _wire
 
     return [
         Scene("A lab to work in", _lab_scene.show_lab),
@@ -35,6 +35,7 @@ def _scenes() -> list[Scene]:
         Scene("A join watched on the wire", _wire.join_on_the_wire),
         Scene("A link-local ping needs a zone", _linklocal.link_local_ping),
         Scene("Dual-stack sockets: what connects to what", _dualstack.probe_table),
+        Scene("netsh words over Linux interfaces", _netsh.netsh_script),
     ]
 
 

@@ -23,6 +23,7 @@ def test_tour_on_loopback() -> None:
     assert "fe80::260:8ff:fe52:f9d8" in out and "this host has 2 (eth0, eth1)" in out
     assert "== 6. Dual-stack sockets: what connects to what ==" in out
     assert "sees ::ffff:127.0.0.1" in out and "refused" in out
+    assert "AddRoute(prefix=IPv6Network('2001:db8:ad::/48')" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -45,6 +46,8 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "IGMPv3 report from 10.0.1.1: BLOCK(239.9.9.9 {10.0.1.3})" in out
     assert "2 transmitted, 2 received" in out and "say which, e.g." in out
     assert "the filters filter." in out
+    assert "metric=5" in out and "nothing is left half-applied" in out
+    assert "After undo.txt, eth0 holds only what the lab gave it." in out
     assert "is down again" in out
     assert netns_names() == before
 
