@@ -1,10 +1,12 @@
 """Carrying netsh operations out on the kernel, as transactions.
 
-Every operation is applied through netlink (pyroute2) or a sysctl file, and
-first reads what it is about to change so it can hand back its inverse. A
-script runs as one transaction: if a line fails, the inverses of everything
-done before it run in reverse order and the error names the line, the
-command and the kernel's reason. Nothing is left half-applied.
+Every operation is applied through netlink or a sysctl file and hands back
+its inverse: plain additions go in pipelined batches (``_pipeline``), whose
+inverse is known without reading; anything else goes through pyroute2 after
+reading what it is about to change. A script runs as one transaction: if a
+line fails, the inverses of everything applied run in reverse order and the
+error names the line, the command and the kernel's reason. Nothing is left
+half-applied.
 
 Netsh's own memory (publish flags, site prefix lengths, persistent
 commands) is a JSON file per network namespace (Linux keeps no such thing).
@@ -23,9 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from .._errors import Ipv6Error
 from ._grammar import INFINITE, Command, NetshSyntaxError, parse_command, split
 from ._ops import (
@@ -42,6 +41,7 @@ from ._ops import (
     WriteSysctl,
     plan,
 )
+from ._pipeline import Pipeline, describe, inverse, pipelined
 
 STATE_DIR_ENV = "NETSH_STATE_DIR"
 DEFAULT_STATE_DIR = "/var/lib/mcast-ipv6-toolkit/netsh"
@@ -52,7 +52,7 @@ RT_TABLE_LOCAL = 255
 
 
 class NetshFailed(Ipv6Error):
-    """A command the kernel refused; the changes before it were undone."""
+    """A command the kernel refused; the script's other changes were undone."""
 
 
 @dataclass
@@ -99,7 +99,7 @@ def _family(address: object) -> int:
 
 
 def reason(exc: BaseException) -> str:
-    code = exc.code if isinstance(exc, NetlinkError) else getattr(exc, "errno", None)
+    code = getattr(exc, "errno", None)
     if code:
         return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
     return str(exc)
@@ -109,19 +109,35 @@ class Kernel:
     """Applies operations and returns their inverses; one netlink handle."""
 
     def __init__(self, state: dict[str, Any]) -> None:
-        self.ipr = IPRoute()
         self.state = state
+        self._ipr: Any = None
+
+    @property
+    def ipr(self) -> Any:
+        """The pyroute2 handle, opened on first use: importing it costs 150 ms, which a
+        script of plain additions (all pipelined) need not pay."""
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+
+            self._ipr = IPRoute()
+        return self._ipr
 
     def close(self) -> None:
-        self.ipr.close()
+        if self._ipr is not None:
+            self._ipr.close()
 
     def interfaces(self) -> dict[str, int]:
-        return {link.get_attr("IFLA_IFNAME"): link["index"] for link in self.ipr.get_links()}
+        return {name: index for index, name in socket.if_nameindex()}
 
     def apply(self, op: Op) -> list[Op]:
         """Make the change; the operations that undo it."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
         handler = getattr(self, "_" + type(op).__name__)
-        result: list[Op] = handler(op)
+        try:
+            result: list[Op] = handler(op)
+        except NetlinkError as exc:  # callers see the errno, as from any system call
+            raise OSError(exc.code, os.strerror(exc.code)) from None
         return result
 
     # -- addresses --
@@ -240,7 +256,7 @@ class Kernel:
             self.ipr.route("add", **args)
         except BaseException:
             if op.replace and existing is not None:  # put the old one back before failing
-                with contextlib.suppress(NetlinkError):
+                with contextlib.suppress(Exception):  # the first error is the one to tell
                     self._apply_route(self._route_back(op.prefix, op.ifindex, existing))
             raise
         back: list[Op] = [DeleteRoute(op.prefix, op.ifindex, op.gateway, op.metric)]
@@ -382,57 +398,136 @@ def parse_script(lines: Iterable[str], context: tuple[str, ...] = ()) -> list[Li
     return parsed
 
 
+class _LineFailed(Exception):
+    def __init__(self, line: Line, why: str) -> None:
+        super().__init__(why)
+        self.line, self.why = line, why
+
+
 def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
-    """Apply changing commands as one transaction; the messages to print."""
+    """Apply changing commands as one transaction; the messages to print.
+
+    Every line is planned before anything changes, so bad input (an unknown
+    interface, say) changes nothing. Plain additions go to the kernel in
+    pipelined batches; everything else one operation at a time, after the
+    batch before it has been acknowledged.
+    """
     state = load_state()
     kernel = Kernel(state)
-    done: list[Op] = []
-    messages: list[str] = []
     try:
         interfaces = kernel.interfaces()
+        planned: list[tuple[Line, list[Op]]] = []
         for line in lines:
-            command = line.command
-            if command.verb in ("show", "dump", "reset", "restore"):
+            if line.command.verb in ("show", "dump", "reset", "restore"):
                 raise NetshSyntaxError(
-                    f"line {line.number}: {command.verb} cannot be part of a script here"
+                    f"line {line.number}: {line.command.verb} cannot be part of a script here"
                 )
             try:
-                ops = plan(command, interfaces)
-                for op in ops:
-                    try:
-                        done += reversed(kernel.apply(op))
-                    except NetshFailed:
-                        if restoring:
-                            continue
-                        raise
-                    except NetlinkError as exc:
-                        if restoring and exc.code == errno.EEXIST:
-                            continue  # restoring what is there already
-                        raise
+                planned.append((line, plan(line.command, interfaces)))
             except NetshSyntaxError as exc:
                 raise NetshSyntaxError(f"line {line.number}: {line.text}: {exc}") from None
-            except (NetshFailed, NetlinkError, OSError) as exc:
-                undone = _undo(kernel, done)
-                why = exc if isinstance(exc, NetshFailed) else reason(exc)
+        with Pipeline() as pipeline:
+            done: list[Op] = []
+            try:
+                _apply_all(kernel, pipeline, planned, done, restoring=restoring)
+            except _LineFailed as failed:
+                undone = _undo(kernel, pipeline, done)
                 plural = "s" if undone != 1 else ""
                 raise NetshFailed(
-                    f"line {line.number}: {line.text}: {why}; {undone} change{plural} before it "
-                    "undone, nothing is left half-applied"
+                    f"line {failed.line.number}: {failed.line.text}: {failed.why}; {undone} "
+                    f"change{plural} undone, nothing is left half-applied"
                 ) from None
-            _keep_persistent(state, command)
+        for line, _ in planned:
+            _keep_persistent(state, line.command)
         save_state(state)
-        messages.append("Ok.")
     finally:
         kernel.close()
-    return messages
+    return ["Ok."]
 
 
-def _undo(kernel: Kernel, done: list[Op]) -> int:
+def _apply_all(
+    kernel: Kernel,
+    pipeline: Pipeline,
+    planned: list[tuple[Line, list[Op]]],
+    done: list[Op],
+    *,
+    restoring: bool,
+) -> None:
+    """Apply every op, adding the inverses of what changed to ``done``."""
+    pending: list[tuple[Line, AddAddress | AddRoute]] = []
+    for line, ops in planned:
+        for op in ops:
+            if isinstance(op, (AddAddress, AddRoute)) and pipelined(op):
+                pending.append((line, op))
+                continue
+            if not isinstance(op, Remember):  # netsh's memory may go ahead of the kernel
+                _flush(pipeline, pending, done, restoring=restoring)
+            try:
+                done += reversed(kernel.apply(op))
+            except NetshFailed as exc:
+                if not restoring:
+                    raise _LineFailed(line, str(exc)) from None
+            except OSError as exc:
+                code = exc.errno
+                if not (restoring and code == errno.EEXIST):  # restoring what is there
+                    raise _LineFailed(line, reason(exc)) from None
+    _flush(pipeline, pending, done, restoring=restoring)
+
+
+def _flush(
+    pipeline: Pipeline,
+    pending: list[tuple[Line, AddAddress | AddRoute]],
+    done: list[Op],
+    *,
+    restoring: bool,
+) -> None:
+    if not pending:
+        return
+    verdicts = pipeline.send([op for _, op in pending])
+    failed: _LineFailed | None = None
+    for (line, op), code in zip(pending, verdicts, strict=True):
+        if code == 0:
+            done.append(inverse(op))
+        elif failed is None and not (restoring and code == errno.EEXIST):
+            failed = _LineFailed(line, _refusal(op, code))
+    pending.clear()
+    if failed is not None:
+        raise failed
+
+
+def _refusal(op: AddAddress | AddRoute, code: int) -> str:
+    if code == errno.EEXIST and isinstance(op, AddAddress):
+        return f"the address {op.address.ip} is already there (use set address)"
+    if code == errno.EEXIST and isinstance(op, AddRoute):
+        return f"the route {op.prefix} is already there (use set route)"
+    return describe(code)
+
+
+def _undo(kernel: Kernel, pipeline: Pipeline, done: list[Op]) -> int:
+    """Apply the inverses, newest first; how many kernel changes were undone."""
     count = 0
+    batch: list[DeleteAddress | DeleteRoute] = []
+
+    def flush() -> None:
+        nonlocal count
+        for op, code in zip(batch, pipeline.send(batch) if batch else [], strict=True):
+            if code == 0:
+                count += 1
+            else:  # e.g. an address the kernel holds with another length: the slow way
+                with contextlib.suppress(NetshFailed, OSError):
+                    kernel.apply(op)
+                    count += 1
+        batch.clear()
+
     for op in reversed(done):
-        with contextlib.suppress(NetshFailed, NetlinkError, OSError):
+        if isinstance(op, (DeleteAddress, DeleteRoute)):
+            batch.append(op)
+            continue
+        flush()
+        with contextlib.suppress(NetshFailed, OSError):
             kernel.apply(op)
             count += not isinstance(op, Remember)  # netsh's own memory is not a change
+    flush()
     return count
 
 

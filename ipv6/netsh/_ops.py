@@ -155,11 +155,14 @@ def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
         if preferred > valid:
             raise NetshSyntaxError("preferredlifetime is longer than validlifetime")
         anycast = v.get("type") == "anycast"
-        # netsh remembers what it added, so dump finds addresses with finite lifetimes too.
-        return [
-            AddAddress(ifindex, address, valid, preferred, anycast, replace=what[0] == "set"),
-            Remember(key, True),
+        ops: list[Op] = [
+            AddAddress(ifindex, address, valid, preferred, anycast, replace=what[0] == "set")
         ]
+        # The kernel marks an address with a finite lifetime as not permanent; netsh
+        # remembers adding it, so that dump lists it too.
+        if valid != INFINITE or what[0] == "set":
+            ops.append(Remember(key, True))
+        return ops
     if command.noun == "route":
         prefix, gateway = v["prefix"], v.get("nexthop")
         if what[0] == "delete":
@@ -169,13 +172,15 @@ def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
             ]
         valid = v.get("validlifetime", INFINITE)
         expires = None if valid == INFINITE else valid
-        ops: list[Op] = [
+        ops = [
             AddRoute(prefix, ifindex, gateway, v.get("metric"), expires, replace=what[0] == "set")
         ]
         extra: dict[str, Any] = {
             k: v[k] for k in ("publish", "siteprefixlength", "preferredlifetime") if k in v
         }
-        if fam == "ipv6":
+        # Remembered when there is something the kernel cannot hold (a plain add of a
+        # route has nothing: the defaults are what show route assumes).
+        if fam == "ipv6" and (extra or expires is not None or what[0] == "set"):
             ops.append(
                 Remember(
                     _route_key(prefix, ifname),
