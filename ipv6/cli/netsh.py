@@ -33,7 +33,7 @@ Commands (keywords may be abbreviated, values given positionally):
                  [publish=no|age|yes] [validlifetime=T] [preferredlifetime=T]
                  [siteprefixlength=N] [store=...]
   add|delete neighbors IF ADDR LLADDR     delete destinationcache
-  set interface [interface=]IF [forwarding=enabled|disabled] [mtu=N]
+  set interface [interface=]IF [forwarding=enabled|disabled] [advertise=enabled|disabled] [mtu=N]
                  [siteprefixlength=N]
   set global [defaultcurhoplimit=N] [neighborcachelimit=N] [routecachelimit=N]
   show interfaces|addresses|route|neighbors|joins|destinationcache|global|siteprefixes [IF]
@@ -41,7 +41,8 @@ Commands (keywords may be abbreviated, values given positionally):
   reset       return what netsh manages to the defaults
   restore     apply again what was given with store=persistent
 Lifetimes: infinite, seconds, or 1d2h3m4s. IPv6 MTUs are at least 1280.
-Router advertisements (advertise=enabled) are not available in this version yet.
+advertise=enabled (with forwarding=enabled) sends router advertisements built from
+the routes published on the interface (publish=yes|age), until advertise=disabled.
 Exit codes: 0 ok, 1 the kernel refused (all undone), 2 bad input, 4 not root.
 """
 

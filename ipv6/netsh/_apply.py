@@ -19,7 +19,12 @@ import errno
 import ipaddress
 import json
 import os
+import signal
 import socket
+import struct
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +43,8 @@ from ._ops import (
     Op,
     Remember,
     SetLinkMtu,
+    StartAdvertiser,
+    StopAdvertiser,
     WriteSysctl,
     plan,
 )
@@ -221,7 +228,7 @@ class Kernel:
 
     def _route_back(self, prefix: Any, ifindex: int, msg: Any) -> AddRoute:
         gateway = msg.get_attr("RTA_GATEWAY")
-        expires = msg.get_attr("RTA_EXPIRES")
+        expires = route_expires(msg)
         return AddRoute(
             prefix,
             ifindex,
@@ -251,7 +258,7 @@ class Kernel:
             self._delete_route_msg(existing)
         args = self._route_args(op)
         if op.expires is not None:
-            args["expires"] = op.expires
+            args["RTA_EXPIRES"] = struct.pack("=I", op.expires)  # pyroute2 keeps it raw
         try:
             self.ipr.route("add", **args)
         except BaseException:
@@ -267,7 +274,7 @@ class Kernel:
     def _apply_route(self, op: AddRoute) -> None:
         args = self._route_args(op)
         if op.expires:
-            args["expires"] = op.expires
+            args["RTA_EXPIRES"] = struct.pack("=I", op.expires)
         self.ipr.route("add", **args)
 
     def _delete_route_msg(self, msg: Any) -> None:
@@ -360,6 +367,32 @@ class Kernel:
         self.ipr.link("set", index=op.ifindex, mtu=op.mtu)
         return [SetLinkMtu(op.ifindex, old)]
 
+    # -- router advertisements: a daemon per interface (see _advertiser) --
+
+    def _StartAdvertiser(self, op: StartAdvertiser) -> list[Op]:
+        running = self.state.setdefault("advertisers", {})
+        if _advertiser_alive(running.get(op.ifname)):
+            return []
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "ipv6.netsh._advertiser", op.ifname],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this command, as Windows' advertising does
+        )
+        running[op.ifname] = daemon.pid
+        return [StopAdvertiser(op.ifname)]
+
+    def _StopAdvertiser(self, op: StopAdvertiser) -> list[Op]:
+        pid = self.state.setdefault("advertisers", {}).pop(op.ifname, None)
+        if not _advertiser_alive(pid):
+            return []
+        os.kill(pid, signal.SIGTERM)  # it sends a last advertisement, router lifetime 0
+        deadline = time.monotonic() + 3
+        while _advertiser_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return [StartAdvertiser(op.ifname)]
+
     def _Remember(self, op: Remember) -> list[Op]:
         memory = self.state["memory"]
         old = memory.get(op.key)
@@ -368,6 +401,23 @@ class Kernel:
         else:
             memory[op.key] = op.value
         return [Remember(op.key, old)]
+
+
+def route_expires(msg: Any) -> int | None:
+    """Seconds until a route expires (the kernel reports it in RTA_CACHEINFO, in 1/100 s)."""
+    left = (msg.get_attr("RTA_CACHEINFO") or {}).get("rta_expires", 0)
+    return int(left) // 100 or None
+
+
+def _advertiser_alive(pid: int | None) -> bool:
+    """Whether ``pid`` is still one of our advertisers (not a reused pid, not a zombie)."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"ipv6.netsh._advertiser" in f.read()
+    except OSError:
+        return False
 
 
 # --- scripts as transactions ----------------------------------------------------------------

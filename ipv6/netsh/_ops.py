@@ -92,6 +92,18 @@ class SetLinkMtu:
 
 
 @dataclass(frozen=True)
+class StartAdvertiser:
+    """Run the router advertisement daemon for an interface (netsh's advertise=enabled)."""
+
+    ifname: str
+
+
+@dataclass(frozen=True)
+class StopAdvertiser:
+    ifname: str
+
+
+@dataclass(frozen=True)
 class Remember:
     """Something netsh keeps for itself (publish flags, site prefix lengths)."""
 
@@ -109,6 +121,8 @@ Op = (
     | FlushDestinations
     | WriteSysctl
     | SetLinkMtu
+    | StartAdvertiser
+    | StopAdvertiser
     | Remember
 )
 
@@ -171,7 +185,9 @@ def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
                 Remember(_route_key(prefix, ifname), None),
             ]
         valid = v.get("validlifetime", INFINITE)
-        expires = None if valid == INFINITE else valid
+        # publish=yes is a non-aging route: its lifetime is what is advertised, while the
+        # route itself stays (seeds: "IPv6 Router Advertisements"); others age in the kernel.
+        expires = None if valid == INFINITE or v.get("publish") == "yes" else valid
         ops = [
             AddRoute(prefix, ifindex, gateway, v.get("metric"), expires, replace=what[0] == "set")
         ]
@@ -229,12 +245,9 @@ def _interface_ops(command: Command, ifname: str, ifindex: int) -> list[Op]:
             else SetLinkMtu(ifindex, v["mtu"])
         )
     if v.get("advertise") == "enabled":
-        raise NetshSyntaxError(
-            "advertise: sending router advertisements is not available in this version yet; "
-            "nothing was changed"
-        )
-    if "advertise" in v:
-        ops.append(Remember(f"advertise/{ifname}", False))
+        ops += [Remember(f"advertise/{ifname}", True), StartAdvertiser(ifname)]
+    elif "advertise" in v:
+        ops += [StopAdvertiser(ifname), Remember(f"advertise/{ifname}", None)]
     if "siteprefixlength" in v:
         length = v["siteprefixlength"]
         if not 0 <= length <= 128:

@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from ._apply import IFA_F_PERMANENT, RTN_ANYCAST, Kernel
+from ._apply import IFA_F_PERMANENT, RTN_ANYCAST, Kernel, route_expires
 from ._grammar import INFINITE, lifetime_text
 
 RTPROT_KERNEL, RTPROT_BOOT, RTPROT_STATIC, RTPROT_RA = 2, 3, 4, 9
@@ -121,7 +121,11 @@ def _show_route(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[st
                 "nexthop": msg.get_attr("RTA_GATEWAY"),
                 "metric": msg.get_attr("RTA_PRIORITY"),
                 "publish": remembered.get("publish", "no"),
-                "expires": msg.get_attr("RTA_EXPIRES"),
+                "expires": route_expires(msg),
+                # What netsh was given (advertised as such when published).
+                "validlifetime": _life(remembered.get("validlifetime")),
+                "preferredlifetime": _life(remembered.get("preferredlifetime")),
+                "siteprefixlength": remembered.get("siteprefixlength"),
                 "origin": {
                     RTPROT_KERNEL: "kernel",
                     RTPROT_BOOT: "manual",
@@ -131,6 +135,10 @@ def _show_route(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[st
             }
         )
     return rows
+
+
+def _life(seconds: int | None) -> str | None:
+    return None if seconds is None else lifetime_text(seconds)
 
 
 def _show_neighbors(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
@@ -238,6 +246,8 @@ def dump(kernel: Kernel, fam: str) -> list[str]:
         settings = []
         if row["forwarding"]:
             settings.append("forwarding=enabled")
+        if row.get("advertise"):
+            settings.append("advertise=enabled")
         if fam == "ipv6" and row["mtu"] and row["mtu"] != _link_mtu(kernel, row["ifindex"]):
             settings.append(f"mtu={row['mtu']}")
         if settings:
@@ -265,7 +275,14 @@ def dump(kernel: Kernel, fam: str) -> list[str]:
         extra = f" nexthop={row['nexthop']}" if row["nexthop"] else ""
         extra += f" metric={row['metric']}" if row["metric"] is not None else ""
         extra += f" publish={row['publish']}" if row["publish"] != "no" else ""
-        extra += f" validlifetime={row['expires']}" if row["expires"] else ""
+        if row["validlifetime"] and row["validlifetime"] != "infinite":
+            extra += f" validlifetime={row['validlifetime']}"
+        elif row["expires"]:
+            extra += f" validlifetime={row['expires']}"
+        if row["preferredlifetime"] and row["preferredlifetime"] != row["validlifetime"]:
+            extra += f" preferredlifetime={row['preferredlifetime']}"
+        if row["siteprefixlength"] is not None:
+            extra += f" siteprefixlength={row['siteprefixlength']}"
         lines.append(f"{ctx} add route prefix={row['prefix']} interface={row['interface']}{extra}")
     for row in _show_neighbors(kernel, fam, names):
         if row["state"] == "permanent" and row["lladdr"]:
@@ -299,9 +316,11 @@ def reset_script(kernel: Kernel, fam: str) -> list[str]:
             lines.append(f"interface {fam} delete neighbors {args[0]} {args[1]}")
         elif noun == "interface":
             name = args[0].split("=", 1)[1]
-            settings = (
-                ["forwarding=disabled"] if any(a.startswith("forwarding") for a in args) else []
-            )
+            settings = [
+                f"{word}=disabled"
+                for word in ("forwarding", "advertise")
+                if any(a.startswith(word) for a in args)
+            ]
             for a in args:
                 if a.startswith("mtu="):
                     (link,) = [

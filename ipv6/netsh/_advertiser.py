@@ -1,0 +1,199 @@
+"""The sending side of ``set interface IF advertise=enabled``: one small daemon per interface.
+
+netsh starts it (``python -m ipv6.netsh._advertiser IF``) in the namespace
+it configures and stops it with SIGTERM. Before every advertisement it reads
+the kernel and netsh's state again, so a route published later is in the
+next one. It sends while the interface forwards and advertising is on:
+three quick advertisements first (RFC 4861 6.2.4), then every 200 to 600
+seconds, and one in answer to each router solicitation, sent straight back
+to the soliciting host. On SIGTERM it sends a last advertisement with router
+lifetime 0 (RFC 4861 6.2.5) and exits; it also exits when its interface goes.
+Like Windows, the advertising interface autoconfigures addresses from the /64
+prefixes it advertises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import random
+import signal
+import socket
+import struct
+import sys
+from typing import Any
+
+import trio
+
+from .._address import eui64_address
+from ._apply import load_state, route_expires
+from ._ra import (
+    INFINITE,
+    ROUTER_SOLICITATION,
+    Advertisement,
+    Published,
+    encode_advertisement,
+    plan_advertisement,
+)
+
+ALL_NODES = "ff02::1"
+ALL_ROUTERS = "ff02::2"
+ICMP6_FILTER = 1
+INITIAL_INTERVAL = 4.0  # seconds between the first three (at most 16, RFC 4861)
+MIN_INTERVAL, MAX_INTERVAL = 200.0, 600.0
+RTPROT_MANUAL = (3, 4)  # boot, static: routes added by hand (netsh, ip, pyroute2)
+
+
+def _sysctl(path: str, default: str = "") -> str:
+    try:
+        with open(f"/proc/sys/{path}", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return default
+
+
+def published_routes(
+    ipr: object, ifindex: int, ifname: str, memory: dict[str, Any]
+) -> list[Published]:
+    """Routes on ``ifindex`` that netsh published (publish=yes non-aging, age counting down)."""
+    found = []
+    for msg in ipr.get_routes(family=socket.AF_INET6, table=254):  # type: ignore[attr-defined]
+        if msg.get_attr("RTA_OIF") != ifindex or msg["proto"] not in RTPROT_MANUAL:
+            continue  # the kernel's own prefix routes are not netsh's to publish
+        dst = msg.get_attr("RTA_DST") or "::"
+        prefix = ipaddress.IPv6Network(f"{dst}/{msg['dst_len']}")
+        kept = memory.get(f"route/{prefix}/{ifname}") or {}
+        publish = kept.get("publish", "no")
+        if publish == "no":
+            continue
+        valid = int(kept.get("validlifetime", INFINITE))
+        preferred = int(kept.get("preferredlifetime", valid))
+        if publish == "age":
+            left = route_expires(msg)
+            if left:  # the advertised lifetimes count down with the route's own
+                valid, preferred = left, min(preferred, left)
+        found.append(
+            Published(
+                prefix,
+                msg.get_attr("RTA_GATEWAY") is None,
+                valid,
+                min(preferred, valid),
+                kept.get("siteprefixlength"),
+            )
+        )
+    return found
+
+
+def read_advertisement(ifname: str) -> tuple[Advertisement | None, int]:
+    """What to send now (None: not advertising) and the interface index."""
+    from pyroute2 import IPRoute
+
+    state = load_state()
+    memory = state["memory"]
+    with IPRoute() as ipr:
+        links = ipr.link_lookup(ifname=ifname)
+        if not links:
+            raise LookupError(ifname)
+        (index,) = links
+        (link,) = ipr.get_links(index)
+        mac = link.get_attr("IFLA_ADDRESS") or ""
+        on = (
+            memory.get(f"advertise/{ifname}")
+            and _sysctl(f"net/ipv6/conf/{ifname}/forwarding") == "1"
+        )
+        if not on:
+            return None, index
+        ad = plan_advertisement(
+            published_routes(ipr, index, ifname, memory),
+            mtu=int(_sysctl(f"net/ipv6/conf/{ifname}/mtu", "1280")),
+            lladdr=mac,
+            hop_limit=int(_sysctl(f"net/ipv6/conf/{ifname}/hop_limit", "64")),
+        )
+        _autoconfigure(ipr, index, mac, ad)
+    return ad, index
+
+
+def _autoconfigure(ipr: object, index: int, mac: str, ad: Advertisement) -> None:
+    """The router's own addresses from the /64 prefixes it advertises (as Windows does)."""
+    if not mac:
+        return
+    for p in ad.prefixes:
+        if not p.autonomous or p.valid == 0:
+            continue
+        address = eui64_address(bytes.fromhex(mac.replace(":", "")), p.prefix)
+        cache = {"ifa_valid": p.valid, "ifa_preferred": p.preferred}
+        with contextlib.suppress(Exception):  # an address the user set by hand stays theirs
+            ipr.addr(  # type: ignore[attr-defined]
+                "replace", index=index, address=str(address), prefixlen=64, IFA_CACHEINFO=cache
+            )
+
+
+def _socket(ifname: str, index: int) -> trio.socket.SocketType:
+    sock = trio.socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    group = socket.inet_pton(socket.AF_INET6, ALL_ROUTERS) + struct.pack("@I", index)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, group)
+    blocked = [0xFFFFFFFF] * 8  # Linux: a set bit blocks that ICMPv6 type
+    blocked[ROUTER_SOLICITATION >> 5] &= ~(1 << (ROUTER_SOLICITATION & 31))
+    sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *blocked))
+    return sock
+
+
+async def advertise(ifname: str) -> int:
+    _, index = await trio.to_thread.run_sync(read_advertisement, ifname)
+    sock = _socket(ifname, index)
+
+    async def send(to: str, *, last: bool = False) -> None:
+        ad, _ = await trio.to_thread.run_sync(read_advertisement, ifname)
+        if ad is None and not last:
+            return
+        if ad is None or last:
+            ad = ad or Advertisement(64, 0, None, None)
+            ad = Advertisement(ad.hop_limit, 0, ad.mtu, ad.lladdr, ad.prefixes, ad.routes)
+        await sock.sendto(encode_advertisement(ad), (to, 0, 0, index))
+
+    async def answer_solicitations() -> None:
+        while True:
+            _data, (source, *_rest) = await sock.recvfrom(1500)
+            host = source.split("%", 1)[0]
+            await send(ALL_NODES if host == "::" else host)
+
+    with sock, trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_solicitations)
+
+            async def periodically() -> None:
+                await trio.sleep(0.5)  # netsh saves its state as it finishes
+                for n in range(1_000_000_000):
+                    await send(ALL_NODES)
+                    pause = (
+                        INITIAL_INTERVAL if n < 2 else random.uniform(MIN_INTERVAL, MAX_INTERVAL)
+                    )
+                    await trio.sleep(pause)
+
+            nursery.start_soon(periodically)
+            async for _ in signals:
+                with contextlib.suppress(OSError, LookupError):
+                    await send(ALL_NODES, last=True)
+                nursery.cancel_scope.cancel()
+                break
+    return 0
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print("usage: python -m ipv6.netsh._advertiser IFNAME", file=sys.stderr)
+        return 2
+    try:
+        return trio.run(advertise, sys.argv[1])
+    except (LookupError, OSError) as exc:  # the interface went: nothing left to advertise on
+        print(f"advertiser {sys.argv[1]}: stopped: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
