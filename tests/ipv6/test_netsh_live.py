@@ -262,3 +262,34 @@ async def test_a_refusal_inside_a_pipelined_batch_names_its_line_and_undoes_the_
         assert "line 3: interface ipv6 add address eth0 2001:db8:0:1::1/64" in err
         assert "already there" in err and "3 changes undone" in err
         assert [await ip(a, "-6", "addr", "show"), await ip(a, "-6", "route", "show")] == before
+
+
+def test_without_cap_net_admin_a_change_is_refused_in_one_line_and_show_still_works(
+    tmp_path: Path,
+) -> None:
+    import shutil
+    import subprocess
+
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed for this test"
+    drop = [setpriv, "--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"]
+    netsh = [sys.executable, "-m", "ipv6.cli.netsh", "interface", "ipv6"]
+    env = {"NETSH_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def run(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*drop, *netsh, *words],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    refused = run("add", "address", "lo", "2001:db8:dead::1")
+    assert refused.returncode == 4, refused.stderr
+    line = refused.stderr.strip()
+    assert "\n" not in line and "CAP_NET_ADMIN" in line and "Traceback" not in line
+    assert "2001:db8:dead::1" not in run("show", "addresses", "lo").stdout
+    shown = run("show", "interfaces", "--json")
+    assert shown.returncode == 0 and any(row["name"] == "lo" for row in json.loads(shown.stdout))
