@@ -188,11 +188,13 @@ def main() -> int:
     if len(sys.argv) != 2:
         print("usage: python -m ipv6.netsh._advertiser IFNAME", file=sys.stderr)
         return 2
+    status = 0
     try:
-        return trio.run(advertise, sys.argv[1])
-    except (LookupError, OSError) as exc:  # the interface went: nothing left to advertise on
-        print(f"advertiser {sys.argv[1]}: stopped: {exc}", file=sys.stderr)
-        return 1
+        status = trio.run(advertise, sys.argv[1])
+    except* (LookupError, OSError) as gone:  # the interface went: nothing to advertise on
+        print(f"advertiser {sys.argv[1]}: stopped: {gone.exceptions[0]}", file=sys.stderr)
+        status = 1
+    return status
 
 
 if __name__ == "__main__":
