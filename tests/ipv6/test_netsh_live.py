@@ -293,3 +293,32 @@ def test_without_cap_net_admin_a_change_is_refused_in_one_line_and_show_still_wo
     assert "2001:db8:dead::1" not in run("show", "addresses", "lo").stdout
     shown = run("show", "interfaces", "--json")
     assert shown.returncode == 0 and any(row["name"] == "lo" for row in json.loads(shown.stdout))
+
+
+async def test_ipv4_verbs_and_a_route_that_expires(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        for words in (
+            ("int", "ipv4", "add", "address", "eth0", "10.9.9.1", "255.255.255.0"),
+            ("int", "ipv4", "add", "route", "10.77.0.0/16", "eth0", "10.0.0.2", "metric=9"),
+            ("int", "ipv4", "add", "neighbors", "eth0", "10.0.0.9", "02-00-00-00-00-09"),
+            ("int", "ipv4", "set", "interface", "eth0", "forwarding=enabled", "mtu=1400"),
+            ("int", "ipv6", "add", "route", "2001:db8:98::/48", "eth0", "validlifetime=10m"),
+        ):
+            done = await netsh(a, *words, state=tmp_path)
+            assert done.returncode == 0, (words, done.stderr)
+        assert "10.77.0.0/16 via 10.0.0.2 dev eth0" in await ip(a, "-4", "route", "show")
+        assert "02:00:00:00:00:09 PERMANENT" in await ip(a, "-4", "neigh", "show", "dev", "eth0")
+        assert "mtu 1400" in await ip(a, "link", "show", "dev", "eth0")
+        forwarding = await a.run(["cat", "/proc/sys/net/ipv4/conf/eth0/forwarding"])
+        assert forwarding.stdout.decode().strip() == "1"
+        expiring = await ip(a, "-6", "route", "show", "2001:db8:98::/48")
+        assert "expires 5" in expiring or "expires 6" in expiring  # 600 s, counting down
+        shown = await netsh(a, "int", "ipv4", "show", "route", "--json", state=tmp_path)
+        rows = json.loads(shown.stdout)
+        assert any(r["prefix"] == "10.77.0.0/16" and r["metric"] == 9 for r in rows)
+        done = await netsh(
+            a, "int", "ipv4", "delete", "address", "eth0", "10.9.9.1", state=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        assert "10.9.9.1" not in await ip(a, "-4", "addr", "show", "dev", "eth0")
