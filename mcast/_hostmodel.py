@@ -25,9 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
 
-from ._igmp import GroupRecord, IgmpV1Report, IgmpV2Leave, IgmpV2Report, RecordType
+from ._igmp import GroupRecord, IgmpV1Report, IgmpV2Leave, IgmpV2Report
 from ._membership import Filter, Mode
 from ._mld import AddressRecord, MldV1Done, MldV1Report
+from ._wirecommon import RecordType
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NOT_MEMBER = Filter(Mode.INCLUDE)

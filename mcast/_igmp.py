@@ -15,9 +15,17 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass, field
-from enum import IntEnum
 
-from ._wirecommon import MalformedPacket, checksum, decode_code8, need, untrusted
+from ._wirecommon import (
+    MalformedPacket,
+    RecordType,
+    checksum,
+    decode_code8,
+    decode_records,
+    encode_record,
+    need,
+    untrusted,
+)
 
 IPv4 = ipaddress.IPv4Address
 IPPROTO_IGMP = 2
@@ -28,32 +36,6 @@ QUERY, V1_REPORT, V2_REPORT, V2_LEAVE, V3_REPORT = 0x11, 0x12, 0x16, 0x17, 0x22
 _HEADER = struct.Struct("!BBH4s")  # type, max resp code, checksum, group
 _V3_QUERY_TAIL = struct.Struct("!BBH")  # resv/S/QRV, QQIC, number of sources
 _V3_REPORT_HEADER = struct.Struct("!BBHHH")  # type, reserved, checksum, reserved, records
-_RECORD_HEADER = struct.Struct("!BBH4s")  # type, aux data len (words), sources, group
-
-
-class RecordType(IntEnum):
-    """Group record types, shared by IGMPv3 and MLDv2."""
-
-    MODE_IS_INCLUDE = 1
-    MODE_IS_EXCLUDE = 2
-    CHANGE_TO_INCLUDE = 3
-    CHANGE_TO_EXCLUDE = 4
-    ALLOW_NEW_SOURCES = 5
-    BLOCK_OLD_SOURCES = 6
-
-    @property
-    def short(self) -> str:
-        return _SHORT[self]
-
-
-_SHORT = {
-    RecordType.MODE_IS_INCLUDE: "IS_IN",
-    RecordType.MODE_IS_EXCLUDE: "IS_EX",
-    RecordType.CHANGE_TO_INCLUDE: "TO_IN",
-    RecordType.CHANGE_TO_EXCLUDE: "TO_EX",
-    RecordType.ALLOW_NEW_SOURCES: "ALLOW",
-    RecordType.BLOCK_OLD_SOURCES: "BLOCK",
-}
 
 
 @dataclass(frozen=True)
@@ -154,23 +136,13 @@ def _decode_query(data: bytes, code: int, group: IPv4) -> IgmpQuery:
 def _decode_v3_report(data: bytes) -> IgmpV3Report:
     need(data, 0, 8, "an IGMPv3 report header")
     _, _, _, _, count = _V3_REPORT_HEADER.unpack_from(data, 0)
-    offset = 8
-    records = []
-    for _ in range(count):
-        need(data, offset, 8, "a group record")
-        kind, aux_words, nsources, group_raw = _RECORD_HEADER.unpack_from(data, offset)
-        try:
-            record_type = RecordType(kind)
-        except ValueError:
-            raise MalformedPacket(f"unknown group record type {kind}", offset) from None
-        need(data, offset + 8, 4 * nsources + 4 * aux_words, "a record's sources and aux data")
-        start = offset + 8
-        sources = tuple(IPv4(data[start + 4 * i : start + 4 * i + 4]) for i in range(nsources))
-        aux_start = start + 4 * nsources
-        aux = data[aux_start : aux_start + 4 * aux_words]
-        records.append(GroupRecord(record_type, IPv4(group_raw), sources, bytes(aux)))
-        offset = aux_start + 4 * aux_words
-    return IgmpV3Report(tuple(records))
+    records = decode_records(data, count, 4, "group record")
+    return IgmpV3Report(
+        tuple(
+            GroupRecord(kind, IPv4(group), tuple(IPv4(s) for s in sources), aux)
+            for kind, group, sources, aux in records
+        )
+    )
 
 
 # --- encoding -------------------------------------------------------------------
@@ -189,12 +161,7 @@ def encode_igmp(message: IgmpMessage) -> bytes:
     elif isinstance(message, IgmpV3Report):
         body = _V3_REPORT_HEADER.pack(V3_REPORT, 0, 0, 0, len(message.records))
         for record in message.records:
-            if len(record.aux) % 4:
-                raise ValueError("auxiliary data is a whole number of 32-bit words")
-            body += _RECORD_HEADER.pack(
-                record.type, len(record.aux) // 4, len(record.sources), record.group.packed
-            )
-            body += b"".join(s.packed for s in record.sources) + record.aux
+            body += encode_record(record.type, record.group, record.sources, record.aux)
     else:
         kind = {IgmpV1Report: V1_REPORT, IgmpV2Report: V2_REPORT, IgmpV2Leave: V2_LEAVE}[
             type(message)

@@ -5,7 +5,7 @@ Rules of this module:
   because the checksum covers a pseudo-header), a message out or
   :class:`MalformedPacket`; a message and the two addresses in, bytes out.
 - A query of 24 bytes is MLDv1, of 28 or more MLDv2 (RFC 3810 8.1).
-- Record types are IGMPv3's (:class:`mcast._igmp.RecordType`).
+- Record types are IGMPv3's (:class:`mcast._wirecommon.RecordType`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,17 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from ._igmp import RecordType
-from ._wirecommon import MalformedPacket, checksum, decode_code8, decode_code16, need, untrusted
+from ._wirecommon import (
+    MalformedPacket,
+    RecordType,
+    checksum,
+    decode_code8,
+    decode_code16,
+    decode_records,
+    encode_record,
+    need,
+    untrusted,
+)
 
 IPv6 = ipaddress.IPv6Address
 IPPROTO_ICMPV6 = 58
@@ -25,7 +34,6 @@ MLD_TYPES = frozenset({QUERY, V1_REPORT, V1_DONE, V2_REPORT})
 _V1 = struct.Struct("!BBHHH16s")  # type, code, checksum, max resp delay, reserved, address
 _V2_QUERY_TAIL = struct.Struct("!BBH")  # resv/S/QRV, QQIC, number of sources
 _V2_REPORT_HEADER = struct.Struct("!BBHHH")  # type, reserved, checksum, reserved, records
-_RECORD_HEADER = struct.Struct("!BBH16s")
 UNSPECIFIED = IPv6(0)
 
 
@@ -117,23 +125,13 @@ def decode_mld_untrusted(
 def _decode_v2_report(data: bytes) -> MldV2Report:
     need(data, 0, 8, "an MLDv2 report header")
     _, _, _, _, count = _V2_REPORT_HEADER.unpack_from(data, 0)
-    offset = 8
-    records = []
-    for _ in range(count):
-        need(data, offset, 20, "a multicast address record")
-        kind, aux_words, nsources, group_raw = _RECORD_HEADER.unpack_from(data, offset)
-        try:
-            record_type = RecordType(kind)
-        except ValueError:
-            raise MalformedPacket(f"unknown address record type {kind}", offset) from None
-        need(data, offset + 20, 16 * nsources + 4 * aux_words, "a record's sources and aux data")
-        start = offset + 20
-        sources = tuple(IPv6(data[start + 16 * i : start + 16 * i + 16]) for i in range(nsources))
-        aux_start = start + 16 * nsources
-        aux = data[aux_start : aux_start + 4 * aux_words]
-        records.append(AddressRecord(record_type, IPv6(group_raw), sources, bytes(aux)))
-        offset = aux_start + 4 * aux_words
-    return MldV2Report(tuple(records))
+    records = decode_records(data, count, 16, "multicast address record")
+    return MldV2Report(
+        tuple(
+            AddressRecord(kind, IPv6(group), tuple(IPv6(s) for s in sources), aux)
+            for kind, group, sources, aux in records
+        )
+    )
 
 
 def encode_mld(message: MldMessage, source: IPv6, destination: IPv6) -> bytes:
@@ -141,12 +139,7 @@ def encode_mld(message: MldMessage, source: IPv6, destination: IPv6) -> bytes:
     if isinstance(message, MldV2Report):
         body = _V2_REPORT_HEADER.pack(V2_REPORT, 0, 0, 0, len(message.records))
         for record in message.records:
-            if len(record.aux) % 4:
-                raise ValueError("auxiliary data is a whole number of 32-bit words")
-            body += _RECORD_HEADER.pack(
-                record.type, len(record.aux) // 4, len(record.sources), record.group.packed
-            )
-            body += b"".join(s.packed for s in record.sources) + record.aux
+            body += encode_record(record.type, record.group, record.sources, record.aux)
     elif isinstance(message, MldQuery):
         body = _V1.pack(QUERY, 0, 0, message.max_resp_code, 0, message.group.packed)
         if message.version == 2:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 from ._frames import WireMessage
 from ._hostmodel import Record
-from ._igmp import IgmpV1Report, IgmpV2Leave, IgmpV2Report, IgmpV3Report, RecordType
+from ._igmp import IgmpV1Report, IgmpV2Leave, IgmpV2Report, IgmpV3Report
 from ._mld import MldV1Done, MldV1Report, MldV2Report
+from ._wirecommon import RecordType
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 INCLUDE, EXCLUDE = "include", "exclude"

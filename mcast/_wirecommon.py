@@ -1,5 +1,5 @@
-"""What the IGMP and MLD codecs share: the one decode error, checksums and
-the floating-point time codes.
+"""What the IGMP and MLD codecs share: the one decode error, checksums, the
+floating-point time codes, and the records of IGMPv3 and MLDv2 reports.
 
 Rules: decoders of wire bytes trust nothing and are named ``*_untrusted``;
 the only exception they let out is :class:`MalformedPacket`, which says at
@@ -9,9 +9,10 @@ which byte offset what was wrong (struct and index errors are translated).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from enum import IntEnum
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from ._errors import McastError
 
@@ -105,3 +106,71 @@ def _encode_float(
         if 0 <= mantissa < (1 << mantissa_bits):
             return (1 << (width - 1)) | (exponent << mantissa_bits) | mantissa
     raise AssertionError(value)
+
+
+# --- report records (RFC 3376 4.2.4, RFC 3810 5.2.4): the same layout, 4- or 16-byte addresses ---
+
+
+class RecordType(IntEnum):
+    """Group record types, shared by IGMPv3 and MLDv2."""
+
+    MODE_IS_INCLUDE = 1
+    MODE_IS_EXCLUDE = 2
+    CHANGE_TO_INCLUDE = 3
+    CHANGE_TO_EXCLUDE = 4
+    ALLOW_NEW_SOURCES = 5
+    BLOCK_OLD_SOURCES = 6
+
+    @property
+    def short(self) -> str:
+        return _SHORT[self]
+
+
+_SHORT = {
+    RecordType.MODE_IS_INCLUDE: "IS_IN",
+    RecordType.MODE_IS_EXCLUDE: "IS_EX",
+    RecordType.CHANGE_TO_INCLUDE: "TO_IN",
+    RecordType.CHANGE_TO_EXCLUDE: "TO_EX",
+    RecordType.ALLOW_NEW_SOURCES: "ALLOW",
+    RecordType.BLOCK_OLD_SOURCES: "BLOCK",
+}
+
+
+class _Packed(Protocol):
+    @property
+    def packed(self) -> bytes: ...
+
+
+def decode_records(
+    data: bytes, count: int, size: int, what: str
+) -> list[tuple[RecordType, bytes, tuple[bytes, ...], bytes]]:
+    """``count`` records after an 8-byte report header, as (type, group, sources, aux)
+    with the addresses still raw (``size`` bytes each)."""
+    header = struct.Struct(f"!BBH{size}s")  # type, aux data len (words), sources, group
+    offset = 8
+    records = []
+    for _ in range(count):
+        need(data, offset, header.size, f"a {what}")
+        kind, aux_words, nsources, group = header.unpack_from(data, offset)
+        try:
+            record_type = RecordType(kind)
+        except ValueError:
+            raise MalformedPacket(f"unknown {what} type {kind}", offset) from None
+        start = offset + header.size
+        need(data, start, size * nsources + 4 * aux_words, "a record's sources and aux data")
+        sources = tuple(data[start + size * i : start + size * (i + 1)] for i in range(nsources))
+        aux_start = start + size * nsources
+        records.append(
+            (record_type, group, sources, bytes(data[aux_start : aux_start + 4 * aux_words]))
+        )
+        offset = aux_start + 4 * aux_words
+    return records
+
+
+def encode_record(kind: int, group: _Packed, sources: Sequence[_Packed], aux: bytes) -> bytes:
+    """One report record; the address size follows the group's."""
+    if len(aux) % 4:
+        raise ValueError("auxiliary data is a whole number of 32-bit words")
+    packed = group.packed
+    header = struct.pack(f"!BBH{len(packed)}s", kind, len(aux) // 4, len(sources), packed)
+    return header + b"".join(s.packed for s in sources) + aux

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from mcast._hostmodel import Record, answer_query, interface_state
-from mcast._igmp import IgmpQuery, IgmpV3Report, RecordType
+from mcast._igmp import IgmpQuery, IgmpV3Report
 from mcast._membership import GroupKey
 from mcast._mld import MldV2Report
 from mcast._observer import Observed, Observer
@@ -20,6 +20,7 @@ from mcast._querier import Action, Event, Querier, Role, Send
 from mcast._querying import Link, queriers_for, run_queriers
 from mcast._routertable import Timers
 from mcast._socket import open_receiver
+from mcast._wirecommon import RecordType
 from tests.mcast.labs import QUICK_REPORTS
 
 pytestmark = pytest.mark.needs_root

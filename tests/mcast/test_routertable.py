@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 from mcast._hostmodel import Record
-from mcast._igmp import RecordType as T
 from mcast._routertable import EXCLUDE, INCLUDE, RULES, RouterTable, SendQuery, Timers
+from mcast._wirecommon import RecordType as T
 
 G = ipaddress.ip_address("232.1.1.1")
 A, B, C = (ipaddress.ip_address(f"10.0.0.{i}") for i in (1, 2, 3))

@@ -31,7 +31,6 @@ from mcast._igmp import (
     IgmpV2Leave,
     IgmpV2Report,
     IgmpV3Report,
-    RecordType,
     decode_igmp_untrusted,
     encode_igmp,
 )
@@ -47,6 +46,7 @@ from mcast._mld import (
 )
 from mcast._wirecommon import (
     MalformedPacket,
+    RecordType,
     checksum,
     decode_code8,
     decode_code16,
