@@ -107,9 +107,7 @@ def _family(address: object) -> int:
 
 def reason(exc: BaseException) -> str:
     code = getattr(exc, "errno", None)
-    if code:
-        return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
-    return str(exc)
+    return describe(code) if code else str(exc)
 
 
 class Kernel:

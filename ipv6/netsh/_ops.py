@@ -17,7 +17,7 @@ Rules of this module:
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._grammar import INFINITE, Command, NetshSyntaxError
@@ -132,11 +132,6 @@ GLOBALS = {
     "routecachelimit": ("net/ipv6/route/max_size",),
     "reassemblylimit": ("net/ipv6/ip6frag_high_thresh",),
 }
-
-
-@dataclass
-class Plan:
-    ops: list[Op] = field(default_factory=list)
 
 
 def resolve(name: str, interfaces: dict[str, int]) -> tuple[str, int]:
