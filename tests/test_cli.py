@@ -16,7 +16,7 @@ from tests.conftest import LABS, run_cli
 @pytest.mark.parametrize(
     ("module", "words"),
     [
-        ("ipv6", ["lab", "Still to come"]),
+        ("ipv6", ["lab", "6to4cfg", "tunnel", "Exit codes"]),
         ("mcast", ["tour", "join", "watch", "querier", "Exit codes"]),
         ("ipv6.cli.netsh", ["netsh interface ipv6", "Lifetimes", "Exit codes"]),
     ],

@@ -13,18 +13,17 @@ DESCRIPTION = """\
 IPv6 lab and transition tools.
 
 Addresses explained and derived (addr), this host's interfaces, ping with
-zones, and labs of network namespaces joined by veth links and bridges.
+zones, labs of network namespaces joined by veth links and bridges, and
+6to4 and 6in4 tunnels (6to4cfg, tunnel).
 """
 
 EPILOG = """\
-Still to come (not part of this version): 6to4cfg, tunnel.
-See docs/ for what each will do.
 Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import addr, dualstack, interfaces, lab, ping
+    from . import addr, dualstack, interfaces, lab, ping, sixto4cfg, tunnel
 
     parser, commands = _kit.program("ipv6", DESCRIPTION, EPILOG)
     addr.register(commands)
@@ -32,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     interfaces.register(commands)
     lab.register(commands)
     ping.register(commands)
+    sixto4cfg.register(commands)
+    tunnel.register(commands)
     return parser
 
 

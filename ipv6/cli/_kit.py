@@ -188,3 +188,13 @@ def program(prog: str, description: str, epilog: str) -> tuple[argparse.Argument
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser, parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def parse_ipv4(text: str, option: str) -> Any:
+    """An IPv4 address given to ``option``, or one line saying why it is not."""
+    import ipaddress
+
+    try:
+        return ipaddress.IPv4Address(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not an IPv4 address like 192.0.2.1") from None

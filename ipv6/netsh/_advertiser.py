@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from .._address import eui64_address
-from ._apply import load_state, route_expires
+from ._apply import RTPROT_MANUAL, load_state, route_expires
 from ._ra import (
     INFINITE,
     ROUTER_SOLICITATION,
@@ -41,7 +41,6 @@ ALL_ROUTERS = "ff02::2"
 ICMP6_FILTER = 1
 INITIAL_INTERVAL = 4.0  # seconds between the first three (at most 16, RFC 4861)
 MIN_INTERVAL, MAX_INTERVAL = 200.0, 600.0
-RTPROT_MANUAL = (3, 4)  # boot, static: routes added by hand (netsh, ip, pyroute2)
 
 
 def _sysctl(path: str, default: str = "") -> str:
@@ -55,14 +54,25 @@ def _sysctl(path: str, default: str = "") -> str:
 def published_routes(
     ipr: object, ifindex: int, ifname: str, memory: dict[str, Any]
 ) -> list[Published]:
-    """Routes on ``ifindex`` that netsh published (publish=yes non-aging, age counting down)."""
+    """Routes netsh published (publish=yes non-aging, age counting down), on any interface.
+
+    As on Windows, a router advertises on each link the published routes of
+    all its interfaces: those on the link itself as its prefixes, those through
+    other interfaces (a default route into a tunnel, say) as routes through
+    this router. Only a route on this link can be on-link here.
+    """
     found = []
     for msg in ipr.get_routes(family=socket.AF_INET6, table=254):  # type: ignore[attr-defined]
-        if msg.get_attr("RTA_OIF") != ifindex or msg["proto"] not in RTPROT_MANUAL:
+        if msg["proto"] not in RTPROT_MANUAL:
             continue  # the kernel's own prefix routes are not netsh's to publish
+        oif = msg.get_attr("RTA_OIF")
+        try:
+            route_ifname = ifname if oif == ifindex else socket.if_indextoname(oif)
+        except (OSError, TypeError):
+            continue
         dst = msg.get_attr("RTA_DST") or "::"
         prefix = ipaddress.IPv6Network(f"{dst}/{msg['dst_len']}")
-        kept = memory.get(f"route/{prefix}/{ifname}") or {}
+        kept = memory.get(f"route/{prefix}/{route_ifname}") or {}
         publish = kept.get("publish", "no")
         if publish == "no":
             continue
@@ -75,7 +85,7 @@ def published_routes(
         found.append(
             Published(
                 prefix,
-                msg.get_attr("RTA_GATEWAY") is None,
+                oif == ifindex and msg.get_attr("RTA_GATEWAY") is None,
                 valid,
                 min(preferred, valid),
                 kept.get("siteprefixlength"),
@@ -113,19 +123,41 @@ def read_advertisement(ifname: str) -> tuple[Advertisement | None, int]:
     return ad, index
 
 
+_CONFIGURED: set[tuple[int, str]] = set()  # (ifindex, address) this advertiser added
+
+
 def _autoconfigure(ipr: object, index: int, mac: str, ad: Advertisement) -> None:
-    """The router's own addresses from the /64 prefixes it advertises (as Windows does)."""
+    """The router's own addresses from the /64 prefixes it advertises (as Windows does).
+
+    An address already there that this advertiser did not add is the user's and stays
+    as it is; the ones it added go when it stops (:func:`_unconfigure`).
+    """
     if not mac:
         return
     for p in ad.prefixes:
         if not p.autonomous or p.valid == 0:
             continue
-        address = eui64_address(bytes.fromhex(mac.replace(":", "")), p.prefix)
+        address = str(eui64_address(bytes.fromhex(mac.replace(":", "")), p.prefix))
+        if (index, address) not in _CONFIGURED and ipr.get_addr(  # type: ignore[attr-defined]
+            index=index, address=address
+        ):
+            continue
         cache = {"ifa_valid": p.valid, "ifa_preferred": p.preferred}
-        with contextlib.suppress(Exception):  # an address the user set by hand stays theirs
+        with contextlib.suppress(Exception):
             ipr.addr(  # type: ignore[attr-defined]
-                "replace", index=index, address=str(address), prefixlen=64, IFA_CACHEINFO=cache
+                "replace", index=index, address=address, prefixlen=64, IFA_CACHEINFO=cache
             )
+            _CONFIGURED.add((index, address))
+
+
+def _unconfigure() -> None:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for index, address in sorted(_CONFIGURED):
+            with contextlib.suppress(Exception):  # gone with its interface, or by hand
+                ipr.addr("del", index=index, address=address, prefixlen=64)
+    _CONFIGURED.clear()
 
 
 def _socket(ifname: str, index: int) -> trio.socket.SocketType:
@@ -181,6 +213,7 @@ async def advertise(ifname: str) -> int:
                     await send(ALL_NODES, last=True)
                 nursery.cancel_scope.cancel()
                 break
+    await trio.to_thread.run_sync(_unconfigure)
     return 0
 
 

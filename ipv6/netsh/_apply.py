@@ -30,15 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import Ipv6Error
+from .._errors import BadInput, Ipv6Error
 from ._grammar import INFINITE, Command, NetshSyntaxError, parse_command, split
 from ._ops import (
     AddAddress,
     AddNeighbor,
     AddRoute,
+    AddTunnel,
     DeleteAddress,
     DeleteNeighbor,
     DeleteRoute,
+    DeleteTunnel,
     FlushDestinations,
     Op,
     Remember,
@@ -56,6 +58,7 @@ IFA_F_PERMANENT = 0x80
 NUD_PERMANENT = 0x80
 RTN_ANYCAST = 4
 RT_TABLE_LOCAL = 255
+RTPROT_MANUAL = (3, 4)  # boot, static: routes added by hand
 
 
 class NetshFailed(Ipv6Error):
@@ -212,6 +215,9 @@ class Kernel:
     # -- routes --
 
     def _find_route(self, prefix: Any, ifindex: int, gateway: Any = None) -> Any:
+        """The route netsh means: one added by hand before the kernel's own (an address's
+        prefix route can share the prefix of a route netsh added)."""
+        found = []
         for table in (254, RT_TABLE_LOCAL):
             for msg in self.ipr.get_routes(family=_family(prefix.network_address), table=table):
                 dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if prefix.version == 4 else "::")
@@ -221,8 +227,9 @@ class Kernel:
                     continue
                 if gateway is not None and msg.get_attr("RTA_GATEWAY") != str(gateway):
                     continue
-                return msg
-        return None
+                found.append(msg)
+        manual = [m for m in found if m["proto"] in RTPROT_MANUAL]
+        return (manual or found or [None])[0]
 
     def _route_back(self, prefix: Any, ifindex: int, msg: Any) -> AddRoute:
         gateway = msg.get_attr("RTA_GATEWAY")
@@ -391,6 +398,30 @@ class Kernel:
             time.sleep(0.02)
         return [StartAdvertiser(op.ifname)]
 
+    # -- tunnels: ipv6.tunnel makes them (a sit device or the userspace service) --
+
+    def _AddTunnel(self, op: AddTunnel) -> list[Op]:
+        from ..tunnel import TunnelError, TunnelSpec, add_tunnel
+
+        try:
+            add_tunnel(TunnelSpec.from_json(dict(op.spec)), op.plane)
+        except (TunnelError, BadInput) as exc:
+            raise NetshFailed(str(exc)) from None
+        return [DeleteTunnel(op.name)]
+
+    def _DeleteTunnel(self, op: DeleteTunnel) -> list[Op]:
+        from ..tunnel import TunnelError, delete_tunnel
+        from ..tunnel._registry import load
+
+        spec = load()["tunnels"].get(op.name)
+        if spec is None:
+            raise NetshFailed(f"{op.name} is not a tunnel netsh made (see `ipv6 tunnel status`)")
+        try:
+            delete_tunnel(op.name)
+        except TunnelError as exc:
+            raise NetshFailed(str(exc)) from None
+        return [AddTunnel(tuple(spec.items()), spec.get("plane", "auto"))]
+
     def _Remember(self, op: Remember) -> list[Op]:
         memory = self.state["memory"]
         old = memory.get(op.key)
@@ -463,7 +494,7 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
     state = load_state()
     kernel = Kernel(state)
     try:
-        interfaces = kernel.interfaces()
+        interfaces = kernel.interfaces()  # as they will be: with the tunnels the script makes
         planned: list[tuple[Line, list[Op]]] = []
         for line in lines:
             if line.command.verb in ("show", "dump", "reset", "restore"):
@@ -471,13 +502,26 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
                     f"line {line.number}: {line.command.verb} cannot be part of a script here"
                 )
             try:
-                planned.append((line, plan(line.command, interfaces)))
+                ops = plan(line.command, interfaces)
             except NetshSyntaxError as exc:
                 raise NetshSyntaxError(f"line {line.number}: {line.text}: {exc}") from None
+            planned.append((line, ops))
+            for op in ops:
+                if isinstance(op, AddTunnel):
+                    interfaces[op.name] = -len(interfaces)  # its index is known once it exists
+                elif isinstance(op, DeleteTunnel):
+                    interfaces.pop(op.name, None)
+        tunnels = any(isinstance(op, (AddTunnel, DeleteTunnel)) for _, ops in planned for op in ops)
         with Pipeline() as pipeline:
             done: list[Op] = []
             try:
-                _apply_all(kernel, pipeline, planned, done, restoring=restoring)
+                if tunnels:  # interfaces come and go: plan each line again as it comes
+                    for line, _ in planned:
+                        _apply_all(
+                            kernel, pipeline, [_replan(kernel, line)], done, restoring=restoring
+                        )
+                else:
+                    _apply_all(kernel, pipeline, planned, done, restoring=restoring)
             except _LineFailed as failed:
                 undone = _undo(kernel, pipeline, done)
                 plural = "s" if undone != 1 else ""
@@ -491,6 +535,13 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
     finally:
         kernel.close()
     return ["Ok."]
+
+
+def _replan(kernel: Kernel, line: Line) -> tuple[Line, list[Op]]:
+    try:
+        return line, plan(line.command, kernel.interfaces())
+    except NetshSyntaxError as exc:
+        raise _LineFailed(line, str(exc)) from None
 
 
 def _apply_all(

@@ -1,7 +1,8 @@
 """The netsh language as data, and a parser for it (pure).
 
 Rules of this module:
-- A command is a context (``interface ipv6``, ``interface ipv4``), a verb
+- A command is a context (``interface ipv6``, ``interface ipv4``,
+  ``interface 6to4``), a verb
   (add, set, delete, show, dump, reset, restore) and an object (address,
   route, neighbors, interface, global, ...), then parameters.
 - Words and keywords may be abbreviated to any unique prefix, in any case,
@@ -103,7 +104,22 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
         _p("siteprefixlength", "int"),
         STORE,
     ),
+    # Windows' configured tunnel, with the toolkit's 6to4 mode, relay, MTU, plane and lab
+    # switches (docs/tunnels.md); "delete interface" removes a tunnel, as on Windows.
+    ("add", "v6v4tunnel"): (
+        _p("interface", "text", pos=True, req=True),
+        _p("localaddress", "ipv4", pos=True, req=True),
+        _p("remoteaddress", "ipv4", pos=True),
+        _p("mode", "choice", "6in4", "6to4"),
+        _p("relay", "ipv4"),
+        _p("mtu", "mtu"),
+        _p("plane", "choice", "auto", "kernel", "userspace"),
+        _p("router", "host"),
+        _p("lab", "choice", "yes", "no"),
+    ),
+    ("delete", "interface"): (_p("interface", "interface", pos=True, req=True),),
     ("set", "global"): (
+        _p("forwarding", "choice", *ON_OFF),  # Linux: conf/all/forwarding (see docs/netsh.md)
         _p("defaultcurhoplimit", "int"),
         _p("neighborcachelimit", "int"),
         _p("routecachelimit", "int"),
@@ -137,7 +153,33 @@ IPV4_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
     ),
 }
 IPV4_SHOWS = ("interfaces", "addresses", "route", "neighbors", "joins")
-CONTEXTS = {"ipv6": (IPV6_COMMANDS, IPV6_SHOWS), "ipv4": (IPV4_COMMANDS, IPV4_SHOWS)}
+DEFAULTABLE = ("enabled", "disabled", "default")
+# The netsh 6to4 context (Windows' "netsh interface 6to4"); address= and lab= on
+# set state are the toolkit's: the IPv4 address to use, and that a lab may use a
+# private one.
+SIXTO4_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
+    ("set", "state"): (
+        _p("state", "choice", *DEFAULTABLE, pos=True, req=True),
+        _p("undoonstop", "choice", *DEFAULTABLE),
+        _p("address", "ipv4"),
+        _p("lab", "choice", "yes", "no"),
+    ),
+    ("set", "relay"): (
+        _p("name", "text", pos=True),
+        _p("state", "choice", "enabled", "disabled", "default", "automatic"),
+        _p("interval", "int"),
+    ),
+    ("set", "routing"): (
+        _p("routing", "choice", *DEFAULTABLE, "automatic", pos=True),
+        _p("sitelocals", "choice", *DEFAULTABLE),
+    ),
+}
+SIXTO4_SHOWS = ("state", "relay", "routing", "interface")
+CONTEXTS = {
+    "ipv6": (IPV6_COMMANDS, IPV6_SHOWS),
+    "ipv4": (IPV4_COMMANDS, IPV4_SHOWS),
+    "6to4": (SIXTO4_COMMANDS, SIXTO4_SHOWS),
+}
 VERBS = ("add", "set", "delete", "show", "dump", "reset", "restore")
 NOUNS = {
     family: {verb: tuple(dict.fromkeys(n for v, n in commands if v == verb)) for verb in VERBS}
@@ -191,12 +233,16 @@ def parse_command(words: list[str], context: tuple[str, ...] = ()) -> Command:
         raise NetshSyntaxError("empty command")
     if not "interface".startswith(words[0].lower()) or len(words) < 3:
         raise NetshSyntaxError(
-            f"{text!r}: commands start with 'interface ipv6' or 'interface ipv4'"
+            f"{text!r}: commands start with 'interface ipv6', 'interface ipv4' or 'interface 6to4'"
         )
     family_word = words[1].lower()
     family = (
-        "ipv4" if family_word in ("ip", "ipv4") else pick(family_word, ("ipv6", "ipv4"), "context")
+        "ipv4"
+        if family_word in ("ip", "ipv4")
+        else pick(family_word, ("ipv6", "ipv4", "6to4"), "context")
     )
+    if family == "6to4" and pick(words[2], VERBS, "command") not in ("set", "show"):
+        raise NetshSyntaxError("the 6to4 context has set and show (state, relay, routing)")
     commands, shows = CONTEXTS[family]
     verb = pick(words[2], VERBS, "command")
     rest = words[3:]
@@ -284,6 +330,8 @@ def convert(param: Param, raw: str, family: str) -> Any:
             )
         return ":".join(digits[i : i + 2] for i in range(0, 12, 2)).lower()
     version = 6 if family == "ipv6" else 4
+    if param.kind == "ipv4":
+        return _address(raw, kw, 4)
     if param.kind == "host":
         address = _address(raw, kw, version)
         return address

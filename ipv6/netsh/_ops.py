@@ -111,6 +111,23 @@ class Remember:
     value: object
 
 
+@dataclass(frozen=True)
+class AddTunnel:
+    """A tunnel interface (see ipv6.tunnel); ``spec`` is its TunnelSpec as JSON."""
+
+    spec: tuple[tuple[str, object], ...]
+    plane: str = "auto"
+
+    @property
+    def name(self) -> str:
+        return str(dict(self.spec)["name"])
+
+
+@dataclass(frozen=True)
+class DeleteTunnel:
+    name: str
+
+
 Op = (
     AddAddress
     | DeleteAddress
@@ -124,6 +141,8 @@ Op = (
     | StartAdvertiser
     | StopAdvertiser
     | Remember
+    | AddTunnel
+    | DeleteTunnel
 )
 
 GLOBALS = {
@@ -149,6 +168,8 @@ def resolve(name: str, interfaces: dict[str, int]) -> tuple[str, int]:
 def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
     """The operations ``command`` stands for (show, dump, reset and restore excepted)."""
     v = command.values
+    if command.noun == "v6v4tunnel":  # names an interface still to be made
+        return [_tunnel(command)]
     ifname, ifindex = resolve(v["interface"], interfaces) if "interface" in v else ("", 0)
     fam = command.family
     what = (command.verb, command.noun)
@@ -207,10 +228,15 @@ def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
         return [DeleteNeighbor(ifindex, v.get("address"))]
     if command.noun == "destinationcache":
         return [FlushDestinations(fam)]
+    if command.noun == "interface" and what[0] == "delete":
+        return [DeleteTunnel(ifname)]
     if command.noun == "interface":
         return _interface_ops(command, ifname, ifindex)
     if command.noun == "global":
         ops = []
+        if "forwarding" in v:
+            on = "1" if v["forwarding"] == "enabled" else "0"
+            ops.append(WriteSysctl("net/ipv6/conf/all/forwarding", on))
         for keyword, paths in GLOBALS.items():
             if keyword in v:
                 ops += [WriteSysctl(path, str(v[keyword])) for path in paths]
@@ -218,6 +244,27 @@ def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
             raise NetshSyntaxError("set global: give at least one setting")
         return ops
     raise NetshSyntaxError(f"{command.verb} {command.noun} is not something netsh changes")
+
+
+def _tunnel(command: Command) -> AddTunnel:
+    v = command.values
+    remote = v.get("remoteaddress")
+    mode = v.get("mode", "6in4" if remote is not None else "6to4")
+    if mode == "6in4" and remote is None:
+        raise NetshSyntaxError("add v6v4tunnel: a 6in4 tunnel needs remoteaddress")
+    if mode == "6to4" and remote is not None:
+        raise NetshSyntaxError("add v6v4tunnel: mode=6to4 has no remoteaddress (2002::/16 is)")
+    spec = {
+        "name": v["interface"],
+        "mode": mode,
+        "local": str(v["localaddress"]),
+        "remote": str(remote) if remote is not None else None,
+        "relays": [str(v["relay"])] if "relay" in v else [],
+        "mtu": v.get("mtu", 1280),
+        "router": str(v["router"]) if "router" in v else None,
+        "lab": v.get("lab") == "yes",
+    }
+    return AddTunnel(tuple(spec.items()), v.get("plane", "auto"))
 
 
 def _interface_ops(command: Command, ifname: str, ifindex: int) -> list[Op]:

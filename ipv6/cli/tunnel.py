@@ -1,0 +1,143 @@
+"""``ipv6 tunnel``: 6to4 and configured 6in4 tunnels, on the kernel's sit
+driver or the userspace plane, and their counters."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import _kit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+PLANE_HELP = (
+    "auto (the default) uses the kernel's sit driver where the kernel has one and the "
+    "userspace plane (a TUN device and a raw IPv4 socket, with RFC 3964's checks) where it "
+    "does not, and says which"
+)
+
+
+def register(groups: Any) -> None:
+    _, commands = _kit.group(
+        groups,
+        "tunnel",
+        "IPv6-in-IPv4 tunnels (6to4, configured 6in4): add, delete, status",
+        description="IPv6 over IPv4 (protocol 41): 6to4 (RFC 3056) to every 2002::/16 site "
+        "and to a named relay, or a configured 6in4 tunnel (RFC 4213) to one remote. "
+        + PLANE_HELP
+        + ".",
+    )
+    add = _kit.subcommand(
+        commands,
+        "add",
+        cmd_add,
+        "create a tunnel interface",
+        description="Create a tunnel interface. The MTU is 1280 unless --mtu says otherwise; "
+        "the outer IPv4 header never has DF set (RFC 3056); oversized packets get ICMPv6 "
+        "Packet Too Big. Non-global IPv4 addresses are refused unless --lab. " + PLANE_HELP,
+    )
+    add.add_argument("name", metavar="NAME", help="the interface name (tun6to4, say)")
+    add.add_argument("--mode", choices=("6to4", "6in4"), required=True)
+    add.add_argument("--local", required=True, metavar="IPV4", help="this host's IPv4 address")
+    add.add_argument("--remote", metavar="IPV4", help="6in4: the one peer")
+    add.add_argument(
+        "--relay",
+        action="append",
+        default=[],
+        metavar="IPV4",
+        help="6to4: the relay for native IPv6 (no default: 192.88.99.1 is deprecated, RFC 7526)",
+    )
+    add.add_argument("--mtu", type=int, default=1280)
+    add.add_argument("--plane", choices=("auto", "kernel", "userspace"), default="auto")
+    add.add_argument(
+        "--router",
+        metavar="IPV6",
+        help="the source of the tunnel's ICMPv6 errors (6to4: 2002:V4::V4, its own address)",
+    )
+    add.add_argument("--lab", action="store_true", help="accept private IPv4 (a lab network)")
+
+    delete = _kit.subcommand(commands, "delete", cmd_delete, "remove a tunnel interface")
+    delete.add_argument("name", metavar="NAME")
+
+    status = _kit.subcommand(
+        commands,
+        "status",
+        cmd_status,
+        "each tunnel's plane, addresses and counters (packets, bytes, drops by reason)",
+    )
+    _kit.add_json(status)
+
+
+def _root(what: str) -> None:
+    from ..lab._privilege import require_capabilities
+
+    require_capabilities(what, ("CAP_NET_ADMIN", "CAP_NET_RAW"))
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from ..tunnel import TunnelSpec, add_tunnel
+    from ._kit import parse_ipv4
+
+    _root(f"adding tunnel {args.name}")
+    spec = TunnelSpec(
+        name=args.name,
+        mode=args.mode,
+        local=str(parse_ipv4(args.local, "--local")),
+        remote=str(parse_ipv4(args.remote, "--remote")) if args.remote else None,
+        relays=[str(parse_ipv4(r, "--relay")) for r in args.relay],
+        mtu=args.mtu,
+        router=args.router,
+        lab=args.lab,
+    )
+    plane = add_tunnel(spec, args.plane)
+    how = (
+        "the kernel's sit driver" if plane == "kernel" else "the userspace plane (TUN + raw socket)"
+    )
+    print(f"tunnel {spec.name}: {spec.mode}, local {spec.local}, MTU {spec.mtu}, on {how}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from ..tunnel import delete_tunnel
+
+    _root(f"deleting tunnel {args.name}")
+    delete_tunnel(args.name)
+    print(f"tunnel {args.name} removed")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ..tunnel import tunnel_status
+
+    rows = tunnel_status()
+    if args.json:
+        _kit.print_json(rows)
+        return 0
+    if not rows:
+        print("no tunnels (ipv6 tunnel add, or ipv6 6to4cfg)")
+        return 0
+    for row in rows:
+        remote = row["remote"] or "-"
+        relays = f", relay {', '.join(row['relays'])}" if row["relays"] else ""
+        state = "running" if row["running"] else "NOT RUNNING"
+        print(
+            f"{row['name']}: {row['mode']} on the {row['plane']} plane, {row['local']} -> "
+            f"{remote}{relays}, MTU {row['mtu']}, {state}"
+        )
+        if row["running"]:
+            print(
+                f"  out (encapsulated): {row['tx_packets']} packets, {row['tx_bytes']} bytes; "
+                f"in (decapsulated): {row['rx_packets']} packets, {row['rx_bytes']} bytes"
+            )
+            drops = row.get("drops") or {}
+            if drops:
+                print(_kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))
+            else:
+                print("  no drops")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(1)

@@ -1,0 +1,328 @@
+"""Adding, removing and reading tunnels: the registry, the service and the
+kernel plane, behind the ``ipv6 tunnel`` and ``6to4cfg`` commands.
+
+The plane is the user's choice or the toolkit's: the kernel's sit driver
+where the kernel has it (``auto`` probes once), otherwise the userspace
+service, and the command says which it used.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+from .._address import sixto4_address
+from .._errors import BadInput, Ipv6Error
+from . import _registry
+from ._registry import TunnelSpec
+
+START_TIMEOUT = 5.0
+
+
+class TunnelError(Ipv6Error):
+    """A tunnel could not be set up or removed; what was started is undone."""
+
+
+def own_ipv4() -> tuple[frozenset[int], frozenset[int]]:
+    """Every IPv4 address of this network namespace and its subnets' broadcasts."""
+    import psutil
+
+    own: set[int] = set()
+    broadcasts: set[int] = set()
+    for addresses in psutil.net_if_addrs().values():
+        for a in addresses:
+            if a.family == socket.AF_INET:
+                own.add(int(IPv4Address(a.address)))
+                if a.broadcast:
+                    broadcasts.add(int(IPv4Address(a.broadcast)))
+    return frozenset(own), frozenset(broadcasts)
+
+
+def check_ipv4(address: IPv4Address, role: str, *, lab: bool) -> None:
+    """A tunnel endpoint must be global unicast, unless --lab says this is a lab.
+
+    Even a lab cannot use what no packet may carry (loopback, multicast,
+    0.0.0.0/8, broadcast, 240/4): RFC 3964's checks would drop every packet.
+    """
+    if address.is_multicast or address.is_loopback or address.is_unspecified:
+        raise BadInput(f"{address} cannot be a tunnel's {role}: it is not a unicast address")
+    if int(address) >> 24 == 0 or int(address) >> 28 == 0xF:
+        raise BadInput(f"{address} cannot be a tunnel's {role}: it is a reserved address")
+    if not address.is_global and not lab:
+        raise BadInput(
+            f"{address} is not a global IPv4 address, so it cannot be a 6to4 or 6in4 "
+            f"{role} on the Internet (RFC 3056 needs a globally unique address); "
+            "add --lab if this is a lab network"
+        )
+
+
+def validate(spec: TunnelSpec) -> None:
+    if spec.mode not in _registry.MODES:
+        raise BadInput(f"mode {spec.mode!r}: use 6to4 or 6in4")
+    if not spec.name or len(spec.name) > 15 or "/" in spec.name or " " in spec.name:
+        raise BadInput(f"{spec.name!r} is not a usable interface name (1 to 15 characters)")
+    if not 1280 <= spec.mtu <= 65515:
+        raise BadInput(f"tunnel MTU {spec.mtu}: IPv6 needs at least 1280 (and at most 65515)")
+    local = IPv4Address(spec.local)
+    check_ipv4(local, "local address", lab=spec.lab)
+    own, _ = own_ipv4()
+    if int(local) not in own:
+        raise BadInput(
+            f"{local} is not an address of this host: a tunnel's local address must be one "
+            "(see `ipv6 interfaces`)"
+        )
+    if spec.mode == "6in4":
+        if spec.remote is None:
+            raise BadInput("a configured 6in4 tunnel needs its remote IPv4 address (--remote)")
+        check_ipv4(IPv4Address(spec.remote), "remote", lab=spec.lab)
+    elif spec.remote is not None:
+        raise BadInput("a 6to4 tunnel has no one remote (it is 2002::/16 itself); drop --remote")
+    for relay in spec.relays:
+        check_ipv4(IPv4Address(relay), "relay", lab=spec.lab)
+        if IPv4Address(relay) == IPv4Address("192.88.99.1"):
+            print(
+                "note: 192.88.99.1 is the deprecated 6to4 anycast relay (RFC 7526)",
+                file=sys.stderr,
+            )
+
+
+def default_router(spec: TunnelSpec) -> str | None:
+    """The address a 6to4 tunnel answers from: subnet 0 with the IPv4 address as id (seeds)."""
+    if spec.mode == "6to4":
+        return str(sixto4_address(IPv4Address(spec.local)))
+    return None
+
+
+# --- the kernel plane ------------------------------------------------------------------------
+
+
+@functools.cache
+def kernel_has_sit() -> bool:
+    """Whether this kernel makes sit devices (creates and removes a probe device once)."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    probe = f"sitprobe{os.getpid() % 100000}"
+    with IPRoute() as ipr:
+        try:
+            ipr.link("add", ifname=probe, kind="sit", sit_local="0.0.0.0")
+        except NetlinkError:
+            return False
+        ipr.link("del", index=ipr.link_lookup(ifname=probe)[0])
+    return True
+
+
+def _kernel_add(spec: TunnelSpec) -> None:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with IPRoute() as ipr:
+        try:
+            ipr.link(
+                "add",
+                ifname=spec.name,
+                kind="sit",
+                sit_local=spec.local,
+                sit_remote=spec.remote or "0.0.0.0",
+                sit_ttl=0,  # inherit, which with pmtudisc off leaves DF clear (RFC 3056)
+                sit_pmtudisc=0,
+            )
+            index = ipr.link_lookup(ifname=spec.name)[0]
+            ipr.link("set", index=index, mtu=spec.mtu, state="up")
+        except NetlinkError as exc:
+            raise TunnelError(f"the kernel refused sit device {spec.name}: {exc.args[1]}") from None
+
+
+def _kernel_delete(name: str) -> None:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if found:
+            ipr.link("del", index=found[0])
+
+
+# --- the userspace service -------------------------------------------------------------------
+
+
+def service_alive(pid: Any) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"ipv6.tunnel._service" in f.read()
+    except OSError:
+        return False
+
+
+def _poke_service(data: dict[str, Any]) -> None:
+    """Make the service read the registry again, starting it if it is not running."""
+    pid: int = data.get("service") or 0
+    if service_alive(pid):
+        os.kill(pid, signal.SIGHUP)
+        return
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "ipv6.tunnel._service"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a tunnel outlives the command that made it
+    )
+    data["service"] = daemon.pid
+    _registry.save(data)
+
+
+def _wait_for(name: str, *, present: bool) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        status = _registry.load_status()
+        if present and name in status.get("errors", {}):
+            raise TunnelError(f"tunnel {name}: {status['errors'][name]}")
+        if (name in status.get("tunnels", {})) == present and _device_exists(name) == present:
+            return
+        time.sleep(0.02)
+    raise TunnelError(
+        f"the tunnel service did not {'start' if present else 'stop'} tunnel {name} "
+        f"within {START_TIMEOUT:.0f} s (see `ipv6 tunnel status`)"
+    )
+
+
+def _device_exists(name: str) -> bool:
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+def add(spec: TunnelSpec, plane: str = "auto") -> str:
+    """Create the tunnel; the plane that carries it."""
+    validate(spec)
+    data = _registry.load()
+    if spec.name in data["tunnels"] or _device_exists(spec.name):
+        raise BadInput(f"an interface named {spec.name} already exists; pick another name")
+    if plane == "auto":
+        plane = "kernel" if kernel_has_sit() else "userspace"
+    elif plane == "kernel" and not kernel_has_sit():
+        raise TunnelError(
+            "this kernel has no sit support (no 6to4 or 6in4 in the kernel): "
+            "use --plane userspace or --plane auto"
+        )
+    spec.plane = plane
+    if spec.router is None:
+        spec.router = default_router(spec)
+    elif spec.router:
+        spec.router = str(IPv6Address(spec.router.split("/")[0]))
+    if plane == "kernel":
+        _kernel_add(spec)
+        data["tunnels"][spec.name] = spec.to_json()
+        _registry.save(data)
+        return plane
+    data["tunnels"][spec.name] = spec.to_json()
+    _registry.save(data)
+    try:
+        _poke_service(data)
+        _wait_for(spec.name, present=True)
+    except TunnelError:
+        delete(spec.name, missing_ok=True)
+        raise
+    return plane
+
+
+def delete(name: str, *, missing_ok: bool = False) -> None:
+    data = _registry.load()
+    spec = data["tunnels"].pop(name, None)
+    if spec is None:
+        if missing_ok:
+            return
+        raise BadInput(f"there is no tunnel named {name} (see `ipv6 tunnel status`)")
+    _registry.save(data)
+    if spec.get("plane") == "kernel":
+        _kernel_delete(name)
+        return
+    pid: int = data.get("service") or 0
+    if not service_alive(pid):
+        return
+    if any(s.get("plane") == "userspace" for s in data["tunnels"].values()):
+        os.kill(pid, signal.SIGHUP)
+        _wait_for(name, present=False)
+        return
+    stop_service(data)
+
+
+def stop_service(data: dict[str, Any]) -> None:
+    pid: int = data.get("service") or 0
+    if service_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + START_TIMEOUT
+        while service_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    data["service"] = None
+    _registry.save(data)
+
+
+def status() -> list[dict[str, Any]]:
+    """Every tunnel with its plane, addresses and counters (fresh from the service)."""
+    data = _registry.load()
+    pid: int = data.get("service") or 0
+    counted: dict[str, Any] = {}
+    if service_alive(pid):
+        before = _registry.load_status().get("written", 0)
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            now = _registry.load_status()
+            if now.get("written", 0) != before:
+                break
+            time.sleep(0.01)
+        counted = _registry.load_status().get("tunnels", {})
+    rows = []
+    for name, spec in sorted(data["tunnels"].items()):
+        row: dict[str, Any] = {
+            "name": name,
+            "mode": spec["mode"],
+            "plane": spec["plane"],
+            "local": spec["local"],
+            "remote": spec.get("remote") or ("2002::/16" if spec["mode"] == "6to4" else None),
+            "relays": spec.get("relays", []),
+            "mtu": spec["mtu"],
+            "running": False,
+        }
+        if spec["plane"] == "userspace" and name in counted:
+            c = counted[name]
+            row.update(running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"])
+        elif spec["plane"] == "kernel":
+            row.update(_kernel_counters(name))
+        rows.append(row)
+    return rows
+
+
+_COUNTERS = ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
+
+
+def _kernel_counters(name: str) -> dict[str, Any]:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        found = ipr.get_links(ifname=name) if _device_exists(name) else []
+    if not found:
+        return {"running": False}
+    stats = found[0].get_attr("IFLA_STATS64") or {}
+    return {
+        "running": True,
+        "tx_packets": stats.get("tx_packets", 0),
+        "tx_bytes": stats.get("tx_bytes", 0),
+        "rx_packets": stats.get("rx_packets", 0),
+        "rx_bytes": stats.get("rx_bytes", 0),
+        "drops": {
+            "kernel_rx_dropped": stats.get("rx_dropped", 0),
+            "kernel_tx_dropped": stats.get("tx_dropped", 0),
+        },
+    }

@@ -1,0 +1,315 @@
+"""The userspace data plane: one Trio process per network namespace moves
+packets between its TUN devices and one raw IPv4 socket for protocol 41.
+
+    python -m ipv6.tunnel._service      (started by ``ipv6 tunnel add``)
+
+It runs every userspace tunnel listed in the namespace's registry and, like
+the kernel's sit driver, demultiplexes what arrives: a configured 6in4
+tunnel takes the packets of its remote, a 6to4 tunnel those sent to its
+address. Every packet passes the checks of ``_rules`` and every drop is
+counted by reason. SIGHUP re-reads the registry, SIGUSR1 writes the
+counters now, SIGTERM ends it (its TUN devices go with it).
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+import trio
+
+from . import _registry
+from ._control import own_ipv4
+from ._packets import PROTO_IPV6, Malformed, parse_ipv4
+from ._rules import Deliver, Drop, Policy, decapsulate, encapsulate, lab_block
+from ._tun import TunError, open_tun
+
+IP_PKTINFO = 8  # Linux; Python 3.11 does not export it
+IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0
+BATCH = 64  # packets handled per wake-up before yielding to the other direction
+STATUS_INTERVAL = 0.2
+OWN_REFRESH = 2.0
+
+
+@dataclass
+class Counters:
+    tx_packets: int = 0
+    tx_bytes: int = 0
+    rx_packets: int = 0
+    rx_bytes: int = 0
+    drops: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tx_packets": self.tx_packets,
+            "tx_bytes": self.tx_bytes,
+            "rx_packets": self.rx_packets,
+            "rx_bytes": self.rx_bytes,
+            "drops": dict(sorted(self.drops.items())),
+        }
+
+
+@dataclass
+class Running:
+    spec: _registry.TunnelSpec
+    fd: int
+    policy: Policy
+    counters: Counters
+    cancel: trio.CancelScope
+    pktinfo: bytes
+
+
+def make_policy(spec: _registry.TunnelSpec, own: frozenset[int], bcast: frozenset[int]) -> Policy:
+    local = IPv4Address(spec.local)
+    block = lab_block(local) if spec.lab else None
+    router = int(IPv6Address(spec.router)) if spec.router else 0
+    return Policy(
+        mode=spec.mode,
+        local=int(local),
+        router=router,
+        own=own,
+        broadcasts=bcast - own,
+        remote=int(IPv4Address(spec.remote)) if spec.remote else None,
+        relays=tuple(int(IPv4Address(r)) for r in spec.relays),
+        lab=(block,) if block else (),
+        mtu=spec.mtu,
+    )
+
+
+class Service:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTO_IPV6)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)  # DF clear
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self.running: dict[str, Running] = {}
+        self.errors: dict[str, str] = {}
+        self.unclaimed: collections.Counter[str] = collections.Counter()
+        self.own, self.broadcasts = own_ipv4()
+        self.changed = trio.Event()
+        self.names: dict[int, str] = {}  # IPv4 integers as text, for sendmsg
+        self.nursery: trio.Nursery | None = None
+
+    # -- configuration --
+
+    def reload(self) -> None:
+        wanted = {
+            name: spec
+            for name, spec in _registry.tunnels(_registry.load()).items()
+            if spec.plane == "userspace"
+        }
+        for name in list(self.running):
+            if name not in wanted or wanted[name] != self.running[name].spec:
+                self._stop(name)
+        self.errors = {n: e for n, e in self.errors.items() if n in wanted}
+        for name, spec in wanted.items():
+            if name not in self.running:
+                self._start(spec)
+        self.write_status()
+
+    def _start(self, spec: _registry.TunnelSpec) -> None:
+        assert self.nursery is not None
+        try:
+            fd = open_tun(spec.name, spec.mtu)
+        except TunError as exc:
+            self.errors[spec.name] = str(exc.strerror)
+            return
+        self.errors.pop(spec.name, None)
+        local = socket.inet_aton(spec.local)
+        running = Running(
+            spec=spec,
+            fd=fd,
+            policy=make_policy(spec, self.own, self.broadcasts),
+            counters=Counters(),
+            cancel=trio.CancelScope(),
+            pktinfo=struct.pack("=I4s4s", 0, local, bytes(4)),
+        )
+        self.running[spec.name] = running
+        self.nursery.start_soon(self._from_tun, running)
+
+    def _stop(self, name: str) -> None:
+        running = self.running.pop(name)
+        running.cancel.cancel()
+        os.close(running.fd)
+
+    def refresh_own(self) -> None:
+        own, broadcasts = own_ipv4()
+        if (own, broadcasts) == (self.own, self.broadcasts):
+            return
+        self.own, self.broadcasts = own, broadcasts
+        for running in self.running.values():
+            running.policy = make_policy(running.spec, own, broadcasts)
+
+    # -- the two directions --
+
+    def _name(self, address: int) -> str:
+        text = self.names.get(address)
+        if text is None:
+            if len(self.names) > 4096:
+                self.names.clear()
+            text = self.names[address] = str(IPv4Address(address))
+        return text
+
+    async def _from_tun(self, running: Running) -> None:
+        """IPv6 packets the stack routed into the tunnel: check, encapsulate, send."""
+        fd, counters, sock = running.fd, running.counters, self.sock
+        cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, running.pktinfo)]
+        with running.cancel:
+            while True:
+                await trio.lowlevel.wait_readable(fd)
+                for _ in range(BATCH):
+                    try:
+                        packet = os.read(fd, 65536)
+                    except BlockingIOError:
+                        break
+                    except OSError:  # the device went away under us
+                        return
+                    verdict = encapsulate(running.policy, packet)
+                    if isinstance(verdict, Drop):
+                        counters.drops[verdict.reason] += 1
+                        if verdict.reply is not None:
+                            self._write(running, verdict.reply)
+                        continue
+                    try:
+                        sock.sendmsg([packet], cmsg, 0, (self._name(verdict.dst), 0))
+                    except BlockingIOError:
+                        counters.drops["ipv4_send_queue_full"] += 1
+                        continue
+                    except OSError as exc:
+                        counters.drops[
+                            f"ipv4_send_{errno.errorcode.get(exc.errno or 0, 'error')}"
+                        ] += 1
+                        continue
+                    counters.tx_packets += 1
+                    counters.tx_bytes += len(packet)
+                self.changed.set()
+                await trio.lowlevel.checkpoint()
+
+    def _write(self, running: Running, packet: bytes) -> bool:
+        try:
+            os.write(running.fd, packet)
+        except OSError:
+            running.counters.drops["tun_write_failed"] += 1
+            return False
+        return True
+
+    def _claim(self, src: int, dst: int) -> Running | None:
+        """Which tunnel a protocol-41 packet is for, as sit's lookup decides."""
+        fallback = None
+        for running in self.running.values():
+            policy = running.policy
+            if policy.mode == "6in4" and policy.remote == src and policy.local == dst:
+                return running
+            if policy.local == dst and (fallback is None or policy.mode == "6to4"):
+                fallback = running
+        if fallback is None and len(self.running) == 1:
+            fallback = next(iter(self.running.values()))
+        if fallback is None:  # several tunnels, none for this address: the 6to4 one counts it
+            fallback = next((r for r in self.running.values() if r.policy.mode == "6to4"), None)
+        return fallback
+
+    async def from_ipv4(self) -> None:
+        """Protocol-41 packets from the IPv4 side: claim, check, decapsulate."""
+        sock = self.sock
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            for _ in range(BATCH):
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    break
+                try:
+                    outer = parse_ipv4(data)
+                except Malformed:
+                    self.unclaimed["outer_malformed"] += 1
+                    continue
+                running = self._claim(outer.src, outer.dst)
+                if running is None:
+                    self.unclaimed["no_tunnel"] += 1
+                    continue
+                verdict = decapsulate(running.policy, outer.src, outer.dst, outer.payload)
+                if isinstance(verdict, Deliver):
+                    if self._write(running, verdict.packet):
+                        running.counters.rx_packets += 1
+                        running.counters.rx_bytes += len(verdict.packet)
+                else:
+                    running.counters.drops[verdict.reason] += 1
+            self.changed.set()
+            await trio.lowlevel.checkpoint()
+
+    # -- reporting --
+
+    def write_status(self) -> None:
+        _registry.write_json(
+            _registry.status_path(),
+            {
+                "pid": os.getpid(),
+                "written": time.time(),
+                "tunnels": {
+                    name: {**r.spec.to_json(), **r.counters.to_json()}
+                    for name, r in self.running.items()
+                },
+                "errors": self.errors,
+                "unclaimed": dict(self.unclaimed),
+            },
+        )
+
+    async def report(self) -> None:
+        while True:
+            await self.changed.wait()
+            self.changed = trio.Event()
+            self.write_status()
+            await trio.sleep(STATUS_INTERVAL)
+
+    async def watch_addresses(self) -> None:
+        while True:
+            await trio.sleep(OWN_REFRESH)
+            self.refresh_own()
+
+
+async def serve() -> int:
+    service = Service()
+    with trio.open_signal_receiver(signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            service.nursery = nursery
+            service.reload()
+            nursery.start_soon(service.from_ipv4)
+            nursery.start_soon(service.report)
+            nursery.start_soon(service.watch_addresses)
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    service.refresh_own()
+                    service.reload()
+                elif signum == signal.SIGUSR1:
+                    service.write_status()
+                else:
+                    break
+            nursery.cancel_scope.cancel()
+    for name in list(service.running):
+        service._stop(name)
+    service.write_status()
+    return 0
+
+
+def main() -> int:
+    try:
+        return trio.run(serve)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"tunnel service: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""RFC 3964 and RFC 4213 checks: for every rule, a packet it drops and the
+nearest packet it passes (the pass vectors differ from the drops in the one
+field the rule looks at)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address as A4
+from ipaddress import IPv6Address as A6
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ipv6.tunnel._packets import ICMPV6, checksum, ipv4_header, ipv6_packet, parse_ipv4
+from ipv6.tunnel._rules import (
+    Deliver,
+    Drop,
+    Policy,
+    Send,
+    decapsulate,
+    encapsulate,
+    lab_block,
+)
+
+GW1 = int(A4("172.31.42.239"))
+GW2 = int(A4("172.30.7.10"))
+RELAY = int(A4("172.30.9.2"))
+SITE1 = "2002:ac1f:2aef:1::10"
+SITE2 = "2002:ac1e:70a:1::10"
+NATIVE = "2001:db8:99::10"
+
+
+def v6(text: str) -> int:
+    return int(A6(text))
+
+
+def v4(text: str) -> int:
+    return int(A4(text))
+
+
+def packet(src: str, dst: str, size: int = 0, nh: int = 59, first: int = 0) -> bytes:
+    payload = (
+        bytes([first]) + bytes(max(size - 41, 0)) if nh == ICMPV6 else bytes(max(size - 40, 0))
+    )
+    return ipv6_packet(v6(src), v6(dst), nh, payload)
+
+
+def gateway(**changes: object) -> Policy:
+    block = lab_block(A4("172.31.42.239"))
+    assert block is not None
+    values: dict[object, object] = dict(
+        mode="6to4",
+        local=GW1,
+        router=v6("2002:ac1f:2aef::ac1f:2aef"),
+        own=frozenset({GW1, v4("192.168.1.1")}),
+        broadcasts=frozenset({v4("172.31.42.255")}),
+        relays=(RELAY,),
+        lab=(block,),
+    )
+    values.update(changes)
+    return Policy(**values)  # type: ignore[arg-type]
+
+
+# (rule, vector it drops) for decapsulation at gw1: (outer src, outer dst, inner src, inner dst)
+DECAP = [
+    ("outer_dst_broadcast", ("172.30.7.10", "172.31.42.255", SITE2, SITE1)),
+    ("outer_dst_multicast", ("172.30.7.10", "224.0.0.1", SITE2, SITE1)),
+    ("outer_dst_not_own", ("172.30.7.10", "172.31.42.238", SITE2, SITE1)),
+    ("outer_src_this_network", ("0.1.2.3", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_private", ("10.1.2.3", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_private", ("192.168.9.9", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_shared", ("100.64.0.1", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_loopback", ("127.0.0.1", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_link_local", ("169.254.1.1", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_multicast", ("239.1.1.1", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_reserved", ("240.0.0.1", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_broadcast", ("255.255.255.255", "172.31.42.239", SITE2, SITE1)),
+    ("outer_src_own", ("172.31.42.239", "172.31.42.239", SITE2, SITE1)),
+    ("inner_src_compatible_or_mapped", ("172.30.7.10", "172.31.42.239", "::ffff:1.2.3.4", SITE1)),
+    ("inner_src_link_local", ("172.30.7.10", "172.31.42.239", "fe80::1", SITE1)),
+    ("inner_src_site_local", ("172.30.7.10", "172.31.42.239", "fec0::1", SITE1)),
+    ("inner_src_multicast", ("172.30.7.10", "172.31.42.239", "ff0e::1", SITE1)),
+    ("inner_src_6to4_of_loopback", ("172.30.7.10", "172.31.42.239", "2002:7f00:1::1", SITE1)),
+    ("inner_src_6to4_of_private", ("172.30.7.10", "172.31.42.239", "2002:c0a8:101::1", SITE1)),
+    ("inner_dst_multicast", ("172.30.7.10", "172.31.42.239", SITE2, "ff02::1")),
+    ("inner_dst_compatible_or_mapped", ("172.30.7.10", "172.31.42.239", SITE2, "::1")),
+    ("inner_dst_not_6to4", ("172.30.7.10", "172.31.42.239", SITE2, NATIVE)),
+    ("inner_dst_6to4_mismatch", ("172.30.7.10", "172.31.42.239", SITE2, "2002:ac1f:2aee::1")),
+    ("inner_src_6to4_mismatch", ("172.30.7.11", "172.31.42.239", SITE2, SITE1)),
+    ("inner_src_native_not_from_relay", ("172.30.7.10", "172.31.42.239", NATIVE, SITE1)),
+]
+
+
+@pytest.mark.parametrize(("reason", "vector"), DECAP, ids=[r for r, _ in DECAP])
+def test_decapsulation_drops_each_rule(reason: str, vector: tuple[str, ...]) -> None:
+    src4, dst4, src6, dst6 = vector
+    verdict = decapsulate(gateway(), v4(src4), v4(dst4), packet(src6, dst6, 100))
+    assert verdict == Drop(reason)
+
+
+PASSES = [
+    ("from a 6to4 site", ("172.30.7.10", "172.31.42.239", SITE2, SITE1)),
+    ("from the relay, native source", ("172.30.9.2", "172.31.42.239", NATIVE, SITE1)),
+    (
+        "to the gateway's own 6to4 address",
+        ("172.30.7.10", "172.31.42.239", SITE2, "2002:ac1f:2aef::ac1f:2aef"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "vector"), PASSES, ids=[w for w, _ in PASSES])
+def test_decapsulation_passes_the_nearest_good_packets(what: str, vector: tuple[str, ...]) -> None:
+    src4, dst4, src6, dst6 = vector
+    inner = packet(src6, dst6, 100)
+    assert decapsulate(gateway(), v4(src4), v4(dst4), inner) == Deliver(inner)
+
+
+def test_lab_allows_only_the_block_of_its_own_address() -> None:
+    inner = packet(SITE2, SITE1, 80)
+    assert decapsulate(gateway(lab=()), GW2, GW1, inner) == Drop("outer_dst_private")
+    assert isinstance(decapsulate(gateway(), GW2, GW1, inner), Deliver)
+    assert decapsulate(gateway(), v4("10.0.0.1"), GW1, inner) == Drop("outer_src_private")
+
+
+def test_malformed_inner_packets_are_dropped() -> None:
+    good = packet(SITE2, SITE1, 100)
+    assert decapsulate(gateway(), GW2, GW1, good[:-1]) == Drop("inner_malformed")
+    assert decapsulate(gateway(), GW2, GW1, b"\x45" + good[1:]) == Drop("inner_malformed")
+    assert encapsulate(gateway(), good + b"x") == Drop("inner_malformed")
+
+
+ENCAP = [
+    ("inner_src_link_local", ("fe80::1", SITE2)),
+    ("inner_src_multicast", ("ff02::1", SITE2)),
+    ("inner_src_compatible_or_mapped", ("::", SITE2)),
+    ("inner_dst_multicast", (SITE1, "ff02::1")),
+    ("inner_dst_site_local", (SITE1, "fec0::1")),
+    ("inner_dst_6to4_of_private", (SITE1, "2002:0a00:1::1")),
+    ("inner_dst_6to4_of_broadcast", (SITE1, "2002:ffff:ffff::1")),
+    ("inner_dst_6to4_of_multicast", (SITE1, "2002:e000:1::1")),
+    ("inner_src_not_6to4", (NATIVE, SITE2)),
+    ("inner_src_not_own_6to4", ("2002:ac1f:2aee:1::1", SITE2)),
+    ("inner_dst_own_ipv4", (SITE1, "2002:c0a8:101::1")),
+]
+
+
+@pytest.mark.parametrize(("reason", "vector"), ENCAP, ids=[r for r, _ in ENCAP])
+def test_encapsulation_drops_each_rule(reason: str, vector: tuple[str, str]) -> None:
+    policy = gateway()
+    if reason == "inner_dst_own_ipv4":  # own address inside the lab's allowed block
+        policy = gateway(own=frozenset({GW1, v4("172.16.0.5")}))
+        vector = (SITE1, "2002:ac10:5::1")
+    assert encapsulate(policy, packet(*vector, 100)) == Drop(reason)
+
+
+def test_encapsulation_sends_6to4_to_the_embedded_address_and_native_to_the_relay() -> None:
+    assert encapsulate(gateway(), packet(SITE1, SITE2, 100)) == Send(GW2)
+    assert encapsulate(gateway(), packet(SITE1, NATIVE, 100)) == Send(RELAY)
+
+
+def test_without_a_relay_native_destinations_get_no_route() -> None:
+    bad = packet(SITE1, NATIVE, 100)
+    verdict = encapsulate(gateway(relays=()), bad)
+    assert isinstance(verdict, Drop) and verdict.reason == "no_relay"
+    assert verdict.reply is not None
+    reply = verdict.reply
+    assert reply[6] == ICMPV6 and reply[40] == 1 and reply[41] == 0
+    assert reply[24:40] == bad[8:24]  # back to the sender
+    assert reply[8:24] == gateway().router.to_bytes(16, "big")
+
+
+def _icmp_ok(reply: bytes) -> bool:
+    pseudo = reply[8:40] + len(reply[40:]).to_bytes(4, "big") + bytes(3) + bytes([ICMPV6])
+    return checksum(pseudo + reply[40:]) == 0
+
+
+def test_oversized_packets_get_packet_too_big_with_the_tunnel_mtu() -> None:
+    assert isinstance(encapsulate(gateway(), packet(SITE1, SITE2, 1280)), Send)
+    big = packet(SITE1, SITE2, 1281)
+    verdict = encapsulate(gateway(), big)
+    assert isinstance(verdict, Drop) and verdict.reason == "too_big"
+    assert verdict.reply is not None
+    reply = verdict.reply
+    assert reply[40] == 2 and int.from_bytes(reply[44:48], "big") == 1280
+    assert len(reply) == 1280 and _icmp_ok(reply)
+    assert reply[48:88] == big[:40]
+
+
+def test_no_icmp_error_about_an_icmp_error() -> None:
+    error = packet(SITE1, SITE2, 1400, nh=ICMPV6, first=1)
+    verdict = encapsulate(gateway(), error)
+    assert verdict == Drop("too_big")
+    echo = packet(SITE1, SITE2, 1400, nh=ICMPV6, first=128)
+    dropped = encapsulate(gateway(), echo)
+    assert isinstance(dropped, Drop) and dropped.reply is not None
+
+
+def sixin4(**changes: object) -> Policy:
+    values: dict[object, object] = dict(
+        mode="6in4", local=GW1, router=v6(SITE1), own=frozenset({GW1}), remote=RELAY,
+        lab=(lab_block(A4("172.31.42.239")),),
+    )  # fmt: skip
+    values.update(changes)
+    return Policy(**values)  # type: ignore[arg-type]
+
+
+def test_configured_6in4_accepts_only_its_remote() -> None:
+    inner = packet(NATIVE, SITE1, 100)
+    assert decapsulate(sixin4(), RELAY, GW1, inner) == Deliver(inner)
+    assert decapsulate(sixin4(), GW2, GW1, inner) == Drop("outer_src_not_remote")
+    assert decapsulate(sixin4(), RELAY, GW2, inner) == Drop("outer_dst_not_own")
+    assert decapsulate(sixin4(), RELAY, GW1, packet("ff0e::1", SITE1, 100)) == Drop(
+        "inner_src_multicast"
+    )
+    assert decapsulate(sixin4(), RELAY, GW1, packet("::1", SITE1, 100)) == Drop(
+        "inner_src_compatible_or_mapped"
+    )
+    # link-local works over a configured tunnel (RFC 4213 3.7)
+    ll = packet("fe80::1", "fe80::2", 100)
+    assert decapsulate(sixin4(), RELAY, GW1, ll) == Deliver(ll)
+
+
+def test_configured_6in4_sends_everything_to_its_remote() -> None:
+    assert encapsulate(sixin4(), packet(SITE1, NATIVE, 100)) == Send(RELAY)
+    assert encapsulate(sixin4(), packet("::1", NATIVE, 100)) == Drop(
+        "inner_src_compatible_or_mapped"
+    )
+    assert encapsulate(sixin4(), packet(SITE1, "::ffff:1.2.3.4", 100)) == Drop(
+        "inner_dst_compatible_or_mapped"
+    )
+    assert encapsulate(sixin4(), packet(SITE1, NATIVE, 1300)).reason == "too_big"  # type: ignore[union-attr]
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.binary(max_size=300))
+def test_ipv4_header_round_trip(src: int, dst: int, payload: bytes) -> None:
+    header = ipv4_header(src, dst, len(payload))
+    assert checksum(header) == 0
+    assert header[6] & 0x40 == 0  # DF clear (RFC 3056 5.2)
+    outer = parse_ipv4(header + payload)
+    assert (outer.src, outer.dst, outer.payload) == (src, dst, payload)
+
+
+@given(st.binary(max_size=80))
+def test_garbage_never_raises(data: bytes) -> None:
+    assert isinstance(encapsulate(gateway(), data), Drop)
+    assert isinstance(decapsulate(gateway(), GW2, GW1, data), Drop)
