@@ -36,10 +36,19 @@ Commands (keywords may be abbreviated, values given positionally):
   set interface [interface=]IF [forwarding=enabled|disabled] [advertise=enabled|disabled] [mtu=N]
                  [siteprefixlength=N]
   set global [defaultcurhoplimit=N] [neighborcachelimit=N] [routecachelimit=N]
+  add v6v4tunnel [interface=]NAME [localaddress=]IPV4 [[remoteaddress=]IPV4]
+                 [mode=6in4|6to4] [relay=IPV4] [mtu=N] [plane=auto|kernel|userspace] [lab=yes]
+  delete interface [interface=]TUNNEL
+  set global [forwarding=enabled|disabled] (Linux forwards per namespace)
   show interfaces|addresses|route|neighbors|joins|destinationcache|global|siteprefixes [IF]
   dump        print the commands that recreate this configuration
   reset       return what netsh manages to the defaults
   restore     apply again what was given with store=persistent
+The 6to4 context (netsh interface 6to4 ...):
+  set state [state=]enabled|disabled|default [undoonstop=...] [address=IPV4] [lab=yes]
+  set relay [name=]RELAY [state=enabled|disabled|default|automatic] [interval=MINUTES]
+  set routing [routing=]enabled|disabled|default [sitelocals=enabled|disabled|default]
+  show state|relay|routing|interface [--json]
 Lifetimes: infinite, seconds, or 1d2h3m4s. IPv6 MTUs are at least 1280.
 advertise=enabled (with forwarding=enabled) sends router advertisements built from
 the routes published on the interface (publish=yes|age), until advertise=disabled.
@@ -94,6 +103,8 @@ def run_words(words: list[str], as_json: bool, out: TextIO, context: tuple[str, 
     from ..netsh._show import dump, reset_script, show
 
     command = parse_command(words, context)
+    if command.family == "6to4":
+        return _run_6to4(command, as_json, out)
     if command.verb in ("show", "dump"):
         kernel = Kernel(load_state())
         try:
@@ -123,6 +134,19 @@ def run_words(words: list[str], as_json: bool, out: TextIO, context: tuple[str, 
     else:
         messages = run_lines([Line(1, command.text, command)])
     for message in messages:
+        print(message, file=out)
+    return 0
+
+
+def _run_6to4(command: Any, as_json: bool, out: TextIO) -> int:
+    """The 6to4 context: settings kept by the toolkit, applied as 6to4cfg applies them."""
+    from ..tunnel._sixto4 import netsh_set, netsh_show
+
+    if command.verb == "show":
+        _print_rows(netsh_show(command.noun), as_json, out)
+        return 0
+    _require_root(command.text)
+    for message in netsh_set(command.noun, command.values):
         print(message, file=out)
     return 0
 
@@ -166,7 +190,7 @@ def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
             print(_help_for(context, CONTEXTS), file=out)
             continue
         if (not context and head.startswith("int") and len(words) <= 2) or (
-            context == ["interface"] and len(words) == 1 and head in ("ipv6", "ipv4", "ip")
+            context == ["interface"] and len(words) == 1 and head in ("ipv6", "ipv4", "ip", "6to4")
         ):
             context = (context + words)[:2] if context else words[:2]
             context[0] = "interface"
@@ -182,19 +206,15 @@ def _run_in_shell(words: list[str], out: TextIO, context: tuple[str, ...]) -> in
 
 def _help_for(context: list[str], contexts: dict[str, Any]) -> str:
     if not context:
-        return "contexts: interface (then ipv6 or ipv4); commands: help, .., exit"
+        return "contexts: interface (then ipv6, ipv4 or 6to4); commands: help, .., exit"
     if len(context) == 1:
-        return "contexts: ipv6, ipv4; commands: help, .., exit"
-    family = "ipv4" if context[1].lower() in ("ip", "ipv4") else "ipv6"
+        return "contexts: ipv6, ipv4, 6to4; commands: help, .., exit"
+    word = context[1].lower()
+    family = "ipv4" if word in ("ip", "ipv4") else "6to4" if word == "6to4" else "ipv6"
     commands, shows = contexts[family]
     verbs = sorted({f"{v} {n}" for v, n in commands})
-    return (
-        "commands: "
-        + ", ".join(verbs)
-        + "; show "
-        + "|".join(shows)
-        + "; dump, reset, restore; help, .., exit"
-    )
+    tail = "; help, .., exit" if family == "6to4" else "; dump, reset, restore; help, .., exit"
+    return "commands: " + ", ".join(verbs) + "; show " + "|".join(shows) + tail
 
 
 if __name__ == "__main__":

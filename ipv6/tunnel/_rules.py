@@ -161,6 +161,8 @@ def encapsulate(policy: Policy, packet: bytes) -> Send | Drop:
         src, dst = ipv6_addresses(packet)
     except Malformed:
         return Drop("inner_malformed")
+    if dst >> 120 == 0xFF:  # no mapping of IPv6 multicast to IPv4: neither plane carries it
+        return Drop("inner_dst_multicast")  # (the stack's own MLD reports end here)
     if policy.mode == "6in4":
         return _encapsulate_6in4(policy, packet, src, dst)
     why = policy.ipv6_category(src)

@@ -232,3 +232,102 @@ def write_script(text: str, filename: str) -> None:
         Path(filename).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot write {filename}: {exc.strerror}") from None
+
+
+# --- the netsh 6to4 context ----------------------------------------------------------------
+
+
+def options_from(settings: dict[str, Any]) -> Options:
+    """The 6to4cfg options the 6to4 context's settings stand for."""
+    relay = settings["relay"]
+    named = relay["name"] if relay["state"] != "disabled" else None
+    address = settings.get("address")
+    return Options(
+        router=settings["routing"] == "enabled",
+        sitelocal=settings["sitelocals"] == "enabled",
+        relay=resolve_relay(named, best=False) if named else None,
+        address=IPv4Address(address) if address else None,
+        lab=bool(settings.get("lab")),
+    )
+
+
+def wanted(settings: dict[str, Any]) -> bool:
+    """Whether 6to4 should be on: enabled, or default with a global IPv4 address."""
+    if settings["state"] != "default":
+        return bool(settings["state"] == "enabled")
+    facts = gather_facts(None)
+    return any(a.is_global for _, a in facts.ipv4)
+
+
+def netsh_set(noun: str, values: dict[str, Any]) -> list[str]:
+    """``interface 6to4 set state|relay|routing``: keep the setting, then make the host
+    match it (undo what was applied, apply again with the new settings)."""
+    record = load_record()
+    settings = record["settings"]
+    if noun == "state":
+        settings["state"] = values["state"]
+        settings["undoonstop"] = values.get("undoonstop", settings["undoonstop"])
+        if "address" in values:
+            settings["address"] = str(values["address"])
+        if "lab" in values:
+            settings["lab"] = values["lab"] == "yes"
+    elif noun == "relay":
+        relay = settings["relay"]
+        if "name" in values:
+            relay["name"] = None if values["name"].lower() == "default" else values["name"]
+        relay["state"] = values.get("state", relay["state"])
+        relay["interval"] = values.get("interval", relay["interval"])
+        if relay["state"] == "enabled" and not relay["name"]:
+            raise BadInput("set relay state=enabled needs name=RELAY: there is no default relay")
+    else:
+        settings["routing"] = values.get("routing", settings["routing"])
+        settings["sitelocals"] = values.get("sitelocals", settings["sitelocals"])
+    on = wanted(settings)
+    options = options_from(settings) if on else None  # bad settings change nothing
+    save_record(record)
+    messages = []
+    if record["applied"] is not None:
+        undo()
+        messages.append("6to4 configuration removed")
+    if options is not None:
+        made = apply(options)
+        messages.append(f"6to4 configured: site {made.site} from {made.address}")
+    return messages or ["Ok."]
+
+
+def netsh_show(noun: str) -> list[dict[str, Any]]:
+    record = load_record()
+    settings, applied = record["settings"], record["applied"]
+    if noun == "state":
+        return [
+            {
+                "state": settings["state"],
+                "undoonstop": settings["undoonstop"],
+                "configured": applied is not None,
+                "address": applied["address"] if applied else None,
+                "site": applied["site"] if applied else None,
+            }
+        ]
+    if noun == "relay":
+        relay = settings["relay"]
+        return [
+            {
+                "name": relay["name"],
+                "state": relay["state"],
+                "interval": relay["interval"],
+                "in_use": applied["relay"] if applied else None,
+            }
+        ]
+    if noun == "routing":
+        return [
+            {
+                "routing": settings["routing"],
+                "sitelocals": settings["sitelocals"],
+                "gateway": bool(applied and applied["router"]),
+            }
+        ]
+    if applied is None:
+        return []
+    rows = [{"interface": TUNNEL, "role": "6to4 tunnel", "prefix": applied["site"]}]
+    rows += [{"interface": n, "role": "advertised", "prefix": p} for n, p in applied["inner"]]
+    return rows

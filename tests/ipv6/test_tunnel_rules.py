@@ -222,6 +222,7 @@ def test_configured_6in4_accepts_only_its_remote() -> None:
 
 def test_configured_6in4_sends_everything_to_its_remote() -> None:
     assert encapsulate(sixin4(), packet(SITE1, NATIVE, 100)) == Send(RELAY)
+    assert encapsulate(sixin4(), packet("::", "ff02::16", 100)) == Drop("inner_dst_multicast")
     assert encapsulate(sixin4(), packet("::1", NATIVE, 100)) == Drop(
         "inner_src_compatible_or_mapped"
     )
