@@ -14,6 +14,12 @@ from ipv6.netsh._ops import plan as netsh_plan
 from ipv6.tunnel._sixto4cfg import HostFacts, Options, plan, script_text
 
 SEEDS = A4("172.31.42.239")
+
+
+def cmd(text: str):  # type: ignore[no-untyped-def]
+    return parse_command(text.split())
+
+
 FACTS = HostFacts(
     ipv4=(("lan0", A4("192.168.1.1")), ("wan0", SEEDS)),
     outbound=SEEDS,
@@ -66,9 +72,9 @@ def test_a_gateway_numbers_its_inner_links_and_undoes_to_what_was_there() -> Non
 
 
 def test_private_addresses_need_lab_and_nothing_usable_is_a_clear_line() -> None:
-    with pytest.raises(BadInput, match="(?i)add --lab"):
+    with pytest.raises(BadInput, match=r"(?i)add --lab"):
         plan(Options(), FACTS)
-    with pytest.raises(BadInput, match="(?i)add --lab"):
+    with pytest.raises(BadInput, match=r"(?i)add --lab"):
         plan(Options(address=SEEDS), FACTS)
     with pytest.raises(BadInput, match="not an address of this host"):
         plan(Options(address=A4("198.51.100.1"), lab=True), FACTS)
@@ -108,21 +114,17 @@ def test_netsh_tunnel_commands_plan_to_tunnel_operations() -> None:
     )
     assert dict(netsh_plan(sixto4, {})[0].spec)["relays"] == ["192.0.2.9"]  # type: ignore[union-attr]
     with pytest.raises(BadInput, match="needs remoteaddress"):
-        netsh_plan(
-            parse_command(["int", "ipv6", "add", "v6v4tunnel", "t3", "192.0.2.1", "mode=6in4"]), {}
-        )
+        netsh_plan(cmd("int ipv6 add v6v4tunnel t3 192.0.2.1 mode=6in4"), {})
     with pytest.raises(BadInput, match="not an IPv4 address"):
-        parse_command(["int", "ipv6", "add", "v6v4tunnel", "t3", "2001:db8::1"])
-    assert netsh_plan(parse_command(["int", "ipv6", "delete", "interface", "t1"]), {"t1": 5}) == [
-        DeleteTunnel("t1")
+        cmd("int ipv6 add v6v4tunnel t3 2001:db8::1")
+    assert netsh_plan(cmd("int ipv6 delete interface t1"), {"t1": 5}) == [DeleteTunnel("t1")]
+    assert netsh_plan(cmd("int ipv6 set global forwarding=enabled"), {}) == [
+        WriteSysctl("net/ipv6/conf/all/forwarding", "1")
     ]
-    assert netsh_plan(
-        parse_command(["int", "ipv6", "set", "global", "forwarding=enabled"]), {}
-    ) == [WriteSysctl("net/ipv6/conf/all/forwarding", "1")]
 
 
 def test_the_6to4_context_parses_windows_words() -> None:
-    state = parse_command(["interface", "6to4", "set", "state", "enabled", "lab=yes"])
+    state = cmd("interface 6to4 set state enabled lab=yes")
     assert (state.family, state.noun, state.values["state"]) == ("6to4", "state", "enabled")
     relay = parse_command(
         ["int", "6to4", "set", "relay", "name=192.0.2.9", "state=enabled", "interval=60"]
@@ -132,6 +134,6 @@ def test_the_6to4_context_parses_windows_words() -> None:
         ["int", "6to4", "set", "routing", "routing=enabled", "sitelocals=disabled"]
     )
     assert routing.values == {"routing": "enabled", "sitelocals": "disabled"}
-    assert parse_command(["int", "6to4", "sh", "rel"]).noun == "relay"
+    assert cmd("int 6to4 sh rel").noun == "relay"
     with pytest.raises(BadInput, match="set and show"):
-        parse_command(["int", "6to4", "add", "state", "enabled"])
+        cmd("int 6to4 add state enabled")
