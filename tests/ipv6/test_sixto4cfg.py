@@ -16,7 +16,7 @@ from ipv6.tunnel._sixto4cfg import HostFacts, Options, plan, script_text
 SEEDS = A4("172.31.42.239")
 
 
-def cmd(text: str):  # type: ignore[no-untyped-def]
+def cmd(text: str):  # noqa: ANN202
     return parse_command(text.split())
 
 
