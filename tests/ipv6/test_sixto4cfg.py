@@ -8,7 +8,7 @@ from ipaddress import IPv4Address as A4
 import pytest
 
 from ipv6._errors import BadInput
-from ipv6.netsh._grammar import parse_command
+from ipv6.netsh._grammar import Command, parse_command
 from ipv6.netsh._ops import AddTunnel, DeleteTunnel, WriteSysctl
 from ipv6.netsh._ops import plan as netsh_plan
 from ipv6.tunnel._sixto4cfg import HostFacts, Options, plan, script_text
@@ -16,7 +16,7 @@ from ipv6.tunnel._sixto4cfg import HostFacts, Options, plan, script_text
 SEEDS = A4("172.31.42.239")
 
 
-def cmd(text: str):  # noqa: ANN202
+def cmd(text: str) -> Command:
     return parse_command(text.split())
 
 
