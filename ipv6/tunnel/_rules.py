@@ -258,3 +258,47 @@ def lab_block(address: IPv4Address) -> tuple[int, int] | None:
         if value & mask == net and name in LAB_MAY_ALLOW:
             return net, mask
     return None
+
+
+def _well_formed(packet: bytes) -> bool:
+    return (
+        len(packet) >= IPV6_HEADER
+        and packet[0] >> 4 == 6
+        and IPV6_HEADER + int.from_bytes(packet[4:6], "big") == len(packet)
+    )
+
+
+class Flows:
+    """The checks with a memory: every check above depends on the addresses alone
+    (and the packet's lengths), so a packet of an address pair already passed
+    needs only its lengths checked. Drops are never remembered; a new policy
+    (the host's addresses changed) starts a new memory."""
+
+    LIMIT = 65536
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._out: dict[bytes, Send] = {}
+        self._in: dict[tuple[int, int, bytes], Deliver] = {}
+
+    def encapsulate(self, packet: bytes) -> Send | Drop:
+        sent = self._out.get(packet[8:40])
+        if sent is not None and len(packet) <= self.policy.mtu and _well_formed(packet):
+            return sent
+        verdict = encapsulate(self.policy, packet)
+        if isinstance(verdict, Send):
+            if len(self._out) >= self.LIMIT:
+                self._out.clear()
+            self._out[packet[8:40]] = verdict
+        return verdict
+
+    def decapsulate(self, src4: int, dst4: int, inner: bytes) -> Deliver | Drop:
+        key = (src4, dst4, inner[8:40])
+        if key in self._in and _well_formed(inner):
+            return Deliver(inner)
+        verdict = decapsulate(self.policy, src4, dst4, inner)
+        if isinstance(verdict, Deliver):
+            if len(self._in) >= self.LIMIT:
+                self._in.clear()
+            self._in[key] = verdict
+        return verdict

@@ -30,7 +30,7 @@ import trio
 from . import _registry
 from ._control import own_ipv4
 from ._packets import PROTO_IPV6, Malformed, parse_ipv4
-from ._rules import Deliver, Drop, Policy, decapsulate, encapsulate, lab_block
+from ._rules import Deliver, Drop, Flows, Policy, lab_block
 from ._tun import TunError, open_tun
 
 IP_PKTINFO = 8  # Linux; Python 3.11 does not export it
@@ -62,7 +62,7 @@ class Counters:
 class Running:
     spec: _registry.TunnelSpec
     fd: int
-    policy: Policy
+    flows: Flows
     counters: Counters
     cancel: trio.CancelScope
     pktinfo: bytes
@@ -129,7 +129,7 @@ class Service:
         running = Running(
             spec=spec,
             fd=fd,
-            policy=make_policy(spec, self.own, self.broadcasts),
+            flows=Flows(make_policy(spec, self.own, self.broadcasts)),
             counters=Counters(),
             cancel=trio.CancelScope(),
             pktinfo=struct.pack("=I4s4s", 0, local, bytes(4)),
@@ -148,7 +148,7 @@ class Service:
             return
         self.own, self.broadcasts = own, broadcasts
         for running in self.running.values():
-            running.policy = make_policy(running.spec, own, broadcasts)
+            running.flows = Flows(make_policy(running.spec, own, broadcasts))
 
     # -- the two directions --
 
@@ -174,7 +174,7 @@ class Service:
                         break
                     except OSError:  # the device went away under us
                         return
-                    verdict = encapsulate(running.policy, packet)
+                    verdict = running.flows.encapsulate(packet)
                     if isinstance(verdict, Drop):
                         counters.drops[verdict.reason] += 1
                         if verdict.reply is not None:
@@ -207,7 +207,7 @@ class Service:
         """Which tunnel a protocol-41 packet is for, as sit's lookup decides."""
         fallback = None
         for running in self.running.values():
-            policy = running.policy
+            policy = running.flows.policy
             if policy.mode == "6in4" and policy.remote == src and policy.local == dst:
                 return running
             if policy.local == dst and (fallback is None or policy.mode == "6to4"):
@@ -215,7 +215,9 @@ class Service:
         if fallback is None and len(self.running) == 1:
             fallback = next(iter(self.running.values()))
         if fallback is None:  # several tunnels, none for this address: the 6to4 one counts it
-            fallback = next((r for r in self.running.values() if r.policy.mode == "6to4"), None)
+            fallback = next(
+                (r for r in self.running.values() if r.flows.policy.mode == "6to4"), None
+            )
         return fallback
 
     async def from_ipv4(self) -> None:
@@ -237,7 +239,7 @@ class Service:
                 if running is None:
                     self.unclaimed["no_tunnel"] += 1
                     continue
-                verdict = decapsulate(running.policy, outer.src, outer.dst, outer.payload)
+                verdict = running.flows.decapsulate(outer.src, outer.dst, outer.payload)
                 if isinstance(verdict, Deliver):
                     if self._write(running, verdict.packet):
                         running.counters.rx_packets += 1

@@ -15,6 +15,7 @@ from ipv6.tunnel._packets import ICMPV6, checksum, ipv4_header, ipv6_packet, par
 from ipv6.tunnel._rules import (
     Deliver,
     Drop,
+    Flows,
     Policy,
     Send,
     decapsulate,
@@ -245,3 +246,30 @@ def test_ipv4_header_round_trip(src: int, dst: int, payload: bytes) -> None:
 def test_garbage_never_raises(data: bytes) -> None:
     assert isinstance(encapsulate(gateway(), data), Drop)
     assert isinstance(decapsulate(gateway(), GW2, GW1, data), Drop)
+
+
+ADDRESSES = [SITE1, SITE2, NATIVE, "fe80::1", "ff02::1", "2002:ac1f:2aee::1", "2002:c0a8:101::1"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(ADDRESSES),
+            st.sampled_from(ADDRESSES),
+            st.sampled_from([40, 100, 1280, 1281, 1400]),
+            st.sampled_from([GW2, RELAY, v4("10.0.0.1"), v4("172.30.7.11")]),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+def test_the_flow_memory_never_changes_a_verdict(
+    packets: list[tuple[str, str, int, int, bool]],
+) -> None:
+    flows = Flows(gateway())
+    for src, dst, size, src4, truncate in packets:
+        data = packet(src, dst, size)
+        if truncate:
+            data = data[:-1]
+        assert flows.encapsulate(data) == encapsulate(gateway(), data)
+        assert flows.decapsulate(src4, GW1, data) == decapsulate(gateway(), src4, GW1, data)

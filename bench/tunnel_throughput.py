@@ -1,0 +1,106 @@
+"""The userspace 6to4 plane against native IPv6 over the same veth path.
+
+Target (issue: 6to4 and 6in4 tunnels): TCP throughput through the userspace
+tunnel at least 30 % of native IPv6's. Measured in the same run, in one lab
+(two-hosts: a and b on one veth link): iperf3 TCP from a to b, and ping rtt,
+first native (2001:db8:0:1::/64 on the link) and then through a 6to4 tunnel
+each end made by `ipv6 tunnel add` on the userspace plane (a's and b's
+2002:: addresses, 10.0.0.0/24 outside under --lab). Ratios are of the two.
+
+    sudo .venv/bin/python bench/tunnel_throughput.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import re
+import sys
+import tempfile
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import _common
+import trio
+
+from ipv6._address import sixto4_address
+from ipv6.lab import load_config, open_lab
+
+ENDS = {"a": IPv4Address("10.0.0.1"), "b": IPv4Address("10.0.0.2")}
+
+
+async def toolkit(host, work: Path, *words: str) -> None:
+    module = "ipv6.cli.netsh" if words[0] == "netsh" else "ipv6"
+    await host.run(["env", f"NETSH_STATE_DIR={work}", sys.executable, "-m", module, *words[1:]])
+
+
+async def iperf3(client, server, address: str, seconds: float) -> float:
+    """Bits per second, a to b, one TCP stream."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.run, ["iperf3", "-s", "-1", "-B", address])
+        await trio.sleep(0.5)
+        out = await client.run(["iperf3", "-J", "-c", address, "-t", str(seconds)])
+    report = json.loads(out.stdout)
+    return float(report["end"]["sum_received"]["bits_per_second"])
+
+
+async def rtt(client, address: str) -> float:
+    """Average ping rtt in milliseconds over 20 echoes."""
+    out = await client.run(["ping", "-c", "20", "-i", "0.05", "-q", address])
+    found = re.search(r"= [\d.]+/([\d.]+)/", out.stdout.decode())
+    assert found, out.stdout
+    return float(found.group(1))
+
+
+async def main(args: argparse.Namespace) -> int:
+    _common.require_root()
+    compileall.compile_dir(_common.ROOT / "ipv6", quiet=1)
+    config = load_config(_common.ROOT / "configs/lab/two-hosts.toml", name=_common.unique("tbench"))
+    with tempfile.TemporaryDirectory(prefix="tunnel-bench-") as work_dir:
+        work = Path(work_dir)
+        async with open_lab(config) as lab:
+            a, b = lab.host("a"), lab.host("b")
+            native = {
+                "throughput": await iperf3(a, b, "2001:db8:0:1::2", args.seconds),
+                "rtt": await rtt(a, "2001:db8:0:1::2"),
+            }
+            for name, v4 in ENDS.items():
+                host = lab.host(name)
+                await toolkit(
+                    host, work, "ipv6", "tunnel", "add", "tun6to4", "--mode", "6to4",
+                    "--local", str(v4), "--lab", "--plane", "userspace",
+                )  # fmt: skip
+                await toolkit(
+                    host, work, "netsh", "int", "ipv6", "add", "address", "tun6to4",
+                    str(sixto4_address(v4)),
+                )  # fmt: skip
+                await toolkit(host, work, "netsh", "int", "ipv6", "add", "route", "2002::/16", "tun6to4")
+            far = str(sixto4_address(ENDS["b"]))
+            tunnel = {
+                "throughput": await iperf3(a, b, far, args.seconds),
+                "rtt": await rtt(a, far),
+            }
+    ratio = tunnel["throughput"] / native["throughput"]
+    rows = [
+        ("native IPv6 (veth)", f"{native['throughput'] / 1e6:,.0f} Mbit/s", f"{native['rtt']:.3f} ms", "1.00"),
+        (
+            "6to4, userspace plane",
+            f"{tunnel['throughput'] / 1e6:,.0f} Mbit/s",
+            f"{tunnel['rtt']:.3f} ms",
+            f"{ratio:.3f}",
+        ),
+    ]
+    print(f"iperf3 TCP a -> b for {args.seconds} s, ping rtt over 20 echoes, same lab, same run")
+    print(_common.table(rows, ("PATH", "THROUGHPUT", "RTT", "THROUGHPUT RATIO")))
+    print(f"rtt added by the tunnel: {tunnel['rtt'] - native['rtt']:.3f} ms "
+          f"({tunnel['rtt'] / native['rtt']:.1f}x native)")  # fmt: skip
+    ok = ratio >= 0.30
+    print("target (tunnel throughput >= 30 % of native):", "MET" if ok else "MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    sys.exit(trio.run(main, parser.parse_args()))
