@@ -26,7 +26,7 @@ class Scene:
 
 
 def _scenes() -> list[Scene]:
-    from . import _dualstack, _lab_scene, _linklocal, _multicast, _netsh, _reach, _wire
+    from . import _dualstack, _lab_scene, _linklocal, _multicast, _netsh, _reach, _sixto4, _wire
 
     return [
         Scene("A lab to work in", _lab_scene.show_lab),
@@ -36,6 +36,7 @@ def _scenes() -> list[Scene]:
         Scene("A link-local ping needs a zone", _linklocal.link_local_ping),
         Scene("Dual-stack sockets: what connects to what", _dualstack.probe_table),
         Scene("netsh words over Linux interfaces", _netsh.netsh_script),
+        Scene("Two 6to4 sites over IPv4 (the seeds' Configuration 2)", _sixto4.two_sites),
     ]
 
 

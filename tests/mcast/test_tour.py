@@ -24,6 +24,9 @@ def test_tour_on_loopback() -> None:
     assert "== 6. Dual-stack sockets: what connects to what ==" in out
     assert "sees ::ffff:127.0.0.1" in out and "refused" in out
     assert "AddRoute(prefix=IPv6Network('2001:db8:ad::/48')" in out
+    assert "== 8. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
+    assert "interface ipv6 add address tun6to4 2002:ac1f:2aef::ac1f:2aef" in out
+    assert "(claims 172.30.7.11): inner_src_6to4_mismatch" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -48,6 +51,9 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "the filters filter." in out
     assert "metric=5" in out and "nothing is left half-applied" in out
     assert "After undo.txt, eth0 holds only what the lab gave it." in out
+    assert "3 packets transmitted, 3 received, 0% packet loss" in out
+    assert "tun6to4: 6to4 on the userspace plane" in out
+    assert "Both gateways are back as they were" in out
     assert "is down again" in out
     assert netns_names() == before
 
