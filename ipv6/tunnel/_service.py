@@ -192,8 +192,9 @@ class Service:
                         continue
                     counters.tx_packets += 1
                     counters.tx_bytes += len(packet)
+                else:  # a full batch: let the other direction run before reading on
+                    await trio.lowlevel.checkpoint()
                 self.changed.set()
-                await trio.lowlevel.checkpoint()
 
     def _write(self, running: Running, packet: bytes) -> bool:
         try:
@@ -246,8 +247,9 @@ class Service:
                         running.counters.rx_bytes += len(verdict.packet)
                 else:
                     running.counters.drops[verdict.reason] += 1
+            else:  # a full batch: let the tunnels' side run before reading on
+                await trio.lowlevel.checkpoint()
             self.changed.set()
-            await trio.lowlevel.checkpoint()
 
     # -- reporting --
 
