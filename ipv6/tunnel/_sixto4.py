@@ -20,7 +20,6 @@ from .._errors import BadInput, Ipv6Error
 from . import _registry
 from ._sixto4cfg import TUNNEL, HostFacts, Options, Plan, plan, script_text
 
-DEPRECATED_ANYCAST = IPv4Address("192.88.99.1")
 SETTINGS_DEFAULT: dict[str, Any] = {
     "state": "default",
     "undoonstop": "default",
@@ -122,11 +121,6 @@ def resolve_relay(name: str, *, best: bool) -> IPv4Address:
         except OSError as exc:
             raise BadInput(f"-R {name}: cannot resolve it ({exc.strerror})") from None
         found = list(dict.fromkeys(IPv4Address(i[4][0]) for i in infos))
-    if DEPRECATED_ANYCAST in found:
-        print(
-            f"note: {DEPRECATED_ANYCAST} is the 6to4 anycast relay RFC 7526 deprecated",
-            file=sys.stderr,
-        )
     if best and len(found) > 1:
         return fastest(found) or found[0]
     return found[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 import trio
 
 from ipv6.tunnel._control import kernel_has_sit
+from ipv6.tunnel._sixto4 import fastest
 
 pytestmark = pytest.mark.needs_root
 
@@ -270,6 +272,20 @@ def martians() -> int:
 async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> None:
     async with lab("6to4-two-sites") as running:
         gw1, spoofer, h1 = running.host("gw1"), running.host("spoofer"), running.host("h1")
+        # -b: of a relay name's addresses, the one that answers first (.77 does not exist)
+        picked = await gw1.run_sync(fastest, [IPv4Address("172.30.9.77"), IPv4Address(RELAY)])
+        assert picked == IPv4Address(RELAY)
+        # FILE: the script instead of the change
+        script = tmp_path / "gw1.netsh"
+        await tool(gw1, tmp_path, *f"ipv6 6to4cfg -r -R {RELAY} --lab {script}".split())
+        written = script.read_text().splitlines()
+        assert written[0].startswith("# 6to4cfg -r for 172.31.42.239: site 2002:ac1f:2aef::/48")
+        assert (
+            f"interface ipv6 add v6v4tunnel tun6to4 {GW1} mode=6to4 relay={RELAY} lab=yes"
+            in written
+        )
+        assert "interface ipv6 add route 2002:ac1f:2aef:1::/64 lan0 publish=yes" in written
+        assert (await status(gw1, tmp_path)) == {}  # nothing applied
         await tool(
             gw1, tmp_path, "ipv6", "6to4cfg", "-r", "-R", RELAY, "--lab", "--plane", "userspace"
         )
@@ -308,6 +324,41 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
             assert reason not in drops  # never reached the plane ...
         assert martians() - kernel_before >= len(MARTIANS)  # ... the kernel dropped them
         assert now["rx_packets"] - start["tun6to4"]["rx_packets"] == len(PASSES)
+        undo = tmp_path / "undo.netsh"
+        await tool(gw1, tmp_path, "ipv6", "6to4cfg", "-u", str(undo))
+        lines = undo.read_text().splitlines()
+        assert lines[-1] == "interface ipv6 delete interface tun6to4"
+        assert "interface ipv6 set global forwarding=disabled" in lines
+        await tool(gw1, tmp_path, "netsh", "-f", str(undo))  # the undo script, applied by hand
+        assert await status(gw1, tmp_path) == {}
+
+
+def test_without_privilege_changes_are_one_line_refusals(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed for this test"
+    drop = [setpriv, "--bounding-set=-net_admin,-net_raw", "--inh-caps=-net_admin,-net_raw", "--"]
+    env = {"NETSH_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def run(module: str, *words: str) -> subprocess.CompletedProcess[str]:
+        command = [*drop, sys.executable, "-m", module, *words]
+        return subprocess.run(command, check=False, capture_output=True, text=True, env=env)
+
+    for refused in (
+        run("ipv6", "tunnel", "add", "t9", "--mode", "6to4", "--local", "192.0.2.1"),
+        run("ipv6", "6to4cfg", "-r", "--lab"),
+        run("ipv6", "6to4cfg", "-u"),
+        run("ipv6.cli.netsh", "interface", "6to4", "set", "state", "enabled"),
+    ):
+        assert refused.returncode == 4, refused.stderr
+        line = refused.stderr.strip()
+        assert "\n" not in line and "CAP_NET_ADMIN" in line and "Traceback" not in line
+    shown = run("ipv6", "tunnel", "status", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout) == []
+    state = run("ipv6.cli.netsh", "interface", "6to4", "show", "state", "--json")
+    assert state.returncode == 0 and json.loads(state.stdout)[0]["configured"] is False
 
 
 async def test_the_plane_is_chosen_and_said(lab, tmp_path: Path) -> None:
