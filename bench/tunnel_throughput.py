@@ -75,7 +75,8 @@ async def main(args: argparse.Namespace) -> int:
                     host, work, "netsh", "int", "ipv6", "add", "address", "tun6to4",
                     str(sixto4_address(v4)),
                 )  # fmt: skip
-                await toolkit(host, work, "netsh", "int", "ipv6", "add", "route", "2002::/16", "tun6to4")
+                route = ["netsh", "int", "ipv6", "add", "route", "2002::/16", "tun6to4"]
+                await toolkit(host, work, *route)
             far = str(sixto4_address(ENDS["b"]))
             tunnel = {
                 "throughput": await iperf3(a, b, far, args.seconds),
@@ -83,7 +84,12 @@ async def main(args: argparse.Namespace) -> int:
             }
     ratio = tunnel["throughput"] / native["throughput"]
     rows = [
-        ("native IPv6 (veth)", f"{native['throughput'] / 1e6:,.0f} Mbit/s", f"{native['rtt']:.3f} ms", "1.00"),
+        (
+            "native IPv6 (veth)",
+            f"{native['throughput'] / 1e6:,.0f} Mbit/s",
+            f"{native['rtt']:.3f} ms",
+            "1.00",
+        ),
         (
             "6to4, userspace plane",
             f"{tunnel['throughput'] / 1e6:,.0f} Mbit/s",

@@ -168,13 +168,16 @@ def _poke_service(data: dict[str, Any]) -> None:
     if service_alive(pid):
         os.kill(pid, signal.SIGHUP)
         return
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "ipv6.tunnel._service"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # a tunnel outlives the command that made it
-    )
+    log = _registry.log_path()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as errors:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "ipv6.tunnel._service"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,  # a tunnel outlives the command that made it
+        )
     data["service"] = daemon.pid
     _registry.save(data)
 
@@ -187,11 +190,21 @@ def _wait_for(name: str, *, present: bool) -> None:
             raise TunnelError(f"tunnel {name}: {status['errors'][name]}")
         if (name in status.get("tunnels", {})) == present and _device_exists(name) == present:
             return
+        if present and not service_alive(_registry.load().get("service")):
+            raise TunnelError(f"the tunnel service stopped: {_last_words()}")
         time.sleep(0.02)
     raise TunnelError(
         f"the tunnel service did not {'start' if present else 'stop'} tunnel {name} "
         f"within {START_TIMEOUT:.0f} s (see `ipv6 tunnel status`)"
     )
+
+
+def _last_words() -> str:
+    try:
+        lines = _registry.log_path().read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return lines[-1] if lines else f"no reason given (see {_registry.log_path()})"
 
 
 def _device_exists(name: str) -> bool:

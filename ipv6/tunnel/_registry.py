@@ -59,6 +59,11 @@ def status_path() -> Path:
     return _base().with_suffix(".status.json")
 
 
+def log_path() -> Path:
+    """Where the service says why it stopped, if it does."""
+    return _base().with_suffix(".log")
+
+
 def _read(path: Path, empty: dict[str, Any]) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))

@@ -306,12 +306,19 @@ async def serve() -> int:
 
 
 def main() -> int:
+    """Run until SIGTERM; a failure is one line on stderr (the tunnel log) and exit 1."""
     try:
         return trio.run(serve)
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
-        print(f"tunnel service: {exc.strerror or exc}", file=sys.stderr)
+    except Exception as exc:
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]  # type: ignore[assignment]
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+        print(
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')} tunnel service stopped: {reason}",
+            file=sys.stderr,
+        )
         return 1
 
 
