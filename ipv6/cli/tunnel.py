@@ -126,6 +126,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{row['name']}: {row['mode']} on the {row['plane']} plane, {row['local']} -> "
             f"{remote}{relays}, MTU {row['mtu']}, {state}"
         )
+        if row["addresses"]:
+            print(f"  addresses: {', '.join(row['addresses'])}")
         if row["running"]:
             print(
                 f"  out (encapsulated): {row['tx_packets']} packets, {row['tx_bytes']} bytes; "

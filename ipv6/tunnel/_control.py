@@ -296,6 +296,9 @@ def status() -> list[dict[str, Any]]:
                 break
             time.sleep(0.01)
         counted = _registry.load_status().get("tunnels", {})
+    import psutil
+
+    on_links = psutil.net_if_addrs()
     rows = []
     for name, spec in sorted(data["tunnels"].items()):
         row: dict[str, Any] = {
@@ -306,6 +309,11 @@ def status() -> list[dict[str, Any]]:
             "remote": spec.get("remote") or ("2002::/16" if spec["mode"] == "6to4" else None),
             "relays": spec.get("relays", []),
             "mtu": spec["mtu"],
+            "addresses": [
+                a.address.split("%")[0]
+                for a in on_links.get(name, ())
+                if a.family == socket.AF_INET6
+            ],
             "running": False,
         }
         if spec["plane"] == "userspace" and name in counted:

@@ -64,7 +64,16 @@ def test_link_local_lab_is_the_seeds_configuration_1() -> None:
 
 def test_6to4_lab_is_the_seeds_configuration_2() -> None:
     config = load_config(LABS / "6to4-two-sites.toml")
-    assert {h.name for h in config.hosts} == {"gw1", "gw2", "r", "h1", "h2"}
+    assert {h.name for h in config.hosts} == {
+        "gw1",
+        "gw2",
+        "r",
+        "h1",
+        "h2",
+        "relay",
+        "v6",
+        "spoofer",
+    }
     wan = {
         ep.host: ep.addresses[0]
         for link in config.links
@@ -75,6 +84,9 @@ def test_6to4_lab_is_the_seeds_configuration_2() -> None:
     # The gateways are on different IPv4 subnets, joined by r.
     assert wan["gw1"].network != wan["gw2"].network
     assert str(wan["gw1"].ip) == "172.31.42.239"
+    # The spoofer shares gw1's link (a bridge), so broadcast and multicast reach gw1.
+    (wan1,) = [link for link in config.links if link.name == "wan1"]
+    assert {ep.host for ep in wan1.endpoints} == {"gw1", "r", "spoofer"} and wan1.kind == "bridge"
 
 
 def test_defaults_name_interfaces_and_turn_dad_on() -> None:

@@ -197,6 +197,7 @@ async def test_configuration_2_over_the_userspace_plane(lab, tmp_path: Path) -> 
         counted = await status(gw1, tmp_path)
         tun = counted["tun6to4"]
         assert tun["plane"] == "userspace" and tun["running"]
+        assert tun["addresses"] == [GW1_6TO4] and tun["relays"] == [RELAY]
         assert tun["tx_packets"] > 0 and tun["rx_packets"] > 0
         assert tun["drops"].get("too_big", 0) >= 1
         assert (await status(gw2, tmp_path))["to-relay"]["rx_packets"] >= 2
@@ -272,6 +273,7 @@ def martians() -> int:
 async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> None:
     async with lab("6to4-two-sites") as running:
         gw1, spoofer, h1 = running.host("gw1"), running.host("spoofer"), running.host("h1")
+        relay = running.host("relay")
         # -b: of a relay name's addresses, the one that answers first (.77 does not exist)
         picked = await gw1.run_sync(fastest, [IPv4Address("172.30.9.77"), IPv4Address(RELAY)])
         assert picked == IPv4Address(RELAY)
@@ -298,6 +300,11 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
                 [sys.executable, "-c", SPOOFER, json.dumps([list(v[1:]) for v in vectors])]
             )
 
+        # a configured 6in4 tunnel takes only its remote's packets (RFC 4213 3.6)
+        await tool(
+            relay, tmp_path, *f"netsh int ipv6 add v6v4tunnel to-gw1 {RELAY} {GW1} lab=yes".split()
+        )
+        await send([("outer_src_not_remote", "172.31.42.66", RELAY, SITE1, NATIVE)])
         await send(SPOOFS + [(m[0], m[1], GW1, SITE2, SITE1) for m in MARTIANS])
         await send(PASSES)
         expected: dict[str, int] = {}
@@ -324,6 +331,10 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
             assert reason not in drops  # never reached the plane ...
         assert martians() - kernel_before >= len(MARTIANS)  # ... the kernel dropped them
         assert now["rx_packets"] - start["tun6to4"]["rx_packets"] == len(PASSES)
+        with trio.move_on_after(5):
+            while (sixin4 := (await status(relay, tmp_path))["to-gw1"])["drops"] == {}:
+                await trio.sleep(0.2)
+        assert sixin4["drops"].get("outer_src_not_remote") == 1 and sixin4["rx_packets"] == 0
         undo = tmp_path / "undo.netsh"
         await tool(gw1, tmp_path, "ipv6", "6to4cfg", "-u", str(undo))
         lines = undo.read_text().splitlines()
