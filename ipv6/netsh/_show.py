@@ -240,6 +240,10 @@ def dump(kernel: Kernel, fam: str) -> list[str]:
     permanent neighbours, forwarding, MTUs, the hop limit)."""
     lines = []
     ctx = f"interface {fam}"
+    if fam == "ipv6":
+        lines += [f"{ctx} {line}" for line in _tunnel_lines()]
+        if _sysctl("net/ipv6/conf/all/forwarding") == "1":
+            lines.append(f"{ctx} set global forwarding=enabled")
     for row in _show_interfaces(kernel, fam, {}):
         if row["name"] == "lo":
             continue
@@ -293,6 +297,27 @@ def dump(kernel: Kernel, fam: str) -> list[str]:
     return lines
 
 
+def _tunnel_lines() -> list[str]:
+    """``add v6v4tunnel`` for each tunnel of this namespace, as it was made."""
+    from ..tunnel._registry import load, tunnels
+
+    lines = []
+    for name, spec in sorted(tunnels(load()).items()):
+        words = [f"add v6v4tunnel interface={name} localaddress={spec.local}"]
+        if spec.remote:
+            words.append(f"remoteaddress={spec.remote}")
+        words.append(f"mode={spec.mode}")
+        words += [f"relay={relay}" for relay in spec.relays[:1]]
+        if spec.mtu != 1280:
+            words.append(f"mtu={spec.mtu}")
+        if spec.router and spec.mode == "6in4":
+            words.append(f"router={spec.router}")
+        if spec.lab:
+            words.append("lab=yes")
+        lines.append(" ".join(words))
+    return lines
+
+
 def _link_mtu(kernel: Kernel, ifindex: int) -> int:
     (link,) = kernel.ipr.get_links(ifindex)
     return int(link.get_attr("IFLA_MTU"))
@@ -301,12 +326,15 @@ def _link_mtu(kernel: Kernel, ifindex: int) -> int:
 def reset_script(kernel: Kernel, fam: str) -> list[str]:
     """Commands that return everything :func:`dump` would show to the defaults."""
     lines = []
+    tunnels = []  # removed last: addresses and routes on them go first
     for line in dump(kernel, fam):
         words = line.split()
         verb_at = words.index("add") if "add" in words else words.index("set")
         noun = words[verb_at + 1]
         args = words[verb_at + 2 :]
-        if noun == "address":
+        if noun == "v6v4tunnel":
+            tunnels.append(f"interface {fam} delete interface {args[0].split('=', 1)[1]}")
+        elif noun == "address":
             keep = [a for a in args if a.startswith(("interface=", "address="))]
             lines.append(f"interface {fam} delete address {' '.join(keep)}")
         elif noun == "route":
@@ -328,6 +356,8 @@ def reset_script(kernel: Kernel, fam: str) -> list[str]:
                     ]
                     settings.append(f"mtu={link.get_attr('IFLA_MTU')}")
             lines.append(f"interface {fam} set interface interface={name} {' '.join(settings)}")
+        elif noun == "global" and "forwarding=enabled" in args:
+            lines.append(f"interface {fam} set global forwarding=disabled")
         elif noun == "global":
             lines.append(f"interface {fam} set global defaultcurhoplimit=64")
-    return lines
+    return lines + tunnels

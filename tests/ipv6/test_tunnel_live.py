@@ -133,35 +133,14 @@ async def test_configuration_2_over_the_userspace_plane(lab, tmp_path: Path) -> 
 
         # TCP across 2002::/16, socat at both ends, the outer headers seen by tshark on r
         async with trio.open_nursery() as nursery:
-            capture = tmp_path / "wan.pcap"
-            nursery.start_soon(
-                r.run,
-                [
-                    "timeout",
-                    "8",
-                    "tshark",
-                    "-i",
-                    "eth0",
-                    "-f",
-                    "ip proto 41",
-                    "-c",
-                    "20",
-                    "-w",
-                    str(capture),
-                ],
-            )
-            nursery.start_soon(
-                h2.run,
-                [
-                    "timeout",
-                    "8",
-                    "socat",
-                    "-T",
-                    "5",
-                    "TCP6-LISTEN:7001,reuseaddr",
-                    "SYSTEM:echo from-h2",
-                ],
-            )
+            capture, said = tmp_path / "wan.pcap", tmp_path / "tshark.err"
+            tshark = f"tshark -i eth0 -f 'ip proto 41' -c 20 -w {capture} 2>{said}"
+            nursery.start_soon(r.run, ["sh", "-c", f"exec timeout 15 {tshark}"])
+            server = ["socat", "-T", "5", "TCP6-LISTEN:7001,reuseaddr", "SYSTEM:echo from-h2"]
+            nursery.start_soon(h2.run, ["timeout", "15", *server])
+            with trio.fail_after(10):  # tshark says so once it captures
+                while not (said.exists() and "Capturing on" in said.read_text()):
+                    await trio.sleep(0.1)
             await trio.sleep(1.0)
             reply = await h1.run(
                 ["socat", "-T", "5", "-", f"TCP6:[{a2}]:7001"], stdin=b"", check=False
@@ -381,7 +360,15 @@ async def test_the_plane_is_chosen_and_said(lab, tmp_path: Path) -> None:
         )
         expected = b"the kernel's sit driver" if has_sit else b"the userspace plane"
         assert expected in auto.stdout
-        await tool(gw1, tmp_path, "ipv6", "tunnel", "delete", "t0")
+        await tool(
+            gw1, tmp_path, "netsh", "int", "ipv6", "add", "address", "t0", "2002:ac1f:2aef::1"
+        )
+        dumped = (await tool(gw1, tmp_path, "netsh", "int", "ipv6", "dump")).stdout.decode()
+        made = f"interface ipv6 add v6v4tunnel interface=t0 localaddress={GW1} mode=6to4 lab=yes"
+        assert dumped.splitlines()[1] == made  # the tunnel before what lives on it
+        assert "interface ipv6 add address interface=t0 address=2002:ac1f:2aef::1/128" in dumped
+        await tool(gw1, tmp_path, "netsh", "int", "ipv6", "reset")  # takes the tunnel too
+        assert await status(gw1, tmp_path) == {}
         kernel = await tool(
             gw1, tmp_path, "ipv6", "tunnel", "add", "t1", "--mode", "6in4", "--local", GW1,
             "--remote", RELAY, "--lab", "--plane", "kernel", check=False,
