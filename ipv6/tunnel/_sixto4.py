@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import BadInput, Ipv6Error
+from ..netsh._apply import NetshFailed
 from . import _registry
 from ._sixto4cfg import TUNNEL, HostFacts, Options, Plan, plan, script_text
 
@@ -205,7 +206,16 @@ def undo() -> list[str]:
     lines = tuple(applied["undo"])
     if TUNNEL not in _registry.load()["tunnels"]:
         lines = tuple(line for line in lines if TUNNEL not in line)  # gone already
-    run_script(lines)
+    try:
+        run_script(lines)
+    except NetshFailed:
+        # Something was changed by hand since (netsh reset, say): undo what is still
+        # there, line by line, and say what was not.
+        for line in lines:
+            try:
+                run_script((line,))
+            except NetshFailed as exc:
+                print(f"note: not undone, {exc}", file=sys.stderr)
     record["applied"] = None
     save_record(record)
     return list(lines)

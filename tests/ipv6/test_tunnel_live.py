@@ -321,6 +321,11 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
         assert "interface ipv6 set global forwarding=disabled" in lines
         await tool(gw1, tmp_path, "netsh", "-f", str(undo))  # the undo script, applied by hand
         assert await status(gw1, tmp_path) == {}
+        # 6to4cfg -u after the change was undone by hand: says what was gone, forgets it
+        late = await tool(gw1, tmp_path, "ipv6", "6to4cfg", "-u")
+        assert b"note: not undone" in late.stderr and b"Traceback" not in late.stderr
+        again = await tool(gw1, tmp_path, "ipv6", "6to4cfg", "-u", check=False)
+        assert again.returncode == 2 and b"nothing to undo" in again.stderr
 
 
 def test_without_privilege_changes_are_one_line_refusals(tmp_path: Path) -> None:
