@@ -286,8 +286,9 @@ def netsh_set(noun: str, values: dict[str, Any]) -> list[str]:
     else:
         settings["routing"] = values.get("routing", settings["routing"])
         settings["sitelocals"] = values.get("sitelocals", settings["sitelocals"])
-    on = wanted(settings)
-    options = options_from(settings) if on else None  # bad settings change nothing
+    options = options_from(settings) if wanted(settings) else None
+    if options is not None:
+        make_plan(options)  # settings that cannot be applied change nothing, not even themselves
     save_record(record)
     messages = []
     if record["applied"] is not None:

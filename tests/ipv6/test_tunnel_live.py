@@ -392,3 +392,40 @@ async def test_the_plane_is_chosen_and_said(lab, tmp_path: Path) -> None:
                 )
             )
         assert await status(gw1, tmp_path) == {}
+
+
+async def test_the_netsh_6to4_context_applies_its_settings(lab, tmp_path: Path) -> None:
+    async with lab("6to4-two-sites") as running:
+        gw1 = running.host("gw1")
+
+        async def netsh(*words: str, check: bool = True):
+            return await tool(gw1, tmp_path, "netsh", "interface", "6to4", *words, check=check)
+
+        async def shown(noun: str) -> list[dict[str, Any]]:
+            rows = json.loads((await netsh("show", noun, "--json")).stdout)
+            assert isinstance(rows, list)
+            return rows
+
+        refused = await netsh("set", "state", "enabled", check=False)  # private, no lab=yes
+        assert refused.returncode == 2 and b"--lab" in refused.stderr
+        assert (await shown("state"))[0]["state"] == "default"  # nothing kept, nothing changed
+        no_relay = await netsh("set", "relay", "state=enabled", check=False)
+        assert no_relay.returncode == 2 and b"no default relay" in no_relay.stderr
+
+        await netsh("set", "routing", "enabled")
+        await netsh("set", "relay", f"name={RELAY}", "state=enabled")
+        await netsh("set", "state", "enabled", "lab=yes")
+        state = (await shown("state"))[0]
+        assert state["configured"] and state["site"] == "2002:ac1f:2aef::/48"
+        assert (await shown("relay"))[0]["in_use"] == RELAY
+        interfaces = {row["interface"]: row for row in await shown("interface")}
+        assert interfaces["lan0"]["prefix"] == "2002:ac1f:2aef:1::/64"
+        assert (await status(gw1, tmp_path))["tun6to4"]["relays"] == [RELAY]
+
+        await netsh("set", "routing", "disabled")  # applied again, as a host, not a gateway
+        assert await shown("interface") == [
+            {"interface": "tun6to4", "role": "6to4 tunnel", "prefix": "2002:ac1f:2aef::/48"}
+        ]
+        await netsh("set", "state", "disabled")
+        assert not (await shown("state"))[0]["configured"]
+        assert await status(gw1, tmp_path) == {}
