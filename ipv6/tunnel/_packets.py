@@ -19,6 +19,9 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 
 
+Packet = bytes | memoryview  # the plane hands views of its buffers, never copies
+
+
 class Malformed(ValueError):
     """Bytes that are not the packet they claim to be."""
 
@@ -29,10 +32,10 @@ class Outer:
 
     src: int
     dst: int
-    payload: bytes
+    payload: Packet
 
 
-def parse_ipv4(packet: bytes) -> Outer:
+def parse_ipv4(packet: Packet) -> Outer:
     """An IPv4 packet carrying protocol 41, as a raw socket hands it over."""
     if len(packet) < 20 or packet[0] >> 4 != 4:
         raise Malformed("not an IPv4 packet")
@@ -57,7 +60,7 @@ def ipv4_header(src: int, dst: int, payload_length: int, *, ttl: int = 64, ident
     return header[:10] + csum.to_bytes(2, "big") + header[12:]
 
 
-def ipv6_addresses(packet: bytes) -> tuple[int, int]:
+def ipv6_addresses(packet: Packet) -> tuple[int, int]:
     """(source, destination) of an IPv6 packet whose lengths add up."""
     if len(packet) < IPV6_HEADER or packet[0] >> 4 != 6:
         raise Malformed("not an IPv6 packet")
@@ -92,7 +95,7 @@ def checksum(data: bytes) -> int:
     return int(~total & 0xFFFF)
 
 
-def icmpv6(src: int, dst: int, kind: int, code: int, *, word: int, invoking: bytes) -> bytes:
+def icmpv6(src: int, dst: int, kind: int, code: int, *, word: int, invoking: Packet) -> bytes:
     """An ICMPv6 error about ``invoking``, no longer than the IPv6 minimum MTU."""
     room = IPV6_MIN_MTU - IPV6_HEADER - 8
     body = struct.pack("!BBHI", kind, code, 0, word) + invoking[:room]
@@ -105,11 +108,11 @@ def icmpv6(src: int, dst: int, kind: int, code: int, *, word: int, invoking: byt
     )
 
 
-def packet_too_big(router: int, invoking: bytes, mtu: int) -> bytes:
+def packet_too_big(router: int, invoking: Packet, mtu: int) -> bytes:
     """ICMPv6 Packet Too Big (type 2) back to the sender of ``invoking``."""
     return icmpv6(router, int.from_bytes(invoking[8:24], "big"), 2, 0, word=mtu, invoking=invoking)
 
 
-def no_route(router: int, invoking: bytes) -> bytes:
+def no_route(router: int, invoking: Packet) -> bytes:
     """ICMPv6 Destination Unreachable, no route to destination (type 1 code 0)."""
     return icmpv6(router, int.from_bytes(invoking[8:24], "big"), 1, 0, word=0, invoking=invoking)

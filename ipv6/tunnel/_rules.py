@@ -15,7 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from ._packets import ICMPV6, IPV6_HEADER, Malformed, ipv6_addresses, no_route, packet_too_big
+from ._packets import (
+    ICMPV6,
+    IPV6_HEADER,
+    Malformed,
+    Packet,
+    ipv6_addresses,
+    no_route,
+    packet_too_big,
+)
 
 SIX_TO_FOUR = 0x2002 << 112
 _TOP16 = ((1 << 16) - 1) << 112
@@ -133,7 +141,7 @@ class Send:
 class Deliver:
     """Decapsulated: hand the inner packet to the IPv6 stack."""
 
-    packet: bytes
+    packet: Packet
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,7 @@ class Drop:
 Verdict = Send | Deliver | Drop
 
 
-def _may_answer(packet: bytes, src_category: str | None, policy_router: int) -> bool:
+def _may_answer(packet: Packet, src_category: str | None, policy_router: int) -> bool:
     """RFC 4443 2.4(e): no error about an error, nor to an unusable source."""
     if src_category is not None or not policy_router:
         return False
@@ -155,7 +163,7 @@ def _may_answer(packet: bytes, src_category: str | None, policy_router: int) -> 
     return not is_error
 
 
-def encapsulate(policy: Policy, packet: bytes) -> Send | Drop:
+def encapsulate(policy: Policy, packet: Packet) -> Send | Drop:
     """A packet the IPv6 stack routed into the tunnel: to which IPv4 address."""
     try:
         src, dst = ipv6_addresses(packet)
@@ -191,7 +199,7 @@ def encapsulate(policy: Policy, packet: bytes) -> Send | Drop:
     return Send(target)
 
 
-def _encapsulate_6in4(policy: Policy, packet: bytes, src: int, dst: int) -> Send | Drop:
+def _encapsulate_6in4(policy: Policy, packet: Packet, src: int, dst: int) -> Send | Drop:
     why = policy.ipv6_category(src)
     if why in ("compatible_or_mapped", "multicast"):
         return Drop(f"inner_src_{why}")
@@ -203,14 +211,14 @@ def _encapsulate_6in4(policy: Policy, packet: bytes, src: int, dst: int) -> Send
     return Send(policy.remote)
 
 
-def _too_big(policy: Policy, packet: bytes) -> Drop:
+def _too_big(policy: Policy, packet: Packet) -> Drop:
     src = int.from_bytes(packet[8:24], "big")
     category = policy.ipv6_category(src) if policy.mode == "6to4" else None
     ok = _may_answer(packet, category, policy.router)
     return Drop("too_big", packet_too_big(policy.router, packet, policy.mtu) if ok else None)
 
 
-def decapsulate(policy: Policy, src4: int, dst4: int, inner: bytes) -> Deliver | Drop:
+def decapsulate(policy: Policy, src4: int, dst4: int, inner: Packet) -> Deliver | Drop:
     """A protocol-41 packet from ``src4`` to ``dst4``: deliver its inner packet or drop."""
     why = policy.ipv4_category(dst4)
     if why is not None:
@@ -260,7 +268,7 @@ def lab_block(address: IPv4Address) -> tuple[int, int] | None:
     return None
 
 
-def _well_formed(packet: bytes) -> bool:
+def _well_formed(packet: Packet) -> bool:
     return (
         len(packet) >= IPV6_HEADER
         and packet[0] >> 4 == 6
@@ -279,26 +287,27 @@ class Flows:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._out: dict[bytes, Send] = {}
-        self._in: dict[tuple[int, int, bytes], Deliver] = {}
+        self._in: set[tuple[int, int, bytes]] = set()
 
-    def encapsulate(self, packet: bytes) -> Send | Drop:
-        sent = self._out.get(packet[8:40])
+    def encapsulate(self, packet: Packet) -> Send | Drop:
+        pair = bytes(packet[8:40])
+        sent = self._out.get(pair)
         if sent is not None and len(packet) <= self.policy.mtu and _well_formed(packet):
             return sent
         verdict = encapsulate(self.policy, packet)
         if isinstance(verdict, Send):
             if len(self._out) >= self.LIMIT:
                 self._out.clear()
-            self._out[packet[8:40]] = verdict
+            self._out[pair] = verdict
         return verdict
 
-    def decapsulate(self, src4: int, dst4: int, inner: bytes) -> Deliver | Drop:
-        key = (src4, dst4, inner[8:40])
+    def decapsulate(self, src4: int, dst4: int, inner: Packet) -> Deliver | Drop:
+        key = (src4, dst4, bytes(inner[8:40]))
         if key in self._in and _well_formed(inner):
             return Deliver(inner)
         verdict = decapsulate(self.policy, src4, dst4, inner)
         if isinstance(verdict, Deliver):
             if len(self._in) >= self.LIMIT:
                 self._in.clear()
-            self._in[key] = verdict
+            self._in.add(key)
         return verdict

@@ -164,12 +164,14 @@ class Service:
         """IPv6 packets the stack routed into the tunnel: check, encapsulate, send."""
         fd, counters, sock = running.fd, running.counters, self.sock
         cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, running.pktinfo)]
+        buffer = bytearray(65536)  # read into, never copied: a packet is a view of it
+        view = memoryview(buffer)
         with running.cancel:
             while True:
                 await trio.lowlevel.wait_readable(fd)
                 for _ in range(BATCH):
                     try:
-                        packet = os.read(fd, 65536)
+                        packet = view[: os.readv(fd, (buffer,))]
                     except BlockingIOError:
                         break
                     except OSError:  # the device went away under us
@@ -196,7 +198,7 @@ class Service:
                     await trio.lowlevel.checkpoint()
                 self.changed.set()
 
-    def _write(self, running: Running, packet: bytes) -> bool:
+    def _write(self, running: Running, packet: bytes | memoryview) -> bool:
         try:
             os.write(running.fd, packet)
         except OSError:
@@ -224,11 +226,13 @@ class Service:
     async def from_ipv4(self) -> None:
         """Protocol-41 packets from the IPv4 side: claim, check, decapsulate."""
         sock = self.sock
+        buffer = bytearray(65536)
+        view = memoryview(buffer)
         while True:
             await trio.lowlevel.wait_readable(sock)
             for _ in range(BATCH):
                 try:
-                    data = sock.recv(65536)
+                    data = view[: sock.recv_into(buffer)]
                 except BlockingIOError:
                     break
                 try:
