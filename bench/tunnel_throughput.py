@@ -19,6 +19,7 @@ import argparse
 import compileall
 import json
 import re
+import statistics
 import sys
 import tempfile
 from ipaddress import IPv4Address
@@ -74,34 +75,46 @@ async def main(args: argparse.Namespace) -> int:
     compileall.compile_dir(_common.ROOT / "ipv6", quiet=1)
     config = load_config(_common.ROOT / "configs/lab/two-hosts.toml", name=_common.unique("tbench"))
     far = str(sixto4_address(ENDS["b"]))
-    results: dict[str, dict[str, float]] = {}
+    samples: dict[str, list[tuple[float, float]]] = {}  # path -> [(bits/s, rtt ms)] per round
+
+    async def measure(path: str, client, server, address: str) -> None:
+        got = (await iperf3(client, server, address, args.seconds), await rtt(client, address))
+        samples.setdefault(path, []).append(got)
+
     with tempfile.TemporaryDirectory(prefix="tunnel-bench-") as work_dir:
         work = Path(work_dir)
         async with open_lab(config) as lab:
             a, b = lab.host("a"), lab.host("b")
-            results["native IPv6 (veth)"] = {
-                "throughput": await iperf3(a, b, "2001:db8:0:1::2", args.seconds),
-                "rtt": await rtt(a, "2001:db8:0:1::2"),
-            }
-            for mtu in (1280, args.large_mtu):
-                await tunnels(lab, work, mtu)
-                results[f"6to4, userspace plane, MTU {mtu}"] = {
-                    "throughput": await iperf3(a, b, far, args.seconds),
-                    "rtt": await rtt(a, far),
-                }
-                for host in (a, b):
-                    await toolkit(host, work, "ipv6", "tunnel", "delete", "tun6to4")
+            for _ in range(args.rounds):  # the paths take turns, so drift hits each alike
+                await measure("native IPv6 (veth)", a, b, "2001:db8:0:1::2")
+                for mtu in (1280, args.large_mtu):
+                    await tunnels(lab, work, mtu)
+                    await measure(f"6to4, userspace plane, MTU {mtu}", a, b, far)
+                    for host in (a, b):
+                        await toolkit(host, work, "ipv6", "tunnel", "delete", "tun6to4")
+    results = {
+        path: {
+            "throughput": statistics.median(bits for bits, _ in got),
+            "low": min(bits for bits, _ in got),
+            "high": max(bits for bits, _ in got),
+            "rtt": statistics.median(ms for _, ms in got),
+        }
+        for path, got in samples.items()
+    }
     native = results["native IPv6 (veth)"]
     rows = [
         (
             path,
-            f"{r['throughput'] / 1e6:,.0f} Mbit/s",
+            f"{r['throughput'] / 1e6:,.0f} Mbit/s ({r['low'] / 1e6:,.0f}-{r['high'] / 1e6:,.0f})",
             f"{r['rtt']:.3f} ms",
             f"{r['throughput'] / native['throughput']:.3f}",
         )
         for path, r in results.items()
     ]
-    print(f"iperf3 TCP a -> b for {args.seconds} s, ping rtt over 20 echoes, same lab, same run")
+    print(
+        f"iperf3 TCP a -> b for {args.seconds} s and ping rtt over 20 echoes, each path "
+        f"{args.rounds} times in turn, same lab, same run: medians (throughput range)"
+    )
     print(_common.table(rows, ("PATH", "THROUGHPUT", "RTT", "THROUGHPUT RATIO")))
     verdicts = []
     for mtu in (1280, args.large_mtu):
@@ -117,6 +130,7 @@ async def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--large-mtu", type=int, default=65000, help="the second round's tunnel MTU"
     )
