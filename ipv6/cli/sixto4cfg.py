@@ -39,6 +39,12 @@ def register(groups: Any) -> None:
         default="auto",
         help="the tunnel's data plane (auto: the kernel's sit where it exists)",
     )
+    cfg.add_argument(
+        "--mtu",
+        type=int,
+        default=1280,
+        help="the tunnel's MTU (default 1280, as the seeds; larger ones go as IPv4 fragments)",
+    )
     cfg.add_argument("file", nargs="?", metavar="FILE", help="write the netsh script here")
 
 
@@ -61,6 +67,7 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
         address=_kit.parse_ipv4(args.address, "-S") if args.address else None,
         lab=args.lab,
         plane=args.plane,
+        mtu=args.mtu,
     )
     if args.file:
         made = _sixto4.make_plan(options)

@@ -34,6 +34,7 @@ class Options:
     address: IPv4Address | None = None  # -S
     lab: bool = False
     plane: str = "auto"
+    mtu: int = 1280  # the seeds' default; larger ones travel as IPv4 fragments
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ def plan(options: Options, facts: HostFacts) -> Plan:
         tunnel.append("lab=yes")
     if options.plane != "auto":
         tunnel.append(f"plane={options.plane}")
+    if options.mtu != 1280:
+        tunnel.append(f"mtu={options.mtu}")
     script = [" ".join(tunnel)]
     script.append(f"add address {TUNNEL} {sixto4_address(v4)}")
     script.append(f"add route 2002::/16 {TUNNEL}")

@@ -90,6 +90,13 @@ def test_private_addresses_need_lab_and_nothing_usable_is_a_clear_line() -> None
         )
 
 
+def test_a_larger_mtu_and_a_plane_are_passed_to_the_tunnel() -> None:
+    made = plan(Options(lab=True, mtu=9000, plane="userspace"), FACTS)
+    assert made.script[0] == (
+        "add v6v4tunnel tun6to4 172.31.42.239 mode=6to4 lab=yes plane=userspace mtu=9000"
+    )
+
+
 def test_a_global_address_is_found_without_lab() -> None:
     facts = HostFacts(
         ipv4=(("lan0", A4("192.168.1.1")), ("wan0", A4("198.51.99.20"))),
