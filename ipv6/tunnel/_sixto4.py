@@ -19,6 +19,7 @@ from typing import Any
 from .._errors import BadInput, Ipv6Error
 from ..netsh._apply import NetshFailed
 from . import _registry
+from ._packets import checksum
 from ._sixto4cfg import TUNNEL, HostFacts, Options, Plan, plan, script_text
 
 SETTINGS_DEFAULT: dict[str, Any] = {
@@ -133,7 +134,7 @@ def fastest(candidates: list[IPv4Address], wait: float = 1.0) -> IPv4Address | N
         ident = os.getpid() & 0xFFFF
         for seq, address in enumerate(candidates):
             body = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-            csum = _checksum(body)
+            csum = checksum(body)
             s.sendto(body[:2] + csum.to_bytes(2, "big") + body[4:], (str(address), 0))
         deadline = time.monotonic() + wait
         while (left := deadline - time.monotonic()) > 0:
@@ -147,12 +148,6 @@ def fastest(candidates: list[IPv4Address], wait: float = 1.0) -> IPv4Address | N
                 if address in candidates:
                     return address
     return None
-
-
-def _checksum(data: bytes) -> int:
-    from ._packets import checksum
-
-    return checksum(data)
 
 
 # --- applying and undoing ------------------------------------------------------------------
