@@ -198,3 +198,10 @@ def parse_ipv4(text: str, option: str) -> Any:
         return ipaddress.IPv4Address(text.strip())
     except ValueError:
         raise UsageError(f"{option} {text!r} is not an IPv4 address like 192.0.2.1") from None
+
+
+def require_tunnel_privilege(what: str) -> None:
+    """Tunnels change interfaces and open raw protocol-41 sockets."""
+    from ..lab._privilege import require_capabilities
+
+    require_capabilities(what, ("CAP_NET_ADMIN", "CAP_NET_RAW"))

@@ -56,7 +56,7 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
         if args.file:
             _sixto4.write_script(_sixto4.undo_text(), args.file)
             return 0
-        _root("undoing 6to4")
+        _kit.require_tunnel_privilege("undoing 6to4")
         lines = _sixto4.undo()
         print(f"6to4 undone ({len(lines)} netsh commands)")
         return 0
@@ -73,7 +73,7 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
         made = _sixto4.make_plan(options)
         _sixto4.write_script(script_text(made.script, _sixto4.title(options, made)), args.file)
         return 0
-    _root("configuring 6to4")
+    _kit.require_tunnel_privilege("configuring 6to4")
     made = _sixto4.apply(options)
     print(f"6to4 site {made.site} on tunnel tun6to4, address {made.address}")
     for name, subnet in made.inner:
@@ -81,9 +81,3 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
     if options.relay is None:
         print("  no relay: only 6to4 sites (2002::/16) are reachable (name one with -R)")
     return 0
-
-
-def _root(what: str) -> None:
-    from ..lab._privilege import require_capabilities
-
-    require_capabilities(what, ("CAP_NET_ADMIN", "CAP_NET_RAW"))

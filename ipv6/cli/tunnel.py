@@ -70,17 +70,11 @@ def register(groups: Any) -> None:
     _kit.add_json(status)
 
 
-def _root(what: str) -> None:
-    from ..lab._privilege import require_capabilities
-
-    require_capabilities(what, ("CAP_NET_ADMIN", "CAP_NET_RAW"))
-
-
 def cmd_add(args: argparse.Namespace) -> int:
     from ..tunnel import TunnelSpec, add_tunnel
     from ._kit import parse_ipv4
 
-    _root(f"adding tunnel {args.name}")
+    _kit.require_tunnel_privilege(f"adding tunnel {args.name}")
     spec = TunnelSpec(
         name=args.name,
         mode=args.mode,
@@ -102,7 +96,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from ..tunnel import delete_tunnel
 
-    _root(f"deleting tunnel {args.name}")
+    _kit.require_tunnel_privilege(f"deleting tunnel {args.name}")
     delete_tunnel(args.name)
     print(f"tunnel {args.name} removed")
     return 0

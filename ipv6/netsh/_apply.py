@@ -438,15 +438,19 @@ def route_expires(msg: Any) -> int | None:
     return int(left) // 100 or None
 
 
-def _advertiser_alive(pid: int | None) -> bool:
-    """Whether ``pid`` is still one of our advertisers (not a reused pid, not a zombie)."""
+def daemon_alive(pid: object, module: str) -> bool:
+    """Whether ``pid`` is still a daemon running ``module`` (not a reused pid, not a zombie)."""
     if not pid:
         return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"ipv6.netsh._advertiser" in f.read()
+            return module.encode() in f.read()
     except OSError:
         return False
+
+
+def _advertiser_alive(pid: int | None) -> bool:
+    return daemon_alive(pid, "ipv6.netsh._advertiser")
 
 
 # --- scripts as transactions ----------------------------------------------------------------

@@ -153,13 +153,9 @@ def _kernel_delete(name: str) -> None:
 
 
 def service_alive(pid: Any) -> bool:
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"ipv6.tunnel._service" in f.read()
-    except OSError:
-        return False
+    from ..netsh._apply import daemon_alive
+
+    return daemon_alive(pid, "ipv6.tunnel._service")
 
 
 def _poke_service(data: dict[str, Any]) -> None:

@@ -45,10 +45,15 @@ class TunnelSpec:
         return asdict(self)
 
 
-def _base() -> Path:
+def state_file(kind: str) -> Path:
+    """``kind``'s state for this network namespace, beside netsh's (suffix to add)."""
     directory = Path(os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR))
     inode = os.stat("/proc/thread-self/ns/net").st_ino
-    return directory / f"tunnels-netns-{inode}"
+    return directory / f"{kind}-netns-{inode}"
+
+
+def _base() -> Path:
+    return state_file("tunnels")
 
 
 def registry_path() -> Path:

@@ -173,12 +173,9 @@ def encapsulate(policy: Policy, packet: Packet) -> Send | Drop:
         return Drop("inner_dst_multicast")  # (the stack's own MLD reports end here)
     if policy.mode == "6in4":
         return _encapsulate_6in4(policy, packet, src, dst)
-    why = policy.ipv6_category(src)
-    if why is not None:
-        return Drop(f"inner_src_{why}")
-    why = policy.ipv6_category(dst)
-    if why is not None:
-        return Drop(f"inner_dst_{why}")
+    dropped = _inner_listed(policy, src, dst)
+    if dropped is not None:
+        return dropped
     if not is_6to4(src):
         return Drop("inner_src_not_6to4")  # a 6to4 router sends only its own site's packets
     if embedded_ipv4(src) != policy.local:
@@ -199,10 +196,27 @@ def encapsulate(policy: Policy, packet: Packet) -> Send | Drop:
     return Send(target)
 
 
-def _encapsulate_6in4(policy: Policy, packet: Packet, src: int, dst: int) -> Send | Drop:
+def _inner_listed(policy: Policy, src: int, dst: int) -> Drop | None:
+    """RFC 3964's IPv6 list, source first, then destination."""
+    for side, address in (("src", src), ("dst", dst)):
+        why = policy.ipv6_category(address)
+        if why is not None:
+            return Drop(f"inner_{side}_{why}")
+    return None
+
+
+def _configured_source(policy: Policy, src: int) -> Drop | None:
+    """RFC 4213's inner source check: no ::/16 (loopback, mapped, ...) nor multicast."""
     why = policy.ipv6_category(src)
     if why in ("compatible_or_mapped", "multicast"):
         return Drop(f"inner_src_{why}")
+    return None
+
+
+def _encapsulate_6in4(policy: Policy, packet: Packet, src: int, dst: int) -> Send | Drop:
+    dropped = _configured_source(policy, src)
+    if dropped is not None:
+        return dropped
     if policy.ipv6_category(dst) == "compatible_or_mapped":
         return Drop("inner_dst_compatible_or_mapped")
     if len(packet) > policy.mtu:
@@ -237,16 +251,10 @@ def decapsulate(policy: Policy, src4: int, dst4: int, inner: Packet) -> Deliver 
     except Malformed:
         return Drop("inner_malformed")
     if policy.mode == "6in4":
-        why = policy.ipv6_category(src)
-        if why in ("compatible_or_mapped", "multicast"):
-            return Drop(f"inner_src_{why}")
-        return Deliver(inner)
-    why = policy.ipv6_category(src)
-    if why is not None:
-        return Drop(f"inner_src_{why}")
-    why = policy.ipv6_category(dst)
-    if why is not None:
-        return Drop(f"inner_dst_{why}")
+        return _configured_source(policy, src) or Deliver(inner)
+    dropped = _inner_listed(policy, src, dst)
+    if dropped is not None:
+        return dropped
     if not is_6to4(dst):
         return Drop("inner_dst_not_6to4")  # a 6to4 router is not a relay
     if embedded_ipv4(dst) != dst4:

@@ -34,8 +34,7 @@ SETTINGS_DEFAULT: dict[str, Any] = {
 
 
 def record_path() -> Path:
-    directory = Path(os.environ.get(_registry.STATE_DIR_ENV, _registry.DEFAULT_STATE_DIR))
-    return directory / f"6to4-netns-{os.stat('/proc/thread-self/ns/net').st_ino}.json"
+    return _registry.state_file("6to4").with_suffix(".json")
 
 
 def load_record() -> dict[str, Any]:
@@ -58,11 +57,9 @@ def save_record(data: dict[str, Any]) -> None:
 
 
 def _sysctl_on(path: str) -> bool:
-    try:
-        with open(f"/proc/sys/{path}", encoding="ascii") as f:
-            return f.read().strip() not in ("", "0")
-    except OSError:
-        return False
+    from ..netsh._show import _sysctl
+
+    return _sysctl(path) not in ("", "0")
 
 
 def outbound_ipv4(towards: IPv4Address | None) -> IPv4Address | None:
