@@ -1,6 +1,5 @@
-"""RFC 3964 and RFC 4213 checks: for every rule, a packet it drops and the
-nearest packet it passes (the pass vectors differ from the drops in the one
-field the rule looks at)."""
+"""RFC 3964 and RFC 4213 checks: for every rule, a packet it drops and a
+packet it passes that differs only in the field the rule looks at."""
 
 from __future__ import annotations
 
@@ -130,6 +129,41 @@ def test_malformed_inner_packets_are_dropped() -> None:
     assert encapsulate(gateway(), good + b"x") == Drop("inner_malformed")
 
 
+# For each decapsulation rule, its drop vector with the one field the rule looks at
+# made good: it must be delivered. Where no closer good value exists, the field takes
+# the value of the good packet (172.30.7.10 -> 172.31.42.239, SITE2 -> SITE1).
+GOOD = ("172.30.7.10", "172.31.42.239", SITE2, SITE1)
+DECAP_FIELD = {
+    "outer_dst": 1, "outer_src": 0, "inner_src": 2, "inner_dst": 3,
+}  # fmt: skip
+NEAREST_GOOD = {
+    "outer_src_private": "172.30.7.10",  # private too, but in the block --lab allows
+    "inner_src_6to4_of_private": "2002:ac1e:70a:9::1",  # 6to4 of the outer source
+    "inner_dst_6to4_mismatch": "2002:ac1f:2aef:77::1",  # another subnet of this site
+    "inner_src_6to4_mismatch": "172.30.7.10",  # the outer source the inner one embeds
+    "inner_src_native_not_from_relay": "172.30.9.2",  # the same packet, from the relay
+    "inner_dst_not_6to4": "2002:ac1f:2aef:1::99",
+}
+
+
+def _nearest_good(reason: str, vector: tuple[str, ...]) -> tuple[str, ...]:
+    field = next(i for prefix, i in DECAP_FIELD.items() if reason.startswith(prefix))
+    if reason in ("inner_src_6to4_mismatch", "inner_src_native_not_from_relay"):
+        field = 0  # these look at the pair: make the outer source the one that matches
+    good = list(vector)
+    good[field] = NEAREST_GOOD.get(reason, GOOD[field])
+    return tuple(good)
+
+
+@pytest.mark.parametrize(("reason", "vector"), DECAP, ids=[r for r, _ in DECAP])
+def test_decapsulation_passes_each_rules_nearest_good_packet(
+    reason: str, vector: tuple[str, ...]
+) -> None:
+    src4, dst4, src6, dst6 = _nearest_good(reason, vector)
+    inner = packet(src6, dst6, 100)
+    assert decapsulate(gateway(), v4(src4), v4(dst4), inner) == Deliver(inner)
+
+
 ENCAP = [
     ("inner_src_link_local", ("fe80::1", SITE2)),
     ("inner_src_multicast", ("ff02::1", SITE2)),
@@ -152,6 +186,25 @@ def test_encapsulation_drops_each_rule(reason: str, vector: tuple[str, str]) -> 
         policy = gateway(own=frozenset({GW1, v4("172.16.0.5")}))
         vector = (SITE1, "2002:ac10:5::1")
     assert encapsulate(policy, packet(*vector, 100)) == Drop(reason)
+
+
+ENCAP_NEAREST_GOOD = {
+    "inner_dst_6to4_of_private": (SITE1, "2002:ac10:909::1"),  # 172.16.9.9: the lab's block
+    "inner_dst_own_ipv4": (SITE1, "2002:ac10:6::1"),  # 172.16.0.6, not this host's
+    "inner_src_not_own_6to4": ("2002:ac1f:2aef:2::1", SITE2),  # another subnet of this site
+    "inner_src_not_6to4": (SITE1, SITE2),
+}
+
+
+@pytest.mark.parametrize(("reason", "vector"), ENCAP, ids=[r for r, _ in ENCAP])
+def test_encapsulation_sends_each_rules_nearest_good_packet(
+    reason: str, vector: tuple[str, str]
+) -> None:
+    policy = gateway(own=frozenset({GW1, v4("172.16.0.5")}))
+    good = ENCAP_NEAREST_GOOD.get(reason)
+    if good is None:  # the field the rule looks at takes the good packet's value
+        good = (SITE1, vector[1]) if reason.startswith("inner_src") else (vector[0], SITE2)
+    assert isinstance(encapsulate(policy, packet(*good, 100)), Send)
 
 
 def test_encapsulation_sends_6to4_to_the_embedded_address_and_native_to_the_relay() -> None:
