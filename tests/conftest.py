@@ -3,9 +3,13 @@
 - A test marked ``needs_root`` skips without CAP_NET_ADMIN/CAP_SYS_ADMIN,
   except when CI=true: there it fails, because CI runs as root and a skip
   would hide a broken lab.
-- Every ``needs_root`` test is checked for leftovers: the machine's network
-  namespaces and the root namespace's links must be the same after the test
-  as before it, whether the test passed or failed.
+- Every ``needs_root`` test is checked for leftovers, whether it passed or
+  failed: the root namespace's links must be the same after it as before, and
+  no network namespace this run made may remain. A namespace is this run's
+  when its name starts with a name the run gave (``unique_lab_name``), or
+  when a lab recorded it in this run's own lab state directory (every lab
+  command the tests start, in-process or as a child, records there). Anything
+  else (a user's lab, a second test run's) is neither reported nor removed.
 - ``lab`` gives a test a running lab from a config, under a unique name, and
   takes it down afterwards.
 """
@@ -13,8 +17,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -56,6 +63,17 @@ def _fail_without_root() -> None:
     )
 
 
+RUN_PREFIX = f"pt{os.getpid() % 100000}-"
+# This run's lab records, apart from any other run's or a user's: set before
+# any lab code runs, inherited by every command the tests start.
+_RUN_STATE = Path(tempfile.mkdtemp(prefix="ipv6-lab-tests-"))
+os.environ["IPV6_LAB_STATE_DIR"] = str(_RUN_STATE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_RUN_STATE, ignore_errors=True)
+
+
 def netns_names() -> set[str]:
     try:
         return set(os.listdir("/run/netns"))
@@ -75,7 +93,7 @@ def _no_leftovers(request: pytest.FixtureRequest):
         return
     namespaces, links = netns_names(), root_links()
     yield
-    left_ns = netns_names() - namespaces
+    left_ns = {n for n in netns_names() - namespaces if _made_by_this_run(n)}
     left_links = root_links() - links
     # Remove them so one broken test does not fail every later one, then fail.
     if left_ns:
@@ -86,9 +104,22 @@ def _no_leftovers(request: pytest.FixtureRequest):
     assert not left_links, f"the test left links in the root namespace: {sorted(left_links)}"
 
 
-def unique_lab_name(prefix: str = "pt") -> str:
+def _made_by_this_run(namespace: str) -> bool:
+    if namespace.startswith(RUN_PREFIX):
+        return True
+    for record in _RUN_STATE.glob("*.json"):
+        try:
+            made = json.loads(record.read_text(encoding="utf-8")).get("namespaces", [])
+        except (OSError, ValueError):
+            continue
+        if namespace in made:
+            return True
+    return False
+
+
+def unique_lab_name() -> str:
     """A lab name no other test, or parallel run, uses (at most 16 characters)."""
-    return f"{prefix}{os.getpid() % 100000}-{next(_names)}"
+    return f"{RUN_PREFIX}{next(_names)}"
 
 
 LabFactory = Callable[..., AbstractAsyncContextManager["object"]]

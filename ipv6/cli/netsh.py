@@ -65,7 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(words: list[str], as_json: bool) -> int:
     if not words:
-        return shell(sys.stdin, sys.stdout, interactive=sys.stdin.isatty())
+        import io
+
+        # Bytes that are not UTF-8 reach the shell as they are, to be refused line by line.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+        return shell(stdin, sys.stdout, interactive=sys.stdin.isatty())
     if words[0] in ("-h", "--help", "help", "?", "/?"):
         print(HELP, end="")
         return 0
@@ -84,13 +88,14 @@ def _require_root(what: str) -> None:
 
 def run_file(path: str) -> int:
     from ..netsh._apply import parse_script, run_lines
+    from ..netsh._grammar import decode_script
 
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
-    parsed = parse_script(lines)
+    parsed = parse_script(decode_script(data, path))
     _require_root(f"running {path}")
     for message in run_lines(parsed):
         print(message)
@@ -165,10 +170,11 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
 
 def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
     """The interactive shell: contexts, help at every level, one command a line."""
-    from ..netsh._grammar import CONTEXTS
+    from ..netsh._grammar import CONTEXTS, NetshSyntaxError, decode_script
 
     context: list[str] = []
     status = 0
+    number = 0
     while True:
         if interactive:
             print(
@@ -177,6 +183,13 @@ def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
         line = stdin.readline()
         if not line:
             break
+        number += 1
+        try:
+            decode_script(line.rstrip("\n").encode("utf-8", "surrogateescape"), "input")
+        except NetshSyntaxError as exc:
+            print(f"netsh: {str(exc).replace('line 1', f'line {number}', 1)}", file=sys.stderr)
+            status = exc.exit_code
+            continue
         words = line.split()
         if not words:
             continue

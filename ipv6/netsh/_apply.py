@@ -461,20 +461,20 @@ def parse_script(lines: Iterable[str], context: tuple[str, ...] = ()) -> list[Li
     parsed = []
     stack: list[tuple[str, ...]] = [context]
     for number, raw in enumerate(lines, 1):
-        words = split(raw)
-        if not words:
-            continue
-        head = words[0].lower()
-        if head in ("netsh",):
-            words = words[1:]
-            head = words[0].lower() if words else ""
-        if head == "pushd":
-            stack.append(tuple(words[1:]))
-            continue
-        if head == "popd":
-            stack.pop() if len(stack) > 1 else None
-            continue
         try:
+            words = split(raw)
+            if not words:
+                continue
+            head = words[0].lower()
+            if head in ("netsh",):
+                words = words[1:]
+                head = words[0].lower() if words else ""
+            if head == "pushd":
+                stack.append(tuple(words[1:]))
+                continue
+            if head == "popd":
+                stack.pop() if len(stack) > 1 else None
+                continue
             parsed.append(Line(number, raw.strip(), parse_command(words, stack[-1])))
         except NetshSyntaxError as exc:
             raise NetshSyntaxError(f"line {number}: {raw.strip()}: {exc}") from None

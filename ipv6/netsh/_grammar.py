@@ -215,6 +215,36 @@ def pick(word: str, choices: tuple[str, ...] | list[str], what: str) -> str:
     raise NetshSyntaxError(f"{word!r} is ambiguous as a {what}: {', '.join(found)}")
 
 
+def decode_script(data: bytes, name: str) -> list[str]:
+    """A script's lines from its bytes: UTF-8 text (a BOM is allowed), nothing else.
+
+    A byte that is not UTF-8, or a NUL or other control character, is refused
+    with the line and column it is on, so the user can find it.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NetshSyntaxError(
+                f"{name} line {number}: byte 0x{raw[exc.start]:02x} at column {exc.start + 1} "
+                "is not UTF-8 text"
+            ) from None
+        text = text.removesuffix("\r")
+        bad = next((i for i, c in enumerate(text) if ord(c) < 32 and c != "\t"), None)
+        if bad is not None:
+            raise NetshSyntaxError(
+                f"{name} line {number}: control character 0x{ord(text[bad]):02x} at column "
+                f"{bad + 1} (a script is plain text)"
+            )
+        lines.append(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def split(line: str) -> list[str]:
     """Words of a line; quotes and # comments as a shell reads them."""
     if not any(c in line for c in "\"'#\\"):
