@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from ._dualstack import CONNECTION_ATTEMPT_DELAY, Kind, display, interleave, unmap
+from ._dualstack import CONNECTION_ATTEMPT_DELAY, Kind, interleave, unmap
 from ._errors import BadInput, Ipv6Error
 
 IP_PKTINFO = 8
@@ -27,6 +27,8 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 _IN_PKTINFO = struct.Struct("=i4s4s")  # ifindex, spec_dst, addr
 _IN6_PKTINFO = struct.Struct("=16sI")
+SO_RXQ_OVFL = 40  # Linux: each datagram carries the socket's drop count
+_DROPS = struct.Struct("=I")
 
 
 def make_socket(kind: Kind, type: int) -> socket.socket:
@@ -45,7 +47,7 @@ def wildcard(kind: Kind) -> str:
 
 
 def open_listener(
-    kind: Kind, type: int, port: int = 0, host: str | None = None
+    kind: Kind, type: int, port: int = 0, host: str | None = None, *, backlog: int = 64
 ) -> trio.socket.SocketType:
     """A bound (and, for TCP, listening) Trio socket of ``kind``."""
     raw = make_socket(kind, type)
@@ -53,7 +55,7 @@ def open_listener(
     try:
         raw.bind((host or wildcard(kind), port))
         if type == socket.SOCK_STREAM:
-            raw.listen(64)
+            raw.listen(backlog)
     except OSError as exc:
         raw.close()
         raise Ipv6Error(
@@ -71,6 +73,8 @@ class Received:
     peer: tuple[Any, ...]  # as recvmsg gave it (mapped for IPv4 on a dual socket)
     local: str  # the address the datagram was sent to
     ifindex: int
+    truncated: bool = False  # larger than the buffer: ``data`` is its start
+    dropped: int | None = None  # the socket's drops so far (SO_RXQ_OVFL), when the kernel said
 
     @property
     def family(self) -> str:
@@ -98,6 +102,7 @@ class DualStackUDP:
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
             self.ipv4 = enable_ipv4_pktinfo(self.sock, self.notes)
             self.sock.bind((host, port))
             self.sock.setblocking(False)
@@ -109,22 +114,24 @@ class DualStackUDP:
     async def receive(self) -> Received:
         while True:
             try:
-                data, ancillary, _, peer = self.sock.recvmsg(65535, 256)
+                data, ancillary, flags, peer = self.sock.recvmsg(65535, 256)
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(self.sock)
                 continue
-            local, ifindex = "", 0
+            local, ifindex, dropped = "", 0, None
             for level, kind, value in ancillary:
                 if level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
-                    dst6, ifindex = _IN6_PKTINFO.unpack(value)
+                    dst6, ifindex = _IN6_PKTINFO.unpack_from(value)
                     local = socket.inet_ntop(socket.AF_INET6, dst6)
                 elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
-                    ifindex, _, dst4 = _IN_PKTINFO.unpack(value)
+                    ifindex, _, dst4 = _IN_PKTINFO.unpack_from(value)
                     local = socket.inet_ntop(socket.AF_INET, dst4)
-            return Received(data, peer, local, ifindex)
+                elif level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
+                    (dropped,) = _DROPS.unpack_from(value)
+            truncated = bool(flags & socket.MSG_TRUNC)
+            return Received(data, peer, local, ifindex, truncated, dropped)
 
-    async def reply(self, request: Received, data: bytes) -> None:
-        """Answer from the address ``request`` reached (not whatever routing would pick)."""
+    def _reply_args(self, request: Received) -> list[tuple[int, int, bytes]]:
         source = ipaddress.ip_address(request.local) if request.local else None
         if isinstance(source, ipaddress.IPv4Address):
             info = _IN_PKTINFO.pack(0, source.packed, bytes(4))
@@ -133,6 +140,11 @@ class DualStackUDP:
             ancillary = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, _IN6_PKTINFO.pack(source.packed, 0))]
         else:
             ancillary = []
+        return ancillary
+
+    async def reply(self, request: Received, data: bytes) -> None:
+        """Answer from the address ``request`` reached (not whatever routing would pick)."""
+        ancillary = self._reply_args(request)
         while True:
             try:
                 self.sock.sendmsg([data], ancillary, 0, request.peer)
@@ -141,7 +153,16 @@ class DualStackUDP:
             else:
                 return
 
+    def reply_nowait(self, request: Received, data: bytes) -> bool:
+        """As :meth:`reply`, but False instead of waiting when the send queue is full."""
+        try:
+            self.sock.sendmsg([data], self._reply_args(request), 0, request.peer)
+        except BlockingIOError:
+            return False
+        return True
+
     def close(self) -> None:
+        trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
 
 
@@ -346,64 +367,3 @@ async def run_probe() -> list[ProbeRow]:
         for kind in LISTENERS
         for client in CLIENTS
     ]
-
-
-# --- the echo service --------------------------------------------------------------------
-
-
-async def serve_echo(
-    port: int,
-    report: Callable[[dict[str, Any]], None],
-    *,
-    task_status: Any = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """TCP and UDP echo on one dual-stack port, telling each peer what it looked like."""
-    tcp = open_listener(Kind.DUAL, socket.SOCK_STREAM, port)
-    udp = DualStackUDP(port)
-    for note in udp.notes:
-        report({"event": "note", "text": note})
-
-    def describe(protocol: str, peer: tuple[Any, ...], local: str) -> dict[str, Any]:
-        raw = str(peer[0])
-        plain = display(raw)
-        return {
-            "event": "peer",
-            "protocol": protocol,
-            "family": "IPv4" if ":" not in plain else "IPv6",
-            "peer": plain,
-            "peer_raw": raw,
-            "peer_port": peer[1],
-            "local": display(local),
-        }
-
-    async def handle(conn: trio.socket.SocketType, peer: tuple[Any, ...]) -> None:
-        with conn:
-            info = describe("TCP", peer, str(conn.getsockname()[0]))
-            report(info)
-            await conn.send(
-                f"you are {info['family']} {info['peer']} port {info['peer_port']}, "
-                f"reached {info['local']}\n".encode()
-            )
-            while data := await conn.recv(4096):
-                await conn.send(data)
-
-    async def accept_loop(nursery: trio.Nursery) -> None:
-        while True:
-            conn, peer = await tcp.accept()
-            nursery.start_soon(handle, conn, peer)
-
-    async def udp_loop() -> None:
-        while True:
-            got = await udp.receive()
-            info = describe("UDP", got.peer, got.local)
-            report(info)
-            await udp.reply(got, got.data)
-
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(accept_loop, nursery)
-            nursery.start_soon(udp_loop)
-            task_status.started(tcp.getsockname()[1])
-    finally:
-        tcp.close()
-        udp.close()

@@ -58,6 +58,22 @@ def register(groups: Any) -> None:
     )
     serve.add_argument("port", metavar="PORT", type=int)
     serve.add_argument("--duration", type=float, help="stop after this many seconds")
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="concurrent TCP connections at most; past it a new one gets a busy line and is "
+        "closed (default 1000, fewer if the file descriptor limit says so)",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SEC",
+        help="close a TCP connection that sends nothing, or takes nothing, for this long "
+        "(default 60)",
+    )
     _kit.add_json(serve)
 
 
@@ -173,7 +189,12 @@ async def _check(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until --duration, SIGTERM or ^C; the counters on SIGUSR1 and at the end."""
+    import signal
+
     import trio
+
+    from .._echo import EchoService
 
     if not 0 < args.port < 65536:
         raise BadInput(f"port {args.port} is out of range (1 to 65535)")
@@ -182,7 +203,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(event), flush=True)
         elif event["event"] == "note":
-            print(f"note: {event['text']}", flush=True)
+            print(f"note: {event['text']}", file=sys.stderr, flush=True)
+        elif event["event"] == "counters":
+            print(f"counters: {service.counters.summary()}", file=sys.stderr, flush=True)
         else:
             print(
                 f"{event['protocol']} {event['family']} {event['peer']} port {event['peer_port']} "
@@ -190,20 +213,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
+    service = EchoService(
+        args.port, report, max_connections=args.max_connections, idle_timeout=args.idle_timeout
+    )
+
     async def main() -> None:
-        from contextlib import nullcontext
-
-        from .._dsock import serve_echo
-
-        scope = trio.move_on_after(args.duration) if args.duration else nullcontext()
-        with scope:
+        wanted = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
+        with trio.open_signal_receiver(*wanted) as signals:
             async with trio.open_nursery() as nursery:
-                port = await nursery.start(serve_echo, args.port, report)
+                if args.duration:
+                    nursery.cancel_scope.deadline = trio.current_time() + args.duration
+                port = await nursery.start(service.serve)
                 print(
-                    f"dual-stack echo on port {port} (TCP and UDP, IPv4 and IPv6)",
+                    f"dual-stack echo on port {port} (TCP and UDP, IPv4 and IPv6), "
+                    f"at most {service.max_connections} connections, "
+                    f"idle timeout {service.idle_timeout:g} s",
                     file=sys.stderr,
                     flush=True,
                 )
+                async for signum in signals:
+                    if signum != signal.SIGUSR1:
+                        break
+                    report({"event": "counters", **service.counters.to_json()})
+                nursery.cancel_scope.cancel()
 
-    trio.run(main)
+    try:
+        trio.run(main)
+    finally:
+        report({"event": "counters", **service.counters.to_json()})
     return 0
