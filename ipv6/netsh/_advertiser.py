@@ -14,7 +14,9 @@ prefixes it advertises.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import errno
 import ipaddress
 import random
 import signal
@@ -25,6 +27,7 @@ from typing import Any
 
 import trio
 
+from .. import _daemon
 from .._address import eui64_address
 from ._apply import RTPROT_MANUAL, load_state, route_expires
 from ._ra import (
@@ -34,6 +37,7 @@ from ._ra import (
     Published,
     encode_advertisement,
     plan_advertisement,
+    solicitation_fault,
 )
 
 ALL_NODES = "ff02::1"
@@ -97,9 +101,21 @@ def published_routes(
 def read_advertisement(ifname: str) -> tuple[Advertisement | None, int]:
     """What to send now (None: not advertising) and the interface index."""
     from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
 
     state = load_state()
     memory = state["memory"]
+    try:
+        return _read_advertisement(IPRoute, ifname, memory)
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:  # it went between the lookup and the reads
+            raise LookupError(ifname) from None
+        raise
+
+
+def _read_advertisement(
+    IPRoute: Any, ifname: str, memory: dict[str, Any]
+) -> tuple[Advertisement | None, int]:
     with IPRoute() as ipr:
         links = ipr.link_lookup(ifname=ifname)
         if not links:
@@ -175,45 +191,154 @@ def _socket(ifname: str, index: int) -> trio.socket.SocketType:
     return sock
 
 
-async def advertise(ifname: str) -> int:
-    _, index = await trio.to_thread.run_sync(read_advertisement, ifname)
-    sock = _socket(ifname, index)
+class Counters:
+    """What the advertiser did and what it refused, written to its log on SIGUSR1 and at exit."""
 
-    async def send(to: str, *, last: bool = False) -> None:
-        ad, _ = await trio.to_thread.run_sync(read_advertisement, ifname)
+    def __init__(self) -> None:
+        self.sent = 0  # advertisements, periodic and solicited
+        self.solicitations = 0
+        self.answered = 0
+        self.rate_limited = 0  # valid solicitations past ANSWERS_PER_SECOND
+        self.kernel_dropped = 0  # solicitations the socket's full queue lost (SO_RXQ_OVFL)
+        self.send_failed: collections.Counter[str] = collections.Counter()
+        self.ignored: collections.Counter[str] = collections.Counter()  # invalid, by reason
+
+    def line(self) -> str:
+        ignored = ", ".join(f"{k} {v}" for k, v in sorted(self.ignored.items())) or "none"
+        failed = ", ".join(f"{k} {v}" for k, v in sorted(self.send_failed.items())) or "none"
+        return (
+            f"counters: advertisements sent {self.sent}; solicitations {self.solicitations}, "
+            f"answered {self.answered}, rate-limited {self.rate_limited}; "
+            f"dropped by the kernel {self.kernel_dropped}; ignored: {ignored}; "
+            f"send failures: {failed}"
+        )
+
+
+ANSWERS_PER_SECOND = 20  # solicited advertisements at most, a burst of as many
+REREAD_AFTER = 1.0  # seconds an advertisement read from the kernel is reused for answers
+HOP_LIMIT = struct.Struct("=i")
+SO_RXQ_OVFL = 40  # Linux: each message carries the socket's drop count
+DROPS = struct.Struct("=I")
+
+
+class InterfaceGone(Exception):
+    pass
+
+
+async def advertise(ifname: str) -> int:
+    try:
+        _, index = await trio.to_thread.run_sync(read_advertisement, ifname)
+    except LookupError:
+        raise InterfaceGone(ifname) from None
+    sock = _socket(ifname, index)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+    counters = Counters()
+    cached: list[tuple[float, Advertisement | None]] = []
+
+    async def current(*, fresh: bool) -> Advertisement | None:
+        now = trio.current_time()
+        if fresh or not cached or now - cached[0][0] > REREAD_AFTER:
+            try:
+                ad, _ = await trio.to_thread.run_sync(read_advertisement, ifname)
+            except LookupError:
+                raise InterfaceGone(ifname) from None
+            cached[:] = [(now, ad)]
+        return cached[0][1]
+
+    async def send(to: str, *, last: bool = False, fresh: bool = True) -> bool:
+        ad = await current(fresh=fresh or last)
         if ad is None and not last:
-            return
+            return False
         if ad is None or last:
             ad = ad or Advertisement(64, 0, None, None)
             ad = Advertisement(ad.hop_limit, 0, ad.mtu, ad.lladdr, ad.prefixes, ad.routes)
-        await sock.sendto(encode_advertisement(ad), (to, 0, 0, index))
+        try:
+            await sock.sendto(encode_advertisement(ad), (to, 0, 0, index))
+        except OSError as exc:  # a host that went, a full queue: that answer is lost
+            if exc.errno == errno.ENODEV:
+                raise InterfaceGone(ifname) from None
+            counters.send_failed[errno.errorcode.get(exc.errno or 0, "error")] += 1
+            return False
+        counters.sent += 1
+        return True
 
     async def answer_solicitations() -> None:
+        tokens, refilled = float(ANSWERS_PER_SECOND), trio.current_time()
         while True:
-            _data, (source, *_rest) = await sock.recvfrom(1500)
-            host = source.split("%", 1)[0]
-            await send(ALL_NODES if host == "::" else host)
+            try:
+                data, ancillary, _flags, address = await sock.recvmsg(1500, 64)
+            except OSError as exc:
+                if exc.errno == errno.ENODEV:
+                    raise InterfaceGone(ifname) from None
+                counters.ignored[f"receive_{errno.errorcode.get(exc.errno or 0, 'error')}"] += 1
+                continue
+            counters.solicitations += 1
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
+                    counters.kernel_dropped = DROPS.unpack_from(value)[0]
+            hops = next(
+                (
+                    HOP_LIMIT.unpack_from(value)[0]
+                    for level, kind, value in ancillary
+                    if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT
+                ),
+                None,
+            )
+            host = str(address[0]).split("%", 1)[0]  # type: ignore[index]
+            fault = solicitation_fault(data, hops, host == "::")
+            if fault is not None:
+                counters.ignored[fault] += 1
+                continue
+            now = trio.current_time()
+            tokens = min(ANSWERS_PER_SECOND, tokens + (now - refilled) * ANSWERS_PER_SECOND)
+            refilled = now
+            if tokens < 1:
+                counters.rate_limited += 1
+                continue
+            tokens -= 1
+            if await send(ALL_NODES if host == "::" else host, fresh=False):
+                counters.answered += 1
 
-    with sock, trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(answer_solicitations)
+    wanted = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+    try:
+        with sock, trio.open_signal_receiver(*wanted) as signals:
+            _daemon.accept_signals()
+            _daemon.say(f"advertiser {ifname}", "answering router solicitations")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(answer_solicitations)
 
-            async def periodically() -> None:
-                await trio.sleep(0.5)  # netsh saves its state as it finishes
-                for n in range(1_000_000_000):
-                    await send(ALL_NODES)
-                    pause = (
-                        INITIAL_INTERVAL if n < 2 else random.uniform(MIN_INTERVAL, MAX_INTERVAL)
+                async def periodically() -> None:
+                    await trio.sleep(0.5)  # netsh saves its state as it finishes
+                    for n in range(1_000_000_000):
+                        await send(ALL_NODES)
+                        pause = (
+                            INITIAL_INTERVAL
+                            if n < 2
+                            else random.uniform(MIN_INTERVAL, MAX_INTERVAL)
+                        )
+                        await trio.sleep(pause)
+
+                nursery.start_soon(periodically)
+                async for signum in signals:
+                    if signum == signal.SIGUSR1:
+                        _daemon.say(f"advertiser {ifname}", counters.line())
+                        continue
+                    if signum == signal.SIGHUP:  # advertise now, from what the kernel says now
+                        await send(ALL_NODES)
+                        continue
+                    with contextlib.suppress(OSError, InterfaceGone):
+                        await send(ALL_NODES, last=True)
+                    _daemon.say(
+                        f"advertiser {ifname}",
+                        f"{signal.Signals(signum).name}: sent the last advertisement",
                     )
-                    await trio.sleep(pause)
-
-            nursery.start_soon(periodically)
-            async for _ in signals:
-                with contextlib.suppress(OSError, LookupError):
-                    await send(ALL_NODES, last=True)
-                nursery.cancel_scope.cancel()
-                break
-    await trio.to_thread.run_sync(_unconfigure)
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        _daemon.say(f"advertiser {ifname}", counters.line())
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(_unconfigure)
     return 0
 
 
@@ -221,13 +346,16 @@ def main() -> int:
     if len(sys.argv) != 2:
         print("usage: python -m ipv6.netsh._advertiser IFNAME", file=sys.stderr)
         return 2
-    status = 0
-    try:
-        status = trio.run(advertise, sys.argv[1])
-    except* (LookupError, OSError) as gone:  # the interface went: nothing to advertise on
-        print(f"advertiser {sys.argv[1]}: stopped: {gone.exceptions[0]}", file=sys.stderr)
-        status = 1
-    return status
+    ifname = sys.argv[1]
+
+    def run() -> int:
+        try:
+            return trio.run(advertise, ifname)
+        except* InterfaceGone:
+            # Nothing to advertise on: said in one line, as documented.
+            raise SystemExit(f"interface {ifname} is gone") from None
+
+    return _daemon.run_daemon(f"advertiser {ifname}", run)
 
 
 if __name__ == "__main__":

@@ -22,14 +22,13 @@ import os
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import _daemon
 from .._errors import BadInput, Ipv6Error
 from ._grammar import INFINITE, Command, NetshSyntaxError, parse_command, split
 from ._ops import (
@@ -378,13 +377,8 @@ class Kernel:
         running = self.state.setdefault("advertisers", {})
         if _advertiser_alive(running.get(op.ifname)):
             return []
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "ipv6.netsh._advertiser", op.ifname],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # outlives this command, as Windows' advertising does
-        )
+        # It outlives this command, as Windows' advertising does.
+        daemon = _daemon.spawn(ADVERTISER, (op.ifname,), advertiser_log(op.ifname))
         running[op.ifname] = daemon.pid
         return [StopAdvertiser(op.ifname)]
 
@@ -438,19 +432,17 @@ def route_expires(msg: Any) -> int | None:
     return int(left) // 100 or None
 
 
-def daemon_alive(pid: object, module: str) -> bool:
-    """Whether ``pid`` is still a daemon running ``module`` (not a reused pid, not a zombie)."""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return module.encode() in f.read()
-    except OSError:
-        return False
+ADVERTISER = "ipv6.netsh._advertiser"
+
+
+def advertiser_log(ifname: str) -> Path:
+    """Where the advertiser of ``ifname`` says what it counted and why it stopped."""
+    path = state_path()
+    return path.with_name(f"{path.stem}.advertiser-{ifname}.log")
 
 
 def _advertiser_alive(pid: int | None) -> bool:
-    return daemon_alive(pid, "ipv6.netsh._advertiser")
+    return _daemon.alive(pid, ADVERTISER)
 
 
 # --- scripts as transactions ----------------------------------------------------------------

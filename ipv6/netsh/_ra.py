@@ -171,3 +171,30 @@ def decode_advertisement(data: bytes) -> Advertisement:
             routes.append(RouteInfo(ipaddress.IPv6Network((raw, length), strict=False), lifetime_r))
         offset += units * 8
     return Advertisement(hop_limit, lifetime, mtu, lladdr, prefixes, routes)
+
+
+def solicitation_fault(data: bytes, hop_limit: int | None, source_unspecified: bool) -> str | None:
+    """Why a router solicitation must be ignored (RFC 4861 6.1.1), or None if it is valid.
+
+    ``data`` is the ICMPv6 message as a raw socket gives it (the kernel has
+    checked the checksum); ``hop_limit`` is the IP hop limit it arrived with.
+    """
+    if hop_limit is not None and hop_limit != 255:
+        return "hop_limit_not_255"  # it was forwarded: not from this link
+    if len(data) < 8:
+        return "too_short"
+    if data[0] != ROUTER_SOLICITATION:
+        return "not_a_solicitation"
+    if data[1] != 0:
+        return "bad_code"
+    offset = 8
+    while offset < len(data):
+        if offset + 2 > len(data) or data[offset + 1] == 0:
+            return "bad_option_length"
+        kind, units = data[offset], data[offset + 1]
+        if offset + units * 8 > len(data):
+            return "bad_option_length"
+        if kind == OPT_SOURCE_LLADDR and source_unspecified:
+            return "lladdr_from_unspecified"
+        offset += units * 8
+    return None

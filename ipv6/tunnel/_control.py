@@ -18,6 +18,7 @@ import time
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from .. import _daemon
 from .._address import sixto4_address
 from .._errors import BadInput, Ipv6Error
 from . import _registry
@@ -152,33 +153,27 @@ def _kernel_delete(name: str) -> None:
 # --- the userspace service -------------------------------------------------------------------
 
 
+SERVICE = "ipv6.tunnel._service"
+
+
 def service_alive(pid: Any) -> bool:
-    from ..netsh._apply import daemon_alive
-
-    return daemon_alive(pid, "ipv6.tunnel._service")
+    return _daemon.alive(pid, SERVICE)
 
 
-def _poke_service(data: dict[str, Any]) -> None:
-    """Make the service read the registry again, starting it if it is not running."""
+def _poke_service(data: dict[str, Any]) -> subprocess.Popen[bytes] | None:
+    """Make the service read the registry again, starting it if it is not running
+    (then the started process, whose exit this command can see)."""
     pid: int = data.get("service") or 0
     if service_alive(pid):
         os.kill(pid, signal.SIGHUP)
-        return
-    log = _registry.log_path()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as errors:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "ipv6.tunnel._service"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-            start_new_session=True,  # a tunnel outlives the command that made it
-        )
+        return None
+    daemon = _daemon.spawn(SERVICE, (), _registry.log_path())
     data["service"] = daemon.pid
     _registry.save(data)
+    return daemon
 
 
-def _wait_for(name: str, *, present: bool) -> None:
+def _wait_for(name: str, *, present: bool, started: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         status = _registry.load_status()
@@ -186,21 +181,15 @@ def _wait_for(name: str, *, present: bool) -> None:
             raise TunnelError(f"tunnel {name}: {status['errors'][name]}")
         if (name in status.get("tunnels", {})) == present and _device_exists(name) == present:
             return
-        if present and not service_alive(_registry.load().get("service")):
-            raise TunnelError(f"the tunnel service stopped: {_last_words()}")
+        pid = _registry.load().get("service") or 0
+        if present and not service_alive(pid):
+            why = _daemon.why_stopped(_registry.log_path(), pid, started)
+            raise TunnelError(f"the tunnel service (pid {pid}) stopped: {why}")
         time.sleep(0.02)
     raise TunnelError(
         f"the tunnel service did not {'start' if present else 'stop'} tunnel {name} "
         f"within {START_TIMEOUT:.0f} s (see `ipv6 tunnel status`)"
     )
-
-
-def _last_words() -> str:
-    try:
-        lines = _registry.log_path().read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        lines = []
-    return lines[-1] if lines else f"no reason given (see {_registry.log_path()})"
 
 
 def _device_exists(name: str) -> bool:
@@ -237,8 +226,8 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
     data["tunnels"][spec.name] = spec.to_json()
     _registry.save(data)
     try:
-        _poke_service(data)
-        _wait_for(spec.name, present=True)
+        started = _poke_service(data)
+        _wait_for(spec.name, present=True, started=started)
     except TunnelError:
         delete(spec.name, missing_ok=True)
         raise

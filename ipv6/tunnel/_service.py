@@ -27,6 +27,7 @@ from typing import Any
 
 import trio
 
+from .. import _daemon
 from . import _registry
 from ._control import own_ipv4
 from ._packets import PROTO_IPV6, Malformed, parse_ipv4
@@ -288,6 +289,7 @@ class Service:
 async def serve() -> int:
     service = Service()
     with trio.open_signal_receiver(signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM) as signals:
+        _daemon.accept_signals()  # what was sent while we started arrives now
         async with trio.open_nursery() as nursery:
             service.nursery = nursery
             service.reload()
@@ -310,20 +312,8 @@ async def serve() -> int:
 
 
 def main() -> int:
-    """Run until SIGTERM; a failure is one line on stderr (the tunnel log) and exit 1."""
-    try:
-        return trio.run(serve)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-            exc = exc.exceptions[0]  # type: ignore[assignment]
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
-        print(
-            f"{time.strftime('%Y-%m-%d %H:%M:%S')} tunnel service stopped: {reason}",
-            file=sys.stderr,
-        )
-        return 1
+    """Run until SIGTERM; why it stopped is the last line of the tunnel log (its stderr)."""
+    return _daemon.run_daemon("tunnel service", lambda: trio.run(serve))
 
 
 if __name__ == "__main__":
