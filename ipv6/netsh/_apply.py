@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import _daemon
+from .. import _daemon, _statefile
 from .._errors import BadInput, Ipv6Error
 from ._grammar import INFINITE, Command, NetshSyntaxError, parse_command, split
 from ._ops import (
@@ -93,11 +93,7 @@ def load_state() -> dict[str, Any]:
 
 
 def save_state(state: dict[str, Any]) -> None:
-    path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    _statefile.write_json(state_path(), state, "netsh's state")
 
 
 # --- the kernel ----------------------------------------------------------------------------
@@ -518,6 +514,9 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
                         )
                 else:
                     _apply_all(kernel, pipeline, planned, done, restoring=restoring)
+                for line, _ in planned:
+                    _keep_persistent(state, line.command)
+                save_state(state)  # the transaction's last step: if it fails, undo the rest
             except _LineFailed as failed:
                 undone = _undo(kernel, pipeline, done)
                 plural = "s" if undone != 1 else ""
@@ -525,9 +524,10 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
                     f"line {failed.line.number}: {failed.line.text}: {failed.why}; {undone} "
                     f"change{plural} undone, nothing is left half-applied"
                 ) from None
-        for line, _ in planned:
-            _keep_persistent(state, line.command)
-        save_state(state)
+            except _statefile.StateWriteFailed as failed:
+                undone = _undo(kernel, pipeline, done)
+                plural = "s" if undone != 1 else ""
+                raise NetshFailed(f"{failed}; {undone} change{plural} undone") from None
     finally:
         kernel.close()
     return ["Ok."]

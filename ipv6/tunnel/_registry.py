@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import _statefile
 from .._errors import Ipv6Error
 
 STATE_DIR_ENV = "NETSH_STATE_DIR"
@@ -79,10 +80,7 @@ def _read(path: Path, empty: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    _statefile.write_json(path, data, "the tunnel state")
 
 
 def load() -> dict[str, Any]:

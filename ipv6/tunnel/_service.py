@@ -28,6 +28,7 @@ from typing import Any
 import trio
 
 from .. import _daemon
+from .._statefile import StateWriteFailed
 from . import _registry
 from ._control import own_ipv4
 from ._packets import PROTO_IPV6, Malformed, parse_ipv4
@@ -259,6 +260,16 @@ class Service:
     # -- reporting --
 
     def write_status(self) -> None:
+        """The counters for ``ipv6 tunnel status``; a full or read-only disk is
+        counted and said once in the log, and the tunnels go on."""
+        try:
+            self._write_status()
+        except StateWriteFailed as exc:
+            self.unclaimed["status_write_failed"] += 1
+            if self.unclaimed["status_write_failed"] == 1:
+                _daemon.say("tunnel service", str(exc))
+
+    def _write_status(self) -> None:
         _registry.write_json(
             _registry.status_path(),
             {
