@@ -47,6 +47,13 @@ async def wait_for_line(path: Path, text: str, seconds: float = 10.0) -> str:
     raise AssertionError(f"{text!r} not in {path} after {seconds} s: {log_lines(path)}")
 
 
+async def terminate(process) -> None:
+    process.terminate()
+    with trio.fail_after(10):
+        while process.poll() is None:
+            await trio.sleep(0.05)
+
+
 def storm(pid: int, count: int = 400) -> int:
     """SIGHUP and SIGUSR1, alternately, as fast as they go, from the moment of the spawn."""
     sent = 0
@@ -82,10 +89,7 @@ async def test_a_signal_storm_while_the_advertiser_starts_does_not_kill_it(
             counters = await wait_for_line(log, "counters:")
             assert "advertisements sent" in counters
         finally:
-            process.terminate()
-            with trio.fail_after(10):
-                while process.poll() is None:
-                    await trio.sleep(0.05)
+            await terminate(process)
         assert process.returncode == 0, log_lines(log)
         assert "stopped (exit status 0)" in log_lines(log)[-1]
 
@@ -110,10 +114,7 @@ async def test_a_signal_storm_while_the_tunnel_service_starts_does_not_kill_it(
             await trio.sleep(0.5)
             assert process.poll() is None, log_lines(log)
         finally:
-            process.terminate()
-            with trio.fail_after(10):
-                while process.poll() is None:
-                    await trio.sleep(0.05)
+            await terminate(process)
         assert process.returncode == 0, log_lines(log)
 
 
