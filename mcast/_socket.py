@@ -346,6 +346,7 @@ class _Slot:
         return not self.full and (most is None or len(self.model) < most)
 
     def close(self) -> None:
+        trio.lowlevel.notify_closing(self.sock)  # a reader waiting on it wakes, then sees it gone
         self.sock.close()
 
 
@@ -725,7 +726,10 @@ class Receiver:
                     return  # closed under us
                 raise
             if not raw:
-                await trio.lowlevel.wait_readable(slot.sock)
+                try:
+                    await trio.lowlevel.wait_readable(slot.sock)
+                except trio.ClosedResourceError:
+                    return  # the receiver closed this socket (notify_closing woke us)
                 continue
             batch = [Datagram(p, name, control, flags, context) for p, name, control, flags in raw]
             self._deliver(slot, batch, raw[-1][2], sum(1 for r in raw if r[3] & trunc_flag))
@@ -758,7 +762,10 @@ class Receiver:
                     return  # closed under us
                 raise
             if not batch:
-                await trio.lowlevel.wait_readable(sock)
+                try:
+                    await trio.lowlevel.wait_readable(sock)
+                except trio.ClosedResourceError:
+                    return  # the receiver closed this socket (notify_closing woke us)
                 continue
             self._deliver(slot, batch, anc, truncated)
             await self._send.send(batch)
