@@ -50,7 +50,11 @@ def accept_signals() -> None:
 
 
 def alive(pid: object, module: str) -> bool:
-    """Whether ``pid`` is still a daemon running ``module`` (not a reused pid, not a zombie)."""
+    """Whether ``pid`` is still a daemon running ``module`` (not a reused pid, not a zombie).
+
+    Right after exec the kernel has not yet set the new command line, so a
+    daemon this process has just spawned is asked through its Popen instead.
+    """
     if not pid:
         return False
     try:

@@ -173,6 +173,14 @@ def _poke_service(data: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     return daemon
 
 
+def _running(pid: int, started: subprocess.Popen[bytes] | None) -> bool:
+    """Whether the service runs; for the one this command started, asked of the process
+    itself: for a moment after exec, /proc/PID/cmdline is still empty."""
+    if started is not None and started.pid == pid:
+        return started.poll() is None
+    return service_alive(pid)
+
+
 def _wait_for(name: str, *, present: bool, started: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -182,7 +190,7 @@ def _wait_for(name: str, *, present: bool, started: subprocess.Popen[bytes] | No
         if (name in status.get("tunnels", {})) == present and _device_exists(name) == present:
             return
         pid = _registry.load().get("service") or 0
-        if present and not service_alive(pid):
+        if present and not _running(pid, started):
             why = _daemon.why_stopped(_registry.log_path(), pid, started)
             raise TunnelError(f"the tunnel service (pid {pid}) stopped: {why}")
         time.sleep(0.02)

@@ -262,3 +262,20 @@ async def test_the_advertiser_stops_with_one_line_when_its_interface_goes(lab, s
         with trio.fail_after(5):
             while _daemon.alive(pid, ADVERTISER):
                 await trio.sleep(0.05)
+
+
+def test_a_daemon_just_spawned_counts_as_running_for_the_command_that_spawned_it(
+    tmp_path: Path,
+) -> None:
+    """For a moment after exec, /proc/PID/cmdline is still empty (about 3 % of
+    spawns here), so the command that spawned the service asks the process."""
+    from ipv6.tunnel._control import _running
+
+    for _ in range(100):
+        process = _daemon.spawn("http.server", ("0", "--bind", "127.0.0.1"), tmp_path / "log")
+        try:
+            assert _running(process.pid, process)
+        finally:
+            process.kill()
+            process.wait()
+        assert not _running(process.pid, process)
