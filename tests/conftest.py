@@ -81,6 +81,11 @@ def netns_names() -> set[str]:
         return set()
 
 
+def namespaces_of(lab: str) -> set[str]:
+    """The network namespaces of the lab named ``lab`` (``NAME-TAG-HOST``), and no others."""
+    return {n for n in netns_names() if n.startswith(f"{lab}-")}
+
+
 def root_links() -> set[str]:
     return set(os.listdir("/sys/class/net"))
 

@@ -18,7 +18,7 @@ import trio
 from ipv6 import LabError, LabStepFailed
 from ipv6.lab import down, load_config, parse_config, up
 from ipv6.lab import records as lab_records
-from tests.conftest import LABS, netns_names, root_links, run_cli, unique_lab_name
+from tests.conftest import LABS, namespaces_of, root_links, run_cli, unique_lab_name
 
 pytestmark = pytest.mark.needs_root
 
@@ -167,7 +167,6 @@ async def test_settings_routes_and_addresses_are_what_the_file_says(lab) -> None
 
 
 def test_a_step_that_fails_halfway_removes_everything_and_names_the_step() -> None:
-    before = netns_names()
     config = parse_config(
         """
         [hosts.a]
@@ -185,18 +184,17 @@ def test_a_step_that_fails_halfway_removes_everything_and_names_the_step() -> No
     assert "add route 10.9.0.0/16 via 10.77.0.1" in message
     assert "Network is unreachable" in message or "ENETUNREACH" in message
     assert "removed" in message
-    assert netns_names() == before
+    assert not namespaces_of(config.name)
     assert config.name not in {r.name for r in lab_records()}
 
 
 def test_a_setting_the_kernel_lacks_fails_cleanly_naming_it() -> None:
-    before = netns_names()
     config = parse_config(
         '[hosts.a]\nsysctls = { "net.ipv4.no_such_setting" = 1 }', name=unique_lab_name()
     )
     with pytest.raises(LabStepFailed, match="no setting /proc/sys/net/ipv4/no_such_setting"):
         up(config)
-    assert netns_names() == before
+    assert not namespaces_of(config.name)
 
 
 def test_one_file_twice_under_two_names_never_collides() -> None:
@@ -279,12 +277,12 @@ async def test_trio_code_runs_inside_hosts(lab) -> None:
 
 
 async def test_a_cancelled_body_still_takes_the_lab_down(lab) -> None:
-    before = netns_names()
     with trio.move_on_after(0.5):
-        async with lab("two-hosts"):
-            assert len(netns_names() - before) == 2
+        async with lab("two-hosts") as running:
+            name = running.record.name
+            assert len(namespaces_of(name)) == 2
             await trio.sleep_forever()
-    assert netns_names() == before
+    assert not namespaces_of(name)
 
 
 def test_exec_passes_the_exit_status_and_reports_a_missing_command() -> None:
@@ -304,7 +302,8 @@ def test_exec_passes_the_exit_status_and_reports_a_missing_command() -> None:
 
 def test_without_privilege_one_line_names_the_capability_and_nothing_is_made() -> None:
     setpriv = require_tool("setpriv")
-    before = netns_names(), root_links()
+    name = unique_lab_name()
+    links = root_links()
     command = [
         setpriv,
         "--bounding-set=-net_admin,-sys_admin",
@@ -317,11 +316,11 @@ def test_without_privilege_one_line_names_the_capability_and_nothing_is_made() -
         "up",
         str(LABS / "lan.toml"),
         "--name",
-        unique_lab_name(),
+        name,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 4, result.stderr
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
     assert "CAP_NET_ADMIN" in line and "CAP_SYS_ADMIN" in line and "nothing was changed" in line
-    assert (netns_names(), root_links()) == before
+    assert not namespaces_of(name) and root_links() == links
