@@ -13,11 +13,14 @@ Rules of this module:
 - Reports feed the router table (:mod:`mcast._routertable`); the queries the
   table calls for (after leaves, BLOCK and TO_IN records) are sent
   [last member query count] times, a last member query interval apart, by
-  the querier only.
+  the querier only. At most [last member query count] series of one query
+  wait at once, and at most :data:`MAX_PENDING` distinct queries: what a
+  flood of leaves asks for is bounded, and what was left out is counted.
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import ipaddress
 from dataclasses import dataclass, field
@@ -32,6 +35,7 @@ from ._wirecommon import encode_code8, encode_code16
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALL_HOSTS = ipaddress.IPv4Address("224.0.0.1")
 ALL_NODES = ipaddress.IPv6Address("ff02::1")
+MAX_PENDING = 1024  # distinct group(-and-source) queries waiting to be sent
 
 
 class Role(Enum):
@@ -85,7 +89,10 @@ class Querier:
         self._next_general = now
         self._other_present_until = 0.0
         self._pending: list[tuple[float, int, SendQuery, int]] = []  # (when, seq, query, left)
+        self._queued: collections.Counter[SendQuery] = collections.Counter()  # series waiting
         self._seq = 0
+        self.suppressed = 0  # series asked for while [LMQC] of them still wait
+        self.dropped_queries = 0  # past MAX_PENDING distinct queries
 
     # -- what the driver calls --
 
@@ -117,7 +124,13 @@ class Querier:
             if self.role is Role.QUERIER:
                 actions.append(self._specific_query(query))
             if left > 1:
-                self._schedule(query, now + self.config.timers.last_member_query_interval, left - 1)
+                self._schedule(
+                    query, now + self.config.timers.last_member_query_interval, left - 1, again=True
+                )
+            else:  # the series is done
+                self._queued[query] -= 1
+                if not self._queued[query]:
+                    del self._queued[query]
         self.table.expire(now)
         return actions
 
@@ -161,7 +174,18 @@ class Querier:
         self._other_present_until = now + self.config.other_querier_present_interval
         return actions
 
-    def _schedule(self, query: SendQuery, when: float, left: int) -> None:
+    def _schedule(self, query: SendQuery, when: float, left: int, *, again: bool = False) -> None:
+        """Queue ``query`` and its retransmissions (a series). At most [last member
+        query count] series of one query wait at once, so a flood of leaves for a
+        group costs a bounded number of queries, not two for every leave."""
+        if not again:
+            if self._queued[query] >= self.config.timers.last_member_query_count:
+                self.suppressed += 1
+                return
+            if len(self._queued) >= MAX_PENDING and query not in self._queued:
+                self.dropped_queries += 1
+                return
+            self._queued[query] += 1
         self._seq += 1
         heapq.heappush(self._pending, (when, self._seq, query, left))
 

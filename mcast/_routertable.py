@@ -16,6 +16,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -174,6 +175,14 @@ def _exclude_to_in(st: _Step) -> None:  # EXCLUDE(X+A, Y-A); (A)=GMI; Send Q(G, 
     st.query()
 
 
+def _earliest(state: GroupState) -> float:
+    """When the first of the group's timers runs out (excluded sources have none)."""
+    running = [t for t in state.sources.values() if t > 0]
+    if state.mode == EXCLUDE:
+        running.append(state.group_timer)
+    return min(running, default=float("inf"))
+
+
 Rule = Callable[[_Step], None]
 T = RecordType
 RULES: dict[tuple[str, RecordType], Rule] = {
@@ -204,12 +213,23 @@ def records_of(wire: WireMessage) -> list[Record]:
     return []
 
 
+MAX_GROUPS = 1024  # groups a table keeps; a report for one more is refused and counted
+MAX_SOURCES = 256  # sources a group keeps (Linux's hosts default to 10 and 64)
+
+
 class RouterTable:
-    """The memberships a router on this link would keep."""
+    """The memberships a router on this link would keep, within bounds.
+
+    A record that would take the table past :data:`MAX_GROUPS` groups, or a
+    group past :data:`MAX_SOURCES` sources, is refused and counted in
+    :attr:`refused`, so a flood of reports for made-up groups cannot grow it.
+    """
 
     def __init__(self, timers: Timers | None = None) -> None:
         self.timers = timers or Timers()
         self.groups: dict[IPAddress, GroupState] = {}
+        self.refused: collections.Counter[str] = collections.Counter()
+        self._next_expiry = float("inf")  # nothing can expire before this
 
     def observe(self, wire: WireMessage, now: float) -> list[SendQuery]:
         """Take a report (or leave/done) into the table; the queries to send back."""
@@ -222,7 +242,17 @@ class RouterTable:
         self.expire(now)
         state = self.groups.get(record.group)
         if state is None:
-            state = self.groups[record.group] = GroupState()
+            if len(self.groups) >= MAX_GROUPS:
+                self.refused["group_limit"] += 1
+                return []
+            state = GroupState()
+        if len(record.sources) > MAX_SOURCES or (
+            len(state.sources) + len(record.sources) > MAX_SOURCES
+            and len(state.sources.keys() | record.sources) > MAX_SOURCES
+        ):
+            self.refused["source_limit"] += 1
+            return []
+        self.groups[record.group] = state
         actions: list[SendQuery] = []
         RULES[(state.mode, record.type)](
             _Step(state, record.sources, self.timers, now, record.group, actions)
@@ -230,10 +260,15 @@ class RouterTable:
         state.last_reporter = reporter or state.last_reporter
         if state.mode == INCLUDE and not state.sources:
             del self.groups[record.group]
+        else:
+            self._next_expiry = min(self._next_expiry, _earliest(state))
         return actions
 
     def expire(self, now: float) -> None:
         """Run the timers up to ``now`` (RFC 3376 6.5 and 6.6.1)."""
+        if now < self._next_expiry:
+            return  # no timer has run out yet: nothing to walk
+        self._next_expiry = float("inf")
         for group, state in list(self.groups.items()):
             if state.mode == EXCLUDE and state.group_timer <= now:
                 # Group timer ran out: back to INCLUDE with the sources still asked for.
@@ -243,6 +278,8 @@ class RouterTable:
                 state.sources = {s: t for s, t in state.sources.items() if t > now}
                 if not state.sources:
                     del self.groups[group]
+                    continue
+            self._next_expiry = min(self._next_expiry, _earliest(state))
 
     def snapshot(self, now: float) -> list[dict[str, object]]:
         """The table as rows (for ``mcast watch --table`` and the querier)."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from mcast._hostmodel import Record
 from mcast._routertable import EXCLUDE, INCLUDE, RULES, RouterTable, SendQuery, Timers
 from mcast._wirecommon import RecordType as T
@@ -64,3 +67,59 @@ def test_exclude_block_and_allow() -> None:
     assert actions == [SendQuery(G, frozenset({A}))]
     table.apply(rec(T.ALLOW_NEW_SOURCES, C), now=2)
     assert table.groups[G].excluded() == set() and C in table.groups[G].requested()
+
+
+def test_a_flood_of_made_up_groups_stops_at_the_group_limit_and_is_counted() -> None:
+    from mcast._routertable import MAX_GROUPS
+
+    table = RouterTable()
+    groups = [ipaddress.ip_address(int(ipaddress.ip_address("232.0.0.0")) + n) for n in range(1500)]
+    for group in groups:
+        table.apply(Record(T.MODE_IS_EXCLUDE, group), now=0)
+    assert len(table.groups) == MAX_GROUPS
+    assert table.refused["group_limit"] == 1500 - MAX_GROUPS
+    # A group already in the table is still served; one that left makes room.
+    table.apply(Record(T.CHANGE_TO_INCLUDE, groups[0]), now=0)
+    table.expire(Timers().last_member_query_time + 1)
+    assert groups[0] not in table.groups
+    table.apply(Record(T.MODE_IS_EXCLUDE, groups[-1]), now=5)
+    assert groups[-1] in table.groups
+
+
+def test_a_group_keeps_at_most_max_sources() -> None:
+    from mcast._routertable import MAX_SOURCES
+
+    table = RouterTable()
+    many = [ipaddress.ip_address(f"10.1.{n // 250}.{n % 250 + 1}") for n in range(MAX_SOURCES + 1)]
+    table.apply(rec(T.ALLOW_NEW_SOURCES, *many[:MAX_SOURCES]), now=0)
+    table.apply(rec(T.ALLOW_NEW_SOURCES, many[MAX_SOURCES]), now=0)
+    assert len(table.groups[G].sources) == MAX_SOURCES
+    assert table.refused["source_limit"] == 1
+    table.apply(rec(T.ALLOW_NEW_SOURCES, many[0]), now=1)  # a known source refreshes
+    assert table.refused["source_limit"] == 1 and table.groups[G].sources[many[0]] > 1
+
+
+_records = st.lists(
+    st.tuples(
+        st.sampled_from(list(T)),
+        st.sampled_from([G, ipaddress.ip_address("232.2.2.2")]),
+        st.frozensets(st.sampled_from([A, B, C]), max_size=3),
+        st.floats(0, 400),
+    ),
+    max_size=40,
+)
+
+
+@given(_records)
+def test_skipping_the_walk_until_a_timer_runs_out_changes_nothing(steps) -> None:
+    """The table walks its groups only once a timer can have run out; a table
+    made to walk them at every step must agree with it at every step."""
+    lazy, eager = RouterTable(), RouterTable()
+    now = 0.0
+    for kind, group, sources, pause in steps:
+        now += pause
+        record = Record(kind, group, sources)
+        eager._next_expiry = float("-inf")  # walk every time, as before the shortcut
+        assert lazy.apply(record, now) == eager.apply(record, now)
+        eager._next_expiry = float("-inf")
+        assert lazy.snapshot(now) == eager.snapshot(now)
