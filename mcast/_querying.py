@@ -53,7 +53,7 @@ class Link:
             raise McastBadInput(f"{ref} has no Ethernet address to send queries from")
         return cls(Observer.open(ref), mac, v4, v6)
 
-    def send(self, action: Send, source: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    def send(self, action: Send, source: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         message, destination = action.message, action.destination
         if isinstance(message, IgmpQuery):
             assert isinstance(source, ipaddress.IPv4Address)
@@ -63,7 +63,7 @@ class Link:
             assert isinstance(source, ipaddress.IPv6Address)
             assert isinstance(destination, ipaddress.IPv6Address)
             packet = encode_ipv6_mld(message, source, destination)
-        self.observer.send_frame(ethernet(packet, destination, self.mac))
+        return self.observer.send_frame(ethernet(packet, destination, self.mac))
 
     def close(self) -> None:
         self.observer.close()
@@ -114,3 +114,19 @@ async def run_queriers(
                 now = trio.current_time()
                 for querier in queriers:
                     perform(querier, querier.receive(item.wire, now))
+
+
+def counters(link: Link, queriers: list[Querier]) -> dict[str, object]:
+    """What the queriers and their capture counted, for ``mcast querier``'s report."""
+    return {
+        "capture": link.observer.statistics().to_json(),
+        **{
+            q.config.protocol: {
+                "groups": len(q.table.groups),
+                "refused": dict(sorted(q.table.refused.items())),
+                "queries_suppressed": q.suppressed,
+                "queries_dropped": q.dropped_queries,
+            }
+            for q in queriers
+        },
+    }

@@ -240,3 +240,26 @@ def test_interfaces_as_json() -> None:
     assert lo["index"] == 1 and any(
         a["address"] == "::1" and a["scope"] == "host" for a in lo["addresses"]
     )
+
+
+def test_guard_says_what_is_inside_an_exception_group(capsys) -> None:
+    """Trio's nurseries wrap what a task raised in exception groups; the user
+    still gets the one line (and exit code) of the error inside."""
+    from ipv6._errors import BadInput
+    from ipv6.cli._kit import EXIT_INTERRUPTED, guard
+
+    def raises(exc: BaseException):
+        def call() -> int:
+            raise exc
+
+        return call
+
+    inner = BaseExceptionGroup("nursery", [BaseExceptionGroup("inner", [KeyboardInterrupt()])])
+    assert guard(["x"], raises(inner)) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "x: interrupted\n"
+    mixed = ExceptionGroup("nursery", [ValueError("v"), BadInput("port 0 is out of range")])
+    assert guard(["x"], raises(mixed)) == 2
+    assert capsys.readouterr().err == "x: port 0 is out of range\n"
+    bug = ExceptionGroup("nursery", [ExceptionGroup("inner", [ValueError("v")])])
+    assert guard(["x"], raises(bug)) == 70
+    assert capsys.readouterr().err.startswith("x: internal error: ValueError: v (this is a bug")

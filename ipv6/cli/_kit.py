@@ -119,7 +119,10 @@ def guard(
     debug = bool(os.environ.get(DEBUG_ENV))
     handled: tuple[type[BaseException], ...] = (Ipv6Error, *errors)
     try:
-        return call()
+        try:
+            return call()
+        except BaseExceptionGroup as group:  # from Trio's nurseries: say what is inside
+            raise _essence(group, handled) from None
     except handled as exc:
         if debug:
             raise
@@ -142,6 +145,27 @@ def guard(
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+def _essence(
+    group: BaseExceptionGroup[BaseException], handled: tuple[type[BaseException], ...]
+) -> BaseException:
+    """The one exception a group stands for: an interruption if that is all it
+    holds, else the first error the toolkit raised on purpose, else the first leaf."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            pending[:0] = list(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if leaves and all(isinstance(e, KeyboardInterrupt) for e in leaves):
+        return leaves[0]
+    for exc in leaves:
+        if isinstance(exc, handled):
+            return exc
+    return leaves[0] if leaves else group
 
 
 class _suppress_all:

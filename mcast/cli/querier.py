@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from typing import Any
@@ -58,7 +59,7 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
     import trio
 
     from .._querier import Event, Querier, Send
-    from .._querying import Link, queriers_for, run_queriers
+    from .._querying import Link, counters, queriers_for, run_queriers
     from .._routertable import Timers
     from .._wiretext import describe
 
@@ -129,9 +130,26 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
                         detail=action.detail,
                     )
 
+        def say_counters() -> None:
+            numbers = counters(link, queriers)
+            if args.json:
+                print(json.dumps({"event": "counters", **numbers}), flush=True)
+            else:
+                print(f"counters: {json.dumps(numbers)}", file=sys.stderr, flush=True)
+
         scope = trio.move_on_after(args.duration) if args.duration else nullcontext()
-        with scope:
-            await run_queriers(link, queriers, report)
+        try:
+            with scope, trio.open_signal_receiver(signal.SIGUSR1) as asked:
+                async with trio.open_nursery() as nursery:
+
+                    async def on_request() -> None:
+                        async for _ in asked:
+                            say_counters()
+
+                    nursery.start_soon(on_request)
+                    await run_queriers(link, queriers, report)
+        finally:
+            say_counters()
     finally:
         link.close()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from contextlib import nullcontext
 from typing import Any
@@ -51,43 +52,71 @@ def cmd_watch(args: argparse.Namespace) -> int:
 async def _watch(args: argparse.Namespace, interface: Any) -> int:
     import trio
 
-    from .._observer import Garbled, open_observer
+    from .._observer import open_observer
     from .._routertable import RouterTable
-    from .._wiretext import describe, line
 
     table = RouterTable() if args.table else None
-    seen = 0
+    seen = [0]  # messages printed, as they are printed
     async with open_observer(interface) as observer:
         print(f"watching IGMP and MLD on {interface}", file=sys.stderr, flush=True)
         scope = trio.move_on_after(args.timeout) if args.timeout else nullcontext()
-        with scope:
-            async for item in observer:
-                if isinstance(item, Garbled):
-                    print(f"{interface.name}: {item.error}", file=sys.stderr, flush=True)
-                    continue
-                seen += 1
-                if table is not None:
-                    table.observe(item.wire, item.time)
-                    _print_table(table, item.time, args.json)
-                elif args.json:
-                    record = {
-                        "time": round(item.time, 6),
-                        "interface": item.interface,
-                        "direction": "out" if item.outgoing else "in",
-                        **describe(item.wire),
-                    }
-                    print(json.dumps(record), flush=True)
-                else:
-                    print(line(item.time, item.interface, item.outgoing, item.wire), flush=True)
-                if args.count is not None and seen >= args.count:
-                    break
-    if args.count is not None and seen < args.count:
+        try:
+            with scope, trio.open_signal_receiver(signal.SIGUSR1) as asked:
+                async with trio.open_nursery() as nursery:
+
+                    async def on_request() -> None:
+                        async for _ in asked:
+                            _say_counters(observer, table)
+
+                    nursery.start_soon(on_request)
+                    await _print_each(args, observer, table, interface, seen)
+                    nursery.cancel_scope.cancel()
+        finally:
+            _say_counters(observer, table)
+    if args.count is not None and seen[0] < args.count:
         print(
-            f"mcast watch: timeout after {args.timeout} s with {seen} of {args.count} messages",
+            f"mcast watch: timeout after {args.timeout} s with {seen[0]} of {args.count} messages",
             file=sys.stderr,
         )
         return EXIT_TIMEOUT
     return 0
+
+
+def _say_counters(observer: Any, table: Any) -> None:
+    """The capture's counters, as one JSON object on stderr (stdout holds only messages)."""
+    numbers = observer.statistics().to_json()
+    if table is not None:
+        numbers["table_refused"] = dict(sorted(table.refused.items()))
+    print(f"counters: {json.dumps(numbers)}", file=sys.stderr, flush=True)
+
+
+async def _print_each(
+    args: argparse.Namespace, observer: Any, table: Any, interface: Any, seen: list[int]
+) -> None:
+    """Print each message until --count, counting them in ``seen[0]``."""
+    from .._observer import Garbled
+    from .._wiretext import describe, line
+
+    async for item in observer:
+        if isinstance(item, Garbled):
+            print(f"{interface.name}: {item.error}", file=sys.stderr, flush=True)
+            continue
+        seen[0] += 1
+        if table is not None:
+            table.observe(item.wire, item.time)
+            _print_table(table, item.time, args.json)
+        elif args.json:
+            record = {
+                "time": round(item.time, 6),
+                "interface": item.interface,
+                "direction": "out" if item.outgoing else "in",
+                **describe(item.wire),
+            }
+            print(json.dumps(record), flush=True)
+        else:
+            print(line(item.time, item.interface, item.outgoing, item.wire), flush=True)
+        if args.count is not None and seen[0] >= args.count:
+            break
 
 
 def _print_table(table: Any, now: float, as_json: bool) -> None:
