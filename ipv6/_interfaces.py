@@ -31,6 +31,14 @@ class InterfaceRef:
     def __str__(self) -> str:
         return f"{self.name} (index {self.index})"
 
+    def present(self) -> bool:
+        """Whether the interface still exists (by index: a rename keeps it)."""
+        try:
+            socket.if_indextoname(self.index)
+        except OSError:
+            return False
+        return True
+
 
 def interface_names() -> list[str]:
     return [name for _, name in socket.if_nameindex()]

@@ -142,10 +142,8 @@ class Observer:
         return self.counters
 
     def _check_interface(self) -> None:
-        try:
-            socket.if_indextoname(self.interface.index)
-        except OSError:
-            raise InterfaceGone(f"interface {self.interface.name} is gone") from None
+        if not self.interface.present():
+            raise InterfaceGone(f"interface {self.interface.name} is gone")
 
     def close(self) -> None:
         trio.lowlevel.notify_closing(self._sock)

@@ -20,6 +20,7 @@ a receiver hears only its own groups.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import errno
@@ -382,6 +383,7 @@ class Receiver:
         self._names: dict[int, str] = {}
         self.received = 0
         self.truncated = 0
+        self.errors: collections.Counter[str] = collections.Counter()  # receive errors by errno
         self._closed = False
 
     # -- sockets --
@@ -721,10 +723,12 @@ class Receiver:
         while True:
             try:
                 raw = reader.read(fd)
-            except OSError:
+            except OSError as exc:
                 if slot.sock.fileno() == -1:
                     return  # closed under us
-                raise
+                self._failed(exc)  # an error queued on the socket: counted, reading goes on
+                await trio.lowlevel.checkpoint()
+                continue
             if not raw:
                 try:
                     await trio.lowlevel.wait_readable(slot.sock)
@@ -757,10 +761,10 @@ class Receiver:
                     append(Datagram(data, address, anc, flags, context))
             except BlockingIOError:
                 pass
-            except OSError:
+            except OSError as exc:
                 if sock.fileno() == -1:
                     return  # closed under us
-                raise
+                self._failed(exc)  # an error queued on the socket: counted, reading goes on
             if not batch:
                 try:
                     await trio.lowlevel.wait_readable(sock)
@@ -771,6 +775,9 @@ class Receiver:
             await self._send.send(batch)
             if len(batch) < BATCH and self._pace:
                 await trio.sleep(self._pace)
+
+    def _failed(self, exc: OSError) -> None:
+        self.errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
 
     def _deliver(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from contextlib import nullcontext
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from ipv6.cli import _kit
 
 EXIT_TIMEOUT = 3
+INTERFACE_CHECK = 1.0  # seconds between checks that the joined interface still exists
 
 
 def register(commands: Any) -> None:
@@ -82,29 +84,66 @@ async def _receive(args: argparse.Namespace, channel: Any, interface: Any) -> in
             how = "any-source" + (f", blocking {blocked}" if blocked else "")
         where = f"on {interface}" if interface else "on the interface the kernel picks"
         print(f"joined {channel.group} {where}, {how}; port {rx.port}", file=sys.stderr, flush=True)
-        seen = 0
+        seen = [0]
         scope = trio.move_on_after(args.timeout) if args.timeout else nullcontext()
-        with scope:
-            async for datagram in rx:
-                seen += 1
-                if args.json:
-                    print(json.dumps(datagram.to_json()), flush=True)
-                else:
-                    ttl = f" ttl {datagram.ttl}" if datagram.ttl is not None else ""
-                    print(
-                        f"{datagram.group} from {datagram.source}:{datagram.source_port} "
-                        f"on {datagram.interface}{ttl}: {len(datagram.payload)} bytes"
-                        + (" (truncated)" if datagram.truncated else ""),
-                        flush=True,
-                    )
-                if args.count is not None and seen >= args.count:
-                    break
-        dropped = f", the kernel dropped {rx.dropped}" if rx.dropped else ""
-        print(f"received {seen} datagrams{dropped}", file=sys.stderr)
-        if args.count is not None and seen < args.count:
+        try:
+            with scope, trio.open_signal_receiver(signal.SIGUSR1) as asked:
+                async with trio.open_nursery() as nursery:
+
+                    async def on_request() -> None:
+                        async for _ in asked:
+                            _say_counters(rx, seen[0])
+
+                    nursery.start_soon(on_request)
+                    if interface is not None:
+                        nursery.start_soon(_until_gone, interface)
+                    await _print_each(args, rx, seen)
+                    nursery.cancel_scope.cancel()
+        finally:
+            _say_counters(rx, seen[0])
+        if args.count is not None and seen[0] < args.count:
             print(
-                f"mcast join: timeout after {args.timeout} s with {seen} of {args.count} datagrams",
+                f"mcast join: timeout after {args.timeout} s with {seen[0]} of {args.count} "
+                "datagrams",
                 file=sys.stderr,
             )
             return EXIT_TIMEOUT
     return 0
+
+
+async def _print_each(args: argparse.Namespace, rx: Any, seen: list[int]) -> None:
+    """Print each datagram until --count, counting them in ``seen[0]``."""
+    async for datagram in rx:
+        seen[0] += 1
+        if args.json:
+            print(json.dumps(datagram.to_json()), flush=True)
+        else:
+            ttl = f" ttl {datagram.ttl}" if datagram.ttl is not None else ""
+            print(
+                f"{datagram.group} from {datagram.source}:{datagram.source_port} "
+                f"on {datagram.interface}{ttl}: {len(datagram.payload)} bytes"
+                + (" (truncated)" if datagram.truncated else ""),
+                flush=True,
+            )
+        if args.count is not None and seen[0] >= args.count:
+            break
+
+
+def _say_counters(rx: Any, seen: int) -> None:
+    """What arrived and what was lost, one line on stderr."""
+    dropped = f", the kernel dropped {rx.dropped}" if rx.dropped else ""
+    truncated = f", {rx.truncated} truncated" if rx.truncated else ""
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(rx.errors.items()))
+    failed = f", receive errors: {errors}" if errors else ""
+    print(f"received {seen} datagrams{dropped}{truncated}{failed}", file=sys.stderr, flush=True)
+
+
+async def _until_gone(interface: Any) -> None:
+    """Return never; raise when the interface is deleted (its memberships went with it)."""
+    import trio
+
+    from .._errors import McastError
+
+    while interface.present():
+        await trio.sleep(INTERFACE_CHECK)
+    raise McastError(f"interface {interface.name} is gone (and its memberships with it)")
