@@ -120,6 +120,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{row['name']}: {row['mode']} on the {row['plane']} plane, {row['local']} -> "
             f"{remote}{relays}, MTU {row['mtu']}, {state}"
         )
+        if row.get("error"):
+            print(f"  {row['error']}")
         if row["addresses"]:
             print(f"  addresses: {', '.join(row['addresses'])}")
         if row["running"]:
@@ -132,6 +134,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(_kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))
             else:
                 print("  no drops")
+            service = row.get("service") or {}
+            unclaimed = ", ".join(
+                f"{k} {v}" for k, v in sorted(service.get("unclaimed", {}).items())
+            )
+            if unclaimed or service.get("kernel_dropped"):
+                print(
+                    f"  the service, before any tunnel: {unclaimed or 'nothing unclaimed'}; "
+                    f"lost in a full socket queue: {service.get('kernel_dropped') or 0}"
+                )
     return 0
 
 

@@ -279,7 +279,10 @@ def status() -> list[dict[str, Any]]:
     data = _registry.load()
     pid: int = data.get("service") or 0
     counted: dict[str, Any] = {}
-    if service_alive(pid):
+    service: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    alive = service_alive(pid)
+    if alive:
         before = _registry.load_status().get("written", 0)
         os.kill(pid, signal.SIGUSR1)
         deadline = time.monotonic() + 1.0
@@ -288,7 +291,16 @@ def status() -> list[dict[str, Any]]:
             if now.get("written", 0) != before:
                 break
             time.sleep(0.01)
-        counted = _registry.load_status().get("tunnels", {})
+        written = _registry.load_status()
+        counted, errors = written.get("tunnels", {}), written.get("errors", {})
+        service = {
+            # Packets for no tunnel, or unreadable, and what the socket's full queue lost.
+            "unclaimed": written.get("unclaimed", {}),
+            "kernel_dropped": written.get("kernel_dropped"),
+        }
+    elif pid:
+        why = _daemon.why_stopped(_registry.log_path(), pid)
+        errors = dict.fromkeys(data["tunnels"], f"the tunnel service is not running: {why}")
     import psutil
 
     on_links = psutil.net_if_addrs()
@@ -312,6 +324,9 @@ def status() -> list[dict[str, Any]]:
         if spec["plane"] == "userspace" and name in counted:
             c = counted[name]
             row.update(running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"])
+            row["service"] = service
+        elif spec["plane"] == "userspace" and name in errors:
+            row["error"] = errors[name]
         elif spec["plane"] == "kernel":
             row.update(_kernel_counters(name))
         rows.append(row)

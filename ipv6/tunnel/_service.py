@@ -14,6 +14,7 @@ counters now, SIGTERM ends it (its TUN devices go with it).
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import os
 import signal
@@ -176,7 +177,8 @@ class Service:
                         packet = view[: os.readv(fd, (buffer,))]
                     except BlockingIOError:
                         break
-                    except OSError:  # the device went away under us
+                    except OSError as exc:  # the device was deleted under us
+                        self._lost(running, exc)
                         return
                     verdict = running.flows.encapsulate(packet)
                     if isinstance(verdict, Drop):
@@ -199,6 +201,21 @@ class Service:
                 else:  # a full batch: let the other direction run before reading on
                     await trio.lowlevel.checkpoint()
                 self.changed.set()
+
+    def _lost(self, running: Running, exc: OSError) -> None:
+        """A tunnel whose device went: said, shown as an error, made anew on SIGHUP."""
+        name = running.spec.name
+        why = exc.strerror or str(exc)
+        _daemon.say("tunnel service", f"tunnel {name} stopped: its device is gone ({why})")
+        self.errors[name] = (
+            f"its device was deleted ({why}); the service makes it again when it next "
+            "reloads (ipv6 tunnel add or delete of any tunnel)"
+        )
+        if self.running.get(name) is running:
+            del self.running[name]
+            with contextlib.suppress(OSError):
+                os.close(running.fd)
+        self.changed.set()
 
     def _write(self, running: Running, packet: bytes | memoryview) -> bool:
         try:
@@ -281,6 +298,7 @@ class Service:
                 },
                 "errors": self.errors,
                 "unclaimed": dict(self.unclaimed),
+                "kernel_dropped": raw_socket_drops(self.sock),
             },
         )
 
@@ -295,6 +313,20 @@ class Service:
         while True:
             await trio.sleep(OWN_REFRESH)
             self.refresh_own()
+
+
+def raw_socket_drops(sock: socket.socket) -> int | None:
+    """What the kernel dropped because ``sock``'s queue was full (/proc/net/raw)."""
+    inode = str(os.fstat(sock.fileno()).st_ino)
+    try:
+        with open("/proc/thread-self/net/raw", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) > 9 and fields[9] == inode:
+                    return int(fields[-1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 async def serve() -> int:
