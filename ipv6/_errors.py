@@ -11,6 +11,7 @@ from __future__ import annotations
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_NEEDS_PRIVILEGE = 4
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by ^C
 
 
 class Ipv6Error(Exception):
@@ -52,6 +53,12 @@ class NeedsPrivilege(Ipv6Error):
 
 class LabError(Ipv6Error):
     """A lab operation failed on this host (a kernel refusal, a missing lab)."""
+
+
+class LabInterrupted(LabError):
+    """Bringing a lab up was interrupted (SIGTERM, SIGHUP); what it had made is removed."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class LabStepFailed(LabError):

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from .._errors import EXIT_BAD_INPUT, Ipv6Error
+from .._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Ipv6Error
 
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     Handler = Callable[[argparse.Namespace], int | None]
 
 EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+
 DEBUG_ENV = "TOOLKIT_DEBUG"
 
 
@@ -128,8 +128,9 @@ def guard(
             raise
         print(f"{prog[0]}: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
-    except KeyboardInterrupt:
-        print(f"{prog[0]}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        by = f" ({exc.args[0]})" if exc.args else ""
+        print(f"{prog[0]}: interrupted{by}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (``| head``): not an error worth a line.
@@ -166,6 +167,33 @@ def _essence(
         if isinstance(exc, handled):
             return exc
     return leaves[0] if leaves else group
+
+
+class termination_requests:
+    """``with termination_requests() as asked:`` SIGTERM and SIGHUP do not end the
+    process in the block: ``asked.signal`` names the first one, for the work to
+    check between its steps and stop cleanly (nothing is raised into a library
+    call halfway). After an interruption they stay ignored: the process is on its
+    way out, and says why."""
+
+    SIGNALS = ("SIGTERM", "SIGHUP")
+
+    def __enter__(self) -> termination_requests:
+        import signal
+
+        self.signal: str | None = None
+
+        def note(signum: int, frame: object) -> None:
+            self.signal = self.signal or signal.Signals(signum).name
+
+        self._old = {name: signal.signal(getattr(signal, name), note) for name in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for name, old in self._old.items():
+            signal.signal(getattr(signal, name), signal.SIG_IGN if self.signal else old)
 
 
 class _suppress_all:

@@ -107,7 +107,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = _kit.Progress(verbose=args.verbose)
     started = time.monotonic()
     try:
-        record = up(config, progress=progress)
+        # SIGTERM or SIGHUP: up() stops before its next step and removes what it made.
+        with _kit.termination_requests() as asked:
+            record = up(config, progress=progress, stop=lambda: asked.signal)
     finally:
         progress.done()
     elapsed = time.monotonic() - started

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import CommandFailedToStart, LabError, LabStepFailed
+from .._errors import CommandFailedToStart, LabError, LabInterrupted, LabStepFailed
 from . import _netns, _state
 from ._config import LabConfig, load_config
 from ._plan import CreateNamespace, Plan, plan_up
@@ -31,8 +31,18 @@ def new_tag(name: str) -> str:
     return f"{name}-{secrets.token_hex(2)}"
 
 
-def up(config: LabConfig, *, progress: Progress | None = None, tag: str | None = None) -> LabRecord:
-    """Build ``config``; on any failure remove what was made and raise LabStepFailed."""
+def up(
+    config: LabConfig,
+    *,
+    progress: Progress | None = None,
+    tag: str | None = None,
+    stop: Callable[[], str | None] | None = None,
+) -> LabRecord:
+    """Build ``config``; on any failure remove what was made and raise LabStepFailed.
+
+    ``stop`` is asked before each step; when it names a reason (a signal, say),
+    what was made is removed and :class:`LabInterrupted` raised.
+    """
     from ._kernel import Kernel, StepFailed, remove_namespaces
 
     require_capabilities(f"bringing lab {config.name!r} up")
@@ -54,6 +64,7 @@ def up(config: LabConfig, *, progress: Progress | None = None, tag: str | None =
     try:
         with Kernel() as kernel:
             for index, step in enumerate(plan.steps, 1):
+                _check_stop(config.name, stop)
                 if progress is not None:
                     progress(index, total, step.describe())
                 if isinstance(step, CreateNamespace):
@@ -72,6 +83,12 @@ def up(config: LabConfig, *, progress: Progress | None = None, tag: str | None =
     record.status = "up"
     _state.save(record)
     return record
+
+
+def _check_stop(name: str, stop: Callable[[], str | None] | None) -> None:
+    reason = stop() if stop is not None else None
+    if reason:
+        raise LabInterrupted(f"interrupted by {reason}: what was made of lab {name!r} is removed")
 
 
 def planned(config: LabConfig) -> Plan:

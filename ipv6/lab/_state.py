@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .._errors import LabError
+from .._statefile import write_json
 
 STATE_DIR_ENV = "IPV6_LAB_STATE_DIR"
 DEFAULT_STATE_DIR = "/run/ipv6-lab"
@@ -72,24 +73,25 @@ def _path(name: str) -> Path:
 def reserve(record: LabRecord) -> None:
     """Claim the lab's name; a lab of that name already up is an error."""
     directory = state_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(_path(record.name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         raise LabError(
             f"a lab named {record.name!r} is already up: take it down with "
             f"'ipv6 lab down {record.name}', or give this one another name with --name"
         ) from None
+    except OSError as exc:
+        raise LabError(
+            f"cannot record lab {record.name!r} in {directory}: {exc.strerror}; nothing was made"
+        ) from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(record.to_json(), f)
 
 
 def save(record: LabRecord) -> None:
-    """Replace the record atomically."""
-    path = _path(record.name)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
-    tmp.replace(path)
+    """Replace the record atomically (a failed write keeps the previous one)."""
+    write_json(_path(record.name), record.to_json(), f"the record of lab {record.name!r}")
 
 
 def load(name: str) -> LabRecord | None:

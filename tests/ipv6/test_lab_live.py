@@ -4,11 +4,13 @@ independent oracles here (the product itself never runs them)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 from itertools import permutations
 from pathlib import Path
 
@@ -324,3 +326,42 @@ def test_without_privilege_one_line_names_the_capability_and_nothing_is_made() -
     assert "\n" not in line and "Traceback" not in line
     assert "CAP_NET_ADMIN" in line and "CAP_SYS_ADMIN" in line and "nothing was changed" in line
     assert not namespaces_of(name) and root_links() == links
+
+
+def test_signals_while_a_lab_comes_up_leave_it_whole_or_gone() -> None:
+    """SIGTERM storms at every moment of ``lab up``: the lab is either all there
+    (it finished first) or all gone with one line saying so; never half made."""
+    import signal
+    import time
+
+    outcomes = set()
+    for step in range(12):
+        name = unique_lab_name()
+        up_cmd = subprocess.Popen(
+            [sys.executable, "-m", "ipv6", "lab", "up", str(LABS / "lan.toml"), "--name", name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(0.12 + step * 0.02)
+        for _ in range(50):  # a storm: the clean-up itself must survive more of them
+            with contextlib.suppress(ProcessLookupError):
+                up_cmd.send_signal(signal.SIGTERM)
+            time.sleep(0.001)
+        _, err = up_cmd.communicate(timeout=60)
+        made = namespaces_of(name)
+        record = {r.name: r for r in lab_records()}.get(name)
+        if record is not None and record.status == "up" and len(made) == 4:
+            outcomes.add("whole")
+            down(name)
+        else:
+            assert not made and record is None, (up_cmd.returncode, err, made, record)
+            if up_cmd.returncode == 130:
+                assert err.strip().splitlines() == [
+                    f"ipv6 lab up: interrupted by SIGTERM: what was made of lab {name!r} is removed"
+                ], err
+                outcomes.add("removed")
+            else:
+                assert up_cmd.returncode == -signal.SIGTERM, (up_cmd.returncode, err)
+                outcomes.add("not started")
+    assert "removed" in outcomes, outcomes
