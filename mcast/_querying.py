@@ -16,12 +16,14 @@ import trio
 
 from ipv6 import InterfaceRef, resolve_interface
 
-from ._errors import McastBadInput
+from ._errors import McastBadInput, McastError
 from ._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
 from ._igmp import IgmpQuery
 from ._observer import Observed, Observer
 from ._querier import Action, Querier, QuerierConfig, Send
 from ._routertable import Timers
+
+ADDRESS_CHECK = 2.0  # seconds between checks that the queriers' addresses are still there
 
 
 @dataclass
@@ -36,22 +38,23 @@ class Link:
     @classmethod
     def open(cls, interface: str | int | InterfaceRef) -> Link:
         """Open in the calling thread's network namespace (needs CAP_NET_RAW)."""
-        import psutil
-
         ref = interface if isinstance(interface, InterfaceRef) else resolve_interface(interface)
-        mac, v4, v6 = b"", None, None
-        for entry in psutil.net_if_addrs().get(ref.name, []):
-            if entry.family == psutil.AF_LINK:
-                mac = bytes.fromhex(entry.address.replace(":", ""))
-            elif entry.family == socket.AF_INET and v4 is None:
-                v4 = ipaddress.IPv4Address(entry.address)
-            elif entry.family == socket.AF_INET6:
-                address = ipaddress.IPv6Address(entry.address.split("%", 1)[0])
-                if address.is_link_local:
-                    v6 = address
+        mac, v4, v6 = _addresses(ref.name)
         if len(mac) != 6:
             raise McastBadInput(f"{ref} has no Ethernet address to send queries from")
         return cls(Observer.open(ref), mac, v4, v6)
+
+    def check_addresses(self, queriers: list[Querier]) -> None:
+        """Raise if an address a querier sends from is no longer the interface's."""
+        name = self.observer.interface.name
+        for querier in queriers:
+            address = querier.config.address
+            if not _has(name, address):
+                raise McastError(
+                    f"{address} is no longer an address of {name}: the "
+                    f"{querier.config.protocol.upper()} querier stops (start it again to query "
+                    "from the interface's new address)"
+                )
 
     def send(self, action: Send, source: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         message, destination = action.message, action.destination
@@ -67,6 +70,34 @@ class Link:
 
     def close(self) -> None:
         self.observer.close()
+
+
+def _addresses(
+    name: str,
+) -> tuple[bytes, ipaddress.IPv4Address | None, ipaddress.IPv6Address | None]:
+    """The interface's MAC, first IPv4 address and (last) link-local IPv6 address."""
+    import psutil
+
+    mac, v4, v6 = b"", None, None
+    for entry in psutil.net_if_addrs().get(name, []):
+        if entry.family == psutil.AF_LINK:
+            mac = bytes.fromhex(entry.address.replace(":", ""))
+        elif entry.family == socket.AF_INET and v4 is None:
+            v4 = ipaddress.IPv4Address(entry.address)
+        elif entry.family == socket.AF_INET6:
+            address = ipaddress.IPv6Address(entry.address.split("%", 1)[0])
+            if address.is_link_local:
+                v6 = address
+    return mac, v4, v6
+
+
+def _has(name: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    import psutil
+
+    return any(
+        entry.address.split("%", 1)[0] == str(address)
+        for entry in psutil.net_if_addrs().get(name, [])
+    )
 
 
 def queriers_for(
@@ -103,11 +134,15 @@ async def run_queriers(
                 link.send(action, querier.config.address)
             report(querier, action)
 
+    checked = trio.current_time()
     while True:
         now = trio.current_time()
+        if now - checked >= ADDRESS_CHECK:
+            await trio.to_thread.run_sync(link.check_addresses, queriers)
+            checked = now
         for querier in queriers:
             perform(querier, querier.tick(now))
-        deadline = min(q.next_deadline() for q in queriers)
+        deadline = min([q.next_deadline() for q in queriers] + [checked + ADDRESS_CHECK])
         with trio.move_on_at(deadline):
             item = await link.observer.next()
             if isinstance(item, Observed) and not item.outgoing:

@@ -229,3 +229,18 @@ async def test_deleting_the_interface_ends_it_with_one_line(
     assert code == 1, text
     assert text.splitlines()[-1] == f"mcast {command[0]}: interface eth0 is gone", text
     assert "Traceback" not in text
+
+
+async def test_the_querier_stops_with_one_line_when_its_address_goes(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        querier, _out, err = await start(a, tmp_path, "querier", "-i", "eth0", "--json")
+        await a.run(["ip", "addr", "del", "10.0.0.1/24", "dev", "eth0"])
+        with trio.fail_after(10):
+            code = await querier.wait()
+    text = err.read_text()
+    assert code == 1, text
+    assert text.splitlines()[-1] == (
+        "mcast querier: 10.0.0.1 is no longer an address of eth0: the IGMP querier stops "
+        "(start it again to query from the interface's new address)"
+    ), text
