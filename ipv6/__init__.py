@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 if TYPE_CHECKING:
+    from ._addrwatch import AddressWatch
     from ._interfaces import InterfaceRef, UnknownInterface, resolve_interface
 
 __all__ = [
+    "AddressWatch",
     "BadInput",
     "CommandFailedToStart",
     "InterfaceRef",
@@ -43,6 +45,10 @@ _LAZY = {"InterfaceRef", "UnknownInterface", "resolve_interface"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "AddressWatch":
+        from ._addrwatch import AddressWatch
+
+        return AddressWatch
     if name in _LAZY:
         from . import _interfaces
 

@@ -14,16 +14,14 @@ from dataclasses import dataclass
 
 import trio
 
-from ipv6 import InterfaceRef, resolve_interface
+from ipv6 import AddressWatch, InterfaceRef, resolve_interface
 
 from ._errors import McastBadInput, McastError
 from ._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
 from ._igmp import IgmpQuery
-from ._observer import Observed, Observer
+from ._observer import InterfaceGone, Observed, Observer
 from ._querier import Action, Querier, QuerierConfig, Send
 from ._routertable import Timers
-
-ADDRESS_CHECK = 2.0  # seconds between checks that the queriers' addresses are still there
 
 
 @dataclass
@@ -34,6 +32,7 @@ class Link:
     mac: bytes
     ipv4: ipaddress.IPv4Address | None
     ipv6_link_local: ipaddress.IPv6Address | None
+    addresses: AddressWatch  # made with the capture, in the same network namespace
 
     @classmethod
     def open(cls, interface: str | int | InterfaceRef) -> Link:
@@ -42,18 +41,28 @@ class Link:
         mac, v4, v6 = _addresses(ref.name)
         if len(mac) != 6:
             raise McastBadInput(f"{ref} has no Ethernet address to send queries from")
-        return cls(Observer.open(ref), mac, v4, v6)
+        observer = Observer.open(ref)
+        try:
+            return cls(observer, mac, v4, v6, AddressWatch())
+        except BaseException:
+            observer.close()
+            raise
 
-    def check_addresses(self, queriers: list[Querier]) -> None:
-        """Raise if an address a querier sends from is no longer the interface's."""
-        name = self.observer.interface.name
-        for querier in queriers:
-            address = querier.config.address
-            if not _has(name, address):
+    async def watch_addresses(self, queriers: list[Querier]) -> None:
+        """Raise when an address a querier sends from leaves the interface (netlink)."""
+        watch, ref = self.addresses, self.observer.interface
+        ours = {q.config.address: q for q in queriers}
+        while True:
+            await trio.lowlevel.wait_readable(watch)
+            for event, index, address in watch.events_nowait():
+                if event != "deleted" or index != ref.index or address not in ours:
+                    continue
+                if not ref.present():
+                    raise InterfaceGone(f"interface {ref.name} is gone")
                 raise McastError(
-                    f"{address} is no longer an address of {name}: the "
-                    f"{querier.config.protocol.upper()} querier stops (start it again to query "
-                    "from the interface's new address)"
+                    f"{address} is no longer an address of {ref.name}: the "
+                    f"{ours[address].config.protocol.upper()} querier stops (start it again to "
+                    "query from the interface's new address)"
                 )
 
     def send(self, action: Send, source: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -70,6 +79,7 @@ class Link:
 
     def close(self) -> None:
         self.observer.close()
+        self.addresses.close()
 
 
 def _addresses(
@@ -89,15 +99,6 @@ def _addresses(
             if address.is_link_local:
                 v6 = address
     return mac, v4, v6
-
-
-def _has(name: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    import psutil
-
-    return any(
-        entry.address.split("%", 1)[0] == str(address)
-        for entry in psutil.net_if_addrs().get(name, [])
-    )
 
 
 def queriers_for(
@@ -134,15 +135,19 @@ async def run_queriers(
                 link.send(action, querier.config.address)
             report(querier, action)
 
-    checked = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link.watch_addresses, queriers)
+        await _serve(link, queriers, perform)
+
+
+async def _serve(
+    link: Link, queriers: list[Querier], perform: Callable[[Querier, list[Action]], None]
+) -> None:
     while True:
         now = trio.current_time()
-        if now - checked >= ADDRESS_CHECK:
-            await trio.to_thread.run_sync(link.check_addresses, queriers)
-            checked = now
         for querier in queriers:
             perform(querier, querier.tick(now))
-        deadline = min([q.next_deadline() for q in queriers] + [checked + ADDRESS_CHECK])
+        deadline = min(q.next_deadline() for q in queriers)
         with trio.move_on_at(deadline):
             item = await link.observer.next()
             if isinstance(item, Observed) and not item.outgoing:
