@@ -29,7 +29,7 @@ from enum import Enum
 from ._frames import WireMessage
 from ._igmp import IgmpQuery
 from ._mld import MldQuery
-from ._routertable import RouterTable, SendQuery, Timers
+from ._routertable import RouterTable, SendQuery, Timers, records_of
 from ._wirecommon import encode_code8, encode_code16
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -143,7 +143,9 @@ class Querier:
             return self._heard_query(wire.source, now)
         actions: list[Action] = []
         queries = self.table.observe(wire, now)
-        actions.append(Event("report", f"report from {wire.source}", {"source": str(wire.source)}))
+        groups = sorted({str(r.group) for r in records_of(wire)})
+        detail: dict[str, object] = {"source": str(wire.source), "groups": groups}
+        actions.append(Event("report", f"report from {wire.source}", detail))
         for query in queries:
             self._schedule(query, now, self.config.timers.last_member_query_count)
         actions += self.tick(now)

@@ -281,11 +281,15 @@ class RouterTable:
                     continue
             self._next_expiry = min(self._next_expiry, _earliest(state))
 
-    def snapshot(self, now: float) -> list[dict[str, object]]:
-        """The table as rows (for ``mcast watch --table`` and the querier)."""
+    def snapshot(
+        self, now: float, groups: Iterable[IPAddress] | None = None
+    ) -> list[dict[str, object]]:
+        """The table as rows (for ``mcast watch --table`` and the querier); with
+        ``groups``, only the rows of those of them the table holds."""
         self.expire(now)
         rows = []
-        for group in sorted(self.groups, key=lambda g: (g.version, int(g))):
+        chosen = self.groups if groups is None else [g for g in groups if g in self.groups]
+        for group in sorted(chosen, key=lambda g: (g.version, int(g))):
             state = self.groups[group]
             if state.mode == EXCLUDE:
                 shown, asked = state.excluded(), state.requested()

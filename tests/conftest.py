@@ -166,3 +166,33 @@ def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = N
         timeout=120,
         check=False,
     )
+
+
+REPORT_ENV = "RELIABILITY_REPORT"
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """``figures(service, thrown, count=..., seconds=..., held=...)``: one row of the
+    reliability tables (docs/reliability.md), written only when bench/reliability.py
+    runs the tests (it sets RELIABILITY_REPORT) and only once the test's checks
+    passed, so a row is a measurement of what held."""
+
+    def record(
+        service: str, thrown: str, *, count: int, seconds: float, held: dict[str, object]
+    ) -> None:
+        path = os.environ.get(REPORT_ENV)
+        if not path:
+            return
+        row = {
+            "test": request.node.nodeid,
+            "service": service,
+            "thrown": thrown,
+            "count": count,
+            "seconds": round(seconds, 2),
+            "held": held,
+        }
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    return record

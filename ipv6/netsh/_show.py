@@ -54,10 +54,24 @@ def _show_interfaces(kernel: Kernel, fam: str, names: dict[int, str]) -> list[di
                 "mtu": int(mtu) if mtu else None,
                 "forwarding": _sysctl(f"net/{fam}/conf/{name}/forwarding") == "1",
                 "advertise": bool(memory.get(f"advertise/{name}", False)),
+                "advertiser": _advertiser_state(kernel.state, name),
                 "siteprefixlength": memory.get(f"siteprefixlength/{name}"),
             }
         )
     return rows
+
+
+def _advertiser_state(state: dict[str, Any], name: str) -> str | None:
+    """ "running", or why the interface's advertiser stopped; None when it has none."""
+    from .. import _daemon
+    from ._apply import ADVERTISER, advertiser_log
+
+    pid = state.get("advertisers", {}).get(name)
+    if not pid:
+        return None
+    if _daemon.alive(pid, ADVERTISER):
+        return "running"
+    return f"stopped: {_daemon.why_stopped(advertiser_log(name), pid)}"
 
 
 def _show_addresses(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import signal
 import sys
@@ -109,8 +110,13 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
                 )
                 _emit(args.json, now, protocol, "sent", text=what, detail=info)
             elif isinstance(action, Event):
-                rows = querier.table.snapshot(trio.current_time())
                 if action.kind == "report":
+                    # The rows of the groups the report named (the whole table would
+                    # cost a line of a thousand groups for every report of a flood).
+                    listed = action.detail.get("groups", [])
+                    assert isinstance(listed, list)
+                    named = [ipaddress.ip_address(g) for g in listed]
+                    rows = querier.table.snapshot(trio.current_time(), named)
                     summary = "; ".join(_row_text(r) for r in rows) or "(no members)"
                     _emit(
                         args.json,

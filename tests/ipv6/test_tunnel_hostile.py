@@ -86,7 +86,7 @@ def softnet_drops() -> int:
 
 
 async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
-    lab, tmp_path: Path
+    lab, tmp_path: Path, figures
 ) -> None:
     async with lab("two-hosts") as running:
         a, b = running.host("a"), running.host("b")
@@ -101,7 +101,9 @@ async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
         pid = int(json.loads(registry.read_text())["service"])
         rss_before = psutil.Process(pid).memory_info().rss
         backlog_before = softnet_drops()
+        began = time.monotonic()
         sent = await b.run_sync(send_protocol_41, 10.0)
+        took = time.monotonic() - began
         await trio.sleep(1)
         after = (await status(a, tmp_path / "a"))["tun6to4"]
         lost_in_backlog = softnet_drops() - backlog_before
@@ -129,6 +131,19 @@ async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
     flood = after["drops"].get("inner_src_6to4_mismatch", 0)
     assert flood - before["drops"].get("inner_src_6to4_mismatch", 0) > 100_000, after
     assert rss_growth < 40 << 20, rss_growth
+    figures(
+        "tunnel service (userspace 6to4)",
+        "protocol 41: random payloads of every length 0 to 1,480 bytes, 5,000 bit flips of a "
+        "valid packet, then spoofed 6to4 sources for 10 s, as fast as one Python sender goes",
+        count=sent,
+        seconds=took,
+        held={
+            "answers afterwards": "ping across the tunnel",
+            "counters": f"delivered + dropped by rule + unclaimed + lost in the socket queue "
+            f"{accounted:,} = sent (backlog drops {lost_in_backlog})",
+            "RSS growth": f"{rss_growth / 2**20:.1f} MB",
+        },
+    )
 
 
 async def test_a_tunnel_device_deleted_by_hand_is_reported_and_made_again(
