@@ -6,12 +6,14 @@ import argparse
 import json
 import signal
 import sys
+import time
 from contextlib import nullcontext
 from typing import Any
 
 from ipv6.cli import _kit
 
 EXIT_TIMEOUT = 3
+TABLE_EVERY = 0.2  # seconds: --table prints the table after a report at most this often
 
 
 def register(commands: Any) -> None:
@@ -97,26 +99,35 @@ async def _print_each(
     from .._observer import Garbled
     from .._wiretext import describe, line
 
-    async for item in observer:
-        if isinstance(item, Garbled):
-            print(f"{interface.name}: {item.error}", file=sys.stderr, flush=True)
-            continue
-        seen[0] += 1
-        if table is not None:
-            table.observe(item.wire, item.time)
-            _print_table(table, item.time, args.json)
-        elif args.json:
-            record = {
-                "time": round(item.time, 6),
-                "interface": item.interface,
-                "direction": "out" if item.outgoing else "in",
-                **describe(item.wire),
-            }
-            print(json.dumps(record), flush=True)
-        else:
-            print(line(item.time, item.interface, item.outgoing, item.wire), flush=True)
-        if args.count is not None and seen[0] >= args.count:
-            break
+    shown, pending = 0.0, False  # when the table was last printed; changes since
+    try:
+        async for item in observer:
+            if isinstance(item, Garbled):
+                print(f"{interface.name}: {item.error}", file=sys.stderr, flush=True)
+                continue
+            seen[0] += 1
+            if table is not None:
+                table.observe(item.wire, item.time)
+                if item.time - shown >= TABLE_EVERY:  # a flood must not print a table a frame
+                    _print_table(table, item.time, args.json)
+                    shown, pending = item.time, False
+                else:
+                    pending = True
+            elif args.json:
+                record = {
+                    "time": round(item.time, 6),
+                    "interface": item.interface,
+                    "direction": "out" if item.outgoing else "in",
+                    **describe(item.wire),
+                }
+                print(json.dumps(record), flush=True)
+            else:
+                print(line(item.time, item.interface, item.outgoing, item.wire), flush=True)
+            if args.count is not None and seen[0] >= args.count:
+                break
+    finally:
+        if table is not None and pending:  # what changed since the last table printed
+            _print_table(table, time.time(), args.json)
 
 
 def _print_table(table: Any, now: float, as_json: bool) -> None:

@@ -132,7 +132,7 @@ async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
     assert flood - before["drops"].get("inner_src_6to4_mismatch", 0) > 100_000, after
     assert rss_growth < 40 << 20, rss_growth
     figures(
-        "tunnel service (userspace 6to4)",
+        "tunnel service",
         "protocol 41: random payloads of every length 0 to 1,480 bytes, 5,000 bit flips of a "
         "valid packet, then spoofed 6to4 sources for 10 s, as fast as one Python sender goes",
         count=sent,
