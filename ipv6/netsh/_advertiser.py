@@ -267,7 +267,7 @@ async def advertise(ifname: str) -> int:
         tokens, refilled = float(ANSWERS_PER_SECOND), trio.current_time()
         while True:
             try:
-                data, ancillary, _flags, address = await sock.recvmsg(1500, 64)
+                data, ancillary, flags, address = await sock.recvmsg(1500, 64)
             except OSError as exc:
                 if exc.errno == errno.ENODEV:
                     raise InterfaceGone(ifname) from None
@@ -286,7 +286,11 @@ async def advertise(ifname: str) -> int:
                 None,
             )
             host = str(address[0]).split("%", 1)[0]  # type: ignore[index]
-            fault = solicitation_fault(data, hops, host == "::")
+            fault = (
+                "oversized"  # more than a link's worth of options: not read, not answered
+                if flags & socket.MSG_TRUNC
+                else solicitation_fault(data, hops, host == "::")
+            )
             if fault is not None:
                 counters.ignored[fault] += 1
                 continue
@@ -353,7 +357,7 @@ def main() -> int:
             return trio.run(advertise, ifname)
         except* InterfaceGone:
             # Nothing to advertise on: said in one line, as documented.
-            raise SystemExit(f"interface {ifname} is gone") from None
+            raise SystemExit(f"interface {ifname} is gone (deleted, or renamed)") from None
 
     return _daemon.run_daemon(f"advertiser {ifname}", run)
 

@@ -19,6 +19,7 @@ import trio
 pytestmark = pytest.mark.needs_root
 
 A4, B4 = "10.0.0.1", "10.0.0.2"
+IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0
 A6, B6 = "2002:a00:1::1", "2002:a00:2::1"
 
 
@@ -60,10 +61,13 @@ def send_protocol_41(seconds: float) -> int:
     rng = random.Random(41)
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, 41)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)  # may fragment
     valid = echo_request(B6, A6)
     sent = 0
     with sock:
-        for length in range(0, 1481):
+        # Every length to a link's worth, then every 7th to the most IPv4 carries
+        # (in fragments, put together again at a).
+        for length in [*range(0, 1481), *range(1481, 65516, 7)]:
             sock.sendto(rng.randbytes(length), (A4, 0))
             sent += 1
         for _ in range(5000):
@@ -78,6 +82,13 @@ def send_protocol_41(seconds: float) -> int:
                 sock.sendto(spoofed, (A4, 0))
             sent += 500
     return sent
+
+
+def reassembly_failures() -> int:
+    """IPv4 packets this host could not put together again from fragments."""
+    with open("/proc/thread-self/net/snmp") as f:
+        names, values = [line.split() for line in f if line.startswith("Ip:")][:2]
+    return int(values[names.index("ReasmFails")])
 
 
 def softnet_drops() -> int:
@@ -101,12 +112,14 @@ async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
         pid = int(json.loads(registry.read_text())["service"])
         rss_before = psutil.Process(pid).memory_info().rss
         backlog_before = softnet_drops()
+        reassembly_before = await a.run_sync(reassembly_failures)
         began = time.monotonic()
         sent = await b.run_sync(send_protocol_41, 10.0)
         took = time.monotonic() - began
         await trio.sleep(1)
         after = (await status(a, tmp_path / "a"))["tun6to4"]
         lost_in_backlog = softnet_drops() - backlog_before
+        lost_in_backlog += await a.run_sync(reassembly_failures) - reassembly_before
         # Still carries: a ping across the tunnel, both ways.
         ping = await a.run(["ping", "-6", "-c", "1", "-W", "5", B6], check=False)
         assert ping.returncode == 0, ping.stdout
@@ -133,14 +146,15 @@ async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
     assert rss_growth < 40 << 20, rss_growth
     figures(
         "tunnel service",
-        "protocol 41: random payloads of every length 0 to 1,480 bytes, 5,000 bit flips of a "
-        "valid packet, then spoofed 6to4 sources for 10 s, as fast as one Python sender goes",
+        "protocol 41: random payloads of every length 0 to 1,480 bytes and every 7th to "
+        "65,515 (in fragments), 5,000 bit flips of a valid packet, then spoofed 6to4 sources "
+        "for 10 s, as fast as one Python sender goes",
         count=sent,
         seconds=took,
         held={
             "answers afterwards": "ping across the tunnel",
             "counters": f"delivered + dropped by rule + unclaimed + lost in the socket queue "
-            f"{accounted:,} = sent (backlog drops {lost_in_backlog})",
+            f"{accounted:,} = sent (backlog and reassembly drops {lost_in_backlog})",
             "RSS growth": f"{rss_growth / 2**20:.1f} MB",
         },
     )

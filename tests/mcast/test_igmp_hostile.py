@@ -305,3 +305,24 @@ async def test_the_querier_stops_with_one_line_when_its_address_goes(lab, tmp_pa
         "mcast querier: 10.0.0.1 is no longer an address of eth0: the IGMP querier stops "
         "(start it again to query from the interface's new address)"
     ), text
+
+
+async def test_watch_waits_while_its_interface_is_down_and_goes_on(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a, b = running.host("a"), running.host("b")
+        watch, out, err = await start(a, tmp_path, "watch", "-i", "eth0", "--json")
+        await a.run(["ip", "link", "set", "eth0", "down"])
+        await trio.sleep(0.5)
+        await a.run(["ip", "link", "set", "eth0", "up"])
+        await trio.sleep(0.5)
+        await b.run_sync(send_leave)  # b's leave, seen after the interface came back
+        with trio.fail_after(10):
+            while '"type": "leave"' not in out.read_text():
+                assert watch.poll() is None, err.read_text()
+                await trio.sleep(0.1)
+        watch.send_signal(signal.SIGUSR1)
+        with trio.fail_after(10):
+            while "counters: " not in err.read_text():
+                await trio.sleep(0.05)
+        assert last_counters(err.read_text())["interface_down"] >= 1
+        assert await stop(watch) == 130
