@@ -206,6 +206,16 @@ def send_solicitations(seconds: float) -> dict[str, int]:
     return sent
 
 
+async def start_advertising(host, state: Path, ready: str = "started") -> tuple[Path, int]:
+    """netsh's SETUP in ``host``: its advertiser's log, and its pid once ``ready`` is logged."""
+    script = state / "setup.txt"
+    script.write_text(SETUP)
+    done = await netsh(host, state, "-f", str(script))
+    assert done.returncode == 0, done.stderr
+    log = host.call(advertiser_log, "eth0")
+    return log, int((await wait_for_line(log, ready)).split("[")[1].split("]")[0])
+
+
 def counted(line: str, name: str, end: str = ",") -> int:
     return int(line.split(f"{name} ")[1].split(end, maxsplit=1)[0].split(";", maxsplit=1)[0])
 
@@ -215,13 +225,7 @@ async def test_the_advertiser_survives_a_solicitation_flood_and_still_answers(
 ) -> None:
     async with lab("two-hosts") as running:
         a, b = running.host("a"), running.host("b")
-        script = state / "setup.txt"
-        script.write_text(SETUP)
-        done = await netsh(a, state, "-f", str(script))
-        assert done.returncode == 0, done.stderr
-        log = a.call(advertiser_log, "eth0")
-        ready = await wait_for_line(log, "answering router solicitations")
-        pid = int(ready.split("[")[1].split("]")[0])
+        log, pid = await start_advertising(a, state, "answering router solicitations")
         rss_before = psutil.Process(pid).memory_info().rss
         backlog_before = softnet_drops()
         reassembly_before = await a.run_sync(reassembly_failures, "Ip6ReasmFails")
@@ -301,11 +305,7 @@ def softnet_drops() -> int:
 async def test_the_advertiser_stops_with_one_line_when_its_interface_goes(lab, state: Path) -> None:
     async with lab("two-hosts") as running:
         a = running.host("a")
-        script = state / "setup.txt"
-        script.write_text(SETUP)
-        assert (await netsh(a, state, "-f", str(script))).returncode == 0
-        log = a.call(advertiser_log, "eth0")
-        pid = int((await wait_for_line(log, "started")).split("[")[1].split("]")[0])
+        log, pid = await start_advertising(a, state)
         await a.run(["ip", "link", "del", "eth0"])
         os.kill(pid, signal.SIGHUP)  # advertise now: it finds the interface gone
         last = await wait_for_line(log, "stopped")
@@ -335,11 +335,7 @@ def test_a_daemon_just_spawned_counts_as_running_for_the_command_that_spawned_it
 async def test_netsh_shows_why_an_advertiser_stopped(lab, state: Path) -> None:
     async with lab("two-hosts") as running:
         a = running.host("a")
-        script = state / "setup.txt"
-        script.write_text(SETUP)
-        assert (await netsh(a, state, "-f", str(script))).returncode == 0
-        log = a.call(advertiser_log, "eth0")
-        pid = int((await wait_for_line(log, "started")).split("[")[1].split("]")[0])
+        log, pid = await start_advertising(a, state)
 
         async def shown() -> dict[str, object]:
             done = await netsh(a, state, "int", "ipv6", "show", "interfaces", "eth0", "--json")
