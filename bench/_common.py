@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def require_root() -> None:
-    from ipv6.lab._privilege import require_capabilities
+    from ipv6._privilege import require_capabilities
 
     require_capabilities("this benchmark (it builds a lab)")
 

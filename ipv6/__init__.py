@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from ._addrwatch import AddressWatch
     from ._interfaces import InterfaceRef, UnknownInterface, resolve_interface
+    from ._privilege import missing_privileges
 
 __all__ = [
     "AddressWatch",
@@ -37,6 +38,7 @@ __all__ = [
     "LabStepFailed",
     "NeedsPrivilege",
     "UnknownInterface",
+    "missing_privileges",
     "resolve_interface",
 ]
 __version__ = "0.1.0"
@@ -49,6 +51,10 @@ def __getattr__(name: str) -> Any:
         from ._addrwatch import AddressWatch
 
         return AddressWatch
+    if name == "missing_privileges":
+        from ._privilege import missing_privileges
+
+        return missing_privileges
     if name in _LAZY:
         from . import _interfaces
 

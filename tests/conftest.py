@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ipv6.lab._privilege import LAB_NEEDS, effective_capabilities, missing_capabilities
+from ipv6._privilege import missing_privileges
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "configs" / "lab"
@@ -37,8 +37,7 @@ _names = itertools.count()
 
 
 def missing_privilege() -> list[str]:
-    with open("/proc/self/status", encoding="ascii") as status:
-        return missing_capabilities(effective_capabilities(status.read()), LAB_NEEDS)
+    return missing_privileges()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,7 +13,7 @@ PURE = [
     "ipv6/lab/_config.py",
     "ipv6/lab/_plan.py",
     "ipv6/lab/_sysctl.py",
-    "ipv6/lab/_privilege.py",
+    "ipv6/_capabilities.py",
     "ipv6/_errors.py",
     "ipv6/_address.py",
     "ipv6/_dualstack.py",

@@ -254,6 +254,6 @@ def parse_ipv4(text: str, option: str) -> Any:
 
 def require_tunnel_privilege(what: str) -> None:
     """Tunnels change interfaces and open raw protocol-41 sockets."""
-    from ..lab._privilege import require_capabilities
+    from .._privilege import TUNNEL_NEEDS, require_capabilities
 
-    require_capabilities(what, ("CAP_NET_ADMIN", "CAP_NET_RAW"))
+    require_capabilities(what, TUNNEL_NEEDS)

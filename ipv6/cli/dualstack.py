@@ -105,11 +105,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 async def _probe_everywhere() -> list[Any]:
     from .._dsock import run_probe
-    from ..lab._privilege import effective_capabilities, missing_capabilities
+    from .._privilege import missing_privileges
 
-    with open("/proc/self/status", encoding="ascii") as status:
-        missing = missing_capabilities(effective_capabilities(status.read()))
-    if missing:
+    if missing_privileges():
         print(
             "ipv6 dualstack probe: not root: only this host's bindv6only is tried", file=sys.stderr
         )

@@ -81,9 +81,9 @@ def _dispatch(words: list[str], as_json: bool) -> int:
 
 
 def _require_root(what: str) -> None:
-    from ..lab._privilege import require_capabilities
+    from .._privilege import NETSH_NEEDS, require_capabilities
 
-    require_capabilities(what, ("CAP_NET_ADMIN",))
+    require_capabilities(what, NETSH_NEEDS)
 
 
 def run_file(path: str) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from ipv6.lab._privilege import LAB_NEEDS, effective_capabilities, missing_capabilities
+from ipv6 import missing_privileges
 
 from ._stage import Stage
 
@@ -40,14 +40,6 @@ def _scenes() -> list[Scene]:
     ]
 
 
-def _missing_privilege() -> list[str]:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            return missing_capabilities(effective_capabilities(status.read()), LAB_NEEDS)
-    except OSError:
-        return list(LAB_NEEDS)
-
-
 async def run_tour(
     mode: str | None = None, lab_file: str | None = None, out: TextIO | None = None
 ) -> int:
@@ -55,7 +47,7 @@ async def run_tour(
     from ipv6.lab import builtin_lab, load_config, open_lab
 
     out = out or sys.stdout
-    missing = _missing_privilege()
+    missing = missing_privileges()
     if mode is None:
         mode = "loopback" if missing else "lab"
     stage = Stage(mode=mode, out=out)

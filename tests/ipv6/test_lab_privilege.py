@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipv6.lab._privilege import effective_capabilities, missing_capabilities
+from ipv6._capabilities import effective_capabilities, missing_capabilities
 
 ROOT = "Name:\tpython\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n"
 NOBODY = "Name:\tpython\nCapEff:\t0000000000000000\n"
