@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from ._addrwatch import AddressWatch
-    from ._interfaces import InterfaceRef, UnknownInterface, resolve_interface
+    from ._interfaceref import InterfaceRef
+    from ._interfaces import UnknownInterface, interface_present, resolve_interface
     from ._privilege import missing_privileges
 
 __all__ = [
@@ -38,15 +39,20 @@ __all__ = [
     "LabStepFailed",
     "NeedsPrivilege",
     "UnknownInterface",
+    "interface_present",
     "missing_privileges",
     "resolve_interface",
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"InterfaceRef", "UnknownInterface", "resolve_interface"}
+_LAZY = {"UnknownInterface", "interface_present", "resolve_interface"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "InterfaceRef":
+        from ._interfaceref import InterfaceRef
+
+        return InterfaceRef
     if name == "AddressWatch":
         from ._addrwatch import AddressWatch
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
 
 from ._errors import BadInput
+from ._interfaceref import InterfaceRef
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,21 +23,13 @@ class UnknownInterface(BadInput):
     """No interface has that name, index or address."""
 
 
-@dataclass(frozen=True)
-class InterfaceRef:
-    index: int
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.name} (index {self.index})"
-
-    def present(self) -> bool:
-        """Whether the interface still exists (by index: a rename keeps it)."""
-        try:
-            socket.if_indextoname(self.index)
-        except OSError:
-            return False
-        return True
+def interface_present(ref: InterfaceRef) -> bool:
+    """Whether the interface still exists (by index: a rename keeps it)."""
+    try:
+        socket.if_indextoname(ref.index)
+    except OSError:
+        return False
+    return True
 
 
 def interface_names() -> list[str]:

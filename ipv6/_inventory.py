@@ -16,8 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _joins
 from ._address import explain
-from ._joins import read_host_joins
+from ._joins import HostJoin
 
 IFF_NAMES = {
     0x1: "up",
@@ -181,3 +182,22 @@ def _add_netlink(found: dict[str, Interface]) -> None:
                         flags,
                     )
                 )
+
+
+def read_host_joins(proc: str = "/proc/thread-self/net") -> list[HostJoin]:
+    """The memberships of this host (of the calling thread's network namespace).
+
+    /proc/net follows the process's first thread; /proc/thread-self/net
+    follows the calling thread, which may have entered a lab host.
+    """
+
+    def read(name: str) -> str:
+        try:
+            with open(f"{proc}/{name}", encoding="ascii") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    v4 = _joins.merge(_joins.parse_igmp(read("igmp")), _joins.parse_mcfilter(read("mcfilter")))
+    v6 = _joins.merge(_joins.parse_igmp6(read("igmp6")), _joins.parse_mcfilter6(read("mcfilter6")))
+    return sorted(v4 + v6, key=lambda j: (j.ifindex, j.group.version, int(j.group)))

@@ -1,7 +1,7 @@
 """The host's multicast memberships as Linux shows them in /proc/net.
 
-Pure parsers of /proc/net/igmp, mcfilter, igmp6 and mcfilter6 text, and one
-small reader. The kernel lists, per interface, each group with its number of
+Pure parsers of /proc/net/igmp, mcfilter, igmp6 and mcfilter6 text (the
+reading is :func:`ipv6._inventory.read_host_joins`'s). The kernel lists, per interface, each group with its number of
 users, and per (group, source) how many sockets include or exclude that
 source; the interface's filter mode follows RFC 3376's merge: EXCLUDE as soon
 as one socket excludes, so a group with no source rows is any-source.
@@ -143,22 +143,3 @@ def merge(joins: list[HostJoin], filters: list[FilterRow]) -> list[HostJoin]:
             joins.append(join)
         join.sources.append(count)
     return joins
-
-
-def read_host_joins(proc: str = "/proc/thread-self/net") -> list[HostJoin]:
-    """The memberships of this host (of the calling thread's network namespace).
-
-    /proc/net follows the process's first thread; /proc/thread-self/net
-    follows the calling thread, which may have entered a lab host.
-    """
-
-    def read(name: str) -> str:
-        try:
-            with open(f"{proc}/{name}", encoding="ascii") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    v4 = merge(parse_igmp(read("igmp")), parse_mcfilter(read("mcfilter")))
-    v6 = merge(parse_igmp6(read("igmp6")), parse_mcfilter6(read("mcfilter6")))
-    return sorted(v4 + v6, key=lambda j: (j.ifindex, j.group.version, int(j.group)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ._address import canonical, needs_zone
 from ._errors import BadInput
-from ._interfaces import InterfaceRef
+from ._interfaceref import InterfaceRef
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

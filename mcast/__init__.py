@@ -29,9 +29,9 @@ from ._errors import (
     UseLeaveSourceInstead,
 )
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
-from ._procfs import HostJoin, read_host_joins
 
 if TYPE_CHECKING:
+    from ._procfs import HostJoin, read_host_joins
     from ._socket import Datagram, Receiver, Sender, open_receiver, open_sender
 
 __all__ = [
@@ -74,4 +74,8 @@ def __getattr__(name: str) -> Any:
         from . import _socket
 
         return getattr(_socket, name)
+    if name in ("HostJoin", "read_host_joins"):
+        from . import _procfs
+
+        return getattr(_procfs, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

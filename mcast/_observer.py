@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ipv6 import InterfaceRef, NeedsPrivilege, resolve_interface
+from ipv6 import InterfaceRef, NeedsPrivilege, interface_present, resolve_interface
 
 from . import _capfilter
 from ._errors import McastError
@@ -142,7 +142,7 @@ class Observer:
         return self.counters
 
     def _check_interface(self) -> None:
-        if not self.interface.present():
+        if not interface_present(self.interface):
             raise InterfaceGone(f"interface {self.interface.name} is gone")
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import trio
 
-from ipv6 import AddressWatch, InterfaceRef, resolve_interface
+from ipv6 import AddressWatch, InterfaceRef, interface_present, resolve_interface
 
 from ._errors import McastBadInput, McastError
 from ._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
@@ -57,7 +57,7 @@ class Link:
             for event, index, address in watch.events_nowait():
                 if event != "deleted" or index != ref.index or address not in ours:
                     continue
-                if not ref.present():
+                if not interface_present(ref):
                     raise InterfaceGone(f"interface {ref.name} is gone")
                 raise McastError(
                     f"{address} is no longer an address of {ref.name}: the "

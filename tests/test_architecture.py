@@ -95,3 +95,44 @@ def test_importing_the_lab_does_not_import_trio_or_pyroute2() -> None:
 def test_the_shipped_labs_are_in_configs_lab() -> None:
     names = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
     assert {"two-hosts.toml", "lan.toml", "link-local.toml", "6to4-two-sites.toml"} <= names
+
+
+def test_the_wheel_carries_the_shipped_labs_and_finds_them(tmp_path: Path) -> None:
+    """Built as pip builds it, and unpacked as pip installs it: the labs of
+    configs/lab are package data, and the lab commands find them there."""
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    shipped = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
+    assert {p.name for p in (site / "ipv6" / "lab" / "shipped").glob("*.toml")} == shipped
+    code = "import json; from ipv6.lab import builtin_labs; print(json.dumps(list(builtin_labs().values())))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    paths = [Path(p) for p in json.loads(out.stdout)]
+    assert {p.name for p in paths} == shipped
+    assert all(p.is_file() and p.is_relative_to(site) for p in paths), paths
+
+
+def test_a_checkout_finds_the_shipped_labs_in_configs_lab() -> None:
+    from ipv6.lab import builtin_labs
+
+    paths = [Path(p) for p in builtin_labs().values()]
+    assert paths and all(p.parent == ROOT / "configs" / "lab" and p.is_file() for p in paths)

@@ -235,7 +235,9 @@ def cmd_examples(args: argparse.Namespace) -> int:
         return 0
     rows = [(f["name"], ",".join(f["hosts"]), f["description"]) for f in found]
     print(_kit.table(rows, ("LAB", "HOSTS", "DESCRIPTION")))
-    print("\nbring one up with: ipv6 lab up NAME (the files are in configs/lab/)")
+    from ..lab._shipped import shipped_directory
+
+    print(f"\nbring one up with: ipv6 lab up NAME (the files are in {shipped_directory()})")
     return 0
 
 

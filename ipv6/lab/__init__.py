@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import Endpoint, Host, LabConfig, Link, Route, load_config, parse_config
-from ._lab import DownReport, describe, down, exec_in_host, find, planned, records, summary, up
+# The pure parts load with the package; the rest (the kernel, the records on
+# disk, Trio) on first use, so importing a pure module loads only pure modules.
+from ._config import Endpoint, Host, LabConfig, Link, Route, parse_config
 from ._plan import Plan, plan_up
-from ._state import LabRecord
 
 if TYPE_CHECKING:
+    from ._lab import DownReport, describe, down, exec_in_host, find, planned, records, summary, up
     from ._running import LabHost, RunningLab, open_lab
+    from ._shipped import builtin_lab, builtin_labs, load_config
+    from ._state import LabRecord
 
 __all__ = [
     "DownReport",
@@ -44,25 +47,22 @@ __all__ = [
     "up",
 ]
 
-_LAZY = {"open_lab", "RunningLab", "LabHost"}
+_LAZY = {
+    **dict.fromkeys(("open_lab", "RunningLab", "LabHost"), "_running"),
+    **dict.fromkeys(
+        ("DownReport", "describe", "down", "exec_in_host", "find", "planned", "records"),
+        "_lab",
+    ),
+    "summary": "_lab",
+    "up": "_lab",
+    "LabRecord": "_state",
+    **dict.fromkeys(("load_config", "builtin_labs", "builtin_lab"), "_shipped"),
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _running
+        import importlib
 
-        return getattr(_running, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def builtin_labs() -> dict[str, str]:
-    """The labs shipped with the toolkit (configs/lab in the source tree): name -> path."""
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent.parent / "labs"
-    return {p.stem: str(p) for p in sorted(here.glob("*.toml"))}
-
-
-def builtin_lab(name: str) -> str | None:
-    """The path of a shipped lab, by its name (``lan``) or file name (``lan.toml``)."""
-    return builtin_labs().get(name.removesuffix(".toml"))

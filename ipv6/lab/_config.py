@@ -19,7 +19,6 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from .._errors import LabConfigError
@@ -146,20 +145,7 @@ class LabConfig:
         return _endpoints(self.links, host)
 
 
-# --- reading ---------------------------------------------------------------
-
-
-def load_config(path: str | Path, *, name: str | None = None) -> LabConfig:
-    """Read and check a lab file; ``name`` overrides the name the file gives."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LabConfigError(source, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabConfigError(source, "", f"cannot be read: {exc}") from None
-    default_name = Path(path).stem
-    return parse_config(text, source=source, default_name=default_name, name=name)
+# --- parsing ---------------------------------------------------------------
 
 
 _TWICE = re.compile(r"Cannot declare \('hosts', '([^']*)'\) twice")

@@ -19,8 +19,9 @@ from typing import Any
 from .._errors import CommandFailedToStart, LabError, LabInterrupted, LabStepFailed
 from .._privilege import require_capabilities
 from . import _netns, _state
-from ._config import LabConfig, load_config
+from ._config import LabConfig
 from ._plan import CreateNamespace, Plan, plan_up
+from ._shipped import load_config
 from ._state import LabRecord, LinkRecord
 
 Progress = Callable[[int, int, str], None]

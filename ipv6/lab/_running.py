@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import trio
 
 from . import _lab, _netns
-from ._config import LabConfig, load_config
+from ._config import LabConfig
+from ._shipped import load_config
 from ._state import LabRecord
 
 T = TypeVar("T")

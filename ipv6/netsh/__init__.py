@@ -1,12 +1,19 @@
 """Netsh words over Linux interfaces: a pure grammar and planner, a thin kernel layer.
 
 ``parse_command`` turns words into a ``Command``; ``plan`` turns a command
-into operations; ``run_lines`` applies them as one transaction.
+into operations; ``run_lines`` applies them as one transaction. The pure
+parts load with the package, the kernel layer on first use.
 """
 
-from ._apply import Kernel, Line, NetshFailed, parse_script, run_lines
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._grammar import Command, NetshSyntaxError, parse_command, split
 from ._ops import plan
+
+if TYPE_CHECKING:
+    from ._apply import Kernel, Line, NetshFailed, parse_script, run_lines
 
 __all__ = [
     "Command",
@@ -20,3 +27,13 @@ __all__ = [
     "run_lines",
     "split",
 ]
+
+_LAZY = {"Kernel", "Line", "NetshFailed", "parse_script", "run_lines"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _apply
+
+        return getattr(_apply, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

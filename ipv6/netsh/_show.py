@@ -183,7 +183,7 @@ def _show_neighbors(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dic
 
 
 def _show_joins(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
-    from .._joins import read_host_joins
+    from .._inventory import read_host_joins
 
     version = 6 if fam == "ipv6" else 4
     return [

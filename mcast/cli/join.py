@@ -142,8 +142,10 @@ async def _until_gone(interface: Any) -> None:
     """Return never; raise when the interface is deleted (its memberships went with it)."""
     import trio
 
+    from ipv6 import interface_present
+
     from .._errors import McastError
 
-    while interface.present():
+    while interface_present(interface):
         await trio.sleep(INTERFACE_CHECK)
     raise McastError(f"interface {interface.name} is gone (and its memberships with it)")
