@@ -4,64 +4,175 @@ no socket or Trio, the public surface exists, py.typed ships."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE = [
-    "ipv6/lab/_config.py",
-    "ipv6/lab/_plan.py",
-    "ipv6/lab/_sysctl.py",
-    "ipv6/_capabilities.py",
-    "ipv6/_errors.py",
-    "ipv6/_address.py",
-    "ipv6/_dualstack.py",
-    "ipv6/_zones.py",
-    "ipv6/_joins.py",
-    "ipv6/netsh/_grammar.py",
-    "ipv6/netsh/_ops.py",
-    "ipv6/netsh/_ra.py",
-    "ipv6/tunnel/_packets.py",
-    "ipv6/tunnel/_rules.py",
-    "ipv6/tunnel/_sixto4cfg.py",
-    "mcast/_errors.py",
-    "mcast/_sockopts.py",
-    "mcast/_membership.py",
-    "mcast/_conflicts.py",
-    "mcast/_groups.py",
-    "mcast/_wirecommon.py",
-    "mcast/_igmp.py",
-    "mcast/_mld.py",
-    "mcast/_frames.py",
-    "mcast/_hostmodel.py",
-    "mcast/_routertable.py",
-    "mcast/_wiretext.py",
-]
-IO_MODULES = {"socket", "trio", "pyroute2", "subprocess", "psutil", "select", "selectors"}
+# What a pure module may not reach, directly or through other modules: sockets,
+# Trio, processes, the kernel's other doors, and the operating system's files.
+IO_MODULES = {
+    "asyncio", "ctypes", "fcntl", "io", "multiprocessing", "psutil", "pyroute2",
+    "resource", "select", "selectors", "shutil", "signal", "socket", "subprocess",
+    "tempfile", "threading", "trio",
+}  # fmt: skip
+FILE_CALLS = {"open", "read_text", "write_text", "read_bytes", "write_bytes"}
+OS_PURE = {"strerror", "fspath", "sep", "linesep"}  # what a pure module may use of os
 
 
-def imported(path: Path) -> set[str]:
+def _pure_modules() -> list[str]:
+    """The one list of pure modules: mypy's strict set in pyproject.toml."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        overrides = tomllib.load(f)["tool"]["mypy"]["overrides"]
+    (strict,) = [o["module"] for o in overrides if o.get("strict")]
+    return sorted(strict)
+
+
+PURE = _pure_modules()
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for pkg in ("ipv6", "mcast") for p in (ROOT / pkg).rglob("*.py")}
+
+
+def imports_of(name: str) -> set[str]:
+    """Every module ``name`` imports, relative imports resolved; a submodule
+    imported from a package counts as the submodule; typing-only imports do not
+    count. In a module, imports inside functions count too (they run when the
+    function does); in a package's __init__, only what importing it runs (its
+    lazy ``__getattr__`` loads a submodule only when that name is asked for)."""
+    path = MODULES[name]
     tree = ast.parse(path.read_text(), filename=str(path))
-    names: set[str] = set()
+    if path.name == "__init__.py":
+        tree.body = [n for n in tree.body if not isinstance(n, ast.FunctionDef)]
+    typing_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in ast.walk(block)
+    }
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found: set[str] = set()
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            subs = {f"{module}.{a.name}" for a in node.names} & MODULES.keys()
+            found |= subs
+            if len(subs) < len(node.names):
+                found.add(module)
+    ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+    return found - ancestors - {name}
+
+
+def reaches(name: str) -> set[str]:
+    """Every module loaded by importing ``name``: its imports, theirs, and the
+    __init__ of every package on the way."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        parts = current.split(".")
+        parents = {".".join(parts[:i]) for i in range(1, len(parts))}
+        if current in MODULES:
+            todo += [m for m in imports_of(current) | parents if m not in seen]
+    return seen - {name}
+
+
+def test_the_pure_list_names_real_modules() -> None:
+    assert set(PURE) <= MODULES.keys(), set(PURE) - MODULES.keys()
+    assert "mcast._querier" in PURE  # the house model is pure, and held to it
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_a_pure_module_reaches_no_io_and_no_impure_module(name: str) -> None:
+    reached = reaches(name)
+    io = {m for m in reached if m.split(".")[0] in IO_MODULES}
+    assert not io, f"{name} reaches {sorted(io)}"
+    ours = {m for m in reached if m in MODULES}
+    packages = {m for m in ours if MODULES[m].name == "__init__.py"}
+    impure = ours - set(PURE) - packages
+    assert not impure, f"{name} reaches modules that are not pure: {sorted(impure)}"
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_a_pure_module_opens_no_file(name: str) -> None:
+    tree = ast.parse(MODULES[name].read_text())
+    calls = {
+        node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute)
+    }
+    assert not calls & FILE_CALLS, f"{name} calls {sorted(calls & FILE_CALLS)}"
+    used_of_os = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    }
+    assert used_of_os <= OS_PURE, f"{name} uses os.{sorted(used_of_os - OS_PURE)}"
+
+
+def test_importing_each_pure_module_loads_only_pure_modules() -> None:
+    """What the interpreter really loads, package __init__ files included."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, json, sys\n"
+        "out = {}\n"
+        f"for name in {PURE!r}:\n"
+        "    before = set(sys.modules)\n"
+        "    importlib.import_module(name)\n"
+        "    out[name] = sorted(set(sys.modules) - before)\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for name, loaded in json.loads(result.stdout).items():
+        ours = {m for m in loaded if m.split(".")[0] in ("ipv6", "mcast")}
+        packages = {m for m in ours if m in MODULES and MODULES[m].name == "__init__.py"}
+        assert ours - packages <= set(PURE), f"{name} loads {sorted(ours - packages - set(PURE))}"
+        io = {m for m in loaded if m.split(".")[0] in {"trio", "pyroute2", "psutil"}}
+        assert not io, f"{name} loads {sorted(io)}"
 
 
 def test_ipv6_never_imports_mcast() -> None:
-    for path in (ROOT / "ipv6").rglob("*.py"):
-        roots = {name.split(".")[0] for name in imported(path)}
-        assert "mcast" not in roots, path
+    for name in MODULES:
+        if name.split(".")[0] == "ipv6":
+            assert not {m for m in imports_of(name) if m.split(".")[0] == "mcast"}, name
 
 
-@pytest.mark.parametrize("relative", PURE)
-def test_pure_cores_do_no_io(relative: str) -> None:
-    roots = {name.split(".")[0] for name in imported(ROOT / relative)}
-    assert not roots & IO_MODULES, f"{relative} imports {roots & IO_MODULES}"
+def test_no_import_cycles() -> None:
+    """No module reaches itself through others (lazy imports included)."""
+    graph = {name: {m for m in imports_of(name) if m in MODULES} for name in MODULES}
+    for start, imported in graph.items():
+        todo, seen = list(imported), set()
+        while todo:
+            current = todo.pop()
+            assert current != start, f"{start} imports itself through others"
+            if current not in seen:
+                seen.add(current)
+                todo += graph[current]
 
 
 def test_public_names() -> None:
@@ -117,7 +228,10 @@ def test_the_wheel_carries_the_shipped_labs_and_finds_them(tmp_path: Path) -> No
     zipfile.ZipFile(wheel).extractall(site)
     shipped = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
     assert {p.name for p in (site / "ipv6" / "lab" / "shipped").glob("*.toml")} == shipped
-    code = "import json; from ipv6.lab import builtin_labs; print(json.dumps(list(builtin_labs().values())))"
+    code = (
+        "import json; from ipv6.lab import builtin_labs; "
+        "print(json.dumps(list(builtin_labs().values())))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
