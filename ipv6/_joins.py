@@ -1,10 +1,11 @@
 """The host's multicast memberships as Linux shows them in /proc/net.
 
 Pure parsers of /proc/net/igmp, mcfilter, igmp6 and mcfilter6 text (the
-reading is :func:`ipv6._inventory.read_host_joins`'s). The kernel lists, per interface, each group with its number of
-users, and per (group, source) how many sockets include or exclude that
-source; the interface's filter mode follows RFC 3376's merge: EXCLUDE as soon
-as one socket excludes, so a group with no source rows is any-source.
+reading is :func:`ipv6._inventory.read_host_joins`'s). The kernel lists, per
+interface, each group with its number of users, and per (group, source) how
+many sockets include or exclude that source; the interface's filter mode
+follows RFC 3376's merge: EXCLUDE as soon as one socket excludes, so a group
+with no source rows is any-source.
 
 Limit: procfs does not say how many sockets are in each mode, so a group
 joined any-source by one socket and source-specific by another, with no

@@ -162,7 +162,12 @@ def error_for_kernel(
     try:
         memberships.check(call, key, source)
     except MembershipError as rule:
-        return rule
+        # The rule's error only when the kernel refused the way that rule's
+        # refusal looks on Linux (the table's errno); otherwise it refused for
+        # a reason of its own, and says so below.
+        name = errno_module.errorcode.get(code, "")
+        if any(r.then is call and type(rule) is r.error and r.linux == name for r in ROWS):
+            return rule
     return KernelRefused(
         f"{option} on {memberships.where(key)} failed: {errno_module.errorcode.get(code, code)} "
         f"({_strerror(code)})"

@@ -441,8 +441,8 @@ class _Reader:
                 key,
                 f"interface name {text!r} is {size} bytes; the kernel allows at most {IFNAMSIZ}",
             )
-        if text in (".", "..") or any(c in text for c in "/:") or any(c.isspace() for c in text):
-            raise self.fail(key, f"interface name {text!r} may not contain '/', ':' or spaces")
+        if text in (".", "..") or any(c in text for c in "/:\0") or any(c.isspace() for c in text):
+            raise self.fail(key, f"interface name {text!r} may not contain '/', ':', NUL or spaces")
         if text in _RESERVED_IFNAMES:
             raise self.fail(key, f"interface name {text!r} is reserved")
         return text

@@ -355,18 +355,38 @@ def test_any_document_gives_a_lab_or_one_config_error(doc: dict[str, object]) ->
         assert str(error).startswith("fuzz.toml")
 
 
-@given(st.text(max_size=20))
-def test_any_interface_name_is_accepted_only_when_the_kernel_would(name: str) -> None:
+def kernel_would(name: str) -> bool:
+    """The kernel's dev_valid_name (net/core/dev.c), said again here: 1 to 15
+    bytes, not "." or "..", no '/', ':' or whitespace (ASCII isspace); and a
+    C string, so no NUL."""
+    raw = name.encode()
+    return (
+        0 < len(raw) <= 15
+        and name not in (".", "..")
+        and not any(b in b"/:\0 \t\n\v\f\r" for b in raw)
+    )
+
+
+@given(st.one_of(st.text(max_size=20), st.text("ab/:. \t\0\u00a0é", max_size=17)))
+def test_an_interface_name_is_accepted_exactly_when_the_kernel_would(name: str) -> None:
+    """Both ways: what the kernel takes is accepted, unless the toolkit reserves it
+    (lo, all, default: sysctl directories) or it holds a Unicode space the
+    kernel would take but no one could type back; what it refuses is refused."""
     text = TWO.replace('{ host = "a", ', '{ host = "a", ifname = ' + _toml_string(name) + ", ")
+    expected = (
+        kernel_would(name)
+        and name not in ("lo", "all", "default")
+        and not any(c.isspace() for c in name)
+    )
     try:
         config = parse_config(text)
     except LabConfigError:
+        assert not expected, f"{name!r} is refused, but the kernel takes it"
         return
-    accepted = config.links[0].endpoints[0].ifname
-    assert 0 < len(accepted.encode()) <= 15
-    assert "/" not in accepted and not any(c.isspace() for c in accepted)
+    assert expected, f"{name!r} is accepted, but the kernel refuses it"
+    assert config.links[0].endpoints[0].ifname == name
 
 
 def _toml_string(text: str) -> str:
-    escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in text)
+    escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\U{ord(c):08x}" for c in text)
     return f'"{escaped}"'

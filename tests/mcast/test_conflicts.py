@@ -40,6 +40,16 @@ def test_each_linux_refusal_maps_back_to_the_rows_error(row: Row) -> None:
         option="setsockopt",
     )
     assert type(error) is row.error
+    # Refused with another errno, the kernel had a reason of its own: its words, not the rule.
+    other = error_for_kernel(
+        model,
+        row.then,
+        key=KEY,
+        source=SOURCE if row.then.takes_source else None,
+        code=errno.EPERM,
+        option="setsockopt",
+    )
+    assert type(other) is KernelRefused and "EPERM" in str(other)
 
 
 def test_the_table_covers_the_seeds_rows() -> None:

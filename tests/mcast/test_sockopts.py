@@ -189,7 +189,44 @@ def test_linux_numbers_agree_with_pythons_socket_module() -> None:
             assert LINUX.option(name) == getattr(socket, name), name  # fmt: skip
 
 
-# --- ctypes: the compiler's layout rules ---------------------------------------
+# --- the C compiler and the headers as oracles -----------------------------------
+
+LINUX_HEADERS = (
+    "#define _GNU_SOURCE\n#include <stddef.h>\n#include <stdio.h>\n#include <netinet/in.h>\n"
+)
+
+
+def test_linux_layouts_agree_with_gcc_and_the_system_headers(tmp_path) -> None:
+    """sizeof and offsetof of every Linux struct, as gcc compiles them from
+    <netinet/in.h>: a field the layout names wrongly does not compile, one in
+    the wrong place or of the wrong size moves an offset."""
+    import shutil
+    import subprocess
+
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed (scripts/check installs it)"
+    lines = []
+    for name in STRUCT_NAMES:
+        layout = LINUX.layout(name)
+        assert layout is not None, name
+        lines.append(f'printf("{name} size %zu\\n", sizeof(struct {name}));')
+        lines += [
+            f'printf("{name} {field} %zu\\n", offsetof(struct {name}, {field}));'
+            for field, _ in layout.fields
+        ]
+    source = tmp_path / "layouts.c"
+    source.write_text(LINUX_HEADERS + "int main(void) {\n" + "\n".join(lines) + "\nreturn 0; }\n")
+    subprocess.run([gcc, "-o", str(tmp_path / "layouts"), str(source)], check=True)
+    out = subprocess.run([str(tmp_path / "layouts")], check=True, capture_output=True, text=True)
+    compiled = {(s, f): int(n) for s, f, n in (line.split() for line in out.stdout.splitlines())}
+    for name in STRUCT_NAMES:
+        layout = LINUX.layout(name)
+        assert layout is not None
+        # A trailing array: sizeof counts its one declared element, as size(1) does.
+        size = layout.size(1) if layout.array else layout.size()
+        assert compiled[(name, "size")] == size, name
+        for field, offset in layout.offsets().items():
+            assert compiled[(name, field)] == offset, (name, field)
 
 
 class SockaddrStorage(ctypes.Structure):
@@ -197,30 +234,113 @@ class SockaddrStorage(ctypes.Structure):
                 ("align", ctypes.c_int64), ("pad2", ctypes.c_char * 112))  # fmt: skip
 
 
-def c_struct(fields: list[tuple[str, object]], pack: int | None = None) -> type[ctypes.Structure]:
+U32, I32, IN_ADDR, IN6_ADDR = ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint32, ctypes.c_uint32 * 4
+SS = SockaddrStorage
+
+
+def declared(pack: int | None, *fields: tuple[str, object]) -> type[ctypes.Structure]:
     attrs: dict[str, object] = {"_fields_": fields}
     if pack:
         attrs["_pack_"] = pack
     return type("S", (ctypes.Structure,), attrs)
 
 
-C_KINDS = {
-    "in_addr": ctypes.c_uint32,
-    "in6_addr": ctypes.c_uint32 * 4,
-    "u32": ctypes.c_uint32,
-    "i32": ctypes.c_int32,
-    "sockaddr_storage": SockaddrStorage,
+# Copied by hand from each platform's headers (not from mcast._sockopts):
+# ws2ipdef.h (Windows), netinet/in.h (macOS, with #pragma pack(4) around
+# group_req and group_source_req; FreeBSD).
+HEADERS: dict[tuple[str, str], type[ctypes.Structure]] = {
+    ("windows", "group_req"): declared(None, ("gr_interface", U32), ("gr_group", SS)),
+    ("windows", "group_source_req"): declared(
+        None, ("gsr_interface", U32), ("gsr_group", SS), ("gsr_source", SS)
+    ),
+    ("windows", "group_filter"): declared(
+        None,
+        ("gf_interface", U32),
+        ("gf_group", SS),
+        ("gf_fmode", I32),
+        ("gf_numsrc", U32),
+        ("gf_slist", SS * 1),
+    ),
+    ("windows", "ip_mreq"): declared(None, ("imr_multiaddr", IN_ADDR), ("imr_interface", IN_ADDR)),
+    ("windows", "ip_mreq_source"): declared(
+        None, ("imr_multiaddr", IN_ADDR), ("imr_sourceaddr", IN_ADDR), ("imr_interface", IN_ADDR)
+    ),
+    ("windows", "ip_msfilter"): declared(
+        None,
+        ("imsf_multiaddr", IN_ADDR),
+        ("imsf_interface", IN_ADDR),
+        ("imsf_fmode", I32),
+        ("imsf_numsrc", U32),
+        ("imsf_slist", IN_ADDR * 1),
+    ),
+    ("windows", "in_pktinfo"): declared(None, ("ipi_addr", IN_ADDR), ("ipi_ifindex", U32)),
+    ("windows", "in6_pktinfo"): declared(None, ("ipi6_addr", IN6_ADDR), ("ipi6_ifindex", U32)),
+    ("windows", "ipv6_mreq"): declared(
+        None, ("ipv6mr_multiaddr", IN6_ADDR), ("ipv6mr_interface", U32)
+    ),
+    ("macos", "group_req"): declared(4, ("gr_interface", U32), ("gr_group", SS)),
+    ("macos", "group_source_req"): declared(
+        4, ("gsr_interface", U32), ("gsr_group", SS), ("gsr_source", SS)
+    ),
+    ("macos", "ip_mreq"): declared(None, ("imr_multiaddr", IN_ADDR), ("imr_interface", IN_ADDR)),
+    ("macos", "ip_mreqn"): declared(
+        None, ("imr_multiaddr", IN_ADDR), ("imr_address", IN_ADDR), ("imr_ifindex", I32)
+    ),
+    ("macos", "ip_mreq_source"): declared(
+        None, ("imr_multiaddr", IN_ADDR), ("imr_sourceaddr", IN_ADDR), ("imr_interface", IN_ADDR)
+    ),
+    ("macos", "in_pktinfo"): declared(
+        None, ("ipi_ifindex", U32), ("ipi_spec_dst", IN_ADDR), ("ipi_addr", IN_ADDR)
+    ),
+    ("macos", "in6_pktinfo"): declared(None, ("ipi6_addr", IN6_ADDR), ("ipi6_ifindex", U32)),
+    ("macos", "ipv6_mreq"): declared(
+        None, ("ipv6mr_multiaddr", IN6_ADDR), ("ipv6mr_interface", U32)
+    ),
+    ("freebsd", "group_req"): declared(None, ("gr_interface", U32), ("gr_group", SS)),
+    ("freebsd", "group_source_req"): declared(
+        None, ("gsr_interface", U32), ("gsr_group", SS), ("gsr_source", SS)
+    ),
+    ("freebsd", "ip_mreq"): declared(None, ("imr_multiaddr", IN_ADDR), ("imr_interface", IN_ADDR)),
+    ("freebsd", "ip_mreqn"): declared(
+        None, ("imr_multiaddr", IN_ADDR), ("imr_address", IN_ADDR), ("imr_ifindex", I32)
+    ),
+    ("freebsd", "ip_mreq_source"): declared(
+        None, ("imr_multiaddr", IN_ADDR), ("imr_sourceaddr", IN_ADDR), ("imr_interface", IN_ADDR)
+    ),
+    ("freebsd", "in6_pktinfo"): declared(None, ("ipi6_addr", IN6_ADDR), ("ipi6_ifindex", U32)),
+    ("freebsd", "ipv6_mreq"): declared(
+        None, ("ipv6mr_multiaddr", IN6_ADDR), ("ipv6mr_interface", U32)
+    ),
+}
+ABSENT = {
+    ("windows", "ip_mreqn"),
+    ("macos", "group_filter"),
+    ("macos", "ip_msfilter"),
+    ("freebsd", "group_filter"),
+    ("freebsd", "ip_msfilter"),
+    ("freebsd", "in_pktinfo"),
 }
 
 
-@pytest.mark.parametrize("platform", PLATFORMS.values(), ids=lambda p: p.name)
-@pytest.mark.parametrize("name", STRUCT_NAMES)
-def test_sizes_and_offsets_agree_with_ctypes(platform, name: str) -> None:
-    layout = platform.layout(name)
-    if layout is None:
-        return
-    c_type = c_struct([(f, C_KINDS[k]) for f, k in layout.fields], layout.pack)
-    assert ctypes.sizeof(c_type) == layout.size()
+def test_every_platform_struct_is_declared_or_known_absent() -> None:
+    for platform in PLATFORMS.values():
+        for name in STRUCT_NAMES:
+            present = platform.layout(name) is not None
+            if platform is LINUX:
+                assert present, name  # checked against gcc above
+            else:
+                assert present == ((platform.name, name) in HEADERS), (platform.name, name)
+                assert present != ((platform.name, name) in ABSENT), (platform.name, name)
+
+
+@pytest.mark.parametrize(("platform_name", "name"), sorted(HEADERS), ids="/".join)
+def test_other_platforms_agree_with_their_headers(platform_name: str, name: str) -> None:
+    layout = PLATFORMS[platform_name].layout(name)
+    assert layout is not None
+    c_type = HEADERS[(platform_name, name)]
+    assert [f for f, _ in layout.fields] == [f[0] for f in c_type._fields_]  # order
+    size = layout.size(1) if layout.array else layout.size()
+    assert ctypes.sizeof(c_type) == size
     for field_name, offset in layout.offsets().items():
         assert getattr(c_type, field_name).offset == offset, field_name
 
