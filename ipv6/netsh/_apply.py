@@ -24,7 +24,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -519,18 +519,17 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
                 save_state(state)  # the transaction's last step: if it fails, undo the rest
             except _LineFailed as failed:
                 undone = _undo(kernel, pipeline, done)
-                plural = "s" if undone != 1 else ""
                 raise NetshFailed(
-                    f"line {failed.line.number}: {failed.line.text}: {failed.why}; {undone} "
-                    f"change{plural} undone, nothing is left half-applied"
+                    f"line {failed.line.number}: {failed.line.text}: {failed.why}; {undone}"
                 ) from None
             except _statefile.StateWriteFailed as failed:
-                undone = _undo(kernel, pipeline, done)
-                plural = "s" if undone != 1 else ""
-                raise NetshFailed(f"{failed}; {undone} change{plural} undone") from None
+                raise NetshFailed(f"{failed}; {_undo(kernel, pipeline, done)}") from None
     finally:
         kernel.close()
-    return ["Ok."]
+    made = sum(not isinstance(op, Remember) for op in done)
+    return [
+        f"Ok. {made} change{'s' if made != 1 else ''} made." if made else "Ok. Nothing to change."
+    ]
 
 
 def _replan(kernel: Kernel, line: Line) -> tuple[Line, list[Op]]:
@@ -598,20 +597,47 @@ def _refusal(op: AddAddress | AddRoute, code: int) -> str:
     return describe(code)
 
 
-def _undo(kernel: Kernel, pipeline: Pipeline, done: list[Op]) -> int:
-    """Apply the inverses, newest first; how many kernel changes were undone."""
-    count = 0
+@dataclass
+class Undone:
+    """What undoing a transaction did: the changes undone, and the steps that failed."""
+
+    count: int = 0
+    failed: list[str] = field(default_factory=list)  # "what (why)", one per step left
+
+    def __str__(self) -> str:
+        changes = f"{self.count} change{'s' if self.count != 1 else ''} undone"
+        if not self.failed:
+            return f"{changes}, nothing is left half-applied"
+        return f"{changes}; could not undo {len(self.failed)}, left as they are: " + "; ".join(
+            self.failed
+        )
+
+
+def _op_text(op: Op) -> str:
+    """An operation as a user can read it: its kind and its fields."""
+    values = ", ".join(f"{f.name}={getattr(op, f.name)}" for f in fields(op))
+    return f"{type(op).__name__}({values})"
+
+
+def _undo(kernel: Kernel, pipeline: Pipeline, done: list[Op]) -> Undone:
+    """Apply the inverses, newest first; what was undone and what could not be."""
+    result = Undone()
     batch: list[DeleteAddress | DeleteRoute] = []
 
+    def attempt(op: Op) -> None:
+        try:
+            kernel.apply(op)
+        except (NetshFailed, OSError) as exc:
+            result.failed.append(f"{_op_text(op)} ({reason(exc)})")
+        else:
+            result.count += not isinstance(op, Remember)  # netsh's own memory is not a change
+
     def flush() -> None:
-        nonlocal count
         for op, code in zip(batch, pipeline.send(batch) if batch else [], strict=True):
             if code == 0:
-                count += 1
+                result.count += 1
             else:  # e.g. an address the kernel holds with another length: the slow way
-                with contextlib.suppress(NetshFailed, OSError):
-                    kernel.apply(op)
-                    count += 1
+                attempt(op)
         batch.clear()
 
     for op in reversed(done):
@@ -619,11 +645,9 @@ def _undo(kernel: Kernel, pipeline: Pipeline, done: list[Op]) -> int:
             batch.append(op)
             continue
         flush()
-        with contextlib.suppress(NetshFailed, OSError):
-            kernel.apply(op)
-            count += not isinstance(op, Remember)  # netsh's own memory is not a change
+        attempt(op)
     flush()
-    return count
+    return result
 
 
 def _keep_persistent(state: dict[str, Any], command: Command) -> None:

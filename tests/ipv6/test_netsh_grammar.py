@@ -108,3 +108,14 @@ def test_plans_use_linux_words() -> None:
         plan(cmd("int ipv6 add addr eth9 2001:db8::1"), interfaces)
     with pytest.raises(NetshSyntaxError, match="Linux has no interface metric"):
         plan(cmd("int ipv6 set interface eth0 metric=5"), interfaces)
+
+
+def test_an_undo_says_what_it_could_not_undo() -> None:
+    from ipv6.netsh._apply import Undone
+
+    assert str(Undone(3)) == "3 changes undone, nothing is left half-applied"
+    left = Undone(1, ["DeleteAddress(ifindex=7, address=2001:db8::1/64) (No such device)"])
+    assert str(left) == (
+        "1 change undone; could not undo 1, left as they are: "
+        "DeleteAddress(ifindex=7, address=2001:db8::1/64) (No such device)"
+    )
