@@ -9,6 +9,10 @@ start fast): the interface lookup loads on first use, the lab lives in
 from __future__ import annotations
 
 from ._errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NEEDS_PRIVILEGE,
     BadInput,
     CommandFailedToStart,
     Ipv6Error,
@@ -29,6 +33,10 @@ if TYPE_CHECKING:
     from ._privilege import missing_privileges
 
 __all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_NEEDS_PRIVILEGE",
     "AddressWatch",
     "BadInput",
     "CommandFailedToStart",

@@ -9,8 +9,7 @@ saw it or the kernel refused it.
 
 from __future__ import annotations
 
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
+from ipv6 import EXIT_BAD_INPUT, EXIT_FAILURE  # the exit codes are defined once, there
 
 
 class McastError(Exception):
@@ -80,6 +79,11 @@ class UseBlockInstead(MembershipError):
 
 class UseLeaveSourceInstead(MembershipError):
     rule = "use-leave-source"
+
+
+class NoSuchInterface(McastBadInput):
+    """The interface named, numbered or addressed does not exist (here, the
+    mcast form of :class:`ipv6.UnknownInterface`, with the same words)."""
 
 
 class LimitReached(McastError):

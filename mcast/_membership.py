@@ -33,6 +33,7 @@ from ._errors import (
     JoinedAnySource,
     JoinedSourceSpecific,
     LimitReached,
+    McastBadInput,
     MembershipError,
     NotBlocked,
     NotIncluded,
@@ -364,9 +365,9 @@ class Memberships:
 
 def _check_source(call: Call, key: GroupKey, source: IPAddress | None) -> None:
     if call.takes_source and source is None:
-        raise ValueError(f"{call.value} needs a source")
+        raise McastBadInput(f"{call.value} needs a source")
     if not call.takes_source and source is not None:
-        raise ValueError(f"{call.value} takes no source")
+        raise McastBadInput(f"{call.value} takes no source")
     if source is not None and source.version != key.group.version:
         raise MembershipError(
             f"source {source} is not of the family of group {key.group}",

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ipv6 import InterfaceRef, NeedsPrivilege, interface_present, resolve_interface
+from ipv6 import InterfaceRef, NeedsPrivilege, interface_present
 
 from . import _capfilter
 from ._errors import McastError
 from ._frames import WireMessage, decode_frame_untrusted
+from ._lookup import find_interface
 from ._wirecommon import MalformedPacket
 
 ETH_P_ALL = 0x0003
@@ -103,7 +104,7 @@ class Observer:
     @classmethod
     def open(cls, interface: str | int | InterfaceRef) -> Observer:
         """Start capturing now, in the calling thread's network namespace (CAP_NET_RAW)."""
-        ref = interface if isinstance(interface, InterfaceRef) else resolve_interface(interface)
+        ref = interface if isinstance(interface, InterfaceRef) else find_interface(interface)
         try:
             # Protocol 0 receives nothing until bound: no frame slips past the filter.
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import trio
 
-from ipv6 import AddressWatch, InterfaceRef, interface_present, resolve_interface
+from ipv6 import AddressWatch, InterfaceRef, interface_present
 
 from ._errors import McastBadInput, McastError
 from ._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
 from ._igmp import IgmpQuery
+from ._lookup import find_interface
 from ._observer import InterfaceGone, Observed, Observer
 from ._querier import Action, Querier, QuerierConfig, Send
 from ._routertable import Timers
@@ -37,7 +38,7 @@ class Link:
     @classmethod
     def open(cls, interface: str | int | InterfaceRef) -> Link:
         """Open in the calling thread's network namespace (needs CAP_NET_RAW)."""
-        ref = interface if isinstance(interface, InterfaceRef) else resolve_interface(interface)
+        ref = interface if isinstance(interface, InterfaceRef) else find_interface(interface)
         mac, v4, v6 = _addresses(ref.name)
         if len(mac) != 6:
             raise McastBadInput(f"{ref} has no Ethernet address to send queries from")

@@ -34,12 +34,13 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ipv6 import InterfaceRef, resolve_interface
+from ipv6 import InterfaceRef
 from ipv6._interfaces import addresses_of
 
 from . import _recvmmsg, _sockopts
 from ._conflicts import error_for_kernel
 from ._errors import KernelRefused, LimitReached, McastBadInput, McastError
+from ._lookup import as_interface, find_interface
 from ._membership import Call, Filter, GroupKey, Limits, Memberships, Mode
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -240,12 +241,6 @@ def as_address(value: str | IPAddress) -> IPAddress:
         if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address)
         else (ipaddress.ip_address(value))
     )
-
-
-def as_interface(value: str | int | InterfaceRef | None) -> InterfaceRef | None:
-    if value is None or isinstance(value, InterfaceRef):
-        return value
-    return resolve_interface(value)
 
 
 def _read_int(path: str) -> int | None:
@@ -582,7 +577,7 @@ class Receiver:
     def _ipv4_of(ifindex: int) -> ipaddress.IPv4Address:
         if ifindex == 0:
             return ipaddress.IPv4Address(0)
-        ref = resolve_interface(ifindex)
+        ref = find_interface(ifindex)
         found = [a for a in addresses_of(ref, 4) if isinstance(a, ipaddress.IPv4Address)]
         if not found:
             raise McastBadInput(

@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._errors import McastBadInput
+
 IPv4 = ipaddress.IPv4Address
 IPv6 = ipaddress.IPv6Address
 IPAddress = IPv4 | IPv6
@@ -377,7 +379,7 @@ PLATFORMS: dict[str, Platform] = {p.name: p for p in (LINUX, WINDOWS, MACOS, FRE
 # --- encoding ----------------------------------------------------------------
 
 
-class EncodeError(ValueError):
+class EncodeError(McastBadInput, ValueError):
     """A value does not fit the structure (wrong family, missing field...)."""
 
 

@@ -14,7 +14,7 @@ from enum import IntEnum
 from functools import wraps
 from typing import ParamSpec, Protocol, TypeVar
 
-from ._errors import McastError
+from ._errors import McastBadInput, McastError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -75,7 +75,7 @@ def decode_code8(code: int) -> int:
 def encode_code8(value: int) -> int:
     """The 8-bit code for ``value`` (rounded down to what the format can say)."""
     if value < 0:
-        raise ValueError(f"{value} is negative")
+        raise McastBadInput(f"a response time of {value} is negative")
     if value < 128:
         return value
     return _encode_float(value, mantissa_bits=4, exponent_max=7, limit=31744, width=8)
@@ -91,7 +91,7 @@ def decode_code16(code: int) -> int:
 
 def encode_code16(value: int) -> int:
     if value < 0:
-        raise ValueError(f"{value} is negative")
+        raise McastBadInput(f"a response time of {value} is negative")
     if value < 32768:
         return value
     return _encode_float(value, mantissa_bits=12, exponent_max=7, limit=8387584, width=16)
@@ -170,7 +170,7 @@ def decode_records(
 def encode_record(kind: int, group: _Packed, sources: Sequence[_Packed], aux: bytes) -> bytes:
     """One report record; the address size follows the group's."""
     if len(aux) % 4:
-        raise ValueError("auxiliary data is a whole number of 32-bit words")
+        raise McastBadInput("auxiliary data is a whole number of 32-bit words")
     packed = group.packed
     header = struct.pack(f"!BBH{len(packed)}s", kind, len(aux) // 4, len(sources), packed)
     return header + b"".join(s.packed for s in sources) + aux

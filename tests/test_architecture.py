@@ -250,3 +250,41 @@ def test_a_checkout_finds_the_shipped_labs_in_configs_lab() -> None:
 
     paths = [Path(p) for p in builtin_labs().values()]
     assert paths and all(p.parent == ROOT / "configs" / "lab" and p.is_file() for p in paths)
+
+
+def test_every_error_a_library_raises_belongs_to_its_package() -> None:
+    """Each class of exception defined in ipv6 derives from Ipv6Error, each in
+    mcast from McastError (some also from ValueError or OSError, for callers that
+    catch those); the exit codes are defined once, in ipv6."""
+    import importlib
+
+    import ipv6
+    import mcast
+    from mcast import _errors as mcast_errors
+
+    roots = {"ipv6": ipv6.Ipv6Error, "mcast": mcast.McastError}
+    internal = {"_LineFailed", "InterfaceGone"}  # control flow inside one module, never raised out
+    for name in MODULES:
+        if name.endswith("__main__"):
+            continue  # running it is its import
+        module = importlib.import_module(name)
+        for attribute, value in vars(module).items():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+                and attribute not in internal
+            ):
+                assert issubclass(value, roots[name.split(".")[0]]), f"{name}.{attribute}"
+    assert mcast.McastBadInput.exit_code == ipv6.BadInput.exit_code == ipv6.EXIT_BAD_INPUT
+    assert mcast.McastError.exit_code == ipv6.Ipv6Error.exit_code == ipv6.EXIT_FAILURE
+    assert "EXIT_BAD_INPUT = " not in Path(mcast_errors.__file__).read_text()
+
+
+def test_the_mcast_api_raises_its_own_error_for_an_unknown_interface() -> None:
+    import mcast
+    from mcast._lookup import as_interface
+
+    with pytest.raises(mcast.NoSuchInterface, match="no-such-if0") as caught:
+        as_interface("no-such-if0")
+    assert isinstance(caught.value, mcast.McastError)

@@ -18,6 +18,7 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from .._errors import LabError
 from . import _netns
 from ._plan import (
     AddAddress,
@@ -40,7 +41,7 @@ ROUTE_TYPE_CODES = {"unicast": 1, "multicast": 5, "blackhole": 6, "unreachable":
 DAD_TIMEOUT = 15.0
 
 
-class StepFailed(Exception):
+class StepFailed(LabError):
     """A step could not be carried out; ``reason`` is the kernel's answer in words."""
 
     def __init__(self, reason: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from .._errors import BadInput
 from . import _lab, _netns
 from ._config import LabConfig
 from ._shipped import load_config
@@ -119,7 +120,7 @@ async def open_lab(
     if not isinstance(config, LabConfig):
         config = load_config(config, name=name)
     elif name is not None and name != config.name:
-        raise ValueError("give the name in the LabConfig or as name=, not both")
+        raise BadInput("give the name in the LabConfig or as name=, not both")
     record = await trio.to_thread.run_sync(lambda: _lab.up(config, progress=progress))
     try:
         yield RunningLab(record)

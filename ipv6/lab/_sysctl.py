@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .._errors import BadInput
+
 PROC_SYS = "/proc/sys"
 
 
@@ -76,7 +78,7 @@ _DOTTED = re.compile(r"^net(\.[A-Za-z0-9_\-]+)+$")
 _CONF = re.compile(r"^net\.(ipv4|ipv6)\.conf\.([^.]+)\.([A-Za-z0-9_\-]+)$")
 
 
-class UnknownSysctl(ValueError):
+class UnknownSysctl(BadInput, ValueError):
     """The name is neither a short name nor a dotted ``net.`` name."""
 
 
@@ -103,4 +105,4 @@ def render_value(value: object) -> str:
         return str(value)
     if isinstance(value, str) and value and "\n" not in value:
         return value
-    raise ValueError(f"{value!r} is not a sysctl value (use an integer, true/false or a string)")
+    raise BadInput(f"{value!r} is not a sysctl value (use an integer, true/false or a string)")

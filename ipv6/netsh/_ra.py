@@ -20,6 +20,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+from .._errors import Ipv6Error
+
 ROUTER_SOLICITATION = 133
 ROUTER_ADVERTISEMENT = 134
 OPT_SOURCE_LLADDR, OPT_PREFIX, OPT_MTU, OPT_ROUTE = 1, 3, 5, 24
@@ -135,7 +137,7 @@ def encode_advertisement(ad: Advertisement) -> bytes:
     return b"".join(out)
 
 
-class MalformedAdvertisement(ValueError):
+class MalformedAdvertisement(Ipv6Error, ValueError):
     """Bytes that are not a router advertisement this parser can read."""
 
 

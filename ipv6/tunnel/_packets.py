@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .._errors import Ipv6Error
+
 PROTO_IPV6 = 41  # IPv6-in-IPv4 (RFC 4213)
 ICMPV6 = 58
 IPV6_HEADER = 40
@@ -22,7 +24,7 @@ _IPV6 = struct.Struct("!IHBB16s16s")
 Packet = bytes | memoryview  # the plane hands views of its buffers, never copies
 
 
-class Malformed(ValueError):
+class Malformed(Ipv6Error, ValueError):
     """Bytes that are not the packet they claim to be."""
 
 

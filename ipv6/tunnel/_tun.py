@@ -12,6 +12,8 @@ import os
 import socket
 import struct
 
+from .._errors import Ipv6Error
+
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
@@ -22,7 +24,7 @@ _IFREQ_FLAGS = struct.Struct("16sH22x")
 _IFREQ_INT = struct.Struct("16si20x")
 
 
-class TunError(OSError):
+class TunError(Ipv6Error, OSError):
     """The TUN device could not be made or set up."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ipv6._errors import BadInput
 from ipv6.lab._sysctl import FRIENDLY, UnknownSysctl, render_value, resolve
 
 
@@ -49,5 +50,5 @@ def test_values(value: object, text: str) -> None:
 
 @pytest.mark.parametrize("value", [1.5, [], {}, "", "a\nb"])
 def test_bad_values(value: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(BadInput, match="is not a sysctl value"):
         render_value(value)
