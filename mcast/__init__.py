@@ -32,8 +32,10 @@ from ._errors import (
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
 
 if TYPE_CHECKING:
+    from ._datagram import Datagram
     from ._procfs import HostJoin, read_host_joins
-    from ._socket import Datagram, Receiver, Sender, open_receiver, open_sender
+    from ._receiver import Receiver, open_receiver
+    from ._sender import Sender, open_sender
 
 __all__ = [
     "AlreadyBlocked",
@@ -68,14 +70,20 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"Datagram", "Receiver", "Sender", "open_receiver", "open_sender"}
+_LAZY = {
+    "Datagram": "_datagram",
+    "Receiver": "_receiver",
+    "open_receiver": "_receiver",
+    "Sender": "_sender",
+    "open_sender": "_sender",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _socket
+        import importlib
 
-        return getattr(_socket, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name in ("HostJoin", "read_host_joins"):
         from . import _procfs
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -374,6 +375,11 @@ FREEBSD = Platform(
 )
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (LINUX, WINDOWS, MACOS, FREEBSD)}
+# The platform this interpreter runs on, and its byte order for the layouts.
+HOST = PLATFORMS.get(
+    {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, "freebsd"), LINUX
+)
+NATIVE = "<" if sys.byteorder == "little" else ">"
 
 
 # --- encoding ----------------------------------------------------------------

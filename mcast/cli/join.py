@@ -69,7 +69,7 @@ def cmd_join(args: argparse.Namespace) -> int:
 async def _receive(args: argparse.Namespace, channel: Any, interface: Any) -> int:
     import trio
 
-    from .._socket import open_receiver
+    from .._receiver import open_receiver
 
     async with open_receiver(args.port) as rx:
         if channel.sources:

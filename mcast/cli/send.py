@@ -73,7 +73,7 @@ def _payload(args: argparse.Namespace, seq: int) -> bytes:
 async def _send(args: argparse.Namespace, group: Any, interface: Any, source: Any) -> int:
     import trio
 
-    from .._socket import open_sender
+    from .._sender import open_sender
 
     progress = _kit.Progress(verbose=False)
     sent = 0

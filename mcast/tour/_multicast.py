@@ -7,8 +7,10 @@ from contextlib import AbstractContextManager, nullcontext
 
 import trio
 
+from .._datagram import Datagram
 from .._procfs import read_host_joins
-from .._socket import Datagram, open_receiver, open_sender
+from .._receiver import open_receiver
+from .._sender import open_sender
 from ._stage import Stage
 
 SSM, ASM, SSM6 = "232.1.1.1", "239.1.1.1", "ff3e::1:1"

@@ -12,7 +12,7 @@ from .._hostmodel import Record, interface_state, state_change
 from .._igmp import IgmpV3Report
 from .._membership import Call, Filter, GroupKey, Memberships
 from .._observer import Observed, Observer
-from .._socket import open_receiver
+from .._receiver import open_receiver
 from .._wiretext import line
 from ._stage import Stage
 

@@ -17,7 +17,7 @@ from mcast._igmp import IgmpV3Report
 from mcast._membership import Filter, GroupKey
 from mcast._mld import MldV2Report
 from mcast._observer import Observer
-from mcast._socket import Receiver, open_receiver
+from mcast._receiver import Receiver, open_receiver
 from tests.mcast.labs import QUICK_REPORTS as LAB
 
 pytestmark = pytest.mark.needs_root

@@ -18,8 +18,8 @@ from mcast._mld import MldV2Report
 from mcast._observer import Observed, Observer
 from mcast._querier import Action, Event, Querier, Role, Send
 from mcast._querying import Link, queriers_for, run_queriers
+from mcast._receiver import open_receiver
 from mcast._routertable import Timers
-from mcast._socket import open_receiver
 from mcast._wirecommon import RecordType
 from tests.mcast.labs import QUICK_REPORTS
 

@@ -17,10 +17,12 @@ import pytest
 import trio
 
 from mcast._conflicts import ROWS, Row, error_for_kernel
+from mcast._datagram import Datagram
 from mcast._errors import LimitReached, MembershipError
 from mcast._membership import Call, GroupKey, Memberships, Mode
 from mcast._procfs import read_host_joins
-from mcast._socket import Datagram, Receiver, open_receiver, open_sender
+from mcast._receiver import Receiver, open_receiver
+from mcast._sender import open_sender
 from mcast._sockopts import LINUX, encode
 
 pytestmark = pytest.mark.needs_root

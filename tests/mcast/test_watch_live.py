@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from mcast._observer import Observed, Observer
-from mcast._socket import open_receiver
+from mcast._receiver import open_receiver
 from tests.mcast.labs import QUICK_REPORTS
 from tests.mcast.test_wire import compare_with_tshark
 

@@ -1,0 +1,190 @@
+"""A received datagram and what the kernel said about it (control messages).
+
+Decoding is lazy: a datagram is a tuple of what recvmsg or recvmmsg gave, and
+its group, interface, TTL and TOS are read from the ancillary data only when
+a property asks. The cmsg numbers and layouts are the running platform's
+(:data:`mcast._sockopts.HOST`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+
+from . import _recvmmsg
+from ._sockopts import HOST as PLATFORM
+from ._sockopts import NATIVE as BYTEORDER
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+SOL_IP, SOL_IPV6 = socket.IPPROTO_IP, socket.IPPROTO_IPV6
+
+# Linux cmsg types: the receive options deliver under these names.
+_IP_TOS, _IP_TTL = 1, 2
+_IP_PKTINFO = PLATFORM.option("IP_PKTINFO")
+_IPV6_PKTINFO = PLATFORM.option("IPV6_PKTINFO")
+_IPV6_HOPLIMIT = PLATFORM.option("IPV6_HOPLIMIT")
+_IPV6_TCLASS = PLATFORM.option("IPV6_TCLASS")
+SO_RXQ_OVFL = PLATFORM.sol_socket.get("SO_RXQ_OVFL")
+_IN_PKTINFO = struct.Struct(BYTEORDER + "i4s4s")
+_IN6_PKTINFO = struct.Struct(BYTEORDER + "16sI")
+_INT = struct.Struct(BYTEORDER + "i")
+_U32 = struct.Struct(BYTEORDER + "I")
+
+
+class DatagramContext:
+    """What every datagram of one socket shares."""
+
+    __slots__ = ("family", "level", "names", "port")
+
+    def __init__(self, family: int, port: int, names: dict[int, str]) -> None:
+        self.family = family
+        self.level = SOL_IP if family == socket.AF_INET else SOL_IPV6
+        self.port = port
+        self.names = names
+
+
+class Datagram(tuple):  # type: ignore[type-arg]
+    """One received datagram and what the kernel said about it.
+
+    Built as a tuple (payload, address, ancillary, flags, context) so that a
+    fast sender costs one C-level construction per datagram; the kernel's
+    ancillary data is decoded only when a property asks for it, so a
+    consumer that counts or forwards payloads does not pay for addresses it
+    never reads.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        payload: bytes,
+        address: tuple[str, int] | tuple[str, int, int, int] | bytes,
+        ancillary: list[tuple[int, int, bytes]] | bytes,
+        flags: int,
+        context: DatagramContext,
+    ) -> Datagram:
+        """``address`` and ``ancillary`` as recvmsg gives them, or raw from recvmmsg."""
+        return tuple.__new__(cls, (payload, address, ancillary, flags, context))
+
+    @property
+    def payload(self) -> bytes:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def _address(self) -> tuple[str, int]:
+        address = self[1]
+        if isinstance(address, bytes):
+            return _recvmmsg.sockaddr_address(address)
+        return address  # type: ignore[no-any-return]
+
+    @property
+    def _context(self) -> DatagramContext:
+        return self[4]  # type: ignore[no-any-return]
+
+    def _decode(self) -> tuple[str, int, int | None, int | None]:
+        group, ifindex, ttl, tos = "", 0, None, None
+        level = self._context.level
+        ancillary = self[2]
+        if isinstance(ancillary, bytes):
+            ancillary = _recvmmsg.control_messages(ancillary)
+        for cmsg_level, kind, value in ancillary:
+            if cmsg_level != level:
+                continue
+            if kind == _IP_PKTINFO and level == SOL_IP:
+                ifindex, _, dst = _IN_PKTINFO.unpack(value)
+                group = socket.inet_ntop(socket.AF_INET, dst)
+            elif kind == _IPV6_PKTINFO and level == SOL_IPV6:
+                dst6, ifindex = _IN6_PKTINFO.unpack(value)
+                group = socket.inet_ntop(socket.AF_INET6, dst6)
+            elif kind in (_IP_TTL, _IPV6_HOPLIMIT):
+                ttl = _INT.unpack(value)[0] if len(value) >= 4 else value[0]
+            elif kind == _IP_TOS:
+                tos = value[0]
+            elif kind == _IPV6_TCLASS:
+                tos = _INT.unpack(value)[0]
+        return group, ifindex, ttl, tos
+
+    @property
+    def source(self) -> str:
+        return self._address[0]
+
+    @property
+    def source_port(self) -> int:
+        return self._address[1]
+
+    @property
+    def group(self) -> str:
+        """The packet's destination address (the group it was sent to)."""
+        return self._decode()[0]
+
+    @property
+    def ifindex(self) -> int:
+        return self._decode()[1]
+
+    @property
+    def interface(self) -> str:
+        """The arrival interface's name in the receiver's namespace."""
+        index = self.ifindex
+        return self._context.names.get(index) or str(index)
+
+    @property
+    def ttl(self) -> int | None:
+        """TTL (IPv4) or hop limit (IPv6) of the packet."""
+        return self._decode()[2]
+
+    @property
+    def tos(self) -> int | None:
+        """TOS byte (IPv4) or traffic class (IPv6)."""
+        return self._decode()[3]
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self[3] & socket.MSG_TRUNC)
+
+    @property
+    def port(self) -> int:
+        return self._context.port
+
+    @property
+    def family(self) -> int:
+        return self._context.family
+
+    def __repr__(self) -> str:
+        return (
+            f"<Datagram {self.source}:{self.source_port} -> {self.group}:{self.port} "
+            f"on {self.interface}, {len(self.payload)} bytes>"
+        )
+
+    def to_json(self) -> dict[str, object]:
+        group, ifindex, ttl, tos = self._decode()
+        return {
+            "group": group,
+            "source": self.source,
+            "source_port": self.source_port,
+            "port": self.port,
+            "interface": self._context.names.get(ifindex) or str(ifindex),
+            "ifindex": ifindex,
+            "ttl": ttl,
+            "tos": tos,
+            "length": len(self.payload),
+            "truncated": self.truncated,
+        }
+
+
+def drops_in(ancillary: list[tuple[int, int, bytes]] | bytes) -> int | None:
+    """The socket's drop counter (SO_RXQ_OVFL) carried by one datagram, if any."""
+    if isinstance(ancillary, bytes):
+        ancillary = _recvmmsg.control_messages(ancillary)
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
+            return int(_U32.unpack(value)[0])
+    return None
+
+
+def as_address(value: str | IPAddress) -> IPAddress:
+    return (
+        value
+        if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address)
+        else (ipaddress.ip_address(value))
+    )

@@ -1,0 +1,136 @@
+"""Sending multicast from Trio: TTL, loopback, interface, source address and TOS."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import trio
+
+from ipv6 import InterfaceRef
+
+from . import _sockopts
+from ._datagram import SOL_IP, SOL_IPV6, IPAddress, as_address
+from ._errors import KernelRefused, McastBadInput
+from ._lookup import as_interface
+from ._sockopts import HOST as PLATFORM
+from ._sockopts import NATIVE as BYTEORDER
+
+
+class Sender:
+    """Sends multicast datagrams with a chosen TTL, loopback, interface and source."""
+
+    def __init__(
+        self,
+        family: int,
+        *,
+        interface: str | int | InterfaceRef | None = None,
+        ttl: int = 1,
+        loop: bool = True,
+        source: str | IPAddress | None = None,
+        tos: int | None = None,
+    ) -> None:
+        self.family = family
+        self.sock = trio.socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._configure(interface, ttl, loop, source, tos)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _configure(
+        self,
+        interface: str | int | InterfaceRef | None,
+        ttl: int,
+        loop: bool,
+        source: str | IPAddress | None,
+        tos: int | None,
+    ) -> None:
+        if not 0 <= ttl <= 255:
+            raise McastBadInput(f"TTL {ttl} is out of range (0 to 255)")
+        ref = as_interface(interface)
+        sock = self.sock
+        if self.family == socket.AF_INET:
+            sock.setsockopt(SOL_IP, socket.IP_MULTICAST_TTL, ttl)
+            sock.setsockopt(SOL_IP, socket.IP_MULTICAST_LOOP, int(loop))
+            if tos is not None:
+                sock.setsockopt(SOL_IP, socket.IP_TOS, tos)
+            if ref is not None:
+                spec = interface if isinstance(interface, str) else None
+                local = _maybe_address(spec)
+                values: dict[str, _sockopts.FieldValue] = {"imr_ifindex": ref.index}
+                if isinstance(local, ipaddress.IPv4Address):
+                    values = {"imr_address": local, "imr_ifindex": 0}
+                mreqn = _sockopts.encode(PLATFORM, "ip_mreqn", values, BYTEORDER)
+                sock.setsockopt(SOL_IP, socket.IP_MULTICAST_IF, mreqn)
+        else:
+            sock.setsockopt(SOL_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+            sock.setsockopt(SOL_IPV6, socket.IPV6_MULTICAST_LOOP, int(loop))
+            if tos is not None:
+                sock.setsockopt(SOL_IPV6, socket.IPV6_TCLASS, tos)
+            if ref is not None:
+                sock.setsockopt(SOL_IPV6, socket.IPV6_MULTICAST_IF, ref.index)
+        self.interface = ref
+        if source is not None:
+            address = as_address(source)
+            if (address.version == 4) != (self.family == socket.AF_INET):
+                raise McastBadInput(f"source {address} is not of the sending family")
+            try:
+                _bind_now(sock, (str(address), 0))
+            except OSError as exc:
+                raise McastBadInput(f"cannot send from {address}: {exc.strerror}") from exc
+
+    async def send(self, payload: bytes, group: str | IPAddress, port: int) -> None:
+        address = as_address(group)
+        scope = self.interface.index if (address.version == 6 and self.interface) else 0
+        target: tuple[str, int] | tuple[str, int, int, int] = (
+            (str(address), port) if address.version == 4 else (str(address), port, 0, scope)
+        )
+        try:
+            await self.sock.sendto(payload, target)
+        except OSError as exc:
+            via = f" on {self.interface}" if self.interface else ""
+            raise KernelRefused(
+                f"cannot send to {address} port {port}{via}: {exc.strerror}"
+            ) from exc
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _maybe_address(text: str | None) -> IPAddress | None:
+    if text is None:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _bind_now(sock: trio.socket.SocketType, address: tuple[str, int]) -> None:
+    # Binding a UDP socket never blocks; do it synchronously on the raw socket.
+    raw = socket.socket(fileno=sock.fileno())
+    try:
+        raw.bind(address)
+    finally:
+        raw.detach()
+
+
+def open_sender(
+    group: str | IPAddress,
+    *,
+    interface: str | int | InterfaceRef | None = None,
+    ttl: int = 1,
+    loop: bool = True,
+    source: str | IPAddress | None = None,
+    tos: int | None = None,
+) -> Sender:
+    """A :class:`Sender` for ``group``'s family (use it as a context manager)."""
+    family = socket.AF_INET if as_address(group).version == 4 else socket.AF_INET6
+    return Sender(family, interface=interface, ttl=ttl, loop=loop, source=source, tos=tos)
