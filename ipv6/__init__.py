@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ._interfaceref import InterfaceRef
     from ._interfaces import UnknownInterface, interface_present, resolve_interface
     from ._privilege import missing_privileges
+    from ._procsys import read_sysctl_int, write_sysctl
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -49,7 +50,9 @@ __all__ = [
     "UnknownInterface",
     "interface_present",
     "missing_privileges",
+    "read_sysctl_int",
     "resolve_interface",
+    "write_sysctl",
 ]
 __version__ = "0.1.0"
 
@@ -65,6 +68,10 @@ def __getattr__(name: str) -> Any:
         from ._addrwatch import AddressWatch
 
         return AddressWatch
+    if name in ("read_sysctl_int", "write_sysctl"):
+        from . import _procsys
+
+        return getattr(_procsys, name)
     if name == "missing_privileges":
         from ._privilege import missing_privileges
 

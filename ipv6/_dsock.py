@@ -21,6 +21,7 @@ import trio
 
 from ._dualstack import CONNECTION_ATTEMPT_DELAY, Kind, interleave, unmap
 from ._errors import BadInput, Ipv6Error
+from ._procsys import read_sysctl_int
 
 IP_PKTINFO = 8
 IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
@@ -352,11 +353,7 @@ async def _probe_one(kind: Kind, client: str, proto: int) -> ProbeRow:
 
 
 def _bindv6only() -> int:
-    try:
-        with open("/proc/sys/net/ipv6/bindv6only", encoding="ascii") as f:
-            return int(f.read())
-    except OSError:
-        return 0
+    return read_sysctl_int("net/ipv6/bindv6only") or 0
 
 
 async def run_probe() -> list[ProbeRow]:

@@ -8,32 +8,26 @@ import socket
 
 import trio
 
+from ipv6 import read_sysctl_int
+
 from ._datagram import SO_RXQ_OVFL, SOL_IP, SOL_IPV6, IPAddress
 from ._errors import LimitReached, McastBadInput
 from ._membership import Limits, Memberships
 from ._sockopts import HOST as PLATFORM
 
 
-def _read_int(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def limits_for(version: int) -> Limits:
     """This host's per-socket limits, read from its sysctls."""
     if version == 4:
         return Limits(
-            max_memberships=_read_int("/proc/sys/net/ipv4/igmp_max_memberships"),
-            max_sources=_read_int("/proc/sys/net/ipv4/igmp_max_msf"),
+            max_memberships=read_sysctl_int("net/ipv4/igmp_max_memberships"),
+            max_sources=read_sysctl_int("net/ipv4/igmp_max_msf"),
             memberships_sysctl="net.ipv4.igmp_max_memberships",
             sources_sysctl="net.ipv4.igmp_max_msf",
         )
     return Limits(
         max_memberships=None,
-        max_sources=_read_int("/proc/sys/net/ipv6/mld_max_msf"),
+        max_sources=read_sysctl_int("net/ipv6/mld_max_msf"),
         memberships_sysctl="net.core.optmem_max",
         sources_sysctl="net.ipv6.mld_max_msf",
     )

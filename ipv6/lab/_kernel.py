@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .._errors import LabError
+from .._procsys import read_sysctl
 from . import _netns
 from ._plan import (
     AddAddress,
@@ -259,14 +260,9 @@ class Kernel:
     def _makes_link_local(self, namespace: str, ifname: str) -> bool:
         """Whether the kernel will give this interface a link-local address."""
         with _netns.entered(namespace):
-            try:
-                with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", encoding="ascii") as f:
-                    if f.read().strip() != "0":
-                        return False
-                with open(f"/proc/sys/net/ipv6/conf/{ifname}/addr_gen_mode", encoding="ascii") as f:
-                    return f.read().strip() != "1"  # 1: IN6_ADDR_GEN_MODE_NONE
-            except FileNotFoundError:
-                return False
+            disabled = read_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", default="1")
+            mode = read_sysctl(f"net/ipv6/conf/{ifname}/addr_gen_mode", default="1")
+        return disabled == "0" and mode != "1"  # 1: IN6_ADDR_GEN_MODE_NONE
 
 
 def remove_namespaces(namespaces: list[str]) -> list[str]:

@@ -78,6 +78,10 @@ _DOTTED = re.compile(r"^net(\.[A-Za-z0-9_\-]+)+$")
 _CONF = re.compile(r"^net\.(ipv4|ipv6)\.conf\.([^.]+)\.([A-Za-z0-9_\-]+)$")
 
 
+class BadSysctlValue(BadInput, ValueError):
+    """A value no sysctl can hold."""
+
+
 class UnknownSysctl(BadInput, ValueError):
     """The name is neither a short name nor a dotted ``net.`` name."""
 
@@ -105,4 +109,6 @@ def render_value(value: object) -> str:
         return str(value)
     if isinstance(value, str) and value and "\n" not in value:
         return value
-    raise BadInput(f"{value!r} is not a sysctl value (use an integer, true/false or a string)")
+    raise BadSysctlValue(
+        f"{value!r} is not a sysctl value (use an integer, true/false or a string)"
+    )

@@ -29,6 +29,7 @@ import trio
 
 from .. import _daemon
 from .._address import eui64_address
+from .._procsys import read_sysctl
 from ._apply import RTPROT_MANUAL, load_state, route_expires
 from ._ra import (
     INFINITE,
@@ -45,14 +46,6 @@ ALL_ROUTERS = "ff02::2"
 ICMP6_FILTER = 1
 INITIAL_INTERVAL = 4.0  # seconds between the first three (at most 16, RFC 4861)
 MIN_INTERVAL, MAX_INTERVAL = 200.0, 600.0
-
-
-def _sysctl(path: str, default: str = "") -> str:
-    try:
-        with open(f"/proc/sys/{path}", encoding="ascii") as f:
-            return f.read().strip()
-    except OSError:
-        return default
 
 
 def published_routes(
@@ -125,15 +118,15 @@ def _read_advertisement(
         mac = link.get_attr("IFLA_ADDRESS") or ""
         on = (
             memory.get(f"advertise/{ifname}")
-            and _sysctl(f"net/ipv6/conf/{ifname}/forwarding") == "1"
+            and read_sysctl(f"net/ipv6/conf/{ifname}/forwarding") == "1"
         )
         if not on:
             return None, index
         ad = plan_advertisement(
             published_routes(ipr, index, ifname, memory),
-            mtu=int(_sysctl(f"net/ipv6/conf/{ifname}/mtu", "1280")),
+            mtu=int(read_sysctl(f"net/ipv6/conf/{ifname}/mtu", "1280")),
             lladdr=mac,
-            hop_limit=int(_sysctl(f"net/ipv6/conf/{ifname}/hop_limit", "64")),
+            hop_limit=int(read_sysctl(f"net/ipv6/conf/{ifname}/hop_limit", "64")),
         )
         _autoconfigure(ipr, index, mac, ad)
     return ad, index

@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import _daemon, _statefile
 from .._errors import BadInput, Ipv6Error
+from .._procsys import read_sysctl, write_sysctl
 from ._grammar import INFINITE, Command, NetshSyntaxError, parse_command, split
 from ._ops import (
     AddAddress,
@@ -341,24 +342,14 @@ class Kernel:
     # -- the rest --
 
     def _FlushDestinations(self, op: FlushDestinations) -> list[Op]:
-        path = (
-            "/proc/sys/net/ipv6/route/flush"
-            if op.family == "ipv6"
-            else "/proc/sys/net/ipv4/route/flush"
-        )
-        with open(path, "w", encoding="ascii") as f:
-            f.write("1")
+        write_sysctl(f"net/{'ipv6' if op.family == 'ipv6' else 'ipv4'}/route/flush", "1")
         return []
 
     def _WriteSysctl(self, op: WriteSysctl) -> list[Op]:
-        path = f"/proc/sys/{op.path}"
-        try:
-            with open(path, encoding="ascii") as f:
-                old = f.read().strip()
-            with open(path, "w", encoding="ascii") as f:
-                f.write(op.value)
-        except FileNotFoundError:
-            raise NetshFailed(f"this kernel has no {op.path.replace('/', '.')}") from None
+        old = read_sysctl(op.path, default="\0")  # NUL: no such setting here
+        if old == "\0":
+            raise NetshFailed(f"this kernel has no {op.path.replace('/', '.')}")
+        write_sysctl(op.path, op.value)
         return [WriteSysctl(op.path, old)]
 
     def _SetLinkMtu(self, op: SetLinkMtu) -> list[Op]:

@@ -6,19 +6,12 @@ import ipaddress
 import socket
 from typing import Any
 
+from .._procsys import read_sysctl
 from ._apply import IFA_F_PERMANENT, RTN_ANYCAST, Kernel, route_expires
 from ._grammar import INFINITE, lifetime_text
 
 RTPROT_KERNEL, RTPROT_BOOT, RTPROT_STATIC, RTPROT_RA = 2, 3, 4, 9
 _DAD = {0x40: "tentative", 0x08: "duplicate", 0x20: "deprecated"}
-
-
-def _sysctl(path: str) -> str:
-    try:
-        with open(f"/proc/sys/{path}", encoding="ascii") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def _family(fam: str) -> int:
@@ -42,7 +35,7 @@ def _show_interfaces(kernel: Kernel, fam: str, names: dict[int, str]) -> list[di
     for link in kernel.ipr.get_links():
         name = link.get_attr("IFLA_IFNAME")
         mtu = (
-            _sysctl(f"net/ipv6/conf/{name}/mtu")
+            read_sysctl(f"net/ipv6/conf/{name}/mtu")
             if fam == "ipv6"
             else str(link.get_attr("IFLA_MTU"))
         )
@@ -52,7 +45,7 @@ def _show_interfaces(kernel: Kernel, fam: str, names: dict[int, str]) -> list[di
                 "name": name,
                 "state": (link.get_attr("IFLA_OPERSTATE") or "").lower(),
                 "mtu": int(mtu) if mtu else None,
-                "forwarding": _sysctl(f"net/{fam}/conf/{name}/forwarding") == "1",
+                "forwarding": read_sysctl(f"net/{fam}/conf/{name}/forwarding") == "1",
                 "advertise": bool(memory.get(f"advertise/{name}", False)),
                 "advertiser": _advertiser_state(kernel.state, name),
                 "siteprefixlength": memory.get(f"siteprefixlength/{name}"),
@@ -213,11 +206,11 @@ def _show_destinationcache(kernel: Kernel, fam: str, names: dict[int, str]) -> l
 def _show_global(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     return [
         {
-            "defaultcurhoplimit": int(_sysctl("net/ipv6/conf/default/hop_limit") or 64),
-            "neighborcachelimit": int(_sysctl("net/ipv6/neigh/default/gc_thresh3") or 0),
-            "routecachelimit": int(_sysctl("net/ipv6/route/max_size") or 0),
-            "reassemblylimit": int(_sysctl("net/ipv6/ip6frag_high_thresh") or 0),
-            "forwarding": _sysctl(f"net/{fam}/conf/all/forwarding") == "1",
+            "defaultcurhoplimit": int(read_sysctl("net/ipv6/conf/default/hop_limit") or 64),
+            "neighborcachelimit": int(read_sysctl("net/ipv6/neigh/default/gc_thresh3") or 0),
+            "routecachelimit": int(read_sysctl("net/ipv6/route/max_size") or 0),
+            "reassemblylimit": int(read_sysctl("net/ipv6/ip6frag_high_thresh") or 0),
+            "forwarding": read_sysctl(f"net/{fam}/conf/all/forwarding") == "1",
         }
     ]
 
@@ -256,7 +249,7 @@ def dump(kernel: Kernel, fam: str) -> list[str]:
     ctx = f"interface {fam}"
     if fam == "ipv6":
         lines += [f"{ctx} {line}" for line in _tunnel_lines()]
-        if _sysctl("net/ipv6/conf/all/forwarding") == "1":
+        if read_sysctl("net/ipv6/conf/all/forwarding") == "1":
             lines.append(f"{ctx} set global forwarding=enabled")
     for row in _show_interfaces(kernel, fam, {}):
         if row["name"] == "lo":
@@ -305,7 +298,7 @@ def dump(kernel: Kernel, fam: str) -> list[str]:
     for row in _show_neighbors(kernel, fam, names):
         if row["state"] == "permanent" and row["lladdr"]:
             lines.append(f"{ctx} add neighbors {row['interface']} {row['address']} {row['lladdr']}")
-    hop = _sysctl("net/ipv6/conf/default/hop_limit")
+    hop = read_sysctl("net/ipv6/conf/default/hop_limit")
     if fam == "ipv6" and hop and hop != "64":
         lines.append(f"{ctx} set global defaultcurhoplimit={hop}")
     return lines

@@ -57,9 +57,9 @@ def save_record(data: dict[str, Any]) -> None:
 
 
 def _sysctl_on(path: str) -> bool:
-    from ..netsh._show import _sysctl
+    from .._procsys import read_sysctl
 
-    return _sysctl(path) not in ("", "0")
+    return read_sysctl(path) not in ("", "0")
 
 
 def outbound_ipv4(towards: IPv4Address | None) -> IPv4Address | None:

@@ -7,12 +7,14 @@ tunnel service exits, its devices, their addresses and routes go with it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
 import struct
 
 from .._errors import Ipv6Error
+from .._procsys import write_sysctl
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -41,7 +43,7 @@ def open_tun(name: str, mtu: int) -> int:
         raise TunError(exc.errno, f"cannot open /dev/net/tun: {exc.strerror}") from None
     try:
         fcntl.ioctl(fd, TUNSETIFF, _IFREQ_FLAGS.pack(name.encode(), IFF_TUN | IFF_NO_PI))
-        conf = f"/proc/sys/net/ipv6/conf/{name}/"
+        conf = f"net/ipv6/conf/{name}/"
         _write_sysctl(conf + "addr_gen_mode", str(ADDR_GEN_MODE_NONE))
         _write_sysctl(conf + "router_solicitations", "0")  # no router answers across 6to4
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -58,8 +60,6 @@ def open_tun(name: str, mtu: int) -> int:
 
 
 def _write_sysctl(path: str, value: str) -> None:
-    try:
-        with open(path, "w", encoding="ascii") as f:
-            f.write(value)
-    except FileNotFoundError:  # kernels before 4.11 have no addr_gen_mode: a link-local appears
-        pass
+    # Kernels before 4.11 have no addr_gen_mode: a link-local address appears then.
+    with contextlib.suppress(FileNotFoundError):
+        write_sysctl(path, value)

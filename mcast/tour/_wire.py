@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import trio
 
+from ipv6 import write_sysctl
+
 from .._hostmodel import Record, interface_state, state_change
 from .._igmp import IgmpV3Report
 from .._membership import Call, Filter, GroupKey, Memberships
@@ -34,11 +36,8 @@ async def join_on_the_wire(stage: Stage) -> bool:
         "change's reports are done before the next: a kernel merges pending retransmissions "
         "into later reports, as RFC 3376 says.)"
     )
-    with (
-        a.inside(),
-        open("/proc/sys/net/ipv4/conf/eth0/igmpv3_unsolicited_report_interval", "w") as f,
-    ):
-        f.write("10")
+    with a.inside():
+        write_sysctl("net/ipv4/conf/eth0/igmpv3_unsolicited_report_interval", "10")
     with b.inside():
         observer = Observer.open("eth0")
     ok = True
