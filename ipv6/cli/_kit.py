@@ -17,7 +17,7 @@ from .._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Ipv6Error
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
     from typing import Any, NoReturn, TextIO
 
     Handler = Callable[[argparse.Namespace], int | None]
@@ -257,3 +257,32 @@ def require_tunnel_privilege(what: str) -> None:
     from .._privilege import TUNNEL_NEEDS, require_capabilities
 
     require_capabilities(what, TUNNEL_NEEDS)
+
+
+async def reporting(
+    work: Callable[[], Awaitable[object]],
+    report: Callable[[], None],
+    *also: Callable[[], Awaitable[object]],
+) -> None:
+    """Run ``work`` (and the ``also`` tasks beside it) until it returns; ``report``
+    on every SIGUSR1 meanwhile and once at the end, however it ends. The one shape
+    of every command that runs until stopped and counts what it saw."""
+    import signal
+
+    import trio
+
+    try:
+        with trio.open_signal_receiver(signal.SIGUSR1) as asked:
+            async with trio.open_nursery() as nursery:
+
+                async def on_request() -> None:
+                    async for _ in asked:
+                        report()
+
+                nursery.start_soon(on_request)
+                for task in also:
+                    nursery.start_soon(task)
+                await work()
+                nursery.cancel_scope.cancel()
+    finally:
+        report()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from contextlib import nullcontext
 from typing import Any
@@ -86,21 +85,11 @@ async def _receive(args: argparse.Namespace, channel: Any, interface: Any) -> in
         print(f"joined {channel.group} {where}, {how}; port {rx.port}", file=sys.stderr, flush=True)
         seen = [0]
         scope = trio.move_on_after(args.timeout) if args.timeout else nullcontext()
-        try:
-            with scope, trio.open_signal_receiver(signal.SIGUSR1) as asked:
-                async with trio.open_nursery() as nursery:
-
-                    async def on_request() -> None:
-                        async for _ in asked:
-                            _say_counters(rx, seen[0])
-
-                    nursery.start_soon(on_request)
-                    if interface is not None:
-                        nursery.start_soon(_until_gone, interface)
-                    await _print_each(args, rx, seen)
-                    nursery.cancel_scope.cancel()
-        finally:
-            _say_counters(rx, seen[0])
+        watched = (lambda: _until_gone(interface),) if interface is not None else ()
+        with scope:
+            await _kit.reporting(
+                lambda: _print_each(args, rx, seen), lambda: _say_counters(rx, seen[0]), *watched
+            )
         if args.count is not None and seen[0] < args.count:
             print(
                 f"mcast join: timeout after {args.timeout} s with {seen[0]} of {args.count} "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import signal
 import sys
 import time
 from typing import Any
@@ -144,18 +143,8 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
                 print(f"counters: {json.dumps(numbers)}", file=sys.stderr, flush=True)
 
         scope = trio.move_on_after(args.duration) if args.duration else nullcontext()
-        try:
-            with scope, trio.open_signal_receiver(signal.SIGUSR1) as asked:
-                async with trio.open_nursery() as nursery:
-
-                    async def on_request() -> None:
-                        async for _ in asked:
-                            say_counters()
-
-                    nursery.start_soon(on_request)
-                    await run_queriers(link, queriers, report)
-        finally:
-            say_counters()
+        with scope:
+            await _kit.reporting(lambda: run_queriers(link, queriers, report), say_counters)
     finally:
         link.close()
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -62,19 +61,11 @@ async def _watch(args: argparse.Namespace, interface: Any) -> int:
     async with open_observer(interface) as observer:
         print(f"watching IGMP and MLD on {interface}", file=sys.stderr, flush=True)
         scope = trio.move_on_after(args.timeout) if args.timeout else nullcontext()
-        try:
-            with scope, trio.open_signal_receiver(signal.SIGUSR1) as asked:
-                async with trio.open_nursery() as nursery:
-
-                    async def on_request() -> None:
-                        async for _ in asked:
-                            _say_counters(observer, table)
-
-                    nursery.start_soon(on_request)
-                    await _print_each(args, observer, table, interface, seen)
-                    nursery.cancel_scope.cancel()
-        finally:
-            _say_counters(observer, table)
+        with scope:
+            await _kit.reporting(
+                lambda: _print_each(args, observer, table, interface, seen),
+                lambda: _say_counters(observer, table),
+            )
     if args.count is not None and seen[0] < args.count:
         print(
             f"mcast watch: timeout after {args.timeout} s with {seen[0]} of {args.count} messages",
