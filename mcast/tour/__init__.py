@@ -35,6 +35,7 @@ def _scenes() -> list[Scene]:
         Scene("A join watched on the wire", _wire.join_on_the_wire),
         Scene("A link-local ping needs a zone", _linklocal.link_local_ping),
         Scene("Dual-stack sockets: what connects to what", _dualstack.probe_table),
+        Scene("A service that hostile clients do not end", _dualstack.hostile_clients),
         Scene("netsh words over Linux interfaces", _netsh.netsh_script),
         Scene("Two 6to4 sites over IPv4 (the seeds' Configuration 2)", _sixto4.two_sites),
     ]

@@ -27,7 +27,10 @@ def test_tour_on_loopback() -> None:
     assert "== 6. Dual-stack sockets: what connects to what ==" in out
     assert "sees ::ffff:127.0.0.1" in out and "refused" in out
     assert "AddRoute(prefix=IPv6Network('2001:db8:ad::/48')" in out
-    assert "== 8. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
+    assert "== 7. A service that hostile clients do not end ==" in out
+    assert "the third was told:       'busy: 2 connections already" in out
+    assert "refused 1 (busy)" in out and "timed out 2" in out
+    assert "== 9. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
     assert "interface ipv6 add address tun6to4 2002:ac1f:2aef::ac1f:2aef" in out
     assert "(claims 172.30.7.11): inner_src_6to4_mismatch" in out
     assert out.rstrip().endswith("Tour done.")
