@@ -332,3 +332,22 @@ async def reset_one(target: str) -> None:
     await read_line(sock)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
     sock.close()
+
+
+async def test_serve_goes_on_when_an_interface_goes_and_comes_back(lab, tmp_path: Path) -> None:
+    """The service listens on the wildcard address: an interface that is deleted
+    and made again (with its address) changes nothing for it."""
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        async with serving(a, tmp_path) as served:
+            for step in ("add", "again"):
+                # No dummy driver in every kernel: a veth pair with both ends in host a.
+                await a.run(["ip", "link", "add", "dum0", "type", "veth", "peer", "name", "dum1"])
+                await a.run(["ip", "addr", "add", "10.9.9.1/32", "dev", "dum0"])
+                await a.run(["ip", "link", "set", "dum0", "up"])
+                answer = await a.run_trio(echo_once, "10.9.9.1")
+                assert answer.endswith(b"still there?"), step
+                await a.run(["ip", "link", "del", "dum0"])
+            assert served.process.poll() is None
+            counters = await served.counters()
+        assert counters["tcp_closed"] == 2 and counters["tcp_failed"] == 0, counters
