@@ -187,3 +187,28 @@ async def test_a_tunnel_device_deleted_by_hand_is_reported_and_made_again(
         assert "tunnel tun6to4 stopped: its device is gone" in log
         await tool(a, tmp_path, "tunnel", "delete", "to-b")
         await tool(a, tmp_path, "tunnel", "delete", "tun6to4")
+
+
+async def test_the_service_counts_sends_while_its_ipv4_address_is_gone_and_goes_on(
+    lab, tmp_path: Path
+) -> None:
+    """The tunnel's IPv4 address removed under it: what the stack routes into the
+    tunnel meanwhile is dropped and counted by reason, the service goes on, and
+    carries again once the address is back."""
+    async with lab("two-hosts") as running:
+        a, b = running.host("a"), running.host("b")
+        await six_to_four(a, tmp_path / "a", A4, A6)
+        await six_to_four(b, tmp_path / "b", B4, B6)
+        assert (await a.run(["ping", "-6", "-c", "1", "-W", "5", B6], check=False)).returncode == 0
+        await a.run(["ip", "addr", "del", "10.0.0.1/24", "dev", "eth0"])
+        lost = await a.run(["ping", "-6", "-c", "2", "-W", "1", B6], check=False)
+        assert lost.returncode != 0
+        row = (await status(a, tmp_path / "a"))["tun6to4"]
+        assert row["running"], row
+        assert sum(v for k, v in row["drops"].items() if k.startswith("ipv4_send_")) >= 1, row
+        await a.run(["ip", "addr", "add", "10.0.0.1/24", "dev", "eth0"])
+        with trio.fail_after(15):  # the service reads its own addresses again every 2 s
+            while (
+                await a.run(["ping", "-6", "-c", "1", "-W", "1", B6], check=False)
+            ).returncode != 0:
+                await trio.sleep(0.5)
