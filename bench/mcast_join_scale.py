@@ -20,8 +20,8 @@ import _common
 import trio
 
 from ipv6.lab import load_config, open_lab
+from ipv6.sockopts import LINUX, encode
 from mcast import open_receiver, read_host_joins
-from mcast._sockopts import LINUX, encode
 
 SOURCE = "10.0.0.2"
 

@@ -12,24 +12,23 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
+from ._ancillary import (
+    IP_PKTINFO,
+    IPV6_RECVPKTINFO,
+    SO_RXQ_OVFL,
+    drop_count,
+    packet_info,
+    send_from,
+)
 from ._dualstack import CONNECTION_ATTEMPT_DELAY, Kind, interleave, unmap
 from ._errors import BadInput, Ipv6Error
 from ._procsys import read_sysctl_int
-
-IP_PKTINFO = 8
-IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
-IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
-_IN_PKTINFO = struct.Struct("=i4s4s")  # ifindex, spec_dst, addr
-_IN6_PKTINFO = struct.Struct("=16sI")
-SO_RXQ_OVFL = 40  # Linux: each datagram carries the socket's drop count
-_DROPS = struct.Struct("=I")
 
 
 def make_socket(kind: Kind, type: int) -> socket.socket:
@@ -103,7 +102,8 @@ class DualStackUDP:
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+            if SO_RXQ_OVFL is not None:  # the kernel's drops, on every datagram
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
             self.ipv4 = enable_ipv4_pktinfo(self.sock, self.notes)
             self.sock.bind((host, port))
             self.sock.setblocking(False)
@@ -121,27 +121,18 @@ class DualStackUDP:
                 continue
             local, ifindex, dropped = "", 0, None
             for level, kind, value in ancillary:
-                if level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
-                    dst6, ifindex = _IN6_PKTINFO.unpack_from(value)
-                    local = socket.inet_ntop(socket.AF_INET6, dst6)
-                elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
-                    ifindex, _, dst4 = _IN_PKTINFO.unpack_from(value)
-                    local = socket.inet_ntop(socket.AF_INET, dst4)
-                elif level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
-                    (dropped,) = _DROPS.unpack_from(value)
+                info = packet_info(level, kind, value)
+                if info is not None:
+                    local, ifindex = info
+                else:
+                    dropped = drop_count(level, kind, value) if dropped is None else dropped
             truncated = bool(flags & socket.MSG_TRUNC)
             return Received(data, peer, local, ifindex, truncated, dropped)
 
     def _reply_args(self, request: Received) -> list[tuple[int, int, bytes]]:
-        source = ipaddress.ip_address(request.local) if request.local else None
-        if isinstance(source, ipaddress.IPv4Address):
-            info = _IN_PKTINFO.pack(0, source.packed, bytes(4))
-            ancillary = [(socket.IPPROTO_IP, IP_PKTINFO, info)]
-        elif isinstance(source, ipaddress.IPv6Address):
-            ancillary = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, _IN6_PKTINFO.pack(source.packed, 0))]
-        else:
-            ancillary = []
-        return ancillary
+        if not request.local:
+            return []
+        return [send_from(ipaddress.ip_address(request.local))]
 
     async def reply(self, request: Received, data: bytes) -> None:
         """Answer from the address ``request`` reached (not whatever routing would pick)."""

@@ -3,33 +3,29 @@
 Decoding is lazy: a datagram is a tuple of what recvmsg or recvmmsg gave, and
 its group, interface, TTL and TOS are read from the ancillary data only when
 a property asks. The cmsg numbers and layouts are the running platform's
-(:data:`mcast._sockopts.HOST`).
+(:mod:`ipv6.sockopts`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-import struct
+
+from ipv6.sockopts import (
+    INT,
+    IP_TOS,
+    IP_TTL,
+    IPV6_HOPLIMIT,
+    IPV6_TCLASS,
+    SOL_IP,
+    SOL_IPV6,
+    drop_count,
+    packet_info,
+)
 
 from . import _recvmmsg
-from ._sockopts import HOST as PLATFORM
-from ._sockopts import NATIVE as BYTEORDER
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-SOL_IP, SOL_IPV6 = socket.IPPROTO_IP, socket.IPPROTO_IPV6
-
-# Linux cmsg types: the receive options deliver under these names.
-_IP_TOS, _IP_TTL = 1, 2
-_IP_PKTINFO = PLATFORM.option("IP_PKTINFO")
-_IPV6_PKTINFO = PLATFORM.option("IPV6_PKTINFO")
-_IPV6_HOPLIMIT = PLATFORM.option("IPV6_HOPLIMIT")
-_IPV6_TCLASS = PLATFORM.option("IPV6_TCLASS")
-SO_RXQ_OVFL = PLATFORM.sol_socket.get("SO_RXQ_OVFL")
-_IN_PKTINFO = struct.Struct(BYTEORDER + "i4s4s")
-_IN6_PKTINFO = struct.Struct(BYTEORDER + "16sI")
-_INT = struct.Struct(BYTEORDER + "i")
-_U32 = struct.Struct(BYTEORDER + "I")
 
 
 class DatagramContext:
@@ -91,18 +87,15 @@ class Datagram(tuple):  # type: ignore[type-arg]
         for cmsg_level, kind, value in ancillary:
             if cmsg_level != level:
                 continue
-            if kind == _IP_PKTINFO and level == SOL_IP:
-                ifindex, _, dst = _IN_PKTINFO.unpack(value)
-                group = socket.inet_ntop(socket.AF_INET, dst)
-            elif kind == _IPV6_PKTINFO and level == SOL_IPV6:
-                dst6, ifindex = _IN6_PKTINFO.unpack(value)
-                group = socket.inet_ntop(socket.AF_INET6, dst6)
-            elif kind in (_IP_TTL, _IPV6_HOPLIMIT):
-                ttl = _INT.unpack(value)[0] if len(value) >= 4 else value[0]
-            elif kind == _IP_TOS:
+            info = packet_info(cmsg_level, kind, value)
+            if info is not None:
+                group, ifindex = info
+            elif kind == (IP_TTL if level == SOL_IP else IPV6_HOPLIMIT):
+                ttl = INT.unpack(value)[0] if len(value) >= 4 else value[0]
+            elif kind == IP_TOS and level == SOL_IP:
                 tos = value[0]
-            elif kind == _IPV6_TCLASS:
-                tos = _INT.unpack(value)[0]
+            elif kind == IPV6_TCLASS and level == SOL_IPV6:
+                tos = INT.unpack(value)[0]
         return group, ifindex, ttl, tos
 
     @property
@@ -177,8 +170,9 @@ def drops_in(ancillary: list[tuple[int, int, bytes]] | bytes) -> int | None:
     if isinstance(ancillary, bytes):
         ancillary = _recvmmsg.control_messages(ancillary)
     for level, kind, value in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
-            return int(_U32.unpack(value)[0])
+        dropped = drop_count(level, kind, value)
+        if dropped is not None:
+            return dropped
     return None
 
 

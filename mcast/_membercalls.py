@@ -13,15 +13,16 @@ import errno
 import ipaddress
 import socket
 
+from ipv6 import sockopts as _sockopts
 from ipv6._interfaces import addresses_of
+from ipv6.sockopts import HOST as PLATFORM
+from ipv6.sockopts import NATIVE as BYTEORDER
+from ipv6.sockopts import SOL_IP, SOL_IPV6
 
-from . import _sockopts
-from ._datagram import SOL_IP, SOL_IPV6, IPAddress
+from ._datagram import IPAddress
 from ._errors import KernelRefused, McastBadInput
 from ._lookup import find_interface
 from ._membership import OPTION_NAMES, Call, Filter, GroupKey, Mode
-from ._sockopts import HOST as PLATFORM
-from ._sockopts import NATIVE as BYTEORDER
 
 
 def option_name(call: Call) -> str:

@@ -8,13 +8,14 @@ import socket
 import trio
 
 from ipv6 import InterfaceRef
+from ipv6 import sockopts as _sockopts
+from ipv6.sockopts import HOST as PLATFORM
+from ipv6.sockopts import NATIVE as BYTEORDER
+from ipv6.sockopts import SOL_IP, SOL_IPV6
 
-from . import _sockopts
-from ._datagram import SOL_IP, SOL_IPV6, IPAddress, as_address
+from ._datagram import IPAddress, as_address
 from ._errors import KernelRefused, McastBadInput
 from ._lookup import as_interface
-from ._sockopts import HOST as PLATFORM
-from ._sockopts import NATIVE as BYTEORDER
 
 
 class Sender:

@@ -9,11 +9,12 @@ import socket
 import trio
 
 from ipv6 import read_sysctl_int
+from ipv6.sockopts import HOST as PLATFORM
+from ipv6.sockopts import SO_RXQ_OVFL, SOL_IP, SOL_IPV6
 
-from ._datagram import SO_RXQ_OVFL, SOL_IP, SOL_IPV6, IPAddress
+from ._datagram import IPAddress
 from ._errors import LimitReached, McastBadInput
 from ._membership import Limits, Memberships
-from ._sockopts import HOST as PLATFORM
 
 
 def limits_for(version: int) -> Limits:

@@ -29,6 +29,7 @@ import trio
 
 from .. import _daemon
 from .._address import eui64_address
+from .._ancillary import SO_RXQ_OVFL, drop_count
 from .._procsys import read_sysctl
 from ._apply import RTPROT_MANUAL, load_state, route_expires
 from ._ra import (
@@ -210,8 +211,6 @@ class Counters:
 ANSWERS_PER_SECOND = 20  # solicited advertisements at most, a burst of as many
 REREAD_AFTER = 1.0  # seconds an advertisement read from the kernel is reused for answers
 HOP_LIMIT = struct.Struct("=i")
-SO_RXQ_OVFL = 40  # Linux: each message carries the socket's drop count
-DROPS = struct.Struct("=I")
 
 
 class InterfaceGone(Exception):
@@ -225,7 +224,8 @@ async def advertise(ifname: str) -> int:
         raise InterfaceGone(ifname) from None
     sock = _socket(ifname, index)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
-    sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+    if SO_RXQ_OVFL is not None:  # the kernel's drops, on every datagram
+        sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
     counters = Counters()
     cached: list[tuple[float, Advertisement | None]] = []
 
@@ -268,8 +268,9 @@ async def advertise(ifname: str) -> int:
                 continue
             counters.solicitations += 1
             for level, kind, value in ancillary:
-                if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL:
-                    counters.kernel_dropped = DROPS.unpack_from(value)[0]
+                dropped = drop_count(level, kind, value)
+                if dropped is not None:
+                    counters.kernel_dropped = dropped
             hops = next(
                 (
                     HOP_LIMIT.unpack_from(value)[0]

@@ -19,7 +19,6 @@ import errno
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 import trio
 
 from .. import _daemon
+from .._ancillary import send_from
 from .._statefile import StateWriteFailed
 from . import _registry
 from ._control import own_ipv4
@@ -36,7 +36,6 @@ from ._packets import PROTO_IPV6, Malformed, parse_ipv4
 from ._rules import Deliver, Drop, Flows, Policy, lab_block
 from ._tun import TunError, open_tun
 
-IP_PKTINFO = 8  # Linux; Python 3.11 does not export it
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0
 BATCH = 64  # packets handled per wake-up before yielding to the other direction
 STATUS_INTERVAL = 0.2
@@ -68,7 +67,7 @@ class Running:
     flows: Flows
     counters: Counters
     cancel: trio.CancelScope
-    pktinfo: bytes
+    pktinfo: tuple[int, int, bytes]  # the control message that sends from our address
 
 
 def make_policy(spec: _registry.TunnelSpec, own: frozenset[int], bcast: frozenset[int]) -> Policy:
@@ -128,14 +127,13 @@ class Service:
             self.errors[spec.name] = str(exc.strerror)
             return
         self.errors.pop(spec.name, None)
-        local = socket.inet_aton(spec.local)
         running = Running(
             spec=spec,
             fd=fd,
             flows=Flows(make_policy(spec, self.own, self.broadcasts)),
             counters=Counters(),
             cancel=trio.CancelScope(),
-            pktinfo=struct.pack("=I4s4s", 0, local, bytes(4)),
+            pktinfo=send_from(IPv4Address(spec.local)),
         )
         self.running[spec.name] = running
         self.nursery.start_soon(self._from_tun, running)
@@ -166,7 +164,7 @@ class Service:
     async def _from_tun(self, running: Running) -> None:
         """IPv6 packets the stack routed into the tunnel: check, encapsulate, send."""
         fd, counters, sock = running.fd, running.counters, self.sock
-        cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, running.pktinfo)]
+        cmsg = [running.pktinfo]
         buffer = bytearray(65536)  # read into, never copied: a packet is a view of it
         view = memoryview(buffer)
         with running.cancel:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import pytest
 import trio
 
+from ipv6.sockopts import LINUX, encode
 from mcast._conflicts import ROWS, Row, error_for_kernel
 from mcast._datagram import Datagram
 from mcast._errors import LimitReached, MembershipError
@@ -23,7 +24,6 @@ from mcast._membership import Call, GroupKey, Memberships, Mode
 from mcast._procfs import read_host_joins
 from mcast._receiver import Receiver, open_receiver
 from mcast._sender import open_sender
-from mcast._sockopts import LINUX, encode
 
 pytestmark = pytest.mark.needs_root
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcast._sockopts import (
+from ipv6.sockopts import (
     FREEBSD,
     LINUX,
     MACOS,
@@ -245,7 +245,7 @@ def declared(pack: int | None, *fields: tuple[str, object]) -> type[ctypes.Struc
     return type("S", (ctypes.Structure,), attrs)
 
 
-# Copied by hand from each platform's headers (not from mcast._sockopts):
+# Copied by hand from each platform's headers (not from ipv6.sockopts):
 # ws2ipdef.h (Windows), netinet/in.h (macOS, with #pragma pack(4) around
 # group_req and group_source_req; FreeBSD).
 HEADERS: dict[tuple[str, str], type[ctypes.Structure]] = {
