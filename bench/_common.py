@@ -21,6 +21,6 @@ def unique(name: str) -> str:
 
 
 def table(rows: list[tuple[object, ...]], header: tuple[str, ...]) -> str:
-    from ipv6.cli._kit import table as render
+    from ipv6.cli.kit import table as render
 
     return render(rows, header)

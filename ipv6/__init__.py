@@ -26,12 +26,54 @@ TYPE_CHECKING = False  # typing is not imported at run time: pure commands start
 if TYPE_CHECKING:
     from typing import Any
 
-if TYPE_CHECKING:
+    from ._address import eui64_address, parse_mac
     from ._addrwatch import AddressWatch
+    from ._dsock import ProbeRow, make_socket, run_probe
+    from ._dualstack import Kind
+    from ._echo import EchoService
     from ._interfaceref import InterfaceRef
-    from ._interfaces import UnknownInterface, interface_present, resolve_interface
+    from ._interfaces import (
+        UnknownInterface,
+        addresses_of,
+        interface_present,
+        resolve_destination,
+        resolve_interface,
+    )
+    from ._inventory import read_host_joins
+    from ._joins import HostJoin
+    from ._ping import PingResult, Reply, ping
     from ._privilege import missing_privileges
     from ._procsys import read_sysctl_int, write_sysctl
+    from ._zones import AmbiguousScope, Destination, choose_zone
+
+# name -> the private module that holds it; each loads on first use.
+_LAZY = {
+    "AddressWatch": "_addrwatch",
+    "AmbiguousScope": "_zones",
+    "Destination": "_zones",
+    "EchoService": "_echo",
+    "HostJoin": "_joins",
+    "InterfaceRef": "_interfaceref",
+    "Kind": "_dualstack",
+    "PingResult": "_ping",
+    "ProbeRow": "_dsock",
+    "Reply": "_ping",
+    "UnknownInterface": "_interfaces",
+    "addresses_of": "_interfaces",
+    "choose_zone": "_zones",
+    "eui64_address": "_address",
+    "interface_present": "_interfaces",
+    "make_socket": "_dsock",
+    "missing_privileges": "_privilege",
+    "parse_mac": "_address",
+    "ping": "_ping",
+    "read_host_joins": "_inventory",
+    "read_sysctl_int": "_procsys",
+    "resolve_destination": "_interfaces",
+    "resolve_interface": "_interfaces",
+    "run_probe": "_dsock",
+    "write_sysctl": "_procsys",
+}
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -39,45 +81,45 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NEEDS_PRIVILEGE",
     "AddressWatch",
+    "AmbiguousScope",
     "BadInput",
     "CommandFailedToStart",
+    "Destination",
+    "EchoService",
+    "HostJoin",
     "InterfaceRef",
     "Ipv6Error",
+    "Kind",
     "LabConfigError",
     "LabError",
     "LabStepFailed",
     "NeedsPrivilege",
+    "PingResult",
+    "ProbeRow",
+    "Reply",
     "UnknownInterface",
+    "addresses_of",
+    "choose_zone",
+    "eui64_address",
     "interface_present",
+    "make_socket",
     "missing_privileges",
+    "parse_mac",
+    "ping",
+    "read_host_joins",
     "read_sysctl_int",
+    "resolve_destination",
     "resolve_interface",
+    "run_probe",
     "write_sysctl",
 ]
 __version__ = "0.1.0"
 
-_LAZY = {"UnknownInterface", "interface_present", "resolve_interface"}
-
 
 def __getattr__(name: str) -> Any:
-    if name == "InterfaceRef":
-        from ._interfaceref import InterfaceRef
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return InterfaceRef
-    if name == "AddressWatch":
-        from ._addrwatch import AddressWatch
-
-        return AddressWatch
-    if name in ("read_sysctl_int", "write_sysctl"):
-        from . import _procsys
-
-        return getattr(_procsys, name)
-    if name == "missing_privileges":
-        from ._privilege import missing_privileges
-
-        return missing_privileges
-    if name in _LAZY:
-        from . import _interfaces
-
-        return getattr(_interfaces, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

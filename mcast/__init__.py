@@ -32,8 +32,9 @@ from ._errors import (
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
 
 if TYPE_CHECKING:
+    from ipv6 import HostJoin, read_host_joins
+
     from ._datagram import Datagram
-    from ._procfs import HostJoin, read_host_joins
     from ._receiver import Receiver, open_receiver
     from ._sender import Sender, open_sender
 
@@ -85,7 +86,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name in ("HostJoin", "read_host_joins"):
-        from . import _procfs
+        import ipv6  # the host's memberships are interface data: ipv6 reads them
 
-        return getattr(_procfs, name)
+        return getattr(ipv6, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,8 @@ import errno
 import ipaddress
 import socket
 
+from ipv6 import addresses_of
 from ipv6 import sockopts as _sockopts
-from ipv6._interfaces import addresses_of
 from ipv6.sockopts import HOST as PLATFORM
 from ipv6.sockopts import NATIVE as BYTEORDER
 from ipv6.sockopts import SOL_IP, SOL_IPV6

@@ -162,6 +162,20 @@ def test_ipv6_never_imports_mcast() -> None:
             assert not {m for m in imports_of(name) if m.split(".")[0] == "mcast"}, name
 
 
+def test_mcast_uses_only_the_public_names_of_ipv6() -> None:
+    """``mcast`` (its CLI and tour included) reaches ``ipv6`` through public modules
+    only: no part of the imported module's path starts with an underscore."""
+    for name in MODULES:
+        if name.split(".")[0] != "mcast":
+            continue
+        private = {
+            m
+            for m in imports_of(name)
+            if m.split(".")[0] == "ipv6" and any(p.startswith("_") for p in m.split("."))
+        }
+        assert not private, f"{name} imports {sorted(private)}"
+
+
 def test_no_import_cycles() -> None:
     """No module reaches itself through others (lazy imports included)."""
     graph = {name: {m for m in imports_of(name) if m in MODULES} for name in MODULES}
@@ -180,8 +194,15 @@ def test_public_names() -> None:
     import ipv6.lab
     import mcast
 
+    import ipv6.sockopts
+    import ipv6.tunnel
+
     for name in ipv6.__all__:
         assert hasattr(ipv6, name)
+    for name in ipv6.tunnel.__all__:
+        assert hasattr(ipv6.tunnel, name)
+    for name in ipv6.sockopts.__all__:
+        assert hasattr(ipv6.sockopts, name)
     for name in ipv6.lab.__all__:
         assert getattr(ipv6.lab, name) is not None
     for name in mcast.__all__:

@@ -246,7 +246,7 @@ def test_guard_says_what_is_inside_an_exception_group(capsys) -> None:
     """Trio's nurseries wrap what a task raised in exception groups; the user
     still gets the one line (and exit code) of the error inside."""
     from ipv6._errors import EXIT_INTERRUPTED, BadInput
-    from ipv6.cli._kit import guard
+    from ipv6.cli.kit import guard
 
     def raises(exc: BaseException):
         def call() -> int:

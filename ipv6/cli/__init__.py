@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import _kit
+from . import kit
 
 DESCRIPTION = """\
 IPv6 lab and transition tools.
@@ -25,7 +25,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 def build_parser() -> argparse.ArgumentParser:
     from . import addr, dualstack, interfaces, lab, ping, sixto4cfg, tunnel
 
-    parser, commands = _kit.program("ipv6", DESCRIPTION, EPILOG)
+    parser, commands = kit.program("ipv6", DESCRIPTION, EPILOG)
     addr.register(commands)
     dualstack.register(commands)
     interfaces.register(commands)
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _kit.run(build_parser(), argv)
+    return kit.run(build_parser(), argv)
 
 
 if __name__ == "__main__":

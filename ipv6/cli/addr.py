@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._errors import BadInput
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 if TYPE_CHECKING:
@@ -13,10 +13,8 @@ if TYPE_CHECKING:
 
 
 def register(groups: Any) -> None:
-    _, commands = _kit.group(
-        groups, "addr", "explain addresses; derive 6to4, EUI-64 and NAT64 ones"
-    )
-    explain = _kit.subcommand(
+    _, commands = kit.group(groups, "addr", "explain addresses; derive 6to4, EUI-64 and NAT64 ones")
+    explain = kit.subcommand(
         commands,
         "explain",
         cmd_explain,
@@ -32,29 +30,29 @@ def register(groups: Any) -> None:
         metavar="PREFIX",
         help="a network-specific NAT64 prefix (/32 to /96) to recognise and extract IPv4 from",
     )
-    _kit.add_json(explain)
+    kit.add_json(explain)
 
-    six = _kit.subcommand(
+    six = kit.subcommand(
         commands, "6to4", cmd_6to4, "the 6to4 prefix and address of an IPv4 address"
     )
     six.add_argument("ipv4", metavar="IPV4")
     six.add_argument("--subnet", type=int, default=0, help="the 16-bit subnet id (default 0)")
     six.add_argument("--host", help="the interface id, as hex or ::ID (default: the IPv4 address)")
-    _kit.add_json(six)
+    kit.add_json(six)
 
-    eui = _kit.subcommand(commands, "eui64", cmd_eui64, "the modified EUI-64 interface id of a MAC")
+    eui = kit.subcommand(commands, "eui64", cmd_eui64, "the modified EUI-64 interface id of a MAC")
     eui.add_argument("mac", metavar="MAC", help="like 00-60-08-52-f9-d8 or 00:60:08:52:f9:d8")
     eui.add_argument(
         "--prefix", default="fe80::/64", help="the /64 to put it in (default fe80::/64)"
     )
-    _kit.add_json(eui)
+    kit.add_json(eui)
 
-    nat = _kit.subcommand(
+    nat = kit.subcommand(
         commands, "nat64", cmd_nat64, "an IPv4 address inside a NAT64 prefix (RFC 6052)"
     )
     nat.add_argument("ipv4", metavar="IPV4")
     nat.add_argument("--prefix", default="64:ff9b::/96", help="/32, /40, /48, /56, /64 or /96")
-    _kit.add_json(nat)
+    kit.add_json(nat)
 
 
 def _v4(text: str) -> Any:
@@ -95,7 +93,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             info.details["zone"] = zone
         infos.append(info)
     if args.json:
-        _kit.print_json([i.to_json() for i in infos])
+        kit.print_json([i.to_json() for i in infos])
         return 0
     for info in infos:
         zone = f"%{info.details['zone']}" if "zone" in info.details else ""
@@ -128,7 +126,7 @@ def cmd_6to4(args: argparse.Namespace) -> int:
     subnet = ipaddress.IPv6Network((int(prefix.network_address) | args.subnet << 64, 64))
     usable = ipv4_usable_for_6to4(v4)
     if args.json:
-        _kit.print_json(
+        kit.print_json(
             {
                 "ipv4": str(v4),
                 "prefix": str(prefix),
@@ -156,7 +154,7 @@ def cmd_eui64(args: argparse.Namespace) -> int:
     iid = eui64_interface_id(mac)
     address = eui64_address(mac, prefix)
     if args.json:
-        _kit.print_json(
+        kit.print_json(
             {"mac": mac.hex(":"), "interface_id": iid.hex("-"), "address": canonical(address)}
         )
         return 0
@@ -172,7 +170,7 @@ def cmd_nat64(args: argparse.Namespace) -> int:
     prefix = _prefix(args.prefix)
     address = nat64_embed(v4, prefix)
     if args.json:
-        _kit.print_json({"ipv4": str(v4), "prefix": str(prefix), "address": canonical(address)})
+        kit.print_json({"ipv4": str(v4), "prefix": str(prefix), "address": canonical(address)})
         return 0
     print(canonical(address))
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 
 from .._errors import BadInput
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ sysctls = { bindv6only = 1 }
 
 
 def register(groups: Any) -> None:
-    _, commands = _kit.group(groups, "dualstack", "dual-stack sockets: probe, check, serve")
-    probe = _kit.subcommand(
+    _, commands = kit.group(groups, "dualstack", "dual-stack sockets: probe, check, serve")
+    probe = kit.subcommand(
         commands,
         "probe",
         cmd_probe,
@@ -34,8 +34,8 @@ def register(groups: Any) -> None:
         "net.ipv6.bindv6only are tried, each in a namespace of its own (this host's setting "
         "is never changed); otherwise only this host's value.",
     )
-    _kit.add_json(probe)
-    check = _kit.subcommand(
+    kit.add_json(probe)
+    check = kit.subcommand(
         commands,
         "check",
         cmd_check,
@@ -49,8 +49,8 @@ def register(groups: Any) -> None:
         "--delay", type=float, default=0.25, help="attempt delay, seconds (RFC 8305)"
     )
     check.add_argument("--timeout", type=float, default=5.0)
-    _kit.add_json(check)
-    serve = _kit.subcommand(
+    kit.add_json(check)
+    serve = kit.subcommand(
         commands,
         "serve",
         cmd_serve,
@@ -74,7 +74,7 @@ def register(groups: Any) -> None:
         help="close a TCP connection that sends nothing, or takes nothing, for this long "
         "(default 60)",
     )
-    _kit.add_json(serve)
+    kit.add_json(serve)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -82,7 +82,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     rows: list[Any] = trio.run(_probe_everywhere)
     if args.json:
-        _kit.print_json([r.__dict__ for r in rows])
+        kit.print_json([r.__dict__ for r in rows])
         return 0
     from .._dualstack import display
 
@@ -99,7 +99,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         for r in rows
     ]
     header = ("BINDV6ONLY", "PROTO", "LISTENER", "CLIENT", "CONNECTS", "LISTENER SAW", "CLIENT SAW")
-    print(_kit.table(table, header))
+    print(kit.table(table, header))
     return 0
 
 
@@ -131,7 +131,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise BadInput(f"port {args.port} is out of range (1 to 65535)")
     report: dict[str, Any] = trio.run(_check, args)
     if args.json:
-        _kit.print_json(report)
+        kit.print_json(report)
     else:
         for family in ("IPv4", "IPv6"):
             item = report[family]

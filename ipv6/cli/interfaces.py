@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 if TYPE_CHECKING:
@@ -12,13 +12,13 @@ if TYPE_CHECKING:
 
 
 def register(groups: Any) -> None:
-    show = _kit.subcommand(
+    show = kit.subcommand(
         groups,
         "interfaces",
         cmd_interfaces,
         "list this host's interfaces: index, flags, MTU, MAC, addresses, multicast memberships",
     )
-    _kit.add_json(show)
+    kit.add_json(show)
 
 
 def cmd_interfaces(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def cmd_interfaces(args: argparse.Namespace) -> int:
 
     found = list_interfaces()
     if args.json:
-        _kit.print_json([i.to_json() for i in found])
+        kit.print_json([i.to_json() for i in found])
         return 0
     for iface in found:
         kind = f" {iface.kind}" if iface.kind else ""

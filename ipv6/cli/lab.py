@@ -7,7 +7,7 @@ import os
 import time
 
 from .._errors import BadInput
-from . import _kit
+from . import kit
 
 FORMAT_HELP = (
     "docs/lab-format.md describes the TOML format; 'ipv6 lab examples' lists shipped labs."
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def register(groups: Any) -> None:
-    _, commands = _kit.group(
+    _, commands = kit.group(
         groups,
         "lab",
         "network-namespace labs: up, down, status, exec",
@@ -27,7 +27,7 @@ def register(groups: Any) -> None:
         + FORMAT_HELP,
     )
 
-    up = _kit.subcommand(
+    up = kit.subcommand(
         commands,
         "up",
         cmd_up,
@@ -41,9 +41,9 @@ def register(groups: Any) -> None:
         "--dry-run", action="store_true", help="check the file and print the steps; make nothing"
     )
     up.add_argument("-v", "--verbose", action="store_true", help="print every step as it runs")
-    _kit.add_json(up)
+    kit.add_json(up)
 
-    down = _kit.subcommand(
+    down = kit.subcommand(
         commands,
         "down",
         cmd_down,
@@ -51,18 +51,18 @@ def register(groups: Any) -> None:
     )
     down.add_argument("target", metavar="NAME|FILE", nargs="?", help="the lab's name or its file")
     down.add_argument("--all", action="store_true", help="take every lab down")
-    _kit.add_json(down)
+    kit.add_json(down)
 
-    status = _kit.subcommand(
+    status = kit.subcommand(
         commands,
         "status",
         cmd_status,
         "show the labs that are up, or one lab's hosts, interfaces and addresses",
     )
     status.add_argument("target", metavar="NAME", nargs="?", help="one lab to show in detail")
-    _kit.add_json(status)
+    kit.add_json(status)
 
-    exe = _kit.subcommand(
+    exe = kit.subcommand(
         commands,
         "exec",
         cmd_exec,
@@ -74,10 +74,10 @@ def register(groups: Any) -> None:
     exe.add_argument("host", metavar="HOST", help="the host to run in")
     exe.add_argument("command", metavar="-- CMD ...", nargs=argparse.REMAINDER)
 
-    examples = _kit.subcommand(
+    examples = kit.subcommand(
         commands, "examples", cmd_examples, "list the labs shipped with the toolkit"
     )
-    _kit.add_json(examples)
+    kit.add_json(examples)
 
 
 def _load(file: str, name: str | None) -> Any:
@@ -98,25 +98,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.dry_run:
         plan = planned(config)
         if args.json:
-            _kit.print_json({"name": config.name, "steps": [s.describe() for s in plan.steps]})
+            kit.print_json({"name": config.name, "steps": [s.describe() for s in plan.steps]})
         else:
             print(f"lab {config.name!r} would be built in {len(plan.steps)} steps:")
             for i, step in enumerate(plan.steps, 1):
                 print(f"  {i:>3}. {step.describe()}")
         return 0
-    progress = _kit.Progress(verbose=args.verbose)
+    progress = kit.Progress(verbose=args.verbose)
     started = time.monotonic()
     try:
         # SIGTERM or SIGHUP: up() stops before its next step and removes what it made.
-        with _kit.termination_requests() as asked:
+        with kit.termination_requests() as asked:
             record = up(config, progress=progress, stop=lambda: asked.signal)
     finally:
         progress.done()
     elapsed = time.monotonic() - started
     if args.json:
-        _kit.print_json(
-            summary(record) | {"namespaces": record.hosts, "seconds": round(elapsed, 3)}
-        )
+        kit.print_json(summary(record) | {"namespaces": record.hosts, "seconds": round(elapsed, 3)})
         return 0
     hosts = ", ".join(sorted(record.hosts))
     print(f"lab {record.name!r} is up in {elapsed:.2f} s (tag {record.tag}): hosts {hosts}")
@@ -135,7 +133,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     targets = [r.name for r in records()] if args.all else [args.target]
     reports = [down(t) for t in targets]
     if args.json:
-        _kit.print_json([r.__dict__ for r in reports])
+        kit.print_json([r.__dict__ for r in reports])
         return 0
     if not reports:
         print("no lab is up")
@@ -154,7 +152,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.target is None:
         labs = [summary(r) for r in records()]
         if args.json:
-            _kit.print_json(labs)
+            kit.print_json(labs)
         elif not labs:
             print("no lab is up (bring one up with: ipv6 lab up FILE)")
         else:
@@ -170,11 +168,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 )
                 for lab in labs
             ]
-            print(_kit.table(rows, ("NAME", "STATUS", "TAG", "HOSTS", "LINKS", "AGE", "FILE")))
+            print(kit.table(rows, ("NAME", "STATUS", "TAG", "HOSTS", "LINKS", "AGE", "FILE")))
         return 0
     detail = describe(find(args.target))
     if args.json:
-        _kit.print_json(detail)
+        kit.print_json(detail)
         return 0
     print(
         f"lab {detail['name']!r} ({detail['status']}, tag {detail['tag']}) from {detail['source']}"
@@ -231,10 +229,10 @@ def cmd_examples(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        _kit.print_json(found)
+        kit.print_json(found)
         return 0
     rows = [(f["name"], ",".join(f["hosts"]), f["description"]) for f in found]
-    print(_kit.table(rows, ("LAB", "HOSTS", "DESCRIPTION")))
+    print(kit.table(rows, ("LAB", "HOSTS", "DESCRIPTION")))
     from ..lab._shipped import shipped_directory
 
     print(f"\nbring one up with: ipv6 lab up NAME (the files are in {shipped_directory()})")

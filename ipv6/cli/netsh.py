@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from .._errors import BadInput
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in words
     words = [w for w in words if w != "--json"]
-    return _kit.guard(["netsh"], lambda: _dispatch(words, as_json))
+    return kit.guard(["netsh"], lambda: _dispatch(words, as_json))
 
 
 def _dispatch(words: list[str], as_json: bool) -> int:
@@ -158,14 +158,14 @@ def _run_6to4(command: Any, as_json: bool, out: TextIO) -> int:
 
 def _print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
     if as_json:
-        _kit.print_json(rows, out)
+        kit.print_json(rows, out)
         return
     if not rows:
         print("(none)", file=out)
         return
     header = [k for k in rows[0] if k != "ifindex"] if "interface" in rows[0] else list(rows[0])
     table = [[("" if r.get(k) is None else r.get(k)) for k in header] for r in rows]
-    print(_kit.table(table, [h.upper() for h in header]), file=out)
+    print(kit.table(table, [h.upper() for h in header]), file=out)
 
 
 def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
@@ -214,7 +214,7 @@ def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
 
 def _run_in_shell(words: list[str], out: TextIO, context: tuple[str, ...]) -> int:
     """One command typed in the shell; an error is a line, and the shell goes on."""
-    return _kit.guard(["netsh"], lambda: run_words(words, "--json" in words, out, context))
+    return kit.guard(["netsh"], lambda: run_words(words, "--json" in words, out, context))
 
 
 def _help_for(context: list[str], contexts: dict[str, Any]) -> str:

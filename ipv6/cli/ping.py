@@ -7,7 +7,7 @@ import json
 import sys
 
 from .._errors import BadInput
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def register(groups: Any) -> None:
-    ping = _kit.subcommand(
+    ping = kit.subcommand(
         groups,
         "ping",
         cmd_ping,
@@ -35,7 +35,7 @@ def register(groups: Any) -> None:
     ping.add_argument(
         "-I", "--interface", metavar="IF", help="the interface (zone) for a scoped destination"
     )
-    _kit.add_json(ping)
+    kit.add_json(ping)
 
 
 def cmd_ping(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def register(groups: Any) -> None:
-    cfg = _kit.subcommand(
+    cfg = kit.subcommand(
         groups,
         "6to4cfg",
         cmd_6to4cfg,
@@ -56,7 +56,7 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
         if args.file:
             _sixto4.write_script(_sixto4.undo_text(), args.file)
             return 0
-        _kit.require_tunnel_privilege("undoing 6to4")
+        kit.require_tunnel_privilege("undoing 6to4")
         lines = _sixto4.undo()
         print(f"6to4 undone ({len(lines)} netsh commands)")
         return 0
@@ -64,7 +64,7 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
         router=args.router,
         sitelocal=args.sitelocal,
         relay=_sixto4.resolve_relay(args.relay, best=args.best) if args.relay else None,
-        address=_kit.parse_ipv4(args.address, "-S") if args.address else None,
+        address=kit.parse_ipv4(args.address, "-S") if args.address else None,
         lab=args.lab,
         plane=args.plane,
         mtu=args.mtu,
@@ -73,7 +73,7 @@ def cmd_6to4cfg(args: argparse.Namespace) -> int:
         made = _sixto4.make_plan(options)
         _sixto4.write_script(script_text(made.script, _sixto4.title(options, made)), args.file)
         return 0
-    _kit.require_tunnel_privilege("configuring 6to4")
+    kit.require_tunnel_privilege("configuring 6to4")
     made = _sixto4.apply(options)
     print(f"6to4 site {made.site} on tunnel tun6to4, address {made.address}")
     for name, subnet in made.inner:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import _kit
+from . import kit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ PLANE_HELP = (
 
 
 def register(groups: Any) -> None:
-    _, commands = _kit.group(
+    _, commands = kit.group(
         groups,
         "tunnel",
         "IPv6-in-IPv4 tunnels (6to4, configured 6in4): add, delete, status",
@@ -29,7 +29,7 @@ def register(groups: Any) -> None:
         + PLANE_HELP
         + ".",
     )
-    add = _kit.subcommand(
+    add = kit.subcommand(
         commands,
         "add",
         cmd_add,
@@ -58,23 +58,23 @@ def register(groups: Any) -> None:
     )
     add.add_argument("--lab", action="store_true", help="accept private IPv4 (a lab network)")
 
-    delete = _kit.subcommand(commands, "delete", cmd_delete, "remove a tunnel interface")
+    delete = kit.subcommand(commands, "delete", cmd_delete, "remove a tunnel interface")
     delete.add_argument("name", metavar="NAME")
 
-    status = _kit.subcommand(
+    status = kit.subcommand(
         commands,
         "status",
         cmd_status,
         "each tunnel's plane, addresses and counters (packets, bytes, drops by reason)",
     )
-    _kit.add_json(status)
+    kit.add_json(status)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from ..tunnel import TunnelSpec, add_tunnel
-    from ._kit import parse_ipv4
+    from .kit import parse_ipv4
 
-    _kit.require_tunnel_privilege(f"adding tunnel {args.name}")
+    kit.require_tunnel_privilege(f"adding tunnel {args.name}")
     spec = TunnelSpec(
         name=args.name,
         mode=args.mode,
@@ -96,7 +96,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from ..tunnel import delete_tunnel
 
-    _kit.require_tunnel_privilege(f"deleting tunnel {args.name}")
+    kit.require_tunnel_privilege(f"deleting tunnel {args.name}")
     delete_tunnel(args.name)
     print(f"tunnel {args.name} removed")
     return 0
@@ -107,7 +107,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     rows = tunnel_status()
     if args.json:
-        _kit.print_json(rows)
+        kit.print_json(rows)
         return 0
     if not rows:
         print("no tunnels (ipv6 tunnel add, or ipv6 6to4cfg)")
@@ -131,7 +131,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
             drops = row.get("drops") or {}
             if drops:
-                print(_kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))
+                print(kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))
             else:
                 print("  no drops")
             service = row.get("service") or {}

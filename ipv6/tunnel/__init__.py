@@ -13,17 +13,47 @@ if TYPE_CHECKING:
     from ._control import add as add_tunnel
     from ._control import delete as delete_tunnel
     from ._control import status as tunnel_status
+    from ._packets import ipv6_packet
     from ._registry import TunnelSpec
-
-__all__ = ["TunnelError", "TunnelSpec", "add_tunnel", "delete_tunnel", "tunnel_status"]
+    from ._rules import Drop, Policy, Send, decapsulate, encapsulate, lab_block
+    from ._sixto4cfg import HostFacts, Options
+    from ._sixto4cfg import plan as plan_sixto4cfg
 
 _LAZY = {
+    "Drop": ("_rules", "Drop"),
+    "HostFacts": ("_sixto4cfg", "HostFacts"),
+    "Options": ("_sixto4cfg", "Options"),
+    "Policy": ("_rules", "Policy"),
+    "Send": ("_rules", "Send"),
+    "decapsulate": ("_rules", "decapsulate"),
+    "encapsulate": ("_rules", "encapsulate"),
+    "ipv6_packet": ("_packets", "ipv6_packet"),
+    "lab_block": ("_rules", "lab_block"),
+    "plan_sixto4cfg": ("_sixto4cfg", "plan"),
     "TunnelError": ("_control", "TunnelError"),
     "add_tunnel": ("_control", "add"),
     "delete_tunnel": ("_control", "delete"),
     "tunnel_status": ("_control", "status"),
     "TunnelSpec": ("_registry", "TunnelSpec"),
 }
+
+__all__ = [
+    "Drop",
+    "HostFacts",
+    "Options",
+    "Policy",
+    "Send",
+    "TunnelError",
+    "TunnelSpec",
+    "add_tunnel",
+    "decapsulate",
+    "delete_tunnel",
+    "encapsulate",
+    "ipv6_packet",
+    "lab_block",
+    "plan_sixto4cfg",
+    "tunnel_status",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 from .._errors import McastError
 
@@ -25,7 +25,7 @@ Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
 def build_parser() -> argparse.ArgumentParser:
     from . import join, querier, send, show, tour, watch
 
-    parser, commands = _kit.program("mcast", DESCRIPTION, EPILOG)
+    parser, commands = kit.program("mcast", DESCRIPTION, EPILOG)
     join.register(commands)
     send.register(commands)
     show.register(commands)
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _kit.run(build_parser(), argv, errors=(McastError,))
+    return kit.run(build_parser(), argv, errors=(McastError,))
 
 
 if __name__ == "__main__":

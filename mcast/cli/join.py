@@ -8,14 +8,14 @@ import sys
 from contextlib import nullcontext
 from typing import Any
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 EXIT_TIMEOUT = 3
 INTERFACE_CHECK = 1.0  # seconds between checks that the joined interface still exists
 
 
 def register(commands: Any) -> None:
-    join = _kit.subcommand(
+    join = kit.subcommand(
         commands,
         "join",
         cmd_join,
@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     join.add_argument("--count", "-c", type=int, help="stop after this many datagrams")
     join.add_argument("--timeout", "-t", type=float, help="stop after this many seconds")
-    _kit.add_json(join)
+    kit.add_json(join)
 
 
 def cmd_join(args: argparse.Namespace) -> int:
@@ -87,7 +87,7 @@ async def _receive(args: argparse.Namespace, channel: Any, interface: Any) -> in
         scope = trio.move_on_after(args.timeout) if args.timeout else nullcontext()
         watched = (lambda: _until_gone(interface),) if interface is not None else ()
         with scope:
-            await _kit.reporting(
+            await kit.reporting(
                 lambda: _print_each(args, rx, seen), lambda: _say_counters(rx, seen[0]), *watched
             )
         if args.count is not None and seen[0] < args.count:

@@ -9,11 +9,11 @@ import sys
 import time
 from typing import Any
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 
 def register(commands: Any) -> None:
-    querier = _kit.subcommand(
+    querier = kit.subcommand(
         commands,
         "querier",
         cmd_querier,
@@ -34,7 +34,7 @@ def register(commands: Any) -> None:
     )
     querier.add_argument("--robustness", type=int, default=2, help="robustness variable")
     querier.add_argument("--duration", type=float, help="stop after this many seconds")
-    _kit.add_json(querier)
+    kit.add_json(querier)
 
 
 def cmd_querier(args: argparse.Namespace) -> int:
@@ -144,7 +144,7 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
 
         scope = trio.move_on_after(args.duration) if args.duration else nullcontext()
         with scope:
-            await _kit.reporting(lambda: run_queriers(link, queriers, report), say_counters)
+            await kit.reporting(lambda: run_queriers(link, queriers, report), say_counters)
     finally:
         link.close()
     return 0

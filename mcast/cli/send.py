@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 
 def register(commands: Any) -> None:
-    send = _kit.subcommand(
+    send = kit.subcommand(
         commands,
         "send",
         cmd_send,
@@ -75,7 +75,7 @@ async def _send(args: argparse.Namespace, group: Any, interface: Any, source: An
 
     from .._sender import open_sender
 
-    progress = _kit.Progress(verbose=False)
+    progress = kit.Progress(verbose=False)
     sent = 0
     with open_sender(
         group, interface=interface, ttl=args.ttl, loop=not args.no_loop, source=source

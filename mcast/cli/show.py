@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 
 def register(commands: Any) -> None:
-    _, shows = _kit.group(commands, "show", "show multicast state of this host")
-    joins = _kit.subcommand(
+    _, shows = kit.group(commands, "show", "show multicast state of this host")
+    joins = kit.subcommand(
         shows,
         "joins",
         cmd_joins,
@@ -19,20 +19,18 @@ def register(commands: Any) -> None:
         "interface's filter mode and sources (from /proc/net/igmp, mcfilter, igmp6, mcfilter6).",
     )
     joins.add_argument("--interface", "-i", metavar="IF", help="only this interface")
-    _kit.add_json(joins)
+    kit.add_json(joins)
 
 
 def cmd_joins(args: argparse.Namespace) -> int:
-    from ipv6 import resolve_interface
-
-    from .._procfs import read_host_joins
+    from ipv6 import read_host_joins, resolve_interface
 
     joins = read_host_joins()
     if args.interface is not None:
         ref = resolve_interface(args.interface)
         joins = [j for j in joins if j.ifindex == ref.index]
     if args.json:
-        _kit.print_json([j.to_json() for j in joins])
+        kit.print_json([j.to_json() for j in joins])
         return 0
     rows = [
         (
@@ -48,5 +46,5 @@ def cmd_joins(args: argparse.Namespace) -> int:
     if not rows:
         print("no memberships")
         return 0
-    print(_kit.table(rows, ("INTERFACE", "FAMILY", "GROUP", "MODE", "SOURCES", "USERS")))
+    print(kit.table(rows, ("INTERFACE", "FAMILY", "GROUP", "MODE", "SOURCES", "USERS")))
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 
 def register(commands: Any) -> None:
-    tour = _kit.subcommand(
+    tour = kit.subcommand(
         commands,
         "tour",
         cmd_tour,

@@ -9,14 +9,14 @@ import time
 from contextlib import nullcontext
 from typing import Any
 
-from ipv6.cli import _kit
+from ipv6.cli import kit
 
 EXIT_TIMEOUT = 3
 TABLE_EVERY = 0.2  # seconds: --table prints the table after a report at most this often
 
 
 def register(commands: Any) -> None:
-    watch = _kit.subcommand(
+    watch = kit.subcommand(
         commands,
         "watch",
         cmd_watch,
@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
     watch.add_argument(
         "--table", action="store_true", help="keep a membership table, as a router does"
     )
-    _kit.add_json(watch)
+    kit.add_json(watch)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -62,7 +62,7 @@ async def _watch(args: argparse.Namespace, interface: Any) -> int:
         print(f"watching IGMP and MLD on {interface}", file=sys.stderr, flush=True)
         scope = trio.move_on_after(args.timeout) if args.timeout else nullcontext()
         with scope:
-            await _kit.reporting(
+            await kit.reporting(
                 lambda: _print_each(args, observer, table, interface, seen),
                 lambda: _say_counters(observer, table),
             )
@@ -127,7 +127,7 @@ def _print_table(table: Any, now: float, as_json: bool) -> None:
         print(json.dumps({"time": round(now, 6), "groups": rows}), flush=True)
         return
     print(
-        _kit.table(
+        kit.table(
             [
                 (
                     r["group"],

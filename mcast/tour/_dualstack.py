@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipv6._dsock import ProbeRow, run_probe
+from ipv6 import ProbeRow, run_probe
 
 from ._stage import Stage
 
@@ -44,9 +44,7 @@ async def hostile_clients(stage: Stage) -> bool:
 
     import trio
 
-    from ipv6._dsock import make_socket
-    from ipv6._dualstack import Kind
-    from ipv6._echo import EchoService
+    from ipv6 import EchoService, Kind, make_socket
 
     stage.say(
         "The dual-stack echo service (ipv6 dualstack serve) is for pointing unfriendly "

@@ -6,11 +6,18 @@ import socket
 
 import trio
 
-from ipv6 import InterfaceRef
-from ipv6._address import eui64_address, parse_mac
-from ipv6._interfaces import resolve_destination
-from ipv6._ping import PingResult, Reply, ping
-from ipv6._zones import AmbiguousScope, Destination, choose_zone
+from ipv6 import (
+    AmbiguousScope,
+    Destination,
+    InterfaceRef,
+    PingResult,
+    Reply,
+    choose_zone,
+    eui64_address,
+    parse_mac,
+    ping,
+    resolve_destination,
+)
 
 from ._stage import Stage
 

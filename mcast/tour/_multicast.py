@@ -7,8 +7,9 @@ from contextlib import AbstractContextManager, nullcontext
 
 import trio
 
+from ipv6 import read_host_joins
+
 from .._datagram import Datagram
-from .._procfs import read_host_joins
 from .._receiver import open_receiver
 from .._sender import open_sender
 from ._stage import Stage

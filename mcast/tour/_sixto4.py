@@ -11,9 +11,18 @@ from ipaddress import IPv4Address, IPv6Address
 
 import trio
 
-from ipv6.tunnel._packets import ipv6_packet
-from ipv6.tunnel._rules import Drop, Policy, Send, decapsulate, encapsulate, lab_block
-from ipv6.tunnel._sixto4cfg import HostFacts, Options, plan
+from ipv6.tunnel import (
+    Drop,
+    HostFacts,
+    Options,
+    Policy,
+    Send,
+    decapsulate,
+    encapsulate,
+    ipv6_packet,
+    lab_block,
+)
+from ipv6.tunnel import plan_sixto4cfg as plan
 
 from ._stage import Stage
 

@@ -16,12 +16,12 @@ from collections.abc import Iterable
 import pytest
 import trio
 
+from ipv6 import read_host_joins
 from ipv6.sockopts import LINUX, encode
 from mcast._conflicts import ROWS, Row, error_for_kernel
 from mcast._datagram import Datagram
 from mcast._errors import LimitReached, MembershipError
 from mcast._membership import Call, GroupKey, Memberships, Mode
-from mcast._procfs import read_host_joins
 from mcast._receiver import Receiver, open_receiver
 from mcast._sender import open_sender
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from mcast._procfs import merge, parse_igmp, parse_igmp6, parse_mcfilter, parse_mcfilter6
+from ipv6._joins import merge, parse_igmp, parse_igmp6, parse_mcfilter, parse_mcfilter6
 
 IGMP = (
     "Idx\tDevice    : Count Querier\tGroup    Users Timer\tReporter\n"
