@@ -13,6 +13,7 @@ import errno
 import ipaddress
 import socket
 import struct
+from typing import Any
 
 RTM_NEWADDR, RTM_DELADDR = 20, 21
 RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x10, 0x100
@@ -71,6 +72,7 @@ class AddressWatch:
             self.sock.close()
             raise
         self.overflowed = 0  # reads the kernel could not queue (ENOBUFS): events were lost
+        self._waiter: Any = None  # the same socket as Trio's, made on first wait
 
     def events_nowait(self) -> list[tuple[str, int, IPAddress]]:
         """Every change announced since the last call (none: an empty list)."""
@@ -87,8 +89,28 @@ class AddressWatch:
                 continue
             events += parse_address_events(data)
 
+    async def events(self) -> list[tuple[str, int, IPAddress]]:
+        """The next changes announced: waits (in Trio) until there is at least one."""
+        import trio  # only the Trio users of this class pay for importing it
+
+        if self._waiter is None:
+            self._waiter = trio.socket.from_stdlib_socket(self.sock)
+        while True:
+            try:
+                data = await self._waiter.recv(65536)
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                self.overflowed += 1
+                continue
+            events = parse_address_events(data) + self.events_nowait()
+            if events:
+                return events
+
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.close()  # notify_closing first: a task waiting in events() wakes
         self.sock.close()

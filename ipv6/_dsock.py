@@ -111,23 +111,20 @@ class DualStackUDP:
             self.sock.close()
             raise
         self.port = self.sock.getsockname()[1]
+        self._trio = trio.socket.from_stdlib_socket(self.sock)  # the same socket, to wait on
 
     async def receive(self) -> Received:
-        while True:
-            try:
-                data, ancillary, flags, peer = self.sock.recvmsg(65535, 256)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.sock)
-                continue
-            local, ifindex, dropped = "", 0, None
-            for level, kind, value in ancillary:
-                info = packet_info(level, kind, value)
-                if info is not None:
-                    local, ifindex = info
-                else:
-                    dropped = drop_count(level, kind, value) if dropped is None else dropped
-            truncated = bool(flags & socket.MSG_TRUNC)
-            return Received(data, peer, local, ifindex, truncated, dropped)
+        data, ancillary, flags, peer = await self._trio.recvmsg(65535, 256)
+        assert isinstance(peer, tuple)  # an AF_INET6 socket's address
+        local, ifindex, dropped = "", 0, None
+        for level, kind, value in ancillary:
+            info = packet_info(level, kind, value)
+            if info is not None:
+                local, ifindex = info
+            else:
+                dropped = drop_count(level, kind, value) if dropped is None else dropped
+        truncated = bool(flags & socket.MSG_TRUNC)
+        return Received(data, peer, local, ifindex, truncated, dropped)
 
     def _reply_args(self, request: Received) -> list[tuple[int, int, bytes]]:
         if not request.local:
@@ -136,14 +133,7 @@ class DualStackUDP:
 
     async def reply(self, request: Received, data: bytes) -> None:
         """Answer from the address ``request`` reached (not whatever routing would pick)."""
-        ancillary = self._reply_args(request)
-        while True:
-            try:
-                self.sock.sendmsg([data], ancillary, 0, request.peer)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.sock)
-            else:
-                return
+        await self._trio.sendmsg([data], self._reply_args(request), 0, request.peer)
 
     def reply_nowait(self, request: Received, data: bytes) -> bool:
         """As :meth:`reply`, but False instead of waiting when the send queue is full."""
@@ -154,8 +144,7 @@ class DualStackUDP:
         return True
 
     def close(self) -> None:
-        trio.lowlevel.notify_closing(self.sock)
-        self.sock.close()
+        self._trio.close()  # notify_closing first: a task waiting in receive wakes
 
 
 def enable_ipv4_pktinfo(

@@ -117,14 +117,13 @@ async def ping(
             except OSError as exc:
                 raise PingFailed(f"cannot send from {source}: {exc.strerror}") from exc
         target = destination.sockaddr()
+        waiter = trio.socket.from_stdlib_socket(sock)  # the same socket, to wait on
+        answered = trio.Event()
 
         async def receive() -> None:
             while True:
-                try:
-                    data, ancillary, _, peer = sock.recvmsg(65535, 64)
-                except BlockingIOError:
-                    await trio.lowlevel.wait_readable(sock)
-                    continue
+                data, ancillary, _, peer = await waiter.recvmsg(65535, 64)
+                assert isinstance(peer, tuple)  # an AF_INET6 socket's address
                 now = time.perf_counter()
                 if len(data) < 8:
                     continue
@@ -146,6 +145,7 @@ async def ping(
                 if on_reply is not None:
                     on_reply(reply)
                 if result.transmitted == count and not sent_at:
+                    answered.set()
                     return
 
         async with trio.open_nursery() as nursery:
@@ -155,18 +155,16 @@ async def ping(
                 packet = _HEADER.pack(ECHO_REQUEST, 0, 0, ident, seq) + payload
                 sent_at[seq] = time.perf_counter()
                 try:
-                    sock.sendto(packet, target)
-                except BlockingIOError:
-                    await trio.lowlevel.wait_writable(sock)
-                    sock.sendto(packet, target)
+                    await waiter.sendto(packet, target)
                 except OSError as exc:
                     raise PingFailed(f"cannot reach {destination}: {exc.strerror}") from exc
                 result.transmitted += 1
                 if seq < count:
                     await trio.sleep(interval)
+            if not sent_at:  # every reply came while the last request was being sent
+                answered.set()
             with trio.move_on_after(wait):
-                while sent_at and len(result.replies) < count:
-                    await trio.sleep(0.01)
+                await answered.wait()
             nursery.cancel_scope.cancel()
     return result
 

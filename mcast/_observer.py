@@ -94,6 +94,7 @@ class Observer:
 
     def __init__(self, sock: socket.socket, interface: InterfaceRef) -> None:
         self._sock = sock
+        self._waiter = trio.socket.from_stdlib_socket(sock)  # the same socket, to wait on
         self.interface = interface
         self.counters = CaptureCounters()
 
@@ -147,8 +148,7 @@ class Observer:
             raise InterfaceGone(f"interface {self.interface.name} is gone")
 
     def close(self) -> None:
-        trio.lowlevel.notify_closing(self._sock)
-        self._sock.close()
+        self._waiter.close()  # notify_closing first: a task waiting in next() wakes
 
     def __enter__(self) -> Observer:
         return self
@@ -158,19 +158,15 @@ class Observer:
 
     async def next(self) -> Observed | Garbled:
         """The next IGMP or MLD message (or malformed one) on the interface."""
-        sock, counters = self._sock, self.counters
+        sock, counters = self._waiter, self.counters
         while True:
             try:
-                frame, address = sock.recvfrom(65535)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(sock)
-                continue
+                frame, address = await sock.recvfrom(65535)
             except OSError as exc:
                 if exc.errno != errno.ENETDOWN:
                     raise
                 self._check_interface()  # deleted: InterfaceGone; down: wait for it
                 counters.interface_down += 1
-                await trio.lowlevel.wait_readable(sock)
                 continue
             counters.frames += 1
             now = time.time()

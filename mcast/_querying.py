@@ -54,8 +54,7 @@ class Link:
         watch, ref = self.addresses, self.observer.interface
         ours = {q.config.address: q for q in queriers}
         while True:
-            await trio.lowlevel.wait_readable(watch)
-            for event, index, address in watch.events_nowait():
+            for event, index, address in await watch.events():
                 if event != "deleted" or index != ref.index or address not in ours:
                     continue
                 if not interface_present(ref):

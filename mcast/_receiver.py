@@ -309,12 +309,10 @@ class Receiver:
         context = DatagramContext(slot.family, self.port, self._names)
         fd = slot.sock.fileno()
         trunc_flag = socket.MSG_TRUNC
-        while True:
+        while not slot.closed:  # checked before every read: never a stale descriptor
             try:
                 raw = reader.read(fd)
             except OSError as exc:
-                if slot.sock.fileno() == -1:
-                    return  # closed under us
                 self._failed(exc)  # an error queued on the socket: counted, reading goes on
                 await trio.lowlevel.checkpoint()
                 continue
@@ -337,7 +335,7 @@ class Receiver:
         context = DatagramContext(slot.family, self.port, self._names)
         size = self._max
         trunc_flag = socket.MSG_TRUNC
-        while True:
+        while not slot.closed:  # checked before every read: never a stale descriptor
             batch: list[Datagram] = []
             append = batch.append
             truncated = 0
@@ -351,8 +349,6 @@ class Receiver:
             except BlockingIOError:
                 pass
             except OSError as exc:
-                if sock.fileno() == -1:
-                    return  # closed under us
                 self._failed(exc)  # an error queued on the socket: counted, reading goes on
             if not batch:
                 try:

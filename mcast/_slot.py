@@ -41,6 +41,7 @@ class Slot:
         version = 4 if family == socket.AF_INET else 6
         self.family = family
         self.version = version
+        self.closed = False
         self.model = Memberships(limits=limits_for(version))
         self.full = False
         self.drops = 0
@@ -95,5 +96,8 @@ class Slot:
         return not self.full and (most is None or len(self.model) < most)
 
     def close(self) -> None:
-        trio.lowlevel.notify_closing(self.sock)  # a reader waiting on it wakes, then sees it gone
+        """Close the socket; a reader waiting on it wakes (notify_closing) and one
+        about to read sees :attr:`closed` first, so no task reads a stale descriptor."""
+        self.closed = True
+        trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
