@@ -192,10 +192,9 @@ def test_no_import_cycles() -> None:
 def test_public_names() -> None:
     import ipv6
     import ipv6.lab
-    import mcast
-
     import ipv6.sockopts
     import ipv6.tunnel
+    import mcast
 
     for name in ipv6.__all__:
         assert hasattr(ipv6, name)

@@ -80,79 +80,34 @@ def _dispatch(words: list[str], as_json: bool) -> int:
     return run_words(words, as_json, sys.stdout)
 
 
-def _require_root(what: str) -> None:
-    from .._privilege import NETSH_NEEDS, require_capabilities
-
-    require_capabilities(what, NETSH_NEEDS)
-
-
 def run_file(path: str) -> int:
-    from ..netsh._apply import parse_script, run_lines
-    from ..netsh._grammar import decode_script
+    from ..netsh._commands import run_script
 
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
-    parsed = parse_script(decode_script(data, path))
-    _require_root(f"running {path}")
-    for message in run_lines(parsed):
+    for message in run_script(data, path).messages:
         print(message)
     return 0
 
 
 def run_words(words: list[str], as_json: bool, out: TextIO, context: tuple[str, ...] = ()) -> int:
-    from ..netsh._apply import Kernel, Line, load_state, parse_script, run_lines
+    from ..netsh._commands import execute
     from ..netsh._grammar import parse_command
-    from ..netsh._show import dump, reset_script, show
 
     command = parse_command(words, context)
-    if command.family == "6to4":
-        return _run_6to4(command, as_json, out)
-    if command.verb in ("show", "dump"):
-        kernel = Kernel(load_state())
-        try:
-            if command.verb == "dump":
-                print(f"# netsh dump of interface {command.family}", file=out)
-                for line in dump(kernel, command.family):
-                    print(line, file=out)
-                return 0
-            rows = show(kernel, command.family, command.noun, command.values.get("interface"))
-        finally:
-            kernel.close()
-        _print_rows(rows, as_json, out)
-        return 0
-    _require_root(command.text)
-    if command.verb == "reset":
-        kernel = Kernel(load_state())
-        try:
-            script = reset_script(kernel, command.family)
-        finally:
-            kernel.close()
-        messages = run_lines(parse_script(script)) if script else ["Ok."]
-    elif command.verb == "restore":
-        kept = load_state()["persistent"]
-        messages = (
-            run_lines(parse_script(kept), restoring=True) if kept else ["Ok. (nothing persistent)"]
-        )
+    outcome = execute(command)
+    if outcome.rows is not None:
+        _print_rows(outcome.rows, as_json, out)
+    elif outcome.script is not None:
+        print(f"# netsh dump of interface {command.family}", file=out)
+        for line in outcome.script:
+            print(line, file=out)
     else:
-        messages = run_lines([Line(1, command.text, command)])
-    for message in messages:
-        print(message, file=out)
-    return 0
-
-
-def _run_6to4(command: Any, as_json: bool, out: TextIO) -> int:
-    """The 6to4 context: settings kept by the toolkit, applied as 6to4cfg applies them."""
-    from ..tunnel._sixto4 import netsh_set, netsh_show
-
-    if command.verb == "show":
-        _print_rows(netsh_show(command.noun), as_json, out)
-        return 0
-    _require_root(command.text)
-    for message in netsh_set(command.noun, command.values):
-        print(message, file=out)
+        for message in outcome.messages:
+            print(message, file=out)
     return 0
 
 

@@ -19,26 +19,23 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .._errors import LabError
-from .._procsys import read_sysctl
+from .._kernelops import WriteSysctl
+from .._netlink import KernelOpFailed, Netlink
+from .._procsys import PROC_SYS, read_sysctl
 from . import _netns
 from ._plan import (
-    AddAddress,
-    AddRoute,
     AttachToBridge,
     CreateBridge,
     CreateNamespace,
     CreateVeth,
-    SetLinkUp,
+    InNamespace,
     Step,
     WaitForAddresses,
-    WriteSysctl,
 )
 
-IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 IFF_UP = 0x1
-ROUTE_TYPE_CODES = {"unicast": 1, "multicast": 5, "blackhole": 6, "unreachable": 7, "prohibit": 8}
 DAD_TIMEOUT = 15.0
 
 
@@ -73,13 +70,10 @@ class Kernel:
         self._handles: dict[str, Any] = {}
         self._actions: dict[type, Callable[[Any], None]] = {
             CreateNamespace: self._create_namespace,
-            WriteSysctl: self._write_sysctl,
             CreateBridge: self._create_bridge,
             CreateVeth: self._create_veth,
             AttachToBridge: self._attach,
-            AddAddress: self._add_address,
-            SetLinkUp: self._link_up,
-            AddRoute: self._add_route,
+            InNamespace: self._in_namespace,
             WaitForAddresses: self._wait_for_addresses,
         }
 
@@ -111,6 +105,8 @@ class Kernel:
             self._actions[type(step)](step)
         except StepFailed:
             raise
+        except KernelOpFailed as exc:
+            raise StepFailed(str(exc)) from None
         except (NetlinkError, OSError) as exc:
             raise StepFailed(reason_of(exc)) from exc
 
@@ -128,18 +124,24 @@ class Kernel:
         except FileExistsError:
             raise StepFailed(f"a namespace named {step.namespace} already exists") from None
 
-    def _write_sysctl(self, step: WriteSysctl) -> None:
+    def _in_namespace(self, step: InNamespace) -> None:
+        """A shared kernel operation, through the namespace's own netlink handle;
+        a sysctl is written from inside the namespace (each has its own /proc/sys/net)."""
+        netlink = Netlink(self.handle(step.namespace))
+        if not isinstance(step.op, WriteSysctl):
+            netlink.apply(step.op)
+            return
+        path, value = step.op.path, step.op.value
         with _netns.entered(step.namespace):
             try:
-                with open(step.path, "w", encoding="ascii") as f:
-                    f.write(step.value)
-            except FileNotFoundError:
+                netlink.apply(step.op)
+            except KernelOpFailed:  # the only one a sysctl write gives: no such setting
                 raise StepFailed(
-                    f"this kernel has no setting {step.path} (from {step.setting!r})"
+                    f"this kernel has no setting {PROC_SYS}/{path} (from {step.setting!r})"
                 ) from None
             except OSError as exc:
                 raise StepFailed(
-                    f"the kernel refused {step.value!r} for {step.path}: {reason_of(exc)}"
+                    f"the kernel refused {value!r} for {PROC_SYS}/{path}: {reason_of(exc)}"
                 ) from None
 
     def _create_bridge(self, step: CreateBridge) -> None:
@@ -172,46 +174,6 @@ class Kernel:
         ipr = self.handle(step.namespace)
         master = self._index(step.namespace, step.bridge)
         ipr.link("set", index=self._index(step.namespace, step.ifname), master=master)
-
-    def _add_address(self, step: AddAddress) -> None:
-        ipr = self.handle(step.namespace)
-        flags = IFA_F_NODAD if (not step.dad and step.address.version == 6) else 0
-        kwargs: dict[str, Any] = {}
-        if step.address.version == 4 and step.address.network.prefixlen < 31:
-            kwargs["broadcast"] = str(step.address.network.broadcast_address)
-        ipr.addr(
-            "add",
-            index=self._index(step.namespace, step.ifname),
-            address=str(step.address.ip),
-            prefixlen=step.address.network.prefixlen,
-            flags=flags,
-            **kwargs,
-        )
-
-    def _link_up(self, step: SetLinkUp) -> None:
-        ipr = self.handle(step.namespace)
-        ipr.link("set", index=self._index(step.namespace, step.ifname), state="up")
-
-    def _add_route(self, step: AddRoute) -> None:
-        route = step.route
-        ipr = self.handle(step.namespace)
-        kwargs: dict[str, Any] = {
-            "family": socket.AF_INET if route.family == 4 else socket.AF_INET6,
-            "dst": str(route.to.network_address),
-            "dst_len": route.to.prefixlen,
-            "type": ROUTE_TYPE_CODES[route.type],
-        }
-        if route.via is not None:
-            kwargs["gateway"] = str(route.via)
-        if route.dev is not None:
-            kwargs["oif"] = self._index(step.namespace, route.dev)
-        if route.metric is not None:
-            kwargs["priority"] = route.metric
-        if route.table is not None:
-            kwargs["table"] = route.table
-        if route.src is not None:
-            kwargs["prefsrc"] = str(route.src)
-        ipr.route("add", **kwargs)
 
     def _wait_for_addresses(self, step: WaitForAddresses) -> None:
         """Wait until every link is ready to carry traffic.

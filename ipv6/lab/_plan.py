@@ -18,9 +18,8 @@ Rules of this module:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv6Interface
 
-from . import _sysctl
+from .._kernelops import AddAddress, AddRoute, KernelOp, SetLinkState, WriteSysctl
 from ._config import LabConfig, Route, Setting
 
 BRIDGE_IFNAME = "br0"
@@ -34,18 +33,6 @@ class CreateNamespace:
 
     def describe(self) -> str:
         return f"create namespace {self.namespace} for {self.role} {self.owner}"
-
-
-@dataclass(frozen=True)
-class WriteSysctl:
-    namespace: str
-    path: str
-    value: str
-    setting: str
-
-    def describe(self) -> str:
-        short = self.path.removeprefix(_sysctl.PROC_SYS + "/").replace("/", ".")
-        return f"set {short}={self.value} in {self.namespace}"
 
 
 @dataclass(frozen=True)
@@ -87,36 +74,6 @@ class AttachToBridge:
 
 
 @dataclass(frozen=True)
-class AddAddress:
-    namespace: str
-    ifname: str
-    address: IPv4Interface | IPv6Interface
-    dad: bool
-
-    def describe(self) -> str:
-        nodad = "" if self.dad or self.address.version == 4 else " (no DAD)"
-        return f"add address {self.address} to {self.namespace}:{self.ifname}{nodad}"
-
-
-@dataclass(frozen=True)
-class SetLinkUp:
-    namespace: str
-    ifname: str
-
-    def describe(self) -> str:
-        return f"bring {self.namespace}:{self.ifname} up"
-
-
-@dataclass(frozen=True)
-class AddRoute:
-    namespace: str
-    route: Route
-
-    def describe(self) -> str:
-        return f"add route {self.route.describe()} in {self.namespace}"
-
-
-@dataclass(frozen=True)
 class WaitForAddresses:
     """Wait until no address in these namespaces is still tentative (DAD)."""
 
@@ -126,17 +83,51 @@ class WaitForAddresses:
         return "wait for duplicate address detection to finish"
 
 
-Step = (
-    CreateNamespace
-    | WriteSysctl
-    | CreateBridge
-    | CreateVeth
-    | AttachToBridge
-    | AddAddress
-    | SetLinkUp
-    | AddRoute
-    | WaitForAddresses
-)
+@dataclass(frozen=True)
+class InNamespace:
+    """One of the shared kernel operations (:mod:`ipv6._kernelops`: a sysctl, an
+    address, a link brought up, a route), carried out inside a lab namespace."""
+
+    namespace: str
+    op: KernelOp
+    text: str  # what the step does, in the lab's words
+    setting: str = ""  # for a sysctl: the lab file's name for it
+
+    def describe(self) -> str:
+        return self.text
+
+
+Step = CreateNamespace | CreateBridge | CreateVeth | AttachToBridge | InNamespace | WaitForAddresses
+
+
+def write_sysctl(namespace: str, path: str, value: str, setting: str) -> InNamespace:
+    dotted = path.replace("/", ".")
+    return InNamespace(
+        namespace, WriteSysctl(path, value), f"set {dotted}={value} in {namespace}", setting
+    )
+
+
+def add_address(namespace: str, op: AddAddress) -> InNamespace:
+    nodad = "" if op.dad or op.address.version == 4 else " (no DAD)"
+    text = f"add address {op.address} to {namespace}:{op.interface}{nodad}"
+    return InNamespace(namespace, op, text)
+
+
+def link_up(namespace: str, ifname: str) -> InNamespace:
+    return InNamespace(namespace, SetLinkState(ifname), f"bring {namespace}:{ifname} up")
+
+
+def add_route(namespace: str, route: Route) -> InNamespace:
+    op = AddRoute(
+        route.to,
+        route.dev,
+        route.via,
+        route.metric,
+        table=route.table,
+        kind=route.type,
+        source=route.src,
+    )
+    return InNamespace(namespace, op, f"add route {route.describe()} in {namespace}")
 
 
 @dataclass(frozen=True)
@@ -169,7 +160,7 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
         ns = hosts[host.name]
         steps.append(CreateNamespace(ns, "host", host.name))
         steps += _early_settings(ns, host.settings)
-        steps.append(SetLinkUp(ns, "lo"))
+        steps.append(link_up(ns, "lo"))
 
     for link in config.links:
         if link.kind != "bridge":
@@ -180,14 +171,9 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
         # MLD reports or neighbour discovery of its own on the lab's links.
         for where in ("all", "default"):
             steps.append(
-                WriteSysctl(
-                    ns,
-                    f"{_sysctl.PROC_SYS}/net/ipv6/conf/{where}/disable_ipv6",
-                    "1",
-                    "disable_ipv6",
-                )
+                write_sysctl(ns, f"net/ipv6/conf/{where}/disable_ipv6", "1", "disable_ipv6")
             )
-        steps.append(SetLinkUp(ns, "lo"))
+        steps.append(link_up(ns, "lo"))
         steps.append(CreateBridge(ns, BRIDGE_IFNAME, link.mtu, link.snooping))
 
     for link in config.links:
@@ -201,8 +187,8 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
         for ep in link.endpoints:
             steps.append(CreateVeth(hosts[ep.host], ep.ifname, ns, ep.host, link.mtu, ep.mac, None))
             steps.append(AttachToBridge(ns, ep.host, BRIDGE_IFNAME))
-            steps.append(SetLinkUp(ns, ep.host))
-        steps.append(SetLinkUp(ns, BRIDGE_IFNAME))
+            steps.append(link_up(ns, ep.host))
+        steps.append(link_up(ns, BRIDGE_IFNAME))
 
     for host in config.hosts:
         ns = hosts[host.name]
@@ -211,21 +197,19 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
             steps += _interface_settings(ns, ep.ifname, ep.settings)
             if not ep.dad:
                 steps.append(
-                    WriteSysctl(
-                        ns,
-                        f"{_sysctl.PROC_SYS}/net/ipv6/conf/{ep.ifname}/accept_dad",
-                        "0",
-                        "dad = false",
-                    )
+                    write_sysctl(ns, f"net/ipv6/conf/{ep.ifname}/accept_dad", "0", "dad = false")
                 )
         steps += _named_interface_settings(ns, host.settings)
         for _link, ep in config.endpoints_of(host.name):
-            steps += [AddAddress(ns, ep.ifname, addr, ep.dad) for addr in ep.addresses]
+            steps += [
+                add_address(ns, AddAddress(ep.ifname, addr, dad=ep.dad, broadcast=True))
+                for addr in ep.addresses
+            ]
         for _link, ep in config.endpoints_of(host.name):
-            steps.append(SetLinkUp(ns, ep.ifname))
+            steps.append(link_up(ns, ep.ifname))
 
     for host in config.hosts:
-        steps += [AddRoute(hosts[host.name], route) for route in host.routes]
+        steps += [add_route(hosts[host.name], route) for route in host.routes]
 
     steps.append(WaitForAddresses(tuple(hosts.values())))
     return Plan(config.name, tag, hosts, bridges, tuple(steps))
@@ -236,16 +220,16 @@ def _early_settings(ns: str, settings: tuple[Setting, ...]) -> list[Step]:
     out: list[Step] = []
     for s in settings:
         if s.target.per_interface:
-            out += [WriteSysctl(ns, s.target.path(w), s.value, s.name) for w in ("all", "default")]
+            out += [write_sysctl(ns, s.target.path(w), s.value, s.name) for w in ("all", "default")]
         elif s.target.interface in (None, "all", "default"):
-            out.append(WriteSysctl(ns, s.target.path(), s.value, s.name))
+            out.append(write_sysctl(ns, s.target.path(), s.value, s.name))
     return out
 
 
 def _interface_settings(ns: str, ifname: str, settings: tuple[Setting, ...]) -> list[Step]:
     """Per-interface settings, written to one interface once it exists."""
     return [
-        WriteSysctl(ns, s.target.path(ifname), s.value, s.name)
+        write_sysctl(ns, s.target.path(ifname), s.value, s.name)
         for s in settings
         if s.target.per_interface
     ]
@@ -254,7 +238,7 @@ def _interface_settings(ns: str, ifname: str, settings: tuple[Setting, ...]) -> 
 def _named_interface_settings(ns: str, settings: tuple[Setting, ...]) -> list[Step]:
     """Dotted settings that name one interface (``net.ipv6.conf.eth0.x``)."""
     return [
-        WriteSysctl(ns, s.target.path(), s.value, s.name)
+        write_sysctl(ns, s.target.path(), s.value, s.name)
         for s in settings
         if not s.target.per_interface and s.target.interface not in (None, "all", "default")
     ]

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 from .._errors import BadInput
 
-PROC_SYS = "/proc/sys"
-
 
 @dataclass(frozen=True)
 class SysctlTarget:
@@ -35,13 +33,13 @@ class SysctlTarget:
         return "{if}" in self.template
 
     def path(self, interface: str | None = None) -> str:
-        """The /proc/sys path; ``interface`` fills ``{if}`` (default ``all``).
+        """The path below /proc/sys; ``interface`` fills ``{if}`` (default ``all``).
 
         Dots separate the levels of the name, while an interface name keeps its
         own dots, so the template is split before the interface is put in.
         """
         parts = [(interface or "all") if p == "{if}" else p for p in self.template.split(".")]
-        return "/".join([PROC_SYS, *parts])
+        return "/".join(parts)
 
     @property
     def interface(self) -> str | None:

@@ -13,11 +13,13 @@ from ._grammar import Command, NetshSyntaxError, parse_command, split
 from ._ops import plan
 
 if TYPE_CHECKING:
-    from ._apply import Kernel, Line, NetshFailed, parse_script, run_lines
+    from ._executor import Executor, NetshFailed
+    from ._script import Line, parse_script
+    from ._transaction import run_lines
 
 __all__ = [
     "Command",
-    "Kernel",
+    "Executor",
     "Line",
     "NetshFailed",
     "NetshSyntaxError",
@@ -28,12 +30,18 @@ __all__ = [
     "split",
 ]
 
-_LAZY = {"Kernel", "Line", "NetshFailed", "parse_script", "run_lines"}
+_LAZY = {
+    "Executor": "_executor",
+    "NetshFailed": "_executor",
+    "Line": "_script",
+    "parse_script": "_script",
+    "run_lines": "_transaction",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import _apply
+        import importlib
 
-        return getattr(_apply, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,8 +30,8 @@ import trio
 from .. import _daemon
 from .._address import eui64_address
 from .._ancillary import SO_RXQ_OVFL, drop_count
+from .._netlink import RTPROT_MANUAL, route_expires
 from .._procsys import read_sysctl
-from ._apply import RTPROT_MANUAL, load_state, route_expires
 from ._ra import (
     INFINITE,
     ROUTER_SOLICITATION,
@@ -41,6 +41,7 @@ from ._ra import (
     plan_advertisement,
     solicitation_fault,
 )
+from ._store import load_state
 
 ALL_NODES = "ff02::1"
 ALL_ROUTERS = "ff02::2"

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import BadInput
-
-INFINITE = 0xFFFFFFFF  # the kernel's "forever" for lifetimes
+from .._kernelops import INFINITE
 
 
 class NetshSyntaxError(BadInput):

@@ -17,78 +17,26 @@ Rules of this module:
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._grammar import INFINITE, Command, NetshSyntaxError
-
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-@dataclass(frozen=True)
-class AddAddress:
-    ifindex: int
-    address: IPInterface
-    valid: int = INFINITE
-    preferred: int = INFINITE
-    anycast: bool = False
-    replace: bool = False  # set address: change the lifetimes of an existing one
-
-
-@dataclass(frozen=True)
-class DeleteAddress:
-    ifindex: int
-    address: IPInterface
-
-
-@dataclass(frozen=True)
-class AddRoute:
-    prefix: IPNetwork
-    ifindex: int
-    gateway: IPAddress | None = None
-    metric: int | None = None
-    expires: int | None = None  # seconds, for a finite valid lifetime
-    replace: bool = False
-
-
-@dataclass(frozen=True)
-class DeleteRoute:
-    prefix: IPNetwork
-    ifindex: int
-    gateway: IPAddress | None = None
-    metric: int | None = None
-
-
-@dataclass(frozen=True)
-class AddNeighbor:
-    ifindex: int
-    address: IPAddress
-    lladdr: str
-
-
-@dataclass(frozen=True)
-class DeleteNeighbor:
-    ifindex: int
-    address: IPAddress | None  # None: every permanent entry on the interface
-
-
-@dataclass(frozen=True)
-class FlushDestinations:
-    family: str
-
-
-@dataclass(frozen=True)
-class WriteSysctl:
-    path: str
-    value: str
-
-
-@dataclass(frozen=True)
-class SetLinkMtu:
-    ifindex: int
-    mtu: int
+from .._kernelops import (
+    INFINITE,
+    AddAddress,
+    AddNeighbor,
+    AddRoute,
+    DeleteAddress,
+    DeleteNeighbor,
+    DeleteRoute,
+    FlushDestinations,
+    Interface,
+    IPNetwork,
+    KernelOp,
+    SetLinkMtu,
+    WriteSysctl,
+)
+from ._grammar import Command, NetshSyntaxError
 
 
 @dataclass(frozen=True)
@@ -128,22 +76,8 @@ class DeleteTunnel:
     name: str
 
 
-Op = (
-    AddAddress
-    | DeleteAddress
-    | AddRoute
-    | DeleteRoute
-    | AddNeighbor
-    | DeleteNeighbor
-    | FlushDestinations
-    | WriteSysctl
-    | SetLinkMtu
-    | StartAdvertiser
-    | StopAdvertiser
-    | Remember
-    | AddTunnel
-    | DeleteTunnel
-)
+# The shared kernel operations (ipv6._kernelops) and netsh's own.
+Op = KernelOp | StartAdvertiser | StopAdvertiser | Remember | AddTunnel | DeleteTunnel
 
 GLOBALS = {
     "defaultcurhoplimit": ("net/ipv6/conf/all/hop_limit", "net/ipv6/conf/default/hop_limit"),
@@ -153,19 +87,27 @@ GLOBALS = {
 }
 
 
-def resolve(name: str, interfaces: dict[str, int]) -> tuple[str, int]:
-    """An interface by name or index among ``interfaces`` (name -> index)."""
+def resolve(name: str, interfaces: Mapping[str, Interface]) -> tuple[str, Interface]:
+    """An interface by name or index among ``interfaces`` (name -> index, or -> its
+    name for one the script makes, whose index is known only once it exists)."""
     if name in interfaces:
         return name, interfaces[name]
     if name.isdigit():
         for known, index in interfaces.items():
             if index == int(name):
                 return known, index
-    listed = ", ".join(f"{n} ({i})" for n, i in sorted(interfaces.items(), key=lambda x: x[1]))
+    listed = ", ".join(
+        f"{n} ({i})" for n, i in sorted(interfaces.items(), key=lambda x: _order(x[1]))
+    )
     raise NetshSyntaxError(f"interface: no interface {name!r} (interfaces: {listed})")
 
 
-def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
+def _order(interface: Interface) -> tuple[int, int, str]:
+    """Indexes in order, then the names of interfaces still to be made."""
+    return (0, interface, "") if isinstance(interface, int) else (1, 0, interface)
+
+
+def plan(command: Command, interfaces: Mapping[str, Interface]) -> list[Op]:
     """The operations ``command`` stands for (show, dump, reset and restore excepted)."""
     v = command.values
     if command.noun == "v6v4tunnel":  # names an interface still to be made
@@ -224,7 +166,9 @@ def plan(command: Command, interfaces: dict[str, int]) -> list[Op]:
         if what[0] == "add":
             return [AddNeighbor(ifindex, v["address"], v["neighbor"])]
         if not ifindex:
-            return [DeleteNeighbor(index, None) for index in sorted(interfaces.values())]
+            return [
+                DeleteNeighbor(index, None) for index in sorted(interfaces.values(), key=_order)
+            ]
         return [DeleteNeighbor(ifindex, v.get("address"))]
     if command.noun == "destinationcache":
         return [FlushDestinations(fam)]
@@ -267,7 +211,7 @@ def _tunnel(command: Command) -> AddTunnel:
     return AddTunnel(tuple(spec.items()), v.get("plane", "auto"))
 
 
-def _interface_ops(command: Command, ifname: str, ifindex: int) -> list[Op]:
+def _interface_ops(command: Command, ifname: str, ifindex: Interface) -> list[Op]:
     v, fam = command.values, command.family
     ops: list[Op] = []
     if "metric" in v:

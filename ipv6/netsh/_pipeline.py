@@ -20,9 +20,10 @@ import socket
 import struct
 from collections.abc import Sequence
 
-from ._ops import AddAddress, AddRoute, DeleteAddress, DeleteRoute, Op
+from .._kernelops import AddAddress, AddRoute, DeleteAddress, DeleteRoute
+from ._ops import Op
 
-# From linux/netlink.h and linux/rtnetlink.h (pyroute2 not imported: see Kernel.ipr).
+# From linux/netlink.h and linux/rtnetlink.h (pyroute2 not imported: see ipv6._netlink.Netlink.ipr).
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 20, 21, 24, 25
@@ -35,16 +36,22 @@ _ERROR = struct.Struct("=i")
 
 
 def pipelined(op: Op) -> bool:
-    """Whether ``op`` is a plain addition, whose inverse needs no reading first."""
+    """Whether ``op`` goes in a batch: a plain addition, whose inverse needs no reading
+    first, or a deletion such an inverse is, on an interface known by its index, with
+    nothing the encoder below does not write (anycast, replace, a table, a kind...)."""
     if isinstance(op, AddAddress):
-        return not op.anycast and not op.replace
-    return isinstance(op, AddRoute) and not op.replace
+        plain = not op.anycast and not op.replace and op.dad and not op.broadcast
+        return plain and isinstance(op.interface, int)
+    if isinstance(op, AddRoute):
+        plain = not op.replace and op.table is None and op.kind == "unicast" and not op.source
+        return plain and isinstance(op.interface, int)
+    return isinstance(op, (DeleteAddress, DeleteRoute)) and isinstance(op.interface, int)
 
 
 def inverse(op: AddAddress | AddRoute) -> DeleteAddress | DeleteRoute:
     if isinstance(op, AddAddress):
-        return DeleteAddress(op.ifindex, op.address)
-    return DeleteRoute(op.prefix, op.ifindex, op.gateway, op.metric)
+        return DeleteAddress(op.interface, op.address)
+    return DeleteRoute(op.prefix, op.interface, op.gateway, op.metric)
 
 
 Change = AddAddress | DeleteAddress | AddRoute | DeleteRoute
@@ -83,7 +90,7 @@ def encode(op: Change, sequence: int) -> bytes:
     create = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
     if isinstance(op, (AddAddress, DeleteAddress)):
         ip = op.address.ip
-        fixed = IFADDRMSG.pack(family, op.address.network.prefixlen, 0, 0, op.ifindex)
+        fixed = IFADDRMSG.pack(family, op.address.network.prefixlen, 0, 0, _index(op))
         attrs = [_attribute("IFA_LOCAL", ip), _attribute("IFA_ADDRESS", ip)]
         if isinstance(op, AddAddress):
             attrs.append(_attribute("IFA_CACHEINFO", op.preferred, op.valid, 0, 0))
@@ -97,7 +104,7 @@ def encode(op: Change, sequence: int) -> bytes:
         attrs = []
         if op.prefix.prefixlen:  # a default route has no destination, as ip sends it
             attrs.append(_attribute("RTA_DST", op.prefix.network_address))
-        attrs.append(_attribute("RTA_OIF", op.ifindex))
+        attrs.append(_attribute("RTA_OIF", _index(op)))
         if op.gateway is not None:
             attrs.append(_attribute("RTA_GATEWAY", op.gateway))
         if op.metric is not None:
@@ -110,6 +117,11 @@ def encode(op: Change, sequence: int) -> bytes:
             kind, flags = RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK
     body = fixed + b"".join(attrs)
     return _HEADER.pack(_HEADER.size + len(body), kind, flags, sequence, 0) + body
+
+
+def _index(op: Change) -> int:
+    assert isinstance(op.interface, int), "only operations on a known index are batched"
+    return op.interface
 
 
 def _version(op: Change) -> int:

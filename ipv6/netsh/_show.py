@@ -6,9 +6,11 @@ import ipaddress
 import socket
 from typing import Any
 
+from .._kernelops import INFINITE
+from .._netlink import IFA_F_PERMANENT, RTN_ANYCAST, route_expires
 from .._procsys import read_sysctl
-from ._apply import IFA_F_PERMANENT, RTN_ANYCAST, Kernel, route_expires
-from ._grammar import INFINITE, lifetime_text
+from ._executor import Executor
+from ._grammar import lifetime_text
 
 RTPROT_KERNEL, RTPROT_BOOT, RTPROT_STATIC, RTPROT_RA = 2, 3, 4, 9
 _DAD = {0x40: "tentative", 0x08: "duplicate", 0x20: "deprecated"}
@@ -18,7 +20,9 @@ def _family(fam: str) -> int:
     return socket.AF_INET6 if fam == "ipv6" else socket.AF_INET
 
 
-def show(kernel: Kernel, fam: str, noun: str, interface: str | None = None) -> list[dict[str, Any]]:
+def show(
+    kernel: Executor, fam: str, noun: str, interface: str | None = None
+) -> list[dict[str, Any]]:
     names = {index: name for name, index in kernel.interfaces().items()}
     wanted = None
     if interface is not None:
@@ -29,7 +33,7 @@ def show(kernel: Kernel, fam: str, noun: str, interface: str | None = None) -> l
     return [r for r in rows if wanted is None or r.get("ifindex") in (None, wanted)]
 
 
-def _show_interfaces(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_interfaces(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     rows = []
     memory = kernel.state["memory"]
     for link in kernel.ipr.get_links():
@@ -57,7 +61,7 @@ def _show_interfaces(kernel: Kernel, fam: str, names: dict[int, str]) -> list[di
 def _advertiser_state(state: dict[str, Any], name: str) -> str | None:
     """ "running", or why the interface's advertiser stopped; None when it has none."""
     from .. import _daemon
-    from ._apply import ADVERTISER, advertiser_log
+    from ._store import ADVERTISER, advertiser_log
 
     pid = state.get("advertisers", {}).get(name)
     if not pid:
@@ -67,7 +71,7 @@ def _advertiser_state(state: dict[str, Any], name: str) -> str | None:
     return f"stopped: {_daemon.why_stopped(advertiser_log(name), pid)}"
 
 
-def _show_addresses(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_addresses(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     rows = []
     for msg in kernel.ipr.get_addr(family=_family(fam)):
         info = msg.get_attr("IFA_CACHEINFO") or {}
@@ -110,7 +114,7 @@ def _show_addresses(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dic
     return rows
 
 
-def _show_route(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_route(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     rows = []
     memory = kernel.state["memory"]
     for msg in kernel.ipr.get_routes(family=_family(fam), table=254):
@@ -148,7 +152,7 @@ def _life(seconds: int | None) -> str | None:
     return None if seconds is None else lifetime_text(seconds)
 
 
-def _show_neighbors(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_neighbors(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     states = {
         0x01: "incomplete",
         0x02: "reachable",
@@ -175,7 +179,7 @@ def _show_neighbors(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dic
     return rows
 
 
-def _show_joins(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_joins(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     from .._inventory import read_host_joins
 
     version = 6 if fam == "ipv6" else 4
@@ -193,7 +197,9 @@ def _show_joins(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[st
     ]
 
 
-def _show_destinationcache(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_destinationcache(
+    kernel: Executor, fam: str, names: dict[int, str]
+) -> list[dict[str, Any]]:
     rows = []
     for msg in kernel.ipr.get_routes(family=_family(fam), table=254):
         if msg.get_attr("RTA_CACHEINFO") and msg["flags"] & 0x200:  # RTM_F_CLONED
@@ -203,7 +209,7 @@ def _show_destinationcache(kernel: Kernel, fam: str, names: dict[int, str]) -> l
     return rows
 
 
-def _show_global(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_global(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     return [
         {
             "defaultcurhoplimit": int(read_sysctl("net/ipv6/conf/default/hop_limit") or 64),
@@ -215,7 +221,7 @@ def _show_global(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[s
     ]
 
 
-def _show_siteprefixes(kernel: Kernel, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_siteprefixes(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
     memory = kernel.state["memory"]
     rows = []
     by_name = {n: i for i, n in names.items()}
@@ -242,7 +248,7 @@ def _show_siteprefixes(kernel: Kernel, fam: str, names: dict[int, str]) -> list[
 # --- dump and reset -------------------------------------------------------------------------------
 
 
-def dump(kernel: Kernel, fam: str) -> list[str]:
+def dump(kernel: Executor, fam: str) -> list[str]:
     """Commands that recreate what netsh manages here (static addresses and routes,
     permanent neighbours, forwarding, MTUs, the hop limit)."""
     lines = []
@@ -325,12 +331,12 @@ def _tunnel_lines() -> list[str]:
     return lines
 
 
-def _link_mtu(kernel: Kernel, ifindex: int) -> int:
+def _link_mtu(kernel: Executor, ifindex: int) -> int:
     (link,) = kernel.ipr.get_links(ifindex)
     return int(link.get_attr("IFLA_MTU"))
 
 
-def reset_script(kernel: Kernel, fam: str) -> list[str]:
+def reset_script(kernel: Executor, fam: str) -> list[str]:
     """Commands that return everything :func:`dump` would show to the defaults."""
     lines = []
     tunnels = []  # removed last: addresses and routes on them go first

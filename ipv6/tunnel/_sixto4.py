@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import BadInput, Ipv6Error
-from ..netsh._apply import NetshFailed
+from ..netsh._executor import NetshFailed
 from . import _registry
 from ._packets import checksum
 from ._sixto4cfg import TUNNEL, HostFacts, Options, Plan, plan, script_text
@@ -77,7 +77,7 @@ def outbound_ipv4(towards: IPv4Address | None) -> IPv4Address | None:
 def gather_facts(towards: IPv4Address | None) -> HostFacts:
     import psutil
 
-    from ..netsh._apply import load_state
+    from ..netsh._store import load_state
 
     stats = psutil.net_if_stats()
     addrs = psutil.net_if_addrs()
@@ -161,7 +161,7 @@ def title(options: Options, made: Plan) -> str:
 
 
 def run_script(lines: tuple[str, ...]) -> None:
-    from ..netsh._apply import parse_script, run_lines
+    from ..netsh import parse_script, run_lines
 
     run_lines(parse_script([f"interface ipv6 {line}" for line in lines]))
 

@@ -16,7 +16,7 @@ import pytest
 import trio
 
 from ipv6 import _daemon
-from ipv6.netsh._apply import ADVERTISER, advertiser_log
+from ipv6.netsh._store import ADVERTISER, advertiser_log
 
 pytestmark = pytest.mark.needs_root
 

@@ -6,24 +6,37 @@ from pathlib import Path
 
 import pytest
 
+from ipv6._kernelops import AddAddress, AddRoute, SetLinkState, WriteSysctl
 from ipv6.lab import load_config, parse_config, plan_up
 from ipv6.lab._plan import (
-    AddAddress,
-    AddRoute,
     AttachToBridge,
     CreateBridge,
     CreateNamespace,
     CreateVeth,
-    SetLinkUp,
+    InNamespace,
     WaitForAddresses,
-    WriteSysctl,
 )
 
 LABS = Path(__file__).resolve().parents[2] / "configs" / "lab"
 
 
+KERNEL_OPS = (AddAddress, AddRoute, SetLinkState, WriteSysctl)
+
+
 def positions(plan, kind) -> list[int]:
+    """Where steps of ``kind`` are: a lab step, or a kernel operation in a namespace."""
+    if kind in KERNEL_OPS:
+        return [i for i, s in enumerate(plan.steps) if isinstance(getattr(s, "op", None), kind)]
     return [i for i, s in enumerate(plan.steps) if isinstance(s, kind)]
+
+
+def in_namespaces(plan, kind) -> list[tuple[str, object]]:
+    """(namespace, operation) of each kernel operation of ``kind``, in order."""
+    return [
+        (s.namespace, s.op)
+        for s in plan.steps
+        if isinstance(s, InNamespace) and isinstance(s.op, kind)
+    ]
 
 
 @pytest.mark.parametrize("lab", ["two-hosts", "lan", "link-local", "6to4-two-sites"])
@@ -61,8 +74,8 @@ def test_a_two_host_link_is_one_veth_and_a_lan_is_a_bridge_with_ports() -> None:
     attached = {s.ifname for s in plan.steps if isinstance(s, AttachToBridge)}
     assert attached == {"a", "b", "c"}
     # The switch stays silent on the LAN: no IPv6 of its own.
-    silenced = [s for s in plan.steps if isinstance(s, WriteSysctl) and s.namespace == "t-lan"]
-    assert {s.path.rsplit("/", 2)[-2] for s in silenced} == {"all", "default"}
+    silenced = [op for ns, op in in_namespaces(plan, WriteSysctl) if ns == "t-lan"]
+    assert {op.path.rsplit("/", 2)[-2] for op in silenced} == {"all", "default"}
 
 
 def test_order_settings_then_links_then_addresses_then_up_then_routes() -> None:
@@ -71,14 +84,17 @@ def test_order_settings_then_links_then_addresses_then_up_then_routes() -> None:
     early = [
         i
         for i, s in enumerate(plan.steps)
-        if isinstance(s, WriteSysctl) and "/conf/default/" in s.path
+        if isinstance(s, InNamespace) and "/conf/default/" in getattr(s.op, "path", "")
     ]
     assert early and max(early) < first_veth  # inherited by interfaces made later
     assert max(positions(plan, CreateVeth)) < min(positions(plan, AddAddress))
     host_ups = [
         i
         for i, s in enumerate(plan.steps)
-        if isinstance(s, SetLinkUp) and s.ifname != "lo" and not s.namespace.endswith("lan")
+        if isinstance(s, InNamespace)
+        and isinstance(s.op, SetLinkState)
+        and s.op.interface != "lo"
+        and not s.namespace.endswith("lan")
     ]
     assert max(positions(plan, AddAddress)) < max(host_ups)
     assert max(host_ups) < min(positions(plan, AddRoute))
@@ -100,21 +116,21 @@ def test_host_settings_reach_all_default_and_each_interface() -> None:
         """
     )
     plan = plan_up(config, "t")
-    writes = {(s.namespace, s.path, s.value) for s in plan.steps if isinstance(s, WriteSysctl)}
+    writes = {(ns, op.path, op.value) for ns, op in in_namespaces(plan, WriteSysctl)}
     for where in ("all", "default", "eth0", "eth1"):
-        assert ("t-a", f"/proc/sys/net/ipv6/conf/{where}/accept_ra", "2") in writes
-    assert ("t-a", "/proc/sys/net/ipv6/bindv6only", "1") in writes
-    assert ("t-a", "/proc/sys/net/ipv6/conf/eth1/mtu", "1400") in writes
-    assert ("t-b", "/proc/sys/net/ipv6/conf/eth1/hop_limit", "9") in writes
+        assert ("t-a", f"net/ipv6/conf/{where}/accept_ra", "2") in writes
+    assert ("t-a", "net/ipv6/bindv6only", "1") in writes
+    assert ("t-a", "net/ipv6/conf/eth1/mtu", "1400") in writes
+    assert ("t-b", "net/ipv6/conf/eth1/hop_limit", "9") in writes
     assert not any(ns == "t-b" and "accept_ra" in path for ns, path, _ in writes)
 
 
 def test_no_dad_is_a_flag_on_each_address_and_accept_dad_off() -> None:
     plan = plan_up(load_config(LABS / "two-hosts.toml"), "t")
-    addresses = [s for s in plan.steps if isinstance(s, AddAddress)]
-    assert addresses and not any(s.dad for s in addresses)
+    addresses = [s for s in plan.steps if isinstance(getattr(s, "op", None), AddAddress)]
+    assert addresses and not any(s.op.dad for s in addresses)
     assert any(
-        isinstance(s, WriteSysctl) and s.path.endswith("/eth0/accept_dad") and s.value == "0"
-        for s in plan.steps
+        op.path.endswith("/eth0/accept_dad") and op.value == "0"
+        for _, op in in_namespaces(plan, WriteSysctl)
     )
-    assert "(no DAD)" in next(s for s in addresses if s.address.version == 6).describe()
+    assert "(no DAD)" in next(s for s in addresses if s.op.address.version == 6).describe()

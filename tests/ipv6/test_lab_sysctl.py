@@ -11,8 +11,8 @@ from ipv6.lab._sysctl import FRIENDLY, UnknownSysctl, render_value, resolve
 def test_a_short_name_means_its_per_interface_settings() -> None:
     (target,) = resolve("force_mld_version")
     assert target.per_interface
-    assert target.path() == "/proc/sys/net/ipv6/conf/all/force_mld_version"
-    assert target.path("eth0.100") == "/proc/sys/net/ipv6/conf/eth0.100/force_mld_version"
+    assert target.path() == "net/ipv6/conf/all/force_mld_version"
+    assert target.path("eth0.100") == "net/ipv6/conf/eth0.100/force_mld_version"
 
 
 def test_forwarding_means_both_families() -> None:
@@ -25,7 +25,7 @@ def test_forwarding_means_both_families() -> None:
 def test_a_dotted_name_is_taken_as_it_is() -> None:
     (target,) = resolve("net.ipv4.igmp_max_memberships")
     assert not target.per_interface and target.interface is None
-    assert target.path() == "/proc/sys/net/ipv4/igmp_max_memberships"
+    assert target.path() == "net/ipv4/igmp_max_memberships"
     (conf,) = resolve("net.ipv6.conf.eth0.accept_ra")
     assert conf.interface == "eth0"
 

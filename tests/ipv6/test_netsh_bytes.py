@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipv6._errors import Ipv6Error
-from ipv6.netsh._apply import parse_script
+from ipv6.netsh import parse_script
 from ipv6.netsh._grammar import NetshSyntaxError, decode_script
 from tests.conftest import run_cli
 

@@ -111,11 +111,32 @@ def test_plans_use_linux_words() -> None:
 
 
 def test_an_undo_says_what_it_could_not_undo() -> None:
-    from ipv6.netsh._apply import Undone
+    from ipv6.netsh._transaction import Undone
 
     assert str(Undone(3)) == "3 changes undone, nothing is left half-applied"
-    left = Undone(1, ["DeleteAddress(ifindex=7, address=2001:db8::1/64) (No such device)"])
+    left = Undone(1, ["DeleteAddress(interface=7, address=2001:db8::1/64) (No such device)"])
     assert str(left) == (
         "1 change undone; could not undo 1, left as they are: "
-        "DeleteAddress(ifindex=7, address=2001:db8::1/64) (No such device)"
+        "DeleteAddress(interface=7, address=2001:db8::1/64) (No such device)"
     )
+
+
+def test_a_script_is_planned_once_naming_the_interfaces_it_makes() -> None:
+    from ipv6._kernelops import AddAddress as KernelAddAddress
+    from ipv6.netsh._script import parse_script
+    from ipv6.netsh._transaction import plan_lines
+
+    lines = parse_script(
+        [
+            "interface ipv6 add v6v4tunnel tun6 192.0.2.1 198.51.100.1",
+            "interface ipv6 add address tun6 2001:db8::1/64",
+            "interface ipv6 add address eth0 2001:db8:1::1/64",
+            "interface ipv6 delete interface tun6",
+        ]
+    )
+    planned = plan_lines(lines, {"eth0": 2})
+    assert planned[1].ops[0] == KernelAddAddress("tun6", ipaddress.ip_interface("2001:db8::1/64"))
+    assert planned[2].ops[0] == KernelAddAddress(2, ipaddress.ip_interface("2001:db8:1::1/64"))
+    after = parse_script(["interface ipv6 add address tun6 2001:db8::2/64"])
+    with pytest.raises(NetshSyntaxError, match=r"line 1: .*no interface 'tun6'"):
+        plan_lines(lines + after, {"eth0": 2})  # deleted by line 4, so unknown after it

@@ -13,7 +13,7 @@ from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_DELROUTE, RTM_NEWADDR, RTM_NE
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from ipv6.netsh._ops import AddAddress, AddRoute, DeleteAddress, DeleteRoute
+from ipv6._kernelops import AddAddress, AddRoute, DeleteAddress, DeleteRoute
 from ipv6.netsh._pipeline import Change, encode, inverse, pipelined
 
 CREATE = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
@@ -56,7 +56,7 @@ def pyroute2_bytes(op: Change, sequence: int) -> bytes:
     if isinstance(op, (AddAddress, DeleteAddress)):
         msg = ifaddrmsg()
         msg["family"] = socket.AF_INET if op.address.version == 4 else socket.AF_INET6
-        msg["prefixlen"], msg["index"] = op.address.network.prefixlen, op.ifindex
+        msg["prefixlen"], msg["index"] = op.address.network.prefixlen, op.interface
         ip = str(op.address.ip)
         attrs: list[tuple[str, object]] = [("IFA_LOCAL", ip), ("IFA_ADDRESS", ip)]
         if isinstance(op, AddAddress):
@@ -72,7 +72,7 @@ def pyroute2_bytes(op: Change, sequence: int) -> bytes:
         msg["family"] = socket.AF_INET if op.prefix.version == 4 else socket.AF_INET6
         msg["dst_len"], msg["table"], msg["proto"], msg["type"] = op.prefix.prefixlen, 254, 4, 1
         attrs = [("RTA_DST", str(op.prefix.network_address))] if op.prefix.prefixlen else []
-        attrs.append(("RTA_OIF", op.ifindex))
+        attrs.append(("RTA_OIF", op.interface))
         if op.gateway is not None:
             attrs.append(("RTA_GATEWAY", str(op.gateway)))
         if op.metric is not None:
@@ -97,7 +97,7 @@ def test_encoding_matches_pyroute2(op: Change, sequence: int) -> None:
     assert encode(op, sequence) == pyroute2_bytes(op, sequence)
 
 
-def test_only_plain_additions_are_pipelined_and_their_inverses_need_no_reading() -> None:
+def test_only_what_the_encoder_writes_whole_is_pipelined() -> None:
     address = ipaddress.ip_interface("2001:db8::1/64")
     prefix = ipaddress.ip_network("2001:db8:1::/48")
     assert pipelined(AddAddress(2, address))
@@ -105,6 +105,15 @@ def test_only_plain_additions_are_pipelined_and_their_inverses_need_no_reading()
     assert not pipelined(AddAddress(2, address, replace=True))
     assert pipelined(AddRoute(prefix, 2, metric=5))
     assert not pipelined(AddRoute(prefix, 2, replace=True))
+    # An interface the script makes is named, not numbered: it goes one at a time.
+    assert not pipelined(AddAddress("tun6", address))
+    assert not pipelined(AddRoute(prefix, "tun6"))
+    # What the encoder does not write (a table, a kind, a source, no DAD) goes the slow way.
+    assert not pipelined(AddRoute(prefix, 2, table=100))
+    assert not pipelined(AddRoute(prefix, None, kind="blackhole"))
+    assert not pipelined(AddAddress(2, address, dad=False))
+    # Deletions (the inverses, when undoing) on a known index are batched.
+    assert pipelined(DeleteAddress(2, address)) and not pipelined(DeleteAddress("tun6", address))
     assert inverse(AddAddress(2, address, 60, 30)) == DeleteAddress(2, address)
     gateway = ipaddress.ip_address("fe80::1")
     assert inverse(AddRoute(prefix, 2, gateway, 5, 60)) == DeleteRoute(prefix, 2, gateway, 5)

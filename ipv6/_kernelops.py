@@ -1,0 +1,114 @@
+"""Changes to a network stack, as data: the one set of kernel operations that
+labs, netsh and tunnels plan, and :mod:`ipv6._netlink` carries out.
+
+Rules of this module:
+- Pure: frozen dataclasses and nothing else. A planner (``lab._plan``,
+  ``netsh._ops``) returns them; the executor applies them and hands back the
+  operations that undo each one, so a caller can make a transaction of them.
+- An interface is its index, or its name when the interface does not exist
+  yet at planning time (a lab's veth end, a tunnel a script makes): the
+  executor resolves a name when it applies the operation.
+- A sysctl path is relative to /proc/sys, with slashes (``net/ipv6/conf/all/forwarding``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Interface = int | str  # an index, or a name resolved when the operation is applied
+
+INFINITE = 0xFFFFFFFF  # a lifetime that never ends (ND's all-ones)
+ROUTE_KINDS = {"unicast": 1, "multicast": 5, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+
+
+@dataclass(frozen=True)
+class AddAddress:
+    interface: Interface
+    address: IPInterface
+    valid: int = INFINITE
+    preferred: int = INFINITE
+    anycast: bool = False
+    replace: bool = False  # set address: change the lifetimes of an existing one
+    dad: bool = True  # False: IFA_F_NODAD, usable at once (IPv6)
+    broadcast: bool = False  # IPv4: give it the subnet's broadcast address, as `ip addr add brd +`
+
+
+@dataclass(frozen=True)
+class DeleteAddress:
+    interface: Interface
+    address: IPInterface
+
+
+@dataclass(frozen=True)
+class AddRoute:
+    prefix: IPNetwork
+    interface: Interface | None  # None: a route with no device (a blackhole, say)
+    gateway: IPAddress | None = None
+    metric: int | None = None
+    expires: int | None = None  # seconds, for a finite valid lifetime
+    replace: bool = False
+    table: int | None = None  # None: the main table
+    kind: str = "unicast"  # a key of ROUTE_KINDS
+    source: IPAddress | None = None  # the preferred source address
+
+
+@dataclass(frozen=True)
+class DeleteRoute:
+    prefix: IPNetwork
+    interface: Interface | None
+    gateway: IPAddress | None = None
+    metric: int | None = None
+
+
+@dataclass(frozen=True)
+class AddNeighbor:
+    interface: Interface
+    address: IPAddress
+    lladdr: str
+
+
+@dataclass(frozen=True)
+class DeleteNeighbor:
+    interface: Interface
+    address: IPAddress | None  # None: every permanent entry on the interface
+
+
+@dataclass(frozen=True)
+class FlushDestinations:
+    family: str  # "ipv4" or "ipv6"
+
+
+@dataclass(frozen=True)
+class WriteSysctl:
+    path: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SetLinkMtu:
+    interface: Interface
+    mtu: int
+
+
+@dataclass(frozen=True)
+class SetLinkState:
+    interface: Interface
+    up: bool = True
+
+
+KernelOp = (
+    AddAddress
+    | DeleteAddress
+    | AddRoute
+    | DeleteRoute
+    | AddNeighbor
+    | DeleteNeighbor
+    | FlushDestinations
+    | WriteSysctl
+    | SetLinkMtu
+    | SetLinkState
+)

@@ -1,0 +1,352 @@
+"""Carries :mod:`ipv6._kernelops` out on the kernel: netlink through pyroute2,
+sysctls through /proc/sys, in the calling thread's network namespace.
+
+:meth:`Netlink.apply` makes one change and returns the operations that undo
+it, read from the kernel before the change (the old address, route,
+neighbour entry, sysctl value or MTU). Labs, netsh and the tunnel commands
+all change the kernel through this one class; each decides what to do with
+the inverses (netsh keeps them for its transaction; a lab removes its
+namespaces instead).
+
+A refusal the kernel gives comes back as ``OSError`` with its errno (pyroute2's
+``NetlinkError`` is translated); a change that cannot be made for a reason
+known before asking (nothing to delete, a setting this kernel lacks) as
+:class:`KernelOpFailed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import struct
+from typing import Any
+
+from ._errors import Ipv6Error
+from ._kernelops import (
+    INFINITE,
+    ROUTE_KINDS,
+    AddAddress,
+    AddNeighbor,
+    AddRoute,
+    DeleteAddress,
+    DeleteNeighbor,
+    DeleteRoute,
+    FlushDestinations,
+    Interface,
+    KernelOp,
+    SetLinkMtu,
+    SetLinkState,
+    WriteSysctl,
+)
+from ._procsys import read_sysctl, write_sysctl
+
+IFA_F_NODAD = 0x02
+IFF_UP = 0x1
+IFA_F_PERMANENT = 0x80
+NUD_PERMANENT = 0x80
+RTN_ANYCAST = 4
+RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
+RTPROT_MANUAL = (3, 4)  # boot, static: routes added by hand
+
+
+class KernelOpFailed(Ipv6Error):
+    """A change that cannot be made: nothing to delete, a setting this kernel lacks."""
+
+
+class AlreadyThere(KernelOpFailed):
+    """An addition of what the interface already has (an address)."""
+
+
+def family_of(address: object) -> int:
+    return socket.AF_INET if getattr(address, "version", 6) == 4 else socket.AF_INET6
+
+
+def route_expires(msg: Any) -> int | None:
+    """Seconds until a route expires (the kernel reports it in RTA_CACHEINFO, in 1/100 s)."""
+    left = (msg.get_attr("RTA_CACHEINFO") or {}).get("rta_expires", 0)
+    return int(left) // 100 or None
+
+
+class Netlink:
+    """Applies kernel operations and returns their inverses; one netlink handle.
+
+    The handle is opened on first use (importing pyroute2 costs 150 ms, which a
+    caller that never needs it, such as a script of pipelined additions, should
+    not pay), or given (a lab's handle opened inside a namespace)."""
+
+    def __init__(self, ipr: Any = None) -> None:
+        self._ipr = ipr
+        self._owned = ipr is None
+
+    @property
+    def ipr(self) -> Any:
+        if self._ipr is None:
+            from pyroute2 import IPRoute
+
+            self._ipr = IPRoute()
+        return self._ipr
+
+    def close(self) -> None:
+        if self._ipr is not None and self._owned:
+            self._ipr.close()
+            self._ipr = None
+
+    def apply(self, op: KernelOp) -> list[KernelOp]:
+        """Make the change; the operations that undo it, in the order to apply them."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        handler = getattr(self, "_" + type(op).__name__)
+        try:
+            result: list[KernelOp] = handler(op)
+        except NetlinkError as exc:  # callers see the errno, as from any system call
+            raise OSError(exc.code, os.strerror(exc.code)) from None
+        return result
+
+    def index(self, interface: Interface) -> int:
+        """An interface's index; a name is looked up now."""
+        if isinstance(interface, int):
+            return interface
+        found = self.ipr.link_lookup(ifname=interface)
+        if not found:
+            raise KernelOpFailed(f"there is no interface {interface}")
+        return int(found[0])
+
+    # -- addresses --
+
+    def _find_address(self, ifindex: int, address: Any) -> Any:
+        for msg in self.ipr.get_addr(family=family_of(address.ip), index=ifindex):
+            if str(address.ip) in (msg.get_attr("IFA_ADDRESS"), msg.get_attr("IFA_LOCAL")):
+                return msg
+        return None
+
+    def _AddAddress(self, op: AddAddress) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        if op.anycast:
+            return self._anycast(op, ifindex)
+        existing = self._find_address(ifindex, op.address)
+        if op.replace and existing is None:
+            raise KernelOpFailed(f"there is no address {op.address.ip} to set")
+        if not op.replace and existing is not None:
+            raise AlreadyThere(f"the address {op.address.ip} is already there")
+        extra: dict[str, Any] = {}
+        if op.valid != INFINITE or op.preferred != INFINITE or op.replace:
+            extra["IFA_CACHEINFO"] = {"ifa_valid": op.valid, "ifa_preferred": op.preferred}
+        if not op.dad and op.address.version == 6:
+            extra["flags"] = IFA_F_NODAD
+        if op.broadcast and op.address.version == 4 and op.address.network.prefixlen < 31:
+            extra["broadcast"] = str(op.address.network.broadcast_address)
+        self.ipr.addr(
+            "replace" if op.replace else "add",
+            index=ifindex,
+            address=str(op.address.ip),
+            prefixlen=op.address.network.prefixlen,
+            **extra,
+        )
+        if existing is None:
+            return [DeleteAddress(ifindex, op.address)]
+        return [self._address_back(ifindex, existing, replace=True)]
+
+    def _address_back(self, ifindex: int, msg: Any, *, replace: bool) -> AddAddress:
+        info = msg.get_attr("IFA_CACHEINFO") or {}
+        address = ipaddress.ip_interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+        valid = info.get("ifa_valid", INFINITE)
+        return AddAddress(
+            ifindex, address, valid, min(info.get("ifa_preferred", valid), valid), replace=replace
+        )
+
+    def _anycast(self, op: AddAddress, ifindex: int) -> list[KernelOp]:
+        # Linux answers for an anycast address it holds as a local-table anycast route.
+        prefix = ipaddress.ip_network(f"{op.address.ip}/{op.address.max_prefixlen}")
+        self.ipr.route(
+            "add",
+            family=family_of(op.address.ip),
+            dst=str(prefix.network_address),
+            dst_len=prefix.prefixlen,
+            oif=ifindex,
+            type=RTN_ANYCAST,
+            table=RT_TABLE_LOCAL,
+        )
+        return [DeleteRoute(prefix, ifindex, None, None)]
+
+    def _DeleteAddress(self, op: DeleteAddress) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        existing = self._find_address(ifindex, op.address)
+        if existing is None:
+            host = ipaddress.ip_network(f"{op.address.ip}/{op.address.max_prefixlen}")
+            if self._find_route(host, ifindex) is not None:  # an anycast address
+                return self._DeleteRoute(DeleteRoute(host, ifindex))
+            raise KernelOpFailed(f"there is no address {op.address.ip} on that interface")
+        self.ipr.addr(
+            "del", index=ifindex, address=str(op.address.ip), prefixlen=existing["prefixlen"]
+        )
+        return [self._address_back(ifindex, existing, replace=False)]
+
+    # -- routes --
+
+    def _find_route(
+        self, prefix: Any, ifindex: int | None, gateway: Any = None, table: int | None = None
+    ) -> Any:
+        """The route meant: one added by hand before the kernel's own (an address's
+        prefix route can share the prefix of a route added by hand)."""
+        found = []
+        for each in (table,) if table is not None else (RT_TABLE_MAIN, RT_TABLE_LOCAL):
+            for msg in self.ipr.get_routes(family=family_of(prefix.network_address), table=each):
+                dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if prefix.version == 4 else "::")
+                if (dst, msg["dst_len"]) != (str(prefix.network_address), prefix.prefixlen):
+                    continue
+                if msg.get_attr("RTA_OIF") != ifindex:
+                    continue
+                if gateway is not None and msg.get_attr("RTA_GATEWAY") != str(gateway):
+                    continue
+                found.append(msg)
+        manual = [m for m in found if m["proto"] in RTPROT_MANUAL]
+        return (manual or found or [None])[0]
+
+    def _route_back(self, prefix: Any, ifindex: int | None, msg: Any) -> AddRoute:
+        gateway = msg.get_attr("RTA_GATEWAY")
+        source = msg.get_attr("RTA_PREFSRC")
+        table = msg.get_attr("RTA_TABLE") or msg["table"]
+        kinds = {number: name for name, number in ROUTE_KINDS.items()}
+        return AddRoute(
+            prefix,
+            ifindex,
+            ipaddress.ip_address(gateway) if gateway else None,
+            msg.get_attr("RTA_PRIORITY"),
+            route_expires(msg),
+            table=None if table == RT_TABLE_MAIN else table,
+            kind=kinds.get(msg["type"], "unicast"),
+            source=ipaddress.ip_address(source) if source else None,
+        )
+
+    def _route_args(self, op: AddRoute | DeleteRoute, ifindex: int | None) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "family": family_of(op.prefix.network_address),
+            "dst": str(op.prefix.network_address),
+            "dst_len": op.prefix.prefixlen,
+        }
+        if ifindex is not None:
+            args["oif"] = ifindex
+        if op.gateway is not None:
+            args["gateway"] = str(op.gateway)
+        if op.metric is not None:
+            args["priority"] = op.metric
+        if isinstance(op, AddRoute):
+            if op.kind != "unicast":
+                args["type"] = ROUTE_KINDS[op.kind]
+            if op.table is not None:
+                args["table"] = op.table
+            if op.source is not None:
+                args["prefsrc"] = str(op.source)
+            if op.expires:
+                args["RTA_EXPIRES"] = struct.pack("=I", op.expires)  # pyroute2 keeps it raw
+        return args
+
+    def _AddRoute(self, op: AddRoute) -> list[KernelOp]:
+        ifindex = None if op.interface is None else self.index(op.interface)
+        existing = self._find_route(op.prefix, ifindex, table=op.table)
+        if op.replace and existing is None:
+            raise KernelOpFailed(f"there is no route {op.prefix} on that interface to set")
+        if op.replace and existing is not None:
+            self._delete_route_msg(existing)
+        try:
+            self.ipr.route("add", **self._route_args(op, ifindex))
+        except BaseException:
+            if op.replace and existing is not None:  # put the old one back before failing
+                with contextlib.suppress(Exception):  # the first error is the one to tell
+                    old = self._route_back(op.prefix, ifindex, existing)
+                    self.ipr.route("add", **self._route_args(old, ifindex))
+            raise
+        back: list[KernelOp] = [DeleteRoute(op.prefix, ifindex, op.gateway, op.metric)]
+        if existing is not None:
+            back.append(self._route_back(op.prefix, ifindex, existing))
+        return back
+
+    def _delete_route_msg(self, msg: Any) -> None:
+        self.ipr.route(
+            "del",
+            family=msg["family"],
+            dst=msg.get_attr("RTA_DST"),
+            dst_len=msg["dst_len"],
+            oif=msg.get_attr("RTA_OIF"),
+            table=msg.get_attr("RTA_TABLE") or msg["table"],
+            type=msg["type"],
+            priority=msg.get_attr("RTA_PRIORITY"),
+            **({"gateway": msg.get_attr("RTA_GATEWAY")} if msg.get_attr("RTA_GATEWAY") else {}),
+        )
+
+    def _DeleteRoute(self, op: DeleteRoute) -> list[KernelOp]:
+        ifindex = None if op.interface is None else self.index(op.interface)
+        existing = self._find_route(op.prefix, ifindex, op.gateway)
+        if existing is None:
+            raise KernelOpFailed(f"there is no route {op.prefix} on that interface")
+        self._delete_route_msg(existing)
+        if existing["type"] == RTN_ANYCAST and ifindex is not None:
+            return [AddAddress(ifindex, ipaddress.ip_interface(str(op.prefix)), anycast=True)]
+        return [self._route_back(op.prefix, ifindex, existing)]
+
+    # -- neighbours --
+
+    def _neighbors(self, ifindex: int, address: Any = None) -> list[Any]:
+        found = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in self.ipr.get_neighbours(family=family, ifindex=ifindex):
+                if not msg["state"] & NUD_PERMANENT:
+                    continue
+                if address is not None and msg.get_attr("NDA_DST") != str(address):
+                    continue
+                found.append(msg)
+        return found
+
+    def _AddNeighbor(self, op: AddNeighbor) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        before = self._neighbors(ifindex, op.address)
+        self.ipr.neigh(
+            "replace",
+            dst=str(op.address),
+            lladdr=op.lladdr,
+            ifindex=ifindex,
+            state=NUD_PERMANENT,
+            family=family_of(op.address),
+        )
+        if before:
+            return [AddNeighbor(ifindex, op.address, before[0].get_attr("NDA_LLADDR"))]
+        return [DeleteNeighbor(ifindex, op.address)]
+
+    def _DeleteNeighbor(self, op: DeleteNeighbor) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        back: list[KernelOp] = []
+        for msg in self._neighbors(ifindex, op.address):
+            dst = msg.get_attr("NDA_DST")
+            self.ipr.neigh("del", dst=dst, ifindex=ifindex, family=msg["family"])
+            back.append(AddNeighbor(ifindex, ipaddress.ip_address(dst), msg.get_attr("NDA_LLADDR")))
+        if op.address is not None and not back:
+            raise KernelOpFailed(f"there is no neighbor entry for {op.address}")
+        return back
+
+    # -- settings and links --
+
+    def _FlushDestinations(self, op: FlushDestinations) -> list[KernelOp]:
+        write_sysctl(f"net/{'ipv6' if op.family == 'ipv6' else 'ipv4'}/route/flush", "1")
+        return []
+
+    def _WriteSysctl(self, op: WriteSysctl) -> list[KernelOp]:
+        old = read_sysctl(op.path, default="\0")  # NUL: no such setting here
+        if old == "\0":
+            raise KernelOpFailed(f"this kernel has no {op.path.replace('/', '.')}")
+        write_sysctl(op.path, op.value)
+        return [WriteSysctl(op.path, old)]
+
+    def _SetLinkMtu(self, op: SetLinkMtu) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        (link,) = self.ipr.get_links(ifindex)
+        old = link.get_attr("IFLA_MTU")
+        self.ipr.link("set", index=ifindex, mtu=op.mtu)
+        return [SetLinkMtu(ifindex, old)]
+
+    def _SetLinkState(self, op: SetLinkState) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        (link,) = self.ipr.get_links(ifindex)
+        self.ipr.link("set", index=ifindex, state="up" if op.up else "down")
+        return [SetLinkState(ifindex, bool(link["flags"] & IFF_UP))]

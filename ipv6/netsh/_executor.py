@@ -1,0 +1,122 @@
+"""Carrying netsh's operations out: the shared kernel operations through
+:class:`ipv6._netlink.Netlink`, netsh's own (its memory, the advertiser
+daemons, tunnels) here. Each call returns the operations that undo it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+from .. import _daemon
+from .._errors import BadInput, Ipv6Error
+from .._kernelops import KernelOp
+from .._netlink import AlreadyThere, KernelOpFailed, Netlink
+from ._ops import AddTunnel, DeleteTunnel, Op, Remember, StartAdvertiser, StopAdvertiser
+from ._pipeline import describe
+from ._store import ADVERTISER, advertiser_alive, advertiser_log
+
+
+class NetshFailed(Ipv6Error):
+    """A command the kernel refused; the script's other changes were undone."""
+
+
+def reason(exc: BaseException) -> str:
+    code = getattr(exc, "errno", None)
+    return describe(code) if code else str(exc)
+
+
+class Executor:
+    """Applies netsh's operations and returns their inverses; one netlink handle."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.netlink = Netlink()
+
+    @property
+    def ipr(self) -> Any:
+        """The pyroute2 handle, opened on first use."""
+        return self.netlink.ipr
+
+    def close(self) -> None:
+        self.netlink.close()
+
+    def interfaces(self) -> dict[str, int]:
+        return {name: index for index, name in socket.if_nameindex()}
+
+    def apply(self, op: Op) -> list[Op]:
+        """Make the change; the operations that undo it. Kernel refusals are
+        ``OSError`` with the errno; anything known beforehand is :class:`NetshFailed`."""
+        own = getattr(self, "_" + type(op).__name__, None)
+        if own is not None:
+            result: list[Op] = own(op)
+            return result
+        try:
+            return list(self.netlink.apply(_kernel_op(op)))
+        except AlreadyThere as exc:
+            raise NetshFailed(f"{exc} (use set address)") from None
+        except KernelOpFailed as exc:
+            raise NetshFailed(str(exc)) from None
+
+    # -- netsh's memory --
+
+    def _Remember(self, op: Remember) -> list[Op]:
+        memory = self.state["memory"]
+        old = memory.get(op.key)
+        if op.value is None:
+            memory.pop(op.key, None)
+        else:
+            memory[op.key] = op.value
+        return [Remember(op.key, old)]
+
+    # -- router advertisements: a daemon per interface (see _advertiser) --
+
+    def _StartAdvertiser(self, op: StartAdvertiser) -> list[Op]:
+        running = self.state.setdefault("advertisers", {})
+        if advertiser_alive(running.get(op.ifname)):
+            return []
+        # It outlives this command, as Windows' advertising does.
+        daemon = _daemon.spawn(ADVERTISER, (op.ifname,), advertiser_log(op.ifname))
+        running[op.ifname] = daemon.pid
+        return [StopAdvertiser(op.ifname)]
+
+    def _StopAdvertiser(self, op: StopAdvertiser) -> list[Op]:
+        pid = self.state.setdefault("advertisers", {}).pop(op.ifname, None)
+        if not advertiser_alive(pid):
+            return []
+        os.kill(pid, signal.SIGTERM)  # it sends a last advertisement, router lifetime 0
+        deadline = time.monotonic() + 3
+        while advertiser_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return [StartAdvertiser(op.ifname)]
+
+    # -- tunnels: ipv6.tunnel makes them (a sit device or the userspace service) --
+
+    def _AddTunnel(self, op: AddTunnel) -> list[Op]:
+        from ..tunnel import TunnelError, TunnelSpec, add_tunnel
+
+        try:
+            add_tunnel(TunnelSpec.from_json(dict(op.spec)), op.plane)
+        except (TunnelError, BadInput) as exc:
+            raise NetshFailed(str(exc)) from None
+        return [DeleteTunnel(op.name)]
+
+    def _DeleteTunnel(self, op: DeleteTunnel) -> list[Op]:
+        from ..tunnel import TunnelError, delete_tunnel
+        from ..tunnel._registry import load
+
+        spec = load()["tunnels"].get(op.name)
+        if spec is None:
+            raise NetshFailed(f"{op.name} is not a tunnel netsh made (see `ipv6 tunnel status`)")
+        try:
+            delete_tunnel(op.name)
+        except TunnelError as exc:
+            raise NetshFailed(str(exc)) from None
+        return [AddTunnel(tuple(spec.items()), spec.get("plane", "auto"))]
+
+
+def _kernel_op(op: Op) -> KernelOp:
+    assert not isinstance(op, (Remember, StartAdvertiser, StopAdvertiser, AddTunnel, DeleteTunnel))
+    return op
