@@ -50,8 +50,14 @@ def print_json(value: Any, out: TextIO | None = None) -> None:
     import json
 
     out = out or sys.stdout
-    json.dump(value, out, indent=2, sort_keys=False, default=str)
+    json.dump(value, out, indent=2, sort_keys=False, default=_jsonable)
     out.write("\n")
+
+
+def _jsonable(value: Any) -> Any:
+    """A library result as its ``to_json()``; anything else (an address) as text."""
+    to_json = getattr(value, "to_json", None)
+    return to_json() if callable(to_json) else str(value)
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

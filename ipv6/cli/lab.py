@@ -114,7 +114,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         progress.done()
     elapsed = time.monotonic() - started
     if args.json:
-        kit.print_json(summary(record) | {"namespaces": record.hosts, "seconds": round(elapsed, 3)})
+        kit.print_json(
+            summary(record).to_json() | {"namespaces": record.hosts, "seconds": round(elapsed, 3)}
+        )
         return 0
     hosts = ", ".join(sorted(record.hosts))
     print(f"lab {record.name!r} is up in {elapsed:.2f} s (tag {record.tag}): hosts {hosts}")
@@ -158,13 +160,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             rows = [
                 (
-                    lab["name"],
-                    lab["status"],
-                    lab["tag"],
-                    ",".join(lab["hosts"]),
-                    lab["links"],
-                    _age(lab["created"]),
-                    lab["source"],
+                    lab.name,
+                    lab.status,
+                    lab.tag,
+                    ",".join(lab.hosts),
+                    lab.links,
+                    _age(lab.created),
+                    lab.source,
                 )
                 for lab in labs
             ]
@@ -172,30 +174,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     detail = describe(find(args.target))
     if args.json:
-        kit.print_json(detail)
+        kit.print_json(detail.to_json())
         return 0
-    print(
-        f"lab {detail['name']!r} ({detail['status']}, tag {detail['tag']}) from {detail['source']}"
-    )
-    for link in detail["links"]:
-        ends = " <-> ".join(f"{h}:{i}" for h, i in link["endpoints"])
-        kind = "bridge" if link["kind"] == "bridge" else "veth"
-        print(f"  link {link['name']} ({kind}): {ends}")
-    for host, info in detail["hosts"].items():
-        if not info["present"]:
-            print(f"  host {host}: GONE (namespace {info['namespace']} no longer exists)")
+    print(f"lab {detail.name!r} ({detail.status}, tag {detail.tag}) from {detail.source}")
+    for link in detail.links:
+        ends = " <-> ".join(f"{h}:{i}" for h, i in link.endpoints)
+        kind = "bridge" if link.kind == "bridge" else "veth"
+        print(f"  link {link.name} ({kind}): {ends}")
+    for host, info in detail.hosts.items():
+        if not info.present:
+            print(f"  host {host}: GONE (namespace {info.namespace} no longer exists)")
             continue
-        print(f"  host {host} (namespace {info['namespace']})")
-        for iface in info["interfaces"]:
-            link = f" link {iface['link']}" if iface["link"] else ""
+        print(f"  host {host} (namespace {info.namespace})")
+        for iface in info.interfaces:
+            link_name = f" link {iface.link}" if iface.link else ""
             print(
-                f"    {iface['name']:<8} {iface['state']:<8} mtu {iface['mtu']:<5} "
-                f"{iface['mac'] or '':<17}{link}"
+                f"    {iface.name:<8} {iface.state:<8} mtu {iface.mtu:<5} "
+                f"{iface.mac or '':<17}{link_name}"
             )
-            for addr in iface["addresses"]:
-                flags = " tentative" if addr["tentative"] else ""
-                flags += " DAD-FAILED" if addr["dad_failed"] else ""
-                print(f"      {addr['address']} ({addr['scope']}){flags}")
+            for addr in iface.addresses:
+                flags = " tentative" if addr.tentative else ""
+                flags += " DAD-FAILED" if addr.dad_failed else ""
+                print(f"      {addr.address} ({addr.scope}){flags}")
     return 0
 
 

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._errors import CommandFailedToStart, LabError, LabInterrupted, LabStepFailed
 from .._privilege import require_capabilities
+from .._result import Result
 from . import _netns, _state
 from ._config import LabConfig
 from ._plan import CreateNamespace, Plan, plan_up
@@ -142,78 +142,139 @@ def records() -> list[LabRecord]:
     return _state.all_records()
 
 
-def describe(record: LabRecord) -> dict[str, Any]:
+@dataclass
+class AddressView(Result):
+    address: str  # with its prefix length
+    family: str
+    scope: str
+    tentative: bool
+    dad_failed: bool
+
+
+@dataclass
+class InterfaceView(Result):
+    name: str
+    index: int
+    state: str
+    mac: str | None
+    mtu: int | None
+    link: str | None  # the lab link this interface is an end of
+    addresses: list[AddressView]
+
+
+@dataclass
+class HostView(Result):
+    namespace: str
+    present: bool
+    interfaces: list[InterfaceView]
+
+
+@dataclass
+class LinkView(Result):
+    name: str
+    kind: str
+    endpoints: list[list[str]]  # [host, interface] pairs
+
+
+@dataclass
+class LabView(Result):
+    """The lab as it is now (``ipv6 lab show NAME``)."""
+
+    name: str
+    tag: str
+    source: str
+    status: str
+    created: float
+    namespaces: list[str]
+    links: list[LinkView]
+    hosts: dict[str, HostView]
+
+
+@dataclass
+class LabSummary(Result):
+    """The lab in one line's worth of fields (``ipv6 lab list``)."""
+
+    name: str
+    tag: str
+    status: str  # as recorded, or "broken"/"gone" when its namespaces are
+    hosts: list[str]
+    links: int
+    source: str
+    created: float
+
+
+def describe(record: LabRecord) -> LabView:
     """The lab as it is now: each host's interfaces and addresses, read live."""
     from pyroute2 import IPRoute
 
-    hosts: dict[str, Any] = {}
+    hosts: dict[str, HostView] = {}
     peers = {(host, ifname): link.name for link in record.links for host, ifname in link.endpoints}
     for host, namespace in record.hosts.items():
         if not _netns.exists(namespace):
-            hosts[host] = {"namespace": namespace, "present": False, "interfaces": []}
+            hosts[host] = HostView(namespace, False, [])
             continue
         with _netns.entered(namespace):
             ipr = IPRoute()
         try:
             interfaces = []
-            addresses: dict[int, list[dict[str, Any]]] = {}
+            addresses: dict[int, list[AddressView]] = {}
             for msg in ipr.get_addr():
                 flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
                 addresses.setdefault(msg["index"], []).append(
-                    {
-                        "address": f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}",
-                        "family": "ipv4" if msg["family"] == socket.AF_INET else "ipv6",
-                        "scope": _SCOPES.get(msg["scope"], str(msg["scope"])),
-                        "tentative": bool(flags & 0x40),
-                        "dad_failed": bool(flags & 0x08),
-                    }
+                    AddressView(
+                        address=f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}",
+                        family="ipv4" if msg["family"] == socket.AF_INET else "ipv6",
+                        scope=_SCOPES.get(msg["scope"], str(msg["scope"])),
+                        tentative=bool(flags & 0x40),
+                        dad_failed=bool(flags & 0x08),
+                    )
                 )
             for msg in ipr.get_links():
                 ifname = msg.get_attr("IFLA_IFNAME")
                 interfaces.append(
-                    {
-                        "name": ifname,
-                        "index": msg["index"],
-                        "state": (msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN").lower(),
-                        "mac": msg.get_attr("IFLA_ADDRESS"),
-                        "mtu": msg.get_attr("IFLA_MTU"),
-                        "link": peers.get((host, ifname)),
-                        "addresses": addresses.get(msg["index"], []),
-                    }
+                    InterfaceView(
+                        name=ifname,
+                        index=msg["index"],
+                        state=(msg.get_attr("IFLA_OPERSTATE") or "UNKNOWN").lower(),
+                        mac=msg.get_attr("IFLA_ADDRESS"),
+                        mtu=msg.get_attr("IFLA_MTU"),
+                        link=peers.get((host, ifname)),
+                        addresses=addresses.get(msg["index"], []),
+                    )
                 )
         finally:
             ipr.close()
-        hosts[host] = {"namespace": namespace, "present": True, "interfaces": interfaces}
-    return {
-        "name": record.name,
-        "tag": record.tag,
-        "source": record.source,
-        "status": record.status,
-        "created": record.created,
-        "namespaces": record.namespaces,
-        "links": [
-            {"name": link.name, "kind": link.kind, "endpoints": [list(e) for e in link.endpoints]}
+        hosts[host] = HostView(namespace, True, interfaces)
+    return LabView(
+        name=record.name,
+        tag=record.tag,
+        source=record.source,
+        status=record.status,
+        created=record.created,
+        namespaces=record.namespaces,
+        links=[
+            LinkView(link.name, link.kind, [list(e) for e in link.endpoints])
             for link in record.links
         ],
-        "hosts": hosts,
-    }
+        hosts=hosts,
+    )
 
 
-def summary(record: LabRecord) -> dict[str, Any]:
+def summary(record: LabRecord) -> LabSummary:
     """The lab in one line's worth of fields, without entering it."""
     present = [ns for ns in record.namespaces if _netns.exists(ns)]
     health = record.status
     if len(present) != len(record.namespaces):
         health = "broken" if present else "gone"
-    return {
-        "name": record.name,
-        "tag": record.tag,
-        "status": health,
-        "hosts": sorted(record.hosts),
-        "links": len(record.links),
-        "source": record.source,
-        "created": record.created,
-    }
+    return LabSummary(
+        name=record.name,
+        tag=record.tag,
+        status=health,
+        hosts=sorted(record.hosts),
+        links=len(record.links),
+        source=record.source,
+        created=record.created,
+    )
 
 
 _SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}

@@ -105,7 +105,7 @@ class RunningLab:
     def __getitem__(self, name: str) -> LabHost:
         return self.host(name)
 
-    async def describe(self) -> dict[str, Any]:
+    async def describe(self) -> _lab.LabView:
         return await trio.to_thread.run_sync(_lab.describe, self.record)
 
 

@@ -15,16 +15,16 @@ async def show_lab(stage: Stage) -> bool:
         return True
     detail = await stage.lab.describe()
     stage.say(
-        f"Lab {detail['name']!r}: each host is a network namespace; the LAN is a bridge in a "
+        f"Lab {detail.name!r}: each host is a network namespace; the LAN is a bridge in a "
         "namespace of its own, so nothing touches this machine's own interfaces."
     )
     lines = []
-    for host, info in detail["hosts"].items():
-        for iface in info["interfaces"]:
-            if iface["name"] == "lo":
+    for host, info in detail.hosts.items():
+        for iface in info.interfaces:
+            if iface.name == "lo":
                 continue
-            addrs = ", ".join(a["address"] for a in iface["addresses"])
-            lines.append(f"{host}:{iface['name']}  {iface['state']:<4}  {addrs}")
+            addrs = ", ".join(a.address for a in iface.addresses)
+            lines.append(f"{host}:{iface.name}  {iface.state:<4}  {addrs}")
     stage.show(lines)
-    stage.say(f"(Same view from the shell: ipv6 lab status {detail['name']})")
-    return all(info["present"] for info in detail["hosts"].values())
+    stage.say(f"(Same view from the shell: ipv6 lab status {detail.name})")
+    return all(info.present for info in detail.hosts.values())

@@ -27,7 +27,7 @@ async def link_local_ping(stage: Stage) -> bool:
         return await _on_loopback(stage)
     a = stage.lab.host("a")
     detail = await stage.lab.describe()
-    mac = next(i["mac"] for i in detail["hosts"]["b"]["interfaces"] if i["name"] == "eth0")
+    mac = next(i.mac for i in detail.hosts["b"].interfaces if i.name == "eth0") or ""
     target = eui64_address(parse_mac(mac))
     stage.say(
         f"b's eth0 has MAC {mac}; its link-local address is the modified EUI-64 "

@@ -59,11 +59,11 @@ async def reach_everyone(stage: Stage) -> bool:
         )
     detail = await stage.lab.describe()
     peers = []
-    for host, info in detail["hosts"].items():
-        for iface in info["interfaces"]:
-            for addr in iface["addresses"]:
-                ip = ip_interface(addr["address"]).ip
-                if iface["name"] != "lo" and addr["scope"] == "global":
+    for host, info in detail.hosts.items():
+        for iface in info.interfaces:
+            for addr in iface.addresses:
+                ip = ip_interface(addr.address).ip
+                if iface.name != "lo" and addr.scope == "global":
                     family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
                     peers.append(Peer(host, str(ip), family))
     lab = stage.lab

@@ -73,13 +73,13 @@ async def test_every_shipped_lab_comes_up_and_goes_down(lab) -> None:
     for path in sorted(LABS.glob("*.toml")):
         async with lab(path) as running:
             detail = await running.describe()
-            for host, info in detail["hosts"].items():
-                assert info["present"], host
-                for iface in info["interfaces"]:
-                    if iface["name"] != "lo":
-                        assert iface["state"] == "up", (path.name, host, iface)
-                    for addr in iface["addresses"]:
-                        assert not addr["tentative"], (path.name, host, addr)
+            for host, info in detail.hosts.items():
+                assert info.present, host
+                for iface in info.interfaces:
+                    if iface.name != "lo":
+                        assert iface.state == "up", (path.name, host, iface)
+                    for addr in iface.addresses:
+                        assert not addr.tentative, (path.name, host, addr)
 
 
 async def test_link_local_lab_has_the_seeds_eui64_addresses(lab) -> None:
@@ -87,8 +87,8 @@ async def test_link_local_lab_has_the_seeds_eui64_addresses(lab) -> None:
         detail = await running.describe()
 
     def addrs(host: str, ifname: str) -> set[str]:
-        (iface,) = [i for i in detail["hosts"][host]["interfaces"] if i["name"] == ifname]
-        return {a["address"] for a in iface["addresses"]}
+        (iface,) = [i for i in detail.hosts[host].interfaces if i.name == ifname]
+        return {a.address for a in iface.addresses}
 
     # The seeds: MAC 00-60-08-52-f9-d8 gives fe80::260:8ff:fe52:f9d8.
     assert addrs("c", "eth0") == {"fe80::260:8ff:fe52:f9d8/64"}
