@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from ._errors import BadInput
+from ._result import Result
 
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 if TYPE_CHECKING:
@@ -226,12 +228,12 @@ def _explain_unicast(address: IPv6) -> AddressInfo:
         )
     if address in TEREDO:
         teredo = decode_teredo(address)
-        info.embedded_ipv4 = teredo["client"]
-        info.details["teredo"] = teredo
+        info.embedded_ipv4 = teredo.client
+        info.details["teredo"] = teredo.to_json()
         info.facts.append(
-            f"Teredo (RFC 4380): server {teredo['server']}, client {teredo['client']} "
-            f"port {teredo['port']}, flags 0x{teredo['flags']:04x}"
-            + (" (cone NAT)" if teredo["cone"] else "")
+            f"Teredo (RFC 4380): server {teredo.server}, client {teredo.client} "
+            f"port {teredo.port}, flags 0x{teredo.flags:04x}"
+            + (" (cone NAT)" if teredo.cone else "")
         )
     isatap = isatap_ipv4(address)
     if isatap is not None and address not in MAPPED:
@@ -403,16 +405,28 @@ def solicited_node(address: IPv6) -> IPv6:
     return IPv6(int(SOLICITED_NODE.network_address) | int(address) & 0xFFFFFF)
 
 
-def decode_teredo(address: IPv6) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Teredo(Result):
+    """What a Teredo address carries (RFC 4380 4): the client's port and address
+    are stored inverted (obfuscated), and are given here as they are."""
+
+    server: str
+    flags: int
+    cone: bool
+    port: int
+    client: str
+
+
+def decode_teredo(address: IPv6) -> Teredo:
     raw = address.packed
     flags = int.from_bytes(raw[8:10], "big")
-    return {
-        "server": str(IPv4(raw[4:8])),
-        "flags": flags,
-        "cone": bool(flags & 0x8000),
-        "port": int.from_bytes(raw[10:12], "big") ^ 0xFFFF,
-        "client": str(IPv4(bytes(b ^ 0xFF for b in raw[12:16]))),
-    }
+    return Teredo(
+        server=str(IPv4(raw[4:8])),
+        flags=flags,
+        cone=bool(flags & 0x8000),
+        port=int.from_bytes(raw[10:12], "big") ^ 0xFFFF,
+        client=str(IPv4(bytes(b ^ 0xFF for b in raw[12:16]))),
+    )
 
 
 def nat64_embed(address: IPv4, prefix: Net6 = NAT64_WELL_KNOWN) -> IPv6:

@@ -113,28 +113,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no tunnels (ipv6 tunnel add, or ipv6 6to4cfg)")
         return 0
     for row in rows:
-        remote = row["remote"] or "-"
-        relays = f", relay {', '.join(row['relays'])}" if row["relays"] else ""
-        state = "running" if row["running"] else "NOT RUNNING"
+        remote = row.remote or "-"
+        relays = f", relay {', '.join(row.relays)}" if row.relays else ""
+        state = "running" if row.running else "NOT RUNNING"
         print(
-            f"{row['name']}: {row['mode']} on the {row['plane']} plane, {row['local']} -> "
-            f"{remote}{relays}, MTU {row['mtu']}, {state}"
+            f"{row.name}: {row.mode} on the {row.plane} plane, {row.local} -> "
+            f"{remote}{relays}, MTU {row.mtu}, {state}"
         )
-        if row.get("error"):
-            print(f"  {row['error']}")
-        if row["addresses"]:
-            print(f"  addresses: {', '.join(row['addresses'])}")
-        if row["running"]:
+        if row.error:
+            print(f"  {row.error}")
+        if row.addresses:
+            print(f"  addresses: {', '.join(row.addresses)}")
+        if row.running:
             print(
-                f"  out (encapsulated): {row['tx_packets']} packets, {row['tx_bytes']} bytes; "
-                f"in (decapsulated): {row['rx_packets']} packets, {row['rx_bytes']} bytes"
+                f"  out (encapsulated): {row.tx_packets} packets, {row.tx_bytes} bytes; "
+                f"in (decapsulated): {row.rx_packets} packets, {row.rx_bytes} bytes"
             )
-            drops = row.get("drops") or {}
+            drops = row.drops or {}
             if drops:
                 print(kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))
             else:
                 print("  no drops")
-            service = row.get("service") or {}
+            service = row.service or {}
             unclaimed = ", ".join(
                 f"{k} {v}" for k, v in sorted(service.get("unclaimed", {}).items())
             )

@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from .. import _daemon
 from .._address import sixto4_address
 from .._errors import BadInput, Ipv6Error
+from .._result import Result
 from . import _registry
 from ._registry import TunnelSpec
 
@@ -274,7 +276,35 @@ def stop_service(data: dict[str, Any]) -> None:
     _registry.save(data)
 
 
-def status() -> list[dict[str, Any]]:
+@dataclass
+class TunnelStatus(Result):
+    """One tunnel as ``ipv6 tunnel status`` shows it. The counters are there when
+    it runs; ``service`` (what the userspace service counted for no tunnel) and
+    ``error`` (why it is not running) when there is something to say."""
+
+    name: str
+    mode: str
+    plane: str
+    local: str
+    remote: str | None
+    relays: list[str]
+    mtu: int
+    addresses: list[str]
+    running: bool = False
+    tx_packets: int | None = None
+    tx_bytes: int | None = None
+    rx_packets: int | None = None
+    rx_bytes: int | None = None
+    drops: dict[str, int] | None = None
+    service: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        optional = ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "drops", "service", "error")
+        return {k: v for k, v in super().to_json().items() if k not in optional or v is not None}
+
+
+def status() -> list[TunnelStatus]:
     """Every tunnel with its plane, addresses and counters (fresh from the service)."""
     data = _registry.load()
     pid: int = data.get("service") or 0
@@ -304,31 +334,30 @@ def status() -> list[dict[str, Any]]:
     import psutil
 
     on_links = psutil.net_if_addrs()
-    rows = []
+    rows: list[TunnelStatus] = []
     for name, spec in sorted(data["tunnels"].items()):
-        row: dict[str, Any] = {
-            "name": name,
-            "mode": spec["mode"],
-            "plane": spec["plane"],
-            "local": spec["local"],
-            "remote": spec.get("remote") or ("2002::/16" if spec["mode"] == "6to4" else None),
-            "relays": spec.get("relays", []),
-            "mtu": spec["mtu"],
-            "addresses": [
+        row = TunnelStatus(
+            name=name,
+            mode=spec["mode"],
+            plane=spec["plane"],
+            local=spec["local"],
+            remote=spec.get("remote") or ("2002::/16" if spec["mode"] == "6to4" else None),
+            relays=spec.get("relays", []),
+            mtu=spec["mtu"],
+            addresses=[
                 a.address.split("%")[0]
                 for a in on_links.get(name, ())
                 if a.family == socket.AF_INET6
             ],
-            "running": False,
-        }
+        )
         if spec["plane"] == "userspace" and name in counted:
             c = counted[name]
-            row.update(running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"])
-            row["service"] = service
+            row = replace(row, running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"])
+            row.service = service
         elif spec["plane"] == "userspace" and name in errors:
-            row["error"] = errors[name]
+            row.error = errors[name]
         elif spec["plane"] == "kernel":
-            row.update(_kernel_counters(name))
+            row = _with_kernel_counters(row)
         rows.append(row)
     return rows
 
@@ -336,22 +365,20 @@ def status() -> list[dict[str, Any]]:
 _COUNTERS = ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")
 
 
-def _kernel_counters(name: str) -> dict[str, Any]:
+def _with_kernel_counters(row: TunnelStatus) -> TunnelStatus:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        found = ipr.get_links(ifname=name) if _device_exists(name) else []
+        found = ipr.get_links(ifname=row.name) if _device_exists(row.name) else []
     if not found:
-        return {"running": False}
+        return row
     stats = found[0].get_attr("IFLA_STATS64") or {}
-    return {
-        "running": True,
-        "tx_packets": stats.get("tx_packets", 0),
-        "tx_bytes": stats.get("tx_bytes", 0),
-        "rx_packets": stats.get("rx_packets", 0),
-        "rx_bytes": stats.get("rx_bytes", 0),
-        "drops": {
+    return replace(
+        row,
+        running=True,
+        **{k: stats.get(k, 0) for k in _COUNTERS},
+        drops={
             "kernel_rx_dropped": stats.get("rx_dropped", 0),
             "kernel_tx_dropped": stats.get("tx_dropped", 0),
         },
-    }
+    )

@@ -71,7 +71,7 @@ def test_rfc_6052_table_of_nat64_addresses() -> None:
 
 
 def test_rfc_4380_teredo_example() -> None:
-    info = decode_teredo(V6("2001:0:4136:e378:8000:63bf:3fff:fdd2"))
+    info = decode_teredo(V6("2001:0:4136:e378:8000:63bf:3fff:fdd2")).to_json()
     assert info == {
         "server": "65.54.227.120",
         "flags": 0x8000,

@@ -73,9 +73,7 @@ async def test_advertisements_configure_a_host_and_agree_with_radvd(lab, tmp_pat
         detail = await running.describe()
 
         def mac(host: str) -> str:
-            return str(
-                next(i.mac for i in detail.hosts[host].interfaces if i.name == "eth0")
-            )
+            return str(next(i.mac for i in detail.hosts[host].interfaces if i.name == "eth0"))
 
         script = tmp_path / "advertise.txt"
         script.write_text(SETUP)
