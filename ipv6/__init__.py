@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._address import eui64_address, parse_mac
     from ._addrwatch import AddressWatch
-    from ._dsock import ProbeRow, make_socket, run_probe
+    from ._dualsockets import ProbeRow, make_socket, run_probe
     from ._dualstack import Kind
     from ._echo import EchoService
     from ._interfaceref import InterfaceRef
@@ -56,14 +56,14 @@ _LAZY = {
     "InterfaceRef": "_interfaceref",
     "Kind": "_dualstack",
     "PingResult": "_ping",
-    "ProbeRow": "_dsock",
+    "ProbeRow": "_dualsockets",
     "Reply": "_ping",
     "UnknownInterface": "_interfaces",
     "addresses_of": "_interfaces",
     "choose_zone": "_zones",
     "eui64_address": "_address",
     "interface_present": "_interfaces",
-    "make_socket": "_dsock",
+    "make_socket": "_dualsockets",
     "missing_privileges": "_privilege",
     "parse_mac": "_address",
     "ping": "_ping",
@@ -71,7 +71,7 @@ _LAZY = {
     "read_sysctl_int": "_procsys",
     "resolve_destination": "_interfaces",
     "resolve_interface": "_interfaces",
-    "run_probe": "_dsock",
+    "run_probe": "_dualsockets",
     "write_sysctl": "_procsys",
 }
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import trio
 
-from ._dsock import DualStackUDP, open_listener
+from ._dualsockets import DualStackUDP, Received, open_listener
 from ._dualstack import Kind, display
 from ._errors import BadInput
 
@@ -247,24 +247,29 @@ class EchoService:
         counters = self.counters
         while True:
             try:
-                got = await udp.receive()
+                batch = await udp.receive_batch()
             except OSError as exc:  # an ICMP error queued on the socket, say
                 counters.udp_failed += 1
                 counters.failed(exc)
                 await trio.lowlevel.checkpoint()
                 continue
-            counters.udp_received += 1
-            if got.dropped is not None:
-                counters.udp_kernel_dropped = got.dropped
-            if got.truncated:
-                counters.udp_truncated += 1
-            self.report(describe("UDP", got.peer, got.local))
-            try:
-                sent = udp.reply_nowait(got, got.data)
-            except OSError as exc:
-                counters.failed(exc)
-                sent = False
-            if sent:
-                counters.udp_replied += 1
-            else:
-                counters.udp_reply_dropped += 1
+            for got in batch:
+                self._answer(udp, got)
+
+    def _answer(self, udp: DualStackUDP, got: Received) -> None:
+        counters = self.counters
+        counters.udp_received += 1
+        if got.dropped is not None:
+            counters.udp_kernel_dropped = got.dropped
+        if got.truncated:
+            counters.udp_truncated += 1
+        self.report(describe("UDP", got.peer, got.local))
+        try:
+            sent = udp.reply_nowait(got, got.data)
+        except OSError as exc:
+            counters.failed(exc)
+            sent = False
+        if sent:
+            counters.udp_replied += 1
+        else:
+            counters.udp_reply_dropped += 1

@@ -36,7 +36,7 @@ async def test_the_receiver_counts_a_queued_error_and_reads_on() -> None:
 
 
 async def test_the_echo_service_counts_a_queued_error_and_answers_on() -> None:
-    from ipv6._dsock import DualStackUDP
+    from ipv6._dualsockets import DualStackUDP
     from ipv6._echo import EchoService
 
     service = EchoService(0, lambda event: None)

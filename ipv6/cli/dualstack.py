@@ -13,13 +13,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PROBE_LAB = """
-[hosts.v6only0]
-sysctls = { bindv6only = 0 }
-[hosts.v6only1]
-sysctls = { bindv6only = 1 }
-"""
-
 
 def register(groups: Any) -> None:
     _, commands = kit.group(groups, "dualstack", "dual-stack sockets: probe, check, serve")
@@ -80,12 +73,17 @@ def register(groups: Any) -> None:
 def cmd_probe(args: argparse.Namespace) -> int:
     import trio
 
-    rows: list[Any] = trio.run(_probe_everywhere)
-    if args.json:
-        kit.print_json([r.__dict__ for r in rows])
-        return 0
+    from .._dualreport import probe_everywhere
     from .._dualstack import display
 
+    probe = trio.run(probe_everywhere)
+    if not probe.both_settings:
+        print(
+            "ipv6 dualstack probe: not root: only this host's bindv6only is tried", file=sys.stderr
+        )
+    if args.json:
+        kit.print_json(probe.rows)
+        return 0
     table = [
         (
             r.bindv6only,
@@ -96,94 +94,49 @@ def cmd_probe(args: argparse.Namespace) -> int:
             f"{display(r.server_saw)} ({r.server_saw})" if r.server_saw else "-",
             f"{display(r.client_saw)} ({r.client_saw})" if r.client_saw else "-",
         )
-        for r in rows
+        for r in probe.rows
     ]
     header = ("BINDV6ONLY", "PROTO", "LISTENER", "CLIENT", "CONNECTS", "LISTENER SAW", "CLIENT SAW")
     print(kit.table(table, header))
     return 0
 
 
-async def _probe_everywhere() -> list[Any]:
-    from .._dsock import run_probe
-    from .._privilege import missing_privileges
-
-    if missing_privileges():
-        print(
-            "ipv6 dualstack probe: not root: only this host's bindv6only is tried", file=sys.stderr
-        )
-        return await run_probe()
-    import os
-
-    from ..lab import open_lab, parse_config
-
-    config = parse_config(PROBE_LAB, source="<probe>", name=f"probe{os.getpid() % 10000}")
-    rows: list[Any] = []
-    async with open_lab(config) as lab:
-        for host in ("v6only0", "v6only1"):
-            rows += await lab.host(host).run_trio(run_probe)
-    return rows
-
-
 def cmd_check(args: argparse.Namespace) -> int:
+    import functools
+
     import trio
+
+    from .._dualreport import check_service
 
     if not 0 < args.port < 65536:
         raise BadInput(f"port {args.port} is out of range (1 to 65535)")
-    report: dict[str, Any] = trio.run(_check, args)
+    check = functools.partial(check_service, delay=args.delay, timeout=args.timeout)
+    report = trio.run(check, args.host, args.port)
     if args.json:
         kit.print_json(report)
-    else:
-        for family in ("IPv4", "IPv6"):
-            item = report[family]
-            if not item["addresses"]:
-                print(f"{family}: no address")
-                continue
-            for attempt in item["attempts"]:
-                took = (
-                    f" in {attempt['elapsed_ms']:.1f} ms"
-                    if attempt["elapsed_ms"] is not None
-                    else ""
-                )
-                print(f"{family}: {attempt['address']} {attempt['outcome']}{took}")
-        race = report["race"]
-        winner = race["winner"]
-        print(
-            "Happy Eyeballs: "
-            + (
-                f"{winner['family']} {winner['address']} won after "
-                f"{winner['started_ms'] + winner['elapsed_ms']:.1f} ms"
-                if winner
-                else "nothing answered"
-            )
+        return 0 if report.race.winner else 1
+    for family, item in (("IPv4", report.ipv4), ("IPv6", report.ipv6)):
+        if not item.addresses:
+            print(f"{family}: no address")
+            continue
+        for attempt in item.attempts:
+            took = f" in {attempt.elapsed_ms:.1f} ms" if attempt.elapsed_ms is not None else ""
+            print(f"{family}: {attempt.address} {attempt.outcome}{took}")
+    winner = report.race.winner
+    print(
+        "Happy Eyeballs: "
+        + (
+            f"{winner.family} {winner.address} won after "
+            f"{winner.started_ms + (winner.elapsed_ms or 0):.1f} ms"
+            if winner
+            else "nothing answered"
         )
-        for attempt in race["attempts"]:
-            took = f", {attempt['elapsed_ms']:.1f} ms" if attempt["elapsed_ms"] is not None else ""
-            started = f"started at {attempt['started_ms']:.1f} ms"
-            print(
-                f"  {attempt['family']} {attempt['address']}: {started}, {attempt['outcome']}{took}"
-            )
-    return 0 if report["race"]["winner"] else 1
-
-
-async def _check(args: argparse.Namespace) -> dict[str, Any]:
-    from .._dsock import happy_eyeballs, resolve
-
-    addresses = await resolve(args.host, args.port)
-    report: dict[str, Any] = {"host": args.host, "port": args.port}
-    for version, family in ((4, "IPv4"), (6, "IPv6")):
-        mine = [a for a in addresses if a.version == version]
-        attempts: list[Any] = []
-        for address in mine:
-            result = await happy_eyeballs([address], args.port, timeout=args.timeout)
-            if result.stream is not None:
-                await result.stream.aclose()
-            attempts += [a.__dict__ for a in result.attempts]
-        report[family] = {"addresses": [str(a) for a in mine], "attempts": attempts}
-    race = await happy_eyeballs(addresses, args.port, delay=args.delay, timeout=args.timeout)
-    if race.stream is not None:
-        await race.stream.aclose()
-    report["race"] = race.to_json()
-    return report
+    )
+    for attempt in report.race.attempts:
+        took = f", {attempt.elapsed_ms:.1f} ms" if attempt.elapsed_ms is not None else ""
+        started = f"started at {attempt.started_ms:.1f} ms"
+        print(f"  {attempt.family} {attempt.address}: {started}, {attempt.outcome}{took}")
+    return 0 if winner else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from ipaddress import IPv6Address as V6
 import pytest
 
 from ipv6 import BadInput
-from ipv6._dsock import enable_ipv4_pktinfo
+from ipv6._dualsockets import enable_ipv4_pktinfo
 from ipv6._dualstack import Kind, MappedOnV6Only, display, for_socket, interleave, to_mapped, unmap
 
 

@@ -264,13 +264,17 @@ def softnet_drops() -> int:
         return sum(int(line.split()[1], 16) for line in f)
 
 
-async def udp_ping(target: str) -> bytes:
+async def udp_ping(target: str) -> tuple[bytes, int]:
+    """The answer to a ping, and how many pings it took: right after a flood the
+    socket's queue is still full, so a ping may be dropped there (and counted)."""
     family = socket.AF_INET6 if ":" in target else socket.AF_INET
     with trio.socket.socket(family, socket.SOCK_DGRAM) as sock:
         await sock.connect((target, PORT))
-        await sock.send(b"ping")
-        with trio.fail_after(5):
-            return await sock.recv(100)
+        for attempt in range(1, 6):
+            await sock.send(b"ping")
+            with trio.move_on_after(1):
+                return await sock.recv(100), attempt
+    raise AssertionError("five pings after the flood, none answered")
 
 
 async def test_a_ten_second_udp_flood_with_resets_during_it(lab, tmp_path: Path, figures) -> None:
@@ -293,14 +297,15 @@ async def test_a_ten_second_udp_flood_with_resets_during_it(lab, tmp_path: Path,
                 nursery.start_soon(resets)
             # A ping after the flood: received, answered, and its arrival reports
             # the socket's drop count up to that moment.
-            assert await b.run_trio(udp_ping, A4) == b"ping"
+            answer, pings = await b.run_trio(udp_ping, A4)
+            assert answer == b"ping"
             counters = await served.counters()
             lost_in_backlog = softnet_drops() - backlog_before
             for target in (A4, A6):
                 answer = await b.run_trio(echo_once, target)
                 assert answer.endswith(b"still there?")
             rss_growth = served.rss() - rss_before
-        offered = sent[0] + 1
+        offered = sent[0] + pings
         received, dropped = counters["udp_received"], counters["udp_kernel_dropped"]
         assert sent[0] > 100_000, sent  # a real flood, not a trickle
         # Nothing the kernel delivered goes uncounted: each datagram was either

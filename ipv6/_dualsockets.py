@@ -29,6 +29,7 @@ from ._ancillary import (
 from ._dualstack import CONNECTION_ATTEMPT_DELAY, Kind, interleave, unmap
 from ._errors import BadInput, Ipv6Error
 from ._procsys import read_sysctl_int
+from ._result import Result
 
 
 def make_socket(kind: Kind, type: int) -> socket.socket:
@@ -112,9 +113,33 @@ class DualStackUDP:
             raise
         self.port = self.sock.getsockname()[1]
         self._trio = trio.socket.from_stdlib_socket(self.sock)  # the same socket, to wait on
+        self._error: OSError | None = None
 
     async def receive(self) -> Received:
-        data, ancillary, flags, peer = await self._trio.recvmsg(65535, 256)
+        """The next datagram, waiting for one."""
+        if self._error is not None:  # read while draining a batch: raised in its turn
+            error, self._error = self._error, None
+            raise error
+        return self._received(*await self._trio.recvmsg(65535, 256))
+
+    async def receive_batch(self, limit: int = 64) -> list[Received]:
+        """The next datagram and whatever else is already queued, up to ``limit``:
+        one wait, then reads that do not wait, so a busy socket costs no scheduler
+        trip per datagram (and drains faster than its queue fills)."""
+        batch = [await self.receive()]
+        try:
+            while len(batch) < limit:
+                batch.append(self._received(*self.sock.recvmsg(65535, 256)))
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # an error queued on the socket: the next receive() raises it
+            self._error = exc
+        return batch
+
+    @staticmethod
+    def _received(
+        data: bytes, ancillary: list[tuple[int, int, bytes]], flags: int, peer: Any
+    ) -> Received:
         assert isinstance(peer, tuple)  # an AF_INET6 socket's address
         local, ifindex, dropped = "", 0, None
         for level, kind, value in ancillary:
@@ -169,7 +194,7 @@ def enable_ipv4_pktinfo(
 
 
 @dataclass
-class Attempt:
+class Attempt(Result):
     address: str
     family: str
     started_ms: float
@@ -185,8 +210,8 @@ class RaceResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "winner": None if self.winner is None else self.winner.__dict__,
-            "attempts": [a.__dict__ for a in self.attempts],
+            "winner": None if self.winner is None else self.winner.to_json(),
+            "attempts": [a.to_json() for a in self.attempts],
         }
 
 
@@ -285,7 +310,7 @@ LISTENERS = (Kind.DUAL, Kind.V6ONLY, Kind.V4ONLY, Kind.DEFAULT)
 
 
 @dataclass
-class ProbeRow:
+class ProbeRow(Result):
     listener: str
     client: str
     protocol: str
