@@ -49,32 +49,32 @@ def register(groups: Any) -> None:
 
 
 def cmd_6to4cfg(args: argparse.Namespace) -> int:
-    from ..tunnel import _sixto4
-    from ..tunnel._sixto4cfg import Options, script_text
+    from ..tunnel import _sixto4host as host
+    from ..tunnel._sixto4plan import Options, script_text
 
     if args.undo:
         if args.file:
-            _sixto4.write_script(_sixto4.undo_text(), args.file)
+            host.write_script(host.undo_text(), args.file)
             return 0
         kit.require_tunnel_privilege("undoing 6to4")
-        lines = _sixto4.undo()
+        lines = host.undo()
         print(f"6to4 undone ({len(lines)} netsh commands)")
         return 0
     options = Options(
         router=args.router,
         sitelocal=args.sitelocal,
-        relay=_sixto4.resolve_relay(args.relay, best=args.best) if args.relay else None,
+        relay=host.resolve_relay(args.relay, best=args.best) if args.relay else None,
         address=kit.parse_ipv4(args.address, "-S") if args.address else None,
         lab=args.lab,
         plane=args.plane,
         mtu=args.mtu,
     )
     if args.file:
-        made = _sixto4.make_plan(options)
-        _sixto4.write_script(script_text(made.script, _sixto4.title(options, made)), args.file)
+        made = host.make_plan(options)
+        host.write_script(script_text(made.script, host.title(options, made)), args.file)
         return 0
     kit.require_tunnel_privilege("configuring 6to4")
-    made = _sixto4.apply(options)
+    made = host.apply(options)
     print(f"6to4 site {made.site} on tunnel tun6to4, address {made.address}")
     for name, subnet in made.inner:
         print(f"  {name}: {subnet} published and advertised")

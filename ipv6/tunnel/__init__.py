@@ -2,7 +2,7 @@
 plane (TUN + raw IPv4 socket, a Trio service) and the kernel's sit driver.
 
 Everything here loads on first use, so importing a pure module of the
-package (``_rules``, ``_packets``, ``_sixto4cfg``) loads nothing else."""
+package (``_rules``, ``_packets``, ``_sixto4plan``) loads nothing else."""
 
 from __future__ import annotations
 
@@ -16,20 +16,20 @@ if TYPE_CHECKING:
     from ._packets import ipv6_packet
     from ._registry import TunnelSpec
     from ._rules import Drop, Policy, Send, decapsulate, encapsulate, lab_block
-    from ._sixto4cfg import HostFacts, Options
-    from ._sixto4cfg import plan as plan_sixto4cfg
+    from ._sixto4plan import HostFacts, Options
+    from ._sixto4plan import plan as plan_sixto4plan
 
 _LAZY = {
     "Drop": ("_rules", "Drop"),
-    "HostFacts": ("_sixto4cfg", "HostFacts"),
-    "Options": ("_sixto4cfg", "Options"),
+    "HostFacts": ("_sixto4plan", "HostFacts"),
+    "Options": ("_sixto4plan", "Options"),
     "Policy": ("_rules", "Policy"),
     "Send": ("_rules", "Send"),
     "decapsulate": ("_rules", "decapsulate"),
     "encapsulate": ("_rules", "encapsulate"),
     "ipv6_packet": ("_packets", "ipv6_packet"),
     "lab_block": ("_rules", "lab_block"),
-    "plan_sixto4cfg": ("_sixto4cfg", "plan"),
+    "plan_sixto4plan": ("_sixto4plan", "plan"),
     "TunnelError": ("_control", "TunnelError"),
     "add_tunnel": ("_control", "add"),
     "delete_tunnel": ("_control", "delete"),
@@ -51,7 +51,7 @@ __all__ = [
     "encapsulate",
     "ipv6_packet",
     "lab_block",
-    "plan_sixto4cfg",
+    "plan_sixto4plan",
     "tunnel_status",
 ]
 

@@ -11,7 +11,7 @@ from ipv6._errors import BadInput
 from ipv6.netsh._grammar import Command, parse_command
 from ipv6.netsh._ops import AddTunnel, DeleteTunnel, WriteSysctl
 from ipv6.netsh._ops import plan as netsh_plan
-from ipv6.tunnel._sixto4cfg import HostFacts, Options, plan, script_text
+from ipv6.tunnel._sixto4plan import HostFacts, Options, plan, script_text
 
 SEEDS = A4("172.31.42.239")
 

@@ -20,7 +20,7 @@ from .._errors import BadInput, Ipv6Error
 from ..netsh._executor import NetshFailed
 from . import _registry
 from ._packets import checksum
-from ._sixto4cfg import TUNNEL, HostFacts, Options, Plan, plan, script_text
+from ._sixto4plan import TUNNEL, HostFacts, Options, Plan, plan, script_text
 
 SETTINGS_DEFAULT: dict[str, Any] = {
     "state": "default",
