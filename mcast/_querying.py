@@ -11,18 +11,20 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
 from ipv6 import AddressWatch, InterfaceRef, interface_present
 
 from ._errors import McastBadInput, McastError
-from ._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
+from ._frames import WireMessage, encode_ipv4_igmp, encode_ipv6_mld, ethernet
 from ._igmp import IgmpQuery
 from ._lookup import find_interface
-from ._observer import InterfaceGone, Observed, Observer
+from ._observer import CaptureCounters, InterfaceGone, Observed, Observer
 from ._querier import Action, Querier, QuerierConfig, Send
 from ._routertable import Timers
+from ._wiretext import describe
 
 
 @dataclass
@@ -156,17 +158,86 @@ async def _serve(
                     perform(querier, querier.receive(item.wire, now))
 
 
-def counters(link: Link, queriers: list[Querier]) -> dict[str, object]:
+@dataclass(frozen=True)
+class QuerierCounts:
+    """What one querier counted."""
+
+    groups: int
+    refused: dict[str, int]  # reports its table would not take, by reason
+    queries_suppressed: int
+    queries_dropped: int
+
+
+@dataclass(frozen=True)
+class Counters:
     """What the queriers and their capture counted, for ``mcast querier``'s report."""
-    return {
-        "capture": link.observer.statistics().to_json(),
-        **{
-            q.config.protocol: {
-                "groups": len(q.table.groups),
-                "refused": dict(sorted(q.table.refused.items())),
-                "queries_suppressed": q.suppressed,
-                "queries_dropped": q.dropped_queries,
-            }
+
+    capture: CaptureCounters
+    queriers: dict[str, QuerierCounts]  # by protocol: "igmp", "mld"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "capture": self.capture.to_json(),
+            **{protocol: vars(counts) for protocol, counts in self.queriers.items()},
+        }
+
+
+def counters(link: Link, queriers: list[Querier]) -> Counters:
+    return Counters(
+        link.observer.statistics(),
+        {
+            q.config.protocol: QuerierCounts(
+                len(q.table.groups),
+                dict(sorted(q.table.refused.items())),
+                q.suppressed,
+                q.dropped_queries,
+            )
             for q in queriers
         },
-    }
+    )
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One thing a querier did or saw, as ``mcast querier`` reports it."""
+
+    protocol: str  # "IGMP" or "MLD"
+    kind: str  # "sent", "table", or the querier's event ("elected", "report"...)
+    text: str
+    detail: dict[str, Any]
+
+
+def explain(querier: Querier, action: Action, now: float) -> Happening:
+    """An action in words: a query sent (its fields), or a report with the table
+    rows of the groups it named (not the whole table: a flood of reports would
+    print a thousand groups each time), or another event as the querier said it."""
+    protocol = querier.config.protocol.upper()
+    if isinstance(action, Send):
+        wire = WireMessage(
+            querier.config.protocol,
+            querier.config.address,
+            action.destination,
+            1,
+            True,
+            action.message,
+        )
+        info = describe(wire)
+        if info["group"] in ("0.0.0.0", "::"):
+            what = "general query"
+        else:
+            sources = info.get("sources")
+            what = f"query for {info['group']}" + (
+                f" sources {{{', '.join(sources)}}}" if sources else ""
+            )
+        return Happening(protocol, "sent", what, info)
+    if action.kind == "report":
+        listed = action.detail.get("groups", [])
+        assert isinstance(listed, list)
+        rows = querier.table.snapshot(now, [ipaddress.ip_address(g) for g in listed])
+        summary = "; ".join(_row_text(r) for r in rows) or "(no members)"
+        return Happening(protocol, "table", f"{action.text}: {summary}", {"groups": rows})
+    return Happening(protocol, action.kind, action.text, dict(action.detail))
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    return f"{row['group']} {str(row['mode']).upper()} {{{', '.join(row['sources'])}}}"

@@ -21,6 +21,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ._errors import McastBadInput
 from ._frames import WireMessage
 from ._hostmodel import Record
 from ._igmp import IgmpV1Report, IgmpV2Leave, IgmpV2Report, IgmpV3Report
@@ -40,6 +41,14 @@ class Timers:
     query_response_interval: float = 10.0
     last_member_query_interval: float = 1.0
     last_member_query_count: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 < self.query_response_interval < self.query_interval:
+            raise McastBadInput(
+                "the query response interval must be more than 0 and less than the query interval"
+            )
+        if not 1 <= self.robustness <= 7:  # the 3 bits of IGMPv3's and MLDv2's QRV
+            raise McastBadInput("the robustness variable must be 1 to 7")
 
     @property
     def group_membership_interval(self) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 import time
@@ -42,32 +41,26 @@ def cmd_querier(args: argparse.Namespace) -> int:
 
     from ipv6 import resolve_interface
 
-    from .._errors import McastBadInput
-
-    if args.interval <= 0 or args.response_interval <= 0 or args.response_interval >= args.interval:
-        raise McastBadInput("--response-interval must be more than 0 and less than --interval")
-    if not 1 <= args.robustness <= 7:
-        raise McastBadInput("--robustness must be 1 to 7")
-    interface = resolve_interface(args.interface)
-    result: int = trio.run(_run, args, interface)
-    return result
-
-
-async def _run(args: argparse.Namespace, interface: Any) -> int:
-    from contextlib import nullcontext
-
-    import trio
-
-    from .._querier import Event, Querier, Send
-    from .._querying import Link, counters, queriers_for, run_queriers
     from .._routertable import Timers
-    from .._wiretext import describe
 
     timers = Timers(
         robustness=args.robustness,
         query_interval=args.interval,
         query_response_interval=args.response_interval,
     )
+    interface = resolve_interface(args.interface)
+    result: int = trio.run(_run, args, interface, timers)
+    return result
+
+
+async def _run(args: argparse.Namespace, interface: Any, timers: Any) -> int:
+    from contextlib import nullcontext
+
+    import trio
+
+    from .._querier import Action, Querier
+    from .._querying import Link, counters, explain, queriers_for, run_queriers
+
     link = Link.open(interface)
     try:
         queriers = queriers_for(
@@ -80,63 +73,18 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
         names = ", ".join(f"{q.config.protocol.upper()} from {q.config.address}" for q in queriers)
         print(f"querier on {interface}: {names}", file=sys.stderr, flush=True)
 
-        def report(querier: Querier, action: object) -> None:
+        def report(querier: Querier, action: Action) -> None:
             now = time.time()
-            protocol = querier.config.protocol.upper()
-            if isinstance(action, Send):
-                from .._frames import WireMessage
-
-                wire = WireMessage(
-                    querier.config.protocol,
-                    querier.config.address,
-                    action.destination,
-                    1,
-                    True,
-                    action.message,
-                )
-                info = describe(wire)
-                what = (
-                    "general query"
-                    if info["group"] in ("0.0.0.0", "::")
-                    else (
-                        f"query for {info['group']}"
-                        + (
-                            f" sources {{{', '.join(info['sources'])}}}"
-                            if info.get("sources")
-                            else ""
-                        )
-                    )
-                )
-                _emit(args.json, now, protocol, "sent", text=what, detail=info)
-            elif isinstance(action, Event):
-                if action.kind == "report":
-                    # The rows of the groups the report named (the whole table would
-                    # cost a line of a thousand groups for every report of a flood).
-                    listed = action.detail.get("groups", [])
-                    assert isinstance(listed, list)
-                    named = [ipaddress.ip_address(g) for g in listed]
-                    rows = querier.table.snapshot(trio.current_time(), named)
-                    summary = "; ".join(_row_text(r) for r in rows) or "(no members)"
-                    _emit(
-                        args.json,
-                        now,
-                        protocol,
-                        "table",
-                        text=f"{action.text}: {summary}",
-                        detail={"groups": rows},
-                    )
-                else:
-                    _emit(
-                        args.json,
-                        now,
-                        protocol,
-                        action.kind,
-                        text=action.text,
-                        detail=action.detail,
-                    )
+            news = explain(querier, action, trio.current_time())
+            if args.json:
+                line = {"time": round(now, 6), "protocol": news.protocol, "event": news.kind}
+                print(json.dumps(line | {"text": news.text, **news.detail}), flush=True)
+                return
+            stamp = time.strftime("%H:%M:%S", time.localtime(now))
+            print(f"{stamp} {news.protocol} {news.kind}: {news.text}", flush=True)
 
         def say_counters() -> None:
-            numbers = counters(link, queriers)
+            numbers = counters(link, queriers).to_json()
             if args.json:
                 print(json.dumps({"event": "counters", **numbers}), flush=True)
             else:
@@ -148,28 +96,3 @@ async def _run(args: argparse.Namespace, interface: Any) -> int:
     finally:
         link.close()
     return 0
-
-
-def _row_text(row: dict[str, Any]) -> str:
-    return f"{row['group']} {str(row['mode']).upper()} {{{', '.join(row['sources'])}}}"
-
-
-def _emit(
-    as_json: bool, when: float, protocol: str, kind: str, *, text: str, detail: dict[str, Any]
-) -> None:
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "time": round(when, 6),
-                    "protocol": protocol,
-                    "event": kind,
-                    "text": text,
-                    **detail,
-                }
-            ),
-            flush=True,
-        )
-        return
-    stamp = time.strftime("%H:%M:%S", time.localtime(when))
-    print(f"{stamp} {protocol} {kind}: {text}", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -123,3 +124,19 @@ def test_skipping_the_walk_until_a_timer_runs_out_changes_nothing(steps) -> None
         assert lazy.apply(record, now) == eager.apply(record, now)
         eager._next_expiry = float("-inf")
         assert lazy.snapshot(now) == eager.snapshot(now)
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"query_interval": 10, "query_response_interval": 10}, "less than the query interval"),
+        ({"query_response_interval": 0}, "more than 0"),
+        ({"robustness": 0}, "1 to 7"),
+        ({"robustness": 8}, "1 to 7"),  # IGMPv3's and MLDv2's QRV field has 3 bits
+    ],
+)
+def test_timers_rfc_3376_cannot_hold_are_refused(values: dict, words: str) -> None:
+    from mcast import McastBadInput
+
+    with pytest.raises(McastBadInput, match=words):
+        Timers(**values)
