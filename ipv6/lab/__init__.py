@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 # The pure parts load with the package; the rest (the kernel, the records on
 # disk, Trio) on first use, so importing a pure module loads only pure modules.
-from ._config import Endpoint, Host, LabConfig, Link, Route, parse_config
+from ._config import Endpoint, Host, LabConfig, Link, Route
+from ._configread import parse_config
 from ._plan import Plan, plan_up
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 from .._errors import LabConfigError
-from ._config import LabConfig, parse_config
+from ._config import LabConfig
+from ._configread import parse_config
 
 
 def load_config(path: str | Path, *, name: str | None = None) -> LabConfig:

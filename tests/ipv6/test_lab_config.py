@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ipv6 import LabConfigError
 from ipv6.lab import builtin_labs, load_config, parse_config
-from ipv6.lab._config import _Reader
+from ipv6.lab._configread import _Reader
 
 LABS = Path(__file__).resolve().parents[2] / "configs" / "lab"
 
