@@ -28,7 +28,7 @@ from pathlib import Path
 import _common
 import trio
 
-from ipv6._address import sixto4_address
+from ipv6._derive import sixto4_address
 from ipv6.lab import load_config, open_lab
 
 ENDS = {"a": IPv4Address("10.0.0.1"), "b": IPv4Address("10.0.0.2")}

@@ -26,8 +26,8 @@ TYPE_CHECKING = False  # typing is not imported at run time: pure commands start
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._address import eui64_address, parse_mac
     from ._addrwatch import AddressWatch
+    from ._derive import eui64_address, parse_mac
     from ._dualsockets import ProbeRow, make_socket, run_probe
     from ._dualstack import Kind
     from ._echo import EchoService
@@ -61,11 +61,11 @@ _LAZY = {
     "UnknownInterface": "_interfaces",
     "addresses_of": "_interfaces",
     "choose_zone": "_zones",
-    "eui64_address": "_address",
+    "eui64_address": "_derive",
     "interface_present": "_interfaces",
     "make_socket": "_dualsockets",
     "missing_privileges": "_privilege",
-    "parse_mac": "_address",
+    "parse_mac": "_derive",
     "ping": "_ping",
     "read_host_joins": "_inventory",
     "read_sysctl_int": "_procsys",

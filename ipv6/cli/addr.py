@@ -117,7 +117,8 @@ def _interface_id(text: str) -> int:
 def cmd_6to4(args: argparse.Namespace) -> int:
     import ipaddress
 
-    from .._address import canonical, ipv4_usable_for_6to4, sixto4_address, sixto4_prefix
+    from .._address import canonical
+    from .._derive import ipv4_usable_for_6to4, sixto4_address, sixto4_prefix
 
     v4 = _v4(args.ipv4)
     host = _interface_id(args.host) if args.host is not None else None
@@ -147,7 +148,8 @@ def cmd_6to4(args: argparse.Namespace) -> int:
 
 
 def cmd_eui64(args: argparse.Namespace) -> int:
-    from .._address import canonical, eui64_address, eui64_interface_id, parse_mac
+    from .._address import canonical
+    from .._derive import eui64_address, eui64_interface_id, parse_mac
 
     mac = parse_mac(args.mac)
     prefix = _prefix(args.prefix)
@@ -164,7 +166,8 @@ def cmd_eui64(args: argparse.Namespace) -> int:
 
 
 def cmd_nat64(args: argparse.Namespace) -> int:
-    from .._address import canonical, nat64_embed
+    from .._address import canonical
+    from .._derive import nat64_embed
 
     v4 = _v4(args.ipv4)
     prefix = _prefix(args.prefix)

@@ -28,8 +28,8 @@ from typing import Any
 import trio
 
 from .. import _daemon
-from .._address import eui64_address
 from .._ancillary import SO_RXQ_OVFL, drop_count
+from .._derive import eui64_address
 from .._netlink import RTPROT_MANUAL, route_expires
 from .._procsys import read_sysctl
 from ._ra import (

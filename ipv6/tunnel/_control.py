@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from .. import _daemon
-from .._address import sixto4_address
+from .._derive import sixto4_address
 from .._errors import BadInput, Ipv6Error
 from .._result import Result
 from . import _registry

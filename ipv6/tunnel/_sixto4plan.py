@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Network
 
-from .._address import sixto4_address, sixto4_prefix
+from .._derive import sixto4_address, sixto4_prefix
 from .._errors import BadInput
 
 TUNNEL = "tun6to4"

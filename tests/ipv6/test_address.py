@@ -13,26 +13,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ipv6 import BadInput
-from ipv6._address import (
+from ipv6._address import canonical, explain, needs_zone, parse_address, split_zone
+from ipv6._derive import (
     NAT64_LENGTHS,
-    canonical,
     decode_teredo,
     embedded_rp,
     eui64_address,
-    explain,
     is_ssm,
     isatap_interface_id,
     isatap_ipv4,
     nat64_embed,
     nat64_extract,
-    needs_zone,
-    parse_address,
     parse_mac,
     sixto4_address,
     sixto4_ipv4,
     sixto4_prefix,
     solicited_node,
-    split_zone,
 )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from ipv6._address import eui64_address, parse_mac
+from ipv6._derive import eui64_address, parse_mac
 
 pytestmark = pytest.mark.needs_root
 PREFIX = ipaddress.IPv6Network("2001:db8:77::/64")
