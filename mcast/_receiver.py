@@ -32,18 +32,14 @@ import trio
 
 from ipv6 import InterfaceRef
 
-from . import _membercalls, _recvmmsg
+from . import _membercalls
 from ._conflicts import error_for_kernel
-from ._datagram import Datagram, DatagramContext, IPAddress, as_address, drops_in
+from ._datagram import Datagram, IPAddress, as_address
 from ._errors import KernelRefused, McastBadInput, McastError
 from ._lookup import as_interface
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
+from ._reading import MAX_DATAGRAM, PACE, Reading
 from ._slot import Slot
-
-MAX_DATAGRAM = 65535
-ANCILLARY_SPACE = 256
-BATCH = 64
-PACE = 0.0005  # seconds between drains while datagrams keep coming
 
 
 class Receiver:
@@ -61,24 +57,20 @@ class Receiver:
         pace: float = PACE,
     ) -> None:
         self._nursery = nursery
-        self._pace = pace
         self.port = port
         self._bind = as_address(bind) if bind is not None else None
         self._rcvbuf = rcvbuf
         self._protocol_independent = protocol_independent
-        self._max = max_datagram
         self._slots: list[Slot] = []
         self._slot_of: dict[GroupKey, Slot] = {}  # which socket holds each membership
         self._filling: dict[int, Slot] = {}  # per family, the socket new joins go to
-        self._send, self._receive = trio.open_memory_channel[list[Datagram]](1024)
+        send, self._receive = trio.open_memory_channel[list[Datagram]](1024)
         self._pending: deque[Datagram] = deque()
-        self._batch_reader: _recvmmsg.BatchReader | None = None
         # Interface names, read where the sockets were made: a receiver may
         # live in a lab host while its reader runs in another thread.
         self._names: dict[int, str] = {}
+        self._reading = Reading(send, self._names, max_datagram, pace)
         self.received = 0
-        self.truncated = 0
-        self.errors: collections.Counter[str] = collections.Counter()  # receive errors by errno
         self._closed = False
 
     # -- sockets --
@@ -107,7 +99,7 @@ class Receiver:
         if self.port == 0:
             self.port = slot.port  # the first socket picked the port; the rest share it
         self._slots.append(slot)
-        self._nursery.start_soon(self._read, slot)
+        self._nursery.start_soon(self._reading.read, slot, self.port)
         return slot
 
     # -- memberships: change-based --
@@ -287,94 +279,21 @@ class Receiver:
         return len(self._slots)
 
     @property
+    def truncated(self) -> int:
+        """Datagrams longer than the receiver's buffer, cut short."""
+        return self._reading.truncated
+
+    @property
+    def errors(self) -> collections.Counter[str]:
+        """Errors the sockets reported while reading (queued ICMP errors), by errno."""
+        return self._reading.errors
+
+    @property
     def dropped(self) -> int:
         """Datagrams the kernel dropped because a socket's queue was full."""
         return sum(slot.drops for slot in self._slots)
 
     # -- receiving --
-
-    async def _read(self, slot: Slot) -> None:
-        """Drain the socket whenever it is readable; hand over whole batches."""
-        if _recvmmsg.available():
-            await self._read_many(slot)
-        else:
-            await self._read_each(slot)
-
-    async def _read_many(self, slot: Slot) -> None:
-        """recvmmsg: up to BATCH datagrams per system call."""
-        if self._batch_reader is None:
-            # One set of buffers serves every socket: Trio runs the reads one at a time.
-            self._batch_reader = _recvmmsg.BatchReader(BATCH, self._max, ANCILLARY_SPACE)
-        reader = self._batch_reader
-        context = DatagramContext(slot.family, self.port, self._names)
-        fd = slot.sock.fileno()
-        trunc_flag = socket.MSG_TRUNC
-        while not slot.closed:  # checked before every read: never a stale descriptor
-            try:
-                raw = reader.read(fd)
-            except OSError as exc:
-                self._failed(exc)  # an error queued on the socket: counted, reading goes on
-                await trio.lowlevel.checkpoint()
-                continue
-            if not raw:
-                try:
-                    await trio.lowlevel.wait_readable(slot.sock)
-                except trio.ClosedResourceError:
-                    return  # the receiver closed this socket (notify_closing woke us)
-                continue
-            batch = [Datagram(p, name, control, flags, context) for p, name, control, flags in raw]
-            self._deliver(slot, batch, raw[-1][2], sum(1 for r in raw if r[3] & trunc_flag))
-            await self._send.send(batch)
-            if len(batch) < BATCH and self._pace:
-                await trio.sleep(self._pace)
-
-    async def _read_each(self, slot: Slot) -> None:
-        """recvmsg: one system call per datagram, drained until the queue is empty."""
-        sock = slot.sock
-        recvmsg = sock.recvmsg
-        context = DatagramContext(slot.family, self.port, self._names)
-        size = self._max
-        trunc_flag = socket.MSG_TRUNC
-        while not slot.closed:  # checked before every read: never a stale descriptor
-            batch: list[Datagram] = []
-            append = batch.append
-            truncated = 0
-            anc: list[tuple[int, int, bytes]] = []
-            try:
-                while len(batch) < BATCH:
-                    data, anc, flags, address = recvmsg(size, ANCILLARY_SPACE)
-                    if flags & trunc_flag:
-                        truncated += 1
-                    append(Datagram(data, address, anc, flags, context))
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                self._failed(exc)  # an error queued on the socket: counted, reading goes on
-            if not batch:
-                try:
-                    await trio.lowlevel.wait_readable(sock)
-                except trio.ClosedResourceError:
-                    return  # the receiver closed this socket (notify_closing woke us)
-                continue
-            self._deliver(slot, batch, anc, truncated)
-            await self._send.send(batch)
-            if len(batch) < BATCH and self._pace:
-                await trio.sleep(self._pace)
-
-    def _failed(self, exc: OSError) -> None:
-        self.errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
-
-    def _deliver(
-        self,
-        slot: Slot,
-        batch: list[Datagram],
-        last_ancillary: list[tuple[int, int, bytes]] | bytes,
-        truncated: int,
-    ) -> None:
-        drops = drops_in(last_ancillary) if last_ancillary else None
-        if drops is not None:
-            slot.drops = drops  # a running total: the last datagram's is the newest
-        self.truncated += truncated
 
     async def receive_batch(self) -> list[Datagram]:
         """Every datagram that arrived since the last call, waiting for at least one."""
