@@ -125,7 +125,8 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
 
 def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:
     """The interactive shell: contexts, help at every level, one command a line."""
-    from ..netsh._grammar import CONTEXTS, NetshSyntaxError, decode_script
+    from ..netsh._grammar import NetshSyntaxError, decode_script
+    from ..netsh._words import CONTEXTS
 
     context: list[str] = []
     status = 0

@@ -6,15 +6,15 @@ import ipaddress
 
 import pytest
 
+from ipv6._kernelops import INFINITE, AddAddress, AddRoute, WriteSysctl
 from ipv6.netsh._grammar import (
-    INFINITE,
     NetshSyntaxError,
     lifetime_text,
     parse_command,
     parse_lifetime,
     split,
 )
-from ipv6.netsh._ops import AddAddress, AddRoute, Remember, WriteSysctl, plan
+from ipv6.netsh._ops import Remember, plan
 
 
 def cmd(text: str):
@@ -122,7 +122,6 @@ def test_an_undo_says_what_it_could_not_undo() -> None:
 
 
 def test_a_script_is_planned_once_naming_the_interfaces_it_makes() -> None:
-    from ipv6._kernelops import AddAddress as KernelAddAddress
     from ipv6.netsh._script import parse_script
     from ipv6.netsh._transaction import plan_lines
 
@@ -135,8 +134,8 @@ def test_a_script_is_planned_once_naming_the_interfaces_it_makes() -> None:
         ]
     )
     planned = plan_lines(lines, {"eth0": 2})
-    assert planned[1].ops[0] == KernelAddAddress("tun6", ipaddress.ip_interface("2001:db8::1/64"))
-    assert planned[2].ops[0] == KernelAddAddress(2, ipaddress.ip_interface("2001:db8:1::1/64"))
+    assert planned[1].ops[0] == AddAddress("tun6", ipaddress.ip_interface("2001:db8::1/64"))
+    assert planned[2].ops[0] == AddAddress(2, ipaddress.ip_interface("2001:db8:1::1/64"))
     after = parse_script(["interface ipv6 add address tun6 2001:db8::2/64"])
     with pytest.raises(NetshSyntaxError, match=r"line 1: .*no interface 'tun6'"):
         plan_lines(lines + after, {"eth0": 2})  # deleted by line 4, so unknown after it

@@ -8,8 +8,9 @@ from ipaddress import IPv4Address as A4
 import pytest
 
 from ipv6._errors import BadInput
+from ipv6._kernelops import WriteSysctl
 from ipv6.netsh._grammar import Command, parse_command
-from ipv6.netsh._ops import AddTunnel, DeleteTunnel, WriteSysctl
+from ipv6.netsh._ops import AddTunnel, DeleteTunnel
 from ipv6.netsh._ops import plan as netsh_plan
 from ipv6.tunnel._sixto4plan import HostFacts, Options, plan, script_text
 

@@ -1,0 +1,162 @@
+"""The netsh language as data: each context's commands, the parameters each
+takes (keyword, kind, choices, whether positional or required), and what
+``show`` can show. :mod:`._grammar` parses words against these tables.
+Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Param:
+    keyword: str
+    kind: str  # interface, address, prefix, host, lifetime, int, mtu, choice, lladdr, text
+    choices: tuple[str, ...] = ()
+    positional: bool = False
+    required: bool = False
+
+
+def _p(keyword: str, kind: str, *choices: str, pos: bool = False, req: bool = False) -> Param:
+    return Param(keyword, kind, choices, pos, req)
+
+
+STORE = _p("store", "choice", "active", "persistent")
+LIFETIMES = (_p("validlifetime", "lifetime"), _p("preferredlifetime", "lifetime"))
+ON_OFF = ("enabled", "disabled")
+
+# Parameter groups several commands share, in netsh's positional order.
+WHICH_ADDRESS = (
+    _p("interface", "interface", pos=True, req=True),
+    _p("address", "address", pos=True, req=True),
+)
+WHICH_ROUTE = (
+    _p("prefix", "prefix", pos=True, req=True),
+    _p("interface", "interface", pos=True, req=True),
+    _p("nexthop", "host", pos=True),
+)
+ROUTE_OPTIONS = (
+    _p("siteprefixlength", "int"),
+    _p("metric", "int"),
+    _p("publish", "choice", "no", "age", "yes"),
+    *LIFETIMES,
+    STORE,
+)
+NEW_NEIGHBOR = (
+    _p("interface", "interface", pos=True, req=True),
+    _p("address", "host", pos=True, req=True),
+    _p("neighbor", "lladdr", pos=True, req=True),
+    STORE,
+)
+INTERFACE_AND_HOST = (_p("interface", "interface", pos=True), _p("address", "host", pos=True))
+
+IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
+    ("add", "address"): (
+        *WHICH_ADDRESS,
+        _p("type", "choice", "unicast", "anycast"),
+        *LIFETIMES,
+        STORE,
+    ),
+    ("set", "address"): (
+        *WHICH_ADDRESS,
+        _p("type", "choice", "unicast", "anycast"),
+        *LIFETIMES,
+        STORE,
+    ),
+    ("delete", "address"): (*WHICH_ADDRESS, STORE),
+    ("add", "route"): (*WHICH_ROUTE, *ROUTE_OPTIONS),
+    ("set", "route"): (*WHICH_ROUTE, *ROUTE_OPTIONS),
+    ("delete", "route"): (*WHICH_ROUTE, STORE),
+    ("add", "neighbors"): NEW_NEIGHBOR,
+    ("delete", "neighbors"): INTERFACE_AND_HOST,
+    ("delete", "destinationcache"): INTERFACE_AND_HOST,
+    ("set", "interface"): (
+        _p("interface", "interface", pos=True, req=True),
+        _p("forwarding", "choice", *ON_OFF),
+        _p("advertise", "choice", *ON_OFF),
+        _p("mtu", "mtu"),
+        _p("metric", "int"),
+        _p("siteprefixlength", "int"),
+        STORE,
+    ),
+    # Windows' configured tunnel, with the toolkit's 6to4 mode, relay, MTU, plane and lab
+    # switches (docs/tunnels.md); "delete interface" removes a tunnel, as on Windows.
+    ("add", "v6v4tunnel"): (
+        _p("interface", "text", pos=True, req=True),
+        _p("localaddress", "ipv4", pos=True, req=True),
+        _p("remoteaddress", "ipv4", pos=True),
+        _p("mode", "choice", "6in4", "6to4"),
+        _p("relay", "ipv4"),
+        _p("mtu", "mtu"),
+        _p("plane", "choice", "auto", "kernel", "userspace"),
+        _p("router", "host"),
+        _p("lab", "choice", "yes", "no"),
+    ),
+    ("delete", "interface"): (_p("interface", "interface", pos=True, req=True),),
+    ("set", "global"): (
+        _p("forwarding", "choice", *ON_OFF),  # Linux: conf/all/forwarding (see docs/netsh.md)
+        _p("defaultcurhoplimit", "int"),
+        _p("neighborcachelimit", "int"),
+        _p("routecachelimit", "int"),
+        _p("reassemblylimit", "int"),
+        STORE,
+    ),
+}
+IPV6_SHOWS = (
+    "interfaces",
+    "addresses",
+    "route",
+    "neighbors",
+    "joins",
+    "destinationcache",
+    "global",
+    "siteprefixes",
+)
+IPV4_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
+    ("add", "address"): (*WHICH_ADDRESS, _p("mask", "text", pos=True), STORE),
+    ("delete", "address"): (*WHICH_ADDRESS, STORE),
+    ("add", "route"): (*WHICH_ROUTE, _p("metric", "int"), STORE),
+    ("delete", "route"): (*WHICH_ROUTE, STORE),
+    ("add", "neighbors"): NEW_NEIGHBOR,
+    ("delete", "neighbors"): INTERFACE_AND_HOST,
+    ("set", "interface"): (
+        _p("interface", "interface", pos=True, req=True),
+        _p("forwarding", "choice", *ON_OFF),
+        _p("mtu", "mtu"),
+        _p("metric", "int"),
+        STORE,
+    ),
+}
+IPV4_SHOWS = ("interfaces", "addresses", "route", "neighbors", "joins")
+DEFAULTABLE = ("enabled", "disabled", "default")
+# The netsh 6to4 context (Windows' "netsh interface 6to4"); address= and lab= on
+# set state are the toolkit's: the IPv4 address to use, and that a lab may use a
+# private one.
+SIXTO4_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
+    ("set", "state"): (
+        _p("state", "choice", *DEFAULTABLE, pos=True, req=True),
+        _p("undoonstop", "choice", *DEFAULTABLE),
+        _p("address", "ipv4"),
+        _p("lab", "choice", "yes", "no"),
+    ),
+    ("set", "relay"): (
+        _p("name", "text", pos=True),
+        _p("state", "choice", "enabled", "disabled", "default", "automatic"),
+        _p("interval", "int"),
+    ),
+    ("set", "routing"): (
+        _p("routing", "choice", *DEFAULTABLE, "automatic", pos=True),
+        _p("sitelocals", "choice", *DEFAULTABLE),
+    ),
+}
+SIXTO4_SHOWS = ("state", "relay", "routing", "interface")
+CONTEXTS = {
+    "ipv6": (IPV6_COMMANDS, IPV6_SHOWS),
+    "ipv4": (IPV4_COMMANDS, IPV4_SHOWS),
+    "6to4": (SIXTO4_COMMANDS, SIXTO4_SHOWS),
+}
+VERBS = ("add", "set", "delete", "show", "dump", "reset", "restore")
+NOUNS = {
+    family: {verb: tuple(dict.fromkeys(n for v, n in commands if v == verb)) for verb in VERBS}
+    for family, (commands, _) in CONTEXTS.items()
+}
