@@ -4,10 +4,11 @@ changes the kernel as one transaction, after the privilege check."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from .._privilege import NETSH_NEEDS, require_capabilities
+from .._result import Result
 from ._executor import Executor
 from ._grammar import Command, decode_script
 from ._journal import kept_commands
@@ -22,7 +23,7 @@ class Outcome:
     """What a command gives the command line to print."""
 
     messages: list[str] = field(default_factory=list)  # what changed: "Ok. 3 changes made."
-    rows: list[dict[str, Any]] | None = None  # a show: one row per object
+    rows: Sequence[Result] | None = None  # a show: one row per object
     script: list[str] | None = None  # a dump: the commands that recreate the configuration
 
 

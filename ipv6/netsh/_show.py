@@ -11,6 +11,17 @@ from .._netlink import IFA_F_PERMANENT, RTN_ANYCAST, route_expires
 from .._procsys import read_sysctl
 from ._executor import Executor
 from ._grammar import lifetime_text
+from ._rows import (
+    AddressRow,
+    DestinationRow,
+    GlobalRow,
+    InterfaceRow,
+    JoinRow,
+    NeighborRow,
+    RouteRow,
+    Row,
+    SitePrefixRow,
+)
 
 RTPROT_KERNEL, RTPROT_BOOT, RTPROT_STATIC, RTPROT_RA = 2, 3, 4, 9
 _DAD = {0x40: "tentative", 0x08: "duplicate", 0x20: "deprecated"}
@@ -20,9 +31,7 @@ def _family(fam: str) -> int:
     return socket.AF_INET6 if fam == "ipv6" else socket.AF_INET
 
 
-def show(
-    kernel: Executor, fam: str, noun: str, interface: str | None = None
-) -> list[dict[str, Any]]:
+def show(kernel: Executor, fam: str, noun: str, interface: str | None = None) -> list[Row]:
     names = {index: name for name, index in kernel.interfaces().items()}
     wanted = None
     if interface is not None:
@@ -30,10 +39,10 @@ def show(
 
         wanted = resolve(interface, kernel.interfaces())[1]
     rows = globals()[f"_show_{noun}"](kernel, fam, names)
-    return [r for r in rows if wanted is None or r.get("ifindex") in (None, wanted)]
+    return [r for r in rows if wanted is None or getattr(r, "ifindex", None) in (None, wanted)]
 
 
-def _show_interfaces(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_interfaces(kernel: Executor, fam: str, names: dict[int, str]) -> list[InterfaceRow]:
     rows = []
     memory = kernel.state["memory"]
     for link in kernel.ipr.get_links():
@@ -44,16 +53,16 @@ def _show_interfaces(kernel: Executor, fam: str, names: dict[int, str]) -> list[
             else str(link.get_attr("IFLA_MTU"))
         )
         rows.append(
-            {
-                "ifindex": link["index"],
-                "name": name,
-                "state": (link.get_attr("IFLA_OPERSTATE") or "").lower(),
-                "mtu": int(mtu) if mtu else None,
-                "forwarding": read_sysctl(f"net/{fam}/conf/{name}/forwarding") == "1",
-                "advertise": bool(memory.get(f"advertise/{name}", False)),
-                "advertiser": _advertiser_state(kernel.state, name),
-                "siteprefixlength": memory.get(f"siteprefixlength/{name}"),
-            }
+            InterfaceRow(
+                ifindex=link["index"],
+                name=name,
+                state=(link.get_attr("IFLA_OPERSTATE") or "").lower(),
+                mtu=int(mtu) if mtu else None,
+                forwarding=read_sysctl(f"net/{fam}/conf/{name}/forwarding") == "1",
+                advertise=bool(memory.get(f"advertise/{name}", False)),
+                advertiser=_advertiser_state(kernel.state, name),
+                siteprefixlength=memory.get(f"siteprefixlength/{name}"),
+            )
         )
     return rows
 
@@ -71,50 +80,48 @@ def _advertiser_state(state: dict[str, Any], name: str) -> str | None:
     return f"stopped: {_daemon.why_stopped(advertiser_log(name), pid)}"
 
 
-def _show_addresses(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_addresses(kernel: Executor, fam: str, names: dict[int, str]) -> list[AddressRow]:
     rows = []
     for msg in kernel.ipr.get_addr(family=_family(fam)):
         info = msg.get_attr("IFA_CACHEINFO") or {}
         flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
         address = msg.get_attr("IFA_LOCAL") if fam == "ipv4" else msg.get_attr("IFA_ADDRESS")
         rows.append(
-            {
-                "ifindex": msg["index"],
-                "interface": names.get(msg["index"], str(msg["index"])),
-                "address": address,
-                "prefixlen": msg["prefixlen"],
-                "type": "unicast",
-                "state": next((n for b, n in _DAD.items() if flags & b), "preferred"),
-                "validlifetime": lifetime_text(info.get("ifa_valid", INFINITE)),
-                "preferredlifetime": lifetime_text(info.get("ifa_preferred", INFINITE)),
-                "static": bool(flags & IFA_F_PERMANENT),
-                "scope": {0: "global", 253: "link", 254: "host"}.get(
-                    msg["scope"], str(msg["scope"])
-                ),
-            }
+            AddressRow(
+                ifindex=msg["index"],
+                interface=names.get(msg["index"], str(msg["index"])),
+                address=address,
+                prefixlen=msg["prefixlen"],
+                type="unicast",
+                state=next((n for b, n in _DAD.items() if flags & b), "preferred"),
+                validlifetime=lifetime_text(info.get("ifa_valid", INFINITE)),
+                preferredlifetime=lifetime_text(info.get("ifa_preferred", INFINITE)),
+                static=bool(flags & IFA_F_PERMANENT),
+                scope={0: "global", 253: "link", 254: "host"}.get(msg["scope"], str(msg["scope"])),
+            )
         )
     for msg in kernel.ipr.get_routes(family=_family(fam), table=255):
         proto = msg.get_attr("RTA_PROTOCOL") or msg["proto"]
         if msg["type"] == RTN_ANYCAST and proto != RTPROT_KERNEL:
             ifindex = msg.get_attr("RTA_OIF")
             rows.append(
-                {
-                    "ifindex": ifindex,
-                    "interface": names.get(ifindex, str(ifindex)),
-                    "address": msg.get_attr("RTA_DST"),
-                    "prefixlen": msg["dst_len"],
-                    "type": "anycast",
-                    "state": "preferred",
-                    "validlifetime": "infinite",
-                    "preferredlifetime": "infinite",
-                    "static": True,
-                    "scope": "global",
-                }
+                AddressRow(
+                    ifindex=ifindex,
+                    interface=names.get(ifindex, str(ifindex)),
+                    address=msg.get_attr("RTA_DST"),
+                    prefixlen=msg["dst_len"],
+                    type="anycast",
+                    state="preferred",
+                    validlifetime="infinite",
+                    preferredlifetime="infinite",
+                    static=True,
+                    scope="global",
+                )
             )
     return rows
 
 
-def _show_route(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_route(kernel: Executor, fam: str, names: dict[int, str]) -> list[RouteRow]:
     rows = []
     memory = kernel.state["memory"]
     for msg in kernel.ipr.get_routes(family=_family(fam), table=254):
@@ -125,25 +132,25 @@ def _show_route(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[
         remembered = memory.get(f"route/{ipaddress.ip_network(prefix, strict=False)}/{name}") or {}
         proto = msg.get_attr("RTA_PROTOCOL") or msg["proto"]
         rows.append(
-            {
-                "ifindex": ifindex,
-                "interface": name,
-                "prefix": prefix,
-                "nexthop": msg.get_attr("RTA_GATEWAY"),
-                "metric": msg.get_attr("RTA_PRIORITY"),
-                "publish": remembered.get("publish", "no"),
-                "expires": route_expires(msg),
+            RouteRow(
+                ifindex=ifindex,
+                interface=name,
+                prefix=prefix,
+                nexthop=msg.get_attr("RTA_GATEWAY"),
+                metric=msg.get_attr("RTA_PRIORITY"),
+                publish=remembered.get("publish", "no"),
+                expires=route_expires(msg),
                 # What netsh was given (advertised as such when published).
-                "validlifetime": _life(remembered.get("validlifetime")),
-                "preferredlifetime": _life(remembered.get("preferredlifetime")),
-                "siteprefixlength": remembered.get("siteprefixlength"),
-                "origin": {
+                validlifetime=_life(remembered.get("validlifetime")),
+                preferredlifetime=_life(remembered.get("preferredlifetime")),
+                siteprefixlength=remembered.get("siteprefixlength"),
+                origin={
                     RTPROT_KERNEL: "kernel",
                     RTPROT_BOOT: "manual",
                     RTPROT_STATIC: "manual",
                     RTPROT_RA: "router advertisement",
                 }.get(proto, str(proto)),
-            }
+            )
         )
     return rows
 
@@ -152,7 +159,7 @@ def _life(seconds: int | None) -> str | None:
     return None if seconds is None else lifetime_text(seconds)
 
 
-def _show_neighbors(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_neighbors(kernel: Executor, fam: str, names: dict[int, str]) -> list[NeighborRow]:
     states = {
         0x01: "incomplete",
         0x02: "reachable",
@@ -166,32 +173,30 @@ def _show_neighbors(kernel: Executor, fam: str, names: dict[int, str]) -> list[d
     rows = []
     for msg in kernel.ipr.get_neighbours(family=_family(fam)):
         rows.append(
-            {
-                "ifindex": msg["ifindex"],
-                "interface": names.get(msg["ifindex"], str(msg["ifindex"])),
-                "address": msg.get_attr("NDA_DST"),
-                "lladdr": msg.get_attr("NDA_LLADDR"),
-                "state": next(
-                    (n for b, n in states.items() if msg["state"] & b), str(msg["state"])
-                ),
-            }
+            NeighborRow(
+                ifindex=msg["ifindex"],
+                interface=names.get(msg["ifindex"], str(msg["ifindex"])),
+                address=msg.get_attr("NDA_DST"),
+                lladdr=msg.get_attr("NDA_LLADDR"),
+                state=next((n for b, n in states.items() if msg["state"] & b), str(msg["state"])),
+            )
         )
     return rows
 
 
-def _show_joins(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_joins(kernel: Executor, fam: str, names: dict[int, str]) -> list[JoinRow]:
     from .._inventory import read_host_joins
 
     version = 6 if fam == "ipv6" else 4
     return [
-        {
-            "ifindex": j.ifindex,
-            "interface": j.interface,
-            "group": str(j.group),
-            "mode": j.mode,
-            "sources": [str(s) for s in j.filter_sources],
-            "users": j.users,
-        }
+        JoinRow(
+            ifindex=j.ifindex,
+            interface=j.interface,
+            group=str(j.group),
+            mode=j.mode,
+            sources=[str(s) for s in j.filter_sources],
+            users=j.users,
+        )
         for j in read_host_joins()
         if j.group.version == version
     ]
@@ -199,29 +204,27 @@ def _show_joins(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[
 
 def _show_destinationcache(
     kernel: Executor, fam: str, names: dict[int, str]
-) -> list[dict[str, Any]]:
+) -> list[DestinationRow]:
     rows = []
     for msg in kernel.ipr.get_routes(family=_family(fam), table=254):
         if msg.get_attr("RTA_CACHEINFO") and msg["flags"] & 0x200:  # RTM_F_CLONED
-            rows.append(
-                {"ifindex": msg.get_attr("RTA_OIF"), "destination": msg.get_attr("RTA_DST")}
-            )
+            rows.append(DestinationRow(msg.get_attr("RTA_OIF"), msg.get_attr("RTA_DST")))
     return rows
 
 
-def _show_global(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_global(kernel: Executor, fam: str, names: dict[int, str]) -> list[GlobalRow]:
     return [
-        {
-            "defaultcurhoplimit": int(read_sysctl("net/ipv6/conf/default/hop_limit") or 64),
-            "neighborcachelimit": int(read_sysctl("net/ipv6/neigh/default/gc_thresh3") or 0),
-            "routecachelimit": int(read_sysctl("net/ipv6/route/max_size") or 0),
-            "reassemblylimit": int(read_sysctl("net/ipv6/ip6frag_high_thresh") or 0),
-            "forwarding": read_sysctl(f"net/{fam}/conf/all/forwarding") == "1",
-        }
+        GlobalRow(
+            defaultcurhoplimit=int(read_sysctl("net/ipv6/conf/default/hop_limit") or 64),
+            neighborcachelimit=int(read_sysctl("net/ipv6/neigh/default/gc_thresh3") or 0),
+            routecachelimit=int(read_sysctl("net/ipv6/route/max_size") or 0),
+            reassemblylimit=int(read_sysctl("net/ipv6/ip6frag_high_thresh") or 0),
+            forwarding=read_sysctl(f"net/{fam}/conf/all/forwarding") == "1",
+        )
     ]
 
 
-def _show_siteprefixes(kernel: Executor, fam: str, names: dict[int, str]) -> list[dict[str, Any]]:
+def _show_siteprefixes(kernel: Executor, fam: str, names: dict[int, str]) -> list[SitePrefixRow]:
     memory = kernel.state["memory"]
     rows = []
     by_name = {n: i for i, n in names.items()}
@@ -235,12 +238,12 @@ def _show_siteprefixes(kernel: Executor, fam: str, names: dict[int, str]) -> lis
                 else network
             )
             rows.append(
-                {
-                    "ifindex": by_name.get(name),
-                    "interface": name,
-                    "prefix": str(site),
-                    "validlifetime": lifetime_text(value.get("validlifetime", INFINITE)),
-                }
+                SitePrefixRow(
+                    ifindex=by_name.get(name),
+                    interface=name,
+                    prefix=str(site),
+                    validlifetime=lifetime_text(value.get("validlifetime", INFINITE)),
+                )
             )
     return rows
 
@@ -257,53 +260,55 @@ def dump(kernel: Executor, fam: str) -> list[str]:
         lines += [f"{ctx} {line}" for line in _tunnel_lines()]
         if read_sysctl("net/ipv6/conf/all/forwarding") == "1":
             lines.append(f"{ctx} set global forwarding=enabled")
-    for row in _show_interfaces(kernel, fam, {}):
-        if row["name"] == "lo":
+    for link in _show_interfaces(kernel, fam, {}):
+        if link.name == "lo":
             continue
         settings = []
-        if row["forwarding"]:
+        if link.forwarding:
             settings.append("forwarding=enabled")
-        if row.get("advertise"):
+        if link.advertise:
             settings.append("advertise=enabled")
-        if fam == "ipv6" and row["mtu"] and row["mtu"] != _link_mtu(kernel, row["ifindex"]):
-            settings.append(f"mtu={row['mtu']}")
+        if fam == "ipv6" and link.mtu and link.mtu != _link_mtu(kernel, link.ifindex):
+            settings.append(f"mtu={link.mtu}")
         if settings:
-            lines.append(f"{ctx} set interface interface={row['name']} {' '.join(settings)}")
+            lines.append(f"{ctx} set interface interface={link.name} {' '.join(settings)}")
     names = {i: n for n, i in kernel.interfaces().items()}
     memory = kernel.state["memory"]
     # Sorted, so that a dump does not depend on the order the kernel happens to keep.
-    rows = _show_addresses(kernel, fam, names)
-    for row in sorted(rows, key=lambda r: (r["interface"], ipaddress.ip_address(r["address"]))):
-        added = memory.get(f"address/{row['interface']}/{row['address']}")
-        if row["interface"] == "lo" or row["scope"] != "global" or not (row["static"] or added):
+    addresses = _show_addresses(kernel, fam, names)
+    for addr in sorted(addresses, key=lambda r: (r.interface, ipaddress.ip_address(r.address))):
+        added = memory.get(f"address/{addr.interface}/{addr.address}")
+        if addr.interface == "lo" or addr.scope != "global" or not (addr.static or added):
             continue
-        where = f"interface={row['interface']} address={row['address']}"
-        if row["type"] == "anycast":
+        where = f"interface={addr.interface} address={addr.address}"
+        if addr.type == "anycast":
             lines.append(f"{ctx} add address {where} type=anycast")
             continue
         life = ""
-        if row["validlifetime"] != "infinite":
-            life = f" validlifetime={row['validlifetime']}"
-            life += f" preferredlifetime={row['preferredlifetime']}"
-        lines.append(f"{ctx} add address {where}/{row['prefixlen']}{life}")
-    for row in _show_route(kernel, fam, names):
-        if row["origin"] != "manual" or row["interface"] == "lo":
+        if addr.validlifetime != "infinite":
+            life = f" validlifetime={addr.validlifetime}"
+            life += f" preferredlifetime={addr.preferredlifetime}"
+        lines.append(f"{ctx} add address {where}/{addr.prefixlen}{life}")
+    for route in _show_route(kernel, fam, names):
+        if route.origin != "manual" or route.interface == "lo":
             continue
-        extra = f" nexthop={row['nexthop']}" if row["nexthop"] else ""
-        extra += f" metric={row['metric']}" if row["metric"] is not None else ""
-        extra += f" publish={row['publish']}" if row["publish"] != "no" else ""
-        if row["validlifetime"] and row["validlifetime"] != "infinite":
-            extra += f" validlifetime={row['validlifetime']}"
-        elif row["expires"]:
-            extra += f" validlifetime={row['expires']}"
-        if row["preferredlifetime"] and row["preferredlifetime"] != row["validlifetime"]:
-            extra += f" preferredlifetime={row['preferredlifetime']}"
-        if row["siteprefixlength"] is not None:
-            extra += f" siteprefixlength={row['siteprefixlength']}"
-        lines.append(f"{ctx} add route prefix={row['prefix']} interface={row['interface']}{extra}")
-    for row in _show_neighbors(kernel, fam, names):
-        if row["state"] == "permanent" and row["lladdr"]:
-            lines.append(f"{ctx} add neighbors {row['interface']} {row['address']} {row['lladdr']}")
+        extra = f" nexthop={route.nexthop}" if route.nexthop else ""
+        extra += f" metric={route.metric}" if route.metric is not None else ""
+        extra += f" publish={route.publish}" if route.publish != "no" else ""
+        if route.validlifetime and route.validlifetime != "infinite":
+            extra += f" validlifetime={route.validlifetime}"
+        elif route.expires:
+            extra += f" validlifetime={route.expires}"
+        if route.preferredlifetime and route.preferredlifetime != route.validlifetime:
+            extra += f" preferredlifetime={route.preferredlifetime}"
+        if route.siteprefixlength is not None:
+            extra += f" siteprefixlength={route.siteprefixlength}"
+        lines.append(f"{ctx} add route prefix={route.prefix} interface={route.interface}{extra}")
+    for neighbor in _show_neighbors(kernel, fam, names):
+        if neighbor.state == "permanent" and neighbor.lladdr:
+            lines.append(
+                f"{ctx} add neighbors {neighbor.interface} {neighbor.address} {neighbor.lladdr}"
+            )
     hop = read_sysctl("net/ipv6/conf/default/hop_limit")
     if fam == "ipv6" and hop and hop != "64":
         lines.append(f"{ctx} set global defaultcurhoplimit={hop}")

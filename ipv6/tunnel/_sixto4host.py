@@ -12,11 +12,13 @@ import socket
 import struct
 import sys
 import time
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 from .._errors import BadInput, Ipv6Error
+from .._result import Result
 from ..netsh._executor import NetshFailed
 from . import _registry
 from ._packets import checksum
@@ -292,39 +294,72 @@ def netsh_set(noun: str, values: dict[str, Any]) -> list[str]:
     return messages or ["Ok."]
 
 
-def netsh_show(noun: str) -> list[dict[str, Any]]:
+@dataclass
+class SixToFourState(Result):
+    state: str
+    undoonstop: str
+    configured: bool
+    address: str | None
+    site: str | None
+
+
+@dataclass
+class SixToFourRelay(Result):
+    name: str | None  # None: "default", which names no relay (there is no default relay)
+    state: str
+    interval: int
+    in_use: str | None
+
+
+@dataclass
+class SixToFourRouting(Result):
+    routing: str
+    sitelocals: str
+    gateway: bool
+
+
+@dataclass
+class SixToFourInterface(Result):
+    interface: str
+    role: str  # "6to4 tunnel" or "advertised"
+    prefix: str
+
+
+SixToFourRow = SixToFourState | SixToFourRelay | SixToFourRouting | SixToFourInterface
+
+
+def netsh_show(noun: str) -> list[SixToFourRow]:
+    """``netsh interface 6to4 show NOUN``: the settings kept, and what was applied."""
     record = load_record()
     settings, applied = record["settings"], record["applied"]
     if noun == "state":
         return [
-            {
-                "state": settings["state"],
-                "undoonstop": settings["undoonstop"],
-                "configured": applied is not None,
-                "address": applied["address"] if applied else None,
-                "site": applied["site"] if applied else None,
-            }
+            SixToFourState(
+                settings["state"],
+                settings["undoonstop"],
+                configured=applied is not None,
+                address=applied["address"] if applied else None,
+                site=applied["site"] if applied else None,
+            )
         ]
     if noun == "relay":
         relay = settings["relay"]
         return [
-            {
-                "name": relay["name"],
-                "state": relay["state"],
-                "interval": relay["interval"],
-                "in_use": applied["relay"] if applied else None,
-            }
+            SixToFourRelay(
+                relay["name"],
+                relay["state"],
+                relay["interval"],
+                in_use=applied["relay"] if applied else None,
+            )
         ]
     if noun == "routing":
         return [
-            {
-                "routing": settings["routing"],
-                "sitelocals": settings["sitelocals"],
-                "gateway": bool(applied and applied["router"]),
-            }
+            SixToFourRouting(
+                settings["routing"], settings["sitelocals"], bool(applied and applied["router"])
+            )
         ]
     if applied is None:
         return []
-    rows = [{"interface": TUNNEL, "role": "6to4 tunnel", "prefix": applied["site"]}]
-    rows += [{"interface": n, "role": "advertised", "prefix": p} for n, p in applied["inner"]]
+    rows: list[SixToFourRow] = [SixToFourInterface(TUNNEL, "6to4 tunnel", applied["site"])]
+    rows += [SixToFourInterface(n, "advertised", p) for n, p in applied["inner"]]
     return rows
