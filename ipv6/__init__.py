@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._ping import PingResult, Reply, ping
     from ._privilege import missing_privileges
     from ._procsys import read_sysctl_int, write_sysctl
+    from ._result import Result
     from ._zones import AmbiguousScope, Destination, choose_zone
 
 # name -> the private module that holds it; each loads on first use.
@@ -58,6 +59,7 @@ _LAZY = {
     "PingResult": "_ping",
     "ProbeRow": "_dualsockets",
     "Reply": "_ping",
+    "Result": "_result",
     "UnknownInterface": "_interfaces",
     "addresses_of": "_interfaces",
     "choose_zone": "_zones",
@@ -97,6 +99,7 @@ __all__ = [
     "PingResult",
     "ProbeRow",
     "Reply",
+    "Result",
     "UnknownInterface",
     "addresses_of",
     "choose_zone",

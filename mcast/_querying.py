@@ -23,7 +23,7 @@ from ._igmp import IgmpQuery
 from ._lookup import find_interface
 from ._observer import CaptureCounters, InterfaceGone, Observed, Observer
 from ._querier import Action, Querier, QuerierConfig, Send
-from ._routertable import Timers
+from ._routertable import GroupRow, Timers
 from ._wiretext import describe
 
 
@@ -235,9 +235,10 @@ def explain(querier: Querier, action: Action, now: float) -> Happening:
         assert isinstance(listed, list)
         rows = querier.table.snapshot(now, [ipaddress.ip_address(g) for g in listed])
         summary = "; ".join(_row_text(r) for r in rows) or "(no members)"
-        return Happening(protocol, "table", f"{action.text}: {summary}", {"groups": rows})
+        groups = [row.to_json() for row in rows]
+        return Happening(protocol, "table", f"{action.text}: {summary}", {"groups": groups})
     return Happening(protocol, action.kind, action.text, dict(action.detail))
 
 
-def _row_text(row: dict[str, Any]) -> str:
-    return f"{row['group']} {str(row['mode']).upper()} {{{', '.join(row['sources'])}}}"
+def _row_text(row: GroupRow) -> str:
+    return f"{row.group} {row.mode.upper()} {{{', '.join(row.sources)}}}"

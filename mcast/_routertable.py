@@ -21,6 +21,8 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ipv6 import Result
+
 from ._errors import McastBadInput
 from ._frames import WireMessage
 from ._hostmodel import Record
@@ -57,6 +59,18 @@ class Timers:
     @property
     def last_member_query_time(self) -> float:
         return self.last_member_query_count * self.last_member_query_interval
+
+
+@dataclass(frozen=True)
+class GroupRow(Result):
+    """One group of the table, as ``mcast watch --table`` and the querier show it."""
+
+    group: str
+    mode: str  # "include" or "exclude"
+    sources: list[str]  # INCLUDE: the sources wanted; EXCLUDE: those excluded
+    requested: list[str]  # EXCLUDE: the sources some member still asks for
+    last_reporter: str  # "" until a report was heard
+    expires_in: float  # seconds until the group (or its last source) times out
 
 
 @dataclass(frozen=True)
@@ -290,9 +304,7 @@ class RouterTable:
                     continue
             self._next_expiry = min(self._next_expiry, _earliest(state))
 
-    def snapshot(
-        self, now: float, groups: Iterable[IPAddress] | None = None
-    ) -> list[dict[str, object]]:
+    def snapshot(self, now: float, groups: Iterable[IPAddress] | None = None) -> list[GroupRow]:
         """The table as rows (for ``mcast watch --table`` and the querier); with
         ``groups``, only the rows of those of them the table holds."""
         self.expire(now)
@@ -307,13 +319,13 @@ class RouterTable:
                 shown, asked = state.requested(), frozenset()
                 expiry = max(state.sources.values(), default=now)
             rows.append(
-                {
-                    "group": str(group),
-                    "mode": state.mode,
-                    "sources": [str(s) for s in sorted(shown, key=int)],
-                    "requested": [str(s) for s in sorted(asked, key=int)],
-                    "last_reporter": state.last_reporter,
-                    "expires_in": round(expiry - now, 3),
-                }
+                GroupRow(
+                    group=str(group),
+                    mode=state.mode,
+                    sources=[str(s) for s in sorted(shown, key=int)],
+                    requested=[str(s) for s in sorted(asked, key=int)],
+                    last_reporter=state.last_reporter,
+                    expires_in=round(expiry - now, 3),
+                )
             )
         return rows

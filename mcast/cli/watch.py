@@ -124,17 +124,18 @@ async def _print_each(
 def _print_table(table: Any, now: float, as_json: bool) -> None:
     rows = table.snapshot(now)
     if as_json:
-        print(json.dumps({"time": round(now, 6), "groups": rows}), flush=True)
+        groups = [row.to_json() for row in rows]
+        print(json.dumps({"time": round(now, 6), "groups": groups}), flush=True)
         return
     print(
         kit.table(
             [
                 (
-                    r["group"],
-                    r["mode"].upper(),
-                    ", ".join(r["sources"]) or "-",
-                    r["last_reporter"],
-                    f"{r['expires_in']:.0f} s" if r["expires_in"] is not None else "-",
+                    r.group,
+                    r.mode.upper(),
+                    ", ".join(r.sources) or "-",
+                    r.last_reporter,
+                    f"{r.expires_in:.0f} s",
                 )
                 for r in rows
             ],

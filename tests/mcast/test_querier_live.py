@@ -91,11 +91,11 @@ async def test_a_querier_hears_the_kernel_answer_as_the_model_says(lab) -> None:
                 assert any(not isinstance(s.message, IgmpQuery) and s.message.general for s in sent)
                 # And keeps the table a router would.
                 igmp_querier = next(q for q in queriers if q.config.protocol == "igmp")
-                rows = {r["group"]: r for r in igmp_querier.table.snapshot(trio.current_time())}
-                assert rows["239.1.1.1"]["mode"] == "exclude" and rows["239.1.1.1"]["sources"] == [
+                rows = {r.group: r for r in igmp_querier.table.snapshot(trio.current_time())}
+                assert rows["239.1.1.1"].mode == "exclude" and rows["239.1.1.1"].sources == [
                     "10.0.0.9"
                 ]
-                assert rows["232.1.1.1"]["mode"] == "include" and rows["232.1.1.1"]["sources"] == [
+                assert rows["232.1.1.1"].mode == "include" and rows["232.1.1.1"].sources == [
                     "10.0.0.2"
                 ]
 
@@ -119,7 +119,7 @@ async def test_a_querier_hears_the_kernel_answer_as_the_model_says(lab) -> None:
                 ]
                 # Each TO_IN calls for Q(G) now and once more (last member query count 2).
                 assert to_in and len(specific) == 2 * len(to_in)
-                left = {r["group"] for r in igmp_querier.table.snapshot(trio.current_time())}
+                left = {r.group for r in igmp_querier.table.snapshot(trio.current_time())}
                 assert "239.1.1.1" not in left and "232.1.1.1" in left
 
                 # A starts a querier of its own: its lower address wins.

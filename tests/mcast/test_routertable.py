@@ -53,10 +53,10 @@ def test_to_ex_from_include_and_the_group_timer() -> None:
 def test_leave_of_an_any_source_group_queries_and_expires() -> None:
     table = RouterTable()
     table.apply(rec(T.MODE_IS_EXCLUDE), now=0, reporter="10.0.0.9")
-    assert table.snapshot(0)[0]["mode"] == EXCLUDE
+    assert table.snapshot(0)[0].mode == EXCLUDE
     actions = table.apply(rec(T.CHANGE_TO_INCLUDE), now=5)
     assert actions == [SendQuery(G)]
-    assert table.snapshot(5)[0]["expires_in"] == Timers().last_member_query_time
+    assert table.snapshot(5)[0].expires_in == Timers().last_member_query_time
     table.expire(5 + Timers().last_member_query_time + 0.001)
     assert table.snapshot(8) == []
 
