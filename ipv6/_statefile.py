@@ -1,4 +1,11 @@
-"""One way to write the toolkit's state files: whole or not at all.
+"""The toolkit's state files: where they live, and one way to read and to
+write them (whole or not at all).
+
+Each network namespace has its own files (netsh's state, the tunnel registry,
+the tunnel service's counters, the 6to4 settings, the daemons' logs), named
+after the namespace's inode in one directory ($NETSH_STATE_DIR, by default
+/var/lib/mcast-ipv6-toolkit/netsh): what the toolkit keeps for one namespace
+never leaks into another.
 
 A state file (netsh's per-namespace state, the tunnel registry, the tunnel
 service's counters) is written to a temporary file beside it, flushed to
@@ -19,9 +26,33 @@ from typing import Any
 
 from ._errors import Ipv6Error
 
+STATE_DIR_ENV = "NETSH_STATE_DIR"
+DEFAULT_STATE_DIR = "/var/lib/mcast-ipv6-toolkit/netsh"
+
 
 class StateWriteFailed(Ipv6Error):
     """A state file could not be written; the previous one is intact."""
+
+
+def namespace_file(kind: str = "", suffix: str = "") -> Path:
+    """This network namespace's file of ``kind`` (``KIND-netns-INODE.SUFFIX``;
+    netsh's own has no kind: ``netns-INODE.json``)."""
+    directory = Path(os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR))
+    inode = os.stat("/proc/thread-self/ns/net").st_ino
+    return directory / f"{kind + '-' if kind else ''}netns-{inode}{suffix}"
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``; empty when there is no such file yet."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise Ipv6Error(f"{what} file {path} is unreadable: {exc}") from None
+    if not isinstance(data, dict):
+        raise Ipv6Error(f"{what} file {path} is unreadable: not a JSON object")
+    return data
 
 
 def write_json(path: Path, data: Any, what: str) -> None:

@@ -8,17 +8,12 @@ a status file beside it, which ``ipv6 tunnel status`` reads.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import _statefile
-from .._errors import Ipv6Error
 
-STATE_DIR_ENV = "NETSH_STATE_DIR"
-DEFAULT_STATE_DIR = "/var/lib/mcast-ipv6-toolkit/netsh"
 MODES = ("6to4", "6in4")
 PLANES = ("userspace", "kernel")
 
@@ -46,37 +41,17 @@ class TunnelSpec:
         return asdict(self)
 
 
-def state_file(kind: str) -> Path:
-    """``kind``'s state for this network namespace, beside netsh's (suffix to add)."""
-    directory = Path(os.environ.get(STATE_DIR_ENV, DEFAULT_STATE_DIR))
-    inode = os.stat("/proc/thread-self/ns/net").st_ino
-    return directory / f"{kind}-netns-{inode}"
-
-
-def _base() -> Path:
-    return state_file("tunnels")
-
-
 def registry_path() -> Path:
-    return _base().with_suffix(".json")
+    return _statefile.namespace_file("tunnels", ".json")
 
 
 def status_path() -> Path:
-    return _base().with_suffix(".status.json")
+    return _statefile.namespace_file("tunnels", ".status.json")
 
 
 def log_path() -> Path:
     """Where the service says why it stopped, if it does."""
-    return _base().with_suffix(".log")
-
-
-def _read(path: Path, empty: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return empty
-    except (OSError, ValueError) as exc:
-        raise Ipv6Error(f"the tunnel state file {path} is unreadable: {exc}") from None
+    return _statefile.namespace_file("tunnels", ".log")
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -84,7 +59,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def load() -> dict[str, Any]:
-    data = _read(registry_path(), {})
+    data = _statefile.read_json(registry_path(), "the tunnel state")
     data.setdefault("tunnels", {})
     data.setdefault("service", None)
     return data
@@ -99,4 +74,6 @@ def save(data: dict[str, Any]) -> None:
 
 
 def load_status() -> dict[str, Any]:
-    return _read(status_path(), {"tunnels": {}})
+    data = _statefile.read_json(status_path(), "the tunnel service's status")
+    data.setdefault("tunnels", {})
+    return data

@@ -17,7 +17,8 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from .._errors import BadInput, Ipv6Error
+from .. import _statefile
+from .._errors import BadInput
 from .._result import Result
 from ..netsh._executor import NetshFailed
 from . import _registry
@@ -36,16 +37,11 @@ SETTINGS_DEFAULT: dict[str, Any] = {
 
 
 def record_path() -> Path:
-    return _registry.state_file("6to4").with_suffix(".json")
+    return _statefile.namespace_file("6to4", ".json")
 
 
 def load_record() -> dict[str, Any]:
-    try:
-        data = dict(json.loads(record_path().read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        data = {}
-    except (OSError, ValueError) as exc:
-        raise Ipv6Error(f"the 6to4 state file {record_path()} is unreadable: {exc}") from None
+    data = _statefile.read_json(record_path(), "the 6to4 state")
     data.setdefault("applied", None)
     data.setdefault("settings", json.loads(json.dumps(SETTINGS_DEFAULT)))
     return data
