@@ -206,6 +206,8 @@ def encode_ipv4_igmp(
     return header + payload
 
 
+# encode_ipv6_mld parallels encode_ipv4_igmp: the two IP headers differ (options
+# and checksum in IPv4, an extension header and pseudo-header in IPv6).
 def encode_ipv6_mld(
     message: MldMessage,
     source: ipaddress.IPv6Address,

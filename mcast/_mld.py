@@ -61,6 +61,9 @@ class MldQuery:
         return self.group == UNSPECIFIED
 
 
+# The MLD messages mirror IGMP's (mcast/_igmp.py) field for field; they stay
+# parallel rather than shared so that each module reads as its own RFC
+# (3810 here, 3376 there) and each keeps its own address type.
 @dataclass(frozen=True)
 class MldV1Report:
     group: IPv6

@@ -17,15 +17,11 @@ zones, labs of network namespaces joined by veth links and bridges, and
 6to4 and 6in4 tunnels (6to4cfg, tunnel).
 """
 
-EPILOG = """\
-Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
-"""
-
 
 def build_parser() -> argparse.ArgumentParser:
     from . import addr, dualstack, interfaces, lab, ping, sixto4cfg, tunnel
 
-    parser, commands = kit.program("ipv6", DESCRIPTION, EPILOG)
+    parser, commands = kit.program("ipv6", DESCRIPTION)
     addr.register(commands)
     dualstack.register(commands)
     interfaces.register(commands)

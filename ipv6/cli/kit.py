@@ -12,7 +12,13 @@ import argparse
 import os
 import sys
 
-from .._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Ipv6Error
+from .._errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_NEEDS_PRIVILEGE,
+    Ipv6Error,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 
@@ -237,12 +243,18 @@ def group(
     return parser, parser.add_subparsers(title=f"{name} commands", metavar="COMMAND")
 
 
-def program(prog: str, description: str, epilog: str) -> tuple[argparse.ArgumentParser, Any]:
+EXIT_CODES = (
+    f"Exit codes: 0 ok, {EXIT_FAILURE} failed, {EXIT_BAD_INPUT} bad input, "
+    f"{EXIT_NEEDS_PRIVILEGE} missing privilege, {EXIT_INTERRUPTED} interrupted.\n"
+)
+
+
+def program(prog: str, description: str) -> tuple[argparse.ArgumentParser, Any]:
     """A top-level command parser and the place to add its subcommands."""
     parser = Parser(
         prog=prog,
         description=description,
-        epilog=epilog,
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser, parser.add_subparsers(title="commands", metavar="COMMAND")

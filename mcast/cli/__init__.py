@@ -17,15 +17,11 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 (as root) or on loopback (otherwise).
 """
 
-EPILOG = """\
-Exit codes: 0 ok, 1 failed, 2 bad input, 4 missing privilege, 130 interrupted.
-"""
-
 
 def build_parser() -> argparse.ArgumentParser:
     from . import join, querier, send, show, tour, watch
 
-    parser, commands = kit.program("mcast", DESCRIPTION, EPILOG)
+    parser, commands = kit.program("mcast", DESCRIPTION)
     join.register(commands)
     send.register(commands)
     show.register(commands)
