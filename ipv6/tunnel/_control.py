@@ -126,6 +126,9 @@ def _kernel_add(spec: TunnelSpec) -> None:
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
+    from .._kernelops import SetLinkMtu, SetLinkState
+    from .._netlink import Netlink
+
     with IPRoute() as ipr:
         try:
             ipr.link(
@@ -137,10 +140,15 @@ def _kernel_add(spec: TunnelSpec) -> None:
                 sit_ttl=0,  # inherit, which with pmtudisc off leaves DF clear (RFC 3056)
                 sit_pmtudisc=0,
             )
-            index = ipr.link_lookup(ifname=spec.name)[0]
-            ipr.link("set", index=index, mtu=spec.mtu, state="up")
         except NetlinkError as exc:
             raise TunnelError(f"the kernel refused sit device {spec.name}: {exc.args[1]}") from None
+        netlink = Netlink(ipr)  # the device's settings, as every kernel change is made
+        try:
+            netlink.apply(SetLinkMtu(spec.name, spec.mtu))
+            netlink.apply(SetLinkState(spec.name, up=True))
+        except OSError as exc:
+            why = exc.strerror
+            raise TunnelError(f"the kernel refused sit device {spec.name}: {why}") from None
 
 
 def _kernel_delete(name: str) -> None:
