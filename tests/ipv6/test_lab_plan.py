@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -14,6 +15,7 @@ from ipv6.lab._plan import (
     CreateNamespace,
     CreateVeth,
     InNamespace,
+    Plan,
     WaitForAddresses,
 )
 
@@ -21,6 +23,7 @@ LABS = Path(__file__).resolve().parents[2] / "configs" / "lab"
 
 
 KERNEL_OPS = (AddAddress, AddRoute, SetLinkState, WriteSysctl)
+Op = TypeVar("Op")
 
 
 def positions(plan, kind) -> list[int]:
@@ -30,7 +33,7 @@ def positions(plan, kind) -> list[int]:
     return [i for i, s in enumerate(plan.steps) if isinstance(s, kind)]
 
 
-def in_namespaces(plan, kind) -> list[tuple[str, object]]:
+def in_namespaces(plan: Plan, kind: type[Op]) -> list[tuple[str, Op]]:
     """(namespace, operation) of each kernel operation of ``kind``, in order."""
     return [
         (s.namespace, s.op)
@@ -127,10 +130,12 @@ def test_host_settings_reach_all_default_and_each_interface() -> None:
 
 def test_no_dad_is_a_flag_on_each_address_and_accept_dad_off() -> None:
     plan = plan_up(load_config(LABS / "two-hosts.toml"), "t")
-    addresses = [s for s in plan.steps if isinstance(getattr(s, "op", None), AddAddress)]
-    assert addresses and not any(s.op.dad for s in addresses)
+    addresses = [
+        s for s in plan.steps if isinstance(s, InNamespace) and isinstance(s.op, AddAddress)
+    ]
+    assert addresses and not any(op.dad for _, op in in_namespaces(plan, AddAddress))
     assert any(
         op.path.endswith("/eth0/accept_dad") and op.value == "0"
         for _, op in in_namespaces(plan, WriteSysctl)
     )
-    assert "(no DAD)" in next(s for s in addresses if s.op.address.version == 6).describe()
+    assert "(no DAD)" in next(s for s in addresses if "::" in s.describe()).describe()

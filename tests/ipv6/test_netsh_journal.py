@@ -14,14 +14,14 @@ ROUTE = "interface ipv6 add route 2001:db8:5::/48 eth0 store=persistent"
 
 
 def test_a_persistent_add_is_kept_and_an_active_one_is_not() -> None:
-    state: dict = {}
+    state: dict[str, object] = {}
     keep(state, command(ADD))
     keep(state, command("interface ipv6 add address eth0 2001:db8::2/64"))
     assert kept_commands(state) == [ADD]
 
 
 def test_a_persistent_delete_drops_what_it_names_whatever_the_prefix_length() -> None:
-    state: dict = {}
+    state: dict[str, object] = {}
     for text in (ADD, ROUTE, ADD.replace("eth0", "eth1")):
         keep(state, command(text))
     keep(state, command("interface ipv6 delete address eth0 2001:db8::1 store=persistent"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -135,7 +136,7 @@ def test_skipping_the_walk_until_a_timer_runs_out_changes_nothing(steps) -> None
         ({"robustness": 8}, "1 to 7"),  # IGMPv3's and MLDv2's QRV field has 3 bits
     ],
 )
-def test_timers_rfc_3376_cannot_hold_are_refused(values: dict, words: str) -> None:
+def test_timers_rfc_3376_cannot_hold_are_refused(values: dict[str, Any], words: str) -> None:
     from mcast import McastBadInput
 
     with pytest.raises(McastBadInput, match=words):
