@@ -36,9 +36,11 @@ IP_TTL, IP_TOS = _number("IP_TTL"), _number("IP_TOS")
 IPV6_HOPLIMIT = _number("IPV6_HOPLIMIT")
 IPV6_TCLASS = _number("IPV6_TCLASS")
 SO_RXQ_OVFL = HOST.sol_socket.get("SO_RXQ_OVFL")  # None where the system has no such counter
+SO_TIMESTAMPNS = HOST.sol_socket.get("SO_TIMESTAMPNS")  # None: no nanosecond arrival time
 
 IN_PKTINFO = struct.Struct(NATIVE + "i4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr (Linux, macOS)
 IN6_PKTINFO = struct.Struct(NATIVE + "16sI")  # ipi6_addr, ipi6_ifindex
+TIMESPEC = struct.Struct(NATIVE + "qq")  # tv_sec, tv_nsec (64-bit Linux)
 INT = struct.Struct(NATIVE + "i")
 U32 = struct.Struct(NATIVE + "I")
 
@@ -59,6 +61,15 @@ def drop_count(level: int, kind: int, data: bytes) -> int | None:
     """The socket's drops so far, from an SO_RXQ_OVFL message; None for any other."""
     if level == SOL_SOCKET and kind == SO_RXQ_OVFL and len(data) >= U32.size:
         return int(U32.unpack_from(data)[0])
+    return None
+
+
+def arrival_ns(level: int, kind: int, data: bytes) -> int | None:
+    """When the kernel received the datagram (CLOCK_REALTIME, nanoseconds), from an
+    SO_TIMESTAMPNS message; None for any other message."""
+    if level == SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+        seconds, nanoseconds = TIMESPEC.unpack_from(data)
+        return int(seconds * 1_000_000_000 + nanoseconds)
     return None
 
 

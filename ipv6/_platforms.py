@@ -158,7 +158,12 @@ LINUX = Platform(
     ip=_names(IP_OPTION_NAMES, (1, 2, 8, 12, 13, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 49)),
     ipv6=_names(IPV6_OPTION_NAMES, (17, 18, 19, 20, 21, 26, 49, 50, 51, 52, 66, 67, 29)),
     mcast=_names(MCAST_OPTION_NAMES, (42, 45, 46, 47, 43, 44, 48)),
-    sol_socket={"SO_RXQ_OVFL": 40, "SO_REUSEADDR": 2, "SO_REUSEPORT": 15},
+    sol_socket={
+        "SO_RXQ_OVFL": 40,
+        "SO_REUSEADDR": 2,
+        "SO_REUSEPORT": 15,
+        "SO_TIMESTAMPNS": 35,  # SO_TIMESTAMPNS_OLD: struct timespec of the arrival
+    },
     structs={
         "ip_mreq": IP_MREQ,
         "ip_mreqn": IP_MREQN,
@@ -187,7 +192,12 @@ WINDOWS = Platform(
     # Windows has one option to enable and to carry packet info and hop limit.
     ipv6=_names(IPV6_OPTION_NAMES, (9, 10, 11, 12, 13, 27, 19, 19, 21, 21, 40, 39, None)),
     mcast=_names(MCAST_OPTION_NAMES, (41, 42, 45, 46, 43, 44, None)),
-    sol_socket={"SO_RXQ_OVFL": None, "SO_REUSEADDR": 4, "SO_REUSEPORT": None},
+    sol_socket={
+        "SO_RXQ_OVFL": None,
+        "SO_REUSEADDR": 4,
+        "SO_REUSEPORT": None,
+        "SO_TIMESTAMPNS": None,
+    },
     sol_socket_level=0xFFFF,
     structs={
         "ip_mreq": IP_MREQ,
@@ -233,7 +243,12 @@ MACOS = Platform(
     },
     ipv6=_names(IPV6_OPTION_NAMES, (9, 10, 11, 12, 13, 27, 61, 46, 37, 47, 35, 36, None)),
     mcast=_BSD_MCAST,
-    sol_socket={"SO_RXQ_OVFL": None, "SO_REUSEADDR": 4, "SO_REUSEPORT": 0x200},
+    sol_socket={
+        "SO_RXQ_OVFL": None,
+        "SO_REUSEADDR": 4,
+        "SO_REUSEPORT": 0x200,
+        "SO_TIMESTAMPNS": None,  # SO_TIMESTAMP gives a timeval instead
+    },
     sol_socket_level=0xFFFF,
     structs={
         **_BSD_STRUCTS_COMMON,
@@ -257,7 +272,12 @@ FREEBSD = Platform(
     ip={**_names(IP_OPTION_NAMES, _BSD_IP), "IP_RECVTTL": 65, "IP_RECVTOS": 68},
     ipv6=_names(IPV6_OPTION_NAMES, (9, 10, 11, 12, 13, 27, 36, 46, 37, 47, 57, 61, None)),
     mcast=_BSD_MCAST,
-    sol_socket={"SO_RXQ_OVFL": None, "SO_REUSEADDR": 4, "SO_REUSEPORT": 0x200},
+    sol_socket={
+        "SO_RXQ_OVFL": None,
+        "SO_REUSEADDR": 4,
+        "SO_REUSEPORT": 0x200,
+        "SO_TIMESTAMPNS": None,  # SO_TIMESTAMP gives a timeval instead
+    },
     sol_socket_level=0xFFFF,
     structs={
         **_BSD_STRUCTS_COMMON,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 
 from ipv6.sockopts import (
     INT,
@@ -19,6 +20,7 @@ from ipv6.sockopts import (
     IPV6_TCLASS,
     SOL_IP,
     SOL_IPV6,
+    arrival_ns,
     drop_count,
     packet_info,
 )
@@ -132,6 +134,11 @@ class Datagram(tuple):  # type: ignore[type-arg]
         return self._decode()[3]
 
     @property
+    def arrived_ns(self) -> int | None:
+        """When the kernel received it (CLOCK_REALTIME, nanoseconds; SO_TIMESTAMPNS)."""
+        return _first(self[2], arrival_ns)
+
+    @property
     def truncated(self) -> bool:
         return bool(self[3] & socket.MSG_TRUNC)
 
@@ -167,12 +174,20 @@ class Datagram(tuple):  # type: ignore[type-arg]
 
 def drops_in(ancillary: list[tuple[int, int, bytes]] | bytes) -> int | None:
     """The socket's drop counter (SO_RXQ_OVFL) carried by one datagram, if any."""
+    return _first(ancillary, drop_count)
+
+
+def _first(
+    ancillary: list[tuple[int, int, bytes]] | bytes,
+    read: Callable[[int, int, bytes], int | None],
+) -> int | None:
+    """What ``read`` finds in the first control message it understands."""
     if isinstance(ancillary, bytes):
         ancillary = _recvmmsg.control_messages(ancillary)
     for level, kind, value in ancillary:
-        dropped = drop_count(level, kind, value)
-        if dropped is not None:
-            return dropped
+        found = read(level, kind, value)
+        if found is not None:
+            return found
     return None
 
 

@@ -24,6 +24,7 @@ import collections
 import contextlib
 import errno
 import socket
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -40,6 +41,8 @@ from ._lookup import as_interface
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
 from ._reading import MAX_DATAGRAM, PACE, Reading
 from ._slot import Slot
+from ._streamheader import FORMATS, decode
+from ._streamstats import Streams
 
 
 class Receiver:
@@ -55,8 +58,13 @@ class Receiver:
         protocol_independent: bool = True,
         max_datagram: int = MAX_DATAGRAM,
         pace: float = PACE,
+        measure: str | None = None,
     ) -> None:
         self._nursery = nursery
+        if measure is not None and measure not in FORMATS:
+            raise McastBadInput(f"unknown stream format {measure!r} (one of {', '.join(FORMATS)})")
+        # Per-stream statistics (loss, order, jitter, delay), kept when asked for.
+        self.streams = Streams(format=measure) if measure is not None else None
         self.port = port
         self._bind = as_address(bind) if bind is not None else None
         self._rcvbuf = rcvbuf
@@ -184,11 +192,18 @@ class Receiver:
                 except OSError as again:
                     raise self._explain(fresh, call, key, src, again) from again
                 self._record(fresh, key, fresh.model.apply(call, key, src))
+                self._joined(key)
                 return key
             raise self._explain(slot, call, key, src, exc) from exc
         slot.model.commit(key, after)
         self._record(slot, key, after)
+        if joining:
+            self._joined(key)
         return key
+
+    def _joined(self, key: GroupKey) -> None:
+        if self.streams is not None:  # the time the first datagram is measured from
+            self.streams.joined(str(key.group), time.time_ns())
 
     def _kernel_call(self, slot: Slot, call: Call, key: GroupKey, src: IPAddress | None) -> None:
         _membercalls.change(
@@ -253,6 +268,7 @@ class Receiver:
             ) from exc
         after = slot.model.set_filter(key, mode, wanted)
         self._record(slot, key, after)
+        self._joined(key)
         return after
 
     def kernel_filter(
@@ -315,6 +331,20 @@ class Receiver:
 
     def _count(self, batch: list[Datagram]) -> None:
         self.received += len(batch)
+        streams = self.streams
+        if streams is None:
+            return
+        fmt = streams.format
+        for datagram in batch:
+            payload = datagram.payload
+            streams.add(
+                datagram.source,
+                datagram.source_port,
+                datagram.group,
+                payload,
+                arrived_ns=datagram.arrived_ns or time.time_ns(),
+                stamp=decode(payload, fmt),
+            )
 
     def __aiter__(self) -> AsyncIterator[Datagram]:
         return self._iterate()
@@ -352,8 +382,12 @@ async def open_receiver(
     protocol_independent: bool = True,
     max_datagram: int = MAX_DATAGRAM,
     pace: float = PACE,
+    measure: str | None = None,
 ) -> AsyncIterator[Receiver]:
-    """A :class:`Receiver` on ``port``; every group is left on exit, cancelled or not."""
+    """A :class:`Receiver` on ``port``; every group is left on exit, cancelled or not.
+
+    ``measure`` ("auto", "toolkit", "iperf2" or "none": which header to read)
+    keeps per-stream statistics in :attr:`Receiver.streams`."""
     async with trio.open_nursery() as nursery:
         receiver = Receiver(
             nursery,
@@ -363,6 +397,7 @@ async def open_receiver(
             protocol_independent=protocol_independent,
             max_datagram=max_datagram,
             pace=pace,
+            measure=measure,
         )
         try:
             yield receiver

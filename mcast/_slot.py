@@ -10,7 +10,7 @@ import trio
 
 from ipv6 import read_sysctl_int
 from ipv6.sockopts import HOST as PLATFORM
-from ipv6.sockopts import SO_RXQ_OVFL, SOL_IP, SOL_IPV6
+from ipv6.sockopts import SO_RXQ_OVFL, SO_TIMESTAMPNS, SOL_IP, SOL_IPV6
 
 from ._datagram import IPAddress
 from ._errors import LimitReached, McastBadInput
@@ -64,6 +64,8 @@ class Slot:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             if SO_RXQ_OVFL is not None:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+            if SO_TIMESTAMPNS is not None:  # the kernel's arrival time, for delay and jitter
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             if family == socket.AF_INET:
                 self._set(SOL_IP, "IP_MULTICAST_ALL", 0)
                 self._set(SOL_IP, "IP_PKTINFO", 1)

@@ -160,6 +160,11 @@ def test_every_command_is_documented() -> None:
         (["join", "232.1.1.1", "-p", "70000"], "out of range"),
         (["send", "10.1.1.1", "-p", "5000"], "not a multicast address"),
         (["send", "239.1.1.1", "-p", "5000", "--ttl", "300"], "out of range"),
+        (["send", "239.1.1.1", "-p", "5000", "--size", "31"], "32, the toolkit header"),
+        (["send", "239.1.1.1", "-p", "5000", "--format", "iperf2", "--size", "8"], "(20, the"),
+        (["join", "239.1.1.1", "-p", "5000", "--format", "pcap"], "--format: 'pcap' is not"),
+        (["join", "239.1.1.1", "-p", "5000", "--max-loss", "101"], "a percentage"),
+        (["join", "239.1.1.1", "-p", "5000", "--report-interval", "0"], "more than 0"),
         (["show", "joins", "-i", "no-such-if"], "no interface no-such-if"),
     ],
 )

@@ -56,11 +56,11 @@ def print_json(value: Any, out: TextIO | None = None) -> None:
     import json
 
     out = out or sys.stdout
-    json.dump(value, out, indent=2, sort_keys=False, default=_jsonable)
+    json.dump(value, out, indent=2, sort_keys=False, default=jsonable)
     out.write("\n")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """A library result as its ``to_json()``; anything else (an address) as text."""
     to_json = getattr(value, "to_json", None)
     return to_json() if callable(to_json) else str(value)

@@ -64,3 +64,21 @@ def test_send_from_makes_the_kernel_send_from_that_address(family, source, desti
         sender.sendmsg([b"x"], [send_from(ipaddress.ip_address(source))], 0, receiver.getsockname())
         _, peer = receiver.recvfrom(16)
     assert peer[0] == source
+
+
+def test_arrival_time_is_the_kernels_and_lies_between_send_and_receive():
+    import time
+
+    assert sockopts.SO_TIMESTAMPNS is not None
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with receiver, sender:
+        receiver.setsockopt(socket.SOL_SOCKET, sockopts.SO_TIMESTAMPNS, 1)
+        receiver.bind(("127.0.0.1", 0))
+        before = time.time_ns()
+        sender.sendto(b"x", receiver.getsockname())
+        time.sleep(0.05)
+        _, ancillary, _, _ = receiver.recvmsg(16, 256)
+        after = time.time_ns()
+    (arrived,) = [a for a in (sockopts.arrival_ns(*m) for m in ancillary) if a is not None]
+    assert before <= arrived <= after - 40_000_000  # stamped on arrival, not when read

@@ -44,7 +44,19 @@ def send_all(seconds: float) -> int:
 async def start_join(host: Any, tmp_path: Path, *extra: str) -> tuple[trio.Process, Path, Path]:
     out, err = tmp_path / "out", tmp_path / "err"
     argv = host.argv(
-        [sys.executable, "-m", "mcast", "join", GROUP, "-p", str(PORT), "-i", "eth0", *extra]
+        [
+            sys.executable,
+            "-m",
+            "mcast",
+            "join",
+            GROUP,
+            "-p",
+            str(PORT),
+            "-i",
+            "eth0",
+            "--each",
+            *extra,
+        ]
     )
     with open(out, "wb") as o, open(err, "wb") as e:
         process = await trio.lowlevel.open_process(argv, stdout=o, stderr=e)

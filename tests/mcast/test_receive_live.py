@@ -388,7 +388,7 @@ async def test_mcast_join_and_send_from_the_shell(lab) -> None:
             async def receive() -> None:
                 proc = await trio.lowlevel.open_process(
                     a.argv([sys.executable, "-m", "mcast", "join", "232.1.2.3", "-p", "6000",
-                            "-i", "eth0", "-s", B4, "-c", "2", "-t", "10", "--json"]),
+                            "-i", "eth0", "-s", B4, "-c", "2", "-t", "10", "--json", "--each"]),
                     stdout=-1, stderr=-1,
                 )  # fmt: skip
                 joined.set()

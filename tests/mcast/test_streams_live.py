@@ -1,0 +1,131 @@
+"""``mcast join`` measures test streams on a LAN of namespaces: a test sender in
+another host sends chosen patterns (gaps, duplicates, reordering, a chosen send
+time), in the toolkit's header and in iperf2's, and the summary reports exactly
+those numbers. The patterns' numbers are worked out by hand, here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import trio
+
+GROUP4, PORT = "239.1.4.4", 6400
+A4, B4, C4 = "10.0.1.1", "10.0.1.2", "10.0.1.3"
+
+# Sends ``order`` (sequence numbers) to the group, each stamped ``late_ms`` in the past.
+SENDER = """
+import socket, sys, time
+sys.path.insert(0, {root!r})
+from mcast._streamheader import encode_iperf2, encode_toolkit
+fmt, group, port, stream, late_ms, order = {args!r}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton({source!r}))
+for sequence in order:
+    sent = time.time_ns() - late_ms * 1_000_000
+    if fmt == "toolkit":
+        payload = encode_toolkit(stream, sequence, sent, 100)
+    else:
+        payload = encode_iperf2(sequence, sent, 100)
+    s.sendto(payload, (group, port))
+    time.sleep(0.01)
+"""
+
+
+async def send(
+    host: Any, source: str, fmt: str, *, stream: int, late_ms: int, order: list[int]
+) -> None:
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = SENDER.format(
+        root=root, source=source, args=(fmt, GROUP4, PORT, stream, late_ms, order)
+    )
+    done = await host.run([sys.executable, "-c", script], check=False)
+    assert done.returncode == 0, done.stderr
+
+
+async def join_and_send(running: Any, extra: list[str], senders) -> tuple[int, dict[str, Any]]:
+    a = running.host("a")
+    argv = [sys.executable, "-m", "mcast", "join", GROUP4, "-p", str(PORT), "-i", "eth0",
+            "-t", "4", "--json", *extra]  # fmt: skip
+    proc = await trio.lowlevel.open_process(a.argv(argv), stdout=-1, stderr=-1)
+    out = b""
+    async with trio.open_nursery() as nursery:
+
+        async def read() -> None:
+            nonlocal out
+            while chunk := await proc.stdout.receive_some(65536):  # type: ignore[union-attr]
+                out += chunk
+
+        nursery.start_soon(read)
+        await trio.sleep(1.0)  # joined
+        for sender in senders:
+            await sender()
+        await proc.wait()
+    lines = [json.loads(line) for line in out.decode().splitlines()]  # one object a line
+    (summary,) = [x for x in lines if x["event"] == "summary"]
+    assert proc.returncode is not None
+    return proc.returncode, summary
+
+
+async def test_join_reports_exactly_the_patterns_sent(lab) -> None:
+    async with lab("lan") as running:
+        b, c = running.host("b"), running.host("c")
+        code, summary = await join_and_send(
+            running,
+            [],
+            [
+                # toolkit stream 7: 6 is missing, 3 comes late, 5 twice; sent 5 ms "ago".
+                lambda: send(b, B4, "toolkit", stream=7, late_ms=5, order=[0, 1, 2, 4, 5, 3, 5, 7]),
+                # iperf2 from c: 2 missing, then its FIN (negative), which is not data.
+                lambda: send(c, C4, "iperf2", stream=0, late_ms=0, order=[0, 1, 3, -4]),
+            ],
+        )
+    assert code == 0
+    by_source = {s["source"]: s for s in summary["streams"]}
+    toolkit, iperf2 = by_source[B4], by_source[C4]
+    assert toolkit["stream"] == 7 and toolkit["format"] == "toolkit"
+    numbers = ("received", "lost", "duplicates", "reordered")
+    assert [toolkit[k] for k in numbers] == [7, 1, 1, 1]
+    assert 5.0 <= toolkit["delay_ms"]["min"] <= toolkit["delay_ms"]["max"] < 100.0
+    assert 0 < toolkit["first_after_join_ms"] < 4000
+    assert [iperf2[k] for k in numbers] == [3, 1, 0, 0] and iperf2["format"] == "iperf2"
+    assert summary["kernel_drops"] == 0
+
+
+async def test_an_excluded_source_has_no_stream_and_max_loss_sets_the_exit_status(lab) -> None:
+    async with lab("lan") as running:
+        b, c = running.host("b"), running.host("c")
+        code, summary = await join_and_send(
+            running,
+            ["--exclude", C4, "--max-loss", "10"],
+            [
+                lambda: send(
+                    b, B4, "toolkit", stream=1, late_ms=0, order=[0, 1, 2, 3, 8, 9]
+                ),  # 4..7 lost: 40 %
+                lambda: send(c, C4, "toolkit", stream=1, late_ms=0, order=[0, 1, 2]),
+            ],
+        )
+    assert [s["source"] for s in summary["streams"]] == [B4]
+    assert summary["streams"][0]["lost"] == 4
+    assert code == 5
+
+
+async def test_mcast_send_is_measured_by_mcast_join(lab) -> None:
+    async with lab("lan") as running:
+        b = running.host("b")
+
+        async def mcast_send() -> None:
+            argv = [sys.executable, "-m", "mcast", "send", GROUP4, "-p", str(PORT), "-i", "eth0",
+                    "-c", "20", "--interval", "0.01", "--size", "200",
+                    "--stream", "3", "-q"]  # fmt: skip
+            done = await b.run(argv, check=False)
+            assert done.returncode == 0, done.stderr
+
+        code, summary = await join_and_send(running, [], [mcast_send])
+    assert code == 0
+    (stream,) = summary["streams"]
+    assert (stream["source"], stream["stream"], stream["format"]) == (B4, 3, "toolkit")
+    assert (stream["received"], stream["lost"], stream["bytes"]) == (20, 0, 20 * 200)
