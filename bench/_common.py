@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,3 +25,18 @@ def table(rows: list[tuple[object, ...]], header: tuple[str, ...]) -> str:
     from ipv6.cli.kit import table as render
 
     return render(rows, header)
+
+
+def rounds_and_lab(doc: str, name: str) -> tuple[Any, Any]:
+    """The usual --seconds/--rounds options, and a two-host lab to run in (as root)."""
+    import argparse
+
+    from ipv6.lab import load_config, up
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    require_root()
+    record = up(load_config(ROOT / "configs/lab/two-hosts.toml", name=unique(name)))
+    return args, record

@@ -59,13 +59,15 @@ def _drops(sock: socket.socket) -> int:
     return 0
 
 
-def toolkit(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+def toolkit(
+    group: str, port: int, seconds: float, rcvbuf: int, measure: str | None = None
+) -> dict[str, float]:
     import trio
 
     from mcast import open_receiver
 
     async def main() -> dict[str, float]:
-        async with open_receiver(port, rcvbuf=rcvbuf, pace=PACE) as rx:
+        async with open_receiver(port, rcvbuf=rcvbuf, pace=PACE, measure=measure) as rx:
             rx.join(group, "eth0")
             print("ready", flush=True)
             cpu0 = cpu()
@@ -76,9 +78,17 @@ def toolkit(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, flo
                     started = True
                 if scope.cancelled_caught:
                     break
-            return {"received": rx.received, "cpu": cpu() - cpu0, "dropped": _sum_drops(rx)}
+            result = {"received": rx.received, "cpu": cpu() - cpu0, "dropped": _sum_drops(rx)}
+            if rx.streams is not None:  # what the statistics saw, for the record
+                result["lost"] = sum(r.lost for r in rx.streams.reports())
+            return result
 
     return trio.run(main)
+
+
+def measuring(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    """The toolkit's receiver with per-stream statistics on (iperf2's header)."""
+    return toolkit(group, port, seconds, rcvbuf, measure="auto")
 
 
 def _sum_drops(rx: object) -> int:
@@ -147,6 +157,12 @@ if __name__ == "__main__":
     mode, group, port, seconds, rcvbuf = (
         sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
     )  # fmt: skip
-    modes = {"blocking": blocking, "toolkit": toolkit, "awaiting": awaiting, "iperf2": iperf2}
+    modes = {
+        "blocking": blocking,
+        "toolkit": toolkit,
+        "measuring": measuring,
+        "awaiting": awaiting,
+        "iperf2": iperf2,
+    }
     result = modes[mode](group, port, seconds, rcvbuf)
     print(json.dumps(result), flush=True)

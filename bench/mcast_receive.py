@@ -13,7 +13,6 @@ and round.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -21,11 +20,11 @@ import sys
 
 import _common
 
-from ipv6.lab import down, load_config, up
+from ipv6.lab import down
 from ipv6.lab._lab import exec_argv
 
 GROUP, PORT, RCVBUF = "239.77.0.1", 5001, 8 * 1024 * 1024
-MODES = ("blocking", "toolkit", "awaiting", "iperf2")
+MODES = ("blocking", "toolkit", "measuring", "awaiting", "iperf2")
 
 
 def run_once(record, mode: str, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -53,14 +52,7 @@ def run_once(record, mode: str, seconds: float) -> dict[str, float]:  # type: ig
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    _common.require_root()
-    record = up(
-        load_config(_common.ROOT / "configs/lab/two-hosts.toml", name=_common.unique("rxbench"))
-    )
+    args, record = _common.rounds_and_lab(__doc__, "rxbench")
     totals = {m: {"sent": 0.0, "received": 0.0, "cpu": 0.0} for m in MODES}
     try:
         for round_number in range(1, args.rounds + 1):
@@ -91,10 +83,13 @@ def main() -> int:
     print(
         _common.table(rows, ("RECEIVER", "SENT", "RECEIVED", "LOSS", "CPU us/DGRAM", "VS BLOCKING"))
     )
-    ratio = per["toolkit"] / per["blocking"]
-    ok = loss["toolkit"] <= 0.1 and ratio <= 1.5
-    print(f"target (toolkit loss <= 0.1 %, CPU per datagram <= 1.5x the blocking loop): "
-          f"{'MET' if ok else 'MISSED'} ({loss['toolkit']:.3f} %, {ratio:.2f}x)")  # fmt: skip
+    ok = True
+    for mode in ("toolkit", "measuring"):  # without and with per-stream statistics
+        ratio = per[mode] / per["blocking"]
+        met = loss[mode] <= 0.1 and ratio <= 1.5
+        ok = ok and met
+        print(f"target ({mode} loss <= 0.1 %, CPU per datagram <= 1.5x the blocking loop): "
+              f"{'MET' if met else 'MISSED'} ({loss[mode]:.3f} %, {ratio:.2f}x)")  # fmt: skip
     return 0 if ok else 1
 
 

@@ -35,7 +35,7 @@ from ipv6 import InterfaceRef
 
 from . import _membercalls
 from ._conflicts import error_for_kernel
-from ._datagram import Datagram, IPAddress, as_address
+from ._datagram import Datagram, IPAddress, as_address, stream_facts
 from ._errors import KernelRefused, McastBadInput, McastError
 from ._lookup import as_interface
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
@@ -101,7 +101,7 @@ class Receiver:
         if self._bind is not None and (self._bind.version == 4) != (family == socket.AF_INET):
             raise McastBadInput(f"this receiver is bound to {self._bind}, of the other family")
         port = self.port
-        slot = Slot(family, port, self._bind, self._rcvbuf)
+        slot = Slot(family, port, self._bind, self._rcvbuf, timestamps=self.streams is not None)
         if not self._slots:
             self._names.update(socket.if_nameindex())
         if self.port == 0:
@@ -334,17 +334,10 @@ class Receiver:
         streams = self.streams
         if streams is None:
             return
-        fmt = streams.format
-        for datagram in batch:
-            payload = datagram.payload
-            streams.add(
-                datagram.source,
-                datagram.source_port,
-                datagram.group,
-                payload,
-                arrived_ns=datagram.arrived_ns or time.time_ns(),
-                stamp=decode(payload, fmt),
-            )
+        fmt, add, now = streams.format, streams.add, time.time_ns()
+        for source, port, group, payload, arrived in stream_facts(batch):
+            stamp = decode(payload, fmt)
+            add(source, port, group, payload, arrived_ns=arrived or now, stamp=stamp)
 
     def __aiter__(self) -> AsyncIterator[Datagram]:
         return self._iterate()

@@ -37,7 +37,15 @@ def limits_for(version: int) -> Limits:
 class Slot:
     """One kernel socket of a receiver, with the memberships it holds."""
 
-    def __init__(self, family: int, port: int, bind: IPAddress | None, rcvbuf: int | None) -> None:
+    def __init__(
+        self,
+        family: int,
+        port: int,
+        bind: IPAddress | None,
+        rcvbuf: int | None,
+        *,
+        timestamps: bool = False,
+    ) -> None:
         version = 4 if family == socket.AF_INET else 6
         self.family = family
         self.version = version
@@ -64,7 +72,7 @@ class Slot:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             if SO_RXQ_OVFL is not None:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-            if SO_TIMESTAMPNS is not None:  # the kernel's arrival time, for delay and jitter
+            if timestamps and SO_TIMESTAMPNS is not None:  # arrival times, for delay and jitter
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             if family == socket.AF_INET:
                 self._set(SOL_IP, "IP_MULTICAST_ALL", 0)

@@ -26,7 +26,7 @@ Rules of this module:
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAGIC = b"MCST"
 VERSION = 1
@@ -41,9 +41,8 @@ HEADER_SEQNO64B = 0x08000000
 FORMATS = ("auto", "toolkit", "iperf2", "none")
 
 
-@dataclass(frozen=True)
-class Stamp:
-    """What a test datagram's header says."""
+class Stamp(NamedTuple):
+    """What a test datagram's header says (a tuple: one is made per datagram)."""
 
     format: str  # "toolkit" or "iperf2"
     stream: int  # the toolkit's stream id; 0 for iperf2 (one stream per sender)
@@ -76,10 +75,13 @@ def encode_iperf2(sequence: int, sent_ns: int, size: int) -> bytes:
     return head + bytes(size - IPERF2_SIZE)
 
 
+_TOOLKIT_FIELDS = struct.Struct("!B3xIQQ")  # version, then stream, sequence, send time
+
+
 def decode_toolkit(payload: bytes) -> Stamp | None:
-    if len(payload) < TOOLKIT_SIZE or payload[:4] != MAGIC:
+    if payload[:4] != MAGIC or len(payload) < TOOLKIT_SIZE:
         return None
-    _, version, _, _, stream, sequence, sent_ns, _ = TOOLKIT.unpack_from(payload)
+    version, stream, sequence, sent_ns = _TOOLKIT_FIELDS.unpack_from(payload, 4)
     if version != VERSION:
         return None
     return Stamp("toolkit", stream, sequence, sent_ns)

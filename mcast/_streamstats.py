@@ -13,16 +13,15 @@ Rules of this module:
 - One-way delay is arrival minus the sender's timestamp: meaningful when both
   clocks are one (a lab on one host) or synchronised; ``delay_relative`` says
   when it cannot be (a negative delay was seen, so the clocks differ).
-- Memory is bounded: at most :data:`MAX_GAPS` ranges of missing numbers are
-  tracked (older ones are then taken as lost for good, counted in
-  ``lost`` and no longer matched), and :data:`DELAY_SAMPLES` delays are kept
-  for the percentile (all of them up to that count; a uniform sample after).
+- Memory is bounded: at most 2 x :data:`MAX_GAPS` ranges of missing numbers
+  are tracked (past that the oldest half is taken as lost for good, counted in
+  ``lost`` and no longer matched), and the percentile is over the most
+  recent :data:`DELAY_SAMPLES` delays (min, average and max over all).
 """
 
 from __future__ import annotations
 
 import bisect
-import random
 from dataclasses import dataclass, field
 
 from ipv6 import Result
@@ -87,7 +86,6 @@ class StreamStats:
     _delay_sum: int = 0
     _delay_min: int | None = None
     _delay_max: int | None = None
-    _random: random.Random = field(default_factory=lambda: random.Random(0))
 
     @property
     def lost(self) -> int:
@@ -100,31 +98,53 @@ class StreamStats:
         if stamp is None:
             self.received += 1
             self.bytes += length
-            self._jitter(arrived_ns, None)
+            self._jitter(arrived_ns, 0)
             return
-        sequence = stamp.sequence
-        if sequence <= self.highest:
+        sequence, sent_ns = stamp[2], stamp[3]
+        if sequence == self.highest + 1:  # the usual case, first
+            self.highest = sequence
+        elif self.highest < 0 and self.received == 0:
+            # The first datagram sets the baseline: what was sent before it (before
+            # the join, or iperf2's numbering from 1) was never this receiver's to lose.
+            self.highest = sequence
+        elif sequence <= self.highest:
             if self._fill(sequence):
                 self.reordered += 1
             else:
                 self.duplicates += 1
                 return
         else:
-            if sequence > self.highest + 1:
-                self._gap(self.highest + 1, sequence)
+            self._gap(self.highest + 1, sequence)
             self.highest = sequence
         self.received += 1
         self.bytes += length
-        self._jitter(arrived_ns, stamp.sent_ns)
-        self._delay(arrived_ns - stamp.sent_ns)
+        # Jitter and delay, written out here: this runs once per datagram.
+        transit = arrived_ns - sent_ns
+        if self._transit is not None:
+            self.jitter_ns += (abs(transit - self._transit) - self.jitter_ns) / 16
+        self._transit = transit
+        if transit < 0:
+            self.delay_relative = True  # the sender's clock is ahead: not a common clock
+        count = self._delay_count
+        self._delay_count = count + 1
+        self._delay_sum += transit
+        if count == 0 or transit < self._delay_min:  # type: ignore[operator]
+            self._delay_min = transit
+        if count == 0 or transit > self._delay_max:  # type: ignore[operator]
+            self._delay_max = transit
+        if count < DELAY_SAMPLES:
+            self._delays.append(transit)
+        else:  # the most recent DELAY_SAMPLES delays make the percentile
+            self._delays[count % DELAY_SAMPLES] = transit
 
     # -- sequence --
 
     def _gap(self, start: int, end: int) -> None:
         self._gaps.append([start, end])
-        while len(self._gaps) > MAX_GAPS:
-            old_start, old_end = self._gaps.pop(0)
-            self.forgotten += old_end - old_start
+        if len(self._gaps) > 2 * MAX_GAPS:  # forget the oldest half at once (amortised)
+            old = self._gaps[:MAX_GAPS]
+            del self._gaps[:MAX_GAPS]
+            self.forgotten += sum(old_end - old_start for old_start, old_end in old)
 
     def _fill(self, sequence: int) -> bool:
         """Take ``sequence`` out of the missing ranges; False if it was not missing."""
@@ -140,27 +160,13 @@ class StreamStats:
 
     # -- time --
 
-    def _jitter(self, arrived_ns: int, sent_ns: int | None) -> None:
-        # Without the sender's time, the transit is the arrival alone: what is
-        # left is the variation of the gaps between arrivals.
-        transit = arrived_ns - (sent_ns or 0)
+    def _jitter(self, arrived_ns: int, sent_ns: int) -> None:
+        # Without the sender's time (0), the transit is the arrival alone: what
+        # is left is the variation of the gaps between arrivals.
+        transit = arrived_ns - sent_ns
         if self._transit is not None:
             self.jitter_ns += (abs(transit - self._transit) - self.jitter_ns) / 16
         self._transit = transit
-
-    def _delay(self, delay_ns: int) -> None:
-        if delay_ns < 0:
-            self.delay_relative = True  # the sender's clock is ahead: not a common clock
-        self._delay_count += 1
-        self._delay_sum += delay_ns
-        self._delay_min = delay_ns if self._delay_min is None else min(self._delay_min, delay_ns)
-        self._delay_max = delay_ns if self._delay_max is None else max(self._delay_max, delay_ns)
-        if len(self._delays) < DELAY_SAMPLES:
-            self._delays.append(delay_ns)
-        else:  # reservoir sampling: each delay kept with the same chance
-            slot = self._random.randrange(self._delay_count)
-            if slot < DELAY_SAMPLES:
-                self._delays[slot] = delay_ns
 
     def report(self) -> StreamReport:
         delay = Delay()

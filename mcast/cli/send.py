@@ -26,9 +26,17 @@ def register(commands: Any) -> None:
     send.add_argument("--interface", "-i", metavar="IF", help="name, index or address")
     send.add_argument("--ttl", type=int, default=1, help="TTL or hop limit (default 1)")
     send.add_argument(
-        "--count", "-c", type=int, default=1, help="datagrams to send (0: until stopped)"
+        "--count", "-c", type=int, help="datagrams to send (0: until stopped; default 1, or "
+        "none with --duration)",
+    )  # fmt: skip
+    send.add_argument("--duration", type=float, metavar="SEC", help="send for this long")
+    pace = send.add_mutually_exclusive_group()
+    pace.add_argument("--interval", type=float, help="seconds between datagrams (default 1)")
+    pace.add_argument("--rate", metavar="PPS", help="datagrams a second, k/M/G (0: unpaced)")
+    pace.add_argument("--bitrate", metavar="BPS", help="payload bits a second, k/M/G")
+    send.add_argument(
+        "--burst", type=int, default=1, metavar="N", help="datagrams back to back per tick"
     )
-    send.add_argument("--interval", type=float, default=1.0, help="seconds between datagrams")
     body = send.add_mutually_exclusive_group()
     body.add_argument("--size", type=int, help="payload size in bytes (at least the header's)")
     body.add_argument("--payload", help="payload text (no test header)")
@@ -40,6 +48,7 @@ def register(commands: Any) -> None:
     send.add_argument("--no-loop", action="store_true", help="do not loop back to this host")
     send.add_argument("--source", metavar="ADDR", help="send from this local address")
     send.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
+    kit.add_json(send)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -49,13 +58,18 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     from .._errors import McastBadInput
     from .._groups import parse_address, parse_group
+    from .._pacing import parse_rate
     from .._streamheader import IPERF2_SIZE, TOOLKIT_SIZE
 
     group = parse_group(args.group)
     if not 0 < args.port < 65536:
         raise McastBadInput(f"port {args.port} is out of range (1 to 65535)")
-    if args.count < 0 or args.interval < 0:
+    if (args.count or 0) < 0 or (args.interval or 0) < 0:
         raise McastBadInput("--count and --interval cannot be negative")
+    if args.duration is not None and args.duration <= 0:
+        raise McastBadInput("--duration must be more than 0 seconds")
+    if args.burst < 1:
+        raise McastBadInput("--burst is at least 1")
     smallest = IPERF2_SIZE if args.format == "iperf2" else TOOLKIT_SIZE
     if args.size is not None and not smallest <= args.size <= 65507:
         raise McastBadInput(
@@ -63,48 +77,97 @@ def cmd_send(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.stream <= 0xFFFFFFFF:
         raise McastBadInput("--stream is 0 to 4294967295")
+    size = args.size or smallest
+    try:
+        if args.rate is not None:
+            rate = parse_rate(args.rate)
+        elif args.bitrate is not None:
+            rate = parse_rate(args.bitrate) / (8 * size)
+        else:
+            interval = 1.0 if args.interval is None else args.interval
+            rate = 1 / interval if interval > 0 else 0.0
+    except ValueError as exc:
+        raise McastBadInput(f"--rate/--bitrate: {exc}") from None
+    count = args.count if args.count is not None else (None if args.duration else 1)
     source = parse_address(args.source, "source") if args.source else None
     interface = resolve_interface(args.interface) if args.interface is not None else None
-    sent: int = trio.run(_send, args, group, interface, source)
-    size = len(_payload(args, 0))
+    if args.payload is not None:
+        sent: int = trio.run(_send_text, args, group, interface, source)
+        print(f"sent {sent} text datagrams to {group} port {args.port}", file=sys.stderr)
+        return 0
+    report = trio.run(_send_stream, args, group, interface, source, (size, count or None, rate))
     where = f" on {interface}" if interface else ""
-    print(
-        f"sent {sent} datagrams of {size} bytes to {group} port {args.port}{where}", file=sys.stderr
+    errors = ", ".join(f"{k} {v}" for k, v in report.errors.items())
+    short = (
+        f"; {report.shortfall_percent:g} % below the {report.target_pps:g}/s asked for"
+        if report.shortfall_percent
+        else ""
     )
+    print(
+        f"sent {report.sent} datagrams of {size} bytes to {group} port {args.port}{where} in "
+        f"{report.seconds:.3f} s: {report.rate_pps:,.0f}/s, {report.bitrate_bps / 1e6:,.3f} Mbit/s"
+        + short
+        + (f"; refused: {errors}" if errors else ""),
+        file=sys.stderr,
+    )
+    if args.json:
+        kit.print_json(report)
     return 0
 
 
-def _payload(args: argparse.Namespace, seq: int) -> bytes:
-    import time
+async def _send_stream(
+    args: argparse.Namespace, group: Any, interface: Any, source: Any, plan: tuple[int, Any, float]
+) -> Any:
+    from .._sender import open_sender
+    from .._streaming import send_stream
 
-    from .._streamheader import IPERF2_SIZE, TOOLKIT_SIZE, encode_iperf2, encode_toolkit
+    size, count, rate = plan
+    progress = kit.Progress(verbose=False)
+    few = count is not None and count <= 20
 
-    if args.payload is not None:
-        return f"mcast {seq} ".encode() + str(args.payload).encode()
-    if args.format == "iperf2":
-        return encode_iperf2(seq, time.time_ns(), args.size or IPERF2_SIZE)
-    return encode_toolkit(args.stream, seq, time.time_ns(), args.size or TOOLKIT_SIZE)
+    def show(sent: int) -> None:
+        if args.quiet:
+            return
+        if few:
+            print(f"sent #{sent} to {group} port {args.port}", flush=True)
+        else:
+            progress(sent, count or sent, f"sent to {group} port {args.port}")
+
+    with open_sender(
+        group, interface=interface, ttl=args.ttl, loop=not args.no_loop, source=source
+    ) as tx:
+        report = await send_stream(
+            tx,
+            str(group),
+            args.port,
+            size=size,
+            count=count,
+            duration=args.duration,
+            rate=rate,
+            burst=args.burst,
+            format=args.format,
+            stream=args.stream,
+            progress=show,
+        )
+    progress.done()
+    return report
 
 
-async def _send(args: argparse.Namespace, group: Any, interface: Any, source: Any) -> int:
+async def _send_text(args: argparse.Namespace, group: Any, interface: Any, source: Any) -> int:
+    """--payload: text datagrams, each starting with its sequence number."""
     import trio
 
     from .._sender import open_sender
 
-    progress = kit.Progress(verbose=False)
+    count = args.count if args.count is not None else 1
+    interval = 1.0 if args.interval is None else args.interval
     sent = 0
     with open_sender(
         group, interface=interface, ttl=args.ttl, loop=not args.no_loop, source=source
     ) as tx:
-        while args.count == 0 or sent < args.count:
-            await tx.send(_payload(args, sent), group, args.port)
+        while count == 0 or sent < count:
+            await tx.send(f"mcast {sent} {args.payload}".encode(), group, args.port)
             sent += 1
-            if not args.quiet:
-                if args.count and args.count <= 20:
-                    print(f"sent #{sent} to {group} port {args.port}", flush=True)
-                else:
-                    progress(sent, args.count or sent, f"sent to {group} port {args.port}")
-            if args.count == 0 or sent < args.count:
-                await trio.sleep(args.interval)
-    progress.done()
+            if count == 0 or sent < count:
+                await trio.sleep(interval)
     return sent

@@ -129,3 +129,52 @@ async def test_mcast_send_is_measured_by_mcast_join(lab) -> None:
     (stream,) = summary["streams"]
     assert (stream["source"], stream["stream"], stream["format"]) == (B4, 3, "toolkit")
     assert (stream["received"], stream["lost"], stream["bytes"]) == (20, 0, 20 * 200)
+
+
+async def test_iperf2_both_ways(lab) -> None:
+    """iperf2's client measured by mcast join, and mcast send measured by iperf2's server."""
+    import re
+
+    async with lab("lan") as running:
+        b = running.host("b")
+
+        async def iperf_client() -> None:
+            done = await b.run(
+                ["iperf", "-c", GROUP4, "-u", "-p", str(PORT), "-l", "100", "-b", "1M",
+                 "-t", "1", "-T", "1"], check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            sent_by_iperf.append(int(re.findall(rb"Sent (\d+) datagrams", done.stdout)[0]))
+
+        sent_by_iperf: list[int] = []
+        code, summary = await join_and_send(running, ["--format", "iperf2"], [iperf_client])
+        assert code == 0
+        (stream,) = summary["streams"]
+        # iperf2 2.1.8 says it sent one more than it put on the wire, its FIN included
+        # (the receive benchmark finds the same): every datagram it put there arrived.
+        assert stream["received"] + 1 == sent_by_iperf[0] - 1
+        assert (stream["lost"], stream["duplicates"], stream["reordered"]) == (0, 0, 0)
+
+        # And the other way: iperf2's server counts what mcast send sent, FIN included.
+        a = running.host("a")
+        server = await trio.lowlevel.open_process(
+            a.argv(["iperf", "-s", "-u", "-B", GROUP4, "-p", str(PORT)]), stdout=-1, stderr=-1
+        )
+        try:
+            await trio.sleep(1.0)
+            sent = await b.run(
+                [sys.executable, "-m", "mcast", "send", GROUP4, "-p", str(PORT), "-i", "eth0",
+                 "--format", "iperf2", "--rate", "2000", "--count", "2000", "--size", "100",
+                 "-q", "--json"], check=False,
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stderr
+            assert json.loads(sent.stdout)["sent"] == 2000
+            report = b""
+            with trio.fail_after(10):
+                while b"Lost/Total" not in report or report.count(b"\n") < 8:
+                    report += await server.stdout.receive_some(65536)  # type: ignore[union-attr]
+        finally:
+            server.kill()
+            await server.wait()
+    lost, total = map(int, re.findall(rb"(\d+)/(\d+) \(", report)[-1])
+    assert (lost, total) == (0, 2000), report.decode()

@@ -119,3 +119,8 @@ def test_auto_prefers_the_toolkit_and_refuses_text() -> None:
     assert decode(encode_toolkit(5, 9, 1, 40), "none") is None
     with pytest.raises(ValueError, match="at least 32"):
         encode_toolkit(1, 1, 1, 31)
+
+
+def test_a_late_join_does_not_count_what_was_sent_before_it() -> None:
+    report = feed([1000, 1001, 1003]).report()  # joined while the sender was at 1,000
+    assert (report.received, report.lost) == (3, 1)  # only 1,002 is missing
