@@ -178,3 +178,39 @@ async def test_iperf2_both_ways(lab) -> None:
             await server.wait()
     lost, total = map(int, re.findall(rb"(\d+)/(\d+) \(", report)[-1])
     assert (lost, total) == (0, 2000), report.decode()
+
+
+async def test_ipv6_ssm_streams_both_from_mcast_send_and_from_iperf2(lab) -> None:
+    group6, b6, c6 = "ff3e::4:4", "2001:db8:0:2::2", "2001:db8:0:2::3"
+    async with lab("lan") as running:
+        a, b, c = running.host("a"), running.host("b"), running.host("c")
+        argv = [sys.executable, "-m", "mcast", "join", group6, "-p", str(PORT), "-i", "eth0",
+                "-s", b6, "-s", c6, "-t", "5", "--json", "-q"]  # fmt: skip
+        proc = await trio.lowlevel.open_process(a.argv(argv), stdout=-1, stderr=-1)
+        out = b""
+        async with trio.open_nursery() as nursery:
+
+            async def read() -> None:
+                nonlocal out
+                while chunk := await proc.stdout.receive_some(65536):  # type: ignore[union-attr]
+                    out += chunk
+
+            nursery.start_soon(read)
+            await trio.sleep(1.0)
+            sent = await b.run(
+                [sys.executable, "-m", "mcast", "send", group6, "-p", str(PORT), "-i", "eth0",
+                 "--source", b6, "--rate", "1000", "--count", "500", "--size", "64", "-q"],
+                check=False,
+            )  # fmt: skip
+            assert sent.returncode == 0, sent.stderr
+            iperf = await c.run(
+                ["iperf", "-c", group6, "-V", "-u", "-p", str(PORT), "-l", "100", "-b", "400k",
+                 "-t", "1", "-T", "1", "-B", c6], check=False,
+            )  # fmt: skip
+            assert iperf.returncode == 0, iperf.stdout + iperf.stderr
+            await proc.wait()
+    (summary,) = [json.loads(line) for line in out.decode().splitlines()]
+    by_source = {s["source"]: s for s in summary["streams"]}
+    assert by_source[b6]["format"] == "toolkit" and by_source[b6]["received"] == 500
+    assert by_source[c6]["format"] == "iperf2" and by_source[c6]["received"] > 400
+    assert all(s["lost"] == 0 and s["group"] == group6 for s in summary["streams"])
