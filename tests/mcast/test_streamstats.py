@@ -124,3 +124,35 @@ def test_auto_prefers_the_toolkit_and_refuses_text() -> None:
 def test_a_late_join_does_not_count_what_was_sent_before_it() -> None:
     report = feed([1000, 1001, 1003]).report()  # joined while the sender was at 1,000
     assert (report.received, report.lost) == (3, 1)  # only 1,002 is missing
+
+
+@given(
+    payloads=st.lists(
+        st.one_of(
+            st.binary(max_size=64),
+            st.builds(
+                lambda stream, sequence, sent: encode_toolkit(stream, sequence, sent, 40),
+                st.integers(0, 3),
+                st.integers(0, 2**64 - 1),
+                st.integers(0, 2**64 - 1),
+            ),
+            st.builds(
+                lambda sequence, sent: encode_iperf2(sequence, sent, 24),
+                st.integers(-(2**63), 2**63 - 1),
+                st.integers(0, 2**63),
+            ),
+        ),
+        max_size=60,
+    )
+)
+def test_whatever_a_peer_sends_is_counted_and_never_raises(payloads: list[bytes]) -> None:
+    streams = Streams()
+    for n, payload in enumerate(payloads):
+        streams.add("10.0.0.9", 9, "239.1.1.1", payload, arrived_ns=n, stamp=decode(payload))
+    reports = streams.reports()
+    counted = sum(r.received + r.duplicates for r in reports) + streams.finals
+    assert counted == len(payloads)
+    assert all(
+        r.lost >= 0 and len(s._gaps) <= 2 * 4096
+        for r, s in zip(reports, streams.by_key.values(), strict=False)
+    )
