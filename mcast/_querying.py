@@ -26,6 +26,8 @@ from ._querier import Action, Querier, QuerierConfig, Send
 from ._routertable import GroupRow, Timers
 from ._wiretext import describe
 
+LINK_GOING = 0.5  # seconds an address's removal waits to see if its link goes too
+
 
 @dataclass
 class Link:
@@ -59,6 +61,11 @@ class Link:
             for event, index, address in await watch.events():
                 if event != "deleted" or index != ref.index or address not in ours:
                     continue
+                # A deleted interface loses its addresses first and then itself: give
+                # the link a moment to go before saying only the address went.
+                with trio.move_on_after(LINK_GOING):
+                    while interface_present(ref):
+                        await trio.sleep(0.05)
                 if not interface_present(ref):
                     raise InterfaceGone(f"interface {ref.name} is gone")
                 raise McastError(
