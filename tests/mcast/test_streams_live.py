@@ -6,6 +6,7 @@ those numbers. The patterns' numbers are worked out by hand, here."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -133,8 +134,6 @@ async def test_mcast_send_is_measured_by_mcast_join(lab) -> None:
 
 async def test_iperf2_both_ways(lab) -> None:
     """iperf2's client measured by mcast join, and mcast send measured by iperf2's server."""
-    import re
-
     async with lab("lan") as running:
         b = running.host("b")
 
@@ -156,28 +155,44 @@ async def test_iperf2_both_ways(lab) -> None:
         assert (stream["lost"], stream["duplicates"], stream["reordered"]) == (0, 0, 0)
 
         # And the other way: iperf2's server counts what mcast send sent, FIN included.
-        a = running.host("a")
-        server = await trio.lowlevel.open_process(
-            a.argv(["iperf", "-s", "-u", "-B", GROUP4, "-p", str(PORT)]), stdout=-1, stderr=-1
-        )
-        try:
-            await trio.sleep(1.0)
-            sent = await b.run(
-                [sys.executable, "-m", "mcast", "send", GROUP4, "-p", str(PORT), "-i", "eth0",
-                 "--format", "iperf2", "--rate", "2000", "--count", "2000", "--size", "100",
-                 "-q", "--json"], check=False,
-            )  # fmt: skip
-            assert sent.returncode == 0, sent.stderr
-            assert json.loads(sent.stdout)["sent"] == 2000
-            report = b""
-            with trio.fail_after(10):
-                while b"Lost/Total" not in report or report.count(b"\n") < 8:
-                    report += await server.stdout.receive_some(65536)  # type: ignore[union-attr]
-        finally:
-            server.kill()
-            await server.wait()
+        lost, total = await iperf2_server_counts(running, ["-B", GROUP4], [GROUP4])
+    assert (lost, total) == (0, 2000)
+
+
+async def iperf2_server_counts(running: Any, server: list[str], send: list[str]) -> tuple[int, int]:
+    """Lost and total of an iperf2 server in host a, for 2,000 datagrams that
+    ``mcast send --format iperf2`` sends from host b."""
+    a, b = running.host("a"), running.host("b")
+    process = await trio.lowlevel.open_process(
+        a.argv(["iperf", "-s", "-u", "-p", str(PORT), *server]), stdout=-1, stderr=-1
+    )
+    try:
+        await trio.sleep(1.0)
+        sent = await b.run(
+            [sys.executable, "-m", "mcast", "send", *send, "-p", str(PORT), "-i", "eth0",
+             "--format", "iperf2", "--rate", "2000", "--count", "2000", "--size", "100",
+             "-q", "--json"], check=False,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        assert json.loads(sent.stdout)["sent"] == 2000
+        report = b""
+        with trio.fail_after(10):
+            while b"Lost/Total" not in report or report.count(b"\n") < 8:
+                report += await process.stdout.receive_some(65536)  # type: ignore[union-attr]
+    finally:
+        process.kill()
+        await process.wait()
     lost, total = map(int, re.findall(rb"(\d+)/(\d+) \(", report)[-1])
-    assert (lost, total) == (0, 2000), report.decode()
+    return lost, total
+
+
+async def test_iperf2_server_counts_mcast_send_over_ipv6_ssm(lab) -> None:
+    group6, b6 = "ff3e::4:5", "2001:db8:0:2::2"
+    async with lab("lan") as running:
+        counts = await iperf2_server_counts(
+            running, ["-V", "-B", group6, "-H", b6], [group6, "--source", b6]
+        )
+    assert counts == (0, 2000)
 
 
 async def test_ipv6_ssm_streams_both_from_mcast_send_and_from_iperf2(lab) -> None:
