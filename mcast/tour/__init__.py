@@ -26,13 +26,24 @@ class Scene:
 
 
 def _scenes() -> list[Scene]:
-    from . import _dualstack, _lab_scene, _linklocal, _multicast, _netsh, _reach, _sixto4, _wire
+    from . import (
+        _dualstack,
+        _lab_scene,
+        _linklocal,
+        _multicast,
+        _netsh,
+        _reach,
+        _sixto4,
+        _streams,
+        _wire,
+    )
 
     return [
         Scene("A lab to work in", _lab_scene.show_lab),
         Scene("Every host reaches every host, over IPv4 and IPv6", _reach.reach_everyone),
         Scene("Source filters that filter: SSM and EXCLUDE", _multicast.filters_at_work),
         Scene("A join watched on the wire", _wire.join_on_the_wire),
+        Scene("A stream measured: loss, order, jitter, delay", _streams.measured_stream),
         Scene("A link-local ping needs a zone", _linklocal.link_local_ping),
         Scene("Dual-stack sockets: what connects to what", _dualstack.probe_table),
         Scene("A service that hostile clients do not end", _dualstack.hostile_clients),
