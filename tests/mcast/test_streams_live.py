@@ -47,10 +47,17 @@ async def send(
     assert done.returncode == 0, done.stderr
 
 
-async def join_and_send(running: Any, extra: list[str], senders) -> tuple[int, dict[str, Any]]:
+PRINTED: list[dict[str, Any]] = []
+
+
+async def join_and_send(
+    running: Any, extra: list[str], senders, *, group: str = GROUP4, seconds: str = "4"
+) -> tuple[int, dict[str, Any]]:
+    """``mcast join --json`` in host a while ``senders`` run; its exit status and summary
+    (every line it printed is in :data:`PRINTED`, for the tests that read more)."""
     a = running.host("a")
-    argv = [sys.executable, "-m", "mcast", "join", GROUP4, "-p", str(PORT), "-i", "eth0",
-            "-t", "4", "--json", *extra]  # fmt: skip
+    argv = [sys.executable, "-m", "mcast", "join", group, "-p", str(PORT), "-i", "eth0",
+            "-t", seconds, "--json", *extra]  # fmt: skip
     proc = await trio.lowlevel.open_process(a.argv(argv), stdout=-1, stderr=-1)
     out = b""
     async with trio.open_nursery() as nursery:
@@ -66,6 +73,7 @@ async def join_and_send(running: Any, extra: list[str], senders) -> tuple[int, d
             await sender()
         await proc.wait()
     lines = [json.loads(line) for line in out.decode().splitlines()]  # one object a line
+    PRINTED[:] = lines
     (summary,) = [x for x in lines if x["event"] == "summary"]
     assert proc.returncode is not None
     return proc.returncode, summary
@@ -101,7 +109,7 @@ async def test_an_excluded_source_has_no_stream_and_max_loss_sets_the_exit_statu
         b, c = running.host("b"), running.host("c")
         code, summary = await join_and_send(
             running,
-            ["--exclude", C4, "--max-loss", "10"],
+            ["--exclude", C4, "--max-loss", "10", "--report-interval", "1"],
             [
                 lambda: send(
                     b, B4, "toolkit", stream=1, late_ms=0, order=[0, 1, 2, 3, 8, 9]
@@ -112,6 +120,9 @@ async def test_an_excluded_source_has_no_stream_and_max_loss_sets_the_exit_statu
     assert [s["source"] for s in summary["streams"]] == [B4]
     assert summary["streams"][0]["lost"] == 4
     assert code == 5
+    intervals = [x for x in PRINTED if x["event"] == "interval"]
+    assert len(intervals) >= 2  # a report a second over four seconds
+    assert [s["source"] for s in intervals[-1]["streams"]] == [B4]
 
 
 async def test_mcast_send_is_measured_by_mcast_join(lab) -> None:
@@ -198,33 +209,31 @@ async def test_iperf2_server_counts_mcast_send_over_ipv6_ssm(lab) -> None:
 async def test_ipv6_ssm_streams_both_from_mcast_send_and_from_iperf2(lab) -> None:
     group6, b6, c6 = "ff3e::4:4", "2001:db8:0:2::2", "2001:db8:0:2::3"
     async with lab("lan") as running:
-        a, b, c = running.host("a"), running.host("b"), running.host("c")
-        argv = [sys.executable, "-m", "mcast", "join", group6, "-p", str(PORT), "-i", "eth0",
-                "-s", b6, "-s", c6, "-t", "5", "--json", "-q"]  # fmt: skip
-        proc = await trio.lowlevel.open_process(a.argv(argv), stdout=-1, stderr=-1)
-        out = b""
-        async with trio.open_nursery() as nursery:
+        b, c = running.host("b"), running.host("c")
 
-            async def read() -> None:
-                nonlocal out
-                while chunk := await proc.stdout.receive_some(65536):  # type: ignore[union-attr]
-                    out += chunk
-
-            nursery.start_soon(read)
-            await trio.sleep(1.0)
+        async def mcast_send() -> None:
             sent = await b.run(
                 [sys.executable, "-m", "mcast", "send", group6, "-p", str(PORT), "-i", "eth0",
                  "--source", b6, "--rate", "1000", "--count", "500", "--size", "64", "-q"],
                 check=False,
             )  # fmt: skip
             assert sent.returncode == 0, sent.stderr
+
+        async def iperf_client() -> None:
             iperf = await c.run(
                 ["iperf", "-c", group6, "-V", "-u", "-p", str(PORT), "-l", "100", "-b", "400k",
                  "-t", "1", "-T", "1", "-B", c6], check=False,
             )  # fmt: skip
             assert iperf.returncode == 0, iperf.stdout + iperf.stderr
-            await proc.wait()
-    (summary,) = [json.loads(line) for line in out.decode().splitlines()]
+
+        _, summary = await join_and_send(
+            running,
+            ["-s", b6, "-s", c6, "-q"],
+            [mcast_send, iperf_client],
+            group=group6,
+            seconds="5",
+        )
+    assert [summary] == PRINTED  # --quiet: the summary only
     by_source = {s["source"]: s for s in summary["streams"]}
     assert by_source[b6]["format"] == "toolkit" and by_source[b6]["received"] == 500
     assert by_source[c6]["format"] == "iperf2" and by_source[c6]["received"] > 400
