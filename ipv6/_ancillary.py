@@ -43,6 +43,24 @@ IN6_PKTINFO = struct.Struct(NATIVE + "16sI")  # ipi6_addr, ipi6_ifindex
 TIMESPEC = struct.Struct(NATIVE + "qq")  # tv_sec, tv_nsec (64-bit Linux)
 INT = struct.Struct(NATIVE + "i")
 U32 = struct.Struct(NATIVE + "I")
+# Where the destination address sits in packet info data, and its size, by level.
+PKTINFO_ADDRESS = {SOL_IP: (struct.calcsize(NATIVE + "i4s"), 4), SOL_IPV6: (0, 16)}
+CMSG_HEADER = struct.Struct(NATIVE + "QiI")  # cmsg_len, cmsg_level, cmsg_type (LP64 Linux)
+
+
+def control_messages(data: bytes) -> list[tuple[int, int, bytes]]:
+    """(level, type, data) for each control message in raw cmsg bytes (what
+    recvmmsg leaves in a message's control buffer), as recvmsg would list them."""
+    out = []
+    offset = 0
+    header = CMSG_HEADER.size
+    while offset + header <= len(data):
+        length, level, kind = CMSG_HEADER.unpack_from(data, offset)
+        if length < header:
+            break
+        out.append((level, kind, data[offset + header : offset + length]))
+        offset += (length + 7) & ~7
+    return out
 
 
 def packet_info(level: int, kind: int, data: bytes) -> tuple[str, int] | None:

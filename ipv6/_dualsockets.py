@@ -31,6 +31,8 @@ from ._errors import BadInput, Ipv6Error
 from ._procsys import read_sysctl_int
 from ._result import Result
 
+_TRUNC = int(socket.MSG_TRUNC)  # a plain int: an enum member's & is slow
+
 
 def make_socket(kind: Kind, type: int) -> socket.socket:
     """A socket of ``kind``: the family, and IPV6_V6ONLY set before anything else."""
@@ -148,7 +150,7 @@ class DualStackUDP:
                 local, ifindex = info
             else:
                 dropped = drop_count(level, kind, value) if dropped is None else dropped
-        truncated = bool(flags & socket.MSG_TRUNC)
+        truncated = bool(flags & _TRUNC)
         return Received(data, peer, local, ifindex, truncated, dropped)
 
     def _reply_args(self, request: Received) -> list[tuple[int, int, bytes]]:

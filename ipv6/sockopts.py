@@ -10,6 +10,7 @@ hop limit, TOS, the socket's drop counter). Pure: no I/O.
 from __future__ import annotations
 
 from ._ancillary import (
+    CMSG_HEADER,
     IN6_PKTINFO,
     IN_PKTINFO,
     INT,
@@ -20,6 +21,7 @@ from ._ancillary import (
     IPV6_PKTINFO,
     IPV6_RECVPKTINFO,
     IPV6_TCLASS,
+    PKTINFO_ADDRESS,
     SO_RXQ_OVFL,
     SO_TIMESTAMPNS,
     SOL_IP,
@@ -28,6 +30,7 @@ from ._ancillary import (
     TIMESPEC,
     U32,
     arrival_ns,
+    control_messages,
     drop_count,
     packet_info,
     send_from,
@@ -60,6 +63,7 @@ from ._platforms import (
 )
 
 __all__ = [
+    "CMSG_HEADER",
     "FREEBSD",
     "HOST",
     "IN6_PKTINFO",
@@ -78,6 +82,7 @@ __all__ = [
     "MACOS",
     "MCAST_OPTION_NAMES",
     "NATIVE",
+    "PKTINFO_ADDRESS",
     "PLATFORMS",
     "SOCKADDR_STORAGE_SIZE",
     "SOL_IP",
@@ -94,6 +99,7 @@ __all__ = [
     "Layout",
     "Platform",
     "arrival_ns",
+    "control_messages",
     "decode",
     "drop_count",
     "encode",

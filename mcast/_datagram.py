@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import struct
 from collections.abc import Callable
 
 from ipv6.sockopts import (
     INT,
-    IP_PKTINFO,
     IP_TOS,
     IP_TTL,
     IPV6_HOPLIMIT,
-    IPV6_PKTINFO,
     IPV6_TCLASS,
-    SO_TIMESTAMPNS,
     SOL_IP,
     SOL_IPV6,
-    SOL_SOCKET,
-    TIMESPEC,
     arrival_ns,
+    control_messages,
     drop_count,
     packet_info,
 )
@@ -34,6 +29,7 @@ from ipv6.sockopts import (
 from . import _recvmmsg
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_TRUNC = int(socket.MSG_TRUNC)  # a plain int: an enum member's & is slow
 
 
 class DatagramContext:
@@ -91,7 +87,7 @@ class Datagram(tuple):  # type: ignore[type-arg]
         level = self._context.level
         ancillary = self[2]
         if isinstance(ancillary, bytes):
-            ancillary = _recvmmsg.control_messages(ancillary)
+            ancillary = control_messages(ancillary)
         for cmsg_level, kind, value in ancillary:
             if cmsg_level != level:
                 continue
@@ -146,7 +142,7 @@ class Datagram(tuple):  # type: ignore[type-arg]
 
     @property
     def truncated(self) -> bool:
-        return bool(self[3] & socket.MSG_TRUNC)
+        return bool(self[3] & _TRUNC)
 
     @property
     def port(self) -> int:
@@ -178,97 +174,14 @@ class Datagram(tuple):  # type: ignore[type-arg]
         }
 
 
-# Texts of addresses seen lately, by their raw bytes: a stream repeats its
-# source and group in every datagram, and making the text is most of the cost.
-_TEXTS: dict[bytes, tuple[str, int] | str] = {}
-_TEXTS_MAX = 4096
-# Where the packet info and the arrival time sit in raw control data of a given
-# length (a socket's datagrams carry the same messages in the same order):
-# length -> (packet info header at, its data from, to; time header at, data at).
-_LAYOUTS: dict[int, tuple[bytes, int, int, int, bytes, int, int] | None] = {}
-_CMSG_HEADER = 16  # LP64 struct cmsghdr
-
-
-def stream_facts(batch: list[Datagram]) -> list[tuple[str, int, str, bytes, int | None]]:
-    """(source, source port, group, payload, kernel arrival time) of each datagram,
-    for per-stream statistics: the same facts as the properties, for a whole batch
-    at a fraction of their cost (raw control data is read at offsets learnt from
-    the first datagram of its length, each checked against its header)."""
-    texts = _TEXTS
-    if len(texts) > _TEXTS_MAX:
-        texts.clear()
-    out = []
-    for payload, address, ancillary, _, _ in batch:
-        if isinstance(address, bytes):
-            peer = texts.get(address)
-            if peer is None:
-                peer = texts[address] = _recvmmsg.sockaddr_address(address)
-        else:
-            peer = (address[0], address[1])
-        assert isinstance(peer, tuple)
-        group, arrived = "", None
-        layout = _LAYOUTS.get(len(ancillary)) if isinstance(ancillary, bytes) else None
-        if layout is not None:
-            info_head, info_from, info_to, time_head_at, time_head, time_from, level = layout
-            if (
-                ancillary[info_from - _CMSG_HEADER : info_from] == info_head
-                and ancillary[time_head_at : time_head_at + _CMSG_HEADER] == time_head
-            ):
-                value = ancillary[info_from:info_to]
-                known = texts.get(value)
-                if known is None:
-                    found = packet_info(
-                        level, IP_PKTINFO if level == SOL_IP else IPV6_PKTINFO, value
-                    )
-                    known = texts[value] = found[0] if found else ""
-                assert isinstance(known, str)
-                seconds, nanoseconds = TIMESPEC.unpack_from(ancillary, time_from)
-                out.append(
-                    (peer[0], peer[1], known, payload, seconds * 1_000_000_000 + nanoseconds)
-                )
-                continue
-        messages = (
-            _recvmmsg.control_messages(ancillary) if isinstance(ancillary, bytes) else ancillary
-        )
-        for level, kind, value in messages:
-            if kind == SO_TIMESTAMPNS and level == SOL_SOCKET:
-                arrived = arrival_ns(level, kind, value)
-                continue
-            info = packet_info(level, kind, value)
-            if info is not None:
-                group = info[0]
-        if isinstance(ancillary, bytes) and len(ancillary) not in _LAYOUTS:
-            _LAYOUTS[len(ancillary)] = _learn(ancillary)
-        out.append((peer[0], peer[1], group, payload, arrived))
-    return out
-
-
-def _learn(control: bytes) -> tuple[bytes, int, int, int, bytes, int, int] | None:
-    """Where the packet info and arrival time are in control data of this length."""
-    info = time_at = None
-    offset = 0
-    while offset + _CMSG_HEADER <= len(control):
-        length, level, kind = _CMSG.unpack_from(control, offset)
-        if length < _CMSG_HEADER:
-            return None
-        if packet_info(level, kind, control[offset + _CMSG_HEADER : offset + length]):
-            info = (
-                control[offset : offset + _CMSG_HEADER],
-                offset + _CMSG_HEADER,
-                offset + length,
-                level,
-            )
-        elif level == SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            time_at = offset
-        offset += (length + 7) & ~7
-    if info is None or time_at is None:
-        return None
-    head, start, end, level = info
-    time_head = control[time_at : time_at + _CMSG_HEADER]
-    return head, start, end, time_at, time_head, time_at + _CMSG_HEADER, level
-
-
-_CMSG = struct.Struct("=QiI")
+def datagrams(
+    raw: list[tuple[bytes, bytes, bytes, int]], context: DatagramContext
+) -> list[Datagram]:
+    """A :class:`Datagram` for each (payload, raw address, raw control data, flags)
+    that recvmmsg gave (built as tuples directly: a fast sender makes this run
+    for every datagram, and the class's own ``__new__`` doubles its cost)."""
+    make = tuple.__new__
+    return [make(Datagram, (p, name, control, flags, context)) for p, name, control, flags in raw]
 
 
 def drops_in(ancillary: list[tuple[int, int, bytes]] | bytes) -> int | None:
@@ -282,7 +195,7 @@ def _first(
 ) -> int | None:
     """What ``read`` finds in the first control message it understands."""
     if isinstance(ancillary, bytes):
-        ancillary = _recvmmsg.control_messages(ancillary)
+        ancillary = control_messages(ancillary)
     for level, kind, value in ancillary:
         found = read(level, kind, value)
         if found is not None:

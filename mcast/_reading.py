@@ -12,16 +12,27 @@ from __future__ import annotations
 import collections
 import errno
 import socket
+import time
+from typing import TYPE_CHECKING
 
 import trio
 
 from . import _recvmmsg
-from ._datagram import Datagram, DatagramContext, drops_in
+from ._datagram import Datagram, DatagramContext, datagrams, drops_in
 from ._slot import Slot
+from ._streamheader import TOOLKIT_SIZE, decode
+
+if TYPE_CHECKING:  # numpy (about 60 ms) loads only for a receiver that measures
+    from . import _streamrows
+    from ._streamstats import Streams
 
 MAX_DATAGRAM = 65535
 ANCILLARY_SPACE = 256
 BATCH = 64
+# Statistics cost a few microseconds a batch, whatever its size: a measuring
+# receiver reads larger batches (the slots' memory is only touched as far as
+# datagrams fill them).
+BATCH_MEASURING = 256
 PACE = 0.0005  # seconds between drains while datagrams keep coming
 
 
@@ -34,12 +45,19 @@ class Reading:
         names: dict[int, str],
         max_datagram: int = MAX_DATAGRAM,
         pace: float = PACE,
+        streams: Streams | None = None,
     ) -> None:
         self._send = send
+        self._streams = streams  # per-stream statistics, counted as batches are read
         self._names = names  # interface names by index, shared with the receiver
         self._max = max_datagram
         self._pace = pace
         self._batch_reader: _recvmmsg.BatchReader | None = None
+        self._columns: _streamrows.BatchColumns | None = None
+        if streams is not None:
+            from . import _streamrows
+
+            self._rows = _streamrows
         self.truncated = 0
         self.errors: collections.Counter[str] = collections.Counter()  # by errno
 
@@ -54,11 +72,17 @@ class Reading:
         """recvmmsg: up to BATCH datagrams per system call."""
         if self._batch_reader is None:
             # One set of buffers serves every socket: Trio runs the reads one at a time.
-            self._batch_reader = _recvmmsg.BatchReader(BATCH, self._max, ANCILLARY_SPACE)
+            count = BATCH if self._streams is None else BATCH_MEASURING
+            self._batch_reader = _recvmmsg.BatchReader(count, self._max, ANCILLARY_SPACE)
         reader = self._batch_reader
+        streams = self._streams
+        columns = None
+        if streams is not None and reader.size >= TOOLKIT_SIZE:
+            columns = self._columns_of(reader)
+        ipv6 = slot.family == socket.AF_INET6
         context = DatagramContext(slot.family, port, self._names)
         fd = slot.sock.fileno()
-        trunc_flag = socket.MSG_TRUNC
+        trunc_flag = int(socket.MSG_TRUNC)  # an enum member: its & costs a microsecond
         while not slot.closed:  # checked before every read: never a stale descriptor
             try:
                 raw = reader.read(fd)
@@ -72,10 +96,16 @@ class Reading:
                 except trio.ClosedResourceError:
                     return  # the receiver closed this socket (notify_closing woke us)
                 continue
-            batch = [Datagram(p, name, control, flags, context) for p, name, control, flags in raw]
+            if columns is not None:  # counted now, while the buffers hold this batch
+                assert streams is not None
+                lengths, control_lengths = reader.lengths(len(raw))
+                columns.measure(streams, lengths, control_lengths, ipv6=ipv6, now_ns=time.time_ns())
+            batch = datagrams(raw, context)
+            if streams is not None and columns is None:  # slots too small for the columns
+                self._rows.measure_datagrams(streams, _facts(batch, streams.format))
             self._deliver(slot, batch, raw[-1][2], sum(1 for r in raw if r[3] & trunc_flag))
             await self._send.send(batch)
-            if len(batch) < BATCH and self._pace:
+            if len(batch) < reader.count and self._pace:
                 await trio.sleep(self._pace)
 
     async def _read_each(self, slot: Slot, port: int) -> None:
@@ -84,7 +114,7 @@ class Reading:
         recvmsg = sock.recvmsg
         context = DatagramContext(slot.family, port, self._names)
         size = self._max
-        trunc_flag = socket.MSG_TRUNC
+        trunc_flag = int(socket.MSG_TRUNC)  # an enum member: its & costs a microsecond
         while not slot.closed:  # checked before every read: never a stale descriptor
             batch: list[Datagram] = []
             append = batch.append
@@ -106,10 +136,26 @@ class Reading:
                 except trio.ClosedResourceError:
                     return  # the receiver closed this socket (notify_closing woke us)
                 continue
+            if self._streams is not None:
+                self._rows.measure_datagrams(self._streams, _facts(batch, self._streams.format))
             self._deliver(slot, batch, anc, truncated)
             await self._send.send(batch)
             if len(batch) < BATCH and self._pace:
                 await trio.sleep(self._pace)
+
+    def _columns_of(self, reader: _recvmmsg.BatchReader) -> _streamrows.BatchColumns:
+        if self._columns is None:
+            payloads, names, controls = reader.buffers
+            self._columns = self._rows.BatchColumns(
+                payloads,
+                names,
+                controls,
+                count=reader.count,
+                size=reader.size,
+                name_size=_recvmmsg.SOCKADDR_SIZE,
+                space=reader.control_space,
+            )
+        return self._columns
 
     def _failed(self, exc: OSError) -> None:
         self.errors[errno.errorcode.get(exc.errno or 0, str(exc.errno))] += 1
@@ -125,3 +171,19 @@ class Reading:
         if drops is not None:
             slot.drops = drops  # a running total: the last datagram's is the newest
         self.truncated += truncated
+
+
+def _facts(batch: list[Datagram], fmt: str) -> list[_streamrows.Fact]:
+    """What per-stream statistics need of datagrams read one at a time."""
+    now = time.time_ns()
+    return [
+        (
+            d.source,
+            d.source_port,
+            d.group,
+            len(d.payload),
+            d.arrived_ns or now,
+            decode(d.payload, fmt),
+        )
+        for d in batch
+    ]

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -35,14 +36,16 @@ from ipv6 import InterfaceRef
 
 from . import _membercalls
 from ._conflicts import error_for_kernel
-from ._datagram import Datagram, IPAddress, as_address, stream_facts
+from ._datagram import Datagram, IPAddress, as_address
 from ._errors import KernelRefused, McastBadInput, McastError
 from ._lookup import as_interface
 from ._membership import Call, Filter, GroupKey, Memberships, Mode
 from ._reading import MAX_DATAGRAM, PACE, Reading
 from ._slot import Slot
-from ._streamheader import FORMATS, decode
-from ._streamstats import Streams
+from ._streamheader import FORMATS
+
+if TYPE_CHECKING:
+    from ._streamstats import Streams
 
 
 class Receiver:
@@ -64,7 +67,11 @@ class Receiver:
         if measure is not None and measure not in FORMATS:
             raise McastBadInput(f"unknown stream format {measure!r} (one of {', '.join(FORMATS)})")
         # Per-stream statistics (loss, order, jitter, delay), kept when asked for.
-        self.streams = Streams(format=measure) if measure is not None else None
+        self.streams: Streams | None = None
+        if measure is not None:
+            from ._streamstats import Streams  # numpy loads only for a receiver that measures
+
+            self.streams = Streams(format=measure)
         self.port = port
         self._bind = as_address(bind) if bind is not None else None
         self._rcvbuf = rcvbuf
@@ -77,7 +84,7 @@ class Receiver:
         # Interface names, read where the sockets were made: a receiver may
         # live in a lab host while its reader runs in another thread.
         self._names: dict[int, str] = {}
-        self._reading = Reading(send, self._names, max_datagram, pace)
+        self._reading = Reading(send, self._names, max_datagram, pace, self.streams)
         self.received = 0
         self._closed = False
 
@@ -330,14 +337,7 @@ class Receiver:
         return self._pending.popleft()
 
     def _count(self, batch: list[Datagram]) -> None:
-        self.received += len(batch)
-        streams = self.streams
-        if streams is None:
-            return
-        fmt, add, now = streams.format, streams.add, time.time_ns()
-        for source, port, group, payload, arrived in stream_facts(batch):
-            stamp = decode(payload, fmt)
-            add(source, port, group, payload, arrived_ns=arrived or now, stamp=stamp)
+        self.received += len(batch)  # (the reader counts streams as it reads)
 
     def __aiter__(self) -> AsyncIterator[Datagram]:
         return self._iterate()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import socket
 import struct
 import sys
@@ -26,11 +27,10 @@ MSG_DONTWAIT = 0x40
 _MMSGHDR_SIZE = 64
 # Offsets inside struct mmsghdr (struct msghdr first, then unsigned msg_len).
 _NAME, _NAMELEN, _IOV, _IOVLEN, _CONTROL, _CONTROLLEN, _FLAGS, _LEN = 0, 8, 16, 24, 32, 40, 48, 56
-_CMSG_HEADER = struct.Struct("=QiI")  # size_t cmsg_len; int cmsg_level; int cmsg_type
 # struct mmsghdr as the kernel leaves it: name, namelen, iov, iovlen, control,
 # controllen, flags, msg_len (padding skipped).
 _MMSGHDR = struct.Struct("=QI4xQQQQi4xI4x")
-_SOCKADDR_SIZE = 28  # sockaddr_in6, the larger of the two
+SOCKADDR_SIZE = 28  # sockaddr_in6, the larger of the two
 _PTR_PAIR = struct.Struct("=QQ")
 _U32 = struct.Struct("=I")
 _U64 = struct.Struct("=Q")
@@ -73,8 +73,11 @@ class BatchReader:
         self.control_space = control_space
         self._headers = ctypes.create_string_buffer(count * _MMSGHDR_SIZE)
         self._iovecs = ctypes.create_string_buffer(count * 16)
-        self._payloads = ctypes.create_string_buffer(count * max_datagram)
-        self._names = ctypes.create_string_buffer(count * _SOCKADDR_SIZE)
+        # Anonymous memory, zeroed by the kernel as it is first touched: a slot
+        # costs only the pages its datagrams fill, not max_datagram bytes.
+        self._payload_map = mmap.mmap(-1, count * max_datagram)
+        self._payloads = (ctypes.c_char * (count * max_datagram)).from_buffer(self._payload_map)
+        self._names = ctypes.create_string_buffer(count * SOCKADDR_SIZE)
         self._controls = ctypes.create_string_buffer(count * control_space)
         headers = ctypes.addressof(self._headers)
         iovecs = ctypes.addressof(self._iovecs)
@@ -86,8 +89,8 @@ class BatchReader:
         for i in range(count):
             _PTR_PAIR.pack_into(raw_iovecs, i * 16, payloads + i * max_datagram, max_datagram)
             base = i * _MMSGHDR_SIZE
-            _U64.pack_into(raw_headers, base + _NAME, names + i * _SOCKADDR_SIZE)
-            _U32.pack_into(raw_headers, base + _NAMELEN, _SOCKADDR_SIZE)
+            _U64.pack_into(raw_headers, base + _NAME, names + i * SOCKADDR_SIZE)
+            _U32.pack_into(raw_headers, base + _NAMELEN, SOCKADDR_SIZE)
             _U64.pack_into(raw_headers, base + _CONTROLLEN, control_space)
             _U64.pack_into(raw_headers, base + _IOV, iovecs + i * 16)
             _U64.pack_into(raw_headers, base + _IOVLEN, 1)
@@ -99,6 +102,31 @@ class BatchReader:
         self._name_view = memoryview(self._names).cast("B")
         self._control_view = memoryview(self._controls).cast("B")
         self._used = 0
+        self._header_view: Any = None
+
+    @property
+    def buffers(self) -> tuple[Any, Any, Any]:
+        """The payload, sender address and control data buffers: ``count`` slots of
+        ``size``, :data:`SOCKADDR_SIZE` and ``control_space`` bytes."""
+        return self._payload_view, self._name_view, self._control_view
+
+    def lengths(self, got: int) -> tuple[Any, Any]:
+        """The datagram and control data lengths of the last read's ``got``
+        datagrams, as numpy arrays (for statistics over a whole batch)."""
+        if self._header_view is None:
+            import numpy as np  # only a measuring receiver needs it
+
+            layout = np.dtype(
+                {
+                    "names": ["length", "control_length"],
+                    "formats": ["=u4", "=u8"],
+                    "offsets": [_LEN, _CONTROLLEN],
+                    "itemsize": _MMSGHDR_SIZE,
+                }
+            )
+            self._header_view = np.frombuffer(self._raw_headers, layout, self.count)
+        view = self._header_view[:got]
+        return view["length"].astype("int64"), view["control_length"].astype("int64")
 
     def read(self, fd: int) -> list[tuple[bytes, bytes, bytes, int]]:
         """(payload, raw sockaddr, raw control data, flags) per datagram queued now.
@@ -132,23 +160,9 @@ class BatchReader:
                 )
             )
             start += size
-            name_start += _SOCKADDR_SIZE
+            name_start += SOCKADDR_SIZE
             control_start += space
         return out
-
-
-def control_messages(data: bytes) -> list[tuple[int, int, bytes]]:
-    """(level, type, data) for each control message in raw cmsg bytes."""
-    out = []
-    offset = 0
-    header = _CMSG_HEADER.size
-    while offset + header <= len(data):
-        length, level, kind = _CMSG_HEADER.unpack_from(data, offset)
-        if length < header:
-            break
-        out.append((level, kind, data[offset + header : offset + length]))
-        offset += (length + 7) & ~7
-    return out
 
 
 def sockaddr_address(raw: bytes) -> tuple[str, int]:

@@ -23,6 +23,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from ipv6 import Result
 
@@ -30,6 +34,13 @@ from ._streamheader import Stamp
 
 MAX_GAPS = 4096
 DELAY_SAMPLES = 65536
+MAX_TIME = 1 << 61  # send times are clamped to this (about the year 2043): no overflow
+
+Ints = npt.NDArray[np.int64]
+Numbers = npt.NDArray[np.int64] | npt.NDArray[np.uint64]  # sequence numbers
+Bools = npt.NDArray[np.bool_]
+_CHUNK = 4096
+_DECAY = (15 / 16) ** np.arange(_CHUNK + 1, dtype=np.float64)  # a^0 .. a^CHUNK
 
 
 @dataclass
@@ -81,9 +92,9 @@ class StreamStats:
     delay_relative: bool = False
     _gaps: list[list[int]] = field(default_factory=list)  # [start, end) missing, sorted
     _transit: int | None = None
-    _delays: list[int] = field(default_factory=list)
+    _delays: Ints = field(default_factory=lambda: np.empty(64, np.int64))  # grows
     _delay_count: int = 0
-    _delay_sum: int = 0
+    _delay_sum: float = 0.0
     _delay_min: int | None = None
     _delay_max: int | None = None
 
@@ -93,51 +104,87 @@ class StreamStats:
 
     def add(self, stamp: Stamp | None, length: int, arrived_ns: int) -> None:
         """One datagram: its header (None: it has none), length and arrival time."""
-        if self.first_ns is None:
-            self.first_ns = arrived_ns
+        one = np.array([arrived_ns], np.int64)
         if stamp is None:
-            self.received += 1
-            self.bytes += length
-            self._jitter(arrived_ns, 0)
-            return
-        sequence, sent_ns = stamp[2], stamp[3]
-        if sequence == self.highest + 1:  # the usual case, first
-            self.highest = sequence
-        elif self.highest < 0 and self.received == 0:
-            # The first datagram sets the baseline: what was sent before it (before
-            # the join, or iperf2's numbering from 1) was never this receiver's to lose.
-            self.highest = sequence
-        elif sequence <= self.highest:
-            if self._fill(sequence):
-                self.reordered += 1
-            else:
-                self.duplicates += 1
-                return
+            self.add_many(None, None, one, np.array([length], np.int64))
         else:
-            self._gap(self.highest + 1, sequence)
-            self.highest = sequence
-        self.received += 1
-        self.bytes += length
-        # Jitter and delay, written out here: this runs once per datagram.
+            self.add_many(
+                np.array([stamp.sequence], _sequence_type(stamp.sequence)),
+                np.array([min(max(stamp.sent_ns, 0), MAX_TIME)], np.int64),
+                one,
+                np.array([length], np.int64),
+            )
+
+    def add_many(
+        self,
+        sequences: Numbers | None,
+        sent_ns: Ints | None,
+        arrived_ns: Ints,
+        lengths: Ints,
+    ) -> None:
+        """Datagrams of this stream in the order they arrived, a column each: their
+        sequence numbers and send times (None: they carry no header), arrival times
+        (nanoseconds) and lengths. A batch costs about what one datagram does."""
+        if not len(arrived_ns):
+            return
+        if self.first_ns is None:
+            self.first_ns = int(arrived_ns[0])
+        if sequences is None or sent_ns is None:
+            self.received += len(arrived_ns)
+            self.bytes += int(lengths.sum())
+            # Without the sender's time, the transit is the arrival alone: what is
+            # left is the variation of the gaps between arrivals.
+            self._jitter(arrived_ns)
+            return
+        kept = self._sequence(sequences)
+        if kept is not None:  # duplicates are not data: no bytes, jitter or delay
+            sent_ns, arrived_ns, lengths = sent_ns[kept], arrived_ns[kept], lengths[kept]
+        if not len(arrived_ns):
+            return
+        self.received += len(arrived_ns)
+        self.bytes += int(lengths.sum())
         transit = arrived_ns - sent_ns
-        if self._transit is not None:
-            self.jitter_ns += (abs(transit - self._transit) - self.jitter_ns) / 16
-        self._transit = transit
-        if transit < 0:
-            self.delay_relative = True  # the sender's clock is ahead: not a common clock
-        count = self._delay_count
-        self._delay_count = count + 1
-        self._delay_sum += transit
-        if count == 0 or transit < self._delay_min:  # type: ignore[operator]
-            self._delay_min = transit
-        if count == 0 or transit > self._delay_max:  # type: ignore[operator]
-            self._delay_max = transit
-        if count < DELAY_SAMPLES:
-            self._delays.append(transit)
-        else:  # the most recent DELAY_SAMPLES delays make the percentile
-            self._delays[count % DELAY_SAMPLES] = transit
+        self._jitter(transit)
+        self._delay(transit)
 
     # -- sequence --
+
+    def _sequence(self, sequences: Numbers) -> Bools | None:
+        """Count the numbers' gaps, late arrivals and repeats; which datagrams are
+        new (None: all of them)."""
+        first, last, n = int(sequences[0]), int(sequences[-1]), len(sequences)
+        if self.highest < 0 and self.received == 0:
+            # The first datagram sets the baseline: what was sent before it (before
+            # the join, or iperf2's numbering from 1) was never this receiver's to lose.
+            self.highest = first - 1
+        if first == self.highest + 1 and last - first == n - 1:
+            steps = sequences[1:] - sequences[:-1]
+            if bool((steps == 1).all()):  # the usual case: each one more than the last
+                self.highest = last
+                return None
+        if first > self.highest and bool((sequences[1:] > sequences[:-1]).all()):
+            # Rising, with gaps: each gap is proved lost by the number after it.
+            if first > self.highest + 1:
+                self._gap(self.highest + 1, first)
+            steps = sequences[1:] - sequences[:-1]
+            for at in np.flatnonzero(steps != 1).tolist():
+                self._gap(int(sequences[at]) + 1, int(sequences[at + 1]))
+            self.highest = last
+            return None
+        kept = np.ones(len(sequences), np.bool_)
+        for at, sequence in enumerate(sequences.tolist()):
+            if sequence == self.highest + 1:
+                self.highest = sequence
+            elif sequence <= self.highest:
+                if self._fill(sequence):
+                    self.reordered += 1
+                else:
+                    self.duplicates += 1
+                    kept[at] = False
+            else:
+                self._gap(self.highest + 1, sequence)
+                self.highest = sequence
+        return kept
 
     def _gap(self, start: int, end: int) -> None:
         self._gaps.append([start, end])
@@ -160,25 +207,57 @@ class StreamStats:
 
     # -- time --
 
-    def _jitter(self, arrived_ns: int, sent_ns: int) -> None:
-        # Without the sender's time (0), the transit is the arrival alone: what
-        # is left is the variation of the gaps between arrivals.
-        transit = arrived_ns - sent_ns
-        if self._transit is not None:
-            self.jitter_ns += (abs(transit - self._transit) - self.jitter_ns) / 16
-        self._transit = transit
+    def _jitter(self, transit: Ints) -> None:
+        """RFC 3550's J += (|D| - J) / 16 over consecutive transits, a batch at once:
+        after m differences, J = a^m J + sum(a^(m-k) |D_k|) / 16 with a = 15/16."""
+        jitter = self.jitter_ns
+        if self._transit is not None:  # the difference from the last batch's last
+            jitter += (abs(int(transit[0]) - self._transit) - jitter) / 16
+        self._transit = int(transit[-1])
+        differences = np.abs(transit[1:] - transit[:-1])
+        for start in range(0, len(differences), _CHUNK):
+            part = differences[start : start + _CHUNK]
+            m = len(part)
+            jitter = float(_DECAY[m] * jitter + (_DECAY[m - 1 :: -1] @ part) / 16)
+        self.jitter_ns = jitter
+
+    def _delay(self, transit: Ints) -> None:
+        """One-way delays: min, max and sum over all; the newest kept for the p99."""
+        low, high = int(transit.min()), int(transit.max())
+        if low < 0:
+            self.delay_relative = True  # the sender's clock is ahead: not a common clock
+        count = self._delay_count
+        if count == 0 or low < self._delay_min:  # type: ignore[operator]
+            self._delay_min = low
+        if count == 0 or high > self._delay_max:  # type: ignore[operator]
+            self._delay_max = high
+        self._delay_count = count + len(transit)
+        self._delay_sum += float(transit.sum(dtype=np.float64))
+        # The most recent DELAY_SAMPLES delays make the percentile: a ring, grown
+        # by doubling until it is that long.
+        newest = transit[-DELAY_SAMPLES:]
+        needed = min(count + len(transit), DELAY_SAMPLES)
+        if len(self._delays) < needed:
+            grown = np.empty(min(DELAY_SAMPLES, max(needed, 2 * len(self._delays))), np.int64)
+            grown[: min(count, len(self._delays))] = self._delays[: min(count, len(self._delays))]
+            self._delays = grown
+        at = (count + len(transit) - len(newest)) % DELAY_SAMPLES
+        head = min(len(newest), DELAY_SAMPLES - at)
+        self._delays[at : at + head] = newest[:head]
+        if head < len(newest):
+            self._delays[: len(newest) - head] = newest[head:]
 
     def report(self) -> StreamReport:
         delay = Delay()
         if self._delay_count:
-            ordered = sorted(self._delays)
-            rank = max(0, -(-99 * len(ordered) // 100) - 1)  # nearest rank
+            kept = self._delays[: min(self._delay_count, DELAY_SAMPLES)]
+            rank = max(0, -(-99 * len(kept) // 100) - 1)  # nearest rank
             assert self._delay_min is not None and self._delay_max is not None
             delay = Delay(
                 min=_ms(self._delay_min),
                 avg=_ms(self._delay_sum / self._delay_count),
                 max=_ms(self._delay_max),
-                p99=_ms(ordered[rank]),
+                p99=_ms(int(np.partition(kept, rank)[rank])),
             )
         first = None
         if self.first_ns is not None and self.joined_ns is not None:
@@ -199,6 +278,10 @@ class StreamStats:
             delay_relative=self.delay_relative,
             first_after_join_ms=first,
         )
+
+
+def _sequence_type(sequence: int) -> type[np.integer[Any]]:
+    return np.uint64 if sequence >= 0 else np.int64
 
 
 def _ms(nanoseconds: float) -> float:
@@ -232,24 +315,31 @@ class Streams:
         arrived_ns: int,
         stamp: Stamp | None,
     ) -> None:
+        """One datagram (a batch goes faster through :meth:`stream` and
+        :meth:`StreamStats.add_many`)."""
         if stamp is not None and stamp.final:
             self.finals += 1
             return
-        key = (source, source_port, group, stamp.stream if stamp else 0)
+        stats = self.stream(
+            (source, source_port, group, stamp.stream if stamp else 0),
+            stamp.format if stamp else "none",
+            1,
+        )
+        if stats is not None:
+            stats.add(stamp, len(payload), arrived_ns)
+
+    def stream(self, key: StreamKey, format: str, datagrams: int) -> StreamStats | None:
+        """The numbers of stream ``key``, made on its first datagram; None (and its
+        ``datagrams`` counted as untracked) once there are MAX_STREAMS."""
         stats = self.by_key.get(key)
         if stats is None:
             if len(self.by_key) >= MAX_STREAMS:
-                self.untracked += 1
-                return
+                self.untracked += datagrams
+                return None
             stats = self.by_key[key] = StreamStats(
-                source,
-                source_port,
-                group,
-                key[3],
-                format=stamp.format if stamp else "none",
-                joined_ns=self.joins.get(group, self.joined_ns),
+                *key, format=format, joined_ns=self.joins.get(key[2], self.joined_ns)
             )
-        stats.add(stamp, len(payload), arrived_ns)
+        return stats
 
     def joined(self, group: str, when_ns: int) -> None:
         """``group`` was joined at ``when_ns`` (the first join counts)."""

@@ -11,6 +11,7 @@ import shutil
 import socket
 import struct
 import sys
+import time
 from collections.abc import Iterable
 
 import pytest
@@ -527,3 +528,38 @@ async def test_sending_without_loopback_and_by_interface_address(lab) -> None:
             await heard.send(b"looped", "239.12.0.1", PORT)
         got = await collect(rx, 0.3)
         assert [d.payload for d in got] == [b"looped"] and got[0].source == B4
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["recvmmsg", "recvmsg"])
+async def test_a_measuring_receiver_counts_bursts_exactly(lab, monkeypatch, batched) -> None:
+    """Bursts (many datagrams a read), read in batches with recvmmsg or one by
+    one with recvmsg where the platform has no recvmmsg: the same numbers."""
+    from mcast import _recvmmsg
+    from mcast._streamheader import encode_iperf2, encode_toolkit
+
+    if not batched:
+        monkeypatch.setattr(_recvmmsg, "available", lambda: False)
+    order = [n for n in range(200) if n not in (50, 51, 120)] + [100, 120]  # 50, 51 lost
+    async with lab("lan") as running, open_receiver(PORT, measure="auto") as rx:
+        with running.host("a").inside():
+            rx.join("239.8.8.8", "eth0")
+        toolkit = [encode_toolkit(3, n, time.time_ns(), 200) for n in order]
+        await send_from(running, "b", "239.8.8.8", toolkit)
+        iperf2 = [encode_iperf2(n, time.time_ns(), 60) for n in (1, 2, 3, 5, -6)]
+        await send_from(running, "c", "239.8.8.8", iperf2)
+        await collect(rx, 0.5)
+    assert rx.streams is not None and rx.dropped == 0
+    found = {r.source: r for r in rx.streams.reports()}
+    ours, theirs = found[B4], found[C4]
+    numbers = ("received", "lost", "reordered", "duplicates")
+    assert [getattr(ours, k) for k in numbers] == [198, 2, 1, 1]
+    assert (ours.stream, ours.format, ours.group, ours.bytes) == (
+        3,
+        "toolkit",
+        "239.8.8.8",
+        198 * 200,
+    )
+    low, high = ours.delay_ms.min, ours.delay_ms.max
+    assert low is not None and high is not None and 0 <= low <= high < 1000
+    assert [getattr(theirs, k) for k in numbers] == [4, 1, 0, 0]
+    assert rx.streams.finals == 1
