@@ -223,7 +223,12 @@ async def advertise(ifname: str) -> int:
         _, index = await trio.to_thread.run_sync(read_advertisement, ifname)
     except LookupError:
         raise InterfaceGone(ifname) from None
-    sock = _socket(ifname, index)
+    try:
+        sock = _socket(ifname, index)
+    except OSError as exc:
+        if exc.errno == errno.ENODEV:  # it went since the lookup
+            raise InterfaceGone(ifname) from None
+        raise
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
     if SO_RXQ_OVFL is not None:  # the kernel's drops, on every datagram
         sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)

@@ -315,6 +315,16 @@ async def test_the_advertiser_stops_with_one_line_when_its_interface_goes(lab, s
                 await trio.sleep(0.05)
 
 
+async def test_an_interface_gone_before_the_advertisers_socket_is_made(monkeypatch) -> None:
+    """The interface goes after the advertiser looked it up but before its socket
+    is bound to it (CI saw this: the kernel's ENODEV was its last word)."""
+    from ipv6.netsh import _advertiser
+
+    monkeypatch.setattr(_advertiser, "read_advertisement", lambda ifname: (None, 2**31 - 1))
+    with pytest.raises(_advertiser.InterfaceGone):
+        await _advertiser.advertise("gone-if0")
+
+
 def test_a_daemon_just_spawned_counts_as_running_for_the_command_that_spawned_it(
     tmp_path: Path,
 ) -> None:

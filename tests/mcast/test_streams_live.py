@@ -10,6 +10,7 @@ import re
 import sys
 from typing import Any
 
+import pytest
 import trio
 
 GROUP4, PORT = "239.1.4.4", 6400
@@ -143,30 +144,50 @@ async def test_mcast_send_is_measured_by_mcast_join(lab) -> None:
     assert (stream["received"], stream["lost"], stream["bytes"]) == (20, 0, 20 * 200)
 
 
-async def test_iperf2_both_ways(lab) -> None:
-    """iperf2's client measured by mcast join, and mcast send measured by iperf2's server."""
+B6 = "2001:db8:0:2::2"
+
+
+@pytest.mark.parametrize(
+    ("group", "source"),
+    [
+        pytest.param(GROUP4, None, id="ipv4-asm"),
+        pytest.param("232.1.4.4", B4, id="ipv4-ssm"),
+        pytest.param("ff1e::4:4", None, id="ipv6-asm"),
+        pytest.param("ff3e::4:4", B6, id="ipv6-ssm"),
+    ],
+)
+async def test_iperf2_both_ways(lab, group: str, source: str | None) -> None:
+    """iperf2's client measured by mcast join, and mcast send measured by iperf2's
+    server, for each family, any-source and source-specific."""
+    v6 = ":" in group
     async with lab("lan") as running:
         b = running.host("b")
 
         async def iperf_client() -> None:
             done = await b.run(
-                ["iperf", "-c", GROUP4, "-u", "-p", str(PORT), "-l", "100", "-b", "1M",
-                 "-t", "1", "-T", "1"], check=False,
+                ["iperf", "-c", group, "-u", "-p", str(PORT), "-l", "100", "-b", "1M",
+                 "-t", "1", "-T", "1", *(["-V", "-B", B6] if v6 else [])], check=False,
             )  # fmt: skip
-            assert done.returncode == 0, done.stderr
+            assert done.returncode == 0, done.stdout + done.stderr
             sent_by_iperf.append(int(re.findall(rb"Sent (\d+) datagrams", done.stdout)[0]))
 
         sent_by_iperf: list[int] = []
-        code, summary = await join_and_send(running, ["--format", "iperf2"], [iperf_client])
+        only = ["-s", source] if source else []
+        code, summary = await join_and_send(
+            running, ["--format", "iperf2", *only], [iperf_client], group=group
+        )
         assert code == 0
         (stream,) = summary["streams"]
+        assert (stream["group"], stream["source"]) == (group, B6 if v6 else B4)
         # iperf2 2.1.8 says it sent one more than it put on the wire, its FIN included
         # (the receive benchmark finds the same): every datagram it put there arrived.
         assert stream["received"] + 1 == sent_by_iperf[0] - 1
         assert (stream["lost"], stream["duplicates"], stream["reordered"]) == (0, 0, 0)
 
         # And the other way: iperf2's server counts what mcast send sent, FIN included.
-        lost, total = await iperf2_server_counts(running, ["-B", GROUP4], [GROUP4])
+        server = [*(["-V"] if v6 else []), "-B", group, *(["-H", source] if source else [])]
+        send = [group, *(["--source", source] if source else [])]
+        lost, total = await iperf2_server_counts(running, server, send)
     assert (lost, total) == (0, 2000)
 
 
@@ -197,17 +218,8 @@ async def iperf2_server_counts(running: Any, server: list[str], send: list[str])
     return lost, total
 
 
-async def test_iperf2_server_counts_mcast_send_over_ipv6_ssm(lab) -> None:
-    group6, b6 = "ff3e::4:5", "2001:db8:0:2::2"
-    async with lab("lan") as running:
-        counts = await iperf2_server_counts(
-            running, ["-V", "-B", group6, "-H", b6], [group6, "--source", b6]
-        )
-    assert counts == (0, 2000)
-
-
 async def test_ipv6_ssm_streams_both_from_mcast_send_and_from_iperf2(lab) -> None:
-    group6, b6, c6 = "ff3e::4:4", "2001:db8:0:2::2", "2001:db8:0:2::3"
+    group6, b6, c6 = "ff3e::4:5", B6, "2001:db8:0:2::3"
     async with lab("lan") as running:
         b, c = running.host("b"), running.host("c")
 
