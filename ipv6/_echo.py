@@ -34,6 +34,7 @@ import trio
 from ._dualsockets import DualStackUDP, Received, open_listener
 from ._dualstack import Kind, display
 from ._errors import BadInput
+from ._result import counts_text
 
 DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_IDLE_TIMEOUT = 60.0
@@ -76,7 +77,7 @@ class EchoCounters:
         return {**data, "errors": dict(sorted(self.errors.items()))}
 
     def summary(self) -> str:
-        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items()))
+        errors = counts_text(self.errors)
         return (
             f"TCP accepted {self.tcp_accepted}, refused {self.tcp_refused} (busy), "
             f"closed {self.tcp_closed}, reset {self.tcp_reset}, timed out {self.tcp_timed_out}, "

@@ -5,6 +5,7 @@ command prints attributes and ``--json`` prints the same thing whole."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -14,3 +15,9 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         assert dataclasses.is_dataclass(self)
         return dataclasses.asdict(self)
+
+
+def counts_text(counts: Mapping[str, int], empty: str = "") -> str:
+    """``"reason 3, other 1"``: counts by reason, sorted, as the counter lines of
+    services and commands print them; ``empty`` when there are none."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or empty

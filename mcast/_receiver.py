@@ -62,8 +62,10 @@ class Receiver:
         max_datagram: int = MAX_DATAGRAM,
         pace: float = PACE,
         measure: str | None = None,
+        timestamps: bool = False,
     ) -> None:
         self._nursery = nursery
+        self._timestamps = timestamps or measure is not None
         if measure is not None and measure not in FORMATS:
             raise McastBadInput(f"unknown stream format {measure!r} (one of {', '.join(FORMATS)})")
         # Per-stream statistics (loss, order, jitter, delay), kept when asked for.
@@ -108,7 +110,7 @@ class Receiver:
         if self._bind is not None and (self._bind.version == 4) != (family == socket.AF_INET):
             raise McastBadInput(f"this receiver is bound to {self._bind}, of the other family")
         port = self.port
-        slot = Slot(family, port, self._bind, self._rcvbuf, timestamps=self.streams is not None)
+        slot = Slot(family, port, self._bind, self._rcvbuf, timestamps=self._timestamps)
         if not self._slots:
             self._names.update(socket.if_nameindex())
         if self.port == 0:
@@ -376,11 +378,14 @@ async def open_receiver(
     max_datagram: int = MAX_DATAGRAM,
     pace: float = PACE,
     measure: str | None = None,
+    timestamps: bool = False,
 ) -> AsyncIterator[Receiver]:
     """A :class:`Receiver` on ``port``; every group is left on exit, cancelled or not.
 
     ``measure`` ("auto", "toolkit", "iperf2" or "none": which header to read)
-    keeps per-stream statistics in :attr:`Receiver.streams`."""
+    keeps per-stream statistics in :attr:`Receiver.streams`; ``timestamps``
+    gives each datagram the kernel's arrival time (:attr:`Datagram.arrived_ns`;
+    a measuring receiver has them anyway)."""
     async with trio.open_nursery() as nursery:
         receiver = Receiver(
             nursery,
@@ -391,6 +396,7 @@ async def open_receiver(
             max_datagram=max_datagram,
             pace=pace,
             measure=measure,
+            timestamps=timestamps,
         )
         try:
             yield receiver

@@ -169,6 +169,13 @@ def test_every_command_is_documented() -> None:
         (["join", "239.1.1.1", "-p", "5000", "--max-loss", "101"], "a percentage"),
         (["join", "239.1.1.1", "-p", "5000", "--report-interval", "0"], "more than 0"),
         (["show", "joins", "-i", "no-such-if"], "no interface no-such-if"),
+        (["ping", "10.0.1.2", "--group", "239.1.1.1"], "outside the source-specific range"),
+        (["ping", "10.0.1.2", "--group", "ff3e::4321:1234"], "not of one IP version"),
+        (["ping", "no-such-host.invalid"], "cannot resolve"),
+        (["ping", "10.0.1.2", "--asm"], "needs --group"),
+        (["ping", "--serve", "10.0.1.2"], "give no HOST"),
+        (["ping", "10.0.1.2", "--count", "0"], "--count is at least 1"),
+        (["ping"], "give the HOST to ping"),
     ],
 )
 def test_mcast_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:

@@ -135,9 +135,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             else:
                 print("  no drops")
             service = row.service or {}
-            unclaimed = ", ".join(
-                f"{k} {v}" for k, v in sorted(service.get("unclaimed", {}).items())
-            )
+            from .._result import counts_text
+
+            unclaimed = counts_text(service.get("unclaimed", {}))
             if unclaimed or service.get("kernel_dropped"):
                 print(
                     f"  the service, before any tunnel: {unclaimed or 'nothing unclaimed'}; "

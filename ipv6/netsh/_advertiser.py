@@ -32,6 +32,7 @@ from .._ancillary import SO_RXQ_OVFL, drop_count
 from .._derive import eui64_address
 from .._netlink import RTPROT_MANUAL, route_expires
 from .._procsys import read_sysctl
+from .._result import counts_text
 from ._ra import (
     INFINITE,
     ROUTER_SOLICITATION,
@@ -199,8 +200,8 @@ class Counters:
         self.ignored: collections.Counter[str] = collections.Counter()  # invalid, by reason
 
     def line(self) -> str:
-        ignored = ", ".join(f"{k} {v}" for k, v in sorted(self.ignored.items())) or "none"
-        failed = ", ".join(f"{k} {v}" for k, v in sorted(self.send_failed.items())) or "none"
+        ignored = counts_text(self.ignored, "none")
+        failed = counts_text(self.send_failed, "none")
         return (
             f"counters: advertisements sent {self.sent}; solicitations {self.solicitations}, "
             f"answered {self.answered}, rate-limited {self.rate_limited}; "

@@ -19,11 +19,12 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import join, querier, send, show, tour, watch
+    from . import join, ping, querier, send, show, tour, watch
 
     parser, commands = kit.program("mcast", DESCRIPTION)
     join.register(commands)
     send.register(commands)
+    ping.register(commands)
     show.register(commands)
     querier.register(commands)
     tour.register(commands)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from typing import Any
 
+from ipv6 import counts_text
 from ipv6.cli import kit
 
 EXIT_TIMEOUT = 3
@@ -254,7 +255,7 @@ def _say_counters(rx: Any, seen: int) -> None:
     """What arrived and what was lost, one line on stderr."""
     dropped = f", the kernel dropped {rx.dropped}" if rx.dropped else ""
     truncated = f", {rx.truncated} truncated" if rx.truncated else ""
-    errors = ", ".join(f"{k} {v}" for k, v in sorted(rx.errors.items()))
+    errors = counts_text(rx.errors)
     failed = f", receive errors: {errors}" if errors else ""
     print(f"received {seen} datagrams{dropped}{truncated}{failed}", file=sys.stderr, flush=True)
 
