@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from ipv6 import HostJoin, read_host_joins
 
     from ._datagram import Datagram
+    from ._pingclient import PingReply, PingReport, multicast_ping, resolve_target
+    from ._pingmatrix import MatrixReport, PairReport, lab_matrix, resolve_hosts, run_agent
+    from ._pingresponder import Responder, ResponderCounters
     from ._receiver import Receiver, open_receiver
     from ._sender import Sender, open_sender
 
@@ -51,6 +54,7 @@ __all__ = [
     "JoinedSourceSpecific",
     "KernelRefused",
     "LimitReached",
+    "MatrixReport",
     "McastBadInput",
     "McastError",
     "MembershipError",
@@ -60,6 +64,7 @@ __all__ = [
     "NotBlocked",
     "NotIncluded",
     "NotJoined",
+    "PairReport",
     "PingReply",
     "PingReport",
     "Receiver",
@@ -69,15 +74,23 @@ __all__ = [
     "SourceBlocked",
     "UseBlockInstead",
     "UseLeaveSourceInstead",
+    "lab_matrix",
     "multicast_ping",
     "open_receiver",
     "open_sender",
     "read_host_joins",
+    "resolve_hosts",
     "resolve_target",
+    "run_agent",
 ]
 __version__ = "0.1.0"
 
 _LAZY = {
+    "MatrixReport": "_pingmatrix",
+    "PairReport": "_pingmatrix",
+    "lab_matrix": "_pingmatrix",
+    "resolve_hosts": "_pingmatrix",
+    "run_agent": "_pingmatrix",
     "PingReply": "_pingclient",
     "PingReport": "_pingclient",
     "Responder": "_pingresponder",

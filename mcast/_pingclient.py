@@ -77,11 +77,12 @@ class Target:
     scope_id: int
     group: IPAddress
     asm: bool
+    port: int = _mping.PORT  # the responder's
 
-    def sockaddr(self, port: int) -> tuple[Any, ...]:
+    def sockaddr(self) -> tuple[Any, ...]:
         if self.address.version == 6:
-            return (str(self.address), port, 0, self.scope_id)
-        return (str(self.address), port)
+            return (str(self.address), self.port, 0, self.scope_id)
+        return (str(self.address), self.port)
 
 
 async def resolve_target(
@@ -184,7 +185,7 @@ async def multicast_ping(
     unicast = _unicast_socket(family, interface)
     with unicast:
         try:
-            unicast.connect(target.sockaddr(_mping.PORT))
+            unicast.connect(target.sockaddr())
         except OSError as exc:
             raise McastBadInput(f"cannot reach {target.address}: {exc.strerror}") from None
         local = unicast.getsockname()

@@ -64,8 +64,9 @@ class Responder:
     """Answers multicast pings on ``port`` (4321), IPv4 and IPv6.
 
     ``interfaces``: the interface indexes served (None: all). ``accepts``: which
-    groups it sends to (ssmpingd's rule by default). ``on_request`` is called
-    with (client address, client port, group) for each request answered.
+    groups it sends to (ssmpingd's rule by default). ``clients``: the only
+    addresses answered (None: any). ``on_request`` is called with (client
+    address, client port, group) for each request answered.
     """
 
     _sockets: list[socket.socket]
@@ -78,8 +79,10 @@ class Responder:
         accepts: Callable[[IPAddress], bool] = _mping.ssmpingd_accepts,
         version: str = "mcast-ipv6-toolkit",
         on_request: Callable[[str, int, IPAddress], None] | None = None,
+        clients: set[IPAddress] | None = None,
     ) -> None:
         self.port = port
+        self.clients = clients  # None: anyone; else only these (a matrix's peers)
         self.interfaces = interfaces
         self.accepts = accepts
         self.version = version
@@ -190,6 +193,9 @@ class Responder:
             counters.ignored["group_refused"] += 1
             return
         client = str(peer[0])
+        if self.clients is not None and ipaddress.ip_address(client) not in self.clients:
+            counters.ignored["not_a_peer"] += 1
+            return
         if not self._allowed(client):
             counters.ignored["rate_limited"] += 1
             return

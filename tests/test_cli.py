@@ -173,9 +173,14 @@ def test_every_command_is_documented() -> None:
         (["ping", "10.0.1.2", "--group", "ff3e::4321:1234"], "not of one IP version"),
         (["ping", "no-such-host.invalid"], "cannot resolve"),
         (["ping", "10.0.1.2", "--asm"], "needs --group"),
-        (["ping", "--serve", "10.0.1.2"], "give no HOST"),
+        (["ping", "--serve", "10.0.1.2"], "--serve takes no HOST"),
         (["ping", "10.0.1.2", "--count", "0"], "--count is at least 1"),
         (["ping"], "give the HOST to ping"),
+        (["ping", "--matrix", "127.0.0.1", "127.0.0.1"], "are one host: name it once"),
+        (["ping", "--matrix", "127.0.0.1", "::1"], "all IPv4 or all IPv6"),
+        (["ping", "--matrix", "192.0.2.201", "192.0.2.202"], "none of the hosts is this host"),
+        (["ping", "--serve", "--matrix", "127.0.0.1"], "do not go together"),
+        (["ping", "--lab", "lan", "10.0.0.1"], "takes no HOST"),
     ],
 )
 def test_mcast_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:

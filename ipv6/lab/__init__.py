@@ -16,7 +16,18 @@ from ._configread import parse_config
 from ._plan import Plan, plan_up
 
 if TYPE_CHECKING:
-    from ._lab import DownReport, describe, down, exec_in_host, find, planned, records, summary, up
+    from ._lab import (
+        DownReport,
+        describe,
+        down,
+        exec_argv,
+        exec_in_host,
+        find,
+        planned,
+        records,
+        summary,
+        up,
+    )
     from ._running import LabHost, RunningLab, open_lab
     from ._shipped import builtin_lab, builtin_labs, load_config
     from ._state import LabRecord
@@ -36,6 +47,7 @@ __all__ = [
     "builtin_labs",
     "describe",
     "down",
+    "exec_argv",
     "exec_in_host",
     "find",
     "load_config",
@@ -51,7 +63,16 @@ __all__ = [
 _LAZY = {
     **dict.fromkeys(("open_lab", "RunningLab", "LabHost"), "_running"),
     **dict.fromkeys(
-        ("DownReport", "describe", "down", "exec_in_host", "find", "planned", "records"),
+        (
+            "DownReport",
+            "describe",
+            "down",
+            "exec_argv",
+            "exec_in_host",
+            "find",
+            "planned",
+            "records",
+        ),
         "_lab",
     ),
     "summary": "_lab",

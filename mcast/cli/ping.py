@@ -18,9 +18,12 @@ joins the group the responder answers to, source-specific on HOST by default
 (--asm: any-source); each request brings a unicast and a multicast reply.
 It prints each reply (path, sequence, hop distance, round-trip time) and per
 path the loss, round-trip times and how long the multicast tree took to form.
-`mcast ping --serve` is the responder. Exit status: 0 both paths answered,
-3 unicast did not (the test says nothing then), 6 unicast answered and
-multicast did not, 2 bad input."""
+`mcast ping --serve` is the responder. `mcast ping --matrix HOST...`, run on
+each of the hosts, pings every other one and answers only them; `--lab NAME`
+starts that in every host of a running lab and prints the whole matrix.
+Exit status: 0 both paths answered, 3 unicast did not (the test says nothing
+then), 6 unicast answered and multicast did not (for a matrix: any pair),
+2 bad input."""
 
 
 def register(commands: Any) -> None:
@@ -41,6 +44,13 @@ def register(commands: Any) -> None:
         "--interface", "-i", metavar="IF", action="append",
         help="the interface to join on; with --serve, an interface to answer on (repeat it)",
     )  # fmt: skip
+    ping.add_argument("--matrix", nargs="+", metavar="HOST", help="ping every other HOST and "
+                      "answer only them (run it on each; this host is one of them)")  # fmt: skip
+    ping.add_argument("--lab", metavar="NAME", help="the matrix across a running lab's hosts")
+    ping.add_argument("--duration", type=float, default=5.0, help="matrix: seconds of pings "
+                      "(default 5)")  # fmt: skip
+    ping.add_argument("--family", type=int, choices=(4, 6), default=4,
+                      help="--lab: IPv4 or IPv6 addresses (default 4)")  # fmt: skip
     ping.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     kit.add_json(ping)
 
@@ -49,10 +59,17 @@ def cmd_ping(args: argparse.Namespace) -> int:
     from .._errors import McastBadInput
     from .._groups import parse_group
 
+    modes = [m for m in ("serve", "matrix", "lab") if getattr(args, m)]
+    if len(modes) > 1:
+        raise McastBadInput(f"--{modes[0]} and --{modes[1]} do not go together")
+    if modes and args.host is not None:
+        raise McastBadInput(f"--{modes[0]} takes no HOST")
     if args.serve:
-        if args.host is not None:
-            raise McastBadInput("--serve answers pings: give no HOST")
         return _serve(args)
+    if args.matrix or args.lab:
+        if args.duration <= 0 or args.interval <= 0:
+            raise McastBadInput("--duration and --interval are more than 0")
+        return _matrix(args)
     if args.host is None:
         raise McastBadInput("give the HOST to ping, or --serve to answer pings")
     if args.count < 1 or args.interval < 0:
@@ -170,3 +187,62 @@ def _serve(args: argparse.Namespace) -> int:
 
     trio.run(main)
     return 0
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    import trio
+
+    from .._groups import parse_group
+    from .._pingmatrix import (
+        MatrixReport,
+        PairReport,
+        grid_text,
+        lab_matrix,
+        pair_line,
+        resolve_hosts,
+        run_agent,
+    )
+
+    group = parse_group(args.group) if args.group is not None else None
+
+    def show(pair: PairReport) -> None:
+        if args.quiet:
+            return
+        if args.json:
+            print(json.dumps({"event": "pair", **kit.jsonable(pair)}), flush=True)
+        else:
+            print(pair_line(pair), flush=True)
+
+    async def agent() -> MatrixReport:
+        from .._pingmatrix import matrix_status
+
+        targets = await resolve_hosts(args.matrix, group=group, asm=args.asm)
+        pairs = await run_agent(targets, duration=args.duration, interval=args.interval,
+                                on_pair=show)  # fmt: skip
+        return MatrixReport(
+            hosts=[str(t.address) for t in targets],
+            group=str(targets[0].group),
+            mode="asm" if args.asm else "ssm",
+            pairs=pairs,
+            exit_status=matrix_status(pairs, []),
+        )
+
+    if args.lab:
+        if not args.quiet and not args.json:
+            print(f"mcast ping matrix across lab {args.lab}: {args.duration:g} s of pings",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        report = trio.run(lambda: lab_matrix(
+            args.lab, version=args.family, group=group, asm=args.asm,
+            duration=args.duration, interval=args.interval,
+        ))  # fmt: skip
+    else:
+        report = trio.run(agent)
+    if args.json:
+        print(json.dumps({"event": "summary", **kit.jsonable(report)}), flush=True)
+    else:
+        print(grid_text(report))
+        for silent in report.silent:
+            print(f"{silent}: its agent reported nothing", file=sys.stderr)
+    if report.exit_status == 6:
+        print("multicast did not reach some pairs that unicast did", file=sys.stderr)
+    return int(report.exit_status)

@@ -153,6 +153,16 @@ async def test_blocked_multicast_is_reported_as_lost_with_exit_6(lab) -> None:
     assert summary_of(quiet)["unicast"]["received"] == 0
 
 
+async def test_an_unreachable_host_is_one_line_and_exit_2(lab) -> None:
+    async with lab("lan") as running:  # its hosts have no default route
+        done = await running.host("a").run(
+            [sys.executable, "-m", "mcast", "ping", "198.51.100.1"], check=False
+        )
+    err = done.stderr.decode().strip()
+    assert done.returncode == 2 and "cannot reach 198.51.100.1" in err, err
+    assert len(err.splitlines()) == 1
+
+
 async def test_nothing_a_client_sends_stops_the_responder(lab) -> None:
     """Junk, replies, requests for groups it does not serve and a flood from one
     client are each dropped and counted by reason; others are still answered."""
@@ -202,3 +212,37 @@ async def test_nothing_a_client_sends_stops_the_responder(lab) -> None:
                     await trio.lowlevel.wait_readable(friendly)
                 assert friendly.recv(2048)[0] == ord("A")
             nursery.cancel_scope.cancel()
+
+
+async def matrix(lab_name: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    done = await trio.run_process(
+        [sys.executable, "-m", "mcast", "ping", "--lab", lab_name, "--duration", "2",
+         "--interval", "0.5", "--json", *extra],
+        capture_stdout=True, capture_stderr=True, check=False,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    return done.returncode, summary_of(lines)
+
+
+@pytest.mark.parametrize("family", ["4", "6"])
+async def test_the_matrix_across_the_lan_lab_and_one_broken_host(lab, family: str) -> None:
+    async with lab("lan") as running:
+        code, whole = await matrix(running.name, "--family", family)
+        # Host c's multicast breaks: it drops whatever comes to the group.
+        group = "232.43.211.234" if family == "4" else "ff3e::4321:1234"
+        rule = f"add rule inet t in {'ip' if family == '4' else 'ip6'} daddr {group} drop"
+        await running.host("c").run(
+            ["nft", "add table inet t; add chain inet t in { type filter hook input priority 0; }; "
+             + rule]
+        )  # fmt: skip
+        broken_code, broken = await matrix(running.name, "--family", family)
+    hosts = [A4, B4, "10.0.1.3"] if family == "4" else [A6, B6, "2001:db8:0:2::3"]
+    everyone = {(s, r) for s in hosts for r in hosts if s != r}
+    assert code == 0, whole
+    assert {(p["source"], p["receiver"]) for p in whole["pairs"]} == everyone
+    assert all(p["unicast"]["received"] == p["multicast"]["received"] == 4 for p in whole["pairs"])
+    assert broken_code == 6
+    assert {(p["source"], p["receiver"]) for p in broken["pairs"]} == everyone
+    failing = {(p["source"], p["receiver"]) for p in broken["pairs"] if p["exit_status"]}
+    assert failing == {(s, hosts[2]) for s in hosts[:2]}  # c's row, and only c's
+    assert all(p["multicast"]["loss_percent"] == 100.0 for p in broken["pairs"] if p["exit_status"])

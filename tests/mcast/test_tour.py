@@ -24,15 +24,17 @@ def test_tour_on_loopback() -> None:
     assert "join 232.9.9.9 from 10.0.1.2 -> ALLOW(232.9.9.9 {10.0.1.2})" in out
     assert "== 5. A stream measured: loss, order, jitter, delay ==" in out
     assert "#1: received 2000, lost 0, duplicates 0, reordered 0" in out
-    assert "== 6. A link-local ping needs a zone ==" in out
+    assert "== 6. Does multicast reach everywhere? A ping matrix ==" in out
+    assert "unicast: 3 of 3 answered" in out and "multicast: 3 of 3 answered" in out
+    assert "== 7. A link-local ping needs a zone ==" in out
     assert "fe80::260:8ff:fe52:f9d8" in out and "this host has 2 (eth0, eth1)" in out
-    assert "== 7. Dual-stack sockets: what connects to what ==" in out
+    assert "== 8. Dual-stack sockets: what connects to what ==" in out
     assert "sees ::ffff:127.0.0.1" in out and "refused" in out
     assert "AddRoute(prefix=IPv6Network('2001:db8:ad::/48')" in out
-    assert "== 8. A service that hostile clients do not end ==" in out
+    assert "== 9. A service that hostile clients do not end ==" in out
     assert "the third was told:       'busy: 2 connections already" in out
     assert "refused 1 (busy)" in out and "timed out 2" in out
-    assert "== 10. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
+    assert "== 11. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
     assert "interface ipv6 add address tun6to4 2002:ac1f:2aef::ac1f:2aef" in out
     assert "(claims 172.30.7.11): inner_src_6to4_mismatch" in out
     assert out.rstrip().endswith("Tour done.")
@@ -59,6 +61,13 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "ff3e::1:1    INCLUDE  2001:db8:0:2::2" in out
     assert "== 4. A join watched on the wire ==" in out
     assert "10.0.1.2:" in out and "-> 239.2.2.2 #1: received 2000, lost 0" in out
+    assert "multicast ping matrix, group 232.43.211.234 (ssm)" in out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "multicast ping matrix" in line)
+    grid = lines[at + 2 : at + 5]  # after the column heads: a row per receiving host
+    assert [line.split()[0] for line in grid] == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
+    assert out.count("u 0%, m 0%") == 6
+    assert not [line for line in grid if "LOST" in line or "no unicast" in line]
     assert "IGMPv3 report from 10.0.1.1: ALLOW(232.9.9.9 {10.0.1.2})" in out
     assert "IGMPv3 report from 10.0.1.1: BLOCK(239.9.9.9 {10.0.1.3})" in out
     assert "2 transmitted, 2 received" in out and "say which, e.g." in out
