@@ -48,7 +48,7 @@ class MatrixReport(Result):
     group: str
     mode: str  # "ssm" or "asm"
     pairs: list[PairReport]
-    silent: list[str] = field(default_factory=list)  # agents that reported nothing
+    silent: list[str] = field(default_factory=list)  # agents that reported nothing, and why
     exit_status: int = ANSWERED
 
 
@@ -171,13 +171,13 @@ async def lab_matrix(
     argv = [sys.executable, "-m", "mcast", "ping", "--matrix", *addresses.values(),
             "--duration", str(duration), "--interval", str(interval), "--json", "--quiet",
             "--group", str(chosen), *(["--asm"] if asm else [])]  # fmt: skip
-    outputs: dict[str, bytes] = {}
+    outputs: dict[str, tuple[bytes, bytes]] = {}
 
     async def agent(name: str) -> None:
         done = await trio.run_process(
             exec_argv(record, name, argv), capture_stdout=True, capture_stderr=True, check=False
         )
-        outputs[name] = done.stdout
+        outputs[name] = done.stdout, done.stderr
 
     async with trio.open_nursery() as nursery:
         for name in addresses:
@@ -185,13 +185,15 @@ async def lab_matrix(
     pairs: list[PairReport] = []
     silent = []
     for name, address in addresses.items():
+        out, err = outputs.get(name, (b"", b""))
         summaries = [
             json.loads(line)
-            for line in outputs.get(name, b"").decode().splitlines()
+            for line in out.decode().splitlines()
             if line.startswith("{") and '"summary"' in line
         ]
         if not summaries:
-            silent.append(address)
+            said = err.decode(errors="replace").strip().splitlines()
+            silent.append(f"{address} ({name}): {said[-1] if said else 'no output'}")
             continue
         pairs += [_pair(p) for p in summaries[-1]["pairs"]]
     pairs.sort(key=lambda p: (p.receiver, p.source))

@@ -109,9 +109,10 @@ async def _ping(args: argparse.Namespace, group: Any, interface: str | None) -> 
             print(json.dumps({"event": "reply", **kit.jsonable(reply)}), flush=True)
             return
         dist = "?" if reply.distance is None else reply.distance
+        hops = "?" if reply.hops_left is None else reply.hops_left
         duplicate = " (DUP!)" if reply.duplicate else ""
-        print(f"{reply.path:>9} from {reply.source}, seq={reply.sequence} dist={dist} "
-              f"time={reply.rtt_ms:.3f} ms{duplicate}", flush=True)  # fmt: skip
+        print(f"{reply.path:>9} from {reply.source}, seq={reply.sequence} ttl={hops} "
+              f"dist={dist} time={reply.rtt_ms:.3f} ms{duplicate}", flush=True)  # fmt: skip
 
     return await multicast_ping(
         target, count=args.count, interval=args.interval, interface=interface, on_reply=show
@@ -242,7 +243,7 @@ def _matrix(args: argparse.Namespace) -> int:
     else:
         print(grid_text(report))
         for silent in report.silent:
-            print(f"{silent}: its agent reported nothing", file=sys.stderr)
+            print(f"no report from {silent}", file=sys.stderr)
     if report.exit_status == 6:
         print("multicast did not reach some pairs that unicast did", file=sys.stderr)
     return int(report.exit_status)

@@ -105,32 +105,41 @@ async def test_debians_clients_against_our_responder(lab, client, responder) -> 
     }
 
 
-async def test_the_wire_agrees_with_what_mcast_ping_reports(lab) -> None:
+@pytest.mark.parametrize(
+    ("responder", "group", "fields"),
+    [
+        (B4, "232.43.211.234", ["ip.dst", "ip.ttl"]),
+        (B6, "ff3e::4321:1234", ["ipv6.dst", "ipv6.hlim"]),
+    ],
+    ids=["ipv4", "ipv6"],
+)
+async def test_the_wire_agrees_with_what_mcast_ping_reports(lab, responder, group, fields) -> None:
     """tshark in host a decodes the replies: their sequence numbers (the option
     after the client id), source, hop limit and destination."""
     async with lab("lan") as running:
         a, b = running.host("a"), running.host("b")
-        capture = ["tshark", "-i", "eth0", "-l", "-f", "udp and src host 10.0.1.2", "-T",
-                   "fields", "-e", "ip.dst", "-e", "ip.ttl", "-e", "udp.payload"]  # fmt: skip
+        columns = [x for f in [*fields, "udp.payload"] for x in ("-e", f)]
+        capture = ["tshark", "-i", "eth0", "-l", "-f", f"udp and src host {responder}",
+                   "-T", "fields", *columns]  # fmt: skip
         async with (
             running_in(b, [sys.executable, "-m", "mcast", "ping", "--serve"]),
             running_in(a, capture) as tshark,
         ):
             await trio.sleep(1.5)  # tshark takes a moment to start capturing
-            code, lines = await mcast_ping(a, B4, "-c", "3")
+            code, lines = await mcast_ping(a, responder, "-c", "3")
             await trio.sleep(0.5)
         wire = (await tshark.stdout.receive_some(65536)).decode()
     assert code == 0
     seen = set()
     for row in wire.splitlines():
-        destination, ttl, payload = row.split("\t")
+        destination, hops, payload = row.split("\t")
         data = bytes.fromhex(payload.replace(":", ""))
         assert data[0] == ord("A")  # a reply
         # Client id: type 1, length 4 at offset 1; sequence: type 2, length 4 at offset 9.
         assert data[9:13] == bytes.fromhex("00020004")
         sequence = int.from_bytes(data[13:17], "big")
-        path = "multicast" if destination == "232.43.211.234" else "unicast"
-        seen.add((path, sequence, int(ttl)))
+        path = "multicast" if destination == group else "unicast"
+        seen.add((path, sequence, int(hops)))
     reported = {(r["path"], r["sequence"], r["hops_left"]) for r in lines if r["event"] == "reply"}
     assert seen == reported == {(p, n, 64) for p in ("unicast", "multicast") for n in (1, 2, 3)}
 
