@@ -34,13 +34,23 @@ SOCKADDR_STORAGE_SIZE = 128
 
 # --- field kinds: (size, alignment) ------------------------------------------
 
-FieldKind = Literal["in_addr", "in6_addr", "u32", "i32", "sockaddr_storage"]
+FieldKind = Literal[
+    "in_addr", "in6_addr", "u8", "u16", "u32", "i32", "sockaddr_storage", "sockaddr_in6",
+    "ttls", "if_set",
+]  # fmt: skip
+MAXVIFS = 32  # the multicast routing API's interface slots (MAXVIFS, MAXMIFS)
+IF_SETSIZE = 256  # bits in struct if_set
 _KIND_SIZE: dict[str, tuple[int, int]] = {
     "in_addr": (4, 4),
     "in6_addr": (16, 4),
+    "u8": (1, 1),
+    "u16": (2, 2),
     "u32": (4, 4),
     "i32": (4, 4),
     "sockaddr_storage": (SOCKADDR_STORAGE_SIZE, 8),
+    "sockaddr_in6": (28, 4),
+    "ttls": (MAXVIFS, 1),  # unsigned char[MAXVIFS]: a TTL threshold per slot, 0 = not out
+    "if_set": (IF_SETSIZE // 8, 4),  # __u32 ifs_bits[8]: a set of slots
 }
 
 
@@ -178,7 +188,7 @@ def parse_sockaddr(
     raise EncodeError(f"address family {family} is neither AF_INET nor AF_INET6 on {platform.name}")
 
 
-FieldValue = IPAddress | int | Sequence[IPAddress]
+FieldValue = IPAddress | int | Sequence[IPAddress] | Sequence[int]
 
 
 def encode(
@@ -238,19 +248,48 @@ def _encode_scalar(
         if not isinstance(value, IPv6):
             raise EncodeError(f"{name} takes an IPv6 address, not {value!r}")
         return value.packed
-    if kind in ("u32", "i32"):
+    if kind in _INTEGERS:
         if not isinstance(value, int) or isinstance(value, bool):
             raise EncodeError(f"{name} takes an integer, not {value!r}")
-        code = "I" if kind == "u32" else "i"
+        code = _INTEGERS[kind]
         try:
             return struct.pack(byteorder + code, value)
         except struct.error:
-            raise EncodeError(f"{name}: {value} does not fit in 32 bits") from None
+            bits = 8 * struct.calcsize(code)
+            raise EncodeError(f"{name}: {value} does not fit in {bits} bits") from None
+    if kind == "sockaddr_in6":
+        if not isinstance(value, IPv6):
+            raise EncodeError(f"{name} takes an IPv6 address, not {value!r}")
+        return sockaddr(platform, value, byteorder=byteorder)[:28]
+    if kind in ("ttls", "if_set"):
+        return _encode_slots(kind, value, name, byteorder)
     if kind == "sockaddr_storage":
         if not isinstance(value, IPv4 | IPv6):
             raise EncodeError(f"{name} takes an IP address, not {value!r}")
         return sockaddr(platform, value, byteorder=byteorder)
     raise AssertionError(kind)
+
+
+_INTEGERS = {"u8": "B", "u16": "H", "u32": "I", "i32": "i"}
+
+
+def _encode_slots(kind: str, value: object, name: str, byteorder: str) -> bytes:
+    """ttls: a threshold per slot (a sequence, slot i at i); if_set: the slots in
+    a set (a sequence of slot numbers), one bit each."""
+    if not isinstance(value, Sequence) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise EncodeError(f"{name} takes a list of integers, not {value!r}")
+    if kind == "ttls":
+        if len(value) > MAXVIFS or not all(0 <= v <= 255 for v in value):
+            raise EncodeError(f"{name}: at most {MAXVIFS} thresholds of 0 to 255")
+        return bytes(value).ljust(MAXVIFS, b"\0")
+    words = [0] * (IF_SETSIZE // 32)
+    for slot in value:
+        if not 0 <= slot < IF_SETSIZE:
+            raise EncodeError(f"{name}: slot {slot} is outside 0 to {IF_SETSIZE - 1}")
+        words[slot // 32] |= 1 << (slot % 32)
+    return struct.pack(f"{byteorder}{len(words)}I", *words)
 
 
 def decode(
@@ -285,7 +324,7 @@ def decode(
 
 def _decode_scalar(
     platform: Platform, kind: str, data: bytes, offset: int, byteorder: str
-) -> IPAddress | int:
+) -> IPAddress | int | list[int]:
     size = _KIND_SIZE[kind][0]
     if len(data) < offset + size:
         raise EncodeError(f"{len(data)} bytes are too few for a field at offset {offset}")
@@ -294,11 +333,16 @@ def _decode_scalar(
         return IPv4(chunk)
     if kind == "in6_addr":
         return IPv6(chunk)
-    if kind == "u32":
-        return int(struct.unpack(byteorder + "I", chunk)[0])
-    if kind == "i32":
-        return int(struct.unpack(byteorder + "i", chunk)[0])
-    return parse_sockaddr(platform, chunk, byteorder)[0]
+    if kind in _INTEGERS:
+        return int(struct.unpack(byteorder + _INTEGERS[kind], chunk)[0])
+    if kind == "ttls":
+        return list(chunk)
+    if kind == "if_set":
+        words = struct.unpack(f"{byteorder}{IF_SETSIZE // 32}I", chunk)
+        return [i for i in range(IF_SETSIZE) if words[i // 32] >> (i % 32) & 1]
+    if kind == "sockaddr_in6":  # the kind says IPv6: a zeroed one (no family yet) is ::
+        return IPv6(chunk[8:24])
+    return parse_sockaddr(platform, chunk.ljust(SOCKADDR_STORAGE_SIZE, b"\0"), byteorder)[0]
 
 
 def filter_mode_value(platform: Platform, mode: str) -> int:

@@ -83,6 +83,65 @@ IN_PKTINFO_UNIX = Layout(
 IN_PKTINFO_WINDOWS = Layout("in_pktinfo", (("ipi_addr", "in_addr"), ("ipi_ifindex", "u32")))
 IN6_PKTINFO = Layout("in6_pktinfo", (("ipi6_addr", "in6_addr"), ("ipi6_ifindex", "u32")))
 
+# Linux's multicast routing API (<linux/mroute.h>, <linux/mroute6.h>): the
+# structs a routing daemon hands the kernel, and the socket options that take
+# them (IPPROTO_IP level for IPv4 on a raw IGMP socket, IPPROTO_IPV6 for IPv6
+# on a raw ICMPv6 socket; the numbers are the same for both).
+VIFCTL = Layout(
+    "vifctl",
+    (
+        ("vifc_vifi", "u16"),
+        ("vifc_flags", "u8"),
+        ("vifc_threshold", "u8"),
+        ("vifc_rate_limit", "u32"),
+        ("vifc_lcl_ifindex", "i32"),  # a union with vifc_lcl_addr; VIFF_USE_IFINDEX says which
+        ("vifc_rmt_addr", "in_addr"),
+    ),
+)
+MFCCTL = Layout(
+    "mfcctl",
+    (
+        ("mfcc_origin", "in_addr"),
+        ("mfcc_mcastgrp", "in_addr"),
+        ("mfcc_parent", "u16"),
+        ("mfcc_ttls", "ttls"),
+        ("mfcc_pkt_cnt", "u32"),
+        ("mfcc_byte_cnt", "u32"),
+        ("mfcc_wrong_if", "u32"),
+        ("mfcc_expire", "i32"),
+    ),
+)
+MIF6CTL = Layout(
+    "mif6ctl",
+    (
+        ("mif6c_mifi", "u16"),
+        ("mif6c_flags", "u8"),
+        ("vifc_threshold", "u8"),
+        ("mif6c_pifi", "u16"),
+        ("vifc_rate_limit", "u32"),
+    ),
+)
+MF6CCTL = Layout(
+    "mf6cctl",
+    (
+        ("mf6cc_origin", "sockaddr_in6"),
+        ("mf6cc_mcastgrp", "sockaddr_in6"),
+        ("mf6cc_parent", "u16"),
+        ("mf6cc_ifset", "if_set"),
+    ),
+)
+MROUTE_STRUCT_NAMES = ("vifctl", "mfcctl", "mif6ctl", "mf6cctl")
+MRT = {
+    "MRT_INIT": 200,
+    "MRT_DONE": 201,
+    "MRT_ADD_VIF": 202,  # MRT6_ADD_MIF for IPv6
+    "MRT_DEL_VIF": 203,
+    "MRT_ADD_MFC": 204,
+    "MRT_DEL_MFC": 205,
+    "MRT_VERSION": 206,
+}
+VIFF_USE_IFINDEX = 0x8
+
 STRUCT_NAMES = (
     "ip_mreq",
     "ip_mreqn",
@@ -175,6 +234,10 @@ LINUX = Platform(
         "ip_msfilter": IP_MSFILTER,
         "in_pktinfo": IN_PKTINFO_UNIX,
         "in6_pktinfo": IN6_PKTINFO,
+        "vifctl": VIFCTL,
+        "mfcctl": MFCCTL,
+        "mif6ctl": MIF6CTL,
+        "mf6cctl": MF6CCTL,
     },
     final_state="setsockopt/getsockopt MCAST_MSFILTER with group_filter (IP_MSFILTER for IPv4)",
     notes="IP_MULTICAST_ALL and IPV6_MULTICAST_ALL default to 1: a wildcard-bound socket "

@@ -20,6 +20,7 @@ from ipv6.sockopts import (
     FREEBSD,
     LINUX,
     MACOS,
+    MROUTE_STRUCT_NAMES,
     PLATFORMS,
     STRUCT_NAMES,
     WINDOWS,
@@ -196,17 +197,29 @@ LINUX_HEADERS = (
 )
 
 
-def test_linux_layouts_agree_with_gcc_and_the_system_headers(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("names", "headers"),
+    [
+        (STRUCT_NAMES, LINUX_HEADERS),
+        (
+            MROUTE_STRUCT_NAMES,
+            LINUX_HEADERS + "#include <linux/mroute.h>\n#include <linux/mroute6.h>\n",
+        ),
+    ],
+    ids=["socket-options", "multicast-routing"],
+)
+def test_linux_layouts_agree_with_gcc_and_the_system_headers(tmp_path, names, headers) -> None:
     """sizeof and offsetof of every Linux struct, as gcc compiles them from
-    <netinet/in.h>: a field the layout names wrongly does not compile, one in
-    the wrong place or of the wrong size moves an offset."""
+    <netinet/in.h> (and <linux/mroute.h>, <linux/mroute6.h>): a field the
+    layout names wrongly does not compile, one in the wrong place or of the
+    wrong size moves an offset."""
     import shutil
     import subprocess
 
     gcc = shutil.which("gcc")
     assert gcc, "gcc is needed (scripts/check installs it)"
     lines = []
-    for name in STRUCT_NAMES:
+    for name in names:
         layout = LINUX.layout(name)
         assert layout is not None, name
         lines.append(f'printf("{name} size %zu\\n", sizeof(struct {name}));')
@@ -215,11 +228,11 @@ def test_linux_layouts_agree_with_gcc_and_the_system_headers(tmp_path) -> None:
             for field, _ in layout.fields
         ]
     source = tmp_path / "layouts.c"
-    source.write_text(LINUX_HEADERS + "int main(void) {\n" + "\n".join(lines) + "\nreturn 0; }\n")
+    source.write_text(headers + "int main(void) {\n" + "\n".join(lines) + "\nreturn 0; }\n")
     subprocess.run([gcc, "-o", str(tmp_path / "layouts"), str(source)], check=True)
     out = subprocess.run([str(tmp_path / "layouts")], check=True, capture_output=True, text=True)
     compiled = {(s, f): int(n) for s, f, n in (line.split() for line in out.stdout.splitlines())}
-    for name in STRUCT_NAMES:
+    for name in names:
         layout = LINUX.layout(name)
         assert layout is not None
         # A trailing array: sizeof counts its one declared element, as size(1) does.
@@ -227,6 +240,36 @@ def test_linux_layouts_agree_with_gcc_and_the_system_headers(tmp_path) -> None:
         assert compiled[(name, "size")] == size, name
         for field, offset in layout.offsets().items():
             assert compiled[(name, field)] == offset, (name, field)
+
+
+def test_multicast_routing_structs_encode_and_decode() -> None:
+    """An (S,G) route out of slots 1 and 3 with thresholds 1 and 5, and an IPv6
+    one whose if_set holds slots 0 and 33: bytes written here by hand."""
+    from ipv6.sockopts import decode, encode
+
+    route = encode(LINUX, "mfcctl", {
+        "mfcc_origin": ipaddress.IPv4Address("10.0.1.2"),
+        "mfcc_mcastgrp": ipaddress.IPv4Address("232.1.1.1"),
+        "mfcc_parent": 2,
+        "mfcc_ttls": [0, 1, 0, 5],
+    })  # fmt: skip
+    assert route[:10] == bytes([10, 0, 1, 2, 232, 1, 1, 1, 2, 0])
+    assert route[10:14] == bytes([0, 1, 0, 5]) and route[14:42] == bytes(28)
+    assert decode(LINUX, "mfcctl", route)["mfcc_ttls"] == [0, 1, 0, 5] + [0] * 28
+    route6 = encode(LINUX, "mf6cctl", {
+        "mf6cc_mcastgrp": ipaddress.IPv6Address("ff3e::1"),
+        "mf6cc_parent": 1,
+        "mf6cc_ifset": [0, 33],
+    })  # fmt: skip
+    assert route6[28:30] == (10).to_bytes(2, "little")  # AF_INET6
+    assert route6[60:68] == bytes([1, 0, 0, 0, 2, 0, 0, 0])  # bit 0 of word 0, bit 1 of word 1
+    decoded = decode(LINUX, "mf6cctl", route6)
+    assert decoded["mf6cc_ifset"] == [0, 33]
+    assert decoded["mf6cc_mcastgrp"] == ipaddress.IPv6Address("ff3e::1")
+    with pytest.raises(EncodeError, match="at most 32 thresholds"):
+        encode(LINUX, "mfcctl", {"mfcc_ttls": [1] * 33})
+    with pytest.raises(EncodeError, match="does not fit in 16 bits"):
+        encode(LINUX, "mif6ctl", {"mif6c_pifi": 70000})
 
 
 class SockaddrStorage(ctypes.Structure):
