@@ -12,9 +12,10 @@ Rules of this module:
 - The kernel knows interfaces by slot (a VIF for IPv4, a MIF for IPv6; 32 of
   each). A slot keeps its number while any route uses its interface, so that
   adding a route never disturbs another one's forwarding.
-- IPv6 keeps one threshold per interface (struct mif6ctl), IPv4 one per
-  route and interface (struct mfcctl's TTL array): two IPv6 routes asking
-  different thresholds of one interface are refused.
+- TTL thresholds are IPv4's (struct mfcctl's TTL array): Linux's IPv6
+  multicast routing forwards whatever hop limit a datagram has left (it sets
+  every outbound interface's threshold to 1 itself), so an IPv6 route with
+  another threshold is refused rather than installed and ignored.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SOL_IP, SOL_IPV6 = 0, 41
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Route:
     group: str
     source: str | None  # None: from any source, (*,G)
@@ -85,6 +86,11 @@ def check_route(
     for name, ttl in outbound:
         if not 1 <= ttl <= 255:
             raise McastBadInput(f"the TTL threshold of {name} is {ttl}: it is 1 to 255")
+        if address.version == 6 and ttl != 1:
+            raise McastBadInput(
+                f"IPv6 routes have no TTL thresholds on Linux (it forwards any hop limit left): "
+                f"drop the threshold of {name}"
+            )
     return Route(str(address), str(origin) if origin else None, inbound, tuple(sorted(outbound)))
 
 
@@ -117,17 +123,8 @@ class Plan:
 def plan(routes: list[Route], indexes: dict[str, int], keep: Plan | None = None) -> Plan:
     """The slots and entries for ``routes``; slots of ``keep`` keep their numbers."""
     out = Plan()
-    thresholds: dict[tuple[int, str], int] = {}
-    for route in routes:
-        for name, ttl in route.outbound:
-            if route.family == 6 and thresholds.get((6, name), ttl) != ttl:
-                raise McastBadInput(
-                    f"IPv6 keeps one TTL threshold per interface: {name} has "
-                    f"{thresholds[6, name]} in another route, {ttl} in this one"
-                )
-            thresholds.setdefault((route.family, name), ttl)
     kept = keep.slots if keep else {}
-    for route in sorted(routes):
+    for route in sorted(routes, key=lambda r: (r.group, r.source or "", r.inbound)):
         family = route.family
         for name in [route.inbound, *(n for n, _ in route.outbound)]:
             key = (family, name)
@@ -136,7 +133,6 @@ def plan(routes: list[Route], indexes: dict[str, int], keep: Plan | None = None)
             if name not in indexes:
                 raise McastBadInput(f"no interface {name} here")
             index = indexes[name]
-            threshold = thresholds.get(key, 1) if family == 6 else 1
             old = kept.get(key)
             used = {s.number for s in out.slots.values() if s.family == family}
             used |= {s.number for k, s in kept.items() if s.family == family and k != key}
@@ -150,7 +146,7 @@ def plan(routes: list[Route], indexes: dict[str, int], keep: Plan | None = None)
                         "the routes use more"
                     )
                 number = free[0]
-            out.slots[key] = Slot(family, number, name, index, threshold)
+            out.slots[key] = Slot(family, number, name, index)
     for route in routes:
         family = route.family
         outbound = tuple(
@@ -225,9 +221,13 @@ def _entry_op(entry: Entry, *, delete: bool) -> Op:
     origin = entry.source or ("0.0.0.0" if entry.family == 4 else "::")
     text = f"{'delete' if delete else 'add'} ({entry.source or '*'}, {entry.group})"
     option = MRT["MRT_DEL_MFC" if delete else "MRT_ADD_MFC"]
+    # Linux finds a (*,G) entry only for datagrams that arrive on an interface of
+    # its outbound set, and never forwards one back out where it came in: the
+    # inbound slot joins the set (threshold 1) for a (*,G) route.
+    outbound = entry.outbound if entry.source else ((entry.parent, 1), *entry.outbound)
     if entry.family == 4:
         ttls = [0] * MAX_SLOTS
-        for slot, ttl in entry.outbound:
+        for slot, ttl in outbound:
             ttls[slot] = ttl
         value = encode(LINUX, "mfcctl", {
             "mfcc_origin": ipaddress.IPv4Address(origin),
@@ -238,6 +238,6 @@ def _entry_op(entry: Entry, *, delete: bool) -> Op:
     value = encode(LINUX, "mf6cctl", {
         "mf6cc_origin": ipaddress.IPv6Address(origin),
         "mf6cc_mcastgrp": ipaddress.IPv6Address(entry.group),
-        "mf6cc_parent": entry.parent, "mf6cc_ifset": [slot for slot, _ in entry.outbound],
+        "mf6cc_parent": entry.parent, "mf6cc_ifset": sorted(slot for slot, _ in outbound),
     })  # fmt: skip
     return Op(verb, 6, SOL_IPV6, option, value, text)

@@ -56,13 +56,11 @@ def test_slots_are_shared_and_kept_while_used() -> None:
     ]  # fmt: skip
 
 
-def test_ipv6_has_one_threshold_per_interface() -> None:
-    a = check_route("ff3e::1", None, "eth0", [("eth1", 2)])
-    b = check_route("ff3e::2", None, "eth0", [("eth1", 3)])
-    with pytest.raises(McastBadInput, match="one TTL threshold per interface"):
-        plan([a, b], INDEXES)
-    ok = plan([a, check_route("ff3e::2", None, "eth0", [("eth1", 2)])], INDEXES)
-    assert ok.slots[6, "eth1"].threshold == 2
+def test_ipv6_routes_have_no_thresholds() -> None:
+    with pytest.raises(McastBadInput, match="IPv6 routes have no TTL thresholds"):
+        check_route("ff3e::1", None, "eth0", [("eth1", 2)])
+    route = check_route("ff3e::1", None, "eth0", [("eth1", 1)])
+    assert plan([route], INDEXES).slots[6, "eth1"].threshold == 1
 
 
 def test_one_route_per_source_and_group_and_at_most_32_slots() -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import trio
 
+from tests.mcast.labs import output_while
+
 GROUP4, PORT = "239.1.4.4", 6400
 A4, B4, C4 = "10.0.1.1", "10.0.1.2", "10.0.1.3"
 
@@ -59,25 +61,16 @@ async def join_and_send(
     a = running.host("a")
     argv = [sys.executable, "-m", "mcast", "join", group, "-p", str(PORT), "-i", "eth0",
             "-t", seconds, "--json", *extra]  # fmt: skip
-    proc = await trio.lowlevel.open_process(a.argv(argv), stdout=-1, stderr=-1)
-    out = b""
-    async with trio.open_nursery() as nursery:
 
-        async def read() -> None:
-            nonlocal out
-            while chunk := await proc.stdout.receive_some(65536):  # type: ignore[union-attr]
-                out += chunk
-
-        nursery.start_soon(read)
-        await trio.sleep(1.0)  # joined
+    async def send_all() -> None:
         for sender in senders:
             await sender()
-        await proc.wait()
+
+    code, out = await output_while(a, argv, send_all)
     lines = [json.loads(line) for line in out.decode().splitlines()]  # one object a line
     PRINTED[:] = lines
     (summary,) = [x for x in lines if x["event"] == "summary"]
-    assert proc.returncode is not None
-    return proc.returncode, summary
+    return int(code), summary
 
 
 async def test_join_reports_exactly_the_patterns_sent(lab) -> None:

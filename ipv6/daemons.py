@@ -1,0 +1,25 @@
+"""Daemons the toolkit starts, and the per-namespace state files they keep.
+
+The public face of :mod:`ipv6._daemon` (how a daemon is started, says why it
+stopped, and is found again) and :mod:`ipv6._statefile` (a file per network
+namespace, written whole or not at all), for both packages: the tunnel
+service and netsh's advertisers here, mcast's routing daemon there.
+"""
+
+from __future__ import annotations
+
+from ._daemon import accept_signals, alive, run_daemon, say, spawn, why_stopped
+from ._statefile import StateWriteFailed, namespace_file, read_json, write_json
+
+__all__ = [
+    "StateWriteFailed",
+    "accept_signals",
+    "alive",
+    "namespace_file",
+    "read_json",
+    "run_daemon",
+    "say",
+    "spawn",
+    "why_stopped",
+    "write_json",
+]

@@ -1,0 +1,211 @@
+"""Static multicast routes of this network namespace: add, delete, show.
+
+The routes wanted live in the namespace's routes file; the routing daemon
+(:mod:`._routed`) holds the kernel's routing sockets and installs them. A
+change is checked whole here before anything is written (interfaces that
+exist and can carry multicast, the plan of slots and entries), then the
+daemon is started or signalled and its status awaited: the call returns once
+the kernel has the routes, or raises with the kernel's reason after putting
+the routes file back as it was, so nothing is left half-installed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ipv6 import Result
+from ipv6.daemons import alive, read_json, spawn, why_stopped, write_json
+
+from . import _routed
+from ._errors import McastBadInput, McastError
+from ._mroutes import Plan, Route, plan
+
+START_TIMEOUT = 5.0
+
+
+@dataclass
+class RouteRow(Result):
+    """One route as ``mcast route show`` prints it, with the kernel's counters."""
+
+    group: str
+    source: str | None
+    inbound: str
+    outbound: list[dict[str, Any]]  # {"interface", "ttl_threshold"}
+    installed: bool
+    packets: int | None
+    bytes: int | None
+    wrong_interface: int | None
+
+
+def _interfaces() -> dict[str, tuple[int, bool]]:
+    """Interface name -> (index, can carry multicast), in this namespace."""
+    import socket
+
+    import psutil
+
+    stats = psutil.net_if_stats()
+    return {
+        name: (index, "multicast" in (stats[name].flags if name in stats else "").split(","))
+        for index, name in socket.if_nameindex()
+    }
+
+
+def _check_interfaces(route: Route) -> None:
+    here = _interfaces()
+    for name in [route.inbound, *(n for n, _ in route.outbound)]:
+        if name not in here:
+            raise McastBadInput(f"no interface {name} here")
+        if not here[name][1]:
+            raise McastBadInput(f"{name} cannot carry multicast (no MULTICAST flag)")
+
+
+def _wanted() -> tuple[list[Route], int]:
+    """The routes wanted now. Routes live only while the daemon holds the routing
+    socket: without a daemon the file is stale (a stopped daemon's, or another
+    namespace's whose inode this one reuses) and no route is wanted."""
+    data = read_json(_routed.routes_path(), "multicast routes")
+    generation = int(data.get("generation", 0))
+    if _daemon_pid() is None:
+        return [], generation
+    return _routed.load_routes(), generation
+
+
+def _write(routes: list[Route], generation: int) -> None:
+    write_json(_routed.routes_path(), {
+        "generation": generation,
+        "routes": [
+            {"group": r.group, "source": r.source, "inbound": r.inbound,
+             "outbound": [list(o) for o in r.outbound]}
+            for r in sorted(routes, key=_order)
+        ],
+    }, "multicast routes")  # fmt: skip
+
+
+def _status() -> dict[str, Any]:
+    return read_json(_routed.status_path(), "multicast routing status")
+
+
+def _daemon_pid() -> int | None:
+    pid = _status().get("pid")
+    return int(pid) if pid is not None and alive(pid, _routed.MODULE) else None
+
+
+def _apply(routes: list[Route], before: list[Route], generation: int) -> None:
+    """Write ``routes`` and have the daemon install them; on its refusal, put
+    ``before`` back and raise the daemon's reason."""
+    _write(routes, generation)
+    started = None
+    pid = _daemon_pid()
+    if pid is None:
+        if not routes:
+            return
+        started = spawn(_routed.MODULE, [], _routed.log_path())
+    else:
+        os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        status = _status()
+        if status.get("generation") == generation and (
+            started is None or status.get("pid") == started.pid
+        ):
+            if status.get("error"):
+                _write(before, generation + 1)  # as it was; the daemon follows, or has exited
+                pid = _daemon_pid()
+                if pid is not None:
+                    os.kill(pid, signal.SIGHUP)
+                raise McastError(str(status["error"]))
+            return
+        if started is not None and started.poll() is not None:
+            why = why_stopped(_routed.log_path(), started.pid, started)
+            _write(before, generation + 1)
+            raise McastError(f"the multicast routing daemon stopped: {why}")
+        time.sleep(0.02)
+    _write(before, generation + 1)
+    raise McastError(f"the multicast routing daemon did not answer in {START_TIMEOUT:g} s")
+
+
+def _need_privilege() -> None:
+    from ipv6 import NeedsPrivilege, missing_privileges
+
+    missing = missing_privileges(("CAP_NET_ADMIN", "CAP_NET_RAW"))  # MRT_INIT, a raw socket
+    if missing:
+        raise NeedsPrivilege("multicast routes", missing)
+
+
+def add_route(route: Route) -> None:
+    """Install ``route`` (replacing one of the same group, source and inbound interface)."""
+    _need_privilege()
+    _check_interfaces(route)
+    before, generation = _wanted()
+    routes = [r for r in before if r.key != route.key] + [route]
+    plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # refuses early
+    _apply(routes, before, generation + 1)
+
+
+def delete_route(group: str, source: str | None, inbound: str) -> None:
+    _need_privilege()
+    before, generation = _wanted()
+    key = (str(ipaddress.ip_address(group)), source and str(ipaddress.ip_address(source)), inbound)
+    routes = [r for r in before if r.key != key]
+    if len(routes) == len(before):
+        origin = f"({source or '*'}, {group})"
+        raise McastBadInput(f"no route for {origin} from {inbound}")
+    _apply(routes, before, generation + 1)
+
+
+def show_routes() -> list[RouteRow]:
+    routes, _ = _wanted()
+    status = _status()
+    running = _daemon_pid() is not None
+    installed = {(e["group"], e["source"]) for e in status.get("entries", [])} if running else set()
+    counters = _kernel_counters()
+    rows = []
+    for r in sorted(routes, key=_order):
+        count = counters.get((r.group, r.source or ("0.0.0.0" if ":" not in r.group else "::")))
+        rows.append(RouteRow(
+            group=r.group, source=r.source, inbound=r.inbound,
+            outbound=[{"interface": n, "ttl_threshold": t} for n, t in r.outbound],
+            installed=(r.group, r.source) in installed,
+            packets=count[0] if count else None, bytes=count[1] if count else None,
+            wrong_interface=count[2] if count else None,
+        ))  # fmt: skip
+    return rows
+
+
+def _order(route: Route) -> tuple[str, str, str]:
+    return (route.group, route.source or "", route.inbound)
+
+
+def _kernel_counters() -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(group, origin) -> (packets, bytes, wrong interface), from the kernel's tables."""
+    out: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for name, width in (("ip_mr_cache", 8), ("ip6_mr_cache", 32)):
+        try:
+            with open(f"/proc/thread-self/net/{name}", encoding="ascii") as table:
+                lines = table.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 6 or fields[2] == "-1":  # unresolved: no route
+                continue
+            group, origin = (_address(f, width) for f in fields[:2])
+            out[group, origin] = (int(fields[3]), int(fields[4]), int(fields[5]))
+    return out
+
+
+def _address(text: str, width: int) -> str:
+    if width == 8:  # an IPv4 address as the kernel prints a __be32 with %08X
+        return str(ipaddress.IPv4Address(bytes.fromhex(text)[::-1]))
+    return str(ipaddress.IPv6Address(bytes.fromhex(text.replace(":", ""))))  # 32 hex digits
+
+
+def routes_plan() -> Plan:
+    """What the daemon holds now (for tests and ``show``)."""
+    routes, _ = _wanted()
+    return plan(routes, {name: index for name, (index, _) in _interfaces().items()})

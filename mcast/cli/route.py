@@ -1,0 +1,94 @@
+"""``mcast route``: static multicast routes of this network namespace."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ipv6.cli import kit
+
+DESCRIPTION = """\
+Static multicast routes, IPv4 and IPv6: (S,G) with --source, (*,G) without.
+A datagram of GROUP arriving on the --in interface is forwarded out of each
+--out interface whose TTL threshold it meets (--ttl-threshold, default 1),
+its TTL one less. The routes live in the kernel while the toolkit's routing
+daemon of this namespace holds its routing socket: the first route starts it,
+the last one's deletion stops it. Give IF:N to --out for a threshold of one
+interface. Another routing daemon (smcroute, pimd) here is refused."""
+
+
+def register(commands: Any) -> None:
+    _, sub = kit.group(commands, "route", "static multicast routes", DESCRIPTION)
+    add = kit.subcommand(sub, "add", cmd_add, "add (or replace) a route")
+    add.add_argument("group", metavar="GROUP")
+    add.add_argument("--source", "-s", metavar="S", help="only from S: an (S,G) route")
+    add.add_argument("--in", dest="inbound", required=True, metavar="IF")
+    add.add_argument("--out", action="append", required=True, metavar="IF[:TTL]",
+                     help="an outbound interface (repeat it)")  # fmt: skip
+    add.add_argument("--ttl-threshold", type=int, default=1, metavar="N",
+                     help="the TTL a datagram needs to go out (default 1)")  # fmt: skip
+    delete = kit.subcommand(sub, "delete", cmd_delete, "delete a route")
+    delete.add_argument("group", metavar="GROUP")
+    delete.add_argument("--source", "-s", metavar="S")
+    delete.add_argument("--in", dest="inbound", required=True, metavar="IF")
+    show = kit.subcommand(sub, "show", cmd_show, "the routes, with the kernel's counters")
+    kit.add_json(show)
+
+
+def _outbound(args: argparse.Namespace) -> list[tuple[str, int]]:
+    from .._errors import McastBadInput
+
+    out = []
+    for text in args.out:
+        name, _, ttl = text.partition(":")
+        try:
+            out.append((name, int(ttl) if ttl else args.ttl_threshold))
+        except ValueError:
+            raise McastBadInput(f"--out {text}: the threshold after ':' is a number") from None
+    return out
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from .._mroutes import check_route
+    from .._routing import add_route
+
+    route = check_route(args.group, args.source, args.inbound, _outbound(args))
+    add_route(route)
+    print(f"route {route.text()}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from .._mroutes import check_route
+    from .._routing import delete_route
+
+    route = check_route(args.group, args.source, args.inbound, [("-", 1)])  # checks the words
+    delete_route(route.group, route.source, route.inbound)
+    origin = f"({route.source or '*'}, {route.group})"
+    print(f"deleted the route of {origin} from {route.inbound}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .._routing import show_routes
+
+    rows = show_routes()
+    if args.json:
+        kit.print_json(rows)
+        return 0
+    if not rows:
+        print("no multicast routes")
+        return 0
+    table = [
+        [r.group, r.source or "*", r.inbound,
+         ", ".join(f"{o['interface']} ttl>={o['ttl_threshold']}" for o in r.outbound),
+         "yes" if r.installed else "NO", _n(r.packets), _n(r.bytes), _n(r.wrong_interface)]
+        for r in rows
+    ]  # fmt: skip
+    print(kit.table(table, ["GROUP", "SOURCE", "IN", "OUT", "INSTALLED", "PACKETS", "BYTES",
+                            "WRONG IF"]))  # fmt: skip
+    return 0
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -1,0 +1,159 @@
+"""Static multicast routes on a lab router (configs/lab/routed-multicast.toml):
+a source on LAN 1, the router r, members on LAN 2. What arrives at a member
+is read with ``mcast join --each --json``, each datagram with its TTL."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import pytest
+import trio
+
+from tests.mcast.labs import output_while
+
+pytestmark = pytest.mark.needs_root
+
+LAB = "routed-multicast"
+
+
+async def mcast(host: Any, *args: str, check: bool = True) -> Any:
+    done = await host.run([sys.executable, "-m", "mcast", *args], check=False)
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+async def arrivals(running: Any, group: str, *, ttl: int, source: str | None = None) -> list[int]:
+    """The TTLs of what reaches m1 when s sends three datagrams to ``group``."""
+    m1, s = running.host("m1"), running.host("s")
+    listen = [sys.executable, "-m", "mcast", "join", group, "-p", "7000", "-i", "eth0",
+              "-t", "2", "--each", "--json"]  # fmt: skip
+
+    async def send() -> None:
+        chosen = ["--source", source] if source else []
+        await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", str(ttl), "--count",
+                    "3", "--interval", "0.05", "-q", *chosen)  # fmt: skip
+
+    _, out = await output_while(m1, listen, send, settle=0.7)
+    return [json.loads(line)["ttl"] for line in out.decode().splitlines() if '"ttl"' in line]
+
+
+@pytest.mark.parametrize(
+    ("group", "other_source"),
+    [
+        ("239.5.5.5", ("10.1.0.9", "10.1.0.9/24")),
+        ("ff1e::5", ("2001:db8:1::9", "2001:db8:1::9/64")),
+    ],
+    ids=["ipv4", "ipv6"],
+)
+async def test_static_routes_forward_as_asked(lab, group: str, other_source) -> None:
+    v6 = ":" in group
+    source = "2001:db8:1::2" if v6 else "10.1.0.2"
+    async with lab(LAB) as running:
+        r = running.host("r")
+        assert await arrivals(running, group, ttl=5) == []  # no route: nothing crosses r
+        await mcast(r, "route", "add", group, "--in", "eth0", "--out", "eth1")
+        assert await arrivals(running, group, ttl=5) == [4, 4, 4]  # one router: TTL - 1
+        shown = json.loads((await mcast(r, "route", "show", "--json")).stdout)
+        (row,) = shown
+        assert row["installed"] and row["packets"] == 3 and row["source"] is None
+        # A threshold above the datagrams' TTL stops them; one below lets them through.
+        # (Linux's IPv6 multicast routing has no thresholds: refused, in one line.)
+        done = await mcast(
+            r, "route", "add", group, "--in", "eth0", "--out", "eth1:10", check=not v6
+        )
+        if v6:
+            assert done.returncode == 2 and b"no TTL thresholds" in done.stderr
+        else:
+            assert await arrivals(running, group, ttl=5) == []
+            assert await arrivals(running, group, ttl=12) == [11, 11, 11]
+        # An (S,G) route forwards only S.
+        await mcast(r, "route", "delete", group, "--in", "eth0")
+        await mcast(r, "route", "add", group, "--source", source, "--in", "eth0", "--out", "eth1")
+        await running.host("s").run(["ip", "addr", "add", other_source[1], "dev", "eth0"])
+        await trio.sleep(0.1 if not v6 else 2.5)  # IPv6: the new address's DAD
+        assert await arrivals(running, group, ttl=5, source=source) == [4, 4, 4]
+        assert await arrivals(running, group, ttl=5, source=other_source[0]) == []
+        # Removing the last route stops the flow, and the daemon with it.
+        await mcast(r, "route", "delete", group, "--source", source, "--in", "eth0")
+        assert await arrivals(running, group, ttl=5, source=source) == []
+        assert json.loads((await mcast(r, "route", "show", "--json")).stdout) == []
+        ps = await r.run(["pgrep", "-f", "mcast._routed"], check=False)
+        assert ps.stdout.strip() == b""
+
+
+async def test_bad_routes_and_a_second_routing_daemon_are_one_line(lab, tmp_path) -> None:
+    async with lab(LAB) as running:
+        r = running.host("r")
+        for args, words, code in (
+            (["239.1.1.1", "--in", "eth9", "--out", "eth1"], "no interface eth9", 2),
+            (["239.1.1.1", "--in", "eth0", "--out", "eth1:300"], "1 to 255", 2),
+            (["239.1.1.1", "--in", "lo", "--out", "eth1"], "cannot carry multicast", 2),
+        ):
+            done = await mcast(r, "route", "add", *args, check=False)
+            err = done.stderr.decode().strip()
+            assert done.returncode == code and words in err and len(err.splitlines()) == 1, err
+        # smcroute holds the routing socket: refused in one line, nothing left behind.
+        conf = tmp_path / "smcroute.conf"
+        conf.write_text("")
+        smcroute = await trio.lowlevel.open_process(
+            r.argv(["smcrouted", "-n", "-N", "-f", str(conf), "-u", str(tmp_path / "sock"),
+                    "-P", str(tmp_path / "pid"), "-i", f"t{os.getpid()}"]),
+            stdout=-1, stderr=-1,
+        )  # fmt: skip
+        try:
+            await trio.sleep(1.0)
+            done = await mcast(r, "route", "add", "239.1.1.1", "--in", "eth0", "--out", "eth1",
+                               check=False)  # fmt: skip
+            err = done.stderr.decode().strip()
+            assert done.returncode == 1 and "smcroute" in err and len(err.splitlines()) == 1, err
+            assert json.loads((await mcast(r, "route", "show", "--json")).stdout) == []
+        finally:
+            smcroute.terminate()
+            await smcroute.wait()
+
+
+async def test_smcroute_configured_alike_forwards_alike(lab, tmp_path) -> None:
+    """The oracle: the same (*,G) and (S,G) routes given to smcroute forward the
+    same datagrams with the same TTL as the toolkit's routes above."""
+    conf = tmp_path / "smcroute.conf"
+    conf.write_text(
+        "phyint eth0 enable\nphyint eth1 enable\n"
+        "mroute from eth0 group 239.5.5.5 to eth1\n"
+        "mroute from eth0 source 10.1.0.2 group 232.5.5.5 to eth1\n"
+    )
+    async with lab(LAB) as running:
+        r = running.host("r")
+        smcroute = await trio.lowlevel.open_process(
+            r.argv(["smcrouted", "-n", "-f", str(conf), "-u", str(tmp_path / "sock"),
+                    "-P", str(tmp_path / "pid"), "-i", f"t{os.getpid()}"]),
+            stdout=-1, stderr=-1,
+        )  # fmt: skip
+        try:
+            await trio.sleep(1.5)
+            assert await arrivals(running, "239.5.5.5", ttl=5) == [4, 4, 4]
+            assert await arrivals(running, "232.5.5.5", ttl=5, source="10.1.0.2") == [4, 4, 4]
+            assert await arrivals(running, "239.6.6.6", ttl=5) == []  # no route for it
+        finally:
+            smcroute.terminate()
+            await smcroute.wait()
+
+
+def test_without_privilege_a_route_is_a_one_line_refusal(tmp_path) -> None:
+    import shutil
+    import subprocess
+
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed for this test"
+    drop = [setpriv, "--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"]
+    done = subprocess.run(
+        [*drop, sys.executable, "-m", "mcast", "route", "add", "239.1.1.1", "--in", "lo",
+         "--out", "eth0"],
+        check=False, capture_output=True, text=True, timeout=60,
+        env={"NETSH_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 4 and "CAP_NET_ADMIN" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
