@@ -147,6 +147,20 @@ def add_route(route: Route) -> None:
     _apply(routes, before, generation + 1)
 
 
+def set_routes(routes: list[Route]) -> None:
+    """Make ``routes`` this namespace's routes, all at once (a routes file's
+    transaction): checked whole, then installed, or nothing changes."""
+    _need_privilege()
+    keys = [r.key for r in routes]
+    if len(set(keys)) != len(keys):
+        raise McastBadInput("two routes have one group, source and inbound interface")
+    for route in routes:
+        _check_interfaces(route)
+    before, generation = _wanted()
+    plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # refuses early
+    _apply(routes, before, generation + 1)
+
+
 def delete_route(group: str, source: str | None, inbound: str) -> None:
     _need_privilege()
     before, generation = _wanted()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 from ipv6.cli import kit
 
@@ -20,19 +20,71 @@ interface. Another routing daemon (smcroute, pimd) here is refused."""
 def register(commands: Any) -> None:
     _, sub = kit.group(commands, "route", "static multicast routes", DESCRIPTION)
     add = kit.subcommand(sub, "add", cmd_add, "add (or replace) a route")
-    add.add_argument("group", metavar="GROUP")
-    add.add_argument("--source", "-s", metavar="S", help="only from S: an (S,G) route")
-    add.add_argument("--in", dest="inbound", required=True, metavar="IF")
-    add.add_argument("--out", action="append", required=True, metavar="IF[:TTL]",
-                     help="an outbound interface (repeat it)")  # fmt: skip
-    add.add_argument("--ttl-threshold", type=int, default=1, metavar="N",
-                     help="the TTL a datagram needs to go out (default 1)")  # fmt: skip
+    _route_arguments(add)
     delete = kit.subcommand(sub, "delete", cmd_delete, "delete a route")
     delete.add_argument("group", metavar="GROUP")
     delete.add_argument("--source", "-s", metavar="S")
     delete.add_argument("--in", dest="inbound", required=True, metavar="IF")
     show = kit.subcommand(sub, "show", cmd_show, "the routes, with the kernel's counters")
     kit.add_json(show)
+    load = kit.subcommand(
+        sub, "load", cmd_load, "make a file's routes the routes here, in one transaction",
+        description="Each line of FILE is what 'mcast route add' takes (GROUP [--source S] "
+        "--in IF --out IF[:TTL]...); # starts a comment. The file's routes replace the "
+        "routes here, all at once: a wrong line or a kernel refusal changes nothing.",
+    )  # fmt: skip
+    load.add_argument("file", metavar="FILE")
+
+
+def _route_arguments(parser: argparse.ArgumentParser) -> None:
+    """What 'route add' takes, and each line of a routes file."""
+    parser.add_argument("group", metavar="GROUP")
+    parser.add_argument("--source", "-s", metavar="S", help="only from S: an (S,G) route")
+    parser.add_argument("--in", dest="inbound", required=True, metavar="IF")
+    parser.add_argument("--out", action="append", required=True, metavar="IF[:TTL]",
+                        help="an outbound interface (repeat it)")  # fmt: skip
+    parser.add_argument("--ttl-threshold", type=int, default=1, metavar="N",
+                        help="the TTL a datagram needs to go out (default 1)")  # fmt: skip
+
+
+class _LineParser(argparse.ArgumentParser):
+    """A routes file's line: its mistakes are raised, not printed with a usage."""
+
+    def error(self, message: str) -> NoReturn:
+        from .._errors import McastBadInput
+
+        raise McastBadInput(message)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .._errors import McastBadInput
+    from .._mroutes import check_route
+    from .._routing import set_routes
+
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise McastBadInput(f"cannot read {args.file}: {exc.strerror}") from None
+    line_parser = _LineParser(prog="route", add_help=False)
+    _route_arguments(line_parser)
+    routes = []
+    for number, line in enumerate(lines, 1):
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        try:
+            one = line_parser.parse_args(words)
+            routes.append(check_route(one.group, one.source, one.inbound, _outbound(one)))
+        except McastBadInput as exc:
+            raise McastBadInput(f"{args.file} line {number}: {exc}") from None
+    set_routes(routes)
+    print(f"{len(routes)} routes from {args.file}")
+    for route in routes:
+        print(f"route {route.text()}")
+    return 0
 
 
 def _outbound(args: argparse.Namespace) -> list[tuple[str, int]]:

@@ -157,3 +157,50 @@ def test_without_privilege_a_route_is_a_one_line_refusal(tmp_path) -> None:
     )  # fmt: skip
     assert done.returncode == 4 and "CAP_NET_ADMIN" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_a_routes_file_is_one_transaction(lab, tmp_path) -> None:
+    good = tmp_path / "routes"
+    good.write_text(
+        "# LAN 1 to LAN 2\n"
+        "239.5.5.5 --in eth0 --out eth1\n"
+        "ff1e::5 --in eth0 --out eth1   # IPv6 too\n"
+    )
+    bad = tmp_path / "bad"
+    bad.write_text("239.7.7.7 --in eth0 --out eth1\n239.8.8.8 --in eth0 --out eth1:999\n")
+    async with lab(LAB) as running:
+        r = running.host("r")
+        await mcast(r, "route", "load", str(good))
+        assert await arrivals(running, "239.5.5.5", ttl=5) == [4, 4, 4]
+        assert await arrivals(running, "ff1e::5", ttl=5) == [4, 4, 4]
+        done = await mcast(r, "route", "load", str(bad), check=False)
+        assert done.returncode == 2 and b"line 2: the TTL threshold" in done.stderr
+        rows = json.loads((await mcast(r, "route", "show", "--json")).stdout)
+        assert sorted(row["group"] for row in rows) == ["239.5.5.5", "ff1e::5"]  # unchanged
+        assert await arrivals(running, "239.5.5.5", ttl=5) == [4, 4, 4]
+        # Loading an empty file removes every route, and the daemon goes.
+        empty = tmp_path / "empty"
+        empty.write_text("# nothing\n")
+        await mcast(r, "route", "load", str(empty))
+        assert await arrivals(running, "239.5.5.5", ttl=5) == []
+
+
+async def test_mcast_ping_across_the_router(lab) -> None:
+    """The responder on LAN 1, the client on LAN 2: unicast and, with an (S,G)
+    route on r for the protocol's group, multicast, one router away."""
+    async with lab(LAB) as running:
+        r, s, m1 = running.host("r"), running.host("s"), running.host("m1")
+        await mcast(r, "route", "add", "232.43.211.234", "--source", "10.1.0.2", "--in", "eth0",
+                    "--out", "eth1")  # fmt: skip
+        responder = await trio.lowlevel.open_process(
+            s.argv([sys.executable, "-m", "mcast", "ping", "--serve"]), stdout=-1, stderr=-1
+        )
+        try:
+            await trio.sleep(0.7)
+            done = await mcast(m1, "ping", "10.1.0.2", "-c", "3", "--interval", "0.2", "--json")
+        finally:
+            responder.terminate()
+            await responder.wait()
+    summary = json.loads(done.stdout.decode().splitlines()[-1])
+    assert summary["unicast"]["received"] == summary["multicast"]["received"] == 3
+    assert summary["unicast"]["distance"] == summary["multicast"]["distance"] == 1
