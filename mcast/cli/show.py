@@ -20,6 +20,14 @@ def register(commands: Any) -> None:
     )
     joins.add_argument("--interface", "-i", metavar="IF", help="only this interface")
     kit.add_json(joins)
+    mdb = kit.subcommand(
+        shows, "mdb", cmd_mdb, "what a bridge's IGMP/MLD snooping learnt (its MDB)",
+        description="Each bridge here (or BRIDGE): whether it snoops and queries, its "
+        "multicast database (group, source, port, static or learnt, time left) and its "
+        "router ports, read from the kernel over netlink.",
+    )  # fmt: skip
+    mdb.add_argument("bridge", nargs="?", metavar="BRIDGE")
+    kit.add_json(mdb)
 
 
 def cmd_joins(args: argparse.Namespace) -> int:
@@ -47,4 +55,31 @@ def cmd_joins(args: argparse.Namespace) -> int:
         print("no memberships")
         return 0
     print(kit.table(rows, ("INTERFACE", "FAMILY", "GROUP", "MODE", "SOURCES", "USERS")))
+    return 0
+
+
+def cmd_mdb(args: argparse.Namespace) -> int:
+    from .._bridges import read_mdb
+
+    found = read_mdb(args.bridge)
+    if args.json:
+        kit.print_json(found)
+        return 0
+    if not found:
+        print("no bridges here")
+    for bridge in found:
+        on = {True: "on", False: "off", None: "?"}
+        print(f"{bridge.bridge}: snooping {on[bridge.snooping]}, querier {on[bridge.querier]}")
+        rows = [
+            [e.group, e.source or "*", e.port, e.state, str(e.vlan) if e.vlan else "-",
+             "-" if e.timer_s is None else f"{e.timer_s:.1f} s"]
+            for e in bridge.entries
+        ]  # fmt: skip
+        if rows:
+            print(kit.table(rows, ["GROUP", "SOURCE", "PORT", "STATE", "VLAN", "EXPIRES IN"]))
+        else:
+            print("  no entries")
+        if bridge.router_ports:
+            ports = ", ".join(r.port for r in bridge.router_ports)
+            print(f"  router ports: {ports}")
     return 0
