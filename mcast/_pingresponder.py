@@ -193,7 +193,7 @@ class Responder:
             counters.ignored["group_refused"] += 1
             return
         client = str(peer[0])
-        if self.clients is not None and ipaddress.ip_address(client) not in self.clients:
+        if self.clients is not None and _unscoped(client) not in self.clients:
             counters.ignored["not_a_peer"] += 1
             return
         if not self._allowed(client):
@@ -234,3 +234,8 @@ class Responder:
 
 
 _TRUNC = int(socket.MSG_TRUNC)
+
+
+def _unscoped(text: str) -> IPAddress:
+    """A peer's address without its zone (a link-local peer's names its link)."""
+    return ipaddress.ip_address(text.split("%", 1)[0])

@@ -25,6 +25,7 @@ from typing import Any
 
 import trio
 
+from ipv6 import Ipv6Error
 from ipv6.daemons import accept_signals, namespace_file, read_json, run_daemon, say, write_json
 
 from ._errors import McastError
@@ -88,9 +89,14 @@ class Daemon:
 
     def reconcile(self) -> bool:
         """Take the kernel to the routes file; False when no route is left."""
-        data = read_json(routes_path(), "multicast routes")
-        generation = int(data.get("generation", 0))
-        routes = load_routes()
+        try:
+            data = read_json(routes_path(), "multicast routes")
+            generation = int(data.get("generation", 0))
+            routes = load_routes()
+        except (Ipv6Error, ValueError, KeyError, TypeError) as exc:  # kept as it is
+            say(NAME, f"the routes file is unreadable ({exc}): the routes stay as they are")
+            self.write_status(f"the routes file is unreadable: {exc}")
+            return bool(self.applied.entries)
         error = None
         wanted = None
         try:

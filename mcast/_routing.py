@@ -11,10 +11,12 @@ the routes file back as it was, so nothing is left half-installed.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,14 +139,27 @@ def _need_privilege() -> None:
         raise NeedsPrivilege("multicast routes", missing)
 
 
+@contextlib.contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """One change of this namespace's routes at a time (read, write, await the daemon)."""
+    import fcntl
+
+    path = _routed.routes_path().with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def add_route(route: Route) -> None:
     """Install ``route`` (replacing one of the same group, source and inbound interface)."""
     _need_privilege()
     _check_interfaces(route)
-    before, generation = _wanted()
-    routes = [r for r in before if r.key != route.key] + [route]
-    plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # refuses early
-    _apply(routes, before, generation + 1)
+    with _one_at_a_time():
+        before, generation = _wanted()
+        routes = [r for r in before if r.key != route.key] + [route]
+        plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # early
+        _apply(routes, before, generation + 1)
 
 
 def set_routes(routes: list[Route]) -> None:
@@ -156,20 +171,22 @@ def set_routes(routes: list[Route]) -> None:
         raise McastBadInput("two routes have one group, source and inbound interface")
     for route in routes:
         _check_interfaces(route)
-    before, generation = _wanted()
-    plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # refuses early
-    _apply(routes, before, generation + 1)
+    with _one_at_a_time():
+        before, generation = _wanted()
+        plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # early
+        _apply(routes, before, generation + 1)
 
 
 def delete_route(group: str, source: str | None, inbound: str) -> None:
     _need_privilege()
-    before, generation = _wanted()
     key = (str(ipaddress.ip_address(group)), source and str(ipaddress.ip_address(source)), inbound)
-    routes = [r for r in before if r.key != key]
-    if len(routes) == len(before):
-        origin = f"({source or '*'}, {group})"
-        raise McastBadInput(f"no route for {origin} from {inbound}")
-    _apply(routes, before, generation + 1)
+    with _one_at_a_time():
+        before, generation = _wanted()
+        routes = [r for r in before if r.key != key]
+        if len(routes) == len(before):
+            origin = f"({source or '*'}, {group})"
+            raise McastBadInput(f"no route for {origin} from {inbound}")
+        _apply(routes, before, generation + 1)
 
 
 def show_routes() -> list[RouteRow]:
