@@ -26,15 +26,17 @@ def test_tour_on_loopback() -> None:
     assert "#1: received 2000, lost 0, duplicates 0, reordered 0" in out
     assert "== 6. Does multicast reach everywhere? A ping matrix ==" in out
     assert "unicast: 3 of 3 answered" in out and "multicast: 3 of 3 answered" in out
-    assert "== 7. A link-local ping needs a zone ==" in out
+    assert "== 7. Multicast across a router: a static route ==" in out
+    assert "mcast route add 239.5.5.5 --in eth0 --out eth1" in out
+    assert "== 8. A link-local ping needs a zone ==" in out
     assert "fe80::260:8ff:fe52:f9d8" in out and "this host has 2 (eth0, eth1)" in out
-    assert "== 8. Dual-stack sockets: what connects to what ==" in out
+    assert "== 9. Dual-stack sockets: what connects to what ==" in out
     assert "sees ::ffff:127.0.0.1" in out and "refused" in out
     assert "AddRoute(prefix=IPv6Network('2001:db8:ad::/48')" in out
-    assert "== 9. A service that hostile clients do not end ==" in out
+    assert "== 10. A service that hostile clients do not end ==" in out
     assert "the third was told:       'busy: 2 connections already" in out
     assert "refused 1 (busy)" in out and "timed out 2" in out
-    assert "== 11. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
+    assert "== 12. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
     assert "interface ipv6 add address tun6to4 2002:ac1f:2aef::ac1f:2aef" in out
     assert "(claims 172.30.7.11): inner_src_6to4_mismatch" in out
     assert out.rstrip().endswith("Tour done.")
@@ -67,6 +69,8 @@ def test_tour_on_a_lab_as_root() -> None:
     grid = lines[at + 2 : at + 5]  # after the column heads: a row per receiving host
     assert [line.split()[0] for line in grid] == ["10.0.1.1", "10.0.1.2", "10.0.1.3"]
     assert out.count("u 0%, m 0%") == 6
+    assert "m1 receives 0 of 3 datagrams sent with TTL 5" in out
+    assert "m1 receives 3 of 3, with TTL [4]" in out
     assert not [line for line in grid if "LOST" in line or "no unicast" in line]
     assert "IGMPv3 report from 10.0.1.1: ALLOW(232.9.9.9 {10.0.1.2})" in out
     assert "IGMPv3 report from 10.0.1.1: BLOCK(239.9.9.9 {10.0.1.3})" in out
@@ -78,9 +82,9 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "tun6to4: 6to4 on the userspace plane" in out
     assert "Both gateways are back as they were" in out
     assert "is down again" in out
-    # The tour's labs are named after its process (tour<pid>, tour6<pid>): none is
+    # The tour's labs are named after its process (tour<pid>, tour6<pid>, tourR<pid>): none is
     # left. Namespaces anyone else made meanwhile are not this test's business.
-    mine = (f"tour{tour.pid % 100000}-", f"tour6{tour.pid % 10000}-")
+    mine = (f"tour{tour.pid % 100000}-", f"tour6{tour.pid % 10000}-", f"tourR{tour.pid % 10000}-")
     assert not {n for n in netns_names() - before if n.startswith(mine)}
 
 
