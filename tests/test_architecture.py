@@ -223,6 +223,21 @@ def test_importing_the_lab_does_not_import_trio_or_pyroute2() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_only_a_measuring_receiver_loads_numpy() -> None:
+    """numpy (about 60 ms to import) is for per-stream statistics: a receiver
+    that does not measure, and the commands' parsers, do without it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mcast, mcast.cli; from mcast import open_receiver; "
+        "mcast.cli.build_parser(); print('numpy' in sys.modules); "
+        "import mcast._streamstats; print('numpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 def test_the_shipped_labs_are_in_configs_lab() -> None:
     names = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
     assert {"two-hosts.toml", "lan.toml", "link-local.toml", "6to4-two-sites.toml"} <= names
