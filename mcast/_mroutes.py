@@ -120,33 +120,41 @@ class Plan:
     entries: dict[tuple[int, str | None, str], Entry] = field(default_factory=dict)
 
 
-def plan(routes: list[Route], indexes: dict[str, int], keep: Plan | None = None) -> Plan:
-    """The slots and entries for ``routes``; slots of ``keep`` keep their numbers."""
+def plan(
+    routes: list[Route],
+    indexes: dict[str, int],
+    keep: Plan | None = None,
+    interfaces: tuple[tuple[int, str], ...] = (),
+) -> Plan:
+    """The slots and entries for ``routes``; slots of ``keep`` keep their numbers.
+    Each (family, name) of ``interfaces`` has a slot even with no route (a proxy's
+    interfaces: the kernel asks about datagrams only on interfaces with slots)."""
     out = Plan()
     kept = keep.slots if keep else {}
+    wanted = list(interfaces)
     for route in sorted(routes, key=lambda r: (r.group, r.source or "", r.inbound)):
-        family = route.family
-        for name in [route.inbound, *(n for n, _ in route.outbound)]:
-            key = (family, name)
-            if key in out.slots:
-                continue
-            if name not in indexes:
-                raise McastBadInput(f"no interface {name} here")
-            index = indexes[name]
-            old = kept.get(key)
-            used = {s.number for s in out.slots.values() if s.family == family}
-            used |= {s.number for k, s in kept.items() if s.family == family and k != key}
-            if old is not None and old.index == index:
-                number = old.number
-            else:
-                free = [n for n in range(MAX_SLOTS) if n not in used]
-                if not free:
-                    raise McastBadInput(
-                        f"IPv{family} multicast routing has {MAX_SLOTS} interface slots: "
-                        "the routes use more"
-                    )
-                number = free[0]
-            out.slots[key] = Slot(family, number, name, index)
+        wanted += [(route.family, n) for n in [route.inbound, *(n for n, _ in route.outbound)]]
+    for family, name in wanted:
+        key = (family, name)
+        if key in out.slots:
+            continue
+        if name not in indexes:
+            raise McastBadInput(f"no interface {name} here")
+        index = indexes[name]
+        old = kept.get(key)
+        used = {s.number for s in out.slots.values() if s.family == family}
+        used |= {s.number for k, s in kept.items() if s.family == family and k != key}
+        if old is not None and old.index == index:
+            number = old.number
+        else:
+            free = [n for n in range(MAX_SLOTS) if n not in used]
+            if not free:
+                raise McastBadInput(
+                    f"IPv{family} multicast routing has {MAX_SLOTS} interface slots: "
+                    "the routes use more"
+                )
+            number = free[0]
+        out.slots[key] = Slot(family, number, name, index)
     for route in routes:
         family = route.family
         outbound = tuple(

@@ -80,6 +80,21 @@ def open_routing_socket(family: int) -> socket.socket:
     return sock
 
 
+def apply_op(sockets: dict[int, socket.socket], op: Op) -> bool:
+    """Give the kernel one operation through the routing socket of its family
+    (opened on first use); False when a deletion found its object gone already."""
+    sock = sockets.get(op.family)
+    if sock is None:
+        sock = sockets[op.family] = open_routing_socket(op.family)
+    try:
+        sock.setsockopt(op.level, op.option, op.value)
+    except OSError as exc:
+        if op.action.startswith("delete") and exc.errno in _GONE:
+            return False  # gone already (its interface went)
+        raise McastError(f"the kernel refused to {op.text}: {exc.strerror}") from None
+    return True
+
+
 class Daemon:
     def __init__(self) -> None:
         self.sockets: dict[int, socket.socket] = {}
@@ -116,16 +131,8 @@ class Daemon:
         return bool(self.applied.entries)
 
     def apply(self, op: Op) -> None:
-        sock = self.sockets.get(op.family)
-        if sock is None:
-            sock = self.sockets[op.family] = open_routing_socket(op.family)
-        try:
-            sock.setsockopt(op.level, op.option, op.value)
-        except OSError as exc:
-            if op.action.startswith("delete") and exc.errno in _GONE:
-                return  # gone already (its interface went)
-            raise McastError(f"the kernel refused to {op.text}: {exc.strerror}") from None
-        say(NAME, op.text)
+        if apply_op(self.sockets, op):
+            say(NAME, op.text)
 
     def write_status(self, error: str | None) -> None:
         write_json(status_path(), {

@@ -44,7 +44,7 @@ class RouteRow(Result):
     wrong_interface: int | None
 
 
-def _interfaces() -> dict[str, tuple[int, bool]]:
+def interfaces() -> dict[str, tuple[int, bool]]:
     """Interface name -> (index, can carry multicast), in this namespace."""
     import socket
 
@@ -58,7 +58,7 @@ def _interfaces() -> dict[str, tuple[int, bool]]:
 
 
 def _check_interfaces(route: Route) -> None:
-    here = _interfaces()
+    here = interfaces()
     for name in [route.inbound, *(n for n, _ in route.outbound)]:
         if name not in here:
             raise McastBadInput(f"no interface {name} here")
@@ -131,12 +131,12 @@ def _apply(routes: list[Route], before: list[Route], generation: int) -> None:
     raise McastError(f"the multicast routing daemon did not answer in {START_TIMEOUT:g} s")
 
 
-def _need_privilege() -> None:
+def need_privilege(what: str = "multicast routes") -> None:
     from ipv6 import NeedsPrivilege, missing_privileges
 
     missing = missing_privileges(("CAP_NET_ADMIN", "CAP_NET_RAW"))  # MRT_INIT, a raw socket
     if missing:
-        raise NeedsPrivilege("multicast routes", missing)
+        raise NeedsPrivilege(what, missing)
 
 
 @contextlib.contextmanager
@@ -153,19 +153,19 @@ def _one_at_a_time() -> Iterator[None]:
 
 def add_route(route: Route) -> None:
     """Install ``route`` (replacing one of the same group, source and inbound interface)."""
-    _need_privilege()
+    need_privilege()
     _check_interfaces(route)
     with _one_at_a_time():
         before, generation = _wanted()
         routes = [r for r in before if r.key != route.key] + [route]
-        plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # early
+        plan(routes, {name: index for name, (index, _) in interfaces().items()})  # early
         _apply(routes, before, generation + 1)
 
 
 def set_routes(routes: list[Route]) -> None:
     """Make ``routes`` this namespace's routes, all at once (a routes file's
     transaction): checked whole, then installed, or nothing changes."""
-    _need_privilege()
+    need_privilege()
     keys = [r.key for r in routes]
     if len(set(keys)) != len(keys):
         raise McastBadInput("two routes have one group, source and inbound interface")
@@ -173,12 +173,12 @@ def set_routes(routes: list[Route]) -> None:
         _check_interfaces(route)
     with _one_at_a_time():
         before, generation = _wanted()
-        plan(routes, {name: index for name, (index, _) in _interfaces().items()})  # early
+        plan(routes, {name: index for name, (index, _) in interfaces().items()})  # early
         _apply(routes, before, generation + 1)
 
 
 def delete_route(group: str, source: str | None, inbound: str) -> None:
-    _need_privilege()
+    need_privilege()
     key = (str(ipaddress.ip_address(group)), source and str(ipaddress.ip_address(source)), inbound)
     with _one_at_a_time():
         before, generation = _wanted()
@@ -194,7 +194,7 @@ def show_routes() -> list[RouteRow]:
     status = _status()
     running = _daemon_pid() is not None
     installed = {(e["group"], e["source"]) for e in status.get("entries", [])} if running else set()
-    counters = _kernel_counters()
+    counters = kernel_counters()
     rows = []
     for r in sorted(routes, key=_order):
         count = counters.get((r.group, r.source or ("0.0.0.0" if ":" not in r.group else "::")))
@@ -212,7 +212,7 @@ def _order(route: Route) -> tuple[str, str, str]:
     return (route.group, route.source or "", route.inbound)
 
 
-def _kernel_counters() -> dict[tuple[str, str], tuple[int, int, int]]:
+def kernel_counters() -> dict[tuple[str, str], tuple[int, int, int]]:
     """(group, origin) -> (packets, bytes, wrong interface), from the kernel's tables."""
     out: dict[tuple[str, str], tuple[int, int, int]] = {}
     for name, width in (("ip_mr_cache", 8), ("ip6_mr_cache", 32)):
@@ -239,4 +239,4 @@ def _address(text: str, width: int) -> str:
 def routes_plan() -> Plan:
     """What the daemon holds now (for tests and ``show``)."""
     routes, _ = _wanted()
-    return plan(routes, {name: index for name, (index, _) in _interfaces().items()})
+    return plan(routes, {name: index for name, (index, _) in interfaces().items()})

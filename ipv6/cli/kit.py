@@ -277,6 +277,16 @@ def require_tunnel_privilege(what: str) -> None:
     require_capabilities(what, TUNNEL_NEEDS)
 
 
+def say_counters(numbers: dict[str, Any], as_json: bool) -> None:
+    """A service's counters: a JSON event line on stdout, or a line on stderr."""
+    import json
+
+    if as_json:
+        print(json.dumps({"event": "counters", **numbers}), flush=True)
+    else:
+        print(f"counters: {json.dumps(numbers)}", file=sys.stderr, flush=True)
+
+
 async def reporting(
     work: Callable[[], Awaitable[object]],
     report: Callable[[], None],

@@ -19,7 +19,7 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import join, ping, querier, route, send, show, tour, watch
+    from . import join, ping, proxy, querier, route, send, show, tour, watch
 
     parser, commands = kit.program("mcast", DESCRIPTION)
     join.register(commands)
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.register(commands)
     show.register(commands)
     querier.register(commands)
+    proxy.register(commands)
     tour.register(commands)
     watch.register(commands)
     return parser

@@ -84,11 +84,7 @@ async def _run(args: argparse.Namespace, interface: Any, timers: Any) -> int:
             print(f"{stamp} {news.protocol} {news.kind}: {news.text}", flush=True)
 
         def say_counters() -> None:
-            numbers = counters(link, queriers).to_json()
-            if args.json:
-                print(json.dumps({"event": "counters", **numbers}), flush=True)
-            else:
-                print(f"counters: {json.dumps(numbers)}", file=sys.stderr, flush=True)
+            kit.say_counters(counters(link, queriers).to_json(), args.json)
 
         scope = trio.move_on_after(args.duration) if args.duration else nullcontext()
         with scope:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 # Host a retransmits its unsolicited reports at once (10 ms), so each change's
@@ -50,3 +52,41 @@ async def output_while(host: Any, argv: list[str], during: Any, *, settle: float
         await during()
         await process.wait()
     return process.returncode, out
+
+
+# -- the routed lab (configs/lab/routed-multicast.toml) --------------------------
+
+
+async def mcast(host: Any, *args: str, check: bool = True) -> Any:
+    """``python -m mcast ARGS`` in a lab host; its exit status must be 0 when ``check``."""
+    done = await host.run([sys.executable, "-m", "mcast", *args], check=False)
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+async def arrivals(
+    running: Any, group: str, *, ttl: int, source: str | None = None, member: str = "m1"
+) -> list[int]:
+    """The TTLs of what reaches ``member`` (joined for 2 s, any source) when s sends
+    three datagrams to ``group`` from ``source`` (else its own address)."""
+    m1, s = running.host(member), running.host("s")
+    listen = [sys.executable, "-m", "mcast", "join", group, "-p", "7000", "-i", "eth0",
+              "-t", "2", "--each", "--json"]  # fmt: skip
+
+    async def send() -> None:
+        chosen = ["--source", source] if source else []
+        await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", str(ttl), "--count",
+                    "3", "--interval", "0.05", "-q", *chosen)  # fmt: skip
+
+    _, out = await output_while(m1, listen, send, settle=0.7)
+    return [json.loads(line)["ttl"] for line in out.decode().splitlines() if '"ttl"' in line]
+
+
+async def frames_at(host: Any, capture_filter: str, during: Any, *, seconds: float = 6) -> int:
+    """Frames matching ``capture_filter`` on ``host``'s eth0 while ``during`` runs,
+    counted by tshark (started 1.5 s before, stopped after ``seconds``)."""
+    capture = ["tshark", "-i", "eth0", "-l", "-f", capture_filter, "-a",
+               f"duration:{seconds}", "-T", "fields", "-e", "frame.number"]  # fmt: skip
+    _, out = await output_while(host, capture, during, settle=1.5)
+    return len(out.decode().split())

@@ -4,10 +4,28 @@ downstream interfaces a datagram goes out of."""
 
 from __future__ import annotations
 
+import sys
 from ipaddress import IPv4Address as V4
+from ipaddress import IPv6Address as V6
+
+import pytest
 
 from mcast._membership import Filter, Mode
-from mcast._proxyplan import Tables, forward_to, subscription, upstream
+from mcast._mroutes import Route
+from mcast._proxyplan import (
+    NEGATIVE_LIFETIME,
+    NOCACHE,
+    WRONG_INTERFACE,
+    Flows,
+    Tables,
+    Upcall,
+    decode_upcall,
+    forward_to,
+    routable,
+    subscription,
+    upstream,
+    widen,
+)
 from mcast._routertable import EXCLUDE, INCLUDE, GroupState
 
 G = V4("239.1.1.1")
@@ -59,3 +77,102 @@ def test_a_datagram_goes_only_where_its_source_is_wanted() -> None:
     assert forward_to(tables, G, S1, arrived_on="eth0") == {"eth1"}
     assert forward_to(tables, G, S2, arrived_on="eth0") == {"eth2"}
     assert forward_to(tables, G, S2, arrived_on="eth2") == set()  # never back where it came
+
+
+def test_link_local_groups_are_not_subscribed_upstream() -> None:
+    mdns, local6 = V4("224.0.0.251"), V6("ff02::fb")
+    up = upstream({"eth1": {mdns: exclude(), local6: exclude(), G: exclude()}})
+    assert up == {G: Filter(Mode.EXCLUDE)}
+    assert routable(V6("ff05::1")) and routable(V6("ff3e::1")) and not routable(V6("ff02::1:3"))
+
+
+def test_a_filter_longer_than_the_kernel_takes_widens_to_any_source() -> None:
+    three = Filter(Mode.INCLUDE, frozenset({S1, S2, S3}))
+    assert widen(three, 3) == three
+    assert widen(three, 2) == Filter(Mode.EXCLUDE)
+    assert widen(Filter(Mode.EXCLUDE, frozenset({S1, S2})), 1) == Filter(Mode.EXCLUDE)
+
+
+# -- upcalls: struct igmpmsg and struct mrt6msg, written byte by byte ---------
+
+
+def test_an_ipv4_upcall_is_decoded() -> None:
+    igmpmsg = bytes(8) + bytes([NOCACHE, 0, 3, 0]) + S1.packed + G.packed + b"payload"
+    assert decode_upcall(4, igmpmsg) == Upcall(NOCACHE, 3, S1, G)
+    high_slot = bytes(8) + bytes([WRONG_INTERFACE, 0, 1, 1]) + S1.packed + G.packed
+    assert decode_upcall(4, high_slot) == Upcall(WRONG_INTERFACE, 257, S1, G)
+
+
+def test_an_igmp_message_on_the_routing_socket_is_not_an_upcall() -> None:
+    ip_header = bytes([0x45, 0, 0, 32, 0, 0, 0, 0, 1, 2, 0, 0]) + S1.packed + G.packed
+    assert decode_upcall(4, ip_header + bytes(12)) is None
+    with pytest.raises(ValueError):
+        decode_upcall(4, bytes(19))
+
+
+def test_an_ipv6_upcall_is_decoded() -> None:
+    source, group = V6("2001:db8:1::2"), V6("ff3e::4321:1")
+    mif = (5).to_bytes(2, sys.byteorder)
+    mrt6msg = bytes([0, NOCACHE]) + mif + bytes(4) + source.packed + group.packed
+    assert decode_upcall(6, mrt6msg) == Upcall(NOCACHE, 5, source, group)
+    assert decode_upcall(6, bytes([143, 0]) + bytes(40)) is None  # an MLDv2 report
+    with pytest.raises(ValueError):
+        decode_upcall(6, mrt6msg[:39])
+    with pytest.raises(ValueError):
+        decode_upcall(6, b"")
+
+
+# -- flows ---------------------------------------------------------------------
+
+
+def route(source: V4, inbound: str, *outs: str) -> Route:
+    return Route(str(G), str(source), inbound, tuple((name, 1) for name in sorted(outs)))
+
+
+def test_a_flow_from_upstream_goes_down_where_its_source_is_wanted() -> None:
+    flows = Flows("up", ("d1", "d2"))
+    assert flows.upcall(S1, G, "up", 0.0) is None
+    assert flows.upcall(S2, G, "up", 0.0) is None
+    tables: Tables = {"d1": {G: include(S1)}, "d2": {G: exclude((), (S1,))}}
+    assert sorted(flows.routes(tables, 1.0), key=lambda r: r.source or "") == [
+        route(S1, "up", "d1"),
+        route(S2, "up", "d2"),
+    ]
+
+
+def test_a_flow_from_downstream_also_goes_up_and_never_back() -> None:
+    flows = Flows("up", ("d1", "d2"))
+    flows.upcall(S3, G, "d1", 0.0)
+    tables: Tables = {"d1": {G: exclude()}, "d2": {G: exclude()}}
+    assert flows.routes(tables, 1.0) == [route(S3, "d1", "d2", "up")]
+    assert flows.routes({}, 1.0) == [route(S3, "d1", "up")]
+
+
+def test_the_last_leave_removes_the_entry_and_an_unwanted_one_expires() -> None:
+    flows = Flows("up", ("d1",))
+    flows.upcall(S1, G, "up", 0.0)
+    assert flows.routes({"d1": {G: exclude()}}, 1.0) == [route(S1, "up", "d1")]
+    assert flows.routes({"d1": {}}, 2.0) == []  # the last member went: the entry goes
+    assert not flows.flows
+    flows.upcall(S1, G, "up", 3.0)  # still arriving: an entry forwarding nowhere
+    assert flows.routes({}, 3.0 + NEGATIVE_LIFETIME - 1) == [route(S1, "up")]
+    assert flows.routes({}, 3.0 + NEGATIVE_LIFETIME) == []
+
+
+def test_flows_are_bounded_and_link_local_groups_refused() -> None:
+    flows = Flows("up", ("d1",), limit=2)
+    for n in range(3):
+        flows.upcall(V4(f"10.0.1.{n + 1}"), G, "up", 0.0)
+    flows.upcall(S1, V4("224.0.0.9"), "up", 0.0)
+    flows.upcall(V4("0.0.0.0"), G, "up", 0.0)
+    assert len(flows.flows) == 2
+    assert flows.dropped == {"flow table full": 1, "link-local group": 1, "bad source": 1}
+
+
+def test_a_flow_whose_kernel_count_stands_still_is_aged_out() -> None:
+    flows = Flows("up", ("d1",))
+    flows.upcall(S1, G, "up", 0.0)
+    flows.upcall(S2, G, "up", 0.0)
+    assert flows.age({(str(G), str(S1)): 5, (str(G), str(S2)): 7}) == 0
+    assert flows.age({(str(G), str(S1)): 9, (str(G), str(S2)): 7}) == 1
+    assert list(flows.flows) == [(S1, G)]

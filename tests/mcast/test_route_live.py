@@ -7,38 +7,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 import pytest
 import trio
 
-from tests.mcast.labs import output_while
+from tests.mcast.labs import arrivals, mcast
 
 pytestmark = pytest.mark.needs_root
 
 LAB = "routed-multicast"
-
-
-async def mcast(host: Any, *args: str, check: bool = True) -> Any:
-    done = await host.run([sys.executable, "-m", "mcast", *args], check=False)
-    if check:
-        assert done.returncode == 0, done.stdout + done.stderr
-    return done
-
-
-async def arrivals(running: Any, group: str, *, ttl: int, source: str | None = None) -> list[int]:
-    """The TTLs of what reaches m1 when s sends three datagrams to ``group``."""
-    m1, s = running.host("m1"), running.host("s")
-    listen = [sys.executable, "-m", "mcast", "join", group, "-p", "7000", "-i", "eth0",
-              "-t", "2", "--each", "--json"]  # fmt: skip
-
-    async def send() -> None:
-        chosen = ["--source", source] if source else []
-        await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", str(ttl), "--count",
-                    "3", "--interval", "0.05", "-q", *chosen)  # fmt: skip
-
-    _, out = await output_while(m1, listen, send, settle=0.7)
-    return [json.loads(line)["ttl"] for line in out.decode().splitlines() if '"ttl"' in line]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from tests.mcast.labs import output_while
+from tests.mcast.labs import frames_at
 
 pytestmark = pytest.mark.needs_root
 
@@ -39,10 +39,7 @@ def snooping_lan(snooping: bool) -> str:
 
 async def frames_at_c(running: Any, during: Any) -> int:
     """Frames to GROUP on c's wire while ``during`` runs."""
-    capture = ["tshark", "-i", "eth0", "-l", "-f", f"udp and dst host {GROUP}", "-a",
-               "duration:6", "-T", "fields", "-e", "ip.dst"]  # fmt: skip
-    _, out = await output_while(running.host("c"), capture, during, settle=1.5)
-    return len(out.decode().split())
+    return await frames_at(running.host("c"), f"udp and dst host {GROUP}", during)
 
 
 @pytest.mark.parametrize("snooping", [True, False], ids=["snooping", "flooding"])

@@ -1,0 +1,317 @@
+"""The IGMP/MLD proxy (RFC 4605): the Trio driver around :mod:`._proxyplan`.
+
+Downstream, it is each link's querier (:mod:`._querying`) and keeps its
+membership table. Upstream, it is a host: it joins every group the
+downstream tables merge to, with the merged source filter. Between them it
+holds the multicast routing sockets (as :mod:`._routed` does), so the kernel
+tells it of each datagram with no forwarding entry; each such (S,G) gets an
+entry out of the downstream links that want S, updated as memberships
+change and removed when the last member goes.
+
+Everything it decides is :mod:`._proxyplan`'s; this module only reads the
+sockets, keeps the time and makes the kernel calls. What it drops is counted
+by reason (:meth:`Proxy.counters`).
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from ._errors import KernelRefused, McastBadInput
+from ._membercalls import change, set_msfilter
+from ._membership import Call, Filter, GroupKey, Mode
+from ._mroutes import Plan, changes, plan
+from ._proxyplan import NOCACHE, Flows, Tables, decode_upcall, upstream, widen
+from ._querier import Querier
+from ._querying import Link, queriers_for, run_queriers
+from ._routed import apply_op, open_routing_socket
+from ._routertable import GroupState, IPAddress, Timers
+from ._routing import interfaces, kernel_counters
+
+RECONCILE_EVERY = 0.5  # seconds: table expiries have no event of their own
+AGE_EVERY = 60.0  # seconds between two looks at the kernel's per-entry counters
+MAX_MSF = {4: "/proc/sys/net/ipv4/igmp_max_msf", 6: "/proc/sys/net/ipv6/mld_max_msf"}
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    upstream: str
+    downstream: tuple[str, ...]
+    igmp_version: int | None = 3  # None: no IGMP
+    mld_version: int | None = 2  # None: no MLD
+    timers: Timers = field(default_factory=Timers)
+
+
+def check_config(config: ProxyConfig) -> dict[str, int]:
+    """The interfaces' indexes, or a one-line McastBadInput."""
+    if not config.downstream:
+        raise McastBadInput("a proxy needs at least one downstream interface")
+    if config.upstream in config.downstream:
+        raise McastBadInput(f"{config.upstream} is both the upstream and a downstream interface")
+    if len(set(config.downstream)) != len(config.downstream):
+        raise McastBadInput("a downstream interface is named twice")
+    if not (config.igmp_version or config.mld_version):
+        raise McastBadInput("with neither IGMP nor MLD there is nothing to proxy")
+    here = interfaces()
+    for name in (config.upstream, *config.downstream):
+        if name not in here:
+            raise McastBadInput(f"no interface {name} here")
+        if not here[name][1]:
+            raise McastBadInput(f"{name} cannot carry multicast (no MULTICAST flag)")
+    return {name: index for name, (index, _) in here.items()}
+
+
+@dataclass(frozen=True)
+class Happening:
+    """What the proxy did, as ``mcast proxy`` prints it."""
+
+    kind: str  # "join", "filter", "leave", "route", "unroute", "refused"
+    text: str
+    detail: dict[str, object]
+
+
+class Proxy:
+    def __init__(self, config: ProxyConfig, report: Callable[[Happening], None]) -> None:
+        self.config = config
+        self.report = report
+        self.indexes = check_config(config)
+        self.flows = Flows(config.upstream, config.downstream)
+        self.links: dict[str, Link] = {}
+        self.queriers: dict[str, list[Querier]] = {}
+        self.routing: dict[int, socket.socket] = {}
+        self.applied = Plan()
+        self.families: tuple[int, ...] = ()
+        self.joined: dict[IPAddress, tuple[socket.socket | None, Filter]] = {}
+        self.max_sources = {family: _read_int(path, 10) for family, path in MAX_MSF.items()}
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self.changed = trio.Event()
+
+    # -- setting up and tearing down --
+
+    def open(self, now: float) -> None:
+        """Open the downstream links and the routing sockets (needs CAP_NET_ADMIN
+        and CAP_NET_RAW); everything opened is closed again if a step fails."""
+        try:
+            families = set()
+            for name in self.config.downstream:
+                link = self.links[name] = Link.open(name)
+                found = queriers_for(link, igmp_version=self.config.igmp_version,
+                                     mld_version=self.config.mld_version,
+                                     timers=self.config.timers, now=now)  # fmt: skip
+                self.queriers[name] = found
+                families |= {q.config.address.version for q in found}
+            self.families = tuple(sorted(families))
+            for family in self.families:
+                self.routing[family] = open_routing_socket(family)
+            self._install(self.applied)  # the slots, before any datagram is asked about
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Leave upstream, and drop every entry and slot with the routing sockets."""
+        for sock, _ in self.joined.values():
+            if sock is not None:
+                sock.close()
+        self.joined.clear()
+        for sock in self.routing.values():
+            sock.close()  # the kernel drops the entries and slots with it
+        self.routing.clear()
+        for link in self.links.values():
+            link.close()
+        self.links.clear()
+
+    # -- running --
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for name, link in self.links.items():
+                nursery.start_soon(run_queriers, link, self.queriers[name], self._heard)
+            for family, sock in self.routing.items():
+                nursery.start_soon(self._read_upcalls, family, sock)
+            nursery.start_soon(self._age)
+            while True:
+                with trio.move_on_after(RECONCILE_EVERY):
+                    await self.changed.wait()
+                self.changed = trio.Event()
+                self.reconcile(trio.current_time())
+
+    def _heard(self, querier: Querier, action: object) -> None:
+        self.changed.set()
+
+    async def _read_upcalls(self, family: int, sock: socket.socket) -> None:
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError as exc:  # ENOBUFS and the like: counted, not fatal
+                    self.dropped[f"routing socket error {exc.errno}"] += 1
+                    break
+                self._upcall(family, data)
+
+    def _upcall(self, family: int, data: bytes) -> None:
+        try:
+            upcall = decode_upcall(family, data)
+        except ValueError:
+            self.dropped["malformed upcall"] += 1
+            return
+        if upcall is None:
+            return  # an IGMP or MLD message: the queriers read those from the link
+        self.counts["upcalls"] += 1
+        if upcall.kind != NOCACHE:
+            self.dropped[f"upcall type {upcall.kind}"] += 1
+            return
+        names = [s.name for s in self.applied.slots.values()
+                 if s.family == family and s.number == upcall.slot]  # fmt: skip
+        if not names:
+            self.dropped["upcall from an unknown slot"] += 1
+            return
+        if self.flows.upcall(upcall.source, upcall.group, names[0], trio.current_time()) is None:
+            self.changed.set()
+
+    async def _age(self) -> None:
+        while True:
+            await trio.sleep(AGE_EVERY)
+            packets = {key: count[0] for key, count in kernel_counters().items()}
+            if self.flows.age(packets):
+                self.changed.set()
+
+    # -- the one place the kernel is changed --
+
+    def tables(self, now: float) -> Tables:
+        """Each downstream interface's groups (IGMP's and MLD's), timers run to ``now``."""
+        out: dict[str, dict[IPAddress, GroupState]] = {}
+        for name, queriers in self.queriers.items():
+            merged: dict[IPAddress, GroupState] = {}
+            for querier in queriers:
+                querier.table.expire(now)  # the querier's own loop expires only when it wakes
+                merged.update(querier.table.groups)
+            out[name] = merged
+        return out
+
+    def reconcile(self, now: float) -> None:
+        """Take the upstream memberships and the forwarding entries to what the
+        downstream tables and the flows want now."""
+        tables = self.tables(now)
+        wanted = {g: f for g, f in upstream(tables).items() if g.version in self.families}
+        for group in [g for g in self.joined if g not in wanted]:
+            self._leave(group)
+        for group, merged in sorted(wanted.items(), key=lambda item: (item[0].version, item[0])):
+            self._subscribe(group, merged)
+        routes = self.flows.routes(tables, now)
+        slots = tuple((f, n) for f in self.families
+                      for n in (self.config.upstream, *self.config.downstream))  # fmt: skip
+        new = plan(routes, self.indexes, keep=self.applied, interfaces=slots)
+        before = self.applied
+        self._install(new)
+        for key, entry in new.entries.items():
+            if before.entries.get(key) != entry:
+                outs = [n for n, _ in next(r.outbound for r in routes
+                                           if (r.family, r.source, r.group) == key)]  # fmt: skip
+                self.counts["entries installed"] += 1
+                self.report(Happening("route", f"({entry.source}, {entry.group}) from "
+                                      f"{self._name(entry.family, entry.parent)} to "
+                                      f"{', '.join(outs) or 'nowhere'}",
+                                      {"source": entry.source, "group": entry.group,
+                                       "inbound": self._name(entry.family, entry.parent),
+                                       "outbound": outs}))  # fmt: skip
+        for key, entry in before.entries.items():
+            if key not in new.entries:
+                self.counts["entries removed"] += 1
+                self.report(Happening("unroute", f"({entry.source}, {entry.group}) removed",
+                                      {"source": entry.source, "group": entry.group}))  # fmt: skip
+
+    def _install(self, new: Plan) -> None:
+        for op in changes(self.applied, new):
+            apply_op(self.routing, op)
+        self.applied = new
+
+    def _name(self, family: int, slot: int) -> str:
+        return next(s.name for s in self.applied.slots.values()
+                    if s.family == family and s.number == slot)  # fmt: skip
+
+    def _subscribe(self, group: IPAddress, merged: Filter) -> None:
+        asked = widen(merged, self.max_sources[group.version])
+        held = self.joined.get(group)
+        if held is not None and held[1] == asked:
+            return
+        key = GroupKey(group, self.indexes[self.config.upstream])
+        sock = held[0] if held else None
+        try:
+            if sock is None:
+                family = socket.AF_INET if group.version == 4 else socket.AF_INET6
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                if asked.mode is Mode.INCLUDE:
+                    change(sock, Call.JOIN_SOURCE, key, min(asked.sources, key=int))
+                else:
+                    change(sock, Call.JOIN, key, None)
+            set_msfilter(sock, key, asked.mode, asked.sources)
+        except (OSError, KernelRefused) as exc:
+            if sock is not None and held is None:
+                sock.close()
+            # Kept as asked, so that the same refusal is not asked for again every
+            # round; a change of the downstream tables asks afresh.
+            self.joined[group] = (held[0] if held else None, asked)
+            self.dropped["upstream join refused"] += 1
+            self.report(Happening("refused", f"joining {group} upstream ({asked.describe()}) "
+                                  f"was refused: {exc}", {"group": str(group)}))  # fmt: skip
+            return
+        self.joined[group] = (sock, asked)
+        kind = "filter" if held else "join"
+        widened = " (widened: more sources than a filter holds)" if asked != merged else ""
+        self.report(Happening(kind, f"{group} upstream on {self.config.upstream}: "
+                              f"{asked.describe()}{widened}",
+                              {"group": str(group), "mode": asked.mode.value,
+                               "sources": sorted(str(s) for s in asked.sources)}))  # fmt: skip
+
+    def _leave(self, group: IPAddress) -> None:
+        sock, _ = self.joined.pop(group)
+        if sock is not None:
+            sock.close()  # the kernel leaves the group with the socket
+        self.report(Happening("leave", f"{group} upstream: no member left downstream",
+                              {"group": str(group)}))  # fmt: skip
+
+    def counters(self) -> dict[str, object]:
+        dropped = self.dropped + collections.Counter(self.flows.dropped)
+        downstream = {
+            name: {q.config.protocol: {"groups": len(q.table.groups),
+                                       "refused": dict(q.table.refused)} for q in queriers}
+            for name, queriers in self.queriers.items()
+        }  # fmt: skip
+        return {
+            "groups upstream": sum(1 for s, _ in self.joined.values() if s is not None),
+            "flows": len(self.flows.flows),
+            **dict(sorted(self.counts.items())),
+            "dropped": dict(sorted(dropped.items())),
+            "downstream": downstream,
+        }
+
+
+def _read_int(path: str, default: int) -> int:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return default
+
+
+async def run_proxy(config: ProxyConfig, report: Callable[[Happening], None],
+                    started: Callable[[Proxy], None] | None = None) -> None:  # fmt: skip
+    """Run a proxy until cancelled; everything it holds is let go however it ends."""
+    proxy = Proxy(config, report)
+    proxy.open(trio.current_time())
+    try:
+        if started is not None:
+            started(proxy)
+        await proxy.run()
+    finally:
+        proxy.close()
