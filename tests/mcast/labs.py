@@ -83,10 +83,16 @@ async def arrivals(
     return [json.loads(line)["ttl"] for line in out.decode().splitlines() if '"ttl"' in line]
 
 
-async def frames_at(host: Any, capture_filter: str, during: Any, *, seconds: float = 6) -> int:
-    """Frames matching ``capture_filter`` on ``host``'s eth0 while ``during`` runs,
-    counted by tshark (started 1.5 s before, stopped after ``seconds``)."""
+async def frames_at(
+    host: Any, capture_filter: str, during: Any, *, seconds: float = 6, fields: str = "frame.number"
+) -> list[str]:
+    """A line of tshark ``fields`` (comma-separated names; the values of one frame
+    tab-separated) per frame matching ``capture_filter`` on ``host``'s eth0 while
+    ``during`` runs (tshark started 1.5 s before, stopped after ``seconds``)."""
     capture = ["tshark", "-i", "eth0", "-l", "-f", capture_filter, "-a",
-               f"duration:{seconds}", "-T", "fields", "-e", "frame.number"]  # fmt: skip
-    _, out = await output_while(host, capture, during, settle=1.5)
-    return len(out.decode().split())
+               f"duration:{seconds}", "-T", "fields"]  # fmt: skip
+    for name in fields.split(","):
+        capture += ["-e", name]
+    status, out = await output_while(host, capture, during, settle=1.5)
+    assert status == 0, f"tshark -f {capture_filter!r} failed"
+    return [line for line in out.decode().splitlines() if line.strip()]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import trio
 
-from tests.mcast.labs import arrivals, frames_at, mcast
+from tests.mcast.labs import arrivals, frames_at, mcast, output_while
 
 pytestmark = pytest.mark.needs_root
 
@@ -70,8 +70,7 @@ async def wire(running: Any, group: str, send_from: str | None = None) -> int:
         await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", "5", "--count", "5",
                     "--interval", "0.05", "-q", *chosen)  # fmt: skip
 
-    host = "ip6" if ":" in group else "host"
-    return await frames_at(running.host("m3"), f"udp and dst {host} {group}", send, seconds=4)
+    return len(await frames_at(running.host("m3"), f"udp and dst host {group}", send, seconds=4))
 
 
 @pytest.mark.parametrize("group", ["239.6.6.6", "ff1e::6"], ids=["ipv4", "ipv6"])
@@ -95,3 +94,173 @@ async def test_traffic_flows_down_while_a_member_is_there(lab, group: str) -> No
             assert await arrivals(running, group, ttl=5, member="m2") == [4, 4, 4]
         # The proxy gone, its entries went with its routing sockets.
         assert await arrivals(running, group, ttl=5) == []
+
+
+FAMILIES = {
+    # group, S1 (s's own address), S2, S3, prefix, what captures r's reports on lan1,
+    # the source field, the fields of a report's records
+    "ipv4": ("239.7.7.7", "10.1.0.2", "10.1.0.9", "10.1.0.8", "/24",
+             "igmp and src host 10.1.0.1", "ip.src",
+             "igmp.maddr,igmp.record_type,igmp.num_src,igmp.saddr"),
+    "ipv6": ("ff3e::7", "2001:db8:1::2", "2001:db8:1::9", "2001:db8:1::8", "/64",
+             "dst host ff02::16 and src net fe80::/10", "ipv6.src",
+             "icmpv6.mldr.mar.multicast_address,icmpv6.mldr.mar.record_type,"
+             "icmpv6.mldr.mar.nb_sources,icmpv6.mldr.mar.source_address"),
+}  # fmt: skip
+ALLOW, TO_EXCLUDE = 5, 4  # record types (RFC 3376 4.2.12, RFC 3810 5.2.12)
+
+
+def records(line: str) -> list[tuple[str, int, set[str]]]:
+    """A report's records (group, type, sources) from tshark's fields."""
+    groups, types, counts, listed = [*line.split("\t"), "", "", ""][:4]
+    sources = listed.split(",") if listed else []
+    out = []
+    for group, kind, count in zip(groups.split(","), types.split(","), counts.split(","),
+                                  strict=True):  # fmt: skip
+        out.append((group, int(kind), set(sources[: int(count)])))
+        sources = sources[int(count) :]
+    return out
+
+
+async def upstream_joins(r: Any, group: str) -> list[tuple[str, list[str]]]:
+    """r's memberships of ``group`` on eth0 as its kernel holds them: (mode, sources)."""
+    shown = json.loads((await mcast(r, "show", "joins", "--json")).stdout)
+    return [(j["mode"], j["sources"]) for j in shown
+            if j["group"] == group and j["interface"] == "eth0"]  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, family: str) -> None:
+    group, s1, s2, s3, prefix, reports_filter, src_field, report_fields = FAMILIES[family]
+    async with lab(LAB) as running:
+        r, s = running.host("r"), running.host("s")
+        for extra in (s2, s3):
+            await s.run(["ip", "addr", "add", extra + prefix, "dev", "eth0", "nodad"])
+        members: dict[str, Any] = {}
+        joined: dict[str, list[tuple[str, list[str]]]] = {}
+
+        async def members_join() -> None:
+            for name, how in (("m1", ["--source", s1]), ("m2", ["--exclude", s1, "-x", s2])):
+                argv = [sys.executable, "-m", "mcast", "join", group, "-p", "7000", "-i",
+                        "eth0", "-t", "9", "--each", "--json", *how]  # fmt: skip
+                members[name] = await trio.lowlevel.open_process(
+                    running.host(name).argv(argv), stdout=-1
+                )
+                await trio.sleep(1.5)
+                joined[name] = await upstream_joins(r, group)
+
+        async def send_all() -> None:
+            for origin in (s1, s2, s3):
+                await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", "5",
+                            "--count", "5", "--interval", "0.02", "-q", "--source",
+                            origin)  # fmt: skip
+
+        async with proxy(r) as events:
+            # What r says on lan1 (tshark at s) while m1 joins S1 only, then m2 joins
+            # any source but S1 and S2.
+            reports = await frames_at(s, reports_filter, members_join, seconds=5,
+                                      fields=report_fields)  # fmt: skip
+            # S1 (m1 wants it), S2 (nobody does), S3 (m2 does), counted on m3's wire.
+            dst = f"udp and dst host {group}"
+            seen = await frames_at(running.host("m3"), dst, send_all, seconds=4,
+                                   fields=src_field)  # fmt: skip
+            got = {}
+            for name, process in members.items():
+                await process.wait()
+                out = await process.stdout.receive_some(1 << 20)
+                got[name] = [json.loads(line)["source"] for line in out.decode().splitlines()
+                             if '"source"' in line]  # fmt: skip
+        # The kernel's record of r's upstream membership: the merged filter.
+        assert joined == {"m1": [("include", [s1])], "m2": [("exclude", [s2])]}
+        # ...and what r said on lan1: ALLOW(S1) for m1's SSM join, later TO_EX(S2).
+        said = [(kind, sources) for line in reports for g, kind, sources in records(line)
+                if g == group]  # fmt: skip
+        assert said and said[0] == (ALLOW, {s1}) and said[-1] == (TO_EXCLUDE, {s2}), reports
+        # Forwarding follows each source's subscribers.
+        assert sorted(seen) == sorted([s1] * 5 + [s3] * 5), seen
+        assert got == {"m1": [s1] * 5, "m2": [s3] * 5}, got
+        modes = [e["mode"] for e in events if e.get("group") == group and "mode" in e]
+        assert modes == ["include", "exclude"]
+
+
+IGMPPROXY_CONF = """\
+quickleave
+phyint eth0 upstream ratelimit 0 threshold 1
+    altnet 10.1.0.0/24
+phyint eth1 downstream ratelimit 0 threshold 1
+phyint lo disabled
+"""
+
+
+async def test_igmpproxy_configured_alike_forwards_alike(lab, tmp_path) -> None:
+    """The oracle for the IGMP half: igmpproxy (Debian's) on r, then the toolkit's
+    proxy. While m1 is a member, r's upstream membership and what m1 receives are
+    the same. (After the last leave igmpproxy keeps forwarding until its routes
+    age, a query interval later; mcast proxy stops at the last member query time,
+    as the first test shows.)"""
+    group = "239.8.8.8"
+    conf = tmp_path / "igmpproxy.conf"
+    conf.write_text(IGMPPROXY_CONF)
+    async with lab(LAB) as running:
+        r, s, m1 = running.host("r"), running.host("s"), running.host("m1")
+        results = {}
+        for name in ("igmpproxy", "mcast proxy"):
+            process = None
+            context: Any = proxy(r)
+            if name == "igmpproxy":
+                process = await trio.lowlevel.open_process(
+                    r.argv(["igmpproxy", "-n", str(conf)]), stdout=-1, stderr=-1
+                )
+                await trio.sleep(1.0)
+                context = contextlib.nullcontext()
+            try:
+                async with context:
+                    joined: list[Any] = []
+
+                    async def send(joined: list[Any] = joined) -> None:
+                        joined.append(await upstream_joins(r, group))
+                        await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", "5",
+                                    "--count", "3", "--interval", "0.05", "-q")  # fmt: skip
+
+                    listen = [sys.executable, "-m", "mcast", "join", group, "-p", "7000",
+                              "-i", "eth0", "-t", "2.5", "--each", "--json"]  # fmt: skip
+                    _, out = await output_while(m1, listen, send, settle=1.0)
+                    ttls = [json.loads(line)["ttl"] for line in out.decode().splitlines()
+                            if '"ttl"' in line]  # fmt: skip
+                    results[name] = (ttls, joined)
+            finally:
+                if process is not None:
+                    process.terminate()
+                    await process.wait()
+    assert results["igmpproxy"] == ([4, 4, 4], [[("exclude", [])]]), results
+    assert results["mcast proxy"] == results["igmpproxy"]
+
+
+async def test_bad_input_and_a_second_routing_daemon_are_one_line(lab) -> None:
+    async with lab(LAB) as running:
+        r = running.host("r")
+        for args, words, code in (
+            (["-u", "eth0", "-d", "eth0"], "both the upstream and a downstream", 2),
+            (["-u", "eth0", "-d", "eth9"], "no interface eth9", 2),
+            (["-u", "eth0", "-d", "lo"], "cannot carry multicast", 2),
+            (["-u", "eth0", "-d", "eth1", "-d", "eth1"], "named twice", 2),
+        ):
+            done = await mcast(r, "proxy", *args, "--duration", "1", check=False)
+            err = done.stderr.decode().strip()
+            assert done.returncode == code and words in err and len(err.splitlines()) == 1, err
+        # mcast route's daemon holds the routing socket: the proxy is refused in one
+        # line and leaves the route as it was.
+        await mcast(r, "route", "add", "239.1.1.1", "--in", "eth0", "--out", "eth1")
+        done = await mcast(r, "proxy", "-u", "eth0", "-d", "eth1", "--duration", "1", check=False)
+        err = done.stderr.decode().strip()
+        assert done.returncode == 1 and "another multicast routing daemon" in err, err
+        assert len(err.splitlines()) == 1, err
+        (row,) = json.loads((await mcast(r, "route", "show", "--json")).stdout)
+        assert row["installed"] and row["group"] == "239.1.1.1"
+        await mcast(r, "route", "delete", "239.1.1.1", "--in", "eth0")
+        # The other way round: while the proxy runs, a static route is refused.
+        async with proxy(r):
+            done = await mcast(r, "route", "add", "239.1.1.1", "--in", "eth0", "--out", "eth1",
+                               check=False)  # fmt: skip
+            err = done.stderr.decode().strip()
+            assert done.returncode == 1 and "another multicast routing daemon" in err, err

@@ -39,7 +39,7 @@ def snooping_lan(snooping: bool) -> str:
 
 async def frames_at_c(running: Any, during: Any) -> int:
     """Frames to GROUP on c's wire while ``during`` runs."""
-    return await frames_at(running.host("c"), f"udp and dst host {GROUP}", during)
+    return len(await frames_at(running.host("c"), f"udp and dst host {GROUP}", during))
 
 
 @pytest.mark.parametrize("snooping", [True, False], ids=["snooping", "flooding"])
