@@ -19,36 +19,15 @@ import time
 
 import _common
 
-from ipv6.lab import down, exec_argv, parse_config, up
+from ipv6.lab import down, exec_argv, load_config, up
 
 GROUP, SOURCE, MEMBER = "239.77.0.9", "10.1.0.2", "10.2.0.2"
 # The same offered load both ways, below what iperf2 can send to a group (a
 # multicast send costs the sender more: its loopback copy), so that what is
 # compared is what r forwards, not what s manages to send.
 OFFERED = "800M"  # 100,000 datagrams of 1000 bytes a second
-# Two point-to-point links through r (veth pairs): both paths cross the same
-# devices, so the comparison is the forwarding alone (a bridge on LAN 2 would
-# copy multicast to every host on it, and unicast to one).
-LAB = """
-[hosts.s]
-routes = [{ to = "default", via = "10.1.0.1" }]
-[hosts.r]
-sysctls = { ipv4_forwarding = true, "net.ipv4.conf.all.rp_filter" = 0 }
-[hosts.m1]
-routes = [{ to = "default", via = "10.2.0.1" }]
-[[links]]
-name = "lan1"
-endpoints = [
-  { host = "s", ifname = "eth0", addresses = ["10.1.0.2/24"] },
-  { host = "r", ifname = "eth0", addresses = ["10.1.0.1/24"] },
-]
-[[links]]
-name = "lan2"
-endpoints = [
-  { host = "r", ifname = "eth1", addresses = ["10.2.0.1/24"] },
-  { host = "m1", ifname = "eth0", addresses = ["10.2.0.2/24"] },
-]
-"""
+# The lab is configs/lab/router-chain.toml: two veth links through r, so both
+# paths cross the same devices and the comparison is the forwarding alone.
 
 
 def run(
@@ -89,7 +68,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     _common.require_root()
-    config = parse_config(LAB, source="bench/mcast_route.py", name=_common.unique("mroute"))
+    lab = _common.ROOT / "configs/lab/router-chain.toml"
+    config = load_config(lab, name=_common.unique("mroute"))
     record = up(config)
     try:
         added = run(record, "r", [sys.executable, "-m", "mcast", "route", "add", GROUP,

@@ -27,7 +27,7 @@ from ._membercalls import change, set_msfilter
 from ._membership import Call, Filter, GroupKey, Mode
 from ._mroutes import Plan, changes, plan
 from ._proxyplan import NOCACHE, Flows, Tables, decode_upcall, upstream, widen
-from ._querier import Querier
+from ._querier import Action, Event, Querier
 from ._querying import Link, queriers_for, run_queriers
 from ._routed import apply_op, open_routing_socket
 from ._routertable import GroupState, IPAddress, Timers
@@ -142,13 +142,17 @@ class Proxy:
                 self.changed = trio.Event()
                 self.reconcile(trio.current_time())
 
-    def _heard(self, querier: Querier, action: object) -> None:
-        self.changed.set()
+    def _heard(self, querier: Querier, action: Action) -> None:
+        """A report changes the table: reconciled at once, since the time from a
+        report to the first forwarded datagram is what a member waits."""
+        if isinstance(action, Event) and action.kind == "report":
+            self.reconcile(trio.current_time())
 
     async def _read_upcalls(self, family: int, sock: socket.socket) -> None:
         while True:
             await trio.lowlevel.wait_readable(sock)
-            while True:
+            fresh = False
+            while True:  # everything queued, then one reconcile for the batch
                 try:
                     data = sock.recv(65536)
                 except BlockingIOError:
@@ -156,27 +160,29 @@ class Proxy:
                 except OSError as exc:  # ENOBUFS and the like: counted, not fatal
                     self.dropped[f"routing socket error {exc.errno}"] += 1
                     break
-                self._upcall(family, data)
+                fresh |= self._upcall(family, data)
+            if fresh:  # the kernel holds the datagrams until their entries are there
+                self.reconcile(trio.current_time())
 
-    def _upcall(self, family: int, data: bytes) -> None:
+    def _upcall(self, family: int, data: bytes) -> bool:
+        """Take one message of a routing socket; True when it is a new flow."""
         try:
             upcall = decode_upcall(family, data)
         except ValueError:
             self.dropped["malformed upcall"] += 1
-            return
+            return False
         if upcall is None:
-            return  # an IGMP or MLD message: the queriers read those from the link
+            return False  # an IGMP or MLD message: the queriers read those from the link
         self.counts["upcalls"] += 1
         if upcall.kind != NOCACHE:
             self.dropped[f"upcall type {upcall.kind}"] += 1
-            return
+            return False
         names = [s.name for s in self.applied.slots.values()
                  if s.family == family and s.number == upcall.slot]  # fmt: skip
         if not names:
             self.dropped["upcall from an unknown slot"] += 1
-            return
-        if self.flows.upcall(upcall.source, upcall.group, names[0], trio.current_time()) is None:
-            self.changed.set()
+            return False
+        return self.flows.upcall(upcall.source, upcall.group, names[0], trio.current_time()) is None
 
     async def _age(self) -> None:
         while True:
@@ -199,14 +205,9 @@ class Proxy:
         return out
 
     def reconcile(self, now: float) -> None:
-        """Take the upstream memberships and the forwarding entries to what the
+        """Take the forwarding entries and the upstream memberships to what the
         downstream tables and the flows want now."""
         tables = self.tables(now)
-        wanted = {g: f for g, f in upstream(tables).items() if g.version in self.families}
-        for group in [g for g in self.joined if g not in wanted]:
-            self._leave(group)
-        for group, merged in sorted(wanted.items(), key=lambda item: (item[0].version, item[0])):
-            self._subscribe(group, merged)
         routes = self.flows.routes(tables, now)
         slots = tuple((f, n) for f in self.families
                       for n in (self.config.upstream, *self.config.downstream))  # fmt: skip
@@ -229,6 +230,12 @@ class Proxy:
                 self.counts["entries removed"] += 1
                 self.report(Happening("unroute", f"({entry.source}, {entry.group}) removed",
                                       {"source": entry.source, "group": entry.group}))  # fmt: skip
+        # Then upstream: forwarding what already arrives comes first.
+        wanted = {g: f for g, f in upstream(tables).items() if g.version in self.families}
+        for group in [g for g in self.joined if g not in wanted]:
+            self._leave(group)
+        for group, merged in sorted(wanted.items(), key=lambda item: (item[0].version, item[0])):
+            self._subscribe(group, merged)
 
     def _install(self, new: Plan) -> None:
         for op in changes(self.applied, new):
