@@ -162,6 +162,8 @@ class Querier:
     # -- inside --
 
     def _heard_query(self, source: IPAddress, now: float) -> list[Action]:
+        if source.is_unspecified:
+            return []  # a snooping switch's query (RFC 4541 2.1.1): it takes no part in elections
         if int(source) >= int(self.config.address):
             return []  # a querier with a higher address: we stay (or become) the querier
         actions: list[Action] = []

@@ -60,6 +60,8 @@ class Link:
     endpoints: tuple[Endpoint, ...]
     mtu: int | None = None
     snooping: bool = False
+    querier: bool = False  # the bridge's own IGMP querier (from 0.0.0.0)
+    router_ports: tuple[str, ...] = ()  # hosts whose ports always get all multicast
     description: str = ""
 
     @property
@@ -99,6 +101,43 @@ class Route:
 
 
 @dataclass(frozen=True)
+class MulticastRoute:
+    """A static multicast route of a host, installed by ``mcast route``."""
+
+    group: IPAddress
+    source: IPAddress | None
+    inbound: str
+    outbound: tuple[tuple[str, int], ...]  # (interface, TTL threshold)
+
+    def line(self) -> str:
+        """The route as a line of ``mcast route load``'s file."""
+        words = [str(self.group)]
+        if self.source is not None:
+            words += ["--source", str(self.source)]
+        words += ["--in", self.inbound]
+        for name, ttl in self.outbound:
+            words += ["--out", f"{name}:{ttl}"]
+        return " ".join(words)
+
+
+@dataclass(frozen=True)
+class MulticastProxy:
+    """An IGMP/MLD proxy a host runs (``mcast proxy``) while the lab is up."""
+
+    upstream: str
+    downstream: tuple[str, ...]
+    igmp_version: int = 3  # 0: no IGMP
+    mld_version: int = 2  # 0: no MLD
+
+    def arguments(self) -> tuple[str, ...]:
+        args = ["--upstream", self.upstream]
+        for name in self.downstream:
+            args += ["--downstream", name]
+        args += ["--igmp-version", str(self.igmp_version), "--mld-version", str(self.mld_version)]
+        return tuple(args)
+
+
+@dataclass(frozen=True)
 class Host:
     """A host of the lab: one network namespace."""
 
@@ -106,6 +145,8 @@ class Host:
     settings: tuple[Setting, ...] = ()
     routes: tuple[Route, ...] = ()
     description: str = ""
+    multicast_routes: tuple[MulticastRoute, ...] = ()
+    proxy: MulticastProxy | None = None
 
 
 @dataclass(frozen=True)

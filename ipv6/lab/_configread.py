@@ -36,6 +36,8 @@ from ._config import (
     IPNetwork,
     LabConfig,
     Link,
+    MulticastProxy,
+    MulticastRoute,
     Route,
     Setting,
     endpoints_on,
@@ -108,18 +110,93 @@ class _Reader(Checks):
         name: str,
         ifnames: set[str],
     ) -> Host:
-        raw = self.table(raw, key, ("description", "sysctls", "routes"))
+        raw = self.table(
+            raw, key, ("description", "sysctls", "routes", "multicast_routes", "proxy")
+        )
         settings = self.settings(raw.get("sysctls", {}), f"{key}.sysctls", ifnames, host_level=True)
         routes = tuple(
             self.route(r, f"{key}.routes[{i}]", ifnames)
             for i, r in enumerate(self.array(raw.get("routes", []), f"{key}.routes"))
         )
+        mroutes = tuple(
+            self.multicast_route(r, f"{key}.multicast_routes[{i}]", ifnames)
+            for i, r in enumerate(
+                self.array(raw.get("multicast_routes", []), f"{key}.multicast_routes")
+            )
+        )
+        proxy = self.proxy(raw["proxy"], f"{key}.proxy", ifnames) if "proxy" in raw else None
+        if proxy is not None and mroutes:
+            raise self.fail(
+                f"{key}.proxy",
+                "a host runs static multicast routes or a proxy, not both (each holds the "
+                "host's multicast routing socket)",
+            )
         return Host(
             name=name,
             settings=settings,
             routes=routes,
             description=self.string(raw.get("description", ""), f"{key}.description"),
+            multicast_routes=mroutes,
+            proxy=proxy,
         )
+
+    def multicast_route(self, raw: object, key: str, ifnames: set[str]) -> MulticastRoute:
+        table = self.table(raw, key, ("group", "source", "in", "out"))
+        for needed in ("group", "in", "out"):
+            if needed not in table:
+                raise self.fail(key, f"a multicast route needs {needed!r}")
+        group = self.ip(table["group"], f"{key}.group")
+        if not group.is_multicast:
+            raise self.fail(f"{key}.group", f"{group} is not a multicast address")
+        source = self.ip(table["source"], f"{key}.source") if "source" in table else None
+        if source is not None and source.version != group.version:
+            raise self.fail(f"{key}.source", f"{source} and {group} are not of one IP version")
+        inbound = self.interface_of(table["in"], f"{key}.in", ifnames)
+        outbound = []
+        for j, text in enumerate(self.array(table["out"], f"{key}.out")):
+            where = f"{key}.out[{j}]"
+            name, _, ttl_text = self.string(text, where).partition(":")
+            ttl = 1
+            if ttl_text:
+                if not ttl_text.isdigit() or not 1 <= int(ttl_text) <= 255:
+                    raise self.fail(where, f"the TTL threshold {ttl_text!r} is not 1 to 255")
+                ttl = int(ttl_text)
+            outbound.append((self.interface_of(name, where, ifnames), ttl))
+        if not outbound:
+            raise self.fail(f"{key}.out", "a multicast route needs an outbound interface")
+        if inbound in {n for n, _ in outbound}:
+            raise self.fail(key, f"{inbound} is both the inbound and an outbound interface")
+        return MulticastRoute(group, source, inbound, tuple(outbound))
+
+    def proxy(self, raw: object, key: str, ifnames: set[str]) -> MulticastProxy:
+        table = self.table(raw, key, ("upstream", "downstream", "igmp_version", "mld_version"))
+        if "upstream" not in table or "downstream" not in table:
+            raise self.fail(key, "a proxy needs an upstream and a downstream interface")
+        upstream = self.interface_of(table["upstream"], f"{key}.upstream", ifnames)
+        downstream = tuple(
+            self.interface_of(d, f"{key}.downstream[{j}]", ifnames)
+            for j, d in enumerate(self.array(table["downstream"], f"{key}.downstream"))
+        )
+        if not downstream:
+            raise self.fail(f"{key}.downstream", "a proxy needs a downstream interface")
+        if upstream in downstream:
+            raise self.fail(key, f"{upstream} is both the upstream and a downstream interface")
+        if len(set(downstream)) != len(downstream):
+            raise self.fail(f"{key}.downstream", "an interface is named twice")
+        igmp = table.get("igmp_version", 3)
+        mld = table.get("mld_version", 2)
+        if igmp not in (0, 2, 3) or isinstance(igmp, bool):
+            raise self.fail(f"{key}.igmp_version", "the IGMP version is 2 or 3 (0: no IGMP)")
+        if mld not in (0, 1, 2) or isinstance(mld, bool):
+            raise self.fail(f"{key}.mld_version", "the MLD version is 1 or 2 (0: no MLD)")
+        return MulticastProxy(upstream, downstream, igmp, mld)
+
+    def interface_of(self, value: object, key: str, ifnames: set[str]) -> str:
+        name = self.string(value, key)
+        if name not in ifnames:
+            have = ", ".join(sorted(ifnames)) or "none"
+            raise self.fail(key, f"this host has no interface {name!r} (it has: {have})")
+        return name
 
     def settings(
         self, raw: object, key: str, ifnames: set[str], *, host_level: bool
@@ -172,7 +249,9 @@ class _Reader(Checks):
         for i, raw_link in enumerate(self.array(raw, "links")):
             key = f"links[{i}]"
             table = self.table(
-                raw_link, key, ("name", "description", "mtu", "snooping", "endpoints")
+                raw_link,
+                key,
+                ("name", "description", "mtu", "snooping", "querier", "router_ports", "endpoints"),
             )
             if "name" not in table:
                 raise self.fail(key, "a link needs a name")
@@ -211,12 +290,27 @@ class _Reader(Checks):
                 raise self.fail(
                     f"{key}.snooping", "only a bridge (a link of three or more hosts) snoops"
                 )
+            querier = self.boolean(table.get("querier", False), f"{key}.querier")
+            listed = self.array(table.get("router_ports", []), f"{key}.router_ports")
+            router_ports = tuple(
+                self.string(p, f"{key}.router_ports[{j}]") for j, p in enumerate(listed)
+            )
+            for option, given in (("querier", querier), ("router_ports", router_ports)):
+                if given and not snooping:
+                    raise self.fail(
+                        f"{key}.{option}", "only a snooping bridge (snooping = true) has one"
+                    )
+            for port in router_ports:
+                if port not in on_link:
+                    raise self.fail(f"{key}.router_ports", f"host {port!r} is not on this link")
             links.append(
                 Link(
                     name=name,
                     endpoints=tuple(endpoints),
                     mtu=mtu,
                     snooping=snooping,
+                    querier=querier,
+                    router_ports=router_ports,
                     description=self.string(table.get("description", ""), f"{key}.description"),
                 )
             )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +31,14 @@ from ._plan import (
     CreateNamespace,
     CreateVeth,
     InNamespace,
+    RunInHost,
+    SetRouterPort,
+    StartInHost,
     Step,
     WaitForAddresses,
 )
 
+PROGRAM_TIMEOUT = 20.0  # seconds a host's program may take to finish or to start
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 IFF_UP = 0x1
@@ -75,6 +81,9 @@ class Kernel:
             AttachToBridge: self._attach,
             InNamespace: self._in_namespace,
             WaitForAddresses: self._wait_for_addresses,
+            SetRouterPort: self._set_router_port,
+            RunInHost: self._run_in_host,
+            StartInHost: self._start_in_host,
         }
 
     def __enter__(self) -> Kernel:
@@ -146,7 +155,8 @@ class Kernel:
 
     def _create_bridge(self, step: CreateBridge) -> None:
         ipr = self.handle(step.namespace)
-        ipr.link("add", ifname=step.ifname, kind="bridge", br_mcast_snooping=int(step.snooping))
+        ipr.link("add", ifname=step.ifname, kind="bridge", br_mcast_snooping=int(step.snooping),
+                 br_mcast_querier=int(step.querier))  # fmt: skip
         if step.mtu is not None:
             ipr.link("set", index=self._index(step.namespace, step.ifname), mtu=step.mtu)
 
@@ -174,6 +184,40 @@ class Kernel:
         ipr = self.handle(step.namespace)
         master = self._index(step.namespace, step.bridge)
         ipr.link("set", index=self._index(step.namespace, step.ifname), master=master)
+
+    def _set_router_port(self, step: SetRouterPort) -> None:
+        index = self._index(step.namespace, step.port)
+        self.handle(step.namespace).brport("set", index=index, multicast_router=2)  # permanent
+
+    def _run_in_host(self, step: RunInHost) -> None:
+        done = subprocess.run(
+            _in_namespace_argv(step.namespace, step.argv), input=step.stdin, text=True,
+            capture_output=True, timeout=PROGRAM_TIMEOUT, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            raise StepFailed(said[-1] if said else f"it exited with status {done.returncode}")
+
+    def _start_in_host(self, step: StartInHost) -> None:
+        from ._state import state_dir
+
+        log_path = state_dir() / step.log
+        with open(log_path, "w", encoding="utf-8") as log:
+            process = subprocess.Popen(
+                _in_namespace_argv(step.namespace, step.argv), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + PROGRAM_TIMEOUT
+        while time.monotonic() < deadline:
+            lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if any(line.startswith(step.ready) for line in lines):
+                return
+            if process.poll() is not None:
+                raise StepFailed(lines[-1] if lines else f"it exited with {process.returncode}")
+            time.sleep(0.05)
+        process.kill()
+        process.wait()
+        raise StepFailed(f"not started after {PROGRAM_TIMEOUT:.0f} s (its output: {log_path})")
 
     def _wait_for_addresses(self, step: WaitForAddresses) -> None:
         """Wait until every link is ready to carry traffic.
@@ -225,6 +269,11 @@ class Kernel:
             disabled = read_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", default="1")
             mode = read_sysctl(f"net/ipv6/conf/{ifname}/addr_gen_mode", default="1")
         return disabled == "0" and mode != "1"  # 1: IN6_ADDR_GEN_MODE_NONE
+
+
+def _in_namespace_argv(namespace: str, argv: tuple[str, ...]) -> list[str]:
+    """``python -m ARGV...`` inside ``namespace`` (through the lab's exec helper)."""
+    return [sys.executable, "-m", "ipv6.lab._nsexec", namespace, sys.executable, "-m", *argv]
 
 
 def remove_namespaces(namespaces: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ from .._privilege import require_capabilities
 from .._result import Result
 from . import _netns, _state
 from ._config import LabConfig
-from ._plan import CreateNamespace, Plan, plan_up
+from ._plan import CreateNamespace, Plan, StartInHost, plan_up
 from ._shipped import load_config
 from ._state import LabRecord, LinkRecord
 
@@ -71,6 +71,9 @@ def up(
                 if isinstance(step, CreateNamespace):
                     record.namespaces.append(step.namespace)
                     _state.save(record)
+                if isinstance(step, StartInHost):
+                    record.logs.append(step.log)
+                    _state.save(record)
                 try:
                     kernel.apply(step)
                 except StepFailed as exc:
@@ -79,7 +82,7 @@ def up(
                     ) from exc
     except BaseException:
         remove_namespaces(record.namespaces)
-        _state.forget(record.name)
+        _state.forget(record.name, record.logs)
         raise
     record.status = "up"
     _state.save(record)
@@ -114,7 +117,7 @@ def down(target: str) -> DownReport:
     stopped = [pid for ns in record.namespaces for pid in _netns.pids_in(ns)]
     removed = remove_namespaces(record.namespaces)
     missing = [ns for ns in record.namespaces if ns not in removed]
-    _state.forget(record.name)
+    _state.forget(record.name, record.logs)
     return DownReport(record.name, removed, missing, stopped)
 
 

@@ -13,6 +13,11 @@ Rules of this module:
   ``all``/``default`` before links exist (new interfaces inherit them, and a
   link-local address is made with the right DAD setting); per-interface
   settings and addresses come before the link is up; routes come after it.
+  What the hosts run (static multicast routes, a proxy) starts last, once
+  every address is ready.
+- A host's programs are the toolkit's own commands, run by module name
+  (``python -m mcast ...``) inside the host: the lab starts them as programs
+  and never imports them.
 """
 
 from __future__ import annotations
@@ -41,9 +46,50 @@ class CreateBridge:
     ifname: str
     mtu: int | None
     snooping: bool
+    querier: bool = False
 
     def describe(self) -> str:
         return f"create bridge {self.ifname} in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class SetRouterPort:
+    """Make a bridge port a permanent multicast router port (it gets every group)."""
+
+    namespace: str
+    port: str
+
+    def describe(self) -> str:
+        return f"make {self.port} a multicast router port in {self.namespace}"
+
+
+@dataclass(frozen=True)
+class RunInHost:
+    """Run a toolkit command (``python -m MODULE ARGS``) in a host, to completion."""
+
+    namespace: str
+    argv: tuple[str, ...]  # the module and its arguments
+    stdin: str
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class StartInHost:
+    """Start a toolkit command that runs until the lab goes down; its output goes
+    to ``log`` (a file name in the labs' state directory). It has started when
+    a line of its output begins with ``ready``."""
+
+    namespace: str
+    argv: tuple[str, ...]
+    ready: str
+    log: str
+    text: str
+
+    def describe(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -97,7 +143,17 @@ class InNamespace:
         return self.text
 
 
-Step = CreateNamespace | CreateBridge | CreateVeth | AttachToBridge | InNamespace | WaitForAddresses
+Step = (
+    CreateNamespace
+    | CreateBridge
+    | CreateVeth
+    | AttachToBridge
+    | InNamespace
+    | WaitForAddresses
+    | SetRouterPort
+    | RunInHost
+    | StartInHost
+)
 
 
 def write_sysctl(namespace: str, path: str, value: str, setting: str) -> InNamespace:
@@ -174,7 +230,7 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
                 write_sysctl(ns, f"net/ipv6/conf/{where}/disable_ipv6", "1", "disable_ipv6")
             )
         steps.append(link_up(ns, "lo"))
-        steps.append(CreateBridge(ns, BRIDGE_IFNAME, link.mtu, link.snooping))
+        steps.append(CreateBridge(ns, BRIDGE_IFNAME, link.mtu, link.snooping, link.querier))
 
     for link in config.links:
         if link.kind == "veth":
@@ -187,6 +243,8 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
         for ep in link.endpoints:
             steps.append(CreateVeth(hosts[ep.host], ep.ifname, ns, ep.host, link.mtu, ep.mac, None))
             steps.append(AttachToBridge(ns, ep.host, BRIDGE_IFNAME))
+            if ep.host in link.router_ports:
+                steps.append(SetRouterPort(ns, ep.host))
             steps.append(link_up(ns, ep.host))
         steps.append(link_up(ns, BRIDGE_IFNAME))
 
@@ -212,6 +270,20 @@ def plan_up(config: LabConfig, tag: str) -> Plan:
         steps += [add_route(hosts[host.name], route) for route in host.routes]
 
     steps.append(WaitForAddresses(tuple(hosts.values())))
+
+    for host in config.hosts:
+        ns = hosts[host.name]
+        if host.multicast_routes:
+            lines = "".join(route.line() + "\n" for route in host.multicast_routes)
+            steps.append(RunInHost(ns, ("mcast", "route", "load", "-"), lines,
+                                   f"install {len(host.multicast_routes)} static multicast "
+                                   f"route(s) in {ns}"))  # fmt: skip
+        if host.proxy is not None:
+            steps.append(StartInHost(ns, ("mcast", "proxy", *host.proxy.arguments()),
+                                     "proxy: upstream", f"{ns}-proxy.log",
+                                     f"start the IGMP/MLD proxy in {ns} "
+                                     f"({host.proxy.upstream} up, "
+                                     f"{', '.join(host.proxy.downstream)} down)"))  # fmt: skip
     return Plan(config.name, tag, hosts, bridges, tuple(steps))
 
 

@@ -44,6 +44,7 @@ class LabRecord:
     bridges: dict[str, str] = field(default_factory=dict)  # link -> namespace
     links: list[LinkRecord] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)  # made (or being made), in order
+    logs: list[str] = field(default_factory=list)  # its programs' output, in the state dir
 
     def namespace_of(self, host: str) -> str:
         try:
@@ -104,7 +105,11 @@ def load(name: str) -> LabRecord | None:
     return LabRecord.from_json(data)
 
 
-def forget(name: str) -> None:
+def forget(name: str, logs: list[str] | None = None) -> None:
+    """Remove the lab's record, and the logs its programs wrote."""
+    for log in logs or []:
+        with contextlib.suppress(FileNotFoundError):
+            (state_dir() / log).unlink()
     with contextlib.suppress(FileNotFoundError):
         _path(name).unlink()
 

@@ -33,7 +33,7 @@ def register(commands: Any) -> None:
         "--in IF --out IF[:TTL]...); # starts a comment. The file's routes replace the "
         "routes here, all at once: a wrong line or a kernel refusal changes nothing.",
     )  # fmt: skip
-    load.add_argument("file", metavar="FILE")
+    load.add_argument("file", metavar="FILE", help="the routes file (-: standard input)")
 
 
 def _route_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,14 +58,18 @@ class _LineParser(argparse.ArgumentParser):
 
 def cmd_load(args: argparse.Namespace) -> int:
     import shlex
+    import sys
 
     from .._errors import McastBadInput
     from .._mroutes import check_route
     from .._routing import set_routes
 
     try:
-        with open(args.file, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        if args.file == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(args.file, encoding="utf-8") as f:
+                lines = f.read().splitlines()
     except OSError as exc:
         raise McastBadInput(f"cannot read {args.file}: {exc.strerror}") from None
     line_parser = _LineParser(prog="route", add_help=False)

@@ -390,3 +390,87 @@ def test_an_interface_name_is_accepted_exactly_when_the_kernel_would(name: str) 
 def _toml_string(text: str) -> str:
     escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\U{ord(c):08x}" for c in text)
     return f'"{escaped}"'
+
+
+ROUTER = """
+name = "t"
+[hosts.s]
+[hosts.r]
+{r}
+[hosts.m1]
+[hosts.m2]
+[[links]]
+name = "up"
+endpoints = [{{ host = "s" }}, {{ host = "r" }}]
+[[links]]
+name = "down"
+{down}
+endpoints = [{{ host = "r", ifname = "eth1" }}, {{ host = "m1" }}, {{ host = "m2" }}]
+"""
+
+
+def router(r: str = "", down: str = "") -> str:
+    return ROUTER.format(r=r, down=down)
+
+
+def test_the_routed_multicast_lab_declares_its_snooping_switch() -> None:
+    config = load_config(LABS / "routed-multicast.toml")
+    (lan2,) = [link for link in config.links if link.name == "lan2"]
+    assert lan2.kind == "bridge" and lan2.snooping and lan2.router_ports == ("r",)
+    assert [len(link.endpoints) for link in config.links] == [2, 4]
+
+
+def test_multicast_routes_a_proxy_and_a_bridge_querier_are_read() -> None:
+    config = parse_config(
+        router(
+            'multicast_routes = [{ group = "239.1.1.1", in = "eth0", out = ["eth1:8"] },\n'
+            '  { group = "ff1e::1", source = "2001:db8::1", in = "eth0", out = ["eth1"] }]',
+            'snooping = true\nquerier = true\nrouter_ports = ["r"]',
+        )
+    )
+    r = config.host("r")
+    assert [route.line() for route in r.multicast_routes] == [
+        "239.1.1.1 --in eth0 --out eth1:8",
+        "ff1e::1 --source 2001:db8::1 --in eth0 --out eth1:1",
+    ]
+    (down,) = [link for link in config.links if link.name == "down"]
+    assert down.querier and down.router_ports == ("r",)
+    proxied = parse_config(
+        router('proxy = { upstream = "eth0", downstream = ["eth1"], mld_version = 0 }')
+    )
+    proxy = proxied.host("r").proxy
+    assert proxy is not None and proxy.arguments() == (
+        "--upstream", "eth0", "--downstream", "eth1", "--igmp-version", "3", "--mld-version", "0",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("r", "down", "key", "words"),
+    [
+        ('multicast_routes = [{ group = "10.0.0.1", in = "eth0", out = ["eth1"] }]', "",
+         "multicast_routes[0].group", "not a multicast address"),
+        ('multicast_routes = [{ group = "239.1.1.1", in = "eth5", out = ["eth1"] }]', "",
+         "multicast_routes[0].in", "no interface 'eth5'"),
+        ('multicast_routes = [{ group = "239.1.1.1", in = "eth0", out = ["eth1:0"] }]', "",
+         "multicast_routes[0].out[0]", "not 1 to 255"),
+        ('multicast_routes = [{ group = "239.1.1.1", in = "eth0", out = ["eth0"] }]', "",
+         "multicast_routes[0]", "both the inbound and an outbound"),
+        ('multicast_routes = [{ group = "239.1.1.1", source = "::1", in = "eth0", '
+         'out = ["eth1"] }]', "", "multicast_routes[0].source", "not of one IP version"),
+        ('proxy = { upstream = "eth0", downstream = ["eth0"] }', "", "hosts.r.proxy",
+         "both the upstream and a downstream"),
+        ('proxy = { upstream = "eth0" }', "", "hosts.r.proxy", "needs an upstream and a"),
+        ('proxy = { upstream = "eth0", downstream = ["eth1"], igmp_version = 1 }', "",
+         "proxy.igmp_version", "2 or 3"),
+        ('proxy = { upstream = "eth0", downstream = ["eth1"] }\n'
+         'multicast_routes = [{ group = "239.1.1.1", in = "eth0", out = ["eth1"] }]', "",
+         "hosts.r.proxy", "not both"),
+        ("", "querier = true", "links.down.querier", "only a snooping bridge"),
+        ("", 'router_ports = ["r"]', "links.down.router_ports", "only a snooping bridge"),
+        ("", 'snooping = true\nrouter_ports = ["s"]', "links.down.router_ports",
+         "host 's' is not on this link"),
+    ],
+)  # fmt: skip
+def test_bad_multicast_declarations_are_one_error(r: str, down: str, key: str, words: str) -> None:
+    message = str(error_of(router(r, down)))
+    assert key in message and words in message and "\n" not in message, message

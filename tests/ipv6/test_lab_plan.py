@@ -16,6 +16,9 @@ from ipv6.lab._plan import (
     CreateVeth,
     InNamespace,
     Plan,
+    RunInHost,
+    SetRouterPort,
+    StartInHost,
     WaitForAddresses,
 )
 
@@ -139,3 +142,42 @@ def test_no_dad_is_a_flag_on_each_address_and_accept_dad_off() -> None:
         for _, op in in_namespaces(plan, WriteSysctl)
     )
     assert "(no DAD)" in next(s for s in addresses if "::" in s.describe()).describe()
+
+
+def test_a_hosts_programs_start_after_every_address_is_ready() -> None:
+    config = parse_config(
+        """
+        [hosts.s]
+        [hosts.r]
+        multicast_routes = [{ group = "239.1.1.1", in = "eth0", out = ["eth1"] }]
+        [hosts.p]
+        proxy = { upstream = "eth0", downstream = ["eth1"] }
+        [hosts.m]
+        [[links]]
+        name = "l1"
+        endpoints = [{ host = "s" }, { host = "r" }]
+        [[links]]
+        name = "l2"
+        snooping = true
+        querier = true
+        router_ports = ["r"]
+        endpoints = [{ host = "r", ifname = "eth1" }, { host = "m" }, { host = "p" }]
+        [[links]]
+        name = "l3"
+        endpoints = [{ host = "p", ifname = "eth1" }, { host = "s", ifname = "eth1" }]
+        """
+    )
+    plan = plan_up(config, "t-0001")
+    ready = positions(plan, WaitForAddresses)[0]
+    (run,) = [s for s in plan.steps if isinstance(s, RunInHost)]
+    (start,) = [s for s in plan.steps if isinstance(s, StartInHost)]
+    assert plan.steps.index(run) > ready and plan.steps.index(start) > ready
+    assert run.namespace == "t-0001-r" and run.argv == ("mcast", "route", "load", "-")
+    assert run.stdin == "239.1.1.1 --in eth0 --out eth1:1\n"
+    assert start.namespace == "t-0001-p" and start.argv[:2] == ("mcast", "proxy")
+    assert start.log == "t-0001-p-proxy.log" and start.ready == "proxy: upstream"
+    (bridge,) = [s for s in plan.steps if isinstance(s, CreateBridge)]
+    assert bridge.snooping and bridge.querier
+    (port,) = [s for s in plan.steps if isinstance(s, SetRouterPort)]
+    attached = [s for s in plan.steps if isinstance(s, AttachToBridge) and s.ifname == "r"]
+    assert port.port == "r" and plan.steps.index(port) > plan.steps.index(attached[0])

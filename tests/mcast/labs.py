@@ -84,12 +84,18 @@ async def arrivals(
 
 
 async def frames_at(
-    host: Any, capture_filter: str, during: Any, *, seconds: float = 6, fields: str = "frame.number"
+    host: Any,
+    capture_filter: str,
+    during: Any,
+    *,
+    seconds: float = 6,
+    fields: str = "frame.number",
+    interface: str = "eth0",
 ) -> list[str]:
     """A line of tshark ``fields`` (comma-separated names; the values of one frame
-    tab-separated) per frame matching ``capture_filter`` on ``host``'s eth0 while
-    ``during`` runs (tshark started 1.5 s before, stopped after ``seconds``)."""
-    capture = ["tshark", "-i", "eth0", "-l", "-f", capture_filter, "-a",
+    tab-separated) per frame matching ``capture_filter`` on ``host``'s ``interface``
+    while ``during`` runs (tshark started 1.5 s before, stopped after ``seconds``)."""
+    capture = ["tshark", "-i", interface, "-l", "-f", capture_filter, "-a",
                f"duration:{seconds}", "-T", "fields"]  # fmt: skip
     for name in fields.split(","):
         capture += ["-e", name]

@@ -70,6 +70,15 @@ def test_a_lower_address_wins_and_silence_hands_it_back() -> None:
     assert q.role.value == "querier" and sends(taken) and any(isinstance(a, Event) for a in taken)
 
 
+def test_a_snooping_switch_query_from_no_address_takes_no_part_in_elections() -> None:
+    # RFC 4541 2.1.1: a switch's proxy query comes from 0.0.0.0 (or ::); it is not
+    # a lower address than ours, and the querier goes on querying.
+    q = Querier(QuerierConfig(ME, 3, T), now=0)
+    q.tick(0)
+    assert q.receive(wire(ipaddress.IPv4Address(0), IgmpQuery(3)), now=1) == []
+    assert q.role is Role.QUERIER and sends(q.tick(25))
+
+
 def test_a_leave_is_queried_last_member_count_times() -> None:
     q = Querier(QuerierConfig(ME, 2, T), now=0)
     q.tick(0)
