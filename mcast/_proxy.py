@@ -16,6 +16,7 @@ by reason (:meth:`Proxy.counters`).
 from __future__ import annotations
 
 import collections
+import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,8 +26,17 @@ import trio
 from ._errors import KernelRefused, McastBadInput
 from ._membercalls import change, set_msfilter
 from ._membership import Call, Filter, GroupKey, Mode
-from ._mroutes import Plan, changes, plan
-from ._proxyplan import NOCACHE, Flows, Tables, decode_upcall, upstream, widen
+from ._mroutes import Op, Plan, Route, changes, plan
+from ._proxyplan import (
+    NOCACHE,
+    Flows,
+    Tables,
+    decode_upcall,
+    fingerprint,
+    upstream,
+    upstream_of,
+    widen,
+)
 from ._querier import Action, Event, Querier
 from ._querying import Link, queriers_for, run_queriers
 from ._routed import apply_op, open_routing_socket
@@ -34,6 +44,7 @@ from ._routertable import GroupState, IPAddress, Timers
 from ._routing import interfaces, kernel_counters
 
 RECONCILE_EVERY = 0.5  # seconds: table expiries have no event of their own
+FULL_EVERY = 5.0  # seconds between two reconciles that change nothing (flows expire)
 AGE_EVERY = 60.0  # seconds between two looks at the kernel's per-entry counters
 MAX_MSF = {4: "/proc/sys/net/ipv4/igmp_max_msf", 6: "/proc/sys/net/ipv6/mld_max_msf"}
 
@@ -91,12 +102,17 @@ class Proxy:
         self.counts: collections.Counter[str] = collections.Counter()
         self.dropped: collections.Counter[str] = collections.Counter()
         self.changed = trio.Event()
+        self.slots: tuple[tuple[int, str], ...] = ()
+        self.slot_names: dict[tuple[int, int], str] = {}
+        self._mark: tuple[object, int] | None = None
+        self._full_at = float("-inf")
 
     # -- setting up and tearing down --
 
     def open(self, now: float) -> None:
         """Open the downstream links and the routing sockets (needs CAP_NET_ADMIN
         and CAP_NET_RAW); everything opened is closed again if a step fails."""
+        _raise_file_limit()  # a socket per upstream group
         try:
             families = set()
             for name in self.config.downstream:
@@ -109,7 +125,10 @@ class Proxy:
             self.families = tuple(sorted(families))
             for family in self.families:
                 self.routing[family] = open_routing_socket(family)
-            self._install(self.applied)  # the slots, before any datagram is asked about
+            names = (self.config.upstream, *self.config.downstream)
+            self.slots = tuple((f, n) for f in self.families for n in names)
+            # The slots, before any datagram is asked about.
+            self._install(plan([], self.indexes, interfaces=self.slots))
         except BaseException:
             self.close()
             raise
@@ -143,16 +162,19 @@ class Proxy:
                 self.reconcile(trio.current_time())
 
     def _heard(self, querier: Querier, action: Action) -> None:
-        """A report changes the table: reconciled at once, since the time from a
-        report to the first forwarded datagram is what a member waits."""
+        """A report may change its groups' subscriptions: they are brought up to date
+        at once (the time from a report to the first forwarded datagram is what a
+        member waits), and only they (a flood of reports must not cost a whole
+        reconcile each)."""
         if isinstance(action, Event) and action.kind == "report":
-            self.reconcile(trio.current_time())
+            named = action.detail.get("groups", [])
+            assert isinstance(named, list)
+            self._groups_changed([ipaddress.ip_address(g) for g in named], trio.current_time())
 
     async def _read_upcalls(self, family: int, sock: socket.socket) -> None:
         while True:
             await trio.lowlevel.wait_readable(sock)
-            fresh = False
-            while True:  # everything queued, then one reconcile for the batch
+            while True:
                 try:
                     data = sock.recv(65536)
                 except BlockingIOError:
@@ -160,29 +182,30 @@ class Proxy:
                 except OSError as exc:  # ENOBUFS and the like: counted, not fatal
                     self.dropped[f"routing socket error {exc.errno}"] += 1
                     break
-                fresh |= self._upcall(family, data)
-            if fresh:  # the kernel holds the datagrams until their entries are there
-                self.reconcile(trio.current_time())
+                key = self._upcall(family, data)
+                if key is not None:  # the kernel holds the datagram until its entry is there
+                    self._install_flow(key, trio.current_time())
 
-    def _upcall(self, family: int, data: bytes) -> bool:
-        """Take one message of a routing socket; True when it is a new flow."""
+    def _upcall(self, family: int, data: bytes) -> tuple[IPAddress, IPAddress] | None:
+        """Take one message of a routing socket; the (S, G) of a new flow."""
         try:
             upcall = decode_upcall(family, data)
         except ValueError:
             self.dropped["malformed upcall"] += 1
-            return False
+            return None
         if upcall is None:
-            return False  # an IGMP or MLD message: the queriers read those from the link
+            return None  # an IGMP or MLD message: the queriers read those from the link
         self.counts["upcalls"] += 1
         if upcall.kind != NOCACHE:
             self.dropped[f"upcall type {upcall.kind}"] += 1
-            return False
-        names = [s.name for s in self.applied.slots.values()
-                 if s.family == family and s.number == upcall.slot]  # fmt: skip
-        if not names:
+            return None
+        name = self.slot_names.get((family, upcall.slot))
+        if name is None:
             self.dropped["upcall from an unknown slot"] += 1
-            return False
-        return self.flows.upcall(upcall.source, upcall.group, names[0], trio.current_time()) is None
+            return None
+        if self.flows.upcall(upcall.source, upcall.group, name, trio.current_time()) is not None:
+            return None
+        return (upcall.source, upcall.group)
 
     async def _age(self) -> None:
         while True:
@@ -191,7 +214,7 @@ class Proxy:
             if self.flows.age(packets):
                 self.changed.set()
 
-    # -- the one place the kernel is changed --
+    # -- the places the kernel is changed --
 
     def tables(self, now: float) -> Tables:
         """Each downstream interface's groups (IGMP's and MLD's), timers run to ``now``."""
@@ -204,27 +227,76 @@ class Proxy:
             out[name] = merged
         return out
 
+    def _install_flow(self, key: tuple[IPAddress, IPAddress], now: float) -> None:
+        """A new flow's entry, one kernel call (a flood of them must not cost a whole
+        reconcile each); the entries of flows evicted to make room go first."""
+        for source, group in self.flows.take_evicted():
+            self._put(Route(str(group), str(source), "", ()), remove=True)
+        route = self.flows.decide(key, self.tables(now), now)
+        if route is not None:
+            # Written even when we hold it as installed: an upcall says the kernel
+            # has no entry, and the datagram waits until it has one.
+            self._put(route, again=True)
+
+    def _groups_changed(self, groups: list[IPAddress], now: float) -> None:
+        """Bring these groups' entries and upstream memberships up to date."""
+        tables = self.tables(now)
+        for group in groups:
+            if group.version not in self.families:
+                continue
+            for key in self.flows.of_group(group):
+                route = self.flows.decide(key, tables, now)
+                if route is None:
+                    self._put(Route(str(group), str(key[0]), "", ()), remove=True)
+                else:
+                    self._put(route)
+        for group in groups:
+            if group.version not in self.families:
+                continue
+            merged = upstream_of(tables, group)
+            if merged is not None:
+                self._subscribe(group, merged)
+            elif group in self.joined:
+                self._leave(group)
+
+    def _put(self, route: Route, *, remove: bool = False, again: bool = False) -> None:
+        """Install, replace or remove one route's entry, as one kernel call."""
+        key: tuple[int, str | None, str] = (route.family, route.source, route.group)
+        held = self.applied.entries.get(key)
+        if remove:
+            if held is not None:
+                self._apply(changes(Plan(self.applied.slots, {key: held}),
+                                    Plan(self.applied.slots)))  # fmt: skip
+                del self.applied.entries[key]
+                self.counts["entries removed"] += 1
+                self.report(Happening("unroute", f"({route.source}, {route.group}) removed",
+                                      {"source": route.source, "group": route.group}))  # fmt: skip
+            return
+        entry = plan([route], self.indexes, keep=self.applied, interfaces=self.slots).entries[key]
+        if held == entry and not again:
+            return
+        self._apply(changes(Plan(self.applied.slots), Plan(self.applied.slots, {key: entry})))
+        self.applied.entries[key] = entry
+        self._said_route(route)
+
     def reconcile(self, now: float) -> None:
         """Take the forwarding entries and the upstream memberships to what the
-        downstream tables and the flows want now."""
+        downstream tables and the flows want now. It does the work only when the
+        subscriptions or the flows changed, or every FULL_EVERY seconds."""
         tables = self.tables(now)
-        routes = self.flows.routes(tables, now)
-        slots = tuple((f, n) for f in self.families
-                      for n in (self.config.upstream, *self.config.downstream))  # fmt: skip
-        new = plan(routes, self.indexes, keep=self.applied, interfaces=slots)
+        mark = (fingerprint(tables), self.flows.version)
+        if mark == self._mark and now - self._full_at < FULL_EVERY:
+            return
+        routes = {(r.family, r.source, r.group): r for r in self.flows.routes(tables, now)}
+        self._mark, self._full_at = (mark[0], self.flows.version), now
+        new = plan(list(routes.values()), self.indexes, keep=self.applied,
+                   interfaces=self.slots)  # fmt: skip
         before = self.applied
-        self._install(new)
+        self._apply(changes(before, new))
+        self.applied = new
         for key, entry in new.entries.items():
             if before.entries.get(key) != entry:
-                outs = [n for n, _ in next(r.outbound for r in routes
-                                           if (r.family, r.source, r.group) == key)]  # fmt: skip
-                self.counts["entries installed"] += 1
-                self.report(Happening("route", f"({entry.source}, {entry.group}) from "
-                                      f"{self._name(entry.family, entry.parent)} to "
-                                      f"{', '.join(outs) or 'nowhere'}",
-                                      {"source": entry.source, "group": entry.group,
-                                       "inbound": self._name(entry.family, entry.parent),
-                                       "outbound": outs}))  # fmt: skip
+                self._said_route(routes[key])
         for key, entry in before.entries.items():
             if key not in new.entries:
                 self.counts["entries removed"] += 1
@@ -237,14 +309,22 @@ class Proxy:
         for group, merged in sorted(wanted.items(), key=lambda item: (item[0].version, item[0])):
             self._subscribe(group, merged)
 
-    def _install(self, new: Plan) -> None:
-        for op in changes(self.applied, new):
-            apply_op(self.routing, op)
-        self.applied = new
+    def _said_route(self, route: Route) -> None:
+        outs = [name for name, _ in route.outbound]
+        self.counts["entries installed"] += 1
+        self.report(Happening("route", f"({route.source}, {route.group}) from {route.inbound} "
+                              f"to {', '.join(outs) or 'nowhere'}",
+                              {"source": route.source, "group": route.group,
+                               "inbound": route.inbound, "outbound": outs}))  # fmt: skip
 
-    def _name(self, family: int, slot: int) -> str:
-        return next(s.name for s in self.applied.slots.values()
-                    if s.family == family and s.number == slot)  # fmt: skip
+    def _apply(self, ops: list[Op]) -> None:
+        for op in ops:
+            apply_op(self.routing, op)
+
+    def _install(self, new: Plan) -> None:
+        self._apply(changes(self.applied, new))
+        self.applied = new
+        self.slot_names = {(s.family, s.number): s.name for s in new.slots.values()}
 
     def _subscribe(self, group: IPAddress, merged: Filter) -> None:
         asked = widen(merged, self.max_sources[group.version])
@@ -297,10 +377,22 @@ class Proxy:
         return {
             "groups upstream": sum(1 for s, _ in self.joined.values() if s is not None),
             "flows": len(self.flows.flows),
+            "flows evicted": self.flows.evicted,
             **dict(sorted(self.counts.items())),
             "dropped": dict(sorted(dropped.items())),
             "downstream": downstream,
         }
+
+
+def _raise_file_limit(wanted: int = 8192) -> None:
+    """Let this process hold a socket for each group it joins upstream (a table's
+    1,024 groups of each family, and more): the soft limit up to ``wanted``."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
 
 
 def _read_int(path: str, default: int) -> int:

@@ -17,7 +17,8 @@ Rules of this module:
   downstream interface also goes up.
 - The kernel asks about a datagram it has no entry for (an upcall, decoded
   by :func:`decode_upcall`); each such (S,G) becomes a :class:`Flows` entry
-  and a source-specific route. Flows are bounded; one that forwards nowhere
+  and a source-specific route. Flows are bounded (a full table makes room
+  by forgetting its oldest unwanted flow); one that forwards nowhere
   goes after :data:`NEGATIVE_LIFETIME`, one that stops losing its last
   member goes at once, and one whose kernel packet count stands still
   between two ageing rounds goes too (the kernel asks again if it returns).
@@ -57,6 +58,17 @@ def upstream(tables: Tables) -> dict[IPAddress, Filter]:
     return {g: f for g, f in merged.items() if f.mode is Mode.EXCLUDE or f.sources}
 
 
+def upstream_of(tables: Tables, group: IPAddress) -> Filter | None:
+    """:func:`upstream` for one group (after a report naming it): None to leave it."""
+    if not routable(group):
+        return None
+    filters = [subscription(groups[group]) for groups in tables.values() if group in groups]
+    if not filters:
+        return None
+    merged = interface_state(filters)
+    return merged if merged.mode is Mode.EXCLUDE or merged.sources else None
+
+
 def forward_to(tables: Tables, group: IPAddress, source: IPAddress, arrived_on: str) -> set[str]:
     """The downstream interfaces a datagram from ``source`` to ``group`` goes out of."""
     return {
@@ -66,6 +78,16 @@ def forward_to(tables: Tables, group: IPAddress, source: IPAddress, arrived_on: 
         and group in groups
         and subscription(groups[group]).accepts(source)
     }
+
+
+def fingerprint(tables: Tables) -> frozenset[tuple[str, IPAddress, Filter]]:
+    """What the downstream tables ask for, without their timers: equal fingerprints
+    mean the same subscriptions (a refreshing report changes nothing)."""
+    return frozenset(
+        (interface, group, subscription(state))
+        for interface, groups in tables.items()
+        for group, state in groups.items()
+    )
 
 
 def routable(group: IPAddress) -> bool:
@@ -149,6 +171,10 @@ class Flows:
     limit: int = MAX_FLOWS
     flows: dict[tuple[IPAddress, IPAddress], Flow] = field(default_factory=dict)  # (S, G)
     dropped: dict[str, int] = field(default_factory=dict)
+    evicted: int = 0  # unwanted flows forgotten to make room
+    evicted_keys: list[tuple[IPAddress, IPAddress]] = field(default_factory=list)
+    version: int = 0  # counts every flow added or dropped
+    sources: dict[IPAddress, set[IPAddress]] = field(default_factory=dict)  # group -> its flows
 
     def _drop(self, reason: str) -> str:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -164,27 +190,72 @@ class Flows:
         if flow is not None:
             flow.inbound = inbound  # it moved (or the entry was lost): route it again
             return None
-        if len(self.flows) >= self.limit:
+        if len(self.flows) >= self.limit and not self._evict():
             return self._drop("flow table full")
         self.flows[source, group] = Flow(inbound, now)
+        self.sources.setdefault(group, set()).add(source)
+        self.version += 1
         return None
+
+    def _evict(self) -> bool:
+        """Make room by forgetting the oldest flow that forwards nowhere (the kernel
+        asks again if it still arrives), so a flood of unwanted flows cannot keep a
+        wanted one out. False when every flow is wanted."""
+        # The flows are in the order they came (a dict keeps it): the first unwanted
+        # one is the oldest, and in a flood of unwanted flows it is found at once.
+        key = next((k for k, f in self.flows.items()
+                    if not f.forwarded and f.inbound == self.upstream), None)  # fmt: skip
+        if key is None:
+            return False
+        self._forget(key)
+        self.evicted += 1
+        self.evicted_keys.append(key)
+        return True
+
+    def route_of(self, key: tuple[IPAddress, IPAddress], tables: Tables) -> Route:
+        """The route one flow needs now (a new flow's, installed at once)."""
+        source, group = key
+        flow = self.flows[key]
+        down = forward_to(tables, group, source, flow.inbound)
+        outs = down | ({self.upstream} if flow.inbound != self.upstream else set())
+        return Route(str(group), str(source), flow.inbound,
+                     tuple(sorted((name, 1) for name in outs)))  # fmt: skip
+
+    def decide(self, key: tuple[IPAddress, IPAddress], tables: Tables, now: float) -> Route | None:
+        """The route one flow needs now; None when the flow goes (its last member
+        left, or nobody wanted it for NEGATIVE_LIFETIME)."""
+        flow = self.flows[key]
+        route = self.route_of(key, tables)
+        down = {name for name, _ in route.outbound} - {self.upstream}
+        if (not down and flow.forwarded and flow.inbound == self.upstream) or (
+            not route.outbound and now - flow.created >= NEGATIVE_LIFETIME
+        ):
+            self._forget(key)
+            return None
+        flow.forwarded = bool(down)
+        return route
 
     def routes(self, tables: Tables, now: float) -> list[Route]:
         """One (S,G) route per flow, after dropping the flows that should go."""
-        out = []
-        for (source, group), flow in list(self.flows.items()):
-            down = forward_to(tables, group, source, flow.inbound)
-            outs = down | ({self.upstream} if flow.inbound != self.upstream else set())
-            if not down and flow.forwarded and flow.inbound == self.upstream:
-                del self.flows[source, group]  # its last member left
-                continue
-            if not outs and now - flow.created >= NEGATIVE_LIFETIME:
-                del self.flows[source, group]
-                continue
-            flow.forwarded = bool(down)
-            out.append(Route(str(group), str(source), flow.inbound,
-                             tuple(sorted((name, 1) for name in outs))))  # fmt: skip
-        return out
+        decided = (self.decide(key, tables, now) for key in list(self.flows))
+        return [route for route in decided if route is not None]
+
+    def of_group(self, group: IPAddress) -> list[tuple[IPAddress, IPAddress]]:
+        """The flows of one group (after a report naming it)."""
+        return [(source, group) for source in self.sources.get(group, ())]
+
+    def _forget(self, key: tuple[IPAddress, IPAddress]) -> None:
+        del self.flows[key]
+        sources = self.sources[key[1]]
+        sources.discard(key[0])
+        if not sources:
+            del self.sources[key[1]]
+        self.version += 1
+
+    def take_evicted(self) -> list[tuple[IPAddress, IPAddress]]:
+        """The flows forgotten to make room since the last call (their entries go)."""
+        gone, self.evicted_keys = self.evicted_keys, []
+        return gone
 
     def age(self, packets: Mapping[tuple[str, str], int]) -> int:
         """Drop the flows whose kernel packet count (by (group, source) text)
@@ -193,7 +264,7 @@ class Flows:
         for key, flow in list(self.flows.items()):
             count = packets.get((str(key[1]), str(key[0])), 0)
             if count == flow.packets:
-                del self.flows[key]
+                self._forget(key)
                 gone += 1
             else:
                 flow.packets = count

@@ -34,6 +34,8 @@ from ._mroutes import SOL_IP, SOL_IPV6, Op, Plan, Route, changes, plan
 NAME = "multicast routing daemon"
 MODULE = "mcast._routed"
 MRT_INIT = 200  # MRT6_INIT too: the same number at the IPv6 level
+SO_RCVBUFFORCE = 33  # Linux: SO_RCVBUF past rmem_max, for CAP_NET_ADMIN
+UPCALL_BUFFER = 4 << 20
 _GONE = (errno.ENOENT, errno.EADDRNOTAVAIL, errno.EINVAL)
 
 
@@ -76,6 +78,11 @@ def open_routing_socket(family: int) -> socket.socket:
                 f"IPv{family} routing socket in this namespace"
             ) from None
         raise
+    # Room for a burst of upcalls (each a datagram's note, or a whole IGMP message)
+    # while the reader is busy: a lost upcall leaves the kernel's unresolved entry
+    # waiting out its 10 s, and the kernel keeps only a few of those.
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, UPCALL_BUFFER)
     sock.setblocking(False)
     return sock
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from pathlib import Path
 from typing import Any
+
+import trio
 
 # Host a retransmits its unsolicited reports at once (10 ms), so each change's
 # messages, robustness retransmissions included, are all on the wire before
@@ -34,8 +38,6 @@ dad = false
 async def output_while(host: Any, argv: list[str], during: Any, *, settle: float = 1.0) -> Any:
     """Run ``argv`` in lab ``host``; ``settle`` seconds later await ``during()``; then
     wait for ``argv`` to end. Its exit status and everything it printed on stdout."""
-    import trio
-
     process = await trio.lowlevel.open_process(host.argv(argv), stdout=-1, stderr=-1)
     assert process.stdout is not None
     stdout = process.stdout
@@ -102,3 +104,42 @@ async def frames_at(
     status, out = await output_while(host, capture, during, settle=1.5)
     assert status == 0, f"tshark -f {capture_filter!r} failed"
     return [line for line in out.decode().splitlines() if line.strip()]
+
+
+# -- a service under test: started, asked for its counters, stopped ------------
+
+
+async def start(host: Any, tmp_path: Path, *command: str) -> tuple[trio.Process, Path, Path]:
+    out, err = tmp_path / "out", tmp_path / "err"
+    argv = host.argv([sys.executable, "-m", "mcast", *command])
+    with open(out, "wb") as o, open(err, "wb") as e:
+        process = await trio.lowlevel.open_process(argv, stdout=o, stderr=e)
+    with trio.fail_after(15):
+        while not err.read_text():
+            await trio.sleep(0.05)
+    await trio.sleep(0.3)
+    return process, out, err
+
+
+async def stop(process: trio.Process) -> int:
+    process.send_signal(signal.SIGINT)
+    with trio.fail_after(15):
+        return await process.wait()
+
+
+def last_counters(text: str) -> dict[str, Any]:
+    for line in reversed(text.splitlines()):
+        if line.startswith("counters: "):
+            return dict(json.loads(line.removeprefix("counters: ")))
+        if line.startswith("{") and '"event": "counters"' in line:
+            return dict(json.loads(line))
+    raise AssertionError(f"no counters in {text[-2000:]!r}")
+
+
+async def counters_now(process: Any, out: Path) -> dict[str, Any]:
+    before = out.read_text().count('"event": "counters"')
+    process.send_signal(signal.SIGUSR1)
+    with trio.fail_after(10):
+        while out.read_text().count('"event": "counters"') == before:
+            await trio.sleep(0.05)
+    return last_counters(out.read_text())

@@ -5,14 +5,11 @@ made-up groups, and the interface deleted under them."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import random
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -22,6 +19,7 @@ from mcast._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
 from mcast._igmp import GroupRecord, IgmpV2Leave, IgmpV3Report
 from mcast._mld import AddressRecord, MldV2Report
 from mcast._wirecommon import RecordType
+from tests.mcast.labs import counters_now, last_counters, start, stop
 
 pytestmark = pytest.mark.needs_root
 
@@ -138,42 +136,6 @@ def send_leave() -> None:
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
         sock.bind(("eth0", 0))
         sock.send(ethernet(leave, ALL_ROUTERS))
-
-
-async def start(host: Any, tmp_path: Path, *command: str) -> tuple[trio.Process, Path, Path]:
-    out, err = tmp_path / "out", tmp_path / "err"
-    argv = host.argv([sys.executable, "-m", "mcast", *command])
-    with open(out, "wb") as o, open(err, "wb") as e:
-        process = await trio.lowlevel.open_process(argv, stdout=o, stderr=e)
-    with trio.fail_after(15):
-        while not err.read_text():
-            await trio.sleep(0.05)
-    await trio.sleep(0.3)
-    return process, out, err
-
-
-async def stop(process: trio.Process) -> int:
-    process.send_signal(signal.SIGINT)
-    with trio.fail_after(15):
-        return await process.wait()
-
-
-def last_counters(text: str) -> dict[str, Any]:
-    for line in reversed(text.splitlines()):
-        if line.startswith("counters: "):
-            return dict(json.loads(line.removeprefix("counters: ")))
-        if line.startswith("{") and '"event": "counters"' in line:
-            return dict(json.loads(line))
-    raise AssertionError(f"no counters in {text[-2000:]!r}")
-
-
-async def counters_now(process: trio.Process, out: Path) -> dict[str, Any]:
-    before = out.read_text().count('"event": "counters"')
-    process.send_signal(signal.SIGUSR1)
-    with trio.fail_after(10):
-        while out.read_text().count('"event": "counters"') == before:
-            await trio.sleep(0.05)
-    return last_counters(out.read_text())
 
 
 async def test_the_querier_survives_hostile_reports_and_a_flood(

@@ -24,6 +24,7 @@ from mcast._proxyplan import (
     routable,
     subscription,
     upstream,
+    upstream_of,
     widen,
 )
 from mcast._routertable import EXCLUDE, INCLUDE, GroupState
@@ -161,8 +162,15 @@ def test_the_last_leave_removes_the_entry_and_an_unwanted_one_expires() -> None:
 
 def test_flows_are_bounded_and_link_local_groups_refused() -> None:
     flows = Flows("up", ("d1",), limit=2)
-    for n in range(3):
-        flows.upcall(V4(f"10.0.1.{n + 1}"), G, "up", 0.0)
+    first, second, third = (V4(f"10.0.1.{n}") for n in (1, 2, 3))
+    flows.upcall(first, G, "up", 0.0)
+    flows.upcall(second, G, "up", 1.0)
+    # Full: the oldest flow nobody wants makes room.
+    assert flows.upcall(third, G, "up", 2.0) is None
+    assert set(flows.flows) == {(second, G), (third, G)} and flows.evicted == 1
+    # When every flow is wanted, a new one is refused.
+    flows.routes({"d1": {G: exclude()}}, 3.0)
+    assert flows.upcall(S1, G, "up", 4.0) == "flow table full"
     flows.upcall(S1, V4("224.0.0.9"), "up", 0.0)
     flows.upcall(V4("0.0.0.0"), G, "up", 0.0)
     assert len(flows.flows) == 2
@@ -176,3 +184,29 @@ def test_a_flow_whose_kernel_count_stands_still_is_aged_out() -> None:
     assert flows.age({(str(G), str(S1)): 5, (str(G), str(S2)): 7}) == 0
     assert flows.age({(str(G), str(S1)): 9, (str(G), str(S2)): 7}) == 1
     assert list(flows.flows) == [(S1, G)]
+
+
+def test_one_groups_subscription_is_what_the_whole_merge_says_of_it() -> None:
+    other = V4("239.2.2.2")
+    tables: Tables = {
+        "eth1": {G: exclude((), (S1, S2)), other: include(S1)},
+        "eth2": {G: include(S2)},
+    }
+    whole = upstream(tables)
+    assert upstream_of(tables, G) == whole[G] == Filter(Mode.EXCLUDE, frozenset({S1}))
+    assert upstream_of(tables, other) == whole[other]
+    assert upstream_of(tables, V4("239.3.3.3")) is None  # nobody: leave it
+    assert upstream_of({"eth1": {G: include()}}, G) is None
+    assert upstream_of({"eth1": {V4("224.0.0.251"): exclude()}}, V4("224.0.0.251")) is None
+
+
+def test_a_groups_flows_are_found_by_group_and_forgotten_with_it() -> None:
+    flows = Flows("up", ("d1",))
+    other = V4("239.2.2.2")
+    for source in (S1, S2):
+        flows.upcall(source, G, "up", 0.0)
+    flows.upcall(S1, other, "up", 0.0)
+    assert sorted(flows.of_group(G)) == [(S1, G), (S2, G)]
+    assert flows.decide((S1, G), {"d1": {G: exclude()}}, 1.0) == route(S1, "up", "d1")
+    assert flows.decide((S1, G), {"d1": {}}, 2.0) is None  # its last member went
+    assert flows.of_group(G) == [(S2, G)] and flows.of_group(other) == [(S1, other)]
