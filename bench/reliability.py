@@ -27,6 +27,7 @@ TESTS = [
     "tests/ipv6/test_tunnel_hostile.py",
     "tests/mcast/test_igmp_hostile.py",
     "tests/mcast/test_join_hostile.py",
+    "tests/mcast/test_proxy_hostile.py",
     "tests/ipv6/test_lab_live.py::test_signals_while_a_lab_comes_up_leave_it_whole_or_gone",
 ]
 
