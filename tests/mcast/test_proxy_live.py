@@ -256,3 +256,35 @@ async def test_bad_input_and_a_second_routing_daemon_are_one_line(lab) -> None:
                                check=False)  # fmt: skip
             err = done.stderr.decode().strip()
             assert done.returncode == 1 and "another multicast routing daemon" in err, err
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+async def test_the_upstream_join_follows_a_report_within_the_response_time(
+    lab, family: str
+) -> None:
+    """tshark on r (all its interfaces, one clock): m1's report on lan2, then r's
+    own report for the group on lan1, well within the query response interval
+    (1 s here)."""
+    group = "239.9.0.1" if family == "ipv4" else "ff3e::9:1"
+    if family == "ipv4":
+        capture, fields = "igmp", "frame.time_epoch,ip.src,igmp.maddr"
+    else:
+        capture = "dst host ff02::16"
+        fields = "frame.time_epoch,ipv6.src,icmpv6.mldr.mar.multicast_address"
+    async with lab(LAB) as running:
+        r, m1 = running.host("r"), running.host("m1")
+        shown = json.loads((await r.run(["ip", "-j", "addr", "show", "dev", "eth0"])).stdout)
+        r_upstream = {a["local"] for a in shown[0]["addr_info"]}
+
+        async def join() -> None:
+            await mcast(m1, "join", group, "-p", "7000", "-i", "eth0", "-t", "1", "-q",
+                        check=False)  # fmt: skip
+
+        async with proxy(r):
+            lines = await frames_at(r, capture, join, seconds=5, fields=fields,
+                                    interface="any")  # fmt: skip
+    reports = [(float(t), src) for t, src, groups in (line.split("\t") for line in lines)
+               if group in groups.split(",")]  # fmt: skip
+    member = min(t for t, src in reports if src not in r_upstream)
+    upstream = min(t for t, src in reports if src in r_upstream and t >= member)
+    assert 0 <= upstream - member < 1.0, reports
