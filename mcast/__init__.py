@@ -34,21 +34,27 @@ from ._membership import Call, Filter, GroupKey, Memberships, Mode
 if TYPE_CHECKING:
     from ipv6 import HostJoin, read_host_joins
 
+    from ._bridges import BridgeMdb, read_mdb
     from ._datagram import Datagram
+    from ._mroutes import Route, check_route
     from ._pingclient import PingReply, PingReport, multicast_ping, resolve_target
     from ._pingmatrix import MatrixReport, PairReport, lab_matrix, resolve_hosts, run_agent
     from ._pingresponder import Responder, ResponderCounters
+    from ._proxy import Happening, Proxy, ProxyConfig, run_proxy
     from ._receiver import Receiver, open_receiver
+    from ._routing import RouteRow, add_route, delete_route, set_routes, show_routes
     from ._sender import Sender, open_sender
 
 __all__ = [
     "AlreadyBlocked",
     "AlreadyIncluded",
     "AlreadyJoined",
+    "BridgeMdb",
     "Call",
     "Datagram",
     "Filter",
     "GroupKey",
+    "Happening",
     "HostJoin",
     "JoinedAnySource",
     "JoinedSourceSpecific",
@@ -67,21 +73,32 @@ __all__ = [
     "PairReport",
     "PingReply",
     "PingReport",
+    "Proxy",
+    "ProxyConfig",
     "Receiver",
     "Responder",
     "ResponderCounters",
+    "Route",
+    "RouteRow",
     "Sender",
     "SourceBlocked",
     "UseBlockInstead",
     "UseLeaveSourceInstead",
+    "add_route",
+    "check_route",
+    "delete_route",
     "lab_matrix",
     "multicast_ping",
     "open_receiver",
     "open_sender",
     "read_host_joins",
+    "read_mdb",
     "resolve_hosts",
     "resolve_target",
     "run_agent",
+    "run_proxy",
+    "set_routes",
+    "show_routes",
 ]
 __version__ = "0.1.0"
 
@@ -102,6 +119,19 @@ _LAZY = {
     "open_receiver": "_receiver",
     "Sender": "_sender",
     "open_sender": "_sender",
+    "BridgeMdb": "_bridges",
+    "read_mdb": "_bridges",
+    "Route": "_mroutes",
+    "check_route": "_mroutes",
+    "Happening": "_proxy",
+    "Proxy": "_proxy",
+    "ProxyConfig": "_proxy",
+    "run_proxy": "_proxy",
+    "RouteRow": "_routing",
+    "add_route": "_routing",
+    "delete_route": "_routing",
+    "set_routes": "_routing",
+    "show_routes": "_routing",
 }
 
 
