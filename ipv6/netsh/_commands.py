@@ -13,7 +13,7 @@ from ._executor import Executor
 from ._grammar import Command, decode_script
 from ._journal import kept_commands
 from ._script import Line, parse_script
-from ._show import dump, reset_script, show
+from ._show import dump, show
 from ._store import load_state
 from ._transaction import run_lines
 
@@ -43,12 +43,7 @@ def execute(command: Command) -> Outcome:
             executor.close()
     require_capabilities(command.text, NETSH_NEEDS)
     if command.verb == "reset":
-        executor = Executor(load_state())
-        try:
-            script = reset_script(executor, command.family)
-        finally:
-            executor.close()
-        return Outcome(run_lines(parse_script(script)) if script else ["Ok."])
+        return Outcome(run_lines([Line(1, command.text, command)]))
     if command.verb == "restore":
         kept = kept_commands(load_state())
         if not kept:

@@ -253,7 +253,15 @@ def _show_siteprefixes(kernel: Executor, fam: str, names: dict[int, str]) -> lis
 
 def dump(kernel: Executor, fam: str) -> list[str]:
     """Commands that recreate what netsh manages here (static addresses and routes,
-    permanent neighbours, forwarding, MTUs, the hop limit)."""
+    permanent neighbours, forwarding, MTUs, the hop limit). The first is ``reset``:
+    run with ``netsh -f`` after any change, the script first returns what netsh
+    manages to the defaults and then adds back exactly what was dumped, in one
+    transaction."""
+    return [f"interface {fam} reset", *configuration(kernel, fam)]
+
+
+def configuration(kernel: Executor, fam: str) -> list[str]:
+    """The commands of :func:`dump` after its leading reset."""
     lines = []
     ctx = f"interface {fam}"
     if fam == "ipv6":
@@ -341,11 +349,15 @@ def _link_mtu(kernel: Executor, ifindex: int) -> int:
     return int(link.get_attr("IFLA_MTU"))
 
 
-def reset_script(kernel: Executor, fam: str) -> list[str]:
-    """Commands that return everything :func:`dump` would show to the defaults."""
-    lines = []
+def reset_script(kernel: Executor, fam: str, keep: frozenset[str] = frozenset()) -> list[str]:
+    """Commands that return everything :func:`dump` would show to the defaults,
+    but for the objects whose dump lines are in ``keep``."""
+    early: list[str] = []  # routes and neighbours: before the addresses they may rely on
+    lines: list[str] = []
     tunnels = []  # removed last: addresses and routes on them go first
-    for line in dump(kernel, fam):
+    for line in configuration(kernel, fam):
+        if line in keep:
+            continue
         words = line.split()
         verb_at = words.index("add") if "add" in words else words.index("set")
         noun = words[verb_at + 1]
@@ -353,13 +365,14 @@ def reset_script(kernel: Executor, fam: str) -> list[str]:
         if noun == "v6v4tunnel":
             tunnels.append(f"interface {fam} delete interface {args[0].split('=', 1)[1]}")
         elif noun == "address":
-            keep = [a for a in args if a.startswith(("interface=", "address="))]
-            lines.append(f"interface {fam} delete address {' '.join(keep)}")
+            which = [a for a in args if a.startswith(("interface=", "address="))]
+            lines.append(f"interface {fam} delete address {' '.join(which)}")
         elif noun == "route":
-            keep = [a for a in args if a.startswith(("prefix=", "interface=", "nexthop="))]
-            lines.append(f"interface {fam} delete route {' '.join(keep)}")
+            which = [a for a in args if a.startswith(("prefix=", "interface=", "nexthop="))]
+            which += [a for a in args if a.startswith("metric=")]  # one of two routes
+            early.append(f"interface {fam} delete route {' '.join(which)}")
         elif noun == "neighbors":
-            lines.append(f"interface {fam} delete neighbors {args[0]} {args[1]}")
+            early.append(f"interface {fam} delete neighbors {args[0]} {args[1]}")
         elif noun == "interface":
             name = args[0].split("=", 1)[1]
             settings = [
@@ -378,4 +391,4 @@ def reset_script(kernel: Executor, fam: str) -> list[str]:
             lines.append(f"interface {fam} set global forwarding=disabled")
         elif noun == "global":
             lines.append(f"interface {fam} set global defaultcurhoplimit=64")
-    return lines + tunnels
+    return early + lines + tunnels

@@ -11,6 +11,7 @@ did: each change undone, and any undo step that failed, with what is left.
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass, field, fields
 
 from .. import _statefile
@@ -23,7 +24,12 @@ from ._pipeline import Pipeline, describe, inverse, pipelined
 from ._script import Line
 from ._store import load_state, save_state
 
-NOT_IN_SCRIPTS = ("show", "dump", "reset", "restore")
+NOT_IN_SCRIPTS = ("show", "dump", "restore")
+# The lines a reset leaves alone when the script adds them back as they are: a
+# tunnel, an address or a route is one object, whatever else changes. (A setting
+# may be undone by another, global forwarding by an interface's, so it is always
+# written.)
+_SETTLED = re.compile(r" add (address|route|v6v4tunnel) ")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,39 @@ def plan_lines(lines: list[Line], interfaces: dict[str, Interface]) -> list[Plan
     return planned
 
 
+def _expand_resets(executor: Executor, lines: list[Line]) -> list[Line]:
+    """A ``reset`` line stands for the commands that return what netsh manages to
+    the defaults, as the kernel is now (a dump starts with one, so that running it
+    brings back exactly what was dumped, whatever changed since). An object that a
+    later line of the script would add back exactly as it is now (a tunnel, an
+    address, a route) is left alone, and that line dropped: what is already right is not
+    taken down and made again (nor undone into a state the kernel would not take
+    back, should a later line fail)."""
+    from ._script import parse_script
+    from ._show import configuration, reset_script
+
+    out: list[Line] = []
+    dropped: set[str] = set()
+    for index, line in enumerate(lines):
+        text = line.text.strip()
+        if text in dropped:
+            dropped.discard(text)
+            continue
+        if line.command.verb != "reset":
+            out.append(line)
+            continue
+        later = {each.text.strip() for each in lines[index + 1 :]}
+        same = frozenset(
+            text
+            for text in set(configuration(executor, line.command.family)) & later
+            if _SETTLED.search(text)  # settings and neighbours are always written again
+        )
+        dropped |= same
+        expanded = parse_script(reset_script(executor, line.command.family, keep=same))
+        out.extend(Line(line.number, f"{line.text}: {e.text}", e.command) for e in expanded)
+    return out
+
+
 def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
     """Apply changing commands as one transaction; the messages to print.
 
@@ -75,6 +114,7 @@ def run_lines(lines: list[Line], *, restoring: bool = False) -> list[str]:
     executor = Executor(state)
     done: list[Op] = []
     try:
+        lines = _expand_resets(executor, lines)
         planned = plan_lines(lines, dict(executor.interfaces()))
         with Pipeline() as pipeline:
             try:

@@ -66,7 +66,8 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
     ("delete", "address"): (*WHICH_ADDRESS, STORE),
     ("add", "route"): (*WHICH_ROUTE, *ROUTE_OPTIONS),
     ("set", "route"): (*WHICH_ROUTE, *ROUTE_OPTIONS),
-    ("delete", "route"): (*WHICH_ROUTE, STORE),
+    # metric= picks one of two routes that differ only in it (the toolkit's; reset uses it)
+    ("delete", "route"): (*WHICH_ROUTE, _p("metric", "int"), STORE),
     ("add", "neighbors"): NEW_NEIGHBOR,
     ("delete", "neighbors"): INTERFACE_AND_HOST,
     ("delete", "destinationcache"): INTERFACE_AND_HOST,

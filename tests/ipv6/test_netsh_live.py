@@ -322,3 +322,101 @@ async def test_ipv4_verbs_and_a_route_that_expires(lab, tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert "10.9.9.1" not in await ip(a, "-4", "addr", "show", "dev", "eth0")
+
+
+async def kernel_state(host) -> dict[str, object]:
+    """What netsh manages, as the kernel reports it to iproute2 (not to the toolkit)."""
+
+    async def j(*args: str) -> list[dict[str, object]]:
+        out = (await host.run(["ip", "-j", *args])).stdout
+        return json.loads(out) if out.strip() else []
+
+    addresses = sorted(
+        (link["ifname"], f"{a['local']}/{a['prefixlen']}")
+        for link in await j("-6", "addr", "show")
+        for a in link["addr_info"]  # type: ignore[attr-defined]
+        if a["scope"] == "global" and link["ifname"] != "lo"
+    )
+    routes = sorted(
+        (r["dst"], r.get("gateway", ""), r.get("dev", ""), r.get("metric", 0))
+        for r in await j("-6", "route", "show", "table", "main")
+    )
+    neighbours = sorted(
+        (n["dst"], n["dev"], n.get("lladdr", ""))
+        for n in await j("-6", "neigh", "show", "nud", "permanent")
+    )
+    links = sorted(str(link["ifname"]) for link in await j("link", "show"))
+    conf = "/proc/sys/net/ipv6/conf"
+    read = ["cat", f"{conf}/eth0/forwarding", f"{conf}/eth0/mtu", f"{conf}/all/forwarding",
+            f"{conf}/default/hop_limit"]  # fmt: skip
+    sysctls = (await host.run(read)).stdout.split()
+    return {"addresses": addresses, "routes": routes, "neighbours": neighbours, "links": links,
+            "sysctls": [s.decode() for s in sysctls]}  # fmt: skip
+
+
+ALTERATIONS = [
+    ["ip", "-6", "addr", "add", "fd99::5/64", "dev", "eth0", "nodad"],
+    ["ip", "-6", "addr", "del", "fd77::2/64", "dev", "eth0"],
+    ["ip", "-6", "route", "add", "fd55::/48", "via", "fd77::9", "dev", "eth0"],
+    ["ip", "-6", "route", "del", "fd66::/48", "via", "fd77::8", "dev", "eth0"],
+    ["ip", "-6", "route", "replace", "fd66::/48", "via", "fd77::8", "dev", "eth0", "metric", "3"],
+    ["ip", "-6", "neigh", "add", "fd77::44", "lladdr", "02:00:00:00:00:44", "dev", "eth0",
+     "nud", "permanent"],
+    ["ip", "-6", "neigh", "del", "fd77::33", "dev", "eth0"],
+    ["sysctl", "-qw", "net.ipv6.conf.eth0.forwarding=0"],
+    ["sysctl", "-qw", "net.ipv6.conf.eth0.mtu=1300"],
+    ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+    ["sysctl", "-qw", "net.ipv6.conf.default.hop_limit=9"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_running_a_dump_brings_back_the_dumped_state_after_any_change(
+    lab, tmp_path: Path, seed: int
+) -> None:
+    """The seed's promise: a dump saved to a file restores altered settings. Random
+    alterations made with iproute2 and sysctl; the state compared as iproute2 reads it."""
+    import random
+
+    rng = random.Random(seed)
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        setup = tmp_path / "setup.txt"
+        setup.write_text(
+            "pushd interface ipv6\n"
+            "add address eth0 fd77::2/64\n"
+            "add route fd66::/48 eth0 fd77::8 metric=7\n"
+            "add neighbors eth0 fd77::33 02-00-00-00-00-33\n"
+            "set interface eth0 forwarding=enabled mtu=1400\n"
+            "set global defaultcurhoplimit=40\n"
+            "popd\n"
+        )
+        assert (await netsh(a, "-f", str(setup), state=tmp_path)).returncode == 0
+        dumped = await netsh(a, "interface", "ipv6", "dump", state=tmp_path)
+        saved = tmp_path / "saved.txt"
+        saved.write_bytes(dumped.stdout)
+        wanted = await kernel_state(a)
+        for argv in rng.sample(ALTERATIONS, rng.randint(3, len(ALTERATIONS))):
+            await a.run(argv, check=False)  # some undo each other: whatever is left
+        if seed % 2:  # and changes made with netsh itself, which it remembers: a tunnel too
+            for words in (
+                ("add", "address", "eth0", "fd98::1/64"),
+                ("add", "v6v4tunnel", "tun9", "10.0.0.1", "10.0.0.2", "lab=yes"),
+            ):
+                made = await netsh(a, "int", "ipv6", *words, state=tmp_path)
+                assert made.returncode == 0, made.stderr
+        altered = await kernel_state(a)
+        assert altered != wanted
+        # A dump that cannot be applied (a last line the kernel refuses) changes nothing.
+        broken = tmp_path / "broken.txt"
+        broken.write_text(saved.read_text() + "interface ipv6 add route fd44::/48 eth0 fd33::1\n")
+        refused = await netsh(a, "-f", str(broken), state=tmp_path)
+        assert refused.returncode == 1 and b"undone" in refused.stderr, refused.stderr
+        assert await kernel_state(a) == altered
+        done = await netsh(a, "-f", str(saved), state=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert await kernel_state(a) == wanted, ("first", done.stdout)
+        # The README's example, on the machine it ran on: dump, then run the dump.
+        again = await netsh(a, "-f", str(saved), state=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert await kernel_state(a) == wanted

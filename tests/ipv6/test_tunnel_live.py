@@ -370,9 +370,20 @@ async def test_the_plane_is_chosen_and_said(lab, tmp_path: Path) -> None:
         )
         dumped = (await tool(gw1, tmp_path, "netsh", "int", "ipv6", "dump")).stdout.decode()
         made = f"interface ipv6 add v6v4tunnel interface=t0 localaddress={GW1} mode=6to4 lab=yes"
-        assert dumped.splitlines()[1] == made  # the tunnel before what lives on it
+        assert dumped.splitlines()[1] == "interface ipv6 reset"
+        assert dumped.splitlines()[2] == made  # the tunnel before what lives on it
         assert "interface ipv6 add address interface=t0 address=2002:ac1f:2aef::1/128" in dumped
+        saved = tmp_path / "saved.txt"
+        saved.write_text(dumped)
         await tool(gw1, tmp_path, "netsh", "int", "ipv6", "reset")  # takes the tunnel too
+        assert await status(gw1, tmp_path) == {}
+        # The dump brings the tunnel back with its address, and again leaves it as it is.
+        for _ in range(2):
+            await tool(gw1, tmp_path, "netsh", "-f", str(saved))
+            assert list(await status(gw1, tmp_path)) == ["t0"]
+            shown = await gw1.run(["ip", "-6", "addr", "show", "dev", "t0"])
+            assert b"2002:ac1f:2aef::1/128" in shown.stdout
+        await tool(gw1, tmp_path, "netsh", "int", "ipv6", "reset")
         assert await status(gw1, tmp_path) == {}
         kernel = await tool(
             gw1, tmp_path, "ipv6", "tunnel", "add", "t1", "--mode", "6in4", "--local", GW1,
