@@ -13,13 +13,14 @@ DESCRIPTION = """\
 IPv6 lab and transition tools.
 
 Addresses explained and derived (addr), this host's interfaces, ping with
-zones, labs of network namespaces joined by veth links and bridges, and
-6to4 and 6in4 tunnels (6to4cfg, tunnel).
+zones, labs of network namespaces joined by veth links and bridges, 6to4
+and 6in4 tunnels (6to4cfg, tunnel), and the seeds' Ipv6.exe subcommands
+(if, ifc, ifd, nc, ncf, rc, rcf, bc, adu, spt, spu, rt, rtu).
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import addr, dualstack, interfaces, lab, ping, sixto4cfg, tunnel
+    from . import addr, dualstack, interfaces, ipv6exe, lab, ping, sixto4cfg, tunnel
 
     parser, commands = kit.program("ipv6", DESCRIPTION)
     addr.register(commands)
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     ping.register(commands)
     sixto4cfg.register(commands)
     tunnel.register(commands)
+    ipv6exe.register(commands)
     return parser
 
 

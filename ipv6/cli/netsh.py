@@ -100,7 +100,7 @@ def run_words(words: list[str], as_json: bool, out: TextIO, context: tuple[str, 
     command = parse_command(words, context)
     outcome = execute(command)
     if outcome.rows is not None:
-        _print_rows([row.to_json() for row in outcome.rows], as_json, out)
+        print_rows([row.to_json() for row in outcome.rows], as_json, out)
     elif outcome.script is not None:
         print(f"# netsh dump of interface {command.family}", file=out)
         for line in outcome.script:
@@ -111,7 +111,7 @@ def run_words(words: list[str], as_json: bool, out: TextIO, context: tuple[str, 
     return 0
 
 
-def _print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
+def print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
     if as_json:
         kit.print_json(rows, out)
         return

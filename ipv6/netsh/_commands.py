@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._privilege import NETSH_NEEDS, require_capabilities
 from .._result import Result
@@ -67,3 +68,58 @@ def _sixto4(command: Command) -> Outcome:
         return Outcome(rows=netsh_show(command.noun))
     require_capabilities(command.text, NETSH_NEEDS)
     return Outcome(netsh_set(command.noun, command.values))
+
+
+def run_ipv6exe(verb: str, words: list[str]) -> Outcome:
+    """One of the seeds' Ipv6.exe subcommands (``ipv6 if``, ``ipv6 adu``...): a
+    display read as netsh's show reads, a change run as one netsh transaction."""
+    from ._ipv6exe import Change, Display, Host, NotHere, translate
+    from ._rows import AddressRow, RouteRow
+
+    executor = Executor(load_state())
+    try:
+        addresses = [a for a in show(executor, "ipv6", "addresses") if isinstance(a, AddressRow)]
+        routes = [r for r in show(executor, "ipv6", "route") if isinstance(r, RouteRow)]
+        host = Host(
+            executor.interfaces(),
+            frozenset((a.ifindex, a.address) for a in addresses),
+            frozenset((r.prefix, r.ifindex, r.nexthop) for r in routes if r.ifindex is not None),
+        )
+        result = translate(verb, words, host)
+        if isinstance(result, NotHere):
+            return Outcome([result.message], rows=[])
+        if isinstance(result, Display):
+            return Outcome(rows=_displayed(executor, result, addresses))
+    finally:
+        executor.close()
+    assert isinstance(result, Change)
+    require_capabilities(f"ipv6 {verb}", NETSH_NEEDS)
+    return Outcome(run_lines(parse_script(list(result.lines))))
+
+
+def _displayed(executor: Executor, display: Any, addresses: Sequence[Any]) -> list[Result]:
+    from ._rows import AddressRow, InterfaceRow, Ipv6ExeInterface
+
+    rows = [
+        row
+        for row in show(executor, "ipv6", display.noun)
+        if display.ifindex is None or getattr(row, "ifindex", None) == display.ifindex
+    ]
+    if display.address is not None:
+        named = ("address", "destination")
+        rows = [r for r in rows if display.address in (getattr(r, n, None) for n in named)]
+    if display.noun != "interfaces":
+        return list(rows)
+    out: list[Result] = []
+    for link in rows:
+        assert isinstance(link, InterfaceRow)
+        (raw,) = executor.ipr.get_links(link.ifindex)
+        mine = [a for a in addresses if isinstance(a, AddressRow) and a.ifindex == link.ifindex]
+        out.append(Ipv6ExeInterface(
+            link.ifindex, link.name, link.state, raw.get_attr("IFLA_ADDRESS"), link.mtu,
+            raw.get_attr("IFLA_MAX_MTU") or raw.get_attr("IFLA_MTU"), link.forwarding,
+            link.advertise,
+            [f"{a.address}/{a.prefixlen} {a.state}" + (" anycast" if a.type == "anycast" else "")
+             for a in mine],
+        ))  # fmt: skip
+    return out

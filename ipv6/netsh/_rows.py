@@ -22,6 +22,22 @@ class InterfaceRow(Result):
 
 
 @dataclass
+class Ipv6ExeInterface(Result):
+    """An interface as the seeds' ``ipv6 if`` shows it: its link-layer address,
+    current and largest MTU, whether it forwards and advertises, its addresses."""
+
+    ifindex: int
+    name: str
+    state: str
+    lladdr: str | None
+    mtu: int | None  # the IPv6 MTU in use
+    link_mtu: int | None  # the most the link takes (the seeds' "true MTU")
+    forwards: bool
+    advertises: bool
+    addresses: list[str]  # "ADDRESS/LEN state [anycast]"
+
+
+@dataclass
 class AddressRow(Result):
     ifindex: int
     interface: str
