@@ -56,6 +56,17 @@ class AddRoute:
     source: IPAddress | None = None  # the preferred source address
 
 
+def tunnel_next_hop(gateway: IPAddress | None) -> bool:
+    """An IPv4-compatible IPv6 next hop (``::a.b.c.d``): the seeds' way of routing
+    through a tunnel to the IPv4 host a.b.c.d (``ipv6 rtu ::/0 2::131.107.152.32``).
+    Nothing is a neighbour there, so the route is installed on-link (RTNH_F_ONLINK);
+    the tunnel encapsulates."""
+    if gateway is None or gateway.version != 6:
+        return False
+    value = int(gateway)
+    return value >> 32 == 0 and value > 0xFFFF
+
+
 @dataclass(frozen=True)
 class DeleteRoute:
     prefix: IPNetwork

@@ -39,6 +39,7 @@ from ._kernelops import (
     SetLinkMtu,
     SetLinkState,
     WriteSysctl,
+    tunnel_next_hop,
 )
 from ._procsys import read_sysctl, write_sysctl
 
@@ -48,6 +49,7 @@ IFA_F_PERMANENT = 0x80
 NUD_PERMANENT = 0x80
 RTN_ANYCAST = 4
 RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
+RTNH_F_ONLINK = 4  # a next hop taken as on the link, unchecked (linux/rtnetlink.h)
 RTPROT_MANUAL = (3, 4)  # boot, static: routes added by hand
 
 
@@ -233,6 +235,8 @@ class Netlink:
         if op.metric is not None:
             args["priority"] = op.metric
         if isinstance(op, AddRoute):
+            if tunnel_next_hop(op.gateway):
+                args["flags"] = RTNH_F_ONLINK
             if op.kind != "unicast":
                 args["type"] = ROUTE_KINDS[op.kind]
             if op.table is not None:

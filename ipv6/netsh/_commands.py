@@ -80,10 +80,12 @@ def run_ipv6exe(verb: str, words: list[str]) -> Outcome:
     try:
         addresses = [a for a in show(executor, "ipv6", "addresses") if isinstance(a, AddressRow)]
         routes = [r for r in show(executor, "ipv6", "route") if isinstance(r, RouteRow)]
+        (settings,) = show(executor, "ipv6", "global")
         host = Host(
             executor.interfaces(),
             frozenset((a.ifindex, a.address) for a in addresses),
             frozenset((r.prefix, r.ifindex, r.nexthop) for r in routes if r.ifindex is not None),
+            bool(getattr(settings, "forwarding", False)),
         )
         result = translate(verb, words, host)
         if isinstance(result, NotHere):

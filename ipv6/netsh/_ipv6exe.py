@@ -63,6 +63,7 @@ class Host:
     interfaces: Mapping[str, Interface]  # name -> index
     addresses: frozenset[tuple[int, str]] = frozenset()  # (ifindex, address)
     routes: frozenset[tuple[str, int, str | None]] = frozenset()  # (prefix, ifindex, nexthop)
+    forwarding: bool = False  # the namespace's: net.ipv6.conf.all.forwarding
 
 
 Handler = Callable[[list[str], "Host"], Outcome]
@@ -188,7 +189,13 @@ def _ifc(words: list[str], host: Host) -> Outcome:
     if not settings:
         raise NetshSyntaxError("ifc: say what to change (forwards, advertises, mtu N...)")
     change = " ".join(f"{k}={v}" for k, v in settings.items())
-    return Change((f"{CTX} set interface interface={name} {change}",))
+    lines = [f"{CTX} set interface interface={name} {change}"]
+    if settings.get("forwarding") == "enabled" and not host.forwarding:
+        # Linux forwards per namespace, not per interface: an interface that forwards
+        # needs the namespace's forwarding on (which Linux copies to every interface,
+        # so it goes first).
+        lines.insert(0, f"{CTX} set global forwarding=enabled")
+    return Change(tuple(lines))
 
 
 def _ifd(words: list[str], host: Host) -> Outcome:

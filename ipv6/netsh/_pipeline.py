@@ -20,7 +20,7 @@ import socket
 import struct
 from collections.abc import Sequence
 
-from .._kernelops import AddAddress, AddRoute, DeleteAddress, DeleteRoute
+from .._kernelops import AddAddress, AddRoute, DeleteAddress, DeleteRoute, tunnel_next_hop
 from ._ops import Op
 
 # From linux/netlink.h and linux/rtnetlink.h (pyroute2 not imported: see ipv6._netlink.Netlink.ipr).
@@ -44,7 +44,7 @@ def pipelined(op: Op) -> bool:
         return plain and isinstance(op.interface, int)
     if isinstance(op, AddRoute):
         plain = not op.replace and op.table is None and op.kind == "unicast" and not op.source
-        return plain and isinstance(op.interface, int)
+        return plain and isinstance(op.interface, int) and not tunnel_next_hop(op.gateway)
     return isinstance(op, (DeleteAddress, DeleteRoute)) and isinstance(op.interface, int)
 
 

@@ -44,7 +44,6 @@ def lines(verb: str, *words: str) -> list[str]:
          "interface ipv6 add route prefix=2001:db8::/48 interface=eth0 nexthop=fe80::1 metric=5"),
         ("rtu", ["2002::/16", "4", "life", "0"],
          "interface ipv6 delete route prefix=2002::/16 interface=t0"),
-        ("ifc", ["2", "forw"], "interface ipv6 set interface interface=eth0 forwarding=enabled"),
         ("ifc", ["3", "forw", "adv", "mtu", "1400"],
          "interface ipv6 set interface interface=eth1 forwarding=enabled advertise=enabled "
          "mtu=1400"),
@@ -64,7 +63,24 @@ def lines(verb: str, *words: str) -> list[str]:
     ],
 )  # fmt: skip
 def test_a_change_is_the_netsh_command_that_makes_it(verb, words, expected) -> None:
-    assert lines(verb, *words) == [expected]
+    made = lines(verb, *words)
+    if verb == "ifc" and "forw" in words:  # (the namespace's forwarding first: see below)
+        assert made[0] == "interface ipv6 set global forwarding=enabled"
+        made = made[1:]
+    assert made == [expected]
+
+
+def test_forwarding_an_interface_turns_the_namespaces_forwarding_on_first() -> None:
+    # Linux forwards per namespace: the global switch goes first (it is copied to
+    # every interface), then the interface's own.
+    assert lines("ifc", "2", "forw") == [
+        "interface ipv6 set global forwarding=enabled",
+        "interface ipv6 set interface interface=eth0 forwarding=enabled",
+    ]
+    on = Host(HOST.interfaces, forwarding=True)
+    assert translate("ifc", ["2", "forw"], on) == Change(
+        ("interface ipv6 set interface interface=eth0 forwarding=enabled",)
+    )
 
 
 def test_displays_name_what_to_show_and_the_filter() -> None:
