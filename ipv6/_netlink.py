@@ -139,8 +139,19 @@ class Netlink:
             extra["flags"] = IFA_F_NODAD
         if op.broadcast and op.address.version == 4 and op.address.network.prefixlen < 31:
             extra["broadcast"] = str(op.address.network.broadcast_address)
+        command = "replace" if op.replace else "add"
+        if op.replace and op.valid != INFINITE and _permanent(existing):
+            # Linux (6.18 measured) gives a permanent address's prefix route a bogus,
+            # passed expiry when a replace makes the address finite: the subnet goes
+            # unreachable. Taken away and added again, it gets a route that expires
+            # with it.
+            if existing.get_attr("IFA_FLAGS", existing["flags"]) & IFA_F_NODAD:
+                extra["flags"] = IFA_F_NODAD
+            self.ipr.addr("del", index=ifindex, address=str(op.address.ip),
+                          prefixlen=existing["prefixlen"])  # fmt: skip
+            command = "add"
         self.ipr.addr(
-            "replace" if op.replace else "add",
+            command,
             index=ifindex,
             address=str(op.address.ip),
             prefixlen=op.address.network.prefixlen,
@@ -354,3 +365,8 @@ class Netlink:
         (link,) = self.ipr.get_links(ifindex)
         self.ipr.link("set", index=ifindex, state="up" if op.up else "down")
         return [SetLinkState(ifindex, bool(link["flags"] & IFF_UP))]
+
+
+def _permanent(msg: Any) -> bool:
+    """Whether an address message is of a permanent (manually added, no lifetime) one."""
+    return bool(msg.get_attr("IFA_FLAGS", msg["flags"]) & IFA_F_PERMANENT)

@@ -44,6 +44,8 @@ Commands (keywords may be abbreviated, values given positionally):
   dump        print the commands that recreate this configuration
   reset       return what netsh manages to the defaults
   restore     apply again what was given with store=persistent
+  install     turn IPv6 on in this network namespace; uninstall turns it off
+              (Linux's disable_ipv6: off takes every IPv6 address with it)
 The 6to4 context (netsh interface 6to4 ...):
   set state [state=]enabled|disabled|default [undoonstop=...] [address=IPV4] [lab=yes]
   set relay [name=]RELAY [state=enabled|disabled|default|automatic] [interval=MINUTES]

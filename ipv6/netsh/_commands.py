@@ -83,7 +83,7 @@ def run_ipv6exe(verb: str, words: list[str]) -> Outcome:
         (settings,) = show(executor, "ipv6", "global")
         host = Host(
             executor.interfaces(),
-            frozenset((a.ifindex, a.address) for a in addresses),
+            {(a.ifindex, a.address): a.prefixlen for a in addresses},
             frozenset((r.prefix, r.ifindex, r.nexthop) for r in routes if r.ifindex is not None),
             bool(getattr(settings, "forwarding", False)),
         )

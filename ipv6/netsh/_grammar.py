@@ -40,7 +40,7 @@ class Command:
 
     family: str  # "ipv6" or "ipv4"
     verb: str
-    noun: str  # the object; "" for dump, reset, restore
+    noun: str  # the object; "" for dump, reset, restore, install, uninstall
     values: dict[str, Any] = field(default_factory=dict)
     text: str = ""  # as written, for messages
 
@@ -123,7 +123,9 @@ def parse_command(words: list[str], context: tuple[str, ...] = ()) -> Command:
     commands, shows = CONTEXTS[family]
     verb = pick(words[2], VERBS, "command")
     rest = words[3:]
-    if verb in ("dump", "reset", "restore"):
+    if verb in ("install", "uninstall") and family != "ipv6":
+        raise NetshSyntaxError(f"{verb} is a command of the ipv6 context")
+    if verb in ("dump", "reset", "restore", "install", "uninstall"):
         if rest:
             raise NetshSyntaxError(f"{verb} takes no parameters (got {' '.join(rest)})")
         return Command(family, verb, "", {}, text)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._kernelops import INFINITE, Interface
 from ._grammar import NetshSyntaxError, parse_lifetime
@@ -61,7 +61,7 @@ class Host:
     """What the translation needs to know of the host."""
 
     interfaces: Mapping[str, Interface]  # name -> index
-    addresses: frozenset[tuple[int, str]] = frozenset()  # (ifindex, address)
+    addresses: Mapping[tuple[int, str], int] = field(default_factory=dict)  # -> prefix length
     routes: frozenset[tuple[str, int, str | None]] = frozenset()  # (prefix, ifindex, nexthop)
     forwarding: bool = False  # the namespace's: net.ipv6.conf.all.forwarding
 
@@ -263,7 +263,10 @@ def _adu(words: list[str], host: Host) -> Outcome:
     target = f"interface={name} address={address}"
     if valid == 0:
         return Change((f"{CTX} delete address {target}",))
-    verb = "set" if (index, address) in host.addresses else "add"
+    held = host.addresses.get((index, address))
+    if held is not None:  # an update: its lifetimes, the prefix length it has kept
+        target = f"interface={name} address={address}/{held}"
+    verb = "add" if held is None else "set"
     kind = " type=anycast" if anycast else ""
     lives = " ".join(_life_words(valid, preferred))
     return Change((f"{CTX} {verb} address {target}{kind}{' ' + lives if lives else ''}",))

@@ -110,6 +110,12 @@ def _order(interface: Interface) -> tuple[int, int, str]:
 def plan(command: Command, interfaces: Mapping[str, Interface]) -> list[Op]:
     """The operations ``command`` stands for (show, dump, reset and restore excepted)."""
     v = command.values
+    if command.verb in ("install", "uninstall"):
+        # The namespace's IPv6 on or off: "all" reaches every interface there is,
+        # "default" every one made later. Off takes every IPv6 address with it.
+        off = "1" if command.verb == "uninstall" else "0"
+        return [WriteSysctl(f"net/ipv6/conf/{which}/disable_ipv6", off)
+                for which in ("default", "all")]  # fmt: skip
     if command.noun == "v6v4tunnel":  # names an interface still to be made
         return [_tunnel(command)]
     ifname, ifindex = resolve(v["interface"], interfaces) if "interface" in v else ("", 0)

@@ -156,7 +156,9 @@ CONTEXTS = {
     "ipv4": (IPV4_COMMANDS, IPV4_SHOWS),
     "6to4": (SIXTO4_COMMANDS, SIXTO4_SHOWS),
 }
-VERBS = ("add", "set", "delete", "show", "dump", "reset", "restore")
+# install and uninstall (the seeds' "installs/uninstalls the IPv6 protocol") turn
+# IPv6 on and off in this network namespace: Linux's disable_ipv6.
+VERBS = ("add", "set", "delete", "show", "dump", "reset", "restore", "install", "uninstall")
 NOUNS = {
     family: {verb: tuple(dict.fromkeys(n for v, n in commands if v == verb)) for verb in VERBS}
     for family, (commands, _) in CONTEXTS.items()

@@ -10,7 +10,7 @@ from ipv6.netsh._ipv6exe import Change, Display, Host, NotHere, translate
 
 HOST = Host(
     {"lo": 1, "eth0": 2, "eth1": 3, "t0": 4},
-    addresses=frozenset({(2, "2002:ac1f:2aef::ac1f:2aef")}),
+    addresses={(2, "2002:ac1f:2aef::ac1f:2aef"): 128, (2, "2001:db8:1::1"): 64},
     routes=frozenset({("2002::/16", 4, None)}),
 )
 
@@ -28,7 +28,11 @@ def lines(verb: str, *words: str) -> list[str]:
         ("rtu", ["2002::/16", "4"], "interface ipv6 set route prefix=2002::/16 interface=t0"),
         ("rtu", ["2002::/16", "eth1"], "interface ipv6 add route prefix=2002::/16 interface=eth1"),
         ("adu", ["2/2002:ac1f:2aef::ac1f:2aef"],
-         "interface ipv6 set address interface=eth0 address=2002:ac1f:2aef::ac1f:2aef"),
+         "interface ipv6 set address interface=eth0 address=2002:ac1f:2aef::ac1f:2aef/128"),
+        # an update keeps the prefix length the address has
+        ("adu", ["2/2001:db8:1::1", "life", "600"],
+         "interface ipv6 set address interface=eth0 address=2001:db8:1::1/64 validlifetime=600 "
+         "preferredlifetime=600"),
         ("adu", ["3/2002:ac1f:2aef:1::1"],
          "interface ipv6 add address interface=eth1 address=2002:ac1f:2aef:1::1"),
         ("rtu", ["::/0", "4::131.107.152.32", "pub", "life", "1800"],

@@ -53,6 +53,15 @@ async def test_each_verb_does_what_the_kernel_then_holds(lab, tmp_path: Path) ->
             await tool(a, tmp_path, "ipv6", "adu", f"eth0/{address}", "life", "0")
         assert not {"2001:db8:5::1/128", "2001:db8:7::7/128"} & set(await addresses(a))
 
+        # an update of an address the lab gave (a /64): its lifetimes, not its length
+        await tool(a, tmp_path, "ipv6", "adu", f"{eth0}/2001:db8:0:1::1", "life", "900")
+        held = (await addresses(a))["2001:db8:0:1::1/64"]
+        assert 800 < held["valid_life_time"] <= 900
+        # ...and its subnet stays reachable (Linux would give the prefix route a passed
+        # expiry, were the permanent address merely replaced by a finite one)
+        (subnet,) = await ipj(a, "-6", "route", "show", "2001:db8:0:1::/64")
+        assert 800 < subnet["expires"] <= 900
+
         # if: the addresses iproute2 sees, the link-layer address and MTU
         (shown,) = await ipv6(a, tmp_path, "if", eth0)
         (link,) = await ipj(a, "-d", "link", "show", "dev", "eth0")

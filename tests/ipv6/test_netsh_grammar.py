@@ -139,3 +139,17 @@ def test_a_script_is_planned_once_naming_the_interfaces_it_makes() -> None:
     after = parse_script(["interface ipv6 add address tun6 2001:db8::2/64"])
     with pytest.raises(NetshSyntaxError, match=r"line 1: .*no interface 'tun6'"):
         plan_lines(lines + after, {"eth0": 2})  # deleted by line 4, so unknown after it
+
+
+def test_install_and_uninstall_turn_the_namespaces_ipv6_on_and_off() -> None:
+    off = plan(parse_command(["interface", "ipv6", "uninstall"]), {})
+    assert off == [
+        WriteSysctl("net/ipv6/conf/default/disable_ipv6", "1"),
+        WriteSysctl("net/ipv6/conf/all/disable_ipv6", "1"),
+    ]
+    on = plan(parse_command(["int", "ipv6", "inst"]), {})
+    assert [op.value for op in on if isinstance(op, WriteSysctl)] == ["0", "0"]
+    with pytest.raises(NetshSyntaxError, match="ipv6 context"):
+        parse_command(["interface", "ip", "install"])
+    with pytest.raises(NetshSyntaxError, match="takes no parameters"):
+        parse_command(["interface", "ipv6", "install", "eth0"])

@@ -420,3 +420,21 @@ async def test_running_a_dump_brings_back_the_dumped_state_after_any_change(
         again = await netsh(a, "-f", str(saved), state=tmp_path)
         assert again.returncode == 0, again.stderr
         assert await kernel_state(a) == wanted
+
+
+async def test_uninstall_and_install_turn_ipv6_off_and_on(lab, tmp_path: Path) -> None:
+    async with lab("two-hosts") as running:
+        a = running.host("a")
+        conf = "/proc/sys/net/ipv6/conf"
+        read = ["cat", f"{conf}/all/disable_ipv6", f"{conf}/default/disable_ipv6",
+                f"{conf}/eth0/disable_ipv6"]  # fmt: skip
+        done = await netsh(a, "interface", "ipv6", "uninstall", state=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (await a.run(read)).stdout.split() == [b"1", b"1", b"1"]
+        assert "inet6" not in await ip(a, "-6", "addr", "show", "dev", "eth0")
+        done = await netsh(a, "interface", "ipv6", "install", state=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert (await a.run(read)).stdout.split() == [b"0", b"0", b"0"]
+        assert "inet6 fe80::" in await ip(a, "-6", "addr", "show", "dev", "eth0")
+        reached = await a.run(["ping", "-c", "1", "-W", "3", "ff02::1%eth0"], check=False)
+        assert reached.returncode == 0, reached.stdout
