@@ -75,16 +75,26 @@ class Policy:
     action: str  # APPLY, BYPASS, DISCARD
     interface: int  # 0: any
 
-    def matches(self, remote: IPAddress, local: IPAddress, protocol: int,
-                remote_port: int | None, local_port: int | None) -> bool:  # fmt: skip
+    def matches(self, packet: Selectors) -> bool:
         """Whether a packet's selectors fall under this policy."""
         return (
-            self.remote in (None, remote)
-            and self.local in (None, local)
-            and self.protocol in (None, protocol)
-            and self.remote_port in (None, remote_port)
-            and self.local_port in (None, local_port)
+            self.remote in (None, packet.remote)
+            and self.local in (None, packet.local)
+            and self.protocol in (None, packet.protocol)
+            and self.remote_port in (None, packet.remote_port)
+            and self.local_port in (None, packet.local_port)
         )
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """What a policy looks at in a packet, from this host's side."""
+
+    remote: IPAddress
+    local: IPAddress
+    protocol: int
+    remote_port: int | None = None
+    local_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -285,3 +295,29 @@ def _association(fields: list[str], name: str, number: int, policies: Mapping[in
     direction = _pick(get("Direction"), ("INBOUND", "OUTBOUND"))
     return Association(_index(*get("SAEntry")), int(spi_text), destination, algorithm, key,
                        direction, policy_index)  # fmt: skip
+
+
+# -- lookups -----------------------------------------------------------------------
+
+
+def policy_for(policies: list[Policy], outbound: bool, packet: Selectors) -> Policy | None:
+    """The policy a packet falls under: the first, in the file's order, whose
+    selectors and direction match (None: no policy, the packet passes as it is)."""
+    wanted = "OUTBOUND" if outbound else "INBOUND"
+    for policy in policies:
+        if policy.direction in (wanted, "BIDIRECT") and policy.matches(packet):
+            return policy
+    return None
+
+
+def association_for(associations: list[Association], policy: Policy, outbound: bool,
+                    destination: IPAddress) -> Association | None:  # fmt: skip
+    """The SA that protects (outbound) or checks (inbound) a packet to
+    ``destination`` under ``policy``; None when there is none (an APPLY policy
+    then drops the packet rather than let it through unprotected)."""
+    wanted = "OUTBOUND" if outbound else "INBOUND"
+    for association in associations:
+        if (association.policy == policy.index and association.direction == wanted
+                and association.destination == destination):  # fmt: skip
+            return association
+    return None

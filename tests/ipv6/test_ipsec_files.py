@@ -12,6 +12,7 @@ from ipv6.ipsec._files import (
     SAD_TEMPLATE,
     SPD_TEMPLATE,
     IpsecFileError,
+    Selectors,
     read_key,
     read_sad,
     read_spd,
@@ -49,8 +50,8 @@ def test_configuration_3_as_the_seeds_write_it() -> None:
     assert secure.remote == ipaddress.IPv6Address(HOST2.lower())
     assert (secure.ipsec, secure.mode, secure.action, secure.direction) == (
         "AH", "TRANSPORT", "APPLY", "BIDIRECT")  # fmt: skip
-    assert secure.matches(ipaddress.IPv6Address(HOST2.lower()),
-                          ipaddress.IPv6Address(HOST1.lower()), 58, None, None)  # fmt: skip
+    me, peer = (ipaddress.IPv6Address(a.lower()) for a in (HOST1, HOST2))
+    assert secure.matches(Selectors(peer, me, 58))
     out, into = read_sad(SAD, "Test.sad", policies, KEYS)
     assert (out.spi, out.direction, out.algorithm, out.policy) == (3001, "OUTBOUND", "HMAC-MD5", 2)
     assert (into.spi, into.direction) == (3000, "INBOUND")
@@ -88,3 +89,20 @@ def test_each_mistake_is_one_line_naming_where(spd: str, sad: str, keys, words: 
 
 def test_a_key_is_the_quoted_string() -> None:
     assert read_key('  "two words"  \n', "k") == b"two words"
+
+
+def test_a_packet_finds_its_policy_and_association() -> None:
+    from ipv6.ipsec._files import association_for, policy_for
+
+    policies = read_spd(SPD, "Test.spd")
+    out, into = read_sad(SAD, "Test.sad", policies, KEYS)
+    me, peer = (ipaddress.IPv6Address(a.lower()) for a in (HOST1, HOST2))
+    other = ipaddress.IPv6Address("fe80::99")
+    secure = policy_for(policies, True, Selectors(peer, me, 58))
+    assert secure is not None and secure.index == 2
+    assert association_for([out, into], secure, True, peer) == out
+    assert association_for([out, into], secure, False, me) == into
+    # Another neighbour falls under the template's bypass; a missing SA is None.
+    bypass = policy_for(policies, False, Selectors(other, me, 6, 80, 5000))
+    assert bypass is not None and bypass.action == "BYPASS"
+    assert association_for([into], secure, True, peer) is None
