@@ -87,7 +87,13 @@ async def test_the_proxy_survives_a_report_flood_and_a_flow_flood(
     # The table took its 1,024 groups and refused the rest; each is joined upstream.
     table = after_reports["downstream"]["eth1"]["igmp"]
     assert table["groups"] == MAX_GROUPS, after_reports
-    assert table["refused"] == {"group_limit": reported - MAX_GROUPS}, after_reports
+    # Every report past the table's bound was refused. The snooping bridge of lan2
+    # answers the proxy's first query too, from 0.0.0.0, for 224.0.0.106 (Multicast
+    # Router Discovery, RFC 4286), at a random time within the response interval:
+    # when that comes before these counters it takes a place or is refused, one more.
+    refused = table["refused"]["group_limit"]
+    assert reported - MAX_GROUPS <= refused <= reported - MAX_GROUPS + 1, after_reports
+    assert set(table["refused"]) == {"group_limit"}, after_reports
     assert after_reports["groups upstream"] == MAX_GROUPS, after_reports
     # The flows stayed within bounds; the unwanted ones made room for new ones.
     assert counters["flows"] <= MAX_FLOWS and counters["upcalls"] > MAX_FLOWS, counters
@@ -103,7 +109,7 @@ async def test_the_proxy_survives_a_report_flood_and_a_flow_flood(
         seconds=took,
         held={
             "answers afterwards": "a member gets a new flow of its group through the router",
-            "counters": f"table {MAX_GROUPS:,} groups ({reported - MAX_GROUPS} refused), "
+            "counters": f"table {MAX_GROUPS:,} groups ({refused} refused), "
             f"{MAX_GROUPS:,} joined upstream; {counters['upcalls']:,} upcalls, flows "
             f"{counters['flows']:,} of {MAX_FLOWS:,} ({counters['flows evicted']:,} unwanted "
             "ones forgotten to make room)",
