@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from ._errors import KernelRefused, McastBadInput
+from ._errors import KernelRefused, McastBadInput, McastError
 from ._membercalls import change, set_msfilter
 from ._membership import Call, Filter, GroupKey, Mode
 from ._mroutes import Op, Plan, Route, changes, plan
@@ -260,7 +260,17 @@ class Proxy:
                 self._leave(group)
 
     def _put(self, route: Route, *, remove: bool = False, again: bool = False) -> None:
-        """Install, replace or remove one route's entry, as one kernel call."""
+        """Install, replace or remove one route's entry, as one kernel call. What a
+        peer's datagram or report asks for must not end the proxy: a refusal is
+        counted, and the next reconcile tries again."""
+        try:
+            self._put_now(route, remove=remove, again=again)
+        except McastError as exc:
+            self.dropped["entry refused by the kernel"] += 1
+            self.report(Happening("refused", str(exc), {"source": route.source,
+                                                       "group": route.group}))  # fmt: skip
+
+    def _put_now(self, route: Route, *, remove: bool, again: bool) -> None:
         key: tuple[int, str | None, str] = (route.family, route.source, route.group)
         held = self.applied.entries.get(key)
         if remove:
@@ -292,7 +302,13 @@ class Proxy:
         new = plan(list(routes.values()), self.indexes, keep=self.applied,
                    interfaces=self.slots)  # fmt: skip
         before = self.applied
-        self._apply(changes(before, new))
+        try:
+            self._apply(changes(before, new))
+        except McastError as exc:  # counted; the next round starts again from what held
+            self.dropped["entry refused by the kernel"] += 1
+            self.report(Happening("refused", str(exc), {}))
+            self._mark = None
+            return
         self.applied = new
         for key, entry in new.entries.items():
             if before.entries.get(key) != entry:
