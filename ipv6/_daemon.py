@@ -22,6 +22,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import trio
 
 HANDLED = (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)
 LAST_LINES = 3
@@ -137,3 +141,23 @@ def why_stopped(log: Path, pid: int, process: subprocess.Popen[bytes] | None = N
     else:
         parts.append("it wrote nothing to its log (it did not get as far as starting)")
     return "; ".join(parts) + f" (log: {log})"
+
+
+class Reporting(Protocol):
+    """A service that counts: ``changed`` is set when its counters move."""
+
+    changed: trio.Event
+
+    def write_status(self) -> None: ...
+
+
+async def report_changes(service: Reporting, interval: float) -> None:
+    """Write ``service``'s status file each time its counters move, at most once
+    per ``interval`` seconds (a busy plane does not write for every packet)."""
+    import trio
+
+    while True:
+        await service.changed.wait()
+        service.changed = trio.Event()
+        service.write_status()
+        await trio.sleep(interval)

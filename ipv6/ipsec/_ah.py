@@ -35,6 +35,10 @@ class AhError(BadInput):
     """A packet the AH code cannot take: what is wrong, and where."""
 
 
+class IcvMismatch(AhError):
+    """A well-formed AH whose ICV is not the one the key makes."""
+
+
 @dataclass(frozen=True)
 class Algorithm:
     name: str  # as the .sad file writes it
@@ -110,7 +114,7 @@ def verify(packet: bytes, algorithm: Algorithm, key: bytes) -> Verified:
     got = packet[at + 12 : at + 12 + algorithm.icv_length]
     wanted = algorithm.icv(key, _covered(packet, at, field))
     if not hmac.compare_digest(got, wanted):
-        raise AhError(f"the ICV of SPI {spi} sequence {sequence} is wrong")
+        raise IcvMismatch(f"the ICV of SPI {spi} sequence {sequence} is wrong")
     out = bytearray(packet[:at] + packet[at + ah_length :])
     out[next_at] = inner
     struct.pack_into("!H", out, 4, len(out) - IPV6_HEADER)

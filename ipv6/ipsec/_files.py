@@ -131,8 +131,13 @@ def read_sad(text: str, name: str, policies: list[Policy], keys: Mapping[str, st
 def read_key(text: str, name: str) -> bytes:
     """A key file: the key as a double-quoted string, as the seeds ask."""
     stripped = text.strip()
-    if len(stripped) < 3 or stripped[0] != '"' or stripped[-1] != '"':
+    if not stripped:
+        raise IpsecFileError(f'{name} is empty: write the key as a double-quoted string '
+                             '("This is a test")')  # fmt: skip
+    if len(stripped) < 2 or stripped[0] != '"' or stripped[-1] != '"':
         raise IpsecFileError(f'{name}: the key must be a double-quoted string ("This is a test")')
+    if len(stripped) == 2:
+        raise IpsecFileError(f'{name}: the key "" is empty')
     return stripped[1:-1].encode("utf-8")
 
 

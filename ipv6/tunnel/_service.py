@@ -300,13 +300,6 @@ class Service:
             },
         )
 
-    async def report(self) -> None:
-        while True:
-            await self.changed.wait()
-            self.changed = trio.Event()
-            self.write_status()
-            await trio.sleep(STATUS_INTERVAL)
-
     async def watch_addresses(self) -> None:
         while True:
             await trio.sleep(OWN_REFRESH)
@@ -335,7 +328,7 @@ async def serve() -> int:
             service.nursery = nursery
             service.reload()
             nursery.start_soon(service.from_ipv4)
-            nursery.start_soon(service.report)
+            nursery.start_soon(_daemon.report_changes, service, STATUS_INTERVAL)
             nursery.start_soon(service.watch_addresses)
             async for signum in signals:
                 if signum == signal.SIGHUP:
