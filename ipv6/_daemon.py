@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import trio
@@ -148,7 +148,11 @@ class Reporting(Protocol):
 
     changed: trio.Event
 
-    def write_status(self) -> None: ...
+    def status(self) -> dict[str, Any]:
+        """A snapshot of the counters, taken in the event loop."""
+
+    def save_status(self, data: dict[str, Any]) -> None:
+        """Write a snapshot to the status file (blocking: flushed to disk)."""
 
 
 async def report_changes(service: Reporting, interval: float) -> None:
@@ -159,5 +163,14 @@ async def report_changes(service: Reporting, interval: float) -> None:
     while True:
         await service.changed.wait()
         service.changed = trio.Event()
-        service.write_status()
+        await write_status(service)
         await trio.sleep(interval)
+
+
+async def write_status(service: Reporting) -> None:
+    """The snapshot is taken in the loop, the file written (and fsynced) in a
+    worker thread: the packets keep moving while the disk works."""
+    import trio
+
+    data = service.status()
+    await trio.to_thread.run_sync(service.save_status, data)

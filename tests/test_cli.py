@@ -1,9 +1,10 @@
-"""The three commands as a user meets them: help, one-line errors, exit codes, JSON."""
+"""The four commands as a user meets them: help, one-line errors, exit codes, JSON."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.conftest import LABS, run_cli
         ("ipv6", ["lab", "6to4cfg", "tunnel", "Exit codes"]),
         ("mcast", ["tour", "join", "watch", "querier", "Exit codes"]),
         ("ipv6.cli.netsh", ["netsh interface ipv6", "Lifetimes", "Exit codes"]),
+        ("ipv6.cli.ipsec6", ["ipsec6 c NAME", "HMAC-MD5", "not supported", "Exit codes"]),
     ],
 )
 def test_each_command_has_useful_help(module: str, words: list[str]) -> None:
@@ -133,13 +135,15 @@ def test_every_command_is_documented() -> None:
     from pathlib import Path
 
     from ipv6.cli import build_parser as ipv6_parser
+    from ipv6.cli.ipsec6 import build_parser as ipsec6_parser
     from mcast.cli import build_parser as mcast_parser
 
     docs = "\n".join(
         p.read_text() for p in Path(__file__).parent.parent.joinpath("docs").glob("*.md")
     )
     docs += Path(__file__).parent.parent.joinpath("README.md").read_text()
-    for program, parser in (("ipv6", ipv6_parser()), ("mcast", mcast_parser())):
+    programs = (("ipv6", ipv6_parser()), ("mcast", mcast_parser()), ("ipsec6", ipsec6_parser()))
+    for program, parser in programs:
         for command in _commands(parser):
             assert f"{program} {command}" in docs, (
                 f"'{program} {command}' is not in docs/ or README"
@@ -206,9 +210,10 @@ def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParse
 
 def test_every_help_text_renders() -> None:
     from ipv6.cli import build_parser as ipv6_parser
+    from ipv6.cli.ipsec6 import build_parser as ipsec6_parser
     from mcast.cli import build_parser as mcast_parser
 
-    for top in (ipv6_parser(), mcast_parser()):
+    for top in (ipv6_parser(), mcast_parser(), ipsec6_parser()):
         for parser in _parsers(top):
             assert parser.format_help()  # a stray % in a help string raises here
 
@@ -283,3 +288,43 @@ def test_guard_says_what_is_inside_an_exception_group(capsys) -> None:
     bug = ExceptionGroup("nursery", [ExceptionGroup("inner", [ValueError("v")])])
     assert guard(["x"], raises(bug)) == 70
     assert capsys.readouterr().err.startswith("x: internal error: ValueError: v (this is a bug")
+
+
+def test_ipsec6_writes_the_seeds_templates_and_never_over_a_file(tmp_path: Path) -> None:
+    base = str(tmp_path / "test")
+    done = run_cli("ipv6.cli.ipsec6", "c", base)
+    assert done.returncode == 0, done.stderr
+    spd = (tmp_path / "test.spd").read_text()
+    assert spd.splitlines()[2].split() == [
+        "Policy", "RemoteIPAddr", "LocalIPAddr", "RemotePort", "Protocol", "LocalPort",
+        "IPSecProtocol", "IPSecMode", "RemoteGWIPAddr", "SABundleIndex", "Direction", "Action",
+        "InterfaceIndex",
+    ]  # fmt: skip
+    assert "1 * * * * * NONE NONE * NONE BIDIRECT BYPASS 0 ;" in spd
+    sad = (tmp_path / "test.sad").read_text().splitlines()[2].split()
+    assert sad[:3] == ["SAEntry", "SPI", "SADestIPAddr"] and sad[-1] == "SecPolicyIndex"
+    again = run_cli("ipv6.cli.ipsec6", "c", base)
+    assert again.returncode == 2 and "exists" in one_line_error(again)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["d", "type=xx", "1"], "ipsec6 d type=sp N"),
+        (["d", "2"], "ipsec6 d type=sp N"),
+        (["i", "two", "test"], "invalid int value"),
+        (["a"], "the following arguments are required"),
+    ],
+)
+def test_ipsec6_bad_words_are_one_line_and_exit_2(args: list[str], words: str) -> None:
+    result = run_cli("ipv6.cli.ipsec6", *args)
+    assert result.returncode == 2, result.stderr
+    assert words in one_line_error(result)
+
+
+def test_ipsec6_shows_nothing_active_as_json(tmp_path: Path) -> None:
+    env = {**os.environ, "NETSH_STATE_DIR": str(tmp_path)}
+    for verb, key in (("sp", "policies"), ("sa", "associations")):
+        result = run_cli("ipv6.cli.ipsec6", verb, "--json", env=env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)[key] == []

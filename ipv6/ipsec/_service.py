@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from ipaddress import IPv6Address
+from typing import Any
 
 import trio
 
@@ -174,7 +175,7 @@ class Service:
             self.active = active
             self.engine.configure(list(active.policies), list(active.associations))
         self.generation = data.get("generation", 0)
-        self.write_status()
+        await _daemon.write_status(self)
 
     # -- packets --
 
@@ -250,9 +251,8 @@ class Service:
 
     # -- reporting --
 
-    def write_status(self) -> None:
-        try:
-            _state.write_status({
+    def status(self) -> dict[str, Any]:
+        return {
                 "pid": os.getpid(),
                 "generation": self.generation,
                 "written": time.time(),
@@ -264,7 +264,11 @@ class Service:
                 "kernel": queue_drops(_ruleset.QUEUE),
                 "sas": {str(i): s.to_json() for i, s in self.engine.sas.items()},
                 "mtus": {str(i): m for i, m in self.mtus.items()},
-            })  # fmt: skip
+        }  # fmt: skip
+
+    def save_status(self, data: dict[str, Any]) -> None:
+        try:
+            _state.write_status(data)
         except StateWriteFailed as exc:
             self.faults["status_write_failed"] += 1
             if self.faults["status_write_failed"] == 1:
@@ -276,6 +280,7 @@ class Service:
         with contextlib.suppress(OSError):
             self.sock.setblocking(True)
             self.sock.send(unbind(_ruleset.QUEUE, 9))
+        trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
 
 
@@ -290,7 +295,7 @@ async def serve() -> int:
                 except ServiceError as exc:
                     service.error = str(exc)
                     service.generation = _state.load().get("generation", 0)
-                    service.write_status()
+                    service.save_status(service.status())
                     raise
                 await service.reload()
                 nursery.start_soon(service.run_queue)
@@ -300,14 +305,14 @@ async def serve() -> int:
                     if signum == signal.SIGHUP:
                         await service.reload()
                     elif signum == signal.SIGUSR1:
-                        service.write_status()
+                        await _daemon.write_status(service)
                     else:
                         break
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await service.close()
-                service.write_status()
+                service.save_status(service.status())
     return 0
 
 

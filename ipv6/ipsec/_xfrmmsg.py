@@ -46,7 +46,7 @@ XFRM_POLICY_ALLOW, XFRM_POLICY_BLOCK = 0, 1
 XFRM_MODE_TRANSPORT = 0
 XFRMA_ALG_AUTH_TRUNC, XFRMA_TMPL, XFRMA_REPLAY_VAL = 20, 5, 10
 XFRM_INF = 0xFFFFFFFFFFFFFFFF
-REPLAY_WINDOW = 64
+REPLAY_WINDOW = 32  # the most the u32 bitmap of a non-ESN state holds (RFC 4302: at least 32)
 PRIORITY_BASE = 0x10000  # priority = base - index: a higher index is looked at first
 MULTICAST_PRIORITY = 1
 

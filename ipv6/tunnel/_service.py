@@ -275,30 +275,30 @@ class Service:
     # -- reporting --
 
     def write_status(self) -> None:
+        self.save_status(self.status())
+
+    def save_status(self, data: dict[str, Any]) -> None:
         """The counters for ``ipv6 tunnel status``; a full or read-only disk is
         counted and said once in the log, and the tunnels go on."""
         try:
-            self._write_status()
+            _registry.write_json(_registry.status_path(), data)
         except StateWriteFailed as exc:
             self.unclaimed["status_write_failed"] += 1
             if self.unclaimed["status_write_failed"] == 1:
                 _daemon.say("tunnel service", str(exc))
 
-    def _write_status(self) -> None:
-        _registry.write_json(
-            _registry.status_path(),
-            {
-                "pid": os.getpid(),
-                "written": time.time(),
-                "tunnels": {
-                    name: {**r.spec.to_json(), **r.counters.to_json()}
-                    for name, r in self.running.items()
-                },
-                "errors": self.errors,
-                "unclaimed": dict(self.unclaimed),
-                "kernel_dropped": raw_socket_drops(self.sock),
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "written": time.time(),
+            "tunnels": {
+                name: {**r.spec.to_json(), **r.counters.to_json()}
+                for name, r in self.running.items()
             },
-        )
+            "errors": dict(self.errors),
+            "unclaimed": dict(self.unclaimed),
+            "kernel_dropped": raw_socket_drops(self.sock),
+        }
 
     async def watch_addresses(self) -> None:
         while True:
