@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,17 @@ def write_json(path: Path, data: Any, what: str) -> None:
         raise StateWriteFailed(
             f"cannot save {what} to {path}: {exc.strerror or exc}; the previous state is kept"
         ) from None
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """One change of a state file at a time (read, write, wait for its daemon):
+    an exclusive lock on ``path`` with ``.lock`` for a suffix, held until the
+    block ends (and let go by the kernel if the process dies)."""
+    import fcntl
+
+    lock_path = path.with_suffix(".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -16,7 +16,6 @@ import ipaddress
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,16 +138,11 @@ def need_privilege(what: str = "multicast routes") -> None:
         raise NeedsPrivilege(what, missing)
 
 
-@contextlib.contextmanager
-def _one_at_a_time() -> Iterator[None]:
+def _one_at_a_time() -> contextlib.AbstractContextManager[None]:
     """One change of this namespace's routes at a time (read, write, await the daemon)."""
-    import fcntl
+    from ipv6.daemons import locked
 
-    path = _routed.routes_path().with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return locked(_routed.routes_path())
 
 
 def add_route(route: Route) -> None:

@@ -20,6 +20,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import struct
 from dataclasses import dataclass
@@ -50,8 +51,15 @@ class Algorithm:
         """The ICV field, padded so that the AH is a multiple of 8 octets (IPv6)."""
         return -(-(12 + self.icv_length) // 8) * 8 - 12
 
-    def icv(self, key: bytes, data: bytes) -> bytes:
-        return hmac.new(key, data, self.digest).digest()[: self.icv_length]
+    def icv(self, key: bytes, data: bytes | bytearray) -> bytes:
+        mac = _keyed(self.digest, key).copy()  # the key's pads hashed once, not per packet
+        mac.update(data)
+        return mac.digest()[: self.icv_length]
+
+
+@functools.lru_cache(maxsize=256)
+def _keyed(digest: str, key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=digest)
 
 
 ALGORITHMS = {
@@ -87,7 +95,7 @@ def protect(packet: bytes, spi: int, sequence: int, algorithm: Algorithm, key: b
     out = bytearray(packet[:at] + header + bytes(field) + packet[at:])
     out[next_at] = NH_AH
     struct.pack_into("!H", out, 4, len(out) - IPV6_HEADER)
-    icv = algorithm.icv(key, _covered(bytes(out), at, field))
+    icv = algorithm.icv(key, _covered(out, at, field))
     out[at + 12 : at + 12 + algorithm.icv_length] = icv
     return bytes(out)
 
@@ -129,7 +137,7 @@ def _check_ipv6(packet: bytes) -> None:
         raise AhError(f"payload length {declared} but {len(packet) - IPV6_HEADER} octets follow")
 
 
-def _extension_length(packet: bytes, at: int) -> int:
+def _extension_length(packet: bytes | bytearray, at: int) -> int:
     if len(packet) < at + 8:
         raise AhError(f"the extension header at offset {at} is cut short")
     length = (packet[at + 1] + 1) * 8
@@ -138,7 +146,7 @@ def _extension_length(packet: bytes, at: int) -> int:
     return length
 
 
-def _covered(packet: bytes, ah_at: int, field: int) -> bytes:
+def _covered(packet: bytes | bytearray, ah_at: int, field: int) -> bytearray:
     """The octets the ICV is computed over: mutable fields and the ICV zeroed."""
     out = bytearray(packet)
     out[0] = 0x60  # version 6; traffic class and flow label zeroed
@@ -151,7 +159,7 @@ def _covered(packet: bytes, ah_at: int, field: int) -> bytes:
             _zero_mutable_options(out, at + 2, at + length)
         kind, at = packet[at], at + length
     out[ah_at + 12 : ah_at + 12 + field] = bytes(field)
-    return bytes(out)
+    return out
 
 
 def _zero_mutable_options(out: bytearray, at: int, end: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import _daemon
 from .._errors import BadInput, Ipv6Error
+from .._statefile import locked
 from . import _state
 from ._active import Active
 from ._files import SAD_TEMPLATE, SPD_TEMPLATE, IpsecFileError, read_sad, read_spd
@@ -95,21 +96,23 @@ def read_files(base: str, active: Active) -> tuple[list[Any], list[Any]]:
 
 def add(base: str, *, only: int | None = None, plane: str = "auto") -> tuple[Active, str]:
     """ipsec6 a (or i with ``only``): the new active lists, and the plane."""
-    data = _state.load()
-    active = Active.from_json(data)
-    policies, associations = read_files(base, active)
-    new = active.add(policies, associations) if only is None else active.only(
-        only, policies, associations)  # fmt: skip
-    _check_interfaces(new)
-    return new, _commit(data, new, plane)
+    with locked(_state.state_path()):
+        data = _state.load()
+        active = Active.from_json(data)
+        policies, associations = read_files(base, active)
+        new = active.add(policies, associations) if only is None else active.only(
+            only, policies, associations)  # fmt: skip
+        _check_interfaces(new)
+        return new, _commit(data, new, plane)
 
 
 def delete(kind: str, index: int) -> Active:
     """ipsec6 d type=sp|sa N."""
-    data = _state.load()
-    new = Active.from_json(data).delete(kind, index)
-    _commit(data, new, data.get("plane") or "auto")
-    return new
+    with locked(_state.state_path()):
+        data = _state.load()
+        new = Active.from_json(data).delete(kind, index)
+        _commit(data, new, data.get("plane") or "auto")
+        return new
 
 
 def _check_interfaces(active: Active) -> None:

@@ -37,6 +37,8 @@ from ._replay import ReplayWindow
 NH_TCP, NH_UDP, NH_FRAGMENT = 6, 17, 44
 EXTENSIONS = (0, 43, 60)  # hop-by-hop, routing, destination options: walked past
 MAX_SEQUENCE = 0xFFFFFFFF
+AH_IDS = struct.Struct("!II")  # an AH's SPI and sequence number, 4 octets in
+FLOW_CACHE = 4096  # flows whose policy is remembered; forgotten all at once beyond
 
 DROP_REASONS = {
     "malformed": "not a whole IPv6 packet, or its headers run past it",
@@ -101,19 +103,25 @@ class SaState:
 
 @dataclass(frozen=True)
 class Headers:
-    """What a policy and an SA look at in a packet."""
+    """What a policy and an SA look at in a packet (addresses as their 16 octets)."""
 
-    src: IPv6Address
-    dst: IPv6Address
+    src: bytes
+    dst: bytes
     protocol: int  # the upper layer's, past every extension header and AH
     src_port: int | None
     dst_port: int | None
     spi: int | None  # the AH's, when there is one
+    sequence: int = 0  # the AH's
 
     def selectors(self, outbound: bool) -> Selectors:
+        src, dst = IPv6Address(self.src), IPv6Address(self.dst)
         if outbound:
-            return Selectors(self.dst, self.src, self.protocol, self.dst_port, self.src_port)
-        return Selectors(self.src, self.dst, self.protocol, self.src_port, self.dst_port)
+            return Selectors(dst, src, self.protocol, self.dst_port, self.src_port)
+        return Selectors(src, dst, self.protocol, self.src_port, self.dst_port)
+
+    def flow(self, outbound: bool) -> tuple[object, ...]:
+        """What the policy lookup depends on: packets alike here get the same policy."""
+        return (outbound, self.src, self.dst, self.protocol, self.src_port, self.dst_port)
 
 
 def headers_untrusted(packet: bytes) -> Headers:
@@ -130,13 +138,13 @@ def _headers(packet: bytes) -> Headers:
         raise ValueError("not an IPv6 packet")
     if 40 + struct.unpack_from("!H", packet, 4)[0] != len(packet):
         raise ValueError("the payload length does not match")
-    at, kind, spi = 40, packet[6], None
+    at, kind, spi, sequence = 40, packet[6], None, 0
     ports: tuple[int | None, int | None] = (None, None)
     while True:
         if kind in EXTENSIONS:
             kind, at = packet[at], at + (packet[at + 1] + 1) * 8
         elif kind == NH_AH:
-            spi = struct.unpack_from("!I", packet, at + 4)[0]
+            spi, sequence = AH_IDS.unpack_from(packet, at + 4)
             kind, at = packet[at], at + (packet[at + 1] + 2) * 4
         elif kind == NH_FRAGMENT:
             if struct.unpack_from("!H", packet, at + 2)[0] & 0xFFF8:
@@ -148,21 +156,28 @@ def _headers(packet: bytes) -> Headers:
             break
         if at > len(packet):
             raise ValueError("an extension header runs past the packet")
-    return Headers(
-        IPv6Address(packet[8:24]), IPv6Address(packet[24:40]), kind, ports[0], ports[1], spi
-    )
+    return Headers(packet[8:24], packet[24:40], kind, ports[0], ports[1], spi, sequence)
 
 
 class Engine:
-    """The active policies and SAs, and what they have done."""
+    """The active policies and SAs, and what they have done.
+
+    The policy a flow (addresses, protocol, ports, direction) falls under is
+    remembered, up to ``flow_cache`` flows (then all are forgotten at once), and
+    the SAs are indexed by what looks them up: a packet costs a dictionary
+    lookup, not a walk of the lists. Reconfiguring forgets every flow."""
 
     def __init__(self, policies: list[Policy], associations: list[Association], *,
-                 identification: int = 0) -> None:  # fmt: skip
+                 identification: int = 0, flow_cache: int = FLOW_CACHE) -> None:  # fmt: skip
         self.policies: list[Policy] = []
         self.identification = identification  # the next fragment identification
         self.sas: dict[int, SaState] = {}
         self.handled: collections.Counter[str] = collections.Counter()
         self.drops: collections.Counter[str] = collections.Counter()
+        self._flow_cache = flow_cache
+        self._flows: dict[tuple[object, ...], Policy | None] = {}
+        self._outbound: dict[tuple[int, bytes], SaState] = {}
+        self._inbound: dict[tuple[int, bytes, int], SaState] = {}
         self.configure(policies, associations)
 
     def configure(self, policies: list[Policy], associations: list[Association]) -> None:
@@ -170,24 +185,31 @@ class Engine:
         self.policies = sorted(policies, key=lambda p: -p.index)
         old = {s.association: s for s in self.sas.values()}
         self.sas = {a.index: old.get(a) or SaState(a) for a in associations}
-
-    def _sa(self, policy: Policy, direction: str, destination: IPv6Address,
-            spi: int | None = None) -> SaState | None:  # fmt: skip
-        for state in self.sas.values():
+        self._flows.clear()
+        self._outbound, self._inbound = {}, {}
+        for state in sorted(self.sas.values(), key=lambda s: -s.association.index):
             a = state.association
-            if (a.policy == policy.index and a.direction == direction
-                    and a.destination == destination and spi in (None, a.spi)):  # fmt: skip
-                return state
-        return None
+            if a.direction == "OUTBOUND":
+                self._outbound.setdefault((a.policy, a.destination.packed), state)
+            else:
+                self._inbound.setdefault((a.policy, a.destination.packed, a.spi), state)
 
     def _policy(self, packet: bytes, outbound: bool) -> tuple[Headers, Policy] | Accept | Drop:
         try:
             headers = headers_untrusted(packet)
         except ValueError:
             return self._drop("malformed")
-        if headers.dst.is_multicast:
+        if headers.dst[0] == 0xFF:
             return self._accept(None, "multicast")
-        policy = policy_for(self.policies, outbound, headers.selectors(outbound))
+        flow = headers.flow(outbound)
+        try:
+            policy = self._flows[flow]
+        except KeyError:
+            policy = policy_for(self.policies, outbound, headers.selectors(outbound))
+            if len(self._flows) >= self._flow_cache:
+                self._flows.clear()
+            if self._flow_cache:
+                self._flows[flow] = policy
         if policy is None:
             return self._accept(None, "no_policy")
         if policy.action == "BYPASS":
@@ -205,7 +227,7 @@ class Engine:
         if not isinstance(found, tuple):
             return found
         headers, policy = found
-        state = self._sa(policy, "OUTBOUND", headers.dst)
+        state = self._outbound.get((policy.index, headers.dst))
         if state is None:
             return self._drop("no_outbound_sa")
         if state.sequence >= MAX_SEQUENCE:
@@ -232,11 +254,11 @@ class Engine:
         headers, policy = found
         if headers.spi is None:
             return self._drop("unprotected")
-        state = self._sa(policy, "INBOUND", headers.dst, headers.spi)
+        state = self._inbound.get((policy.index, headers.dst, headers.spi))
         if state is None:
             return self._drop("unknown_spi")
         a = state.association
-        sequence = struct.unpack_from("!I", packet, _ah_offset(packet) + 8)[0]
+        sequence = headers.sequence
         refused = state.window.check(sequence)
         if refused is not None:
             reason = {"sequence number 0": "sequence_zero", "replayed": "replayed"}.get(
@@ -263,11 +285,3 @@ class Engine:
         if state is not None:
             state.drops[reason] += 1
         return Drop(reason)
-
-
-def _ah_offset(packet: bytes) -> int:
-    """Where the AH starts (the packet's headers were already walked once)."""
-    at, kind = 40, packet[6]
-    while kind != NH_AH:
-        kind, at = packet[at], at + (packet[at + 1] + 1) * 8
-    return at

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 from .._errors import Ipv6Error
 from .._nlwire import (
+    NLA_TYPE_MASK,
+    NLATTR,
     NLM_F_ACK,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
     attribute,
-    attributes,
     error_of,
     messages,
     request,
@@ -73,7 +74,7 @@ class QueueMessageError(Ipv6Error):
     """Bytes from the kernel's queue that are not a message this module knows."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QueuedPacket:
     """One packet the kernel is holding until it gets a verdict."""
 
@@ -150,17 +151,25 @@ def _decode(data: bytes) -> list[QueuedPacket | KernelAnswer]:
 
 
 def _packet(body: bytes, at: int) -> QueuedPacket:
-    _, _, queue = NFGENMSG.unpack_from(body)
-    found = {PACKET_ATTRIBUTES[kind]: value for kind, value in attributes(body, NFGENMSG.size)
-             if kind in PACKET_ATTRIBUTES}  # fmt: skip
-    if "packet_hdr" not in found:
+    """One queued packet. Walked here rather than with ``_nlwire.attributes``:
+    this runs for every packet of a protected flow, and the loop is the cost."""
+    queue = body[2] << 8 | body[3]  # nfgenmsg's res_id, big-endian
+    header = None
+    found = {"indev": 0, "outdev": 0}
+    payload = b""
+    offset, end = NFGENMSG.size, len(body)
+    while offset + 4 <= end:
+        length, kind = NLATTR.unpack_from(body, offset)
+        if length < 4 or offset + length > end:
+            raise QueueMessageError(f"an attribute of {length} octets at offset {at + offset}")
+        name = PACKET_ATTRIBUTES.get(kind & NLA_TYPE_MASK)
+        if name == "payload":
+            payload = body[offset + 4 : offset + length]
+        elif name == "packet_hdr":
+            header = PACKET_HDR.unpack_from(body, offset + 4)
+        elif name is not None:
+            found[name] = U32.unpack_from(body, offset + 4)[0]
+        offset += (length + 3) & ~3
+    if header is None:
         raise QueueMessageError(f"a queued packet without its header at offset {at}")
-    packet_id, _, hook = PACKET_HDR.unpack_from(found["packet_hdr"])
-    return QueuedPacket(
-        queue=queue,
-        packet_id=packet_id,
-        hook=hook,
-        indev=U32.unpack(found["indev"])[0] if "indev" in found else 0,
-        outdev=U32.unpack(found["outdev"])[0] if "outdev" in found else 0,
-        payload=found.get("payload", b""),
-    )
+    return QueuedPacket(queue, header[0], header[2], found["indev"], found["outdev"], payload)

@@ -28,6 +28,7 @@ class Scene:
 def _scenes() -> list[Scene]:
     from . import (
         _dualstack,
+        _ipsec,
         _lab_scene,
         _linklocal,
         _multicast,
@@ -53,6 +54,7 @@ def _scenes() -> list[Scene]:
         Scene("A service that hostile clients do not end", _dualstack.hostile_clients),
         Scene("netsh words over Linux interfaces", _netsh.netsh_script),
         Scene("Two 6to4 sites over IPv4 (the seeds' Configuration 2)", _sixto4.two_sites),
+        Scene("IPsec between two hosts (the seeds' Configuration 3)", _ipsec.configuration_3),
     ]
 
 

@@ -233,6 +233,7 @@ async def test_a_third_host_cannot_get_past_and_d_restores_the_clear(lab, tmp_pa
                     bytes(scapy_sa(3000, b"a wrong key", 900).encrypt(udp(b"forged: key"))),
                     bytes(scapy_sa(4000, KEY, 901).encrypt(udp(b"forged: spi"))),
                     legit,  # replayed as it was captured
+                    cut_short(udp(b"forged: an AH that claims more than there is")),
                     bytes(scapy_sa(3000, KEY, numbers["scapy"]).encrypt(udp(b"signed by scapy"))),
                 ]
                 await m.run_sync(send_raw, forged, "eth0")
@@ -240,8 +241,8 @@ async def test_a_third_host_cannot_get_past_and_d_restores_the_clear(lab, tmp_pa
         await capture(a, pcap, exchange, seconds=6)
         assert sorted(received) == [b"legit", b"signed by scapy"], received
         shown = json.loads((await ipsec6(a, state, "sp", "--json")).stdout)
-        assert shown["drops"] == {"bad_icv": 1, "replayed": 1, "unknown_spi": 1,
-                                  "unprotected": 1}  # fmt: skip
+        assert shown["drops"] == {"bad_icv": 1, "malformed": 1, "replayed": 1,
+                                  "unknown_spi": 1, "unprotected": 1}  # fmt: skip
         sas = json.loads((await ipsec6(a, state, "sa", "--json")).stdout)["associations"]
         inbound = next(row for row in sas if row["direction"] == "INBOUND")
         assert inbound["drops"] == {"bad_icv": 1, "replayed": 1}
@@ -266,6 +267,13 @@ async def test_a_third_host_cannot_get_past_and_d_restores_the_clear(lab, tmp_pa
         await capture(b, clear, ping, seconds=4)
         rows = [r for r in await decoded(b, clear) if r[0] == A and r[1] == B]
         assert rows and all(r[2] == "58" for r in rows), rows
+
+
+def cut_short(packet: IPv6) -> bytes:
+    """An AH whose length field runs past the packet (the service must count, not end)."""
+    signed = bytearray(bytes(scapy_sa(3000, KEY, 950).encrypt(packet)))
+    signed[41] = 200  # the AH's payload length: 808 octets
+    return bytes(signed)
 
 
 def rdpcap_now(path: Path):

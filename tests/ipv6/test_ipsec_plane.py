@@ -174,6 +174,28 @@ def test_selectors_are_read_past_extension_headers_and_the_ah() -> None:
     )
 
 
+PACKETS = [
+    echo(), echo(dst=OTHER), echo(src=OTHER, dst=HOST1), echo(HOST2, HOST1),
+    bytes(from_host2()), bytes(from_host2(dport=80)), echo(dst="ff02::1"),
+    *(signed(from_host2(b"n"), n) for n in (1, 2, 2, 70, 3)),
+    signed(from_host2(b"k"), 80, key=b"other"), signed(from_host2(b"s"), 81, spi=9),
+]  # fmt: skip
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from(PACKETS), st.booleans()), max_size=40))
+def test_remembering_flows_never_changes_a_verdict(steps: list[tuple[bytes, bool]]) -> None:
+    policies = read_spd(SPD, "Test.spd")
+    remembering = Engine(policies, read_sad(SAD, "Test.sad", policies, KEYS), flow_cache=3)
+    looking_up = Engine(policies, read_sad(SAD, "Test.sad", policies, KEYS), flow_cache=0)
+    for packet, outbound in steps:
+        if outbound:
+            assert remembering.outbound(packet) == looking_up.outbound(packet)
+        else:
+            assert remembering.inbound(packet) == looking_up.inbound(packet)
+    assert remembering.drops == looking_up.drops
+
+
 @settings(max_examples=400)
 @given(st.binary(max_size=200))
 def test_no_bytes_end_the_engine(data: bytes) -> None:

@@ -39,6 +39,8 @@ def test_tour_on_loopback() -> None:
     assert "== 12. Two 6to4 sites over IPv4 (the seeds' Configuration 2) ==" in out
     assert "interface ipv6 add address tun6to4 2002:ac1f:2aef::ac1f:2aef" in out
     assert "(claims 172.30.7.11): inner_src_6to4_mismatch" in out
+    assert "== 13. IPsec between two hosts (the seeds' Configuration 3) ==" in out
+    assert "a's echo request to b: protected" in out and "dropped, unprotected" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -81,6 +83,8 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "3 packets transmitted, 3 received, 0% packet loss" in out
     assert "tun6to4: 6to4 on the userspace plane" in out
     assert "Both gateways are back as they were" in out
+    assert "a$ ipsec6 a test" in out and "active: 2 policies, 2 SAs" in out
+    assert "dropped: unprotected 1" in out and "a$ ipsec6 d type=sp 2" in out
     assert "is down again" in out
     # The tour's labs are named after its process (tour<pid>, tour6<pid>, tourR<pid>): none is
     # left. Namespaces anyone else made meanwhile are not this test's business.
