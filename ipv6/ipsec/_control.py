@@ -210,7 +210,10 @@ def _wait_loaded(generation: int, pid: int, started: subprocess.Popen[bytes] | N
 
 
 def stop_service(data: dict[str, Any]) -> None:
-    """SIGTERM to the service; it removes its rules and routes as it goes."""
+    """SIGTERM to the service; it removes its rules as it goes. Rules that a
+    service killed outright (SIGKILL) left behind are removed here."""
+    from ._iptables import RulesError, remove_rules
+
     pid: int = data.get("service") or 0
     if _daemon.alive(pid, SERVICE):
         os.kill(pid, signal.SIGTERM)
@@ -219,6 +222,8 @@ def stop_service(data: dict[str, Any]) -> None:
             time.sleep(0.02)
         if _daemon.alive(pid, SERVICE):
             raise IpsecError(f"the ipsec6 service (pid {pid}) did not stop within {WAIT:.0f} s")
+    with contextlib.suppress(RulesError):  # no ip6tables: no rule of ours either
+        remove_rules()
     data["service"] = None
     _state.save(data)
 

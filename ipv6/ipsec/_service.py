@@ -20,7 +20,6 @@ import errno
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from ipaddress import IPv6Address
@@ -33,8 +32,8 @@ from .._errors import Ipv6Error
 from .._statefile import StateWriteFailed
 from . import _ruleset, _state
 from ._active import Active
-from ._ah import ALGORITHMS
 from ._engine import Accept, Drop, Engine, Split
+from ._iptables import RulesError, install_rules, link_mtus, remove_rules
 from ._nfqueue import (
     HOOK_LOCAL_IN,
     HOOK_LOCAL_OUT,
@@ -57,57 +56,6 @@ BIND_TIMEOUT = 3.0
 
 class ServiceError(Ipv6Error):
     """The service cannot run: said in its status and its log."""
-
-
-def ip6tables(args: list[str], stdin: str | None = None, *, check: bool = True) -> bool:
-    """Run ip6tables (or ip6tables-restore with ``stdin``); whether it succeeded."""
-    program = "ip6tables-restore" if stdin is not None else "ip6tables"
-    argv = [program, "--noflush"] if stdin is not None else [program, "-w", *args]
-    try:
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise ServiceError(
-            f"{program} is not installed: the userspace plane needs it (the iptables package)"
-        ) from None
-    if check and done.returncode != 0:
-        why = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        raise ServiceError(f"{program} refused the rules: {why[0]}")
-    return done.returncode == 0
-
-
-def link_mtus() -> dict[int, int]:
-    """Every interface's MTU by index (loopback left out)."""
-    import psutil
-
-    stats = psutil.net_if_stats()
-    return {index: stats[name].mtu for index, name in socket.if_nameindex()
-            if name in stats and name != "lo"}  # fmt: skip
-
-
-def overhead(active: Active) -> int:
-    """The longest AH the active SAs make."""
-    return max((12 + ALGORITHMS[a.algorithm].field_length for a in active.associations),
-               default=24)  # fmt: skip
-
-
-def install_rules(active: Active, mtus: dict[int, int]) -> None:
-    names = {index: socket.if_indextoname(index) for index in mtus}
-    names.update({p.interface: socket.if_indextoname(p.interface) for p in active.policies
-                  if p.interface})  # fmt: skip
-    by_name = {names[i]: mtu for i, mtu in mtus.items()}
-    ip6tables([], _ruleset.ruleset(list(active.policies), names, by_name, overhead(active)))
-    for hook, chain in _ruleset.JUMPS:
-        if not ip6tables(_ruleset.jump_check(hook, chain), check=False):
-            ip6tables(_ruleset.jump_insert(hook, chain))
-
-
-def remove_rules() -> None:
-    """Every rule and chain of the toolkit's, whatever made them."""
-    for hook, chain in _ruleset.JUMPS:
-        while ip6tables(_ruleset.jump_delete(hook, chain), check=False):
-            pass
-        for args in _ruleset.chain_removal(chain):
-            ip6tables(args, check=False)
 
 
 def queue_drops(queue: int) -> dict[str, int]:
@@ -167,7 +115,7 @@ class Service:
         self.mtus = link_mtus()
         try:
             await trio.to_thread.run_sync(install_rules, active, self.mtus)
-        except (ServiceError, OSError) as exc:
+        except (RulesError, OSError) as exc:
             self.error = str(exc)
             _daemon.say(NAME, f"generation {data.get('generation')}: {exc}")
         else:

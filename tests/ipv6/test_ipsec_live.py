@@ -248,13 +248,30 @@ async def test_a_third_host_cannot_get_past_and_d_restores_the_clear(lab, tmp_pa
         assert inbound["drops"] == {"bad_icv": 1, "replayed": 1}
         assert inbound["sequence"] >= numbers["scapy"]  # scapy's packet moved the window
 
+        # Packets the AH makes too big for the link are fragmented by the service (1452
+        # octets of echo data), bigger ones again by the kernel after the AH (3000).
+        for size in ("1452", "3000"):
+            big = await a.run(["ping", "-c", "2", "-i", "0.2", "-s", size, f"{B}%eth0"],
+                              check=False)  # fmt: skip
+            assert big.returncode == 0, big.stdout
+        shown = json.loads((await ipsec6(a, state, "sp", "--json")).stdout)
+        assert shown["handled"]["protected_fragmented"] == 2
+
         # Stopping b's service leaves no rule behind (and b's traffic then stops).
         rules_b = await chains(b)
         assert "IPSEC6-OUT" in rules_b and "TCPMSS" in rules_b and "NFQUEUE" in rules_b
-        await stop_service(b, state)
+        await stop_service(b, state, signal.SIGTERM)
         assert "IPSEC6" not in await chains(b)
 
-        # ipsec6 d on a removes the SAs and the policy: a's traffic is clear again.
+        # a's service killed outright: its rules stay, and with no one to answer the
+        # queue the protected traffic is dropped, not sent in the clear.
+        await stop_service(a, state, signal.SIGKILL)
+        assert "NFQUEUE" in await chains(a)
+        cut = await a.run(["ping", "-c", "1", "-W", "1", f"{B}%eth0"], check=False)
+        assert cut.returncode != 0
+
+        # ipsec6 d on a removes the SAs and the policy (and the dead service's rules): a's
+        # traffic is clear again.
         for words in (("d", "type=sa", "2"), ("d", "type", "=", "sa", "1"), ("d", "type=sp", "2")):
             await ipsec6(a, state, *words)
         assert "IPSEC6" not in await chains(a)
@@ -281,12 +298,12 @@ def rdpcap_now(path: Path):
     return rdpcap(str(path))
 
 
-async def stop_service(host, state: Path) -> None:
-    """SIGTERM to the ipsec6 service of ``host``'s namespace, as an administrator would."""
+async def stop_service(host, state: Path, how: signal.Signals) -> None:
+    """A signal to the ipsec6 service of ``host``'s namespace, as an administrator would send."""
     inode = (await host.run(["stat", "-L", "-c", "%i", "/proc/self/ns/net"])).stdout.decode()
     data = json.loads((state / f"ipsec6-netns-{inode.strip()}.json").read_text())
     pid = data["service"]
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, how)
     with trio.fail_after(10):
         while b"ipsec" in _cmdline(pid):
             await trio.sleep(0.05)
