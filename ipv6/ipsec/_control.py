@@ -116,24 +116,17 @@ def delete(kind: str, index: int) -> Active:
 
 
 def _check_interfaces(active: Active) -> None:
+    import socket
+
     for policy in active.policies:
         if policy.interface:
             try:
-                os.stat(f"/sys/class/net/{_name(policy.interface)}")
-            except (OSError, BadInput):
+                socket.if_indextoname(policy.interface)
+            except OSError:
                 raise BadInput(
-                    f"policy {policy.interface}: there is no interface {policy.interface} "
-                    "(InterfaceIndex; 0 is every interface)"
+                    f"policy {policy.index}: there is no interface {policy.interface} "
+                    "(InterfaceIndex is an interface's index; 0 is every interface)"
                 ) from None
-
-
-def _name(index: int) -> str:
-    import socket
-
-    try:
-        return socket.if_indextoname(index)
-    except OSError:
-        raise BadInput(f"there is no interface {index}") from None
 
 
 def choose_plane(wanted: str) -> str:

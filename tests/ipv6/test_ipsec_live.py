@@ -161,6 +161,7 @@ async def bad_input_changes_nothing(host, state: Path, tmp_path: Path) -> None:
         (spd_text.replace("\n2 ", "\n0 ", 1), sad_text, "not a positive number"),
         (spd_text.replace("\n1 *", "\n3 *"), sad_text, "decreasing numerical order"),
         (spd_text, sad_text.replace("Test.key", "Missing.key"), "no key file 'Missing.key'"),
+        (spd_text.replace("APPLY 0 ;", "APPLY 999 ;"), sad_text, "no interface 999"),
     ]  # fmt: skip
     for spd_now, sad_now, words in mistakes:
         spd.write_text(spd_now)
