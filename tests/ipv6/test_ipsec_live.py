@@ -64,6 +64,13 @@ async def configure(host, state: Path, folder: Path, me: str, peer: str) -> Path
     return base
 
 
+async def protect_both(a, b, state: Path, tmp_path: Path) -> None:
+    """Configuration 3 on a (Host 1) and b (Host 2), applied with ipsec6 a."""
+    for host, me, peer in ((a, A, B), (b, B, A)):
+        base = await configure(host, state, tmp_path / host.name, me, peer)
+        await ipsec6(host, state, "a", str(base))
+
+
 async def chains(host) -> str:
     return str((await host.run(["ip6tables", "-t", "mangle", "-S"])).stdout.decode())
 
@@ -200,9 +207,7 @@ async def test_a_third_host_cannot_get_past_and_d_restores_the_clear(lab, tmp_pa
     state = tmp_path / "state"
     async with lab("link-local") as running:
         a, b, m = running.host("a"), running.host("b"), running.host("m")
-        for host, me, peer in ((a, A, B), (b, B, A)):
-            base = await configure(host, state, tmp_path / host.name, me, peer)
-            await ipsec6(host, state, "a", str(base))
+        await protect_both(a, b, state, tmp_path)
 
         def udp(data: bytes) -> IPv6:
             return IPv6(src=B, dst=A, hlim=64) / UDP(sport=4000, dport=PORT) / data
