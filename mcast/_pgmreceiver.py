@@ -1,0 +1,336 @@
+"""A PGM receiver for one session (one TSI), RFC 3208 sections 5.3 and 6.3,
+as a pure state machine.
+
+Rules of this module:
+- Sans-IO: the driver feeds it the session's packets (:meth:`Receiver.receive`)
+  and the time (:meth:`Receiver.tick`); it answers with :class:`SendNak`
+  (a NAK for the source's path address), :class:`Deliver` (an APDU, in order,
+  whole) and :class:`Unrecoverable` (data that will never come: where, and
+  why). :meth:`Receiver.next_deadline` says when to call it next. The random
+  NAK back-off comes from a function the driver gives (a seeded one in tests).
+- Where the session starts: at OPT_SYN when the first packet carries it;
+  otherwise, with late join, at the trailing edge the first packet or SPM
+  gives (what the window still holds is asked for); without it, at the first
+  packet received.
+- Loss: a gap before a packet, or below an SPM's leading edge. Each missing
+  sequence number goes through BACK_OFF (a random wait up to ``nak_bo_ivl``),
+  a NAK (several due together go in one, with OPT_NAK_LIST), WAIT_NCF
+  (``nak_rpt_ivl``), then WAIT_DATA (``nak_rdata_ivl``) once an NCF confirms
+  it; an NCF heard in BACK_OFF suppresses this receiver's NAK. Timeouts go
+  back to BACK_OFF, at most ``ncf_retries`` and ``data_retries`` times.
+- Unrecoverable: when the source's trailing edge passes a missing packet, or
+  its retries run out. The APDU it belonged to is dropped whole, never handed
+  over in part; delivery goes on after it. ``Unrecoverable.offset`` is how many
+  octets were delivered before it.
+- Bounded: at most ``max_missing`` sequence numbers are chased at once (a
+  jump further ahead is loss beyond the window, said at once), and at most
+  ``max_buffered`` packets wait for an earlier one.
+- NAKs need the source's address, which only an SPM gives (RFC 3208 9.6): until
+  one arrives, they wait.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ._pgm import Address, Data, Header, Nak, Options, PgmPacket, PgmType, Spm
+from ._pgmsource import SQN_MASK, after
+
+MAX_NAK_LIST = 62
+
+
+class Phase(Enum):
+    BACK_OFF = "back-off"
+    WAIT_NCF = "wait-ncf"
+    WAIT_DATA = "wait-data"
+
+
+@dataclass
+class ReceiverConfig:
+    group: Address
+    dport: int
+    nak_bo_ivl: float = 0.05
+    nak_rpt_ivl: float = 0.2
+    nak_rdata_ivl: float = 0.2
+    ncf_retries: int = 2
+    data_retries: int = 5
+    late_join: bool = False
+    max_missing: int = 65536
+    max_buffered: int = 65536
+    nak_sport: int = 0  # the port NAKs come from (0: the session's data port)
+
+
+@dataclass(frozen=True)
+class SendNak:
+    packet: Nak
+    to: Address
+
+
+@dataclass(frozen=True)
+class Deliver:
+    apdu: bytes
+
+
+@dataclass(frozen=True)
+class Unrecoverable:
+    first: int  # the first sequence number lost
+    last: int
+    offset: int  # octets delivered before the loss
+    why: str
+
+
+Action = SendNak | Deliver | Unrecoverable
+
+
+@dataclass
+class ReceiverStatistics:
+    """As RM_RECEIVER_STATISTICS counts them."""
+
+    data_received: int = 0  # ODATA and RDATA, each once
+    repairs_received: int = 0  # RDATA that filled a gap
+    duplicates: int = 0
+    naks_sent: int = 0
+    ncfs_received: int = 0
+    lost_unrecoverable: int = 0  # sequence numbers
+    apdus_delivered: int = 0
+    bytes_delivered: int = 0
+    buffer_full: int = 0  # packets dropped because too many waited
+
+
+@dataclass
+class _Missing:
+    phase: Phase
+    deadline: float
+    ncf_tries: int = 0
+    data_tries: int = 0
+
+
+@dataclass
+class Receiver:
+    config: ReceiverConfig
+    tsi: tuple[bytes, int]
+    random: Callable[[], float]
+    statistics: ReceiverStatistics = field(default_factory=ReceiverStatistics)
+
+    def __post_init__(self) -> None:
+        self.next: int | None = None  # the next sequence number to deliver
+        self.lead: int | None = None  # the highest known to exist
+        self.source: Address | None = None  # where NAKs go (an SPM's path NLA)
+        self.buffer: dict[int, Data] = {}
+        self.missing: collections.OrderedDict[int, _Missing] = collections.OrderedDict()
+        self.apdu: list[Data] = []  # the fragments of the APDU being put together
+        self.dropping = False  # the rest of an APDU whose beginning was lost is passed over
+        self.holes: list[tuple[int, int]] = []  # lost ranges ahead of delivery, to jump
+        self.finished = False  # OPT_FIN delivered
+
+    # -- the driver's calls --
+
+    def receive(self, packet: PgmPacket, now: float) -> list[Action]:
+        if packet.header.tsi != self.tsi:
+            return []
+        out: list[Action] = []
+        if isinstance(packet, Spm):
+            self.source = packet.path
+            self._start(packet.trail, (packet.lead + 1) & SQN_MASK, packet.options, from_spm=True)
+            if self.next is not None:
+                out += self._trail(packet.trail)
+                self._known(packet.lead, now)
+        elif isinstance(packet, Data):
+            out += self._data(packet, now)
+        elif isinstance(packet, Nak) and packet.kind == PgmType.NCF:
+            self.statistics.ncfs_received += 1
+            for sqn in (packet.sqn, *packet.options.nak_list):
+                state = self.missing.get(sqn)
+                if state is not None and state.phase != Phase.WAIT_DATA:
+                    state.phase, state.deadline = Phase.WAIT_DATA, now + self.config.nak_rdata_ivl
+        out += self._deliver()
+        return out
+
+    def tick(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        due = [sqn for sqn, m in self.missing.items() if m.deadline <= now]
+        naks: list[int] = []
+        for sqn in due:
+            state = self.missing[sqn]
+            if state.phase == Phase.BACK_OFF:
+                if self.source is None:
+                    state.deadline = now + self.config.nak_rpt_ivl  # no SPM yet: wait
+                    continue
+                naks.append(sqn)
+                state.phase, state.deadline = Phase.WAIT_NCF, now + self.config.nak_rpt_ivl
+            elif state.phase == Phase.WAIT_NCF:
+                state.ncf_tries += 1
+                if state.ncf_tries > self.config.ncf_retries:
+                    out += self._give_up(sqn, "no NCF confirmed the NAKs")
+                else:
+                    self._back_off(state, now)
+            else:
+                state.data_tries += 1
+                if state.data_tries > self.config.data_retries:
+                    out += self._give_up(sqn, "the repair never came")
+                else:
+                    self._back_off(state, now)
+        for at in range(0, len(naks), MAX_NAK_LIST + 1):
+            batch = naks[at : at + MAX_NAK_LIST + 1]
+            out.append(self._nak(batch))
+        out += self._deliver()
+        return out
+
+    def next_deadline(self) -> float | None:
+        return min((m.deadline for m in self.missing.values()), default=None)
+
+    # -- inside --
+
+    def _start(self, trail: int, first: int, options: Options, *, from_spm: bool = False
+               ) -> None:  # fmt: skip
+        """Where delivery begins, at the session's first packet (or SPM)."""
+        if self.next is not None:
+            return
+        if options.syn:
+            self.next = first
+        elif self.config.late_join:
+            self.next = trail
+        elif from_spm:
+            return  # without late join, the first data packet decides
+        else:
+            self.next = first
+        self.lead = (self.next - 1) & SQN_MASK
+
+    def _data(self, packet: Data, now: float) -> list[Action]:
+        self._start(packet.trail, packet.sqn, packet.options)
+        assert self.next is not None
+        out = self._trail(packet.trail)
+        sqn = packet.sqn
+        if sqn in self.buffer or after(self.next, sqn):
+            self.statistics.duplicates += 1
+            return out
+        self.statistics.data_received += 1
+        if sqn in self.missing:
+            del self.missing[sqn]
+            self.statistics.repairs_received += packet.repair
+        if len(self.buffer) >= self.config.max_buffered:
+            self.statistics.buffer_full += 1
+            return out
+        out += self._known((sqn - 1) & SQN_MASK, now)
+        self.buffer[sqn] = packet
+        if self.lead is None or after(sqn, self.lead):
+            self.lead = sqn
+        return out
+
+    def _known(self, lead: int, now: float) -> list[Action]:
+        """Everything up to ``lead`` exists: what has not come is missing."""
+        if self.lead is None or self.next is None or not after(lead, self.lead):
+            return []
+        gap = (lead - self.lead) & SQN_MASK
+        if gap > self.config.max_missing:
+            first = (self.lead + 1) & SQN_MASK
+            last = (lead - self.config.max_missing) & SQN_MASK
+            out = self._lost(first, last, "more went missing at once than can be chased")
+            self.lead = last
+            return out + self._known(lead, now)
+        sqn = (self.lead + 1) & SQN_MASK
+        while True:
+            if sqn not in self.buffer and sqn not in self.missing:
+                state = _Missing(Phase.BACK_OFF, now)
+                self._back_off(state, now)
+                self.missing[sqn] = state
+            if sqn == lead:
+                break
+            sqn = (sqn + 1) & SQN_MASK
+        self.lead = lead
+        return []
+
+    def _trail(self, trail: int) -> list[Action]:
+        """The source no longer holds what is before ``trail``."""
+        out: list[Action] = []
+        gone = sorted((s for s in self.missing if after(trail, s)),
+                      key=lambda s: (s - trail) & SQN_MASK)  # fmt: skip
+        for sqn in gone:
+            out += self._give_up(sqn, "the source's window moved past it")
+        return out
+
+    def _back_off(self, state: _Missing, now: float) -> None:
+        state.phase = Phase.BACK_OFF
+        state.deadline = now + self.random() * self.config.nak_bo_ivl
+
+    def _nak(self, sqns: list[int]) -> SendNak:
+        assert self.source is not None
+        gsi, sport = self.tsi
+        header = Header(self.config.nak_sport or self.config.dport, sport, gsi)
+        nak = Nak(header, PgmType.NAK, sqns[0], self.source, self.config.group,
+                  Options(nak_list=tuple(sqns[1:])))  # fmt: skip
+        self.statistics.naks_sent += 1
+        return SendNak(nak, self.source)
+
+    def _give_up(self, sqn: int, why: str) -> list[Action]:
+        self.missing.pop(sqn, None)
+        return self._lost(sqn, sqn, why)
+
+    def _lost(self, first: int, last: int, why: str) -> list[Action]:
+        """Sequence numbers ``first`` to ``last`` will never come."""
+        count = ((last - first) & SQN_MASK) + 1
+        self.statistics.lost_unrecoverable += count
+        for sqn in list(self.missing):
+            if not after(first, sqn) and not after(sqn, last):
+                del self.missing[sqn]
+        out: list[Action] = [Unrecoverable(first, last, self.statistics.bytes_delivered, why)]
+        self._skip(first, last)
+        return out
+
+    def _skip(self, first: int, last: int) -> None:
+        """Delivery passes over ``first``..``last`` and the APDUs they cut."""
+        if self.next is None:
+            return
+        if not after(first, self.next) and not after(self.next, (last + 1) & SQN_MASK):
+            self.next = (last + 1) & SQN_MASK
+            self.apdu = []
+            self.dropping = True
+        else:
+            self.holes.append((first, last))
+
+    def _deliver(self) -> list[Action]:
+        out: list[Action] = []
+        while self.next is not None:
+            hole = next((h for h in self.holes if h[0] == self.next), None)
+            if hole is not None:
+                self.holes.remove(hole)
+                self.next = (hole[1] + 1) & SQN_MASK
+                self.apdu = []
+                self.dropping = True
+                continue
+            packet = self.buffer.pop(self.next, None)
+            if packet is None:
+                break
+            self.next = (self.next + 1) & SQN_MASK
+            out += self._assemble(packet)
+        return out
+
+    def _assemble(self, packet: Data) -> list[Action]:
+        fragment = packet.options.fragment
+        if packet.options.fin:
+            self.finished = True
+        if fragment is None:
+            self.dropping = False
+            if packet.options.fin and not packet.payload:
+                return []
+            return [self._hand_over(packet.payload)]
+        if fragment.offset == 0:
+            self.apdu = []
+            self.dropping = False
+        if self.dropping:
+            return []  # the rest of an APDU whose beginning was lost
+        self.apdu.append(packet)
+        have = sum(len(p.payload) for p in self.apdu)
+        if have < fragment.total:
+            return []
+        apdu = b"".join(p.payload for p in self.apdu)
+        self.apdu = []
+        return [self._hand_over(apdu[: fragment.total])]
+
+    def _hand_over(self, apdu: bytes) -> Deliver:
+        self.statistics.apdus_delivered += 1
+        self.statistics.bytes_delivered += len(apdu)
+        return Deliver(apdu)

@@ -1,0 +1,271 @@
+"""A PGM source (RFC 3208 sections 5 and 6) as a pure state machine.
+
+Rules of this module:
+- Sans-IO, as the querier is: the driver hands it data to send
+  (:meth:`Source.send`), what arrives (:meth:`Source.receive`) and the time
+  (:meth:`Source.tick`); it answers with :class:`Transmit` actions (a packet
+  for the group, or for one address) and says when to call it next
+  (:meth:`Source.next_deadline`). No socket, no clock.
+- Data leaves as ODATA, an APDU longer than one TPDU in fragments
+  (OPT_FRAGMENT); the first ODATA carries OPT_SYN, the last one sent by
+  :meth:`Source.close` OPT_FIN. Sequence numbers are 32 bits and wrap
+  (serial arithmetic, RFC 1982).
+- The transmit window keeps the last ``window`` packets sent, and none older
+  than ``window_seconds`` when that is set (the seeds' RM_SEND_WINDOW_ADV_RATE:
+  the window advances with time): what left it cannot be repaired. Its trailing
+  and leading edges go in every ODATA and SPM.
+- One rate, in bytes a second, over ODATA, RDATA and SPM together (RFC 3208
+  5.1's rate limit; the seeds' RM_RATE_WINDOW_SIZE), as a token bucket that
+  holds ``burst`` seconds' worth. Repairs go before new data.
+- SPMs: a heartbeat after data (intervals growing from 0.1 s to the ambient
+  interval) and one every ambient interval (RFC 3208 6.1).
+- A NAK for data in the window is confirmed at once with an NCF to the group
+  and repaired once with RDATA (further NAKs for it while the repair waits
+  get an NCF only); a NAK for data out of the window is counted and ignored;
+  a NAK for another session, or malformed, is the driver's to count.
+- Data not yet sent is bounded: :meth:`Source.send` refuses (returns False)
+  when ``window`` TPDUs are already waiting, and the driver waits.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+
+from ._pgm import Address, Data, Fragment, Header, Nak, Options, PgmPacket, PgmType, Spm
+
+SQN_MASK = 0xFFFFFFFF
+HEARTBEAT = (0.1, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # seconds after data, then ambient
+IP_OVERHEAD = {4: 20, 6: 40}  # what the rate counts besides the PGM packet
+
+
+def after(a: int, b: int) -> bool:
+    """Whether sequence number ``a`` comes after ``b`` (RFC 1982 serial arithmetic)."""
+    return a != b and (a - b) & SQN_MASK < 0x80000000
+
+
+@dataclass
+class SourceConfig:
+    gsi: bytes  # 6 octets
+    sport: int  # the session's source port (with the GSI, its TSI)
+    dport: int  # the group's data port
+    group: Address
+    path: Address  # this source's address, which receivers send NAKs to
+    max_tsdu: int = 1400  # data octets in one TPDU
+    rate: int = 1_000_000  # bytes a second, ODATA + RDATA + SPM with their IP headers
+    window: int = 4096  # packets kept for repair
+    window_seconds: float | None = None  # and none older than this, when set
+    burst: float = 0.01  # the token bucket's depth, in seconds of the rate
+    ambient_spm: float = 8.0
+    first_sqn: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0:
+            raise ValueError(f"a rate of {self.rate} bytes a second sends nothing")
+        if self.window < 1:
+            raise ValueError("the transmit window holds at least one packet")
+        if self.window_seconds is not None and self.window_seconds <= 0:
+            raise ValueError("the transmit window spans more than 0 seconds")
+        if not 1 <= self.max_tsdu <= 65535:
+            raise ValueError(f"a TPDU carries 1 to 65535 data octets, not {self.max_tsdu}")
+
+
+@dataclass(frozen=True)
+class Transmit:
+    """A packet to send: to the group when ``to`` is None, else to that address."""
+
+    packet: PgmPacket
+    to: Address | None = None
+
+
+@dataclass
+class SourceStatistics:
+    """As RM_SENDER_STATISTICS counts them."""
+
+    data_sent: int = 0  # ODATA packets
+    bytes_sent: int = 0  # APDU octets in ODATA
+    repairs_sent: int = 0  # RDATA packets
+    spms_sent: int = 0
+    naks_received: int = 0
+    ncfs_sent: int = 0
+    naks_outside_window: int = 0  # asked for what the window no longer holds
+    apdus: int = 0
+
+
+@dataclass
+class _Kept:
+    packet: Data
+    sent: float
+
+
+@dataclass
+class Source:
+    config: SourceConfig
+    now: float
+    statistics: SourceStatistics = field(default_factory=SourceStatistics)
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.header = Header(c.sport, c.dport, c.gsi)
+        self.next_sqn = c.first_sqn & SQN_MASK  # the next ODATA's sequence number
+        self.window: collections.OrderedDict[int, _Kept] = collections.OrderedDict()
+        self.waiting: collections.deque[Data] = collections.deque()  # ODATA not yet sent
+        self.repairs: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self.tokens = c.rate * c.burst
+        self.last_fill = self.now
+        self.spm_sqn = 0
+        self.heartbeat = len(HEARTBEAT)  # past the heartbeat: ambient SPMs
+        self.next_spm = self.now  # an SPM first, so receivers learn where to NAK
+        self.syn_sent = False
+        self.closing = False
+
+    # -- the driver's calls --
+
+    def send(self, apdu: bytes) -> bool:
+        """Queue an APDU; False (nothing queued) while ``window`` TPDUs wait to go."""
+        if self.closing:
+            raise ValueError("the session is closed")
+        if len(self.waiting) >= self.config.window:
+            return False
+        size = self.config.max_tsdu
+        pieces = [apdu[i : i + size] for i in range(0, len(apdu), size)] or [b""]
+        first = self.next_sqn
+        for index, piece in enumerate(pieces):
+            fragment = Fragment(first, index * size, len(apdu)) if len(pieces) > 1 else None
+            options = Options(fragment=fragment, syn=not self.syn_sent)
+            self.syn_sent = True
+            self.waiting.append(Data(self.header, self.next_sqn, 0, piece, options=options))
+            self.next_sqn = (self.next_sqn + 1) & SQN_MASK
+        self.statistics.apdus += 1
+        return True
+
+    def close(self) -> None:
+        """The session ends: an empty ODATA with OPT_FIN follows what waits."""
+        if not self.closing:
+            self.waiting.append(Data(self.header, self.next_sqn, 0, b"", options=Options(fin=True)))
+            self.next_sqn = (self.next_sqn + 1) & SQN_MASK
+            self.closing = True
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be sent, and no repair."""
+        return not self.waiting and not self.repairs
+
+    def receive(self, packet: PgmPacket, now: float) -> list[Transmit]:
+        """A packet for this session (a NAK, usually); what to send back at once."""
+        self._advance(now)
+        if not isinstance(packet, Nak) or packet.kind != PgmType.NAK:
+            return []
+        if (packet.header.gsi, packet.header.dport) != (self.config.gsi, self.config.sport):
+            return []  # a NAK names the session by its GSI and, as destination port, its port
+        out = []
+        for sqn in (packet.sqn, *packet.options.nak_list):
+            self.statistics.naks_received += 1
+            if sqn not in self.window:
+                self.statistics.naks_outside_window += 1
+                continue
+            ncf = Nak(self.header, PgmType.NCF, sqn, self.config.path, self.config.group)
+            out.append(Transmit(ncf))
+            self.statistics.ncfs_sent += 1
+            self.repairs[sqn] = None
+        return out
+
+    def tick(self, now: float) -> list[Transmit]:
+        """What to send now: repairs, then data, as the rate allows; SPMs when due."""
+        self._advance(now)
+        out: list[Transmit] = []
+        if now >= self.next_spm:
+            out.append(self._spm())
+        while self.repairs:
+            sqn = next(iter(self.repairs))
+            kept = self.window.get(sqn)
+            if kept is None:  # it left the window meanwhile
+                del self.repairs[sqn]
+                continue
+            repair = Data(self.header, sqn, self._trail(), kept.packet.payload, repair=True,
+                          options=kept.packet.options)  # fmt: skip
+            if not self._spend(repair):
+                return out
+            del self.repairs[sqn]
+            out.append(Transmit(repair))
+            self.statistics.repairs_sent += 1
+        while self.waiting:
+            head = self.waiting[0]
+            data = Data(self.header, head.sqn, self._trail(head.sqn), head.payload,
+                        options=head.options)  # fmt: skip
+            if not self._spend(data):
+                return out
+            self.waiting.popleft()
+            self.window[data.sqn] = _Kept(data, now)
+            self._trim()
+            out.append(Transmit(data))
+            self.statistics.data_sent += 1
+            self.statistics.bytes_sent += len(data.payload)
+            self.heartbeat = 0  # data went: SPMs come quickly again
+            self.next_spm = min(self.next_spm, now + HEARTBEAT[0])
+        return out
+
+    def next_deadline(self) -> float:
+        """When :meth:`tick` has something to do."""
+        deadline = self.next_spm
+        if self.repairs or self.waiting:
+            deadline = min(deadline, self.now + max(0.0, -self.tokens) / self.config.rate)
+        if self.config.window_seconds is not None and self.window:
+            oldest = next(iter(self.window.values())).sent
+            deadline = min(deadline, oldest + self.config.window_seconds)
+        return deadline
+
+    # -- inside --
+
+    def _advance(self, now: float) -> None:
+        c = self.config
+        self.tokens = min(c.rate * c.burst, self.tokens + (now - self.last_fill) * c.rate)
+        self.last_fill = self.now = max(self.now, now)
+        if c.window_seconds is not None:
+            while self.window and next(iter(self.window.values())).sent + c.window_seconds <= now:
+                self.window.popitem(last=False)
+
+    def _spend(self, packet: PgmPacket) -> bool:
+        """Take the packet's bytes from the bucket; False when it must wait."""
+        if self.tokens < 0:
+            return False
+        size = self._size(packet)
+        self.tokens -= size
+        return True
+
+    def _size(self, packet: PgmPacket) -> int:
+        payload = len(packet.payload) if isinstance(packet, Data) else 0
+        return IP_OVERHEAD[self.config.group.version] + 16 + 8 + 24 + payload
+
+    def _trim(self) -> None:
+        while len(self.window) > self.config.window:
+            self.window.popitem(last=False)
+
+    def _trail(self, lead: int | None = None) -> int:
+        """The oldest sequence number the window holds; with nothing sent yet, the
+        first one that will be (sequence numbers are given as data is queued)."""
+        if self.window:
+            return next(iter(self.window))
+        if lead is not None:
+            return lead
+        return self.waiting[0].sqn if self.waiting else self.next_sqn
+
+    def _lead(self) -> int:
+        """The last sequence number sent; the trailing edge less one before any."""
+        if self.window:
+            return next(reversed(self.window))
+        return (self._trail() - 1) & SQN_MASK
+
+    def _spm(self) -> Transmit:
+        spm = Spm(self.header, self.spm_sqn, self._trail(), self._lead(), self.config.path,
+                  Options(fin=self.closing and self.idle))  # fmt: skip
+        self.spm_sqn = (self.spm_sqn + 1) & SQN_MASK
+        self.tokens -= self._size(spm)
+        self.statistics.spms_sent += 1
+        if self.heartbeat < len(HEARTBEAT):
+            self.next_spm = self.now + HEARTBEAT[self.heartbeat]
+            self.heartbeat += 1
+        else:
+            self.next_spm = self.now + self.config.ambient_spm
+        return Transmit(spm)
+

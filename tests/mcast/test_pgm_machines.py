@@ -1,0 +1,245 @@
+"""The PGM source and receiver state machines, without a network: a simulated
+link with seeded random loss carries every packet (encoded and decoded again
+by the codec) between one source and three receivers, on a simulated clock.
+What each receiver hands over is compared with what the source was given."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Any
+
+import pytest
+
+from mcast._pgm import Data, Header, Nak, PgmType, decode_pgm_untrusted, encode_pgm
+from mcast._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
+from mcast._pgmsource import Source, SourceConfig, after
+
+GROUP, SOURCE = IPv4Address("239.192.0.1"), IPv4Address("10.0.0.1")
+GSI = bytes.fromhex("0a0000010001")
+
+
+def apdus(count: int, seed: int = 1) -> list[bytes]:
+    """Each one different (it starts with its number), of sizes from 4 octets to 9 KB."""
+    rng = random.Random(seed)
+    return [n.to_bytes(4, "big") + rng.randbytes(rng.choice([0, 100, 1400, 3000, 9000]))
+            for n in range(count)]  # fmt: skip
+
+
+@dataclass
+class Listener:
+    receiver: Receiver
+    loss: float
+    joins_at: float = 0.0
+    delivered: list[bytes] = field(default_factory=list)
+    lost: list[Unrecoverable] = field(default_factory=list)
+
+
+class Link:
+    """One source, several receivers, every packet through the codec, seeded loss."""
+
+    def __init__(self, source: Source, listeners: list[Listener], seed: int = 7) -> None:
+        self.source, self.listeners = source, listeners
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.naks_on_wire = 0
+
+    def carry(self, packet: Any, to: Listener) -> Any:
+        if self.now < to.joins_at or self.rng.random() < to.loss:
+            return None
+        return decode_pgm_untrusted(encode_pgm(packet))
+
+    def to_receivers(self, packets: list[Any]) -> None:
+        for packet in packets:
+            for listener in self.listeners:
+                arrived = self.carry(packet.packet, listener)
+                if arrived is not None:
+                    self.act(listener, listener.receiver.receive(arrived, self.now))
+
+    def act(self, listener: Listener, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, Deliver):
+                listener.delivered.append(action.apdu)
+            elif isinstance(action, Unrecoverable):
+                listener.lost.append(action)
+            elif isinstance(action, SendNak):
+                assert action.to == SOURCE
+                self.naks_on_wire += 1
+                if self.rng.random() >= listener.loss:  # NAKs get lost too
+                    nak = decode_pgm_untrusted(encode_pgm(action.packet))
+                    self.to_receivers(self.source.receive(nak, self.now))
+
+    def run(self, data: list[bytes], *, until: float = 120.0, close: bool = True) -> None:
+        pending = list(data)
+        closed = False
+        while self.now < until:
+            while pending and self.source.send(pending[0]):
+                pending.pop(0)
+            if not pending and close and not closed:
+                self.source.close()
+                closed = True
+            self.to_receivers(self.source.tick(self.now))
+            for listener in self.listeners:
+                self.act(listener, listener.receiver.tick(self.now))
+            if closed and self.source.idle and all(
+                    not listener.receiver.missing and listener.receiver.finished
+                    for listener in self.listeners):  # fmt: skip
+                return
+            deadlines = [self.source.next_deadline()] + [
+                d for listener in self.listeners
+                if (d := listener.receiver.next_deadline()) is not None
+            ]  # fmt: skip
+            self.now = max(self.now + 1e-4, min(deadlines))
+
+
+def session(*, loss: float = 0.0, receivers: int = 3, window: int = 4096, rate: int = 10**7,
+            late_join: bool = False, joins_at: float = 0.0, first_sqn: int = 0,
+            seed: int = 7) -> Link:  # fmt: skip
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, rate=rate, window=window,
+                                 first_sqn=first_sqn), now=0.0)  # fmt: skip
+    listeners = []
+    for index in range(receivers):
+        rng = random.Random(seed * 100 + index)
+        config = ReceiverConfig(GROUP, 7500, late_join=late_join)
+        listeners.append(Listener(Receiver(config, (GSI, 4000), rng.random), loss,
+                                  joins_at if index == 0 else 0.0))  # fmt: skip
+    return Link(source, listeners, seed)
+
+
+def test_without_loss_every_receiver_gets_every_apdu_and_no_nak_is_sent() -> None:
+    data = apdus(300)
+    link = session()
+    link.run(data)
+    for listener in link.listeners:
+        assert listener.delivered == data and not listener.lost
+        assert listener.receiver.statistics.naks_sent == 0
+    assert link.source.statistics.repairs_sent == 0
+    assert link.source.statistics.bytes_sent == sum(len(a) for a in data)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_with_five_percent_loss_naks_and_repairs_make_it_whole(seed: int) -> None:
+    data = apdus(400, seed)
+    link = session(loss=0.05, seed=seed)
+    link.run(data)
+    for listener in link.listeners:
+        assert listener.delivered == data, (len(listener.delivered), listener.lost[:3])
+        stats = listener.receiver.statistics
+        assert stats.naks_sent > 0 and stats.repairs_received > 0 and not listener.lost
+    assert link.source.statistics.repairs_sent > 0 and link.source.statistics.ncfs_sent > 0
+
+
+def test_an_ncf_suppresses_the_other_receivers_nak() -> None:
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE), now=0.0)
+    for n in range(3):
+        source.send(bytes([n]))
+    spm, *data = (t.packet for t in source.tick(0.0))
+    quick = Receiver(ReceiverConfig(GROUP, 7500), (GSI, 4000), lambda: 0.0)
+    slow = Receiver(ReceiverConfig(GROUP, 7500), (GSI, 4000), lambda: 0.99)
+    for receiver in (quick, slow):
+        receiver.receive(spm, 0.0)
+        for packet in (data[0], data[2]):  # both lost sequence number 1
+            receiver.receive(packet, 0.0)
+    (nak,) = quick.tick(0.001)
+    assert isinstance(nak, SendNak) and nak.packet.sqn == 1 and slow.tick(0.001) == []
+    (ncf,) = (t.packet for t in source.receive(nak.packet, 0.002))
+    assert slow.receive(ncf, 0.003) == [] and quick.receive(ncf, 0.003) == []
+    assert slow.tick(0.1) == []  # its back-off ended after the NCF: no NAK of its own
+    assert slow.statistics.naks_sent == 0 and quick.statistics.naks_sent == 1
+    (repair,) = (t.packet for t in source.tick(0.004))
+    assert isinstance(repair, Data) and repair.repair and repair.sqn == 1
+    for receiver in (quick, slow):
+        assert receiver.receive(repair, 0.005) == [Deliver(bytes([1])), Deliver(bytes([2]))]
+        assert receiver.statistics.repairs_received == 1
+
+
+def test_loss_the_window_cannot_repair_is_said_with_its_offset_and_nothing_corrupt_is_given(
+) -> None:  # fmt: skip
+    data = apdus(600, 5)
+    link = session(loss=0.4, window=32, seed=5)
+    link.run(data, until=60.0)
+    for listener in link.listeners:
+        assert listener.lost, "40 % loss with a 32-packet window must lose something"
+        first = listener.lost[0]
+        # Everything handed over is a whole APDU of the source's, in order.
+        positions = [data.index(apdu) for apdu in listener.delivered]
+        assert positions == sorted(positions) and len(set(positions)) == len(positions)
+        prefix = 0
+        for index, apdu in enumerate(data):
+            if index >= len(listener.delivered) or listener.delivered[index] != apdu:
+                break
+            prefix += len(apdu)
+        assert first.offset == prefix  # the octets delivered before the first loss
+        assert listener.receiver.statistics.lost_unrecoverable >= 1
+
+
+def test_a_late_joiner_gets_what_the_window_still_holds_then_the_rest() -> None:
+    data = apdus(400, 6)
+    link = session(late_join=True, joins_at=0.05, rate=2_000_000)
+    link.run(data)
+    late, early = link.listeners[0], link.listeners[1]
+    assert early.delivered == data
+    assert late.delivered == data  # the window (4,096 packets) still held the beginning
+    assert late.receiver.statistics.naks_sent > 0
+
+
+def test_without_late_join_it_starts_where_it_came_in() -> None:
+    data = apdus(400, 6)
+    link = session(late_join=False, joins_at=0.05, rate=2_000_000)
+    link.run(data)
+    late = link.listeners[0]
+    assert late.receiver.statistics.naks_sent == 0 and not late.lost
+    assert 0 < len(late.delivered) < len(data)
+    assert late.delivered == data[-len(late.delivered) :]
+
+
+def test_sequence_numbers_wrap() -> None:
+    data = apdus(200, 8)
+    link = session(loss=0.05, first_sqn=0xFFFFFFFF - 50)
+    link.run(data)
+    for listener in link.listeners:
+        assert listener.delivered == data
+    assert after(0, 0xFFFFFFFF) and not after(0xFFFFFFFF, 0)
+
+
+def test_the_rate_holds_and_the_window_keeps_its_size() -> None:
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, rate=100_000, window=50),
+                    now=0.0)  # fmt: skip
+    sent = 0
+    now = 0.0
+    while now < 2.0:
+        while source.send(b"x" * 1000):
+            pass
+        for out in source.tick(now):
+            sent += len(encode_pgm(out.packet)) + 20
+        now = max(now + 1e-4, source.next_deadline())
+    assert 190_000 <= sent <= 210_000  # 2 s at 100,000 bytes a second
+    assert len(source.window) == 50
+    assert not source.send(b"more") or len(source.waiting) <= 50
+
+
+def test_a_nak_outside_the_window_is_counted_and_ignored() -> None:
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, window=10), now=0.0)
+    for _ in range(30):
+        assert source.send(b"d")
+        source.tick(0.0)
+    assert list(source.window) == list(range(20, 30))
+    header = Header(7500, 4000, GSI)  # a receiver's NAK: to the session's port
+    nak = Nak(header, PgmType.NAK, 2, SOURCE, GROUP)
+    assert source.receive(nak, 0.1) == []
+    assert source.statistics.naks_outside_window == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"rate": 0}, "rate of 0"),
+        ({"window": 0}, "at least one packet"),
+        ({"max_tsdu": 0}, "1 to 65535"),
+        ({"window_seconds": 0.0}, "more than 0 seconds"),
+    ],
+)
+def test_a_source_refuses_what_cannot_work(config: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, **config)
