@@ -11,7 +11,9 @@ Rules of this module:
 - Where the session starts: at OPT_SYN when the first packet carries it;
   otherwise, with late join, at the trailing edge the first packet or SPM
   gives (what the window still holds is asked for); without it, at the first
-  packet received.
+  packet received. With ``need_syn``, the first packet delivered must be the
+  session's first (OPT_SYN): a receiver that joined after the beginning left
+  the window says so (:class:`Unrecoverable` at offset 0) and takes no more.
 - Loss: a gap before a packet, or below an SPM's leading edge. Each missing
   sequence number goes through BACK_OFF (a random wait up to ``nak_bo_ivl``),
   a NAK (several due together go in one, with OPT_NAK_LIST), WAIT_NCF
@@ -40,6 +42,10 @@ from ._pgm import Address, Data, Header, Nak, Options, PgmPacket, PgmType, Spm
 from ._pgmsource import SQN_MASK, after
 
 MAX_NAK_LIST = 62
+BEGINNING_GONE = (
+    "the session's beginning has left the sender's window (it began before this "
+    "receiver joined, or its first packets could not be repaired)"
+)
 
 
 class Phase(Enum):
@@ -58,6 +64,7 @@ class ReceiverConfig:
     ncf_retries: int = 2
     data_retries: int = 5
     late_join: bool = False
+    need_syn: bool = False  # the session must be had from its first data (OPT_SYN) on
     max_missing: int = 65536
     max_buffered: int = 65536
     nak_sport: int = 0  # the port NAKs come from (0: the session's data port)
@@ -90,6 +97,7 @@ class ReceiverStatistics:
     """As RM_RECEIVER_STATISTICS counts them."""
 
     data_received: int = 0  # ODATA and RDATA, each once
+    data_delivered: int = 0  # packets handed on in order
     repairs_received: int = 0  # RDATA that filled a gap
     duplicates: int = 0
     naks_sent: int = 0
@@ -125,11 +133,12 @@ class Receiver:
         self.dropping = False  # the rest of an APDU whose beginning was lost is passed over
         self.holes: list[tuple[int, int]] = []  # lost ranges ahead of delivery, to jump
         self.finished = False  # OPT_FIN delivered
+        self.refused = False  # need_syn, and the first data was not the session's first
 
     # -- the driver's calls --
 
     def receive(self, packet: PgmPacket, now: float) -> list[Action]:
-        if packet.header.tsi != self.tsi:
+        if packet.header.tsi != self.tsi or self.refused:
             return []
         out: list[Action] = []
         if isinstance(packet, Spm):
@@ -150,6 +159,8 @@ class Receiver:
         return out
 
     def tick(self, now: float) -> list[Action]:
+        if self.refused:
+            return []
         out: list[Action] = []
         due = [sqn for sqn, m in self.missing.items() if m.deadline <= now]
         naks: list[int] = []
@@ -273,6 +284,10 @@ class Receiver:
         """Sequence numbers ``first`` to ``last`` will never come."""
         count = ((last - first) & SQN_MASK) + 1
         self.statistics.lost_unrecoverable += count
+        if self.config.need_syn and not self.statistics.data_delivered:
+            self.refused = True  # whatever was lost, the session cannot be had from its start
+            self.missing.clear()
+            return [Unrecoverable(first, last, 0, BEGINNING_GONE)]
         for sqn in list(self.missing):
             if not after(first, sqn) and not after(sqn, last):
                 del self.missing[sqn]
@@ -304,6 +319,12 @@ class Receiver:
             packet = self.buffer.pop(self.next, None)
             if packet is None:
                 break
+            first = not self.statistics.data_delivered
+            if first and self.config.need_syn and not packet.options.syn:
+                self.refused = True
+                self.missing.clear()
+                return [*out, Unrecoverable(packet.sqn, packet.sqn, 0, BEGINNING_GONE)]
+            self.statistics.data_delivered += 1
             self.next = (self.next + 1) & SQN_MASK
             out += self._assemble(packet)
         return out

@@ -268,4 +268,3 @@ class Source:
         else:
             self.next_spm = self.now + self.config.ambient_spm
         return Transmit(spm)
-

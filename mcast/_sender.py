@@ -30,9 +30,12 @@ class Sender:
         loop: bool = True,
         source: str | IPAddress | None = None,
         tos: int | None = None,
+        kind: int = socket.SOCK_DGRAM,
+        protocol: int = 0,
     ) -> None:
+        """``kind`` and ``protocol`` make another socket than UDP's (PGM's raw one)."""
         self.family = family
-        self.sock = trio.socket.socket(family, socket.SOCK_DGRAM)
+        self.sock = trio.socket.socket(family, kind, protocol)
         try:
             self._configure(interface, ttl, loop, source, tos)
         except BaseException:

@@ -19,12 +19,13 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import join, ping, proxy, querier, route, send, show, tour, watch
+    from . import join, pgm, ping, proxy, querier, route, send, show, tour, watch
 
     parser, commands = kit.program("mcast", DESCRIPTION)
     join.register(commands)
     send.register(commands)
     ping.register(commands)
+    pgm.register(commands)
     route.register(commands)
     show.register(commands)
     querier.register(commands)

@@ -32,6 +32,7 @@ class Listener:
     receiver: Receiver
     loss: float
     joins_at: float = 0.0
+    drops: set[int] = field(default_factory=set)  # data sequence numbers lost once, for sure
     delivered: list[bytes] = field(default_factory=list)
     lost: list[Unrecoverable] = field(default_factory=list)
 
@@ -47,6 +48,9 @@ class Link:
 
     def carry(self, packet: Any, to: Listener) -> Any:
         if self.now < to.joins_at or self.rng.random() < to.loss:
+            return None
+        if isinstance(packet, Data) and packet.sqn in to.drops:
+            to.drops.discard(packet.sqn)
             return None
         return decode_pgm_untrusted(encode_pgm(packet))
 
@@ -95,13 +99,13 @@ class Link:
 
 def session(*, loss: float = 0.0, receivers: int = 3, window: int = 4096, rate: int = 10**7,
             late_join: bool = False, joins_at: float = 0.0, first_sqn: int = 0,
-            seed: int = 7) -> Link:  # fmt: skip
+            seed: int = 7, need_syn: bool = False) -> Link:  # fmt: skip
     source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, rate=rate, window=window,
                                  first_sqn=first_sqn), now=0.0)  # fmt: skip
     listeners = []
     for index in range(receivers):
         rng = random.Random(seed * 100 + index)
-        config = ReceiverConfig(GROUP, 7500, late_join=late_join)
+        config = ReceiverConfig(GROUP, 7500, late_join=late_join, need_syn=need_syn)
         listeners.append(Listener(Receiver(config, (GSI, 4000), rng.random), loss,
                                   joins_at if index == 0 else 0.0))  # fmt: skip
     return Link(source, listeners, seed)
@@ -192,6 +196,29 @@ def test_without_late_join_it_starts_where_it_came_in() -> None:
     assert late.receiver.statistics.naks_sent == 0 and not late.lost
     assert 0 < len(late.delivered) < len(data)
     assert late.delivered == data[-len(late.delivered) :]
+
+
+def test_the_first_packet_lost_is_asked_for_when_the_beginning_is_needed() -> None:
+    data = apdus(50, 9)
+    link = session(late_join=True, need_syn=True)
+    for listener in link.listeners:
+        listener.drops = {0}  # the packet with OPT_SYN
+    link.run(data)
+    for listener in link.listeners:
+        assert listener.delivered == data and not listener.lost
+        assert listener.receiver.statistics.repairs_received >= 1
+
+
+def test_a_receiver_that_joins_after_the_beginning_left_the_window_says_so() -> None:
+    data = apdus(400, 10)
+    link = session(late_join=True, need_syn=True, joins_at=0.2, rate=2_000_000, window=64)
+    link.run(data, until=20.0)
+    late = link.listeners[0]
+    assert late.delivered == []
+    (lost,) = late.lost
+    assert lost.offset == 0 and "beginning has left the sender's window" in lost.why
+    assert late.receiver.refused and late.receiver.tick(100.0) == []
+    assert link.listeners[1].delivered == data
 
 
 def test_sequence_numbers_wrap() -> None:

@@ -1,0 +1,81 @@
+"""PGM on the wire, from Trio: raw IP protocol 113 (what Windows speaks) or UDP
+encapsulation (what OpenPGM offers), IPv4 or IPv6, on a chosen interface.
+
+A :class:`PgmTransport` sends a PGM packet to the group or to one address,
+and receives PGM packets with the address they came from. Raw IPv4 sockets
+hand over the IP header, which is taken off here; the group is joined on the
+interface (the seeds' RM_ADD_RECEIVE_IF) and sent to by it (RM_SET_SEND_IF),
+with the TTL asked for (RM_SET_MCAST_TTL).
+"""
+
+from __future__ import annotations
+
+import socket
+
+from ipv6 import InterfaceRef, addresses_of
+
+from ._datagram import IPAddress, as_address
+from ._errors import KernelRefused, McastBadInput
+from ._membercalls import change
+from ._membership import Call, GroupKey
+from ._pgm import IPPROTO_PGM
+from ._sender import Sender
+
+RECEIVE_BUFFER = 8 << 20
+
+
+class PgmTransport:
+    def __init__(self, group: IPAddress, interface: InterfaceRef, *, udp_port: int | None = None,
+                 ttl: int = 1, loop: bool = False) -> None:  # fmt: skip
+        if not group.is_multicast:
+            raise McastBadInput(f"{group} is not a multicast address: PGM sends to a group")
+        self.group, self.interface, self.udp_port = group, interface, udp_port
+        family = socket.AF_INET if group.version == 4 else socket.AF_INET6
+        kind, protocol = (socket.SOCK_DGRAM, 0) if udp_port else (socket.SOCK_RAW, IPPROTO_PGM)
+        self.sender = Sender(family, interface=interface, ttl=ttl, loop=loop, kind=kind,
+                             protocol=protocol)  # fmt: skip
+        self.sock = self.sender.sock
+        raw = socket.socket(fileno=self.sock.fileno())
+        try:
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            if udp_port:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                raw.bind(("0.0.0.0" if family == socket.AF_INET else "::", udp_port))
+        except OSError as exc:
+            self.close()
+            raise KernelRefused(f"cannot open PGM's UDP port {udp_port}: {exc.strerror}") from exc
+        finally:
+            raw.detach()
+        own = [a for a in addresses_of(interface, group.version) if not a.is_loopback]
+        if not own:
+            self.close()
+            raise McastBadInput(f"{interface} has no IPv{group.version} address to send from")
+        self.address = next((a for a in own if not a.is_link_local), own[0])
+        self.joined = False
+
+    def join(self) -> None:
+        """Receive the group's packets on this interface."""
+        raw = socket.socket(fileno=self.sock.fileno())
+        try:
+            change(raw, Call.JOIN, GroupKey(self.group, self.interface.index), None)
+        except OSError as exc:
+            raise KernelRefused(f"cannot join {self.group} on {self.interface}: "
+                                f"{exc.strerror}") from exc  # fmt: skip
+        finally:
+            raw.detach()
+        self.joined = True
+
+    async def send(self, packet: bytes, to: IPAddress | None = None) -> None:
+        """To the group, or to ``to`` (a NAK to its source)."""
+        await self.sender.send(packet, to or self.group, self.udp_port or 0)
+
+    async def receive(self) -> tuple[bytes, IPAddress]:
+        """The next PGM packet and its source (raw IPv4: the IP header taken off)."""
+        data, peer = await self.sock.recvfrom(65535)
+        source = as_address(peer[0].split("%", 1)[0])
+        if self.udp_port is None and self.group.version == 4:
+            data = data[(data[0] & 0x0F) * 4 :] if data else data
+        return data, source
+
+    def close(self) -> None:
+        self.sender.close()

@@ -1,0 +1,280 @@
+"""PGM sessions from Trio, in the shape the seeds give them (SOCK_RDM): a sender
+connects to a group and sends, blocking while its window is full; a listener
+accepts a session when a new source's first packets arrive and hands over its
+data whole and in order, or says from where it became unrecoverable.
+
+The drivers only move bytes and time: what to send, repair and deliver is
+decided by the pure machines (:mod:`mcast._pgmsource`, :mod:`mcast._pgmreceiver`).
+Nothing a peer sends ends them: a malformed packet, one for another port or
+session, or one past the bounds is counted by reason and dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ipv6 import InterfaceRef
+
+from ._datagram import IPAddress
+from ._errors import McastError
+from ._pgm import Data, Nak, PgmType, Spm, decode_pgm_untrusted, encode_pgm
+from ._pgmnet import PgmTransport
+from ._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
+from ._pgmsource import Source, SourceConfig, Transmit
+from ._wirecommon import MalformedPacket
+
+MAX_SESSIONS = 64
+
+
+class PgmUnrecoverable(McastError):
+    """Data of a session will never arrive; ``offset`` is how many octets came before."""
+
+    exit_code = 5
+
+    def __init__(self, offset: int, why: str) -> None:
+        self.offset = offset
+        super().__init__(f"data became unrecoverable at offset {offset}: {why}")
+
+
+@dataclass
+class SenderOptions:
+    """The seeds' RM_* sender options: rate, window (packets and seconds), TTL."""
+
+    rate: int = 1_250_000  # bytes a second (10 Mbit/s)
+    window: int = 4096  # packets (RM_RATE_WINDOW_SIZE's size)
+    window_seconds: float | None = None  # RM_SEND_WINDOW_ADV_RATE: the window ages
+    ttl: int = 1
+    max_tsdu: int = 1400
+    udp_port: int | None = None
+    sport: int | None = None  # the session's port; random by default
+
+
+class PgmSender:
+    def __init__(self, transport: PgmTransport, port: int, options: SenderOptions) -> None:
+        self.transport = transport
+        gsi = os.urandom(6)
+        sport = options.sport or random.randrange(1024, 65536)
+        self.source = Source(SourceConfig(
+            gsi, sport, port, transport.group, transport.address, max_tsdu=options.max_tsdu,
+            rate=options.rate, window=options.window, window_seconds=options.window_seconds,
+        ), now=trio.current_time())  # fmt: skip
+        self.wake = trio.Event()
+        self.space = trio.Event()
+        self.faults: collections.Counter[str] = collections.Counter()
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        return {**vars(self.source.statistics), "faults": dict(self.faults)}
+
+    async def send(self, apdu: bytes) -> None:
+        """Queue one message; waits while the window's worth of packets waits to go."""
+        while not self.source.send(apdu):
+            self.space = trio.Event()
+            await self.space.wait()
+        self.wake.set()
+
+    async def finish(self, linger: float) -> None:
+        """OPT_FIN after the data; then ``linger`` seconds for the receivers' repairs."""
+        self.source.close()
+        self.wake.set()
+        while not self.source.idle:
+            self.space = trio.Event()
+            await self.space.wait()
+        await trio.sleep(linger)
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._naks)
+            while True:
+                await self._send_all(self.source.tick(trio.current_time()))
+                self.space.set()
+                with trio.move_on_at(self.source.next_deadline()):
+                    await self.wake.wait()
+                self.wake = trio.Event()
+
+    async def _send_all(self, out: list[Transmit]) -> None:
+        for transmit in out:
+            try:
+                await self.transport.send(encode_pgm(transmit.packet), transmit.to)
+            except McastError:
+                self.faults["send_failed"] += 1
+
+    async def _naks(self) -> None:
+        while True:
+            data, _ = await self.transport.receive()
+            try:
+                packet = decode_pgm_untrusted(data)
+            except MalformedPacket:
+                self.faults["malformed"] += 1
+                continue
+            if not isinstance(packet, Nak) or packet.kind != PgmType.NAK:
+                self.faults["not_a_nak"] += 1  # our own group's traffic, or another's
+                continue
+            await self._send_all(self.source.receive(packet, trio.current_time()))
+            self.wake.set()
+
+
+@asynccontextmanager
+async def open_pgm_sender(
+    group: IPAddress, port: int, interface: InterfaceRef, options: SenderOptions | None = None
+) -> AsyncIterator[PgmSender]:
+    """A PGM session to ``group``, data port ``port``, leaving by ``interface``."""
+    options = options or SenderOptions()
+    transport = PgmTransport(group, interface, udp_port=options.udp_port, ttl=options.ttl)
+    try:
+        sender = PgmSender(transport, port, options)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender.run)
+            yield sender
+            nursery.cancel_scope.cancel()
+    finally:
+        transport.close()
+
+
+@dataclass
+class PgmSession:
+    """One accepted session: its data, in order, from :meth:`receive`."""
+
+    tsi: tuple[bytes, int]
+    source: IPAddress
+    receiver: Receiver
+    data: trio.MemorySendChannel[bytes | Unrecoverable | None]
+    reader: trio.MemoryReceiveChannel[bytes | Unrecoverable | None]
+    ended: bool = False  # the end (OPT_FIN, all repaired) was handed over
+
+    async def receive(self) -> bytes | None:
+        """The next message; None once the source ended the session (OPT_FIN)."""
+        item = await self.reader.receive()
+        if isinstance(item, Unrecoverable):
+            raise PgmUnrecoverable(item.offset, item.why)
+        return item
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        return vars(self.receiver.statistics)
+
+
+@dataclass
+class PgmListener:
+    transport: PgmTransport
+    config: ReceiverConfig
+    sessions: dict[tuple[bytes, int], PgmSession] = field(default_factory=dict)
+    faults: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def __post_init__(self) -> None:
+        self.accepted, self.incoming = trio.open_memory_channel[PgmSession](MAX_SESSIONS)
+        self.wake = trio.Event()
+        self.rng = random.Random()
+
+    async def accept(self) -> PgmSession:
+        """The next new session (a source whose first packets arrived)."""
+        return await self.incoming.receive()
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._timers)
+            while True:
+                data, source = await self.transport.receive()
+                await self._packet(data, source)
+
+    async def _packet(self, data: bytes, source: IPAddress) -> None:
+        try:
+            packet = decode_pgm_untrusted(data)
+        except MalformedPacket:
+            self.faults["malformed"] += 1
+            return
+        if isinstance(packet, Nak):
+            if packet.kind == PgmType.NCF:
+                session = self.sessions.get(packet.header.tsi)
+                if session is not None:
+                    await self._act(session, session.receiver.receive(packet, trio.current_time()))
+            return  # other receivers' NAKs
+        if packet.header.dport != self.config.dport:
+            self.faults["other_port"] += 1
+            return
+        session = self.sessions.get(packet.header.tsi)
+        if session is None:
+            if not isinstance(packet, Data | Spm):
+                self.faults["unknown_session"] += 1
+                return
+            session = self._open(packet.header.tsi, source)
+            if session is None:
+                return
+        await self._act(session, session.receiver.receive(packet, trio.current_time()))
+        self.wake.set()
+
+    def _open(self, tsi: tuple[bytes, int], source: IPAddress) -> PgmSession | None:
+        if len(self.sessions) >= MAX_SESSIONS:
+            self.faults["too_many_sessions"] += 1
+            return None
+        send, read = trio.open_memory_channel[bytes | Unrecoverable | None](1 << 16)
+        receiver = Receiver(self.config, tsi, self.rng.random)
+        session = PgmSession(tsi, source, receiver, send, read)
+        try:
+            self.accepted.send_nowait(session)
+        except trio.WouldBlock:
+            self.faults["accept_queue_full"] += 1
+            return None
+        self.sessions[tsi] = session
+        return session
+
+    async def _act(self, session: PgmSession, actions: list[Any]) -> None:
+        if session.ended:
+            return
+        for action in actions:
+            if isinstance(action, SendNak):
+                try:
+                    await self.transport.send(encode_pgm(action.packet), action.to)
+                except McastError:
+                    self.faults["nak_send_failed"] += 1
+            elif isinstance(action, Deliver | Unrecoverable):
+                item = action.apdu if isinstance(action, Deliver) else action
+                try:
+                    session.data.send_nowait(item)
+                except trio.WouldBlock:
+                    self.faults["reader_too_slow"] += 1
+        if session.receiver.finished and not session.receiver.missing:
+            session.ended = True
+            try:
+                session.data.send_nowait(None)
+            except trio.WouldBlock:
+                self.faults["reader_too_slow"] += 1
+            await session.data.aclose()
+
+    async def _timers(self) -> None:
+        while True:
+            deadlines = [d for s in self.sessions.values()
+                         if (d := s.receiver.next_deadline()) is not None]  # fmt: skip
+            with trio.move_on_at(min(deadlines, default=trio.current_time() + 1.0)):
+                await self.wake.wait()
+            self.wake = trio.Event()
+            now = trio.current_time()
+            for session in list(self.sessions.values()):
+                await self._act(session, session.receiver.tick(now))
+
+
+@asynccontextmanager
+async def open_pgm_listener(group: IPAddress, port: int, interface: InterfaceRef, *,
+                            udp_port: int | None = None, late_join: bool = False,
+                            need_syn: bool = False) -> AsyncIterator[PgmListener]:  # fmt: skip
+    """Receive PGM sessions to ``group`` and data port ``port`` on ``interface``
+    (``late_join`` and ``need_syn``: see :class:`mcast._pgmreceiver.ReceiverConfig`)."""
+    transport = PgmTransport(group, interface, udp_port=udp_port)
+    try:
+        transport.join()
+        config = ReceiverConfig(group, port, late_join=late_join, need_syn=need_syn)
+        listener = PgmListener(transport, config)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listener.run)
+            yield listener
+            nursery.cancel_scope.cancel()
+    finally:
+        transport.close()

@@ -1,0 +1,140 @@
+"""PGM between lab hosts: a sender and three receivers on one bridged LAN, over
+raw IP protocol 113 and over UDP, IPv4 and IPv6; random loss injected on the
+receivers' links with iptables' statistic match (there is no netem here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+pytestmark = pytest.mark.needs_root
+
+LAB = """
+name = "pgm"
+[hosts.s]
+[hosts.r1]
+[hosts.r2]
+[hosts.r3]
+[[links]]
+name = "lan"
+snooping = false
+endpoints = [
+  { host = "s", ifname = "eth0", addresses = ["10.9.0.1/24", "2001:db8:9::1/64"], dad = false },
+  { host = "r1", ifname = "eth0", addresses = ["10.9.0.2/24", "2001:db8:9::2/64"], dad = false },
+  { host = "r2", ifname = "eth0", addresses = ["10.9.0.3/24", "2001:db8:9::3/64"], dad = false },
+  { host = "r3", ifname = "eth0", addresses = ["10.9.0.4/24", "2001:db8:9::4/64"], dad = false },
+]
+"""
+RECEIVERS = ("r1", "r2", "r3")
+
+
+def pgm(*words: str) -> list[str]:
+    return [sys.executable, "-m", "mcast", "pgm", *words]
+
+
+async def lose(host, fraction: float, udp: int | None) -> None:
+    """Drop ``fraction`` of what PGM brings to ``host``, at random."""
+    match = ["-p", "udp", "--dport", str(udp)] if udp else ["-p", "113"]
+    for tables in ("iptables", "ip6tables"):
+        await host.run([tables, "-A", "INPUT", *match, "-m", "statistic", "--mode", "random",
+                        "--probability", str(fraction), "-j", "DROP"])  # fmt: skip
+
+
+async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int | None = None,
+                   rate: str = "80M", window: str = "8192", loss: float = 0.0,
+                   late: str | None = None, late_join: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The sender's file, and each receiver's outcome: exit status, file, statistics."""
+    sent = tmp_path / "sent.bin"
+    sent.write_bytes(os.urandom(size))
+    encapsulation = ["--udp", str(udp)] if udp else []
+    for name in RECEIVERS:
+        if loss:
+            await lose(running.host(name), loss, udp)
+    outcomes: dict[str, Any] = {}
+
+    async def receive(name: str) -> None:
+        out = tmp_path / f"{name}.bin"
+        extra = ["--late-join"] if late == name and late_join else []
+        done = await running.host(name).run(pgm(
+            "recv", group, "-p", "7500", "-i", "eth0", *encapsulation, "-o", str(out), "--json",
+            "--timeout", "30", *extra), check=False)  # fmt: skip
+        outcomes[name] = (done.returncode, out.read_bytes() if out.exists() else b"",
+                          json.loads(done.stdout or b"{}"), done.stderr.decode())  # fmt: skip
+
+    async with trio.open_nursery() as nursery:
+        for name in RECEIVERS:
+            if name != late:
+                nursery.start_soon(receive, name)
+        await trio.sleep(1.0)
+        sender = running.host("s").run(pgm(
+            "send", group, str(sent), "-p", "7500", "-i", "eth0", *encapsulation, "--rate", rate,
+            "--window", window, "--json", "--linger", "3"), check=False)  # fmt: skip
+        if late:
+
+            async def later() -> None:
+                await trio.sleep(1.0)
+                await receive(late)
+
+            nursery.start_soon(later)
+        done = await sender
+        assert done.returncode == 0, done.stderr.decode()
+        outcomes["sender"] = json.loads(done.stdout)
+    outcomes["sent"] = sent.read_bytes()
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    ("group", "udp"),
+    [("239.192.0.5", None), ("ff3e::8000:5", None), ("239.192.0.6", 3056), ("ff3e::8000:6", 3056)],
+    ids=["raw-ipv4", "raw-ipv6", "udp-ipv4", "udp-ipv6"],
+)
+async def test_three_receivers_get_the_file_whole_through_loss(lab, tmp_path, group, udp) -> None:
+    async with lab(LAB, text=True) as running:
+        got = await transfer(running, tmp_path, 4 << 20, group, udp=udp, loss=0.05)
+    sent = got["sent"]
+    for name in RECEIVERS:
+        status, data, statistics, stderr = got[name]
+        assert status == 0, stderr
+        assert data == sent
+        assert statistics["naks_sent"] > 0 and statistics["repairs_received"] > 0
+    assert got["sender"]["repairs_sent"] > 0
+
+
+async def test_loss_beyond_the_window_is_said_with_its_offset(lab, tmp_path) -> None:
+    async with lab(LAB, text=True) as running:
+        got = await transfer(running, tmp_path, 2 << 20, "239.192.0.7", window="64", loss=0.3)
+    sent = got["sent"]
+    for name in RECEIVERS:
+        status, data, statistics, stderr = got[name]
+        assert status == 5, stderr
+        offset = statistics["unrecoverable_at"]
+        assert f"data became unrecoverable at offset {offset}" in stderr
+        assert data == sent[:offset]  # all before the loss, nothing after, nothing corrupt
+
+
+async def test_a_late_joiner_gets_what_the_window_holds_then_the_rest(lab, tmp_path) -> None:
+    async with lab(LAB, text=True) as running:
+        got = await transfer(running, tmp_path, 3 << 20, "239.192.0.8", rate="8M",
+                             window="30s", late="r3")  # fmt: skip
+    sent = got["sent"]
+    status, data, statistics, stderr = got["r3"]
+    assert status == 0, stderr
+    assert data == sent and statistics["naks_sent"] > 0
+
+
+async def test_a_receiver_too_late_for_the_window_says_so_in_one_line(lab, tmp_path) -> None:
+    async with lab(LAB, text=True) as running:
+        got = await transfer(running, tmp_path, 3 << 20, "239.192.0.9", rate="8M", window="64",
+                             late="r3", late_join=False)  # fmt: skip
+    status, data, statistics, stderr = got["r3"]
+    assert status == 5 and data == b"", stderr
+    assert stderr.count("\n") == 1 and "beginning has left the sender's window" in stderr
+    assert statistics["unrecoverable_at"] == 0
+    for name in ("r1", "r2"):
+        assert got[name][0] == 0 and got[name][1] == got["sent"]
