@@ -11,9 +11,12 @@ Rules of this module:
 - Where the session starts: at OPT_SYN when the first packet carries it;
   otherwise, with late join, at the trailing edge the first packet or SPM
   gives (what the window still holds is asked for); without it, at the first
-  packet received. With ``need_syn``, the first packet delivered must be the
-  session's first (OPT_SYN): a receiver that joined after the beginning left
-  the window says so (:class:`Unrecoverable` at offset 0) and takes no more.
+  packet received. An SPM whose window is empty (leading edge one before the
+  trailing edge) before any data says the session starts at that trailing
+  edge. With ``need_syn``, the first packet delivered must be the session's
+  first (OPT_SYN, or the start such an SPM gave; OpenPGM sends no OPT_SYN): a
+  receiver that joined after the beginning left the window says so
+  (:class:`Unrecoverable` at offset 0) and takes no more.
 - Loss: a gap before a packet, or below an SPM's leading edge. Each missing
   sequence number goes through BACK_OFF (a random wait up to ``nak_bo_ivl``),
   a NAK (several due together go in one, with OPT_NAK_LIST), WAIT_NCF
@@ -134,6 +137,8 @@ class Receiver:
         self.holes: list[tuple[int, int]] = []  # lost ranges ahead of delivery, to jump
         self.finished = False  # OPT_FIN delivered
         self.refused = False  # need_syn, and the first data was not the session's first
+        self.start_known = False  # an SPM of an empty window came first: nothing was sent before
+        self.fin_lead: int | None = None  # an SPM said the session ends after this one
 
     # -- the driver's calls --
 
@@ -143,6 +148,8 @@ class Receiver:
         out: list[Action] = []
         if isinstance(packet, Spm):
             self.source = packet.path
+            if packet.options.fin:  # the session ends with its leading edge (RFC 3208 9.7)
+                self.fin_lead = packet.lead
             self._start(packet.trail, (packet.lead + 1) & SQN_MASK, packet.options, from_spm=True)
             if self.next is not None:
                 out += self._trail(packet.trail)
@@ -200,7 +207,9 @@ class Receiver:
         """Where delivery begins, at the session's first packet (or SPM)."""
         if self.next is not None:
             return
-        if options.syn:
+        if from_spm and first == trail:  # lead + 1 == trail: the source has sent nothing yet
+            self.next, self.start_known = trail, True
+        elif options.syn:
             self.next = first
         elif self.config.late_join:
             self.next = trail
@@ -318,9 +327,11 @@ class Receiver:
                 continue
             packet = self.buffer.pop(self.next, None)
             if packet is None:
+                if self.fin_lead is not None and self.next == (self.fin_lead + 1) & SQN_MASK:
+                    self.finished = True  # everything up to the announced end was delivered
                 break
             first = not self.statistics.data_delivered
-            if first and self.config.need_syn and not packet.options.syn:
+            if first and self.config.need_syn and not (packet.options.syn or self.start_known):
                 self.refused = True
                 self.missing.clear()
                 return [*out, Unrecoverable(packet.sqn, packet.sqn, 0, BEGINNING_GONE)]

@@ -120,12 +120,13 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_recv(args: argparse.Namespace) -> int:
-    import contextlib
+    import math
 
     import trio
 
     from ipv6 import resolve_interface
 
+    from .._errors import McastError
     from .._groups import parse_group
     from .._pgmsession import PgmUnrecoverable, open_pgm_listener
 
@@ -140,8 +141,11 @@ def cmd_recv(args: argparse.Namespace) -> int:
         async with open_pgm_listener(group, args.port, interface, udp_port=args.udp,
                                      late_join=True, need_syn=not args.late_join
                                      ) as listener:  # fmt: skip
-            with trio.fail_after(args.timeout) if args.timeout else contextlib.nullcontext():
+            with trio.move_on_after(args.timeout or math.inf) as waiting:
                 session = await listener.accept()
+            if waiting.cancelled_caught:
+                raise McastError(f"no PGM session to {group} port {args.port} started within "
+                                 f"{args.timeout:g} s")  # fmt: skip
             try:
                 while (message := await session.receive()) is not None:
                     out.write(message)
@@ -151,11 +155,6 @@ def cmd_recv(args: argparse.Namespace) -> int:
 
     try:
         trio.run(main)
-    except trio.TooSlowError:
-        from .._errors import McastError
-
-        raise McastError(f"no PGM session to {group} port {args.port} started within "
-                         f"{args.timeout:g} s") from None  # fmt: skip
     finally:
         if out is not sys.stdout.buffer:
             out.close()

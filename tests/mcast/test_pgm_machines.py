@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 
-from mcast._pgm import Data, Header, Nak, PgmType, decode_pgm_untrusted, encode_pgm
+from mcast._pgm import (
+    Data,
+    Header,
+    Nak,
+    Options,
+    PgmType,
+    Spm,
+    decode_pgm_untrusted,
+    encode_pgm,
+)
 from mcast._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
 from mcast._pgmsource import Source, SourceConfig, after
 
@@ -219,6 +228,30 @@ def test_a_receiver_that_joins_after_the_beginning_left_the_window_says_so() -> 
     assert lost.offset == 0 and "beginning has left the sender's window" in lost.why
     assert late.receiver.refused and late.receiver.tick(100.0) == []
     assert link.listeners[1].delivered == data
+
+
+def test_a_source_without_opt_syn_is_had_from_the_start_its_first_spm_shows() -> None:
+    # OpenPGM marks no first packet with OPT_SYN; its first SPM shows an empty window
+    # (leading edge one before the trailing edge), and an SPM with OPT_FIN ends it.
+    header = Header(4000, 7500, GSI)
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, late_join=True, need_syn=True),
+                        (GSI, 4000), lambda: 0.5)  # fmt: skip
+    assert receiver.receive(Spm(header, 0, 100, 99, SOURCE), 0.0) == []
+    out = [receiver.receive(Data(header, sqn, 100, bytes([sqn])), 0.1) for sqn in (100, 101)]
+    assert out == [[Deliver(bytes([100]))], [Deliver(bytes([101]))]]
+    assert not receiver.finished
+    receiver.receive(Spm(header, 1, 100, 102, SOURCE, Options(fin=True)), 0.2)
+    assert not receiver.finished  # 102 is still to come
+    assert receiver.receive(Data(header, 102, 100, b"end"), 0.3) == [Deliver(b"end")]
+    assert receiver.finished
+
+
+def test_without_that_spm_a_session_with_no_opt_syn_is_refused_when_the_start_is_needed() -> None:
+    header = Header(4000, 7500, GSI)
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, late_join=True, need_syn=True),
+                        (GSI, 4000), lambda: 0.5)  # fmt: skip
+    (lost,) = receiver.receive(Data(header, 100, 100, b"x"), 0.0)
+    assert isinstance(lost, Unrecoverable) and lost.offset == 0 and receiver.refused
 
 
 def test_sequence_numbers_wrap() -> None:
