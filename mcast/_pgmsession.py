@@ -6,7 +6,9 @@ data whole and in order, or says from where it became unrecoverable.
 The drivers only move bytes and time: what to send, repair and deliver is
 decided by the pure machines (:mod:`mcast._pgmsource`, :mod:`mcast._pgmreceiver`).
 Nothing a peer sends ends them: a malformed packet, one for another port or
-session, or one past the bounds is counted by reason and dropped.
+session, or one past the bounds is counted by reason and dropped. A session's
+messages wait for its reader (up to 65,536, then the listener waits too): none
+is ever dropped between the receiver and the application.
 """
 
 from __future__ import annotations
@@ -237,17 +239,21 @@ class PgmListener:
                     self.faults["nak_send_failed"] += 1
             elif isinstance(action, Deliver | Unrecoverable):
                 item = action.apdu if isinstance(action, Deliver) else action
-                try:
-                    session.data.send_nowait(item)
-                except trio.WouldBlock:
-                    self.faults["reader_too_slow"] += 1
-        if session.receiver.finished and not session.receiver.missing:
+                await self._hand_over(session, item)
+        if session.receiver.finished and not session.receiver.missing and not session.ended:
+            await self._hand_over(session, None)
             session.ended = True
-            try:
-                session.data.send_nowait(None)
-            except trio.WouldBlock:
-                self.faults["reader_too_slow"] += 1
             await session.data.aclose()
+
+    async def _hand_over(self, session: PgmSession, item: bytes | Unrecoverable | None) -> None:
+        """To the session's reader, waiting while its queue is full: a message is never
+        dropped here (while the listener waits, the kernel's socket buffer takes what
+        arrives, and what it cannot take is lost on the wire and repaired)."""
+        try:
+            await session.data.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.faults["session_abandoned"] += 1  # its reader went away
+            session.ended = True
 
     async def _timers(self) -> None:
         while True:
