@@ -140,7 +140,8 @@ async def test_configuration_3_protects_ping_and_tcp_and_scapy_agrees(lab, tmp_p
             assert int(spi, 16) == (3001 if src == A else 3000)
             seen[src].append(int(sequence))
         for numbers in seen.values():
-            assert numbers == sorted(set(numbers)) and numbers, numbers
+            # upwards, one by one: no protected packet of the capture's time went missing
+            assert numbers == list(range(numbers[0], numbers[-1] + 1)), numbers
 
         # scapy: each captured ICV is right for the SA that made it.
         for frame in rdpcap(str(pcap)):
@@ -150,8 +151,9 @@ async def test_configuration_3_protects_ping_and_tcp_and_scapy_agrees(lab, tmp_p
 
         shown = json.loads((await ipsec6(a, state, "sa", "--json")).stdout)
         counted = {row["spi"]: row for row in shown["associations"]}
-        assert counted[3001]["packets"] == len(seen[A])  # everything a sent to b
-        assert counted[3001]["sequence"] == max(seen[A])
+        # The plane counted what the wire showed (and what a sent before the capture began).
+        assert counted[3001]["packets"] >= len(seen[A])
+        assert counted[3001]["sequence"] >= max(seen[A])
 
 
 async def bad_input_changes_nothing(host, state: Path, tmp_path: Path) -> None:
