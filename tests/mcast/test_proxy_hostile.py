@@ -94,7 +94,13 @@ async def test_the_proxy_survives_a_report_flood_and_a_flow_flood(
     refused = table["refused"]["group_limit"]
     assert reported - MAX_GROUPS <= refused <= reported - MAX_GROUPS + 1, after_reports
     assert set(table["refused"]) == {"group_limit"}, after_reports
-    assert after_reports["groups upstream"] == MAX_GROUPS, after_reports
+    # Each group of the table is joined upstream, but for 224.0.0.106 (link-local
+    # scope, never proxied) when the bridge's report took its place in the table.
+    bridge_took_a_place = refused == reported - MAX_GROUPS + 1
+    upstream = after_reports["groups upstream"]
+    assert upstream == MAX_GROUPS or (bridge_took_a_place and upstream == MAX_GROUPS - 1), (
+        after_reports
+    )
     # The flows stayed within bounds; the unwanted ones made room for new ones.
     assert counters["flows"] <= MAX_FLOWS and counters["upcalls"] > MAX_FLOWS, counters
     assert counters["flows evicted"] > 0, counters
