@@ -37,6 +37,7 @@ IPV6_HOPLIMIT = _number("IPV6_HOPLIMIT")
 IPV6_TCLASS = _number("IPV6_TCLASS")
 SO_RXQ_OVFL = HOST.sol_socket.get("SO_RXQ_OVFL")  # None where the system has no such counter
 SO_TIMESTAMPNS = HOST.sol_socket.get("SO_TIMESTAMPNS")  # None: no nanosecond arrival time
+SO_RCVBUFFORCE = HOST.sol_socket.get("SO_RCVBUFFORCE")  # None: no way past the buffer limit
 
 IN_PKTINFO = struct.Struct(NATIVE + "i4s4s")  # ipi_ifindex, ipi_spec_dst, ipi_addr (Linux, macOS)
 IN6_PKTINFO = struct.Struct(NATIVE + "16sI")  # ipi6_addr, ipi6_ifindex

@@ -222,6 +222,7 @@ LINUX = Platform(
         "SO_REUSEADDR": 2,
         "SO_REUSEPORT": 15,
         "SO_TIMESTAMPNS": 35,  # SO_TIMESTAMPNS_OLD: struct timespec of the arrival
+        "SO_RCVBUFFORCE": 33,  # SO_RCVBUF past net.core.rmem_max, with CAP_NET_ADMIN
     },
     structs={
         "ip_mreq": IP_MREQ,
@@ -260,6 +261,7 @@ WINDOWS = Platform(
         "SO_REUSEADDR": 4,
         "SO_REUSEPORT": None,
         "SO_TIMESTAMPNS": None,
+        "SO_RCVBUFFORCE": None,
     },
     sol_socket_level=0xFFFF,
     structs={
@@ -311,6 +313,7 @@ MACOS = Platform(
         "SO_REUSEADDR": 4,
         "SO_REUSEPORT": 0x200,
         "SO_TIMESTAMPNS": None,  # SO_TIMESTAMP gives a timeval instead
+        "SO_RCVBUFFORCE": None,
     },
     sol_socket_level=0xFFFF,
     structs={
@@ -340,6 +343,7 @@ FREEBSD = Platform(
         "SO_REUSEADDR": 4,
         "SO_REUSEPORT": 0x200,
         "SO_TIMESTAMPNS": None,  # SO_TIMESTAMP gives a timeval instead
+        "SO_RCVBUFFORCE": None,
     },
     sol_socket_level=0xFFFF,
     structs={

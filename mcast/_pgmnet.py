@@ -5,14 +5,18 @@ A :class:`PgmTransport` sends a PGM packet to the group or to one address,
 and receives PGM packets with the address they came from. Raw IPv4 sockets
 hand over the IP header, which is taken off here; the group is joined on the
 interface (the seeds' RM_ADD_RECEIVE_IF) and sent to by it (RM_SET_SEND_IF),
-with the TTL asked for (RM_SET_MCAST_TTL).
+with the TTL asked for (RM_SET_MCAST_TTL). A transport hears only the groups it
+joined (IP_MULTICAST_ALL off) and what is sent to the host itself (NAKs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from ipv6 import InterfaceRef, addresses_of
+from ipv6.sockopts import HOST as PLATFORM
+from ipv6.sockopts import SO_RCVBUFFORCE, SOL_IP, SOL_IPV6
 
 from ._datagram import IPAddress, as_address
 from ._errors import KernelRefused, McastBadInput
@@ -38,6 +42,15 @@ class PgmTransport:
         raw = socket.socket(fileno=self.sock.fileno())
         try:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            if SO_RCVBUFFORCE is not None:  # past net.core.rmem_max, where allowed
+                with contextlib.suppress(OSError):
+                    raw.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            # Only the groups this socket joins: a raw or wildcard-bound socket would
+            # otherwise take every group's PGM that any socket of the host joined.
+            level, name = (SOL_IP, "IP_MULTICAST_ALL") if family == socket.AF_INET else (
+                SOL_IPV6, "IPV6_MULTICAST_ALL")  # fmt: skip
+            if (number := PLATFORM.option(name)) is not None:
+                raw.setsockopt(level, number, 0)
             if udp_port:
                 raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 raw.bind(("0.0.0.0" if family == socket.AF_INET else "::", udp_port))

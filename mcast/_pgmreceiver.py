@@ -32,6 +32,9 @@ Rules of this module:
   ``max_buffered`` packets wait for an earlier one.
 - NAKs need the source's address, which only an SPM gives (RFC 3208 9.6): until
   one arrives, they wait.
+- A source that falls silent (no SPM or data for ``peer_expiry`` seconds, OpenPGM's
+  PGM_PEER_EXPIRY) before the session's end is gone: what was not delivered is
+  :class:`Unrecoverable`, and the receiver takes no more.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class ReceiverConfig:
     max_missing: int = 65536
     max_buffered: int = 65536
     nak_sport: int = 0  # the port NAKs come from (0: the session's data port)
+    peer_expiry: float = 300.0  # seconds of silence after which the source is gone
 
 
 @dataclass(frozen=True)
@@ -139,12 +143,21 @@ class Receiver:
         self.refused = False  # need_syn, and the first data was not the session's first
         self.start_known = False  # an SPM of an empty window came first: nothing was sent before
         self.fin_lead: int | None = None  # an SPM said the session ends after this one
+        self.heard: float | None = None  # when the source was last heard
+        self.expired = False  # the source fell silent before the end
+
+    @property
+    def stopped(self) -> bool:
+        """Nothing more will be taken: refused, or the source is gone."""
+        return self.refused or self.expired
 
     # -- the driver's calls --
 
     def receive(self, packet: PgmPacket, now: float) -> list[Action]:
-        if packet.header.tsi != self.tsi or self.refused:
+        if packet.header.tsi != self.tsi or self.stopped:
             return []
+        if not (isinstance(packet, Nak) and packet.kind == PgmType.NAK):
+            self.heard = now  # the source's own packets (another receiver's NAK is not)
         out: list[Action] = []
         if isinstance(packet, Spm):
             self.source = packet.path
@@ -166,8 +179,10 @@ class Receiver:
         return out
 
     def tick(self, now: float) -> list[Action]:
-        if self.refused:
+        if self.stopped:
             return []
+        if self._silent_since(now):
+            return self._expire(now)
         out: list[Action] = []
         due = [sqn for sqn, m in self.missing.items() if m.deadline <= now]
         naks: list[int] = []
@@ -198,7 +213,29 @@ class Receiver:
         return out
 
     def next_deadline(self) -> float | None:
-        return min((m.deadline for m in self.missing.values()), default=None)
+        if self.stopped:
+            return None
+        deadlines = [m.deadline for m in self.missing.values()]
+        if self.heard is not None and not (self.finished and not self.missing):
+            deadlines.append(self.heard + self.config.peer_expiry)
+        return min(deadlines, default=None)
+
+    def _silent_since(self, now: float) -> bool:
+        return (self.heard is not None and not (self.finished and not self.missing)
+                and now >= self.heard + self.config.peer_expiry)  # fmt: skip
+
+    def _expire(self, now: float) -> list[Action]:
+        """The source is gone: all from the next to deliver to the highest known."""
+        self.expired = True
+        self.missing.clear()
+        first = self.next if self.next is not None else 0
+        last = (first - 1) & SQN_MASK  # none known past the delivered
+        if self.lead is not None and self.next is not None and not after(first, self.lead):
+            last = self.lead
+            self.statistics.lost_unrecoverable += ((last - first) & SQN_MASK) + 1
+        silent = now - (self.heard if self.heard is not None else now)
+        why = f"the source fell silent for {silent:.0f} s before the session's end"
+        return [Unrecoverable(first, last, self.statistics.bytes_delivered, why)]
 
     # -- inside --
 

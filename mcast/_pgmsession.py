@@ -34,6 +34,9 @@ from ._pgmsource import Source, SourceConfig, Transmit
 from ._wirecommon import MalformedPacket
 
 MAX_SESSIONS = 64
+QUEUE = 1024  # messages a session's reader may be behind before its backlog grows
+BACKLOG_LIMIT = 8192  # messages in a session's backlog before its new data is dropped
+ENDED_KEPT = 1024  # ended sessions remembered, so that their late packets are ignored
 
 
 class PgmUnrecoverable(McastError):
@@ -118,7 +121,13 @@ class PgmSender:
                 self.faults["malformed"] += 1
                 continue
             if not isinstance(packet, Nak) or packet.kind != PgmType.NAK:
-                self.faults["not_a_nak"] += 1  # our own group's traffic, or another's
+                self.faults["not_a_nak"] += 1  # only NAKs are sent to a source
+                continue
+            if (packet.header.gsi, packet.header.dport) != (
+                self.source.config.gsi,
+                self.source.config.sport,
+            ):
+                self.faults["other_session"] += 1  # another source's, on this host
                 continue
             await self._send_all(self.source.receive(packet, trio.current_time()))
             self.wake.set()
@@ -150,11 +159,23 @@ class PgmSession:
     receiver: Receiver
     data: trio.MemorySendChannel[bytes | Unrecoverable | None]
     reader: trio.MemoryReceiveChannel[bytes | Unrecoverable | None]
-    ended: bool = False  # the end (OPT_FIN, all repaired) was handed over
+    backlog: collections.deque[bytes | Unrecoverable | None] = field(
+        default_factory=collections.deque
+    )
+    more: trio.Event = field(default_factory=trio.Event)
+    ended: bool = False  # its last item (the end, or the loss) was handed over
+
+    @property
+    def behind(self) -> bool:
+        """Its reader is too far behind: its new data is dropped, its timers wait."""
+        return len(self.backlog) >= BACKLOG_LIMIT
 
     async def receive(self) -> bytes | None:
         """The next message; None once the source ended the session (OPT_FIN)."""
-        item = await self.reader.receive()
+        try:
+            item = await self.reader.receive()
+        except trio.EndOfChannel:
+            raise McastError("the PGM listener stopped before the session's end") from None
         if isinstance(item, Unrecoverable):
             raise PgmUnrecoverable(item.offset, item.why)
         return item
@@ -166,6 +187,16 @@ class PgmSession:
 
 @dataclass
 class PgmListener:
+    """Sessions to one group and data port. Each session's messages go to its reader
+    through a queue and a backlog; while a session's backlog is at ``BACKLOG_LIMIT``
+    its new data is dropped here (counted as reader_behind) and its timers wait,
+    and once the reader catches up what was dropped is asked for again and
+    repaired from the source's window (a reader slower than the window allows
+    gets unrecoverable loss, as PGM gives any receiver that falls behind). So a
+    slow reader holds back only its own session, never the others, and a message
+    is never lost between receiver and reader. Ended sessions are remembered (up
+    to ``ENDED_KEPT``) so that their late packets do not start them again."""
+
     transport: PgmTransport
     config: ReceiverConfig
     sessions: dict[tuple[bytes, int], PgmSession] = field(default_factory=dict)
@@ -175,6 +206,8 @@ class PgmListener:
         self.accepted, self.incoming = trio.open_memory_channel[PgmSession](MAX_SESSIONS)
         self.wake = trio.Event()
         self.rng = random.Random()
+        self.ended: collections.OrderedDict[tuple[bytes, int], None] = collections.OrderedDict()
+        self.nursery: trio.Nursery | None = None
 
     async def accept(self) -> PgmSession:
         """The next new session (a source whose first packets arrived)."""
@@ -182,6 +215,7 @@ class PgmListener:
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
+            self.nursery = nursery
             nursery.start_soon(self._timers)
             while True:
                 data, source = await self.transport.receive()
@@ -193,12 +227,11 @@ class PgmListener:
         except MalformedPacket:
             self.faults["malformed"] += 1
             return
-        if isinstance(packet, Nak):
-            if packet.kind == PgmType.NCF:
-                session = self.sessions.get(packet.header.tsi)
-                if session is not None:
-                    await self._act(session, session.receiver.receive(packet, trio.current_time()))
-            return  # other receivers' NAKs
+        if isinstance(packet, Nak) and packet.kind != PgmType.NCF:
+            return  # other receivers' NAKs (sent to the group by some stacks)
+        if packet.header.tsi in self.ended:
+            self.faults["after_end"] += 1
+            return
         if packet.header.dport != self.config.dport:
             self.faults["other_port"] += 1
             return
@@ -210,6 +243,9 @@ class PgmListener:
             session = self._open(packet.header.tsi, source)
             if session is None:
                 return
+        if isinstance(packet, Data) and session.behind:
+            self.faults["reader_behind"] += 1  # its reader is slow: repaired later
+            return
         await self._act(session, session.receiver.receive(packet, trio.current_time()))
         self.wake.set()
 
@@ -217,7 +253,7 @@ class PgmListener:
         if len(self.sessions) >= MAX_SESSIONS:
             self.faults["too_many_sessions"] += 1
             return None
-        send, read = trio.open_memory_channel[bytes | Unrecoverable | None](1 << 16)
+        send, read = trio.open_memory_channel[bytes | Unrecoverable | None](QUEUE)
         receiver = Receiver(self.config, tsi, self.rng.random)
         session = PgmSession(tsi, source, receiver, send, read)
         try:
@@ -226,57 +262,96 @@ class PgmListener:
             self.faults["accept_queue_full"] += 1
             return None
         self.sessions[tsi] = session
+        assert self.nursery is not None
+        self.nursery.start_soon(self._pump, session)
         return session
 
     async def _act(self, session: PgmSession, actions: list[Any]) -> None:
-        if session.ended:
-            return
+        """The receiver's actions, in its order. What goes to the reader is put in the
+        backlog before anything is awaited: another task's actions for the same session
+        (a packet's and a timer's) can never come between."""
+        naks = []
         for action in actions:
+            if session.ended:
+                break
             if isinstance(action, SendNak):
-                try:
-                    await self.transport.send(encode_pgm(action.packet), action.to)
-                except McastError:
-                    self.faults["nak_send_failed"] += 1
-            elif isinstance(action, Deliver | Unrecoverable):
-                item = action.apdu if isinstance(action, Deliver) else action
-                await self._hand_over(session, item)
-        if session.receiver.finished and not session.receiver.missing and not session.ended:
-            await self._hand_over(session, None)
-            session.ended = True
-            await session.data.aclose()
+                naks.append(action)
+            elif isinstance(action, Deliver):
+                session.backlog.append(action.apdu)
+            elif isinstance(action, Unrecoverable):
+                session.backlog.append(action)
+                if session.receiver.stopped:
+                    self._end(session)  # refused, or the source is gone: nothing follows
+        receiver = session.receiver
+        if not session.ended and receiver.finished and not receiver.missing:
+            session.backlog.append(None)
+            self._end(session)
+        session.more.set()
+        for nak in naks if not session.ended else ():
+            try:
+                await self.transport.send(encode_pgm(nak.packet), nak.to)
+            except McastError:
+                self.faults["nak_send_failed"] += 1
 
-    async def _hand_over(self, session: PgmSession, item: bytes | Unrecoverable | None) -> None:
-        """To the session's reader, waiting while its queue is full: a message is never
-        dropped here (while the listener waits, the kernel's socket buffer takes what
-        arrives, and what it cannot take is lost on the wire and repaired)."""
-        try:
-            await session.data.send(item)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.faults["session_abandoned"] += 1  # its reader went away
-            session.ended = True
+    def _end(self, session: PgmSession) -> None:
+        """Its last item is in the backlog; its packets are ignored from now on."""
+        session.ended = True
+        session.more.set()
+        del self.sessions[session.tsi]
+        self.ended[session.tsi] = None
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.popitem(last=False)
+
+    async def _pump(self, session: PgmSession) -> None:
+        """The session's backlog to its reader, waiting for the reader as long as it
+        takes (only this session waits)."""
+        async with session.data:
+            while True:
+                while session.backlog:
+                    if len(session.backlog) == BACKLOG_LIMIT:
+                        self.wake.set()  # no longer behind: its timers go on
+                    try:
+                        await session.data.send(session.backlog.popleft())
+                    except trio.BrokenResourceError:
+                        self.faults["session_abandoned"] += 1  # its reader went away
+                        session.backlog.clear()
+                        if not session.ended:
+                            self._end(session)
+                        return
+                if session.ended:
+                    return
+                session.more = trio.Event()
+                await session.more.wait()
 
     async def _timers(self) -> None:
         while True:
+            # A session whose reader is behind waits: its NAKs would bring repairs it
+            # would drop, and its retries would run out.
             deadlines = [d for s in self.sessions.values()
-                         if (d := s.receiver.next_deadline()) is not None]  # fmt: skip
+                         if not s.behind and (d := s.receiver.next_deadline()) is not None
+                         ]  # fmt: skip
             with trio.move_on_at(min(deadlines, default=trio.current_time() + 1.0)):
                 await self.wake.wait()
             self.wake = trio.Event()
             now = trio.current_time()
             for session in list(self.sessions.values()):
-                await self._act(session, session.receiver.tick(now))
+                if not session.behind:
+                    await self._act(session, session.receiver.tick(now))
 
 
 @asynccontextmanager
 async def open_pgm_listener(group: IPAddress, port: int, interface: InterfaceRef, *,
                             udp_port: int | None = None, late_join: bool = False,
-                            need_syn: bool = False) -> AsyncIterator[PgmListener]:  # fmt: skip
+                            need_syn: bool = False, peer_expiry: float = 300.0
+                            ) -> AsyncIterator[PgmListener]:  # fmt: skip
     """Receive PGM sessions to ``group`` and data port ``port`` on ``interface``
-    (``late_join`` and ``need_syn``: see :class:`mcast._pgmreceiver.ReceiverConfig`)."""
+    (``late_join``, ``need_syn`` and ``peer_expiry``: see
+    :class:`mcast._pgmreceiver.ReceiverConfig`)."""
     transport = PgmTransport(group, interface, udp_port=udp_port)
     try:
         transport.join()
-        config = ReceiverConfig(group, port, late_join=late_join, need_syn=need_syn)
+        config = ReceiverConfig(group, port, late_join=late_join, need_syn=need_syn,
+                                peer_expiry=peer_expiry)  # fmt: skip
         listener = PgmListener(transport, config)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(listener.run)

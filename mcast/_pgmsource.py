@@ -209,7 +209,8 @@ class Source:
         """When :meth:`tick` has something to do."""
         deadline = self.next_spm
         if self.repairs or self.waiting:
-            deadline = min(deadline, self.now + max(0.0, -self.tokens) / self.config.rate)
+            # At least an octet's time: a wait of less could round to no wait at all.
+            deadline = min(deadline, self.now + max(1.0, -self.tokens) / self.config.rate)
         if self.config.window_seconds is not None and self.window:
             oldest = next(iter(self.window.values())).sent
             deadline = min(deadline, oldest + self.config.window_seconds)
@@ -222,7 +223,12 @@ class Source:
         self.tokens = min(c.rate * c.burst, self.tokens + (now - self.last_fill) * c.rate)
         self.last_fill = self.now = max(self.now, now)
         if c.window_seconds is not None:
-            while self.window and next(iter(self.window.values())).sent + c.window_seconds <= now:
+            # The newest packet stays: an empty window's SPM says nothing was sent yet
+            # (how a receiver without OPT_SYN knows a session's start), never "all aged".
+            while (
+                len(self.window) > 1
+                and next(iter(self.window.values())).sent + c.window_seconds <= now
+            ):
                 self.window.popitem(last=False)
 
     def _spend(self, packet: PgmPacket) -> bool:

@@ -27,6 +27,7 @@ import trio
 
 from ipv6 import Ipv6Error
 from ipv6.daemons import accept_signals, namespace_file, read_json, run_daemon, say, write_json
+from ipv6.sockopts import SO_RCVBUFFORCE
 
 from ._errors import McastError
 from ._mroutes import SOL_IP, SOL_IPV6, Op, Plan, Route, changes, plan
@@ -34,7 +35,6 @@ from ._mroutes import SOL_IP, SOL_IPV6, Op, Plan, Route, changes, plan
 NAME = "multicast routing daemon"
 MODULE = "mcast._routed"
 MRT_INIT = 200  # MRT6_INIT too: the same number at the IPv6 level
-SO_RCVBUFFORCE = 33  # Linux: SO_RCVBUF past rmem_max, for CAP_NET_ADMIN
 UPCALL_BUFFER = 4 << 20
 _GONE = (errno.ENOENT, errno.EADDRNOTAVAIL, errno.EINVAL)
 
@@ -81,8 +81,9 @@ def open_routing_socket(family: int) -> socket.socket:
     # Room for a burst of upcalls (each a datagram's note, or a whole IGMP message)
     # while the reader is busy: a lost upcall leaves the kernel's unresolved entry
     # waiting out its 10 s, and the kernel keeps only a few of those.
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, UPCALL_BUFFER)
+    if SO_RCVBUFFORCE is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, UPCALL_BUFFER)
     sock.setblocking(False)
     return sock
 

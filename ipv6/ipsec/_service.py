@@ -30,6 +30,7 @@ import trio
 from .. import _daemon
 from .._errors import Ipv6Error
 from .._statefile import StateWriteFailed
+from ..sockopts import SO_RCVBUFFORCE
 from . import _ruleset, _state
 from ._active import Active
 from ._engine import Accept, Drop, Engine, Split
@@ -75,8 +76,9 @@ class Service:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         self.sock.bind((0, 0))
-        with contextlib.suppress(OSError):  # SO_RCVBUFFORCE: past rmem_max, as root
-            self.sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+        if SO_RCVBUFFORCE is not None:
+            with contextlib.suppress(OSError):  # past rmem_max, as root
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
         self.engine = Engine([], [], identification=int.from_bytes(os.urandom(4), "big"))
         self.raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         self.raw.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, _ruleset.MARK)

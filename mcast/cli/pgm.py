@@ -53,6 +53,11 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     recv.add_argument("--timeout", type=float, default=0.0, metavar="SEC",
                       help="give up if no session starts in this time (0: wait)")  # fmt: skip
+    recv.add_argument(
+        "--expiry", type=float, default=300.0, metavar="SEC",
+        help="a sender silent this long before its session's end is gone: what did not "
+        "arrive is unrecoverable, exit 5 (default 300, as OpenPGM's peer expiry)",
+    )  # fmt: skip
 
 
 CHUNK = 8192  # octets per message (APDU) of a file
@@ -126,11 +131,13 @@ def cmd_recv(args: argparse.Namespace) -> int:
 
     from ipv6 import resolve_interface
 
-    from .._errors import McastError
+    from .._errors import McastBadInput, McastError
     from .._groups import parse_group
     from .._pgmsession import PgmUnrecoverable, open_pgm_listener
 
     group = parse_group(args.group)
+    if not args.expiry > 0 or not args.timeout >= 0:
+        raise McastBadInput("--expiry is more than 0 seconds, --timeout 0 (wait) or more")
     interface = resolve_interface(args.interface)
     out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
     outcome: dict[str, Any] = {}
@@ -139,8 +146,8 @@ def cmd_recv(args: argparse.Namespace) -> int:
         # Whatever the sender's window still holds is asked for (late join), so that a
         # lost first packet is repaired; only with --late-join may the beginning be gone.
         async with open_pgm_listener(group, args.port, interface, udp_port=args.udp,
-                                     late_join=True, need_syn=not args.late_join
-                                     ) as listener:  # fmt: skip
+                                     late_join=True, need_syn=not args.late_join,
+                                     peer_expiry=args.expiry) as listener:  # fmt: skip
             with trio.move_on_after(args.timeout or math.inf) as waiting:
                 session = await listener.accept()
             if waiting.cancelled_caught:

@@ -254,6 +254,61 @@ def test_without_that_spm_a_session_with_no_opt_syn_is_refused_when_the_start_is
     assert isinstance(lost, Unrecoverable) and lost.offset == 0 and receiver.refused
 
 
+def test_a_window_aged_while_idle_still_shows_data_was_sent() -> None:
+    # A window that ages (window_seconds) keeps its newest packet: an SPM of an empty
+    # window would tell a receiver joining now that the session starts there.
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, window_seconds=1.0), now=0.0)
+    for apdu in (b"one", b"two"):
+        assert source.send(apdu)
+    sent = [t.packet for t in source.tick(0.0) if isinstance(t.packet, Data)]
+    assert [p.sqn for p in sent] == [0, 1]
+    spms = [t.packet for t in source.tick(60.0) if isinstance(t.packet, Spm)]
+    assert spms and (spms[-1].trail, spms[-1].lead) == (1, 1)
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, late_join=True, need_syn=True),
+                        (GSI, 4000), lambda: 0.5)  # fmt: skip
+    receiver.receive(spms[-1], 60.0)
+    assert not receiver.start_known
+    assert source.send(b"three")
+    actions, now = [], 61.0
+    while not receiver.refused and now < 70.0:  # it asks for 1, and learns 1 is gone
+        for transmit in source.tick(now):
+            actions += receiver.receive(transmit.packet, now)
+        for action in receiver.tick(now):
+            actions.append(action)
+            if isinstance(action, SendNak):
+                source.receive(action.packet, now)
+        now += 0.05
+    assert receiver.refused and not any(isinstance(a, Deliver) for a in actions)
+    (lost,) = [a for a in actions if isinstance(a, Unrecoverable)]
+    assert lost.offset == 0 and "beginning has left" in lost.why
+
+
+def test_a_source_that_falls_silent_before_its_end_is_gone_after_the_peer_expiry() -> None:
+    header = Header(4000, 7500, GSI)
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, peer_expiry=30.0), (GSI, 4000), lambda: 0.5)
+    receiver.receive(Spm(header, 0, 100, 99, SOURCE), 0.0)
+    for sqn in (100, 101):
+        receiver.receive(Data(header, sqn, 100, b"abc"), 1.0)
+    receiver.receive(Spm(header, 1, 100, 103, SOURCE), 2.0)  # 102 and 103 exist, unseen
+    assert receiver.next_deadline() is not None
+    receiver.missing.clear()  # (their NAKs are not what this test is about)
+    assert receiver.next_deadline() == 32.0 and receiver.tick(31.9) == []
+    (gone,) = receiver.tick(32.0)
+    assert isinstance(gone, Unrecoverable) and (gone.first, gone.last, gone.offset) == (102, 103, 6)
+    assert "fell silent for 30 s" in gone.why and receiver.expired
+    assert receiver.receive(Data(header, 102, 100, b"late"), 33.0) == []
+    assert receiver.tick(100.0) == [] and receiver.next_deadline() is None
+
+
+def test_a_session_that_ended_does_not_expire() -> None:
+    header = Header(4000, 7500, GSI)
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, peer_expiry=30.0), (GSI, 4000), lambda: 0.5)
+    receiver.receive(Spm(header, 0, 100, 99, SOURCE), 0.0)
+    out = receiver.receive(Data(header, 100, 100, b"all", options=Options(fin=True)), 1.0)
+    assert out == [Deliver(b"all")] and receiver.finished
+    assert receiver.next_deadline() is None and receiver.tick(1000.0) == []
+
+
 def test_sequence_numbers_wrap() -> None:
     data = apdus(200, 8)
     link = session(loss=0.05, first_sqn=0xFFFFFFFF - 50)
