@@ -15,22 +15,7 @@ import trio
 
 pytestmark = pytest.mark.needs_root
 
-LAB = """
-name = "pgm"
-[hosts.s]
-[hosts.r1]
-[hosts.r2]
-[hosts.r3]
-[[links]]
-name = "lan"
-snooping = false
-endpoints = [
-  { host = "s", ifname = "eth0", addresses = ["10.9.0.1/24", "2001:db8:9::1/64"], dad = false },
-  { host = "r1", ifname = "eth0", addresses = ["10.9.0.2/24", "2001:db8:9::2/64"], dad = false },
-  { host = "r2", ifname = "eth0", addresses = ["10.9.0.3/24", "2001:db8:9::3/64"], dad = false },
-  { host = "r3", ifname = "eth0", addresses = ["10.9.0.4/24", "2001:db8:9::4/64"], dad = false },
-]
-"""
+LAB = "pgm-lan"  # configs/lab/pgm-lan.toml: s sends; r1, r2, r3 receive
 RECEIVERS = ("r1", "r2", "r3")
 
 
@@ -104,7 +89,7 @@ async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int |
     ids=["raw-ipv4", "raw-ipv6", "udp-ipv4", "udp-ipv6"],
 )
 async def test_three_receivers_get_the_file_whole_through_loss(lab, tmp_path, group, udp) -> None:
-    async with lab(LAB, text=True) as running:
+    async with lab(LAB) as running:
         got = await transfer(running, tmp_path, 4 << 20, group, udp=udp, loss=0.05)
     sent = got["sent"]
     for name in RECEIVERS:
@@ -116,7 +101,7 @@ async def test_three_receivers_get_the_file_whole_through_loss(lab, tmp_path, gr
 
 
 async def test_loss_beyond_the_window_is_said_with_its_offset(lab, tmp_path) -> None:
-    async with lab(LAB, text=True) as running:
+    async with lab(LAB) as running:
         got = await transfer(running, tmp_path, 2 << 20, "239.192.0.7", window="64", loss=0.3)
     sent = got["sent"]
     for name in RECEIVERS:
@@ -128,7 +113,7 @@ async def test_loss_beyond_the_window_is_said_with_its_offset(lab, tmp_path) -> 
 
 
 async def test_a_late_joiner_gets_what_the_window_holds_then_the_rest(lab, tmp_path) -> None:
-    async with lab(LAB, text=True) as running:
+    async with lab(LAB) as running:
         got = await transfer(running, tmp_path, 3 << 20, "239.192.0.8", rate="8M",
                              window="30s", late="r3")  # fmt: skip
     sent = got["sent"]
@@ -139,7 +124,7 @@ async def test_a_late_joiner_gets_what_the_window_holds_then_the_rest(lab, tmp_p
 
 
 async def test_a_receiver_too_late_for_the_window_says_so_in_one_line(lab, tmp_path) -> None:
-    async with lab(LAB, text=True) as running:
+    async with lab(LAB) as running:
         got = await transfer(running, tmp_path, 3 << 20, "239.192.0.9", rate="8M", window="64",
                              late="r3", late_join=False)  # fmt: skip
     status, data, statistics, stderr = got["r3"]

@@ -1,0 +1,127 @@
+"""PGM against an independent implementation: OpenPGM (Debian's libpgm), through
+a small C program built here with gcc (tests/mcast/pgm_oracle.c). OpenPGM sends
+and the toolkit receives, and the reverse; raw IP protocol 113 and UDP
+encapsulation; IPv4 and IPv6; with random loss on the receiver's link, so that
+NAKs, NCFs and repairs cross between the two implementations too."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+pytestmark = pytest.mark.needs_root
+
+LAB = """
+name = "pgm-openpgm"
+[hosts.a]
+[hosts.b]
+[[links]]
+name = "wire"
+endpoints = [
+  { host = "a", ifname = "eth0", addresses = ["10.9.1.1/24", "2001:db8:91::1/64"], dad = false },
+  { host = "b", ifname = "eth0", addresses = ["10.9.1.2/24", "2001:db8:91::2/64"], dad = false },
+]
+"""
+ADDRESS = {("a", 4): "10.9.1.1", ("b", 4): "10.9.1.2",
+           ("a", 6): "2001:db8:91::1", ("b", 6): "2001:db8:91::2"}  # fmt: skip
+UDP = 3055
+LOSS = 0.03
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory) -> Path:
+    """The C program, compiled against the installed libpgm (libpgm-dev)."""
+    gcc = shutil.which("gcc")
+    assert gcc, "gcc is needed (scripts/check installs it)"
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "openpgm-5.3"],
+                           check=False, capture_output=True, text=True)  # fmt: skip
+    assert flags.returncode == 0, "libpgm-dev is needed (scripts/check installs it)"
+    binary: Path = tmp_path_factory.mktemp("openpgm") / "pgm_oracle"
+    source = Path(__file__).with_name("pgm_oracle.c")
+    subprocess.run([gcc, "-O1", "-o", str(binary), str(source), *flags.stdout.split()], check=True)
+    return binary
+
+
+async def lose(host, fraction: float, udp: bool) -> None:
+    """Drop ``fraction`` of the PGM that reaches ``host``, at random (both families)."""
+    match = ["-p", "udp", "--dport", str(UDP)] if udp else ["-p", "113"]
+    for tables in ("iptables", "ip6tables"):
+        await host.run([tables, "-A", "INPUT", *match, "-m", "statistic", "--mode", "random",
+                        "--probability", str(fraction), "-j", "DROP"])  # fmt: skip
+
+
+CASES = [(v, udp) for v in (4, 6) for udp in (False, True)]
+IDS = [f"{'udp' if udp else 'raw'}-ipv{v}" for v, udp in CASES]
+GROUPS = {4: "239.192.1.5", 6: "ff3e::8000:1:5"}
+
+
+async def exchange(lab, tmp_path: Path, udp: bool, receiver: list[str], sender: list[str]
+                   ) -> dict[str, Any]:  # fmt: skip
+    """b runs ``receiver`` and then a runs ``sender`` (FILE in either: where the data
+    goes, what is sent), through LOSS on b's link; their outcomes and the files."""
+    sent, got = tmp_path / "sent.bin", tmp_path / "got.bin"
+    sent.write_bytes(os.urandom(1 << 20))
+    outcome: dict[str, Any] = {}
+    async with lab(LAB, text=True) as running:
+        await lose(running.host("b"), LOSS, udp)
+
+        async def receive() -> None:
+            argv = [str(got) if word == "FILE" else word for word in receiver]
+            outcome["recv"] = await running.host("b").run(argv, check=False)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await trio.sleep(1.0)
+            argv = [str(sent) if word == "FILE" else word for word in sender]
+            outcome["send"] = await running.host("a").run(argv, check=False)
+    outcome["sent"], outcome["got"] = sent.read_bytes(), got.read_bytes() if got.exists() else b""
+    return outcome
+
+
+def toolkit(verb: str, version: int, udp: bool, *words: str) -> list[str]:
+    encapsulation = ["--udp", str(UDP)] if udp else []
+    return [sys.executable, "-m", "mcast", "pgm", verb, GROUPS[version], *words, "-p", "7500",
+            "-i", "eth0", *encapsulation, "--json"]  # fmt: skip
+
+
+def openpgm(oracle: Path, verb: str, host: str, version: int, udp: bool, *words: str
+            ) -> list[str]:  # fmt: skip
+    network = f"{ADDRESS[host, version]};{GROUPS[version]}"
+    return [str(oracle), verb, network, "7500", "FILE", str(UDP if udp else 0), *words]
+
+
+@pytest.mark.parametrize(("version", "udp"), CASES, ids=IDS)
+async def test_openpgm_sends_and_the_toolkit_receives(lab, tmp_path, oracle, version, udp) -> None:
+    got = await exchange(
+        lab, tmp_path, udp,
+        toolkit("recv", version, udp, "-o", "FILE", "--timeout", "30", "--expiry", "20"),
+        openpgm(oracle, "send", "a", version, udp, str(4_000_000)),
+    )  # fmt: skip
+    assert got["send"].returncode == 0, got["send"].stderr.decode()
+    assert got["recv"].returncode == 0, got["recv"].stderr.decode()
+    assert got["got"] == got["sent"]
+    statistics = json.loads(got["recv"].stdout)
+    assert statistics["naks_sent"] > 0 and statistics["repairs_received"] > 0
+
+
+@pytest.mark.parametrize(("version", "udp"), CASES, ids=IDS)
+async def test_the_toolkit_sends_and_openpgm_receives(lab, tmp_path, oracle, version, udp) -> None:
+    got = await exchange(
+        lab, tmp_path, udp,
+        openpgm(oracle, "recv", "b", version, udp),
+        toolkit("send", version, udp, "FILE", "--rate", "32M", "--linger", "3"),
+    )  # fmt: skip
+    assert got["send"].returncode == 0, got["send"].stderr.decode()
+    assert got["recv"].returncode == 0, got["recv"].stderr.decode()
+    assert got["got"] == got["sent"]
+    assert int(got["recv"].stdout.split()[0]) == len(got["sent"])
+    statistics = json.loads(got["send"].stdout)
+    assert statistics["naks_received"] > 0 and statistics["repairs_sent"] > 0
