@@ -23,7 +23,7 @@ from ._errors import KernelRefused, McastBadInput
 from ._membercalls import change
 from ._membership import Call, GroupKey
 from ._pgm import IPPROTO_PGM
-from ._sender import Sender
+from ._sender import Sender, Target
 
 RECEIVE_BUFFER = 8 << 20
 
@@ -65,6 +65,8 @@ class PgmTransport:
             raise McastBadInput(f"{interface} has no IPv{group.version} address to send from")
         self.address = next((a for a in own if not a.is_link_local), own[0])
         self.joined = False
+        self._targets: dict[IPAddress | None, Target] = {}
+        self._sources: dict[str, IPAddress] = {}
 
     def join(self) -> None:
         """Receive the group's packets on this interface."""
@@ -82,10 +84,36 @@ class PgmTransport:
         """To the group, or to ``to`` (a NAK to its source)."""
         await self.sender.send(packet, to or self.group, self.udp_port or 0)
 
+    def send_now(self, packet: bytes, to: IPAddress | None = None) -> bool:
+        """:meth:`send` without waiting and without a checkpoint (the caller makes one
+        per batch); False when the socket is full and :meth:`send` must wait."""
+        target = self._targets.get(to)
+        if target is None:
+            if len(self._targets) > 64:
+                self._targets.clear()
+            target = self._targets[to] = self.sender.target(to or self.group, self.udp_port or 0)
+        return self.sender.try_send(packet, target)
+
     async def receive(self) -> tuple[bytes, IPAddress]:
         """The next PGM packet and its source (raw IPv4: the IP header taken off)."""
         data, peer = await self.sock.recvfrom(65535)
-        source = as_address(peer[0].split("%", 1)[0])
+        return self._taken(data, peer[0])
+
+    def receive_now(self) -> tuple[bytes, IPAddress] | None:
+        """:meth:`receive` if a packet waits, without a checkpoint (the caller makes
+        one per batch); None when none does."""
+        try:
+            data, peer = self.sender.raw.recvfrom(65535)
+        except BlockingIOError:
+            return None
+        return self._taken(data, peer[0])
+
+    def _taken(self, data: bytes, peer: str) -> tuple[bytes, IPAddress]:
+        source = self._sources.get(peer)
+        if source is None:  # parsed once per peer (a bounded memory)
+            if len(self._sources) > 1024:
+                self._sources.clear()
+            source = self._sources[peer] = as_address(peer.split("%", 1)[0])
         if self.udp_port is None and self.group.version == 4:
             data = data[(data[0] & 0x0F) * 4 :] if data else data
         return data, source

@@ -10,7 +10,8 @@ Rules of this module:
   NAK back-off comes from a function the driver gives (a seeded one in tests).
 - Where the session starts: at OPT_SYN when the first packet carries it;
   otherwise, with late join, at the trailing edge the first packet or SPM
-  gives (what the window still holds is asked for); without it, at the first
+  gives (what the window still holds is asked for), or at its OPT_JOIN when
+  the source limits late joiners (RM_LATEJOIN); without it, at the first
   packet received. An SPM whose window is empty (leading edge one before the
   trailing edge) before any data says the session starts at that trailing
   edge. With ``need_syn``, the first packet delivered must be the session's
@@ -43,6 +44,7 @@ import collections
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ._pgm import Address, Data, Header, Nak, Options, PgmPacket, PgmType, Spm
 from ._pgmsource import SQN_MASK, after
@@ -67,14 +69,19 @@ class ReceiverConfig:
     nak_bo_ivl: float = 0.05
     nak_rpt_ivl: float = 0.2
     nak_rdata_ivl: float = 0.2
-    ncf_retries: int = 2
-    data_retries: int = 5
+    ncf_retries: int = 50  # as OpenPGM's examples: a lossy link loses NCFs and repairs too
+    data_retries: int = 50
     late_join: bool = False
     need_syn: bool = False  # the session must be had from its first data (OPT_SYN) on
     max_missing: int = 65536
     max_buffered: int = 65536
     nak_sport: int = 0  # the port NAKs come from (0: the session's data port)
     peer_expiry: float = 300.0  # seconds of silence after which the source is gone
+
+
+# RM_HIGH_SPEED_INTRANET_OPT: on a LAN of 100 Mbit/s and more, NAKs go sooner and
+# are repeated sooner (the defaults suit wide-area paths with longer round trips).
+HIGH_SPEED: dict[str, Any] = {"nak_bo_ivl": 0.01, "nak_rpt_ivl": 0.05, "nak_rdata_ivl": 0.05}
 
 
 @dataclass(frozen=True)
@@ -248,8 +255,9 @@ class Receiver:
             self.next, self.start_known = trail, True
         elif options.syn:
             self.next = first
-        elif self.config.late_join:
-            self.next = trail
+        elif self.config.late_join:  # what the window holds, or what OPT_JOIN allows of it
+            join = options.join
+            self.next = join if join is not None and after(join, trail) else trail
         elif from_spm:
             return  # without late join, the first data packet decides
         else:
@@ -303,9 +311,10 @@ class Receiver:
     def _trail(self, trail: int) -> list[Action]:
         """The source no longer holds what is before ``trail``."""
         out: list[Action] = []
-        gone = sorted((s for s in self.missing if after(trail, s)),
-                      key=lambda s: (s - trail) & SQN_MASK)  # fmt: skip
-        for sqn in gone:
+        while self.missing:  # in ascending order: they are added so, and never again
+            sqn = next(iter(self.missing))
+            if not after(trail, sqn):
+                break
             out += self._give_up(sqn, "the source's window moved past it")
         return out
 

@@ -14,6 +14,7 @@ is ever dropped between the receiver and the application.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import random
 from collections.abc import AsyncIterator
@@ -29,11 +30,19 @@ from ._datagram import IPAddress
 from ._errors import McastError
 from ._pgm import Data, Nak, PgmType, Spm, decode_pgm_untrusted, encode_pgm
 from ._pgmnet import PgmTransport
-from ._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
+from ._pgmreceiver import (
+    HIGH_SPEED,
+    Deliver,
+    Receiver,
+    ReceiverConfig,
+    SendNak,
+    Unrecoverable,
+)
 from ._pgmsource import Source, SourceConfig, Transmit
 from ._wirecommon import MalformedPacket
 
 MAX_SESSIONS = 64
+BATCH = 64  # packets taken from the socket at most between checkpoints
 QUEUE = 1024  # messages a session's reader may be behind before its backlog grows
 BACKLOG_LIMIT = 8192  # messages in a session's backlog before its new data is dropped
 ENDED_KEPT = 1024  # ended sessions remembered, so that their late packets are ignored
@@ -60,6 +69,7 @@ class SenderOptions:
     max_tsdu: int = 1400
     udp_port: int | None = None
     sport: int | None = None  # the session's port; random by default
+    late_join: int | None = None  # RM_LATEJOIN: % of the window late joiners may ask for
 
 
 class PgmSender:
@@ -70,6 +80,7 @@ class PgmSender:
         self.source = Source(SourceConfig(
             gsi, sport, port, transport.group, transport.address, max_tsdu=options.max_tsdu,
             rate=options.rate, window=options.window, window_seconds=options.window_seconds,
+            late_join=options.late_join,
         ), now=trio.current_time())  # fmt: skip
         self.wake = trio.Event()
         self.space = trio.Event()
@@ -107,10 +118,13 @@ class PgmSender:
 
     async def _send_all(self, out: list[Transmit]) -> None:
         for transmit in out:
+            packet = encode_pgm(transmit.packet)
             try:
-                await self.transport.send(encode_pgm(transmit.packet), transmit.to)
+                if not self.transport.send_now(packet, transmit.to):
+                    await self.transport.send(packet, transmit.to)  # the socket is full: wait
             except McastError:
                 self.faults["send_failed"] += 1
+        await trio.lowlevel.checkpoint()
 
     async def _naks(self) -> None:
         while True:
@@ -220,6 +234,10 @@ class PgmListener:
             while True:
                 data, source = await self.transport.receive()
                 await self._packet(data, source)
+                for _ in range(BATCH):  # what else waits, before the next checkpoint
+                    if (waiting := self.transport.receive_now()) is None:
+                        break
+                    await self._packet(*waiting)
 
     async def _packet(self, data: bytes, source: IPAddress) -> None:
         try:
@@ -243,11 +261,17 @@ class PgmListener:
             session = self._open(packet.header.tsi, source)
             if session is None:
                 return
-        if isinstance(packet, Data) and session.behind:
-            self.faults["reader_behind"] += 1  # its reader is slow: repaired later
+        if (
+            isinstance(packet, Data)
+            and session.behind
+            and packet.sqn not in session.receiver.missing
+        ):
+            self.faults["reader_behind"] += 1  # its reader is slow: new data is repaired later
             return
+        missing = len(session.receiver.missing)
         await self._act(session, session.receiver.receive(packet, trio.current_time()))
-        self.wake.set()
+        if len(session.receiver.missing) > missing or session.ended:
+            self.wake.set()  # a deadline may now come sooner (the timers sleep till then)
 
     def _open(self, tsi: tuple[bytes, int], source: IPAddress) -> PgmSession | None:
         if len(self.sessions) >= MAX_SESSIONS:
@@ -342,16 +366,19 @@ class PgmListener:
 @asynccontextmanager
 async def open_pgm_listener(group: IPAddress, port: int, interface: InterfaceRef, *,
                             udp_port: int | None = None, late_join: bool = False,
-                            need_syn: bool = False, peer_expiry: float = 300.0
-                            ) -> AsyncIterator[PgmListener]:  # fmt: skip
+                            need_syn: bool = False, peer_expiry: float = 300.0,
+                            high_speed: bool = False) -> AsyncIterator[PgmListener]:  # fmt: skip
     """Receive PGM sessions to ``group`` and data port ``port`` on ``interface``
     (``late_join``, ``need_syn`` and ``peer_expiry``: see
-    :class:`mcast._pgmreceiver.ReceiverConfig`)."""
+    :class:`mcast._pgmreceiver.ReceiverConfig`; ``high_speed``: the seeds'
+    RM_HIGH_SPEED_INTRANET_OPT, NAK timers for a fast LAN)."""
     transport = PgmTransport(group, interface, udp_port=udp_port)
     try:
         transport.join()
         config = ReceiverConfig(group, port, late_join=late_join, need_syn=need_syn,
                                 peer_expiry=peer_expiry)  # fmt: skip
+        if high_speed:
+            config = dataclasses.replace(config, **HIGH_SPEED)
         listener = PgmListener(transport, config)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(listener.run)

@@ -30,6 +30,7 @@ Rules of this module:
 from __future__ import annotations
 
 import collections
+import dataclasses
 from dataclasses import dataclass, field
 
 from ._pgm import Address, Data, Fragment, Header, Nak, Options, PgmPacket, PgmType, Spm
@@ -58,6 +59,9 @@ class SourceConfig:
     burst: float = 0.01  # the token bucket's depth, in seconds of the rate
     ambient_spm: float = 8.0
     first_sqn: int = 0
+    # RM_LATEJOIN: the percentage of the window (0 to 75) a late joiner may ask for,
+    # said in OPT_JOIN; None: no OPT_JOIN, so a late joiner may ask for the whole window
+    late_join: int | None = None
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -68,6 +72,10 @@ class SourceConfig:
             raise ValueError("the transmit window spans more than 0 seconds")
         if not 1 <= self.max_tsdu <= 65535:
             raise ValueError(f"a TPDU carries 1 to 65535 data octets, not {self.max_tsdu}")
+        if self.late_join is not None and not 0 <= self.late_join <= 75:
+            raise ValueError(
+                f"late joiners may ask for 0 to 75 % of the window, not {self.late_join}"
+            )
 
 
 @dataclass(frozen=True)
@@ -191,8 +199,11 @@ class Source:
             self.statistics.repairs_sent += 1
         while self.waiting:
             head = self.waiting[0]
-            data = Data(self.header, head.sqn, self._trail(head.sqn), head.payload,
-                        options=head.options)  # fmt: skip
+            trail = self._trail(head.sqn)
+            options = head.options
+            if self.config.late_join is not None:
+                options = dataclasses.replace(options, join=self._join(trail, head.sqn))
+            data = Data(self.header, head.sqn, trail, head.payload, options=options)
             if not self._spend(data):
                 return out
             self.waiting.popleft()
@@ -256,6 +267,14 @@ class Source:
             return lead
         return self.waiting[0].sqn if self.waiting else self.next_sqn
 
+    def _join(self, trail: int, newest: int) -> int:
+        """OPT_JOIN: the oldest a late joiner may ask for, ``late_join`` % of the window
+        back from ``newest``, never before the trailing edge."""
+        assert self.config.late_join is not None
+        held = ((newest - trail) & SQN_MASK) + 1
+        join = (newest - held * self.config.late_join // 100) & SQN_MASK
+        return trail if after(trail, join) else join
+
     def _lead(self) -> int:
         """The last sequence number sent; the trailing edge less one before any."""
         if self.window:
@@ -263,8 +282,12 @@ class Source:
         return (self._trail() - 1) & SQN_MASK
 
     def _spm(self) -> Transmit:
-        spm = Spm(self.header, self.spm_sqn, self._trail(), self._lead(), self.config.path,
-                  Options(fin=self.closing and self.idle))  # fmt: skip
+        trail, lead = self._trail(), self._lead()
+        join = None
+        if self.config.late_join is not None and not after(trail, lead):
+            join = self._join(trail, lead)
+        spm = Spm(self.header, self.spm_sqn, trail, lead, self.config.path,
+                  Options(fin=self.closing and self.idle, join=join))  # fmt: skip
         self.spm_sqn = (self.spm_sqn + 1) & SQN_MASK
         self.tokens -= self._size(spm)
         self.statistics.spms_sent += 1

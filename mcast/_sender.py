@@ -17,6 +17,8 @@ from ._datagram import IPAddress, as_address
 from ._errors import KernelRefused, McastBadInput
 from ._lookup import as_interface
 
+Target = tuple[str, int] | tuple[str, int, int, int]
+
 
 class Sender:
     """Sends multicast datagrams with a chosen TTL, loopback, interface and source."""
@@ -35,7 +37,9 @@ class Sender:
     ) -> None:
         """``kind`` and ``protocol`` make another socket than UDP's (PGM's raw one)."""
         self.family = family
-        self.sock = trio.socket.socket(family, kind, protocol)
+        self.raw = socket.socket(family, kind, protocol)  # for try_send, without Trio's cost
+        self.raw.setblocking(False)
+        self.sock = trio.socket.from_stdlib_socket(self.raw)
         try:
             self._configure(interface, ttl, loop, source, tos)
         except BaseException:
@@ -84,19 +88,33 @@ class Sender:
             except OSError as exc:
                 raise McastBadInput(f"cannot send from {address}: {exc.strerror}") from exc
 
-    async def send(self, payload: bytes, group: str | IPAddress, port: int) -> None:
+    def target(self, group: str | IPAddress, port: int) -> Target:
+        """The socket address for ``group`` and ``port`` (with the interface's zone)."""
         address = as_address(group)
         scope = self.interface.index if (address.version == 6 and self.interface) else 0
-        target: tuple[str, int] | tuple[str, int, int, int] = (
-            (str(address), port) if address.version == 4 else (str(address), port, 0, scope)
-        )
+        return (str(address), port) if address.version == 4 else (str(address), port, 0, scope)
+
+    async def send(self, payload: bytes, group: str | IPAddress, port: int) -> None:
+        target = self.target(group, port)
         try:
             await self.sock.sendto(payload, target)
         except OSError as exc:
-            via = f" on {self.interface}" if self.interface else ""
-            raise KernelRefused(
-                f"cannot send to {address} port {port}{via}: {exc.strerror}"
-            ) from exc
+            raise self._refused(target, exc) from exc
+
+    def try_send(self, payload: bytes, target: Target) -> bool:
+        """Send now if the socket has room (no checkpoint: the caller makes one per
+        batch); False when it would block, and :meth:`send` must wait."""
+        try:
+            self.raw.sendto(payload, target)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            raise self._refused(target, exc) from exc
+        return True
+
+    def _refused(self, target: Target, exc: OSError) -> KernelRefused:
+        via = f" on {self.interface}" if self.interface else ""
+        return KernelRefused(f"cannot send to {target[0]} port {target[1]}{via}: {exc.strerror}")
 
     def close(self) -> None:
         self.sock.close()

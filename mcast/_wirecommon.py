@@ -52,12 +52,19 @@ def need(data: bytes, offset: int, size: int, what: str) -> None:
 
 
 def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
+    """The Internet checksum (RFC 1071) of ``data``.
+
+    The ones' complement sum of the 16-bit words is the data, read as one
+    big-endian number, modulo 0xFFFF (as 0x10000 is 1 modulo 0xFFFF), except
+    that a non-zero multiple of 0xFFFF sums to 0xFFFF: one bignum operation in
+    C instead of a Python loop over the words.
+    """
     if len(data) % 2:
         data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    number = int.from_bytes(data, "big")
+    total = number % 0xFFFF
+    if total == 0 and number:
+        total = 0xFFFF
     return ~total & 0xFFFF
 
 

@@ -43,6 +43,11 @@ def register(commands: Any) -> None:
         help="packets kept for repair (4096), or seconds of the rate (30s)",
     )  # fmt: skip
     send.add_argument("--ttl", type=int, default=1)
+    send.add_argument(
+        "--late-join", type=int, metavar="PERCENT",
+        help="late joiners may ask for this much of the window, 0 to 75 (RM_LATEJOIN; "
+        "without it, the whole window)",
+    )  # fmt: skip
     send.add_argument("--linger", type=float, default=2.0, metavar="SEC",
                       help="after the end, how long to stay for repairs (default 2)")  # fmt: skip
     recv.add_argument("--output", "-o", default="-", metavar="FILE", help="- : standard output")
@@ -53,6 +58,10 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     recv.add_argument("--timeout", type=float, default=0.0, metavar="SEC",
                       help="give up if no session starts in this time (0: wait)")  # fmt: skip
+    recv.add_argument(
+        "--high-speed", action="store_true",
+        help="NAK timers for a LAN of 100 Mbit/s and more (RM_HIGH_SPEED_INTRANET_OPT)",
+    )  # fmt: skip
     recv.add_argument(
         "--expiry", type=float, default=300.0, metavar="SEC",
         help="a sender silent this long before its session's end is gone: what did not "
@@ -98,8 +107,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     if bits < 8:
         raise McastBadInput(f"--rate {args.rate}: PGM sends at a rate of at least 8 bits a second")
     window, seconds = _window(args.window, bits / 8, 1400)
+    if args.late_join is not None and not 0 <= args.late_join <= 75:
+        raise McastBadInput(f"--late-join {args.late_join}: 0 to 75 % of the window")
     options = SenderOptions(rate=int(bits / 8), window=window, window_seconds=seconds,
-                            ttl=args.ttl, udp_port=args.udp)  # fmt: skip
+                            ttl=args.ttl, udp_port=args.udp, late_join=args.late_join)  # fmt: skip
     interface = resolve_interface(args.interface)
     source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
 
@@ -147,7 +158,8 @@ def cmd_recv(args: argparse.Namespace) -> int:
         # lost first packet is repaired; only with --late-join may the beginning be gone.
         async with open_pgm_listener(group, args.port, interface, udp_port=args.udp,
                                      late_join=True, need_syn=not args.late_join,
-                                     peer_expiry=args.expiry) as listener:  # fmt: skip
+                                     peer_expiry=args.expiry, high_speed=args.high_speed
+                                     ) as listener:  # fmt: skip
             with trio.move_on_after(args.timeout or math.inf) as waiting:
                 session = await listener.accept()
             if waiting.cancelled_caught:

@@ -11,10 +11,12 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <pgm/pgm.h>
 
 /* Messages that fit one packet: Debian's libpgm 5.3.128 crashes in
@@ -43,9 +45,9 @@ static pgm_sock_t* open_socket(const char* network, int port, int udp_port, int 
     pgm_setsockopt(sock, IPPROTO_PGM, PGM_IP_ROUTER_ALERT, &off, sizeof off);
     pgm_setsockopt(sock, IPPROTO_PGM, PGM_MTU, &mtu, sizeof mtu);
     /* Both ends take NAKs, NCFs and repairs in: every receive-side setting is needed. */
-    const int sqns = 8192, expiry = pgm_secs(300), spmr = pgm_msecs(250);
+    const int sqns = 65536, expiry = pgm_secs(300), spmr = pgm_msecs(250);
     const int bo = pgm_msecs(50), rpt = pgm_msecs(200), rdata = pgm_msecs(200);
-    const int data_retries = 5, ncf_retries = 2;
+    const int data_retries = 50, ncf_retries = 50; /* as OpenPGM's own examples */
     pgm_setsockopt(sock, IPPROTO_PGM, PGM_RXW_SQNS, &sqns, sizeof sqns);
     pgm_setsockopt(sock, IPPROTO_PGM, PGM_PEER_EXPIRY, &expiry, sizeof expiry);
     pgm_setsockopt(sock, IPPROTO_PGM, PGM_SPMR_EXPIRY, &spmr, sizeof spmr);
@@ -121,40 +123,54 @@ static void wait_for(pgm_sock_t* sock, int status, short events) {
     poll(fds, n, timeout);
 }
 
+/* A source answers NAKs only inside pgm_recv: a thread keeps calling it while the
+   main thread sends (as OpenPGM's own examples do), and for a while after. */
+static volatile int sending_done = 0;
+
+static void* answer_naks(void* arg) {
+    pgm_sock_t* sock = arg;
+    while (!sending_done) {
+        char scratch[64];
+        size_t len;
+        pgm_error_t* err = NULL;
+        /* PGM_NOBLOCK cannot change once connected: each call says MSG_DONTWAIT. */
+        int status = pgm_recv(sock, scratch, sizeof scratch, MSG_DONTWAIT, &len, &err);
+        if (err)
+            pgm_error_free(err);
+        wait_for(sock, status, POLLIN);
+    }
+    return NULL;
+}
+
 static int do_send(pgm_sock_t* sock, const char* path) {
     FILE* in = fopen(path, "rb");
     if (!in) {
         perror(path);
         return 1;
     }
+    pthread_t naks;
+    pthread_create(&naks, NULL, answer_naks, sock);
     char buffer[CHUNK];
     size_t got;
-    while ((got = fread(buffer, 1, sizeof buffer, in)) > 0) {
+    int result = 0;
+    while (!result && (got = fread(buffer, 1, sizeof buffer, in)) > 0) {
         for (;;) {
             int status = pgm_send(sock, buffer, got, NULL);
             if (status == PGM_IO_STATUS_NORMAL)
                 break;
             if (status == PGM_IO_STATUS_ERROR) {
                 fprintf(stderr, "send failed\n");
-                return 2;
+                result = 2;
+                break;
             }
             wait_for(sock, status, POLLOUT);
         }
     }
     fclose(in);
-    /* Stay for repairs: keep answering NAKs a while (the socket's timers run on recv;
-       PGM_NOBLOCK cannot change once connected, so each call says MSG_DONTWAIT). */
-    time_t until = time(NULL) + 4;
-    while (time(NULL) < until) {
-        char scratch[64];
-        size_t len;
-        pgm_error_t* err = NULL;
-        int status = pgm_recv(sock, scratch, sizeof scratch, MSG_DONTWAIT, &len, &err);
-        if (err)
-            pgm_error_free(err);
-        wait_for(sock, status, POLLIN);
-    }
-    return 0;
+    sleep(4); /* stay for repairs */
+    sending_done = 1;
+    pthread_join(naks, NULL);
+    return result;
 }
 
 static double monotonic(void) {

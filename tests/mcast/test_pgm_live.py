@@ -41,7 +41,7 @@ async def lose(host, fraction: float, udp: int | None) -> None:
 
 
 async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int | None = None,
-                   rate: str = "80M", window: str = "8192", loss: float = 0.0,
+                   rate: str = "80M", window: str = "65536", loss: float = 0.0,
                    late: str | None = None, late_join: bool = True) -> dict[str, Any]:  # fmt: skip
     """The sender's file, and each receiver's outcome: exit status, file, statistics."""
     sent = tmp_path / "sent.bin"
@@ -90,7 +90,7 @@ async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int |
 )
 async def test_three_receivers_get_the_file_whole_through_loss(lab, tmp_path, group, udp) -> None:
     async with lab(LAB) as running:
-        got = await transfer(running, tmp_path, 4 << 20, group, udp=udp, loss=0.05)
+        got = await transfer(running, tmp_path, 20 << 20, group, udp=udp, loss=0.05)
     sent = got["sent"]
     for name in RECEIVERS:
         status, data, statistics, stderr = got[name]

@@ -309,6 +309,33 @@ def test_a_session_that_ended_does_not_expire() -> None:
     assert receiver.next_deadline() is None and receiver.tick(1000.0) == []
 
 
+def test_a_source_that_limits_late_joiners_says_where_with_opt_join() -> None:
+    # RM_LATEJOIN: a late joiner may ask for 50 % of what the window holds, no more.
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, late_join=50), now=0.0)
+    for n in range(100):
+        assert source.send(n.to_bytes(2, "big"))
+    sent = [t.packet for t in source.tick(0.0) if isinstance(t.packet, Data)]
+    assert [p.options.join for p in sent[:3]] == [0, 0, 1]  # half of 1, 2, 3 held
+    assert sent[-1].options.join == 99 - 100 * 50 // 100
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, late_join=True), (GSI, 4000), lambda: 0.5)
+    assert receiver.receive(sent[-1], 0.1) == []
+    assert receiver.next == 49 and set(receiver.missing) == set(range(49, 99))
+    for packet in sent[49:99]:
+        receiver.receive(packet, 0.2)
+    assert receiver.statistics.apdus_delivered == 51  # 49 to 99, nothing older
+
+
+def test_without_opt_join_a_late_joiner_may_ask_for_the_whole_window() -> None:
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE), now=0.0)
+    for n in range(10):
+        source.send(bytes([n]))
+    sent = [t.packet for t in source.tick(0.0) if isinstance(t.packet, Data)]
+    assert all(p.options.join is None for p in sent)
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, late_join=True), (GSI, 4000), lambda: 0.5)
+    receiver.receive(sent[-1], 0.1)
+    assert receiver.next == 0
+
+
 def test_sequence_numbers_wrap() -> None:
     data = apdus(200, 8)
     link = session(loss=0.05, first_sqn=0xFFFFFFFF - 50)
@@ -353,6 +380,7 @@ def test_a_nak_outside_the_window_is_counted_and_ignored() -> None:
         ({"window": 0}, "at least one packet"),
         ({"max_tsdu": 0}, "1 to 65535"),
         ({"window_seconds": 0.0}, "more than 0 seconds"),
+        ({"late_join": 76}, "0 to 75 %"),
     ],
 )
 def test_a_source_refuses_what_cannot_work(config: dict[str, Any], words: str) -> None:

@@ -58,6 +58,16 @@ class End:
         await trio.sleep(0)
         self.wire.carry(packet, self.address, to)
 
+    def send_now(self, packet: bytes, to: IPv4Address | None = None) -> bool:
+        self.wire.carry(packet, self.address, to)
+        return True
+
+    def receive_now(self) -> tuple[bytes, IPv4Address] | None:
+        try:
+            return self.outbox.receive_nowait()
+        except trio.WouldBlock:
+            return None
+
     async def receive(self) -> tuple[bytes, IPv4Address]:
         return await self.outbox.receive()
 

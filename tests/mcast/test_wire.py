@@ -514,3 +514,16 @@ def test_tshark_agrees_on_generated_messages(tmp_path: Path) -> None:
     frames = [ethernet(encode_ipv4_igmp(m, SRC4, ALL_HOSTS), ALL_HOSTS) for m in igmp]
     frames += [ethernet(encode_ipv6_mld(m, SRC6, ALL_NODES), ALL_NODES) for m in mld]
     compare_with_tshark(frames, tmp_path)
+
+
+@given(
+    st.binary(max_size=3000)
+    | st.sampled_from([b"", b"\0", b"\xff\xff", b"\xff\xff" * 9, b"\0\xff"])
+)
+def test_the_checksum_is_rfc_1071s_sum_of_words(data: bytes) -> None:
+    padded = data + b"\0" * (len(data) % 2)
+    total = 0
+    for at in range(0, len(padded), 2):  # RFC 1071 4.1, word by word, the carry folded in
+        total += (padded[at] << 8) | padded[at + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    assert checksum(data) == ~total & 0xFFFF
