@@ -29,6 +29,7 @@ TESTS = [
     "tests/mcast/test_igmp_hostile.py",
     "tests/mcast/test_join_hostile.py",
     "tests/mcast/test_proxy_hostile.py",
+    "tests/mcast/test_pgm_hostile.py",
     "tests/ipv6/test_lab_live.py::test_signals_while_a_lab_comes_up_leave_it_whole_or_gone",
 ]
 
