@@ -36,6 +36,24 @@ async def running_in(host: Any, argv: list[str]) -> AsyncIterator[Any]:
             await process.wait()
 
 
+async def capturing(tshark: Any) -> None:
+    """Until tshark says it captures (under load it may take seconds to start)."""
+    said = b""
+    with trio.fail_after(30):
+        while b"Capturing on" not in said:
+            chunk = await tshark.stderr.receive_some(4096)
+            assert chunk, f"tshark ended: {said.decode()}"
+            said += chunk
+
+
+async def everything(stream: Any) -> bytes:
+    """What a stream gives until its end (the process was ended)."""
+    out = b""
+    while chunk := await stream.receive_some(65536):
+        out += chunk
+    return out
+
+
 async def mcast_ping(host: Any, *args: str) -> tuple[int, list[dict[str, Any]]]:
     done = await host.run(
         [sys.executable, "-m", "mcast", "ping", *args, "--interval", "0.2", "--json"],
@@ -125,10 +143,10 @@ async def test_the_wire_agrees_with_what_mcast_ping_reports(lab, responder, grou
             running_in(b, [sys.executable, "-m", "mcast", "ping", "--serve"]),
             running_in(a, capture) as tshark,
         ):
-            await trio.sleep(1.5)  # tshark takes a moment to start capturing
+            await capturing(tshark)
             code, lines = await mcast_ping(a, responder, "-c", "3")
             await trio.sleep(0.5)
-        wire = (await tshark.stdout.receive_some(65536)).decode()
+        wire = (await everything(tshark.stdout)).decode()
     assert code == 0
     seen = set()
     for row in wire.splitlines():

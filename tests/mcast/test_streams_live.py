@@ -53,6 +53,13 @@ async def send(
 PRINTED: list[dict[str, Any]] = []
 
 
+async def joined(host: Any, group: str) -> None:
+    """Until the kernel of ``host`` lists ``group`` on eth0 (the receiver joined it)."""
+    with trio.fail_after(30):
+        while group not in (await host.run(["ip", "maddr", "show", "dev", "eth0"])).stdout.decode():
+            await trio.sleep(0.05)
+
+
 async def join_and_send(
     running: Any, extra: list[str], senders, *, group: str = GROUP4, seconds: str = "4"
 ) -> tuple[int, dict[str, Any]]:
@@ -63,6 +70,7 @@ async def join_and_send(
             "-t", seconds, "--json", *extra]  # fmt: skip
 
     async def send_all() -> None:
+        await joined(a, group)  # under load the command may take more than a second to join
         for sender in senders:
             await sender()
 
