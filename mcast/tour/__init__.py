@@ -33,6 +33,7 @@ def _scenes() -> list[Scene]:
         _linklocal,
         _multicast,
         _netsh,
+        _pgm,
         _ping,
         _reach,
         _routes,
@@ -55,6 +56,7 @@ def _scenes() -> list[Scene]:
         Scene("netsh words over Linux interfaces", _netsh.netsh_script),
         Scene("Two 6to4 sites over IPv4 (the seeds' Configuration 2)", _sixto4.two_sites),
         Scene("IPsec between two hosts (the seeds' Configuration 3)", _ipsec.configuration_3),
+        Scene("A file to a group, reliably: PGM", _pgm.reliable_file),
     ]
 
 

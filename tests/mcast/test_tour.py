@@ -41,6 +41,8 @@ def test_tour_on_loopback() -> None:
     assert "(claims 172.30.7.11): inner_src_6to4_mismatch" in out
     assert "== 13. IPsec between two hosts (the seeds' Configuration 3) ==" in out
     assert "a's echo request to b: protected" in out and "dropped, unprotected" in out
+    assert "== 14. A file to a group, reliably: PGM ==" in out
+    assert "300 delivered in order" in out and "repairs, all whole" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -85,6 +87,8 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "Both gateways are back as they were" in out
     assert "a$ ipsec6 a test" in out and "active: 2 policies, 2 SAs" in out
     assert "dropped: unprotected 1" in out and "a$ ipsec6 d type=sp 2" in out
+    assert "b: exit 0, 2,000,000 octets" in out and "c: exit 0, 2,000,000 octets" in out
+    assert out.count("repairs, the same file") == 2
     assert "is down again" in out
     # The tour's labs are named after its process (tour<pid>, tour6<pid>, tourR<pid>): none is
     # left. Namespaces anyone else made meanwhile are not this test's business.
