@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from .._checksum import checksum
 from .._errors import Ipv6Error
 
 PROTO_IPV6 = 41  # IPv6-in-IPv4 (RFC 4213)
@@ -85,16 +86,6 @@ def ipv6_packet(
         )
         + payload
     )
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return int(~total & 0xFFFF)
 
 
 def icmpv6(src: int, dst: int, kind: int, code: int, *, word: int, invoking: Packet) -> bytes:

@@ -22,7 +22,7 @@ from .._errors import BadInput
 from .._result import Result
 from ..netsh._executor import NetshFailed
 from . import _registry
-from ._packets import checksum
+from .._checksum import checksum
 from ._sixto4plan import TUNNEL, HostFacts, Options, Plan, plan, script_text
 
 SETTINGS_DEFAULT: dict[str, Any] = {

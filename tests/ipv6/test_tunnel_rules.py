@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipv6.tunnel._packets import ICMPV6, checksum, ipv4_header, ipv6_packet, parse_ipv4
+from ipv6._checksum import checksum
+from ipv6.tunnel._packets import ICMPV6, ipv4_header, ipv6_packet, parse_ipv4
 from ipv6.tunnel._rules import (
     Deliver,
     Drop,
