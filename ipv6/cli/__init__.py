@@ -14,19 +14,33 @@ IPv6 lab and transition tools.
 
 Addresses explained and derived (addr), this host's interfaces, ping with
 zones, labs of network namespaces joined by veth links and bridges, 6to4
-and 6in4 tunnels (6to4cfg, tunnel), and the seeds' Ipv6.exe subcommands
-(if, ifc, ifd, nc, ncf, rc, rcf, bc, adu, spt, spu, rt, rtu).
+and 6in4 tunnels (6to4cfg, tunnel), NAT64 and SIIT translators (nat64)
+with DNS64 (dns64), and the seeds' Ipv6.exe subcommands (if, ifc, ifd, nc,
+ncf, rc, rcf, bc, adu, spt, spu, rt, rtu).
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import addr, dualstack, interfaces, ipv6exe, lab, ping, sixto4cfg, tunnel
+    from . import (
+        addr,
+        dns64,
+        dualstack,
+        interfaces,
+        ipv6exe,
+        lab,
+        nat64,
+        ping,
+        sixto4cfg,
+        tunnel,
+    )
 
     parser, commands = kit.program("ipv6", DESCRIPTION)
     addr.register(commands)
+    dns64.register(commands)
     dualstack.register(commands)
     interfaces.register(commands)
     lab.register(commands)
+    nat64.register(commands)
     ping.register(commands)
     sixto4cfg.register(commands)
     tunnel.register(commands)

@@ -6,3 +6,44 @@ Everything here loads on first use, so importing a pure module of the
 package loads nothing else."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._control import Added, TranslatorError, TranslatorStatus
+    from ._control import add as add_translator
+    from ._control import delete as delete_translator
+    from ._control import status as translator_status
+    from ._siit import Prefix64
+    from ._spec import TranslatorSpec
+
+_LAZY = {
+    "Added": ("_control", "Added"),
+    "Prefix64": ("_siit", "Prefix64"),
+    "TranslatorError": ("_control", "TranslatorError"),
+    "TranslatorSpec": ("_spec", "TranslatorSpec"),
+    "TranslatorStatus": ("_control", "TranslatorStatus"),
+    "add_translator": ("_control", "add"),
+    "delete_translator": ("_control", "delete"),
+    "translator_status": ("_control", "status"),
+}
+
+__all__ = [
+    "Added",
+    "Prefix64",
+    "TranslatorError",
+    "TranslatorSpec",
+    "TranslatorStatus",
+    "add_translator",
+    "delete_translator",
+    "translator_status",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,12 +87,12 @@ class Nat64Mapper:
     def __init__(
         self, prefix: Prefix64, pool: IPv4Network, *, timeouts: Timeouts | None = None,
         max_sessions: int = MAX_SESSIONS, filtering: str = FILTERINGS[0],
-        ports: tuple[int, int] = (1024, 65535),
+        ports: tuple[int, int] = (1024, 65535), reserved: frozenset[int] = frozenset(),
     ) -> None:  # fmt: skip
         self.prefix, self.timeouts, self.max_sessions = prefix, timeouts or Timeouts(), max_sessions
         self.address_dependent = filtering == "address-dependent"
         self.pool_first, self.pool_size = int(pool.network_address), pool.num_addresses
-        self.ports = ports
+        self.ports, self.reserved = ports, reserved  # reserved: pool addresses not to hand out
         self.bib6: dict[tuple[int, int, int], Binding] = {}
         self.bib4: dict[tuple[int, int, int], Binding] = {}
         self.sessions = 0
@@ -238,6 +238,8 @@ class Nat64Mapper:
         start = paired - self.pool_first if paired is not None else hash(host) % self.pool_size
         for step in range(self.pool_size):
             addr4 = self.pool_first + (start + step) % self.pool_size
+            if addr4 in self.reserved:
+                continue
             port4 = self._free_port(proto, addr4, hport, low, high)
             if port4 is not None:
                 binding = Binding(proto, host, hport, addr4, port4)

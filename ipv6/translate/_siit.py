@@ -287,6 +287,8 @@ class Translator:
         packet = bytes(packet[:end])
         src = int.from_bytes(packet[8:24], "big")
         dst = int.from_bytes(packet[24:40], "big")
+        if dst >> 120 == 0xFF:
+            return dropped("ipv6_multicast")  # no IPv4 counterpart (the device's own MLD, say)
         if packet[7] <= 1:
             return dropped("hop_limit_exceeded", self._icmp6_error(packet, src, 3, 0, 0))
         walked = _walk6(packet)
@@ -352,6 +354,8 @@ class Translator:
             return dropped("ipv4_bad_checksum")
         src = int.from_bytes(packet[12:16], "big")
         dst = int.from_bytes(packet[16:20], "big")
+        if dst >> 28 == 0xE or dst == 0xFFFFFFFF:
+            return dropped("ipv4_multicast")
         if packet[8] <= 1:
             return dropped("ttl_exceeded", self._icmp4_error(packet, src, 11, 0, 0))
         if ihl > 20 and _source_routed(packet[20:ihl]):

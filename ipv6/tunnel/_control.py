@@ -170,7 +170,7 @@ def service_alive(pid: Any) -> bool:
     return _daemon.alive(pid, SERVICE)
 
 
-def _poke_service(data: dict[str, Any]) -> subprocess.Popen[bytes] | None:
+def poke_service(data: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     """Make the service read the registry again, starting it if it is not running
     (then the started process, whose exit this command can see)."""
     pid: int = data.get("service") or 0
@@ -191,13 +191,22 @@ def _running(pid: int, started: subprocess.Popen[bytes] | None) -> bool:
     return service_alive(pid)
 
 
-def _wait_for(name: str, *, present: bool, started: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for(
+    name: str,
+    *,
+    present: bool,
+    started: subprocess.Popen[bytes] | None = None,
+    section: str = "tunnels",
+) -> None:
+    """Wait until the service runs (or no longer runs) ``name`` of ``section``
+    (tunnels, translators), with its device; its error, or why it stopped, if not."""
+    what = section[:-1]
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         status = _registry.load_status()
         if present and name in status.get("errors", {}):
-            raise TunnelError(f"tunnel {name}: {status['errors'][name]}")
-        if (name in status.get("tunnels", {})) == present and _device_exists(name) == present:
+            raise TunnelError(f"{what} {name}: {status['errors'][name]}")
+        if (name in status.get(section, {})) == present and _device_exists(name) == present:
             return
         pid = _registry.load().get("service") or 0
         if present and not _running(pid, started):
@@ -205,8 +214,9 @@ def _wait_for(name: str, *, present: bool, started: subprocess.Popen[bytes] | No
             raise TunnelError(f"the tunnel service (pid {pid}) stopped: {why}")
         time.sleep(0.02)
     raise TunnelError(
-        f"the tunnel service did not {'start' if present else 'stop'} tunnel {name} "
-        f"within {START_TIMEOUT:.0f} s (see `ipv6 tunnel status`)"
+        f"the tunnel service did not {'start' if present else 'stop'} {what} {name} "
+        f"within {START_TIMEOUT:.0f} s (see `ipv6 {'tunnel' if what == 'tunnel' else 'nat64'} "
+        "status`)"
     )
 
 
@@ -244,8 +254,8 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
     data["tunnels"][spec.name] = spec.to_json()
     _registry.save(data)
     try:
-        started = _poke_service(data)
-        _wait_for(spec.name, present=True, started=started)
+        started = poke_service(data)
+        wait_for(spec.name, present=True, started=started)
     except TunnelError:
         delete(spec.name, missing_ok=True)
         raise
@@ -266,9 +276,9 @@ def delete(name: str, *, missing_ok: bool = False) -> None:
     pid: int = data.get("service") or 0
     if not service_alive(pid):
         return
-    if any(s.get("plane") == "userspace" for s in data["tunnels"].values()):
+    if _registry.wants_service(data):
         os.kill(pid, signal.SIGHUP)
-        _wait_for(name, present=False)
+        wait_for(name, present=False)
         return
     stop_service(data)
 
@@ -315,30 +325,16 @@ class TunnelStatus(Result):
 def status() -> list[TunnelStatus]:
     """Every tunnel with its plane, addresses and counters (fresh from the service)."""
     data = _registry.load()
-    pid: int = data.get("service") or 0
     counted: dict[str, Any] = {}
     service: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    alive = service_alive(pid)
-    if alive:
-        before = _registry.load_status().get("written", 0)
-        os.kill(pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            now = _registry.load_status()
-            if now.get("written", 0) != before:
-                break
-            time.sleep(0.01)
-        written = _registry.load_status()
-        counted, errors = written.get("tunnels", {}), written.get("errors", {})
+    written, errors = fresh_status(data, "tunnels")
+    if written is not None:
+        counted = written.get("tunnels", {})
         service = {
             # Packets for no tunnel, or unreadable, and what the socket's full queue lost.
             "unclaimed": written.get("unclaimed", {}),
             "kernel_dropped": written.get("kernel_dropped"),
         }
-    elif pid:
-        why = _daemon.why_stopped(_registry.log_path(), pid)
-        errors = dict.fromkeys(data["tunnels"], f"the tunnel service is not running: {why}")
     import psutil
 
     on_links = psutil.net_if_addrs()
@@ -368,6 +364,28 @@ def status() -> list[TunnelStatus]:
             row = _with_kernel_counters(row)
         rows.append(row)
     return rows
+
+
+def fresh_status(
+    data: dict[str, Any], section: str
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The service's status, written just now at our asking (SIGUSR1), and the
+    errors of ``section``'s entries; no status, and why, when the service is gone."""
+    pid: int = data.get("service") or 0
+    if service_alive(pid):
+        before = _registry.load_status().get("written", 0)
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            if _registry.load_status().get("written", 0) != before:
+                break
+            time.sleep(0.01)
+        written = _registry.load_status()
+        return written, written.get("errors", {})
+    if pid:
+        why = _daemon.why_stopped(_registry.log_path(), pid)
+        return None, dict.fromkeys(data[section], f"the tunnel service is not running: {why}")
+    return None, {}
 
 
 _COUNTERS = ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes")

@@ -61,12 +61,20 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 def load() -> dict[str, Any]:
     data = _statefile.read_json(registry_path(), "the tunnel state")
     data.setdefault("tunnels", {})
+    data.setdefault("translators", {})  # NAT64 and SIIT (ipv6.translate), run by the same service
     data.setdefault("service", None)
     return data
 
 
 def tunnels(data: dict[str, Any]) -> dict[str, TunnelSpec]:
     return {name: TunnelSpec.from_json(spec) for name, spec in data["tunnels"].items()}
+
+
+def wants_service(data: dict[str, Any]) -> bool:
+    """Whether anything in the registry needs the userspace service."""
+    return bool(data["translators"]) or any(
+        s.get("plane") == "userspace" for s in data["tunnels"].values()
+    )
 
 
 def save(data: dict[str, Any]) -> None:
@@ -76,4 +84,5 @@ def save(data: dict[str, Any]) -> None:
 def load_status() -> dict[str, Any]:
     data = _statefile.read_json(status_path(), "the tunnel service's status")
     data.setdefault("tunnels", {})
+    data.setdefault("translators", {})
     return data

@@ -95,6 +95,7 @@ class Service:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         self.running: dict[str, Running] = {}
+        self.translators: dict[str, Any] = {}  # name -> ipv6.translate._plane.RunningTranslator
         self.errors: dict[str, str] = {}
         self.unclaimed: collections.Counter[str] = collections.Counter()
         self.own, self.broadcasts = own_ipv4()
@@ -105,19 +106,61 @@ class Service:
     # -- configuration --
 
     def reload(self) -> None:
+        data = _registry.load()
         wanted = {
             name: spec
-            for name, spec in _registry.tunnels(_registry.load()).items()
+            for name, spec in _registry.tunnels(data).items()
             if spec.plane == "userspace"
         }
         for name in list(self.running):
             if name not in wanted or wanted[name] != self.running[name].spec:
                 self._stop(name)
-        self.errors = {n: e for n, e in self.errors.items() if n in wanted}
+        translators = data["translators"]
+        self.errors = {n: e for n, e in self.errors.items() if n in wanted or n in translators}
         for name, spec in wanted.items():
             if name not in self.running:
                 self._start(spec)
+        self._reload_translators(translators)
         self.write_status()
+
+    def _reload_translators(self, wanted: dict[str, dict[str, Any]]) -> None:
+        if not wanted and not self.translators:
+            return  # no translator: the translation modules stay unloaded
+        from ..translate import _plane
+        from ..translate._spec import TranslatorSpec
+
+        specs = {name: TranslatorSpec.from_json(data) for name, data in wanted.items()}
+        for name in list(self.translators):
+            if specs.get(name) != self.translators[name].spec:
+                _plane.stop(self.translators.pop(name))
+        for name, spec in specs.items():
+            if name in self.translators:
+                continue
+            try:
+                fd, translator = _plane.start(spec)
+            except TunError as exc:
+                self.errors[name] = str(exc.strerror)
+                continue
+            self.errors.pop(name, None)
+            running = _plane.RunningTranslator(
+                spec, fd, translator, _plane.Counters(), trio.CancelScope()
+            )
+            self.translators[name] = running
+            assert self.nursery is not None
+            self.nursery.start_soon(_plane.run, running, self.changed.set, self._lost_translator)
+
+    def _lost_translator(self, running: Any, exc: OSError) -> None:
+        name, fd = running.spec.name, running.fd
+        why = exc.strerror or str(exc)
+        _daemon.say("tunnel service", f"translator {name} stopped: its device is gone ({why})")
+        self.errors[name] = (
+            f"its device was deleted ({why}); the service makes it again when it next reloads"
+        )
+        if self.translators.get(name) is running:
+            del self.translators[name]
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.changed.set()
 
     def _start(self, spec: _registry.TunnelSpec) -> None:
         assert self.nursery is not None
@@ -295,6 +338,7 @@ class Service:
                 name: {**r.spec.to_json(), **r.counters.to_json()}
                 for name, r in self.running.items()
             },
+            "translators": {name: r.status() for name, r in self.translators.items()},
             "errors": dict(self.errors),
             "unclaimed": dict(self.unclaimed),
             "kernel_dropped": raw_socket_drops(self.sock),
@@ -341,6 +385,7 @@ async def serve() -> int:
             nursery.cancel_scope.cancel()
     for name in list(service.running):
         service._stop(name)
+    service._reload_translators({})
     service.write_status()
     return 0
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import _statefile
+from .._checksum import checksum
 from .._errors import BadInput
 from .._result import Result
 from ..netsh._executor import NetshFailed
 from . import _registry
-from .._checksum import checksum
 from ._sixto4plan import TUNNEL, HostFacts, Options, Plan, plan, script_text
 
 SETTINGS_DEFAULT: dict[str, Any] = {

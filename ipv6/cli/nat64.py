@@ -1,0 +1,191 @@
+"""``ipv6 nat64``: IPv4/IPv6 translators on the userspace plane, stateful NAT64
+(RFC 6146) or stateless SIIT (RFC 7915), and their sessions and counters."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import kit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def register(groups: Any) -> None:
+    _, commands = kit.group(
+        groups,
+        "nat64",
+        "IPv4/IPv6 translators (NAT64, SIIT): add, delete, status",
+        description="A translator between IPv6 and IPv4 on a TUN device of the userspace "
+        "plane, as tayga runs: the kernel routes the NAT64 prefix and the IPv4 pool into it. "
+        "Stateful NAT64 (RFC 6146) maps IPv6 hosts to the pool's addresses and ports; "
+        "--stateless translates addresses one to one (RFC 7915, RFC 6052, RFC 7757 pairs).",
+    )
+    add = kit.subcommand(
+        commands,
+        "add",
+        cmd_add,
+        "start a translator",
+        description="Start a translator on a new TUN device NAME. Refused, with nothing "
+        "started, when the prefix is one RFC 6052 forbids or the pool overlaps a subnet of "
+        "this host.",
+    )
+    add.add_argument("name", metavar="NAME", help="the device name (nat64, say)")
+    add.add_argument(
+        "--prefix",
+        default="64:ff9b::/96",
+        help="the NAT64 prefix, /32 /40 /48 /56 /64 or /96 (default 64:ff9b::/96, which "
+        "carries only global IPv4; labs use 64:ff9b:1::/96, RFC 8215)",
+    )
+    add.add_argument("--pool", metavar="IPV4NET", help="the IPv4 addresses of the IPv6 hosts")
+    add.add_argument(
+        "--stateless",
+        action="store_true",
+        help="SIIT: one IPv4 address per IPv6 address, no sessions",
+    )
+    add.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="IPV4=IPV6",
+        help="stateless: an explicit address pair (RFC 7757); repeat for more",
+    )
+    add.add_argument(
+        "--ipv4-address", help="the source of its own ICMP errors (default: pool's first)"
+    )
+    add.add_argument(
+        "--ipv6-address",
+        help="the source of its own ICMPv6 errors (default: its IPv4 in the prefix)",
+    )
+    add.add_argument("--mtu", type=int, default=1500, help="the device's MTU (default 1500)")
+    add.add_argument(
+        "--ipv6-mtu",
+        type=int,
+        default=1280,
+        help="the lowest IPv6 MTU: IPv4 packets without DF are fragmented to it (default 1280)",
+    )
+    add.add_argument(
+        "--filtering",
+        choices=("endpoint-independent", "address-dependent"),
+        default="endpoint-independent",
+        help="which IPv4 remotes a binding accepts (RFC 6146 3.5.2)",
+    )
+    add.add_argument("--max-sessions", type=int, default=65536)
+    add.add_argument("--udp-timeout", type=float, default=300.0, metavar="S")
+    add.add_argument("--tcp-timeout", type=float, default=7440.0, metavar="S", help="established")
+    add.add_argument("--tcp-trans-timeout", type=float, default=240.0, metavar="S")
+    add.add_argument("--icmp-timeout", type=float, default=60.0, metavar="S")
+    kit.add_json(add)
+
+    delete = kit.subcommand(commands, "delete", cmd_delete, "stop a translator, remove its device")
+    delete.add_argument("name", metavar="NAME")
+
+    status = kit.subcommand(
+        commands,
+        "status",
+        cmd_status,
+        "each translator's counters, drops by reason and sessions",
+    )
+    status.add_argument("name", metavar="NAME", nargs="?")
+    status.add_argument(
+        "--sessions", type=int, default=20, metavar="N", help="sessions to list (default 20)"
+    )
+    kit.add_json(status)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from ..translate import TranslatorSpec, add_translator
+
+    pairs = {}
+    for item in args.map:
+        v4, sep, v6 = item.partition("=")
+        if not sep:
+            raise kit.UsageError(f"--map {item!r}: write IPV4=IPV6")
+        pairs[v4.strip()] = v6.strip()
+    spec = TranslatorSpec(
+        name=args.name,
+        mode="siit" if args.stateless else "nat64",
+        prefix=args.prefix,
+        pool=args.pool,
+        pairs=pairs,
+        ipv4_address=args.ipv4_address,
+        ipv6_address=args.ipv6_address,
+        mtu=args.mtu,
+        ipv6_mtu=args.ipv6_mtu,
+        filtering=args.filtering,
+        max_sessions=args.max_sessions,
+        udp_timeout=args.udp_timeout,
+        tcp_timeout=args.tcp_timeout,
+        tcp_trans_timeout=args.tcp_trans_timeout,
+        icmp_timeout=args.icmp_timeout,
+    )
+    kit.require_tunnel_privilege(f"adding translator {args.name}")
+    added = add_translator(spec)
+    if args.json:
+        kit.print_json(added)
+        return 0
+    kind = "NAT64 (stateful)" if added.mode == "nat64" else "SIIT (stateless)"
+    print(
+        f"translator {added.name}: {kind}, prefix {added.prefix}, pool {added.pool or '-'}, "
+        f"own addresses {added.ipv4_address} and {added.ipv6_address}"
+    )
+    for warning in added.warnings:
+        print(f"note: {warning}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from ..translate import delete_translator
+
+    kit.require_tunnel_privilege(f"deleting translator {args.name}")
+    delete_translator(args.name)
+    print(f"translator {args.name} removed")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .._result import counts_text
+    from ..translate import translator_status
+
+    rows = translator_status(args.name)
+    for row in rows:
+        row.sessions = row.sessions[: max(0, args.sessions)]
+    if args.json:
+        kit.print_json(rows)
+        return 0
+    if not rows:
+        print("no translators (ipv6 nat64 add)")
+        return 0
+    for row in rows:
+        kind = "NAT64" if row.mode == "nat64" else "SIIT"
+        state = "running" if row.running else "NOT RUNNING"
+        print(f"{row.name}: {kind}, prefix {row.prefix}, pool {row.pool or '-'}, {state}")
+        if row.error:
+            print(f"  {row.error}")
+        for v4, v6 in sorted(row.pairs.items()):
+            print(f"  pair {v4} = {v6}")
+        if not row.running:
+            continue
+        c = row.counters
+        print(
+            f"  to IPv4: {c['to_ipv4_packets']} packets, {c['to_ipv4_bytes']} bytes; "
+            f"to IPv6: {c['to_ipv6_packets']} packets, {c['to_ipv6_bytes']} bytes"
+        )
+        print(f"  dropped: {counts_text(row.drops, 'nothing')}")
+        if row.mode == "nat64":
+            print(f"  sessions {row.session_count}, bindings {row.bindings}; "
+                  f"{counts_text(row.events, 'no sessions yet')}")  # fmt: skip
+            if row.sessions:
+                print(
+                    kit.table(
+                        [
+                            ("  " + s["protocol"], s["ipv6_host"], s["ipv4_pool"], s["ipv4_remote"],
+                             s["state"], f"{s['expires_in']:g}", s["packets_out"], s["packets_in"])
+                            for s in row.sessions
+                        ],
+                        ["  PROTO", "IPV6 HOST", "POOL", "IPV4 REMOTE", "STATE", "EXPIRES",
+                         "OUT", "IN"],
+                    )
+                )  # fmt: skip
+    return 0

@@ -1,0 +1,174 @@
+"""Translators on the userspace plane: one TUN device each, run inside the
+tunnel service (``ipv6.tunnel._service``), which starts and stops them as
+the namespace's registry says.
+
+The kernel routes the translator's prefix (IPv6) and pool (IPv4) into the
+device; every packet read is translated by the pure core and written back
+into the same device, whose IPv4 or IPv6 side the kernel then routes on,
+as tayga does. Each drop is counted by reason; sessions and held fragments
+expire on a timer.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .._kernelops import AddRoute
+from .._netlink import Netlink
+from ..tunnel._tun import TunError, open_tun
+from ._nat64 import Nat64Mapper
+from ._siit import Translator, text4, text6
+from ._spec import TranslatorSpec, make_translator, routes
+
+BATCH = 64
+EXPIRE_INTERVAL = 1.0
+STATUS_SESSIONS = 256  # sessions written to the status file (all are counted)
+
+
+@dataclass
+class Counters:
+    to_ipv4_packets: int = 0
+    to_ipv4_bytes: int = 0
+    to_ipv6_packets: int = 0
+    to_ipv6_bytes: int = 0
+    drops: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "to_ipv4_packets": self.to_ipv4_packets,
+            "to_ipv4_bytes": self.to_ipv4_bytes,
+            "to_ipv6_packets": self.to_ipv6_packets,
+            "to_ipv6_bytes": self.to_ipv6_bytes,
+            "drops": dict(sorted(self.drops.items())),
+        }
+
+
+@dataclass
+class RunningTranslator:
+    spec: TranslatorSpec
+    fd: int
+    translator: Translator
+    counters: Counters
+    cancel: trio.CancelScope
+
+    def status(self) -> dict[str, Any]:
+        now = trio.current_time()
+        out: dict[str, Any] = {**self.spec.to_json(), **self.counters.to_json()}
+        out["drops"] = {**out["drops"]}
+        if self.translator.expired_fragments:
+            out["drops"]["fragment_expired"] = self.translator.expired_fragments
+        mapper = self.translator.mapper
+        if isinstance(mapper, Nat64Mapper):
+            out["session_count"] = mapper.sessions
+            out["bindings"] = len(mapper.bib6)
+            out["events"] = dict(sorted(mapper.events.items()))
+            out["sessions"] = [
+                {
+                    "protocol": row.protocol,
+                    "ipv6_host": f"[{text6(row.ipv6_host[0])}]:{row.ipv6_host[1]}",
+                    "ipv6_remote": f"[{text6(row.ipv6_remote[0])}]:{row.ipv6_remote[1]}",
+                    "ipv4_pool": f"{text4(row.ipv4_pool[0])}:{row.ipv4_pool[1]}",
+                    "ipv4_remote": f"{text4(row.ipv4_remote[0])}:{row.ipv4_remote[1]}",
+                    "state": row.state,
+                    "expires_in": round(row.expires_in, 1),
+                    "packets_out": row.packets_out,
+                    "packets_in": row.packets_in,
+                }
+                for row in mapper.rows(now, STATUS_SESSIONS)
+            ]
+        return out
+
+
+def start(spec: TranslatorSpec) -> tuple[int, Translator]:
+    """The translator's device, up and routed (routes go with the device)."""
+    fd = open_tun(spec.name, spec.mtu)
+    netlink = Netlink()
+    try:
+        for prefix in routes(spec):
+            netlink.apply(AddRoute(prefix, spec.name, replace=False))
+    except OSError as exc:
+        os.close(fd)
+        why = f"cannot route {prefix} into {spec.name}: {exc.strerror}"
+        raise TunError(exc.errno or 0, why) from None
+    finally:
+        netlink.close()
+    return fd, make_translator(spec)
+
+
+async def run(
+    running: RunningTranslator, changed: Callable[[], None], lost: Callable[[Any, OSError], None]
+) -> None:
+    """Translate what the kernel routes into the device, and expire what timed
+    out, until cancelled. ``changed()`` after every batch (the status wants
+    writing); ``lost(running, exc)`` when the device goes away under the service."""
+    with running.cancel:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_expire, running)
+            await _translate(running, changed, lost)
+            nursery.cancel_scope.cancel()
+
+
+async def _translate(
+    running: RunningTranslator, changed: Callable[[], None], lost: Callable[[Any, OSError], None]
+) -> None:
+    fd, counters, translator = running.fd, running.counters, running.translator
+    buffer = bytearray(65536)
+    view = memoryview(buffer)
+    from_v6, from_v4 = translator.from_v6, translator.from_v4
+    while True:
+        try:
+            await trio.lowlevel.wait_readable(fd)
+        except trio.ClosedResourceError:  # stopped: the device is being closed
+            return
+        now = trio.current_time()
+        for _ in range(BATCH):
+            try:
+                size = os.readv(fd, (buffer,))
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                lost(running, exc)
+                return
+            if size and buffer[0] >> 4 == 6:
+                out = from_v6(view[:size], now)
+                if out.drop is None:
+                    counters.to_ipv4_packets += 1
+                    counters.to_ipv4_bytes += size
+            else:
+                out = from_v4(view[:size], now)
+                if out.drop is None:
+                    counters.to_ipv6_packets += 1
+                    counters.to_ipv6_bytes += size
+            if out.drop is not None:
+                counters.drops[out.drop] += 1
+            for packet in out.packets:
+                try:
+                    os.write(fd, packet)
+                except OSError as exc:
+                    name = errno.errorcode.get(exc.errno or 0, "error")
+                    counters.drops[f"tun_write_{name}"] += 1
+        else:
+            await trio.lowlevel.checkpoint()
+        changed()
+
+
+async def _expire(running: RunningTranslator) -> None:
+    while True:
+        await trio.sleep(EXPIRE_INTERVAL)
+        running.translator.expire(trio.current_time())
+
+
+def stop(running: RunningTranslator) -> None:
+    """Stop translating and close the device (its routes go with it)."""
+    running.cancel.cancel()
+    trio.lowlevel.notify_closing(running.fd)
+    with contextlib.suppress(OSError):
+        os.close(running.fd)

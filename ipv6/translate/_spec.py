@@ -1,0 +1,204 @@
+"""A translator as configured, checked before anything starts, and the
+translator and routes it stands for. Pure: what the host has (its IPv4
+subnets and interface names) is handed in.
+
+Two modes, one TUN device each, as tayga runs:
+
+- ``nat64`` (RFC 6146): IPv6 hosts reach the IPv4 Internet through
+  ``prefix`` (RFC 6052) from the addresses of ``pool``.
+- ``siit`` (RFC 7915, stateless): IPv6 hosts with IPv4-translatable
+  addresses in ``prefix`` appear to IPv4 as ``pool``; ``pairs`` map single
+  addresses explicitly (RFC 7757), which is also what a CLAT is (RFC 6877).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any
+
+from .._errors import BadInput
+from ._nat64 import FILTERINGS, MAX_SESSIONS, Nat64Mapper, Timeouts
+from ._siit import IPV6_MIN_MTU, Prefix64, StatelessMapper, Translator
+
+MODES = ("nat64", "siit")
+UDP_MIN = 120.0  # RFC 6146 4
+
+
+@dataclass
+class TranslatorSpec:
+    name: str
+    mode: str = "nat64"
+    prefix: str = "64:ff9b::/96"
+    pool: str | None = None  # the IPv4 addresses routed into the translator
+    pairs: dict[str, str] = field(default_factory=dict)  # siit: IPv4 -> IPv6, one each
+    ipv4_address: str | None = None  # the source of its own ICMP errors
+    ipv6_address: str | None = None  # the source of its own ICMPv6 errors
+    mtu: int = 1500  # the TUN device's
+    ipv6_mtu: int = IPV6_MIN_MTU  # the lowest IPv6 MTU: IPv4 without DF is fragmented to it
+    filtering: str = FILTERINGS[0]
+    max_sessions: int = MAX_SESSIONS
+    udp_timeout: float = Timeouts.udp
+    tcp_timeout: float = Timeouts.tcp_established
+    tcp_trans_timeout: float = Timeouts.tcp_transitory
+    icmp_timeout: float = Timeouts.icmp
+    clat: bool = False  # a CLAT: its IPv4 side is this host's own (see ``_clat``)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TranslatorSpec:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check(spec: TranslatorSpec, *, subnets: dict[str, list[IPv4Network]], names: set[str]) -> None:
+    """Refuse (BadInput, nothing started) what cannot work; fill in the defaults.
+
+    ``subnets``: this host's IPv4 subnets by interface; ``names``: its interface names.
+    """
+    if not spec.name or len(spec.name) > 15 or "/" in spec.name or " " in spec.name:
+        raise BadInput(f"{spec.name!r} is not a usable interface name (1 to 15 characters)")
+    if spec.name in names:
+        raise BadInput(f"an interface named {spec.name} already exists; pick another name")
+    if spec.mode not in MODES:
+        raise BadInput(f"mode {spec.mode!r}: use nat64 or siit")
+    prefix = Prefix64.parse(spec.prefix)
+    spec.prefix = str(prefix)
+    pool = _network4(spec.pool, "the pool") if spec.pool else None
+    if spec.mode == "nat64" and pool is None:
+        raise BadInput("a NAT64 needs an IPv4 pool (--pool, 192.0.2.0/28 say)")
+    pairs = _pairs(spec.pairs, prefix)
+    if spec.mode == "nat64" and pairs:
+        raise BadInput("explicit address pairs (--map) are for the stateless mode (--stateless)")
+    if spec.mode == "siit" and pool is None and not pairs:
+        raise BadInput("a stateless translator needs an IPv4 pool (--pool) or pairs (--map)")
+    spec.pairs = {str(k): str(v) for k, v in pairs.items()}
+    if pool is not None and not spec.clat:
+        for interface, nets in sorted(subnets.items()):
+            for net in nets:
+                if pool.overlaps(net):
+                    raise BadInput(
+                        f"pool {pool} overlaps {net}, a subnet of {interface}: the pool must be "
+                        "addresses no link of this host has (the translator answers for them)"
+                    )
+        spec.pool = str(pool)
+    own4 = _own4(spec, pool)
+    spec.ipv4_address = str(own4)
+    if spec.ipv6_address is None:
+        own6 = prefix.embed(int(own4))
+        if own6 is None:
+            raise BadInput(
+                f"{own4} cannot be written in {prefix} (the well-known prefix carries only "
+                "global IPv4, RFC 6052 3.1): give the translator's IPv6 address (--ipv6-address)"
+            )
+        spec.ipv6_address = str(IPv6Address(own6))
+    else:
+        spec.ipv6_address = str(_address6(spec.ipv6_address, "--ipv6-address"))
+    if not IPV6_MIN_MTU <= spec.mtu <= 65535:
+        raise BadInput(f"MTU {spec.mtu}: IPv6 needs at least 1280 (and at most 65535)")
+    if not IPV6_MIN_MTU <= spec.ipv6_mtu <= spec.mtu:
+        raise BadInput(f"the lowest IPv6 MTU {spec.ipv6_mtu} must be 1280 to the MTU {spec.mtu}")
+    if spec.filtering not in FILTERINGS:
+        raise BadInput(f"filtering {spec.filtering!r}: use {' or '.join(FILTERINGS)}")
+    if spec.max_sessions < 1:
+        raise BadInput("--max-sessions must be at least 1")
+    for name in ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout"):
+        if not 0 < getattr(spec, name) <= 86400 * 7:
+            raise BadInput(f"--{name.replace('_', '-')} must be more than 0 s and at most a week")
+    if spec.mode == "nat64" and spec.udp_timeout < UDP_MIN:
+        print(
+            f"note: a UDP timeout of {spec.udp_timeout:g} s is below RFC 6146's minimum "
+            f"of {UDP_MIN:g} s (fine in a lab, not on a real network)",
+            file=sys.stderr,
+        )
+
+
+def _network4(text: str, what: str) -> IPv4Network:
+    try:
+        return IPv4Network(text, strict=True)
+    except ValueError as exc:
+        raise BadInput(f"{what} {text!r}: {exc}") from None
+
+
+def _address4(text: str, what: str) -> IPv4Address:
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        raise BadInput(f"{what}: {text!r} is not an IPv4 address") from None
+
+
+def _address6(text: str, what: str) -> IPv6Address:
+    try:
+        return IPv6Address(text)
+    except ValueError:
+        raise BadInput(f"{what}: {text!r} is not an IPv6 address") from None
+
+
+def _pairs(pairs: dict[str, str], prefix: Prefix64) -> dict[IPv4Address, IPv6Address]:
+    out: dict[IPv4Address, IPv6Address] = {}
+    seen6: set[IPv6Address] = set()
+    for v4_text, v6_text in pairs.items():
+        v4, v6 = _address4(v4_text, "--map"), _address6(v6_text, "--map")
+        if v6 in seen6:
+            raise BadInput(f"--map: {v6} is paired twice")
+        if prefix.contains(int(v6)):
+            raise BadInput(f"--map: {v6} is inside the prefix {prefix}; pair an address outside it")
+        seen6.add(v6)
+        out[v4] = v6
+    return out
+
+
+def _own4(spec: TranslatorSpec, pool: IPv4Network | None) -> IPv4Address:
+    if spec.ipv4_address is not None:
+        own = _address4(spec.ipv4_address, "--ipv4-address")
+        if spec.mode == "nat64" and pool is not None and own in pool and pool.num_addresses < 2:
+            raise BadInput(f"the pool {pool} has no address left beside {own}")
+        return own
+    if pool is None:
+        raise BadInput("give the translator's own IPv4 address (--ipv4-address)")
+    if spec.mode == "nat64" and pool.num_addresses < 2:
+        raise BadInput(
+            f"the pool {pool} has one address: give the translator's own IPv4 address "
+            "(--ipv4-address) outside it, or a larger pool"
+        )
+    return pool.network_address
+
+
+def make_translator(spec: TranslatorSpec) -> Translator:
+    """The translator a checked spec stands for."""
+    prefix = Prefix64.parse(spec.prefix)
+    own4 = int(IPv4Address(spec.ipv4_address))
+    own6 = int(IPv6Address(spec.ipv6_address))
+    if spec.mode == "nat64":
+        assert spec.pool is not None
+        timeouts = Timeouts(
+            udp=spec.udp_timeout,
+            tcp_established=spec.tcp_timeout,
+            tcp_transitory=spec.tcp_trans_timeout,
+            icmp=spec.icmp_timeout,
+        )
+        mapper: Nat64Mapper | StatelessMapper = Nat64Mapper(
+            prefix, IPv4Network(spec.pool), timeouts=timeouts, max_sessions=spec.max_sessions,
+            filtering=spec.filtering, reserved=frozenset({own4}),
+        )  # fmt: skip
+    else:
+        pairs = {int(IPv4Address(k)): int(IPv6Address(v)) for k, v in spec.pairs.items()}
+        mapper = StatelessMapper(prefix, pairs)
+    return Translator(mapper, own4, own6, mtu6=spec.ipv6_mtu)
+
+
+def routes(spec: TranslatorSpec) -> list[IPv4Network | IPv6Network]:
+    """What the kernel must route into the translator's device."""
+    out: list[IPv4Network | IPv6Network] = [IPv6Network(spec.prefix)]
+    out += [IPv6Network(f"{v6}/128") for v6 in spec.pairs.values()]
+    if spec.clat:
+        return out
+    pool = IPv4Network(spec.pool) if spec.pool else None
+    if pool is not None:
+        out.append(pool)
+    out += [
+        IPv4Network(f"{v4}/32") for v4 in spec.pairs if pool is None or IPv4Address(v4) not in pool
+    ]
+    return out  # the translator's own IPv4 address is only ever a source: no route
