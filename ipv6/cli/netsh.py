@@ -34,7 +34,8 @@ Commands (keywords may be abbreviated, values given positionally):
                  [siteprefixlength=N] [store=...]
   add|delete neighbors IF ADDR LLADDR     delete destinationcache
   set interface [interface=]IF [forwarding=enabled|disabled] [advertise=enabled|disabled] [mtu=N]
-                 [siteprefixlength=N]
+                 [siteprefixlength=N] [dnsservers=ADDR,...|none [dnslifetime=S]]
+                 [nat64prefix=P|none [nat64lifetime=S]]   (advertised: RFC 8106, RFC 8781)
   set global [defaultcurhoplimit=N] [neighborcachelimit=N] [routecachelimit=N]
   add v6v4tunnel [interface=]NAME [localaddress=]IPV4 [[remoteaddress=]IPV4]
                  [mode=6in4|6to4] [relay=IPV4] [mtu=N] [plane=auto|kernel|userspace] [lab=yes]
@@ -121,8 +122,16 @@ def print_rows(rows: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
         print("(none)", file=out)
         return
     header = [k for k in rows[0] if k != "ifindex"] if "interface" in rows[0] else list(rows[0])
-    table = [[("" if r.get(k) is None else r.get(k)) for k in header] for r in rows]
+    table = [[_cell(r.get(k)) for k in header] for r in rows]
     print(kit.table(table, [h.upper() for h in header]), file=out)
+
+
+def _cell(value: Any) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return value
 
 
 def shell(stdin: TextIO, out: TextIO, *, interactive: bool) -> int:

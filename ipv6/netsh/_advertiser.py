@@ -37,6 +37,8 @@ from ._ra import (
     INFINITE,
     ROUTER_SOLICITATION,
     Advertisement,
+    DnsServers,
+    Pref64,
     Published,
     encode_advertisement,
     plan_advertisement,
@@ -125,11 +127,20 @@ def _read_advertisement(
         )
         if not on:
             return None, index
+        rdnss, pref64 = memory.get(f"rdnss/{ifname}"), memory.get(f"pref64/{ifname}")
         ad = plan_advertisement(
             published_routes(ipr, index, ifname, memory),
             mtu=int(read_sysctl(f"net/ipv6/conf/{ifname}/mtu", "1280")),
             lladdr=mac,
             hop_limit=int(read_sysctl(f"net/ipv6/conf/{ifname}/hop_limit", "64")),
+            dns=DnsServers(
+                tuple(ipaddress.IPv6Address(a) for a in rdnss["addresses"]), rdnss["lifetime"]
+            )
+            if rdnss
+            else None,
+            pref64=Pref64(ipaddress.IPv6Network(pref64["prefix"]), pref64["lifetime"])
+            if pref64
+            else None,
         )
         _autoconfigure(ipr, index, mac, ad)
     return ad, index

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import Ipv6Error
 from .._kernelops import (
     INFINITE,
     AddAddress,
@@ -245,8 +246,52 @@ def _interface_ops(command: Command, ifname: str, ifindex: Interface) -> list[Op
         if not 0 <= length <= 128:
             raise NetshSyntaxError(f"siteprefixlength: {length} is not 0 to 128")
         ops.append(Remember(f"siteprefixlength/{ifname}", length))
+    ops += _advertised_extras(v, ifname)
     if not ops:
         raise NetshSyntaxError("set interface: give at least one setting")
+    return ops
+
+
+def _advertised_extras(v: Mapping[str, Any], ifname: str) -> list[Op]:
+    """dnsservers= (RFC 8106) and nat64prefix= (RFC 8781): kept for the advertiser."""
+    from ..translate._siit import Prefix64
+    from ._ra import PREF64_LIFETIME, PREF64_LIFETIME_MAX, RDNSS_LIFETIME
+
+    ops: list[Op] = []
+    if "dnslifetime" in v and "dnsservers" not in v:
+        raise NetshSyntaxError("dnslifetime: give it with dnsservers=")
+    if "nat64lifetime" in v and "nat64prefix" not in v:
+        raise NetshSyntaxError("nat64lifetime: give it with nat64prefix=")
+    if "dnsservers" in v:
+        if v["dnsservers"].lower() == "none":
+            ops.append(Remember(f"rdnss/{ifname}", None))
+        else:
+            addresses = []
+            for text in v["dnsservers"].split(","):
+                try:
+                    addresses.append(str(ipaddress.IPv6Address(text.strip())))
+                except ValueError:
+                    raise NetshSyntaxError(
+                        f"dnsservers: {text.strip()!r} is not an IPv6 address"
+                    ) from None
+            lifetime = v.get("dnslifetime", RDNSS_LIFETIME)
+            if not 0 <= lifetime <= 0xFFFFFFFF:
+                raise NetshSyntaxError(f"dnslifetime: {lifetime} is not 0 to 4294967295")
+            ops.append(Remember(f"rdnss/{ifname}", {"addresses": addresses, "lifetime": lifetime}))
+    if "nat64prefix" in v:
+        if v["nat64prefix"].lower() == "none":
+            ops.append(Remember(f"pref64/{ifname}", None))
+        else:
+            try:
+                prefix = Prefix64.parse(v["nat64prefix"])
+            except Ipv6Error as exc:
+                raise NetshSyntaxError(f"nat64prefix: {exc}") from None
+            lifetime = v.get("nat64lifetime", PREF64_LIFETIME)
+            if not 0 <= lifetime <= PREF64_LIFETIME_MAX:
+                raise NetshSyntaxError(
+                    f"nat64lifetime: {lifetime} is not 0 to {PREF64_LIFETIME_MAX} (RFC 8781)"
+                )
+            ops.append(Remember(f"pref64/{ifname}", {"prefix": str(prefix), "lifetime": lifetime}))
     return ops
 
 

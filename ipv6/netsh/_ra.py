@@ -25,6 +25,11 @@ from .._errors import Ipv6Error
 ROUTER_SOLICITATION = 133
 ROUTER_ADVERTISEMENT = 134
 OPT_SOURCE_LLADDR, OPT_PREFIX, OPT_MTU, OPT_ROUTE = 1, 3, 5, 24
+OPT_RDNSS, OPT_PREF64 = 25, 38  # RFC 8106, RFC 8781
+RDNSS_LIFETIME = 1200  # 2 x MaxRtrAdvInterval (600 s), RFC 8106 5.1's upper bound
+PREF64_LIFETIME = 1800  # 3 x MaxRtrAdvInterval, RFC 8781 4.1
+PREF64_LIFETIME_MAX = 8191 * 8  # 13 bits of 8-second units
+PLC = {96: 0, 64: 1, 56: 2, 48: 3, 40: 4, 32: 5}  # RFC 8781 4: prefix length codes
 FLAG_L, FLAG_A, FLAG_S = 0x80, 0x40, 0x10
 INFINITE = 0xFFFFFFFF
 DEFAULT_ROUTER_LIFETIME = 1800  # seconds, as Windows advertises a default route
@@ -63,6 +68,22 @@ class RouteInfo:
 
 
 @dataclass(frozen=True)
+class DnsServers:
+    """Recursive DNS servers (RFC 8106), for ``lifetime`` seconds."""
+
+    addresses: tuple[ipaddress.IPv6Address, ...]
+    lifetime: int = RDNSS_LIFETIME
+
+
+@dataclass(frozen=True)
+class Pref64:
+    """The NAT64 prefix (RFC 8781), for ``lifetime`` seconds (a multiple of 8)."""
+
+    prefix: ipaddress.IPv6Network
+    lifetime: int = PREF64_LIFETIME
+
+
+@dataclass(frozen=True)
 class Advertisement:
     hop_limit: int
     router_lifetime: int
@@ -70,10 +91,18 @@ class Advertisement:
     lladdr: str | None
     prefixes: list[PrefixInfo] = field(default_factory=list)
     routes: list[RouteInfo] = field(default_factory=list)
+    dns: DnsServers | None = None
+    pref64: Pref64 | None = None
 
 
 def plan_advertisement(
-    published: list[Published], *, mtu: int, lladdr: str, hop_limit: int
+    published: list[Published],
+    *,
+    mtu: int,
+    lladdr: str,
+    hop_limit: int,
+    dns: DnsServers | None = None,
+    pref64: Pref64 | None = None,
 ) -> Advertisement:
     """What an interface advertises, from the routes published on it."""
     lifetime = 0
@@ -98,7 +127,7 @@ def plan_advertisement(
             )
         else:
             routes.append(RouteInfo(route.prefix, route.valid))
-    return Advertisement(hop_limit, lifetime, mtu, lladdr, prefixes, routes)
+    return Advertisement(hop_limit, lifetime, mtu, lladdr, prefixes, routes, dns, pref64)
 
 
 def encode_advertisement(ad: Advertisement) -> bytes:
@@ -127,6 +156,15 @@ def encode_advertisement(ad: Advertisement) -> bytes:
         size = 0 if r.prefix.prefixlen == 0 else (8 if r.prefix.prefixlen <= 64 else 16)
         head = struct.pack("!BBBBI", OPT_ROUTE, 1 + size // 8, r.prefix.prefixlen, 0, r.lifetime)
         out.append(head + r.prefix.network_address.packed[:size])
+    if ad.dns is not None and ad.dns.addresses:
+        head = struct.pack("!BBHI", OPT_RDNSS, 1 + 2 * len(ad.dns.addresses), 0, ad.dns.lifetime)
+        out.append(head + b"".join(a.packed for a in ad.dns.addresses))
+    if ad.pref64 is not None:
+        scaled = min(-(-ad.pref64.lifetime // 8), 8191)  # 8-second units, rounded up
+        word = scaled << 3 | PLC[ad.pref64.prefix.prefixlen]
+        out.append(
+            struct.pack("!BBH", OPT_PREF64, 2, word) + ad.pref64.prefix.network_address.packed[:12]
+        )
     # Prefixes, routes, MTU, then the link-layer address: the order radvd uses.
     if ad.mtu is not None:
         out.append(_MTU.pack(OPT_MTU, 1, 0, ad.mtu))
@@ -148,6 +186,8 @@ def decode_advertisement(data: bytes) -> Advertisement:
     _t, _c, _sum, hop_limit, _flags, lifetime, _r, _rt = _HEADER.unpack_from(data)
     mtu, lladdr = None, None
     prefixes, routes = [], []
+    dns: DnsServers | None = None
+    pref64: Pref64 | None = None
     offset = _HEADER.size
     while offset + 2 <= len(data):
         kind, units = data[offset], data[offset + 1]
@@ -171,8 +211,20 @@ def decode_advertisement(data: bytes) -> Advertisement:
             length, lifetime_r = option[2], struct.unpack_from("!I", option, 4)[0]
             raw = (option[8:] + b"\0" * 16)[:16]
             routes.append(RouteInfo(ipaddress.IPv6Network((raw, length), strict=False), lifetime_r))
+        elif kind == OPT_RDNSS and units >= 3 and units % 2:
+            addresses = tuple(
+                ipaddress.IPv6Address(option[i : i + 16]) for i in range(8, units * 8, 16)
+            )
+            dns = DnsServers(addresses, struct.unpack_from("!I", option, 4)[0])
+        elif kind == OPT_PREF64 and units == 2:
+            word = struct.unpack_from("!H", option, 2)[0]
+            lengths = {code: length for length, code in PLC.items()}
+            if word & 7 in lengths:
+                raw = option[4:16] + b"\0" * 4
+                prefix = ipaddress.IPv6Network((raw, lengths[word & 7]), strict=False)
+                pref64 = Pref64(prefix, (word >> 3) * 8)
         offset += units * 8
-    return Advertisement(hop_limit, lifetime, mtu, lladdr, prefixes, routes)
+    return Advertisement(hop_limit, lifetime, mtu, lladdr, prefixes, routes, dns, pref64)
 
 
 def solicitation_fault(data: bytes, hop_limit: int | None, source_unspecified: bool) -> str | None:

@@ -19,6 +19,8 @@ class InterfaceRow(Result):
     advertise: bool
     advertiser: str | None  # "running", or why it stopped; None: none was started
     siteprefixlength: int | None
+    dnsservers: list[str]  # advertised recursive DNS servers (RFC 8106)
+    nat64prefix: str | None  # the advertised NAT64 prefix (RFC 8781)
 
 
 @dataclass

@@ -62,9 +62,28 @@ def _show_interfaces(kernel: Executor, fam: str, names: dict[int, str]) -> list[
                 advertise=bool(memory.get(f"advertise/{name}", False)),
                 advertiser=_advertiser_state(kernel.state, name),
                 siteprefixlength=memory.get(f"siteprefixlength/{name}"),
+                dnsservers=(memory.get(f"rdnss/{name}") or {}).get("addresses", []),
+                nat64prefix=(memory.get(f"pref64/{name}") or {}).get("prefix"),
             )
         )
     return rows
+
+
+def _extras_words(memory: dict[str, Any], name: str) -> list[str]:
+    """dnsservers= and nat64prefix= as dump writes them (lifetimes when not the default)."""
+    from ._ra import PREF64_LIFETIME, RDNSS_LIFETIME
+
+    words = []
+    rdnss, pref64 = memory.get(f"rdnss/{name}"), memory.get(f"pref64/{name}")
+    if rdnss:
+        words.append(f"dnsservers={','.join(rdnss['addresses'])}")
+        if rdnss["lifetime"] != RDNSS_LIFETIME:
+            words.append(f"dnslifetime={rdnss['lifetime']}")
+    if pref64:
+        words.append(f"nat64prefix={pref64['prefix']}")
+        if pref64["lifetime"] != PREF64_LIFETIME:
+            words.append(f"nat64lifetime={pref64['lifetime']}")
+    return words
 
 
 def _advertiser_state(state: dict[str, Any], name: str) -> str | None:
@@ -276,6 +295,7 @@ def configuration(kernel: Executor, fam: str) -> list[str]:
             settings.append("forwarding=enabled")
         if link.advertise:
             settings.append("advertise=enabled")
+        settings += _extras_words(kernel.state["memory"], link.name)
         if fam == "ipv6" and link.mtu and link.mtu != _link_mtu(kernel, link.ifindex):
             settings.append(f"mtu={link.mtu}")
         if settings:
@@ -379,6 +399,11 @@ def reset_script(kernel: Executor, fam: str, keep: frozenset[str] = frozenset())
                 f"{word}=disabled"
                 for word in ("forwarding", "advertise")
                 if any(a.startswith(word) for a in args)
+            ]
+            settings += [
+                f"{word}=none"
+                for word in ("dnsservers", "nat64prefix")
+                if any(a.startswith(f"{word}=") for a in args)
             ]
             for a in args:
                 if a.startswith("mtu="):

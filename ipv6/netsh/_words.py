@@ -78,6 +78,12 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
         _p("mtu", "mtu"),
         _p("metric", "int"),
         _p("siteprefixlength", "int"),
+        # The toolkit's: what the interface's advertisements carry besides routes,
+        # recursive DNS servers (RFC 8106) and the NAT64 prefix (RFC 8781).
+        _p("dnsservers", "text"),
+        _p("dnslifetime", "int"),
+        _p("nat64prefix", "text"),
+        _p("nat64lifetime", "int"),
         STORE,
     ),
     # Windows' configured tunnel, with the toolkit's 6to4 mode, relay, MTU, plane and lab

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ipv6.netsh import parse_command, plan, split
+from ipv6.netsh._grammar import NetshSyntaxError
 from ipv6.netsh._ops import Remember, StartAdvertiser, StopAdvertiser
 from ipv6.netsh._ra import (
     INFINITE,
     Advertisement,
+    DnsServers,
+    Pref64,
     PrefixInfo,
     Published,
     RouteInfo,
@@ -91,3 +95,83 @@ def test_netsh_plans_starting_and_stopping_the_advertiser() -> None:
     assert on == [Remember("advertise/eth0", True), StartAdvertiser("eth0")]
     off = plan(parse_command(split("int ipv6 set int eth0 adv=disabled")), interfaces)
     assert off == [StopAdvertiser("eth0"), Remember("advertise/eth0", None)]
+
+
+# --- RDNSS (RFC 8106) and PREF64 (RFC 8781) ----------------------------------------------------
+
+
+def test_pref64_bytes_as_rfc_8781_lays_them_out() -> None:
+    """Type 38, length 2, 13 bits of 8-second units and the 3-bit length code, 96 bits."""
+    ad = plan_advertisement(
+        [], mtu=1280, lladdr="", hop_limit=64, pref64=Pref64(net("2001:db8::/32"), 1800)
+    )
+    wire = encode_advertisement(ad)
+    option = wire[wire.index(bytes([38, 2])) :][:16]
+    assert option[:4] == bytes([38, 2]) + (225 << 3 | 5).to_bytes(2, "big")
+    assert option[4:] == ipaddress.IPv6Address("2001:db8::").packed[:12]
+    assert decode_advertisement(HAND_MADE_PREF64_AD).pref64 == Pref64(net("2001:db8::/32"), 224)
+
+
+HAND_MADE_PREF64_AD = (
+    bytes([134, 0, 0, 0, 64, 0, 0, 0])
+    + bytes(8)
+    + bytes.fromhex("2602" + f"{(28 << 3) | 5:04x}" + "20010db8" + "0" * 16)
+)
+
+
+@given(
+    length=st.sampled_from([32, 40, 48, 56, 64, 96]),
+    high=st.integers(0, 2**96 - 1),
+    lifetime=st.integers(0, 8191 * 8),
+)
+def test_pref64_round_trip(length: int, high: int, lifetime: int) -> None:
+    prefix = ipaddress.IPv6Network((high << 32 >> (128 - length) << (128 - length), length))
+    ad = plan_advertisement([], mtu=1280, lladdr=MAC, hop_limit=64, pref64=Pref64(prefix, lifetime))
+    got = decode_advertisement(encode_advertisement(ad)).pref64
+    assert got is not None and got.prefix == prefix
+    assert got.lifetime == -(-lifetime // 8) * 8  # rounded up to the 8-second unit
+
+
+@given(st.lists(st.integers(0, 2**128 - 1), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+def test_rdnss_round_trip(addresses: list[int], lifetime: int) -> None:
+    servers = DnsServers(tuple(map(ipaddress.IPv6Address, addresses)), lifetime)
+    ad = plan_advertisement([], mtu=1280, lladdr=MAC, hop_limit=64, dns=servers)
+    wire = encode_advertisement(ad)
+    assert wire[16] == 25 and wire[17] == 1 + 2 * len(addresses)  # right after the header
+    assert decode_advertisement(wire).dns == servers
+
+
+def test_netsh_keeps_dns_servers_and_the_nat64_prefix_for_the_advertiser() -> None:
+    interfaces = {"lo": 1, "eth0": 2}
+    ops = plan(
+        parse_command(
+            split(
+                "int ipv6 set interface eth0 dnsservers=2001:db8::53,2001:db8::54 "
+                "dnslifetime=600 nat64prefix=64:ff9b:1::/96"
+            )
+        ),
+        interfaces,
+    )
+    assert ops == [
+        Remember("rdnss/eth0", {"addresses": ["2001:db8::53", "2001:db8::54"], "lifetime": 600}),
+        Remember("pref64/eth0", {"prefix": "64:ff9b:1::/96", "lifetime": 1800}),
+    ]
+    off = plan(
+        parse_command(split("int ipv6 set int eth0 dnsservers=none nat64prefix=none")), interfaces
+    )
+    assert off == [Remember("rdnss/eth0", None), Remember("pref64/eth0", None)]
+
+
+@pytest.mark.parametrize(
+    ("words", "why"),
+    [
+        ("nat64prefix=2001:db8:0:0:100::/96", "bits 64 to 71"),
+        ("nat64prefix=2001:db8::/33", "RFC 6052 allows"),
+        ("nat64prefix=64:ff9b::/96 nat64lifetime=70000", "0 to 65528"),
+        ("dnsservers=192.0.2.53", "not an IPv6 address"),
+        ("dnslifetime=60", "give it with dnsservers"),
+    ],
+)
+def test_netsh_refuses_what_the_options_cannot_carry(words: str, why: str) -> None:
+    with pytest.raises(NetshSyntaxError, match=why):
+        plan(parse_command(split(f"int ipv6 set interface eth0 {words}")), {"eth0": 2})
