@@ -89,6 +89,21 @@ class DeleteNeighbor:
 
 
 @dataclass(frozen=True)
+class AddProxyNeighbor:
+    """Answer neighbour solicitations for ``address`` on ``interface`` (NTF_PROXY),
+    as a CLAT does for its own IPv6 address; needs proxy_ndp on the interface."""
+
+    interface: Interface
+    address: IPAddress
+
+
+@dataclass(frozen=True)
+class DeleteProxyNeighbor:
+    interface: Interface
+    address: IPAddress
+
+
+@dataclass(frozen=True)
 class FlushDestinations:
     family: str  # "ipv4" or "ipv6"
 
@@ -118,6 +133,8 @@ KernelOp = (
     | DeleteRoute
     | AddNeighbor
     | DeleteNeighbor
+    | AddProxyNeighbor
+    | DeleteProxyNeighbor
     | FlushDestinations
     | WriteSysctl
     | SetLinkMtu

@@ -29,9 +29,11 @@ from ._kernelops import (
     ROUTE_KINDS,
     AddAddress,
     AddNeighbor,
+    AddProxyNeighbor,
     AddRoute,
     DeleteAddress,
     DeleteNeighbor,
+    DeleteProxyNeighbor,
     DeleteRoute,
     FlushDestinations,
     Interface,
@@ -47,6 +49,7 @@ IFA_F_NODAD = 0x02
 IFF_UP = 0x1
 IFA_F_PERMANENT = 0x80
 NUD_PERMANENT = 0x80
+NTF_PROXY = 0x08  # a proxy entry (pneigh): the kernel answers solicitations for it
 RTN_ANYCAST = 4
 RT_TABLE_MAIN, RT_TABLE_LOCAL = 254, 255
 RTNH_F_ONLINK = 4  # a next hop taken as on the link, unchecked (linux/rtnetlink.h)
@@ -339,6 +342,22 @@ class Netlink:
         if op.address is not None and not back:
             raise KernelOpFailed(f"there is no neighbor entry for {op.address}")
         return back
+
+    def _AddProxyNeighbor(self, op: AddProxyNeighbor) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        self.ipr.neigh(
+            "add", dst=str(op.address), ifindex=ifindex, flags=NTF_PROXY,
+            family=family_of(op.address),
+        )  # fmt: skip
+        return [DeleteProxyNeighbor(ifindex, op.address)]
+
+    def _DeleteProxyNeighbor(self, op: DeleteProxyNeighbor) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        self.ipr.neigh(
+            "del", dst=str(op.address), ifindex=ifindex, flags=NTF_PROXY,
+            family=family_of(op.address),
+        )  # fmt: skip
+        return [AddProxyNeighbor(ifindex, op.address)]
 
     # -- settings and links --
 

@@ -15,8 +15,8 @@ IPv6 lab and transition tools.
 Addresses explained and derived (addr), this host's interfaces, ping with
 zones, labs of network namespaces joined by veth links and bridges, 6to4
 and 6in4 tunnels (6to4cfg, tunnel), NAT64 and SIIT translators (nat64)
-with DNS64 (dns64), and the seeds' Ipv6.exe subcommands (if, ifc, ifd, nc,
-ncf, rc, rcf, bc, adu, spt, spu, rt, rtu).
+with DNS64 (dns64) and a CLAT (clat), and the seeds' Ipv6.exe subcommands
+(if, ifc, ifd, nc, ncf, rc, rcf, bc, adu, spt, spu, rt, rtu).
 """
 
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     interfaces.register(commands)
     lab.register(commands)
     nat64.register(commands)
+    nat64.register_clat(commands)
     ping.register(commands)
     sixto4cfg.register(commands)
     tunnel.register(commands)

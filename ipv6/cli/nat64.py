@@ -189,3 +189,101 @@ def cmd_status(args: argparse.Namespace) -> int:
                     )
                 )  # fmt: skip
     return 0
+
+
+def register_clat(groups: Any) -> None:
+    _, commands = kit.group(
+        groups,
+        "clat",
+        "a CLAT (464XLAT) for an IPv6-only host: add, delete, status",
+        description="A CLAT (RFC 6877): IPv4-only applications on this IPv6-only host reach "
+        "IPv4 servers through the network's NAT64. The host gets IPv4 address 192.0.0.1 and "
+        "an IPv4 default route on a TUN device; the NAT64 prefix comes from a router "
+        "advertisement (PREF64, RFC 8781) or from ipv4only.arpa (RFC 7050) unless given.",
+    )
+    add = kit.subcommand(commands, "add", cmd_clat_add, "start a CLAT on a new TUN device")
+    add.add_argument("name", metavar="NAME", help="the device name (clat, say)")
+    add.add_argument(
+        "--uplink", metavar="IF", help="the IPv6 interface (default: the default route's)"
+    )
+    add.add_argument("--prefix", help="the NAT64 prefix (default: discovered)")
+    add.add_argument(
+        "--discover",
+        choices=("auto", "ra", "dns"),
+        default="auto",
+        help="how to find the prefix: a router advertisement's PREF64, ipv4only.arpa, or "
+        "the first then the second (auto)",
+    )
+    add.add_argument(
+        "--dns", action="append", default=[], metavar="ADDR",
+        help="the resolver to ask for ipv4only.arpa (default: /etc/resolv.conf's)",
+    )  # fmt: skip
+    add.add_argument(
+        "--ipv6-address", help="the CLAT's own IPv6 address (default: on the uplink's /64)"
+    )
+    kit.add_json(add)
+    delete = kit.subcommand(
+        commands, "delete", cmd_clat_delete, "stop a CLAT and put the host back"
+    )
+    delete.add_argument("name", metavar="NAME")
+    status = kit.subcommand(commands, "status", cmd_clat_status, "each CLAT's counters and drops")
+    kit.add_json(status)
+
+
+def cmd_clat_add(args: argparse.Namespace) -> int:
+    from ..translate import add_clat
+
+    kit.require_tunnel_privilege(f"adding CLAT {args.name}")
+    added = add_clat(
+        args.name,
+        uplink=args.uplink,
+        prefix=args.prefix,
+        discover=args.discover,
+        servers=args.dns,
+        ipv6_address=args.ipv6_address,
+    )
+    if args.json:
+        kit.print_json(added)
+        return 0
+    print(
+        f"CLAT {added.name} on {added.uplink}: IPv4 {added.ipv4_address} as "
+        f"{added.ipv6_address}, NAT64 prefix {added.prefix} ({added.learnt})"
+    )
+    return 0
+
+
+def cmd_clat_delete(args: argparse.Namespace) -> int:
+    from ..translate import delete_clat
+
+    kit.require_tunnel_privilege(f"deleting CLAT {args.name}")
+    delete_clat(args.name)
+    print(f"CLAT {args.name} removed, the host's settings put back")
+    return 0
+
+
+def cmd_clat_status(args: argparse.Namespace) -> int:
+    from .._result import counts_text
+    from ..translate import translator_status
+
+    rows = [r for r in translator_status() if r.clat]
+    if args.json:
+        kit.print_json(rows)
+        return 0
+    if not rows:
+        print("no CLAT (ipv6 clat add)")
+        return 0
+    for row in rows:
+        state = "running" if row.running else "NOT RUNNING"
+        print(f"{row.name}: CLAT, NAT64 prefix {row.prefix}, {state}")
+        for v4, v6 in sorted(row.pairs.items()):
+            print(f"  IPv4 {v4} is {v6}")
+        if row.error:
+            print(f"  {row.error}")
+        if row.running:
+            c = row.counters
+            print(
+                f"  to IPv6: {c['to_ipv6_packets']} packets, {c['to_ipv6_bytes']} bytes; "
+                f"to IPv4: {c['to_ipv4_packets']} packets, {c['to_ipv4_bytes']} bytes"
+            )
+            print(f"  dropped: {counts_text(row.drops, 'nothing')}")
+    return 0

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._clat import ClatAdded
+    from ._clat import add as add_clat
+    from ._clat import delete as delete_clat
     from ._control import Added, TranslatorError, TranslatorStatus
     from ._control import add as add_translator
     from ._control import delete as delete_translator
@@ -19,6 +22,9 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Added": ("_control", "Added"),
+    "ClatAdded": ("_clat", "ClatAdded"),
+    "add_clat": ("_clat", "add"),
+    "delete_clat": ("_clat", "delete"),
     "Prefix64": ("_siit", "Prefix64"),
     "TranslatorError": ("_control", "TranslatorError"),
     "TranslatorSpec": ("_spec", "TranslatorSpec"),
@@ -30,11 +36,14 @@ _LAZY = {
 
 __all__ = [
     "Added",
+    "ClatAdded",
     "Prefix64",
     "TranslatorError",
     "TranslatorSpec",
     "TranslatorStatus",
+    "add_clat",
     "add_translator",
+    "delete_clat",
     "delete_translator",
     "translator_status",
 ]

@@ -126,6 +126,7 @@ class TranslatorStatus(Result):
     pairs: dict[str, str]
     ipv4_address: str | None
     ipv6_address: str | None
+    clat: bool = False
     running: bool = False
     counters: dict[str, int] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
@@ -160,6 +161,7 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
             pairs=spec.get("pairs", {}),
             ipv4_address=spec.get("ipv4_address"),
             ipv6_address=spec.get("ipv6_address"),
+            clat=bool(spec.get("clat")),
             timeouts={k: spec[k] for k in _TIMEOUTS if spec["mode"] == "nat64"},
         )
         c = counted.get(key)

@@ -26,7 +26,7 @@ from .._netlink import Netlink
 from ..tunnel._tun import TunError, open_tun
 from ._nat64 import Nat64Mapper
 from ._siit import Translator, text4, text6
-from ._spec import TranslatorSpec, make_translator, routes
+from ._spec import TranslatorSpec, device_setup, make_translator
 
 BATCH = 64
 EXPIRE_INTERVAL = 1.0
@@ -92,11 +92,12 @@ def start(spec: TranslatorSpec) -> tuple[int, Translator]:
     fd = open_tun(spec.name, spec.mtu)
     netlink = Netlink()
     try:
-        for prefix in routes(spec):
-            netlink.apply(AddRoute(prefix, spec.name, replace=False))
+        for op in device_setup(spec):
+            netlink.apply(op)
     except OSError as exc:
         os.close(fd)
-        why = f"cannot route {prefix} into {spec.name}: {exc.strerror}"
+        what = op.prefix if isinstance(op, AddRoute) else op
+        why = f"cannot set up {spec.name} ({what}): {exc.strerror}"
         raise TunError(exc.errno or 0, why) from None
     finally:
         netlink.close()

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from .._errors import BadInput
+from .._kernelops import AddAddress, AddRoute, KernelOp
 from ._nat64 import FILTERINGS, MAX_SESSIONS, Nat64Mapper, Timeouts
 from ._siit import IPV6_MIN_MTU, Prefix64, StatelessMapper, Translator
 
@@ -44,6 +45,8 @@ class TranslatorSpec:
     tcp_trans_timeout: float = Timeouts.tcp_transitory
     icmp_timeout: float = Timeouts.icmp
     clat: bool = False  # a CLAT: its IPv4 side is this host's own (see ``_clat``)
+    uplink: str | None = None  # a CLAT's IPv6 interface
+    undo: list[list[str]] = field(default_factory=list)  # what a CLAT changed, to put back
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TranslatorSpec:
@@ -189,12 +192,27 @@ def make_translator(spec: TranslatorSpec) -> Translator:
     return Translator(mapper, own4, own6, mtu6=spec.ipv6_mtu)
 
 
+CLAT_IPV4 = "192.0.0.1"  # RFC 7335: the host's IPv4 address behind a CLAT
+CLAT_OWN4 = "192.0.0.2"  # the CLAT's own, the source of its ICMP errors
+
+
+def device_setup(spec: TranslatorSpec) -> list[KernelOp]:
+    """The addresses and routes of the translator's device (they go with it)."""
+    name = spec.name
+    if spec.clat:
+        # The host's IPv4 side: its address, and every IPv4 destination through the CLAT.
+        return [
+            AddAddress(name, IPv4Interface(f"{CLAT_IPV4}/29"), dad=False),
+            *[AddRoute(IPv6Network(f"{v6}/128"), name) for v6 in spec.pairs.values()],
+            AddRoute(IPv4Network("0.0.0.0/0"), name, source=IPv4Address(CLAT_IPV4)),
+        ]
+    return [AddRoute(prefix, name) for prefix in routes(spec)]
+
+
 def routes(spec: TranslatorSpec) -> list[IPv4Network | IPv6Network]:
-    """What the kernel must route into the translator's device."""
+    """What the kernel must route into a translator's device (a CLAT's: see device_setup)."""
     out: list[IPv4Network | IPv6Network] = [IPv6Network(spec.prefix)]
     out += [IPv6Network(f"{v6}/128") for v6 in spec.pairs.values()]
-    if spec.clat:
-        return out
     pool = IPv4Network(spec.pool) if spec.pool else None
     if pool is not None:
         out.append(pool)
