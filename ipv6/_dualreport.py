@@ -11,6 +11,7 @@ from typing import Any
 from ._dualsockets import Attempt, ProbeRow, RaceResult, happy_eyeballs, resolve, run_probe
 from ._privilege import missing_privileges
 from ._result import Result
+from .translate._paths import HostPaths, host_paths, path_of
 
 # Two hosts that differ only in net.ipv6.bindv6only: the probe runs in each,
 # so this host's own setting is never changed.
@@ -26,10 +27,18 @@ sysctls = { bindv6only = 1 }
 class Probe(Result):
     rows: list[ProbeRow]
     both_settings: bool  # False: not root, only this host's bindv6only was tried
+    paths: HostPaths | None = None  # how this host reaches each family (NAT64, CLAT)
 
 
 async def probe_everywhere() -> Probe:
-    """The probe matrix; as root under both bindv6only values, each in a lab host."""
+    """The probe matrix; as root under both bindv6only values, each in a lab host;
+    and this host's own paths (native, NAT64, CLAT)."""
+    probe = await _probe_matrix()
+    probe.paths = await host_paths()
+    return probe
+
+
+async def _probe_matrix() -> Probe:
     if missing_privileges():
         return Probe(await run_probe(), both_settings=False)
     from .lab import open_lab, parse_config
@@ -59,6 +68,8 @@ class ServiceCheck:
     ipv4: FamilyCheck
     ipv6: FamilyCheck
     race: RaceResult
+    paths: HostPaths
+    via: dict[str, str]  # each address: native, NAT64 or CLAT
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +78,8 @@ class ServiceCheck:
             "IPv4": self.ipv4.to_json(),
             "IPv6": self.ipv6.to_json(),
             "race": self.race.to_json(),
+            "paths": self.paths.to_json(),
+            "via": self.via,
         }
 
 
@@ -85,4 +98,6 @@ async def check_service(host: str, port: int, *, delay: float, timeout: float) -
     race = await happy_eyeballs(addresses, port, delay=delay, timeout=timeout)
     if race.stream is not None:
         await race.stream.aclose()
-    return ServiceCheck(host, port, families[0], families[1], race)
+    paths = await host_paths()
+    via = {str(a): path_of(a, paths) for a in addresses}
+    return ServiceCheck(host, port, families[0], families[1], race, paths, via)

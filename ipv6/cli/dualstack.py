@@ -82,8 +82,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
             "ipv6 dualstack probe: not root: only this host's bindv6only is tried", file=sys.stderr
         )
     if args.json:
-        kit.print_json(probe.rows)
+        kit.print_json(probe)
         return 0
+    if probe.paths is not None:
+        print(paths_line(probe.paths))
     table = [
         (
             r.bindv6only,
@@ -101,6 +103,22 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def paths_line(paths: Any) -> str:
+    """How this host reaches IPv4 and IPv6, in one line."""
+    v4 = {
+        "none": "no IPv4 route",
+        "clat": f"IPv4 through a CLAT ({paths.ipv4_interface})",
+        "native": f"native IPv4 ({paths.ipv4_interface})",
+    }[paths.ipv4]
+    v6 = f"native IPv6 ({paths.ipv6_interface})" if paths.ipv6 == "native" else "no IPv6 route"
+    nat64 = (
+        f"NAT64 prefix {paths.nat64_prefix} from {paths.nat64_learnt}"
+        if paths.nat64_prefix
+        else "no NAT64 prefix from the resolver"
+    )
+    return f"this host: {v4}; {v6}; {nat64}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     import functools
 
@@ -115,13 +133,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         kit.print_json(report)
         return 0 if report.race.winner else 1
+    print(paths_line(report.paths))
     for family, item in (("IPv4", report.ipv4), ("IPv6", report.ipv6)):
         if not item.addresses:
             print(f"{family}: no address")
             continue
         for attempt in item.attempts:
             took = f" in {attempt.elapsed_ms:.1f} ms" if attempt.elapsed_ms is not None else ""
-            print(f"{family}: {attempt.address} {attempt.outcome}{took}")
+            via = report.via.get(attempt.address, "native")
+            print(f"{family}: {attempt.address} ({via}) {attempt.outcome}{took}")
     winner = report.race.winner
     print(
         "Happy Eyeballs: "

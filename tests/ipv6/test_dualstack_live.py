@@ -56,7 +56,7 @@ def expected(listener: str, client: str, bindv6only: int) -> bool:
 def test_the_probe_table_matches_the_kernel_for_both_bindv6only_values() -> None:
     result = run_cli("ipv6", "dualstack", "probe", "--json")
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["rows"]
     assert {r["bindv6only"] for r in rows} == {0, 1} and len(rows) == 2 * 2 * 4 * 3
     for row in rows:
         want = expected(row["listener"], row["client"], row["bindv6only"])

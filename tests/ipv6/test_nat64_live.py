@@ -225,3 +225,103 @@ async def test_tayga_gives_the_same_results(lab, tmp_path: Path) -> None:
     assert {k: v for k, v in ours.items() if not k.endswith("_peer")} == {
         k: v for k, v in theirs.items() if not k.endswith("_peer")
     }
+
+
+async def test_clat_host_reaches_ipv4_servers_with_the_prefix_from_the_network(
+    lab, tmp_path: Path
+) -> None:
+    """464XLAT: the gateway advertises its DNS server and NAT64 prefix (RDNSS and
+    PREF64, read by rdisc6 and tshark as sent); a CLAT on c6 learns the prefix from
+    the advertisement, and again from ipv4only.arpa; IPv4-only clients on c6 reach
+    the IPv4-only server; dualstack check says which path each address takes."""
+    prefix = "64:ff9b:1::/96"
+    async with lab("nat64") as running:
+        gw, h6, c6, s4 = (running.host(n) for n in ("gw", "h6", "c6", "s4"))
+        await ipv6_tool(
+            gw, tmp_path, "nat64", "add", "nat64", "--prefix", prefix, "--pool", str(POOL)
+        )
+        netsh = [
+            "env", f"NETSH_STATE_DIR={tmp_path}", sys.executable, "-m", "ipv6.cli.netsh",
+            "interface", "ipv6", "set", "interface", "lan0", "forwarding=enabled",
+            "advertise=enabled", f"dnsservers={GW6}", f"nat64prefix={prefix}",
+        ]  # fmt: skip
+        await gw.run(netsh)
+
+        # What the advertisement carries, read by two decoders written apart from ours.
+        said = await out(h6, "rdisc6", "-1", "eth0")
+        assert f"Recursive DNS server     : {GW6}" in said, said
+        assert "DNS server lifetime     :         1200" in said
+        capture = tmp_path / "ra.pcap"
+        tshark_said = tmp_path / "tshark.err"
+        async with trio.open_nursery() as nursery:
+            tshark = f"tshark -i eth0 -f 'icmp6 and ip6[40] == 134' -c 1 -w {capture}"
+            nursery.start_soon(h6.run, ["sh", "-c", f"exec timeout 10 {tshark} 2>{tshark_said}"])
+            with trio.fail_after(10):  # tshark says so once it captures
+                while not (tshark_said.exists() and "Capturing on" in tshark_said.read_text()):
+                    await trio.sleep(0.1)
+            await h6.run(["rdisc6", "eth0"], check=False)
+        fields = await out(
+            h6, "tshark", "-r", str(capture), "-T", "fields", "-e", "icmpv6.opt.pref64.prefix",
+            "-e", "icmpv6.opt.pref64.plc", "-e", "icmpv6.opt.pref64.scaled_lifetime",
+        )  # fmt: skip
+        assert fields.split() == ["64:ff9b:1::", "0x0000", "225"], fields  # /96, 1800 s
+
+        zone = tmp_path / "lab.zone"
+        zone.write_text(ZONE)
+        async with trio.open_nursery() as nursery:
+            dns64 = [
+                "env", f"NETSH_STATE_DIR={tmp_path}", sys.executable, "-m", "ipv6", "dns64",
+                "--prefix", prefix, "--zone", str(zone), "--listen", GW6, "--duration", "60",
+            ]  # fmt: skip
+            nursery.start_soon(gw.run, dns64)
+            server = ["socat", "-T", "5", "TCP4-LISTEN:7003,reuseaddr,fork",
+                      "SYSTEM:echo $SOCAT_PEERADDR"]  # fmt: skip
+            nursery.start_soon(s4.run, ["timeout", "50", *server])
+            await wait_listening(s4, "7003", "tcp")
+            with trio.fail_after(10):
+                while ":53 " not in await out(gw, "ss", "-lnuH"):
+                    await trio.sleep(0.05)
+
+            state = tmp_path / "c6"
+            made = await ipv6_tool(c6, state, "clat", "add", "clat", "--json")
+            added = json.loads(made.stdout)
+            assert added["prefix"] == prefix and "RFC 8781" in added["learnt"]
+            assert " 0% packet loss" in await out(c6, "ping", "-c", "2", "-i", "0.2", SERVER4)
+            reply = await c6.run(["socat", "-T", "5", "-", f"TCP4:{SERVER4}:7003"], stdin=b"")
+            assert ipaddress.IPv4Address(reply.stdout.decode().strip()) in POOL
+
+            resolv = tmp_path / "resolv.conf"
+            resolv.write_text(f"nameserver {GW6}\n")
+            check = await c6.run(
+                ["unshare", "-m", "sh", "-c",
+                 f"mount --bind {resolv} /etc/resolv.conf && exec env NETSH_STATE_DIR={state} "
+                 f"{sys.executable} -m ipv6 dualstack check server.lab.example 7003 --json"],
+                check=False,
+            )  # fmt: skip
+            report = json.loads(check.stdout)
+            assert report["via"] == {SERVER4: "CLAT", embed(prefix, SERVER4): "NAT64"}
+            assert report["paths"]["ipv4"] == "clat" and report["paths"]["nat64_prefix"] == prefix
+            assert [a["outcome"] for a in report["IPv4"]["attempts"]] == ["connected"]
+            assert [a["outcome"] for a in report["IPv6"]["attempts"]] == ["connected"]
+
+            await ipv6_tool(c6, state, "clat", "delete", "clat")
+            made = await ipv6_tool(
+                c6, state, "clat", "add", "clat", "--discover", "dns", "--dns", GW6, "--json"
+            )
+            assert "RFC 7050" in json.loads(made.stdout)["learnt"]
+            assert " 0% packet loss" in await out(c6, "ping", "-c", "2", "-i", "0.2", SERVER4)
+            shown = await ipv6_tool(c6, state, "clat", "status")
+            assert b"clat: CLAT, NAT64 prefix 64:ff9b:1::/96, running" in shown.stdout
+            nursery.cancel_scope.cancel()
+
+        before = await out(
+            c6, "sysctl", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.accept_ra"
+        )
+        await ipv6_tool(c6, state, "clat", "delete", "clat")
+        after = await out(
+            c6, "sysctl", "net.ipv6.conf.all.forwarding", "net.ipv6.conf.eth0.accept_ra"
+        )
+        assert "forwarding = 1" in before and "forwarding = 0" in after
+        assert "accept_ra = 1" in after
+        assert await out(c6, "ip", "-4", "route") == ""
+        assert await out(c6, "ip", "-6", "neigh", "show", "proxy") == ""
