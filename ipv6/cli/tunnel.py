@@ -23,11 +23,10 @@ def register(groups: Any) -> None:
     _, commands = kit.group(
         groups,
         "tunnel",
-        "IPv6-in-IPv4 tunnels (6to4, configured 6in4): add, delete, status",
+        "IPv6-in-IPv4 tunnels (6to4, configured 6in4, 6rd): add, delete, status",
         description="IPv6 over IPv4 (protocol 41): 6to4 (RFC 3056) to every 2002::/16 site "
-        "and to a named relay, or a configured 6in4 tunnel (RFC 4213) to one remote. "
-        + PLANE_HELP
-        + ".",
+        "and to a named relay, a configured 6in4 tunnel (RFC 4213) to one remote, or 6rd "
+        "(RFC 5969) to the edges of a 6rd domain and its border relay. " + PLANE_HELP + ".",
     )
     add = kit.subcommand(
         commands,
@@ -39,7 +38,7 @@ def register(groups: Any) -> None:
         "Packet Too Big. Non-global IPv4 addresses are refused unless --lab. " + PLANE_HELP,
     )
     add.add_argument("name", metavar="NAME", help="the interface name (tun6to4, say)")
-    add.add_argument("--mode", choices=("6to4", "6in4"), required=True)
+    add.add_argument("--mode", choices=("6to4", "6in4", "6rd"), required=True)
     add.add_argument("--local", required=True, metavar="IPV4", help="this host's IPv4 address")
     add.add_argument("--remote", metavar="IPV4", help="6in4: the one peer")
     add.add_argument(
@@ -47,8 +46,21 @@ def register(groups: Any) -> None:
         action="append",
         default=[],
         metavar="IPV4",
-        help="6to4: the relay for native IPv6 (no default: 192.88.99.1 is deprecated, RFC 7526)",
+        help="6to4: the relay for native IPv6 (no default: 192.88.99.1 is deprecated, RFC 7526); "
+        "6rd: the border relay",
     )
+    add.add_argument(
+        "--6rd-prefix", dest="sixrd_prefix", metavar="PREFIX", help="6rd: the domain's IPv6 prefix"
+    )
+    add.add_argument(
+        "--ipv4-mask-length",
+        type=int,
+        default=0,
+        metavar="N",
+        help="6rd: how many high bits of the edges' IPv4 addresses are common (left out of "
+        "the delegated prefix; default 0)",
+    )
+    add.add_argument("--br", action="store_true", help="6rd: this host is the border relay")
     add.add_argument("--mtu", type=int, default=1280)
     add.add_argument("--plane", choices=("auto", "kernel", "userspace"), default="auto")
     add.add_argument(
@@ -84,12 +96,18 @@ def cmd_add(args: argparse.Namespace) -> int:
         mtu=args.mtu,
         router=args.router,
         lab=args.lab,
+        sixrd_prefix=args.sixrd_prefix,
+        ipv4_mask_length=args.ipv4_mask_length,
+        border_relay=args.br,
     )
     plane = add_tunnel(spec, args.plane)
     how = (
         "the kernel's sit driver" if plane == "kernel" else "the userspace plane (TUN + raw socket)"
     )
     print(f"tunnel {spec.name}: {spec.mode}, local {spec.local}, MTU {spec.mtu}, on {how}")
+    if spec.mode == "6rd":
+        role = "border relay" if spec.border_relay else f"customer edge, relay {spec.relays[0]}"
+        print(f"  6rd domain {spec.sixrd_prefix} ({role}); this end's address {spec.router}")
     return 0
 
 

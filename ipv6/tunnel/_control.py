@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any
 
 from .. import _daemon
@@ -25,6 +25,7 @@ from .._errors import BadInput, Ipv6Error
 from .._result import Result
 from . import _registry
 from ._registry import TunnelSpec
+from ._rules import SixRd
 
 START_TIMEOUT = 5.0
 
@@ -66,9 +67,50 @@ def check_ipv4(address: IPv4Address, role: str, *, lab: bool) -> None:
         )
 
 
+def sixrd_domain(spec: TunnelSpec) -> SixRd | None:
+    """A 6rd tunnel's domain (RFC 5969), from its checked spec."""
+    if spec.mode != "6rd" or spec.sixrd_prefix is None:
+        return None
+    prefix = IPv6Network(spec.sixrd_prefix)
+    mask = spec.ipv4_mask_length
+    common = int(IPv4Address(spec.local)) & ~((1 << (32 - mask)) - 1) & 0xFFFFFFFF
+    return SixRd(int(prefix.network_address), prefix.prefixlen, mask, common)
+
+
+def _validate_6rd(spec: TunnelSpec) -> None:
+    """RFC 5969 5 and 7.1.1: the delegated prefix is the 6rd prefix and the IPv4
+    bits that differ across the domain, and must leave a /64 for the site."""
+    if spec.sixrd_prefix is None:
+        raise BadInput("a 6rd tunnel needs the domain's IPv6 prefix (--6rd-prefix)")
+    try:
+        prefix = IPv6Network(spec.sixrd_prefix, strict=True)
+    except ValueError as exc:
+        raise BadInput(f"--6rd-prefix {spec.sixrd_prefix!r}: {exc}") from None
+    if not 0 <= spec.ipv4_mask_length <= 32:
+        raise BadInput(f"--ipv4-mask-length {spec.ipv4_mask_length}: 0 to 32")
+    delegated = prefix.prefixlen + 32 - spec.ipv4_mask_length
+    if delegated > 64:
+        raise BadInput(
+            f"6rd: {prefix} and {32 - spec.ipv4_mask_length} IPv4 bits make a /{delegated} "
+            "delegated prefix, longer than 64 (RFC 5969 7.1.1): use a shorter 6rd prefix or "
+            "a longer IPv4 mask length"
+        )
+    if spec.remote is not None:
+        raise BadInput("a 6rd tunnel has no one remote (its domain is); drop --remote")
+    if spec.border_relay and spec.relays:
+        raise BadInput("the border relay has no relay of its own; drop --relay")
+    if not spec.border_relay and not spec.relays:
+        raise BadInput("a 6rd customer edge needs its border relay's IPv4 address (--relay)")
+    spec.sixrd_prefix = str(prefix)
+
+
 def validate(spec: TunnelSpec) -> None:
     if spec.mode not in _registry.MODES:
-        raise BadInput(f"mode {spec.mode!r}: use 6to4 or 6in4")
+        raise BadInput(f"mode {spec.mode!r}: use 6to4, 6in4 or 6rd")
+    if spec.mode == "6rd":
+        _validate_6rd(spec)
+    elif spec.sixrd_prefix is not None or spec.border_relay:
+        raise BadInput("--6rd-prefix, --ipv4-mask-length and --br are for --mode 6rd")
     if not spec.name or len(spec.name) > 15 or "/" in spec.name or " " in spec.name:
         raise BadInput(f"{spec.name!r} is not a usable interface name (1 to 15 characters)")
     if not 1280 <= spec.mtu <= 65515:
@@ -85,7 +127,7 @@ def validate(spec: TunnelSpec) -> None:
         if spec.remote is None:
             raise BadInput("a configured 6in4 tunnel needs its remote IPv4 address (--remote)")
         check_ipv4(IPv4Address(spec.remote), "remote", lab=spec.lab)
-    elif spec.remote is not None:
+    elif spec.remote is not None and spec.mode == "6to4":
         raise BadInput("a 6to4 tunnel has no one remote (it is 2002::/16 itself); drop --remote")
     for relay in spec.relays:
         check_ipv4(IPv4Address(relay), "relay", lab=spec.lab)
@@ -97,9 +139,13 @@ def validate(spec: TunnelSpec) -> None:
 
 
 def default_router(spec: TunnelSpec) -> str | None:
-    """The address a 6to4 tunnel answers from: subnet 0 with the IPv4 address as id (seeds)."""
+    """The address a 6to4 tunnel answers from: subnet 0 with the IPv4 address as id
+    (seeds); a 6rd tunnel's: its delegated prefix's ::1 (the address it gets)."""
     if spec.mode == "6to4":
         return str(sixto4_address(IPv4Address(spec.local)))
+    domain = sixrd_domain(spec)
+    if domain is not None:
+        return str(IPv6Address(domain.delegated(int(IPv4Address(spec.local))) | 1))
     return None
 
 
@@ -139,6 +185,7 @@ def _kernel_add(spec: TunnelSpec) -> None:
                 sit_remote=spec.remote or "0.0.0.0",
                 sit_ttl=0,  # inherit, which with pmtudisc off leaves DF clear (RFC 3056)
                 sit_pmtudisc=0,
+                **_sit_6rd(spec),
             )
         except NetlinkError as exc:
             raise TunnelError(f"the kernel refused sit device {spec.name}: {exc.args[1]}") from None
@@ -149,6 +196,38 @@ def _kernel_add(spec: TunnelSpec) -> None:
         except OSError as exc:
             why = exc.strerror
             raise TunnelError(f"the kernel refused sit device {spec.name}: {why}") from None
+
+
+def _sit_6rd(spec: TunnelSpec) -> dict[str, Any]:
+    """sit's 6rd attributes (the prefix, and the IPv4 bits common to the domain)."""
+    domain = sixrd_domain(spec)
+    if domain is None:
+        return {}
+    return {
+        "sit_6rd_prefix": str(IPv6Address(domain.prefix)),
+        "sit_6rd_prefixlen": domain.prefix_length,
+        "sit_6rd_relay_prefix": str(IPv4Address(domain.common)),
+        "sit_6rd_relay_prefixlen": domain.mask_length,
+    }
+
+
+def _sixrd_address(spec: TunnelSpec) -> None:
+    """A 6rd tunnel's own address, ::1 of its delegated prefix, on the 6rd prefix's
+    length: the route to every other edge of the domain comes with it."""
+    from .._kernelops import AddAddress
+    from .._netlink import Netlink
+
+    domain = sixrd_domain(spec)
+    if domain is None or spec.router is None:
+        return
+    netlink = Netlink()
+    try:
+        address = IPv6Interface(f"{spec.router}/{domain.prefix_length}")
+        netlink.apply(AddAddress(spec.name, address, dad=False))
+    except OSError as exc:
+        raise TunnelError(f"cannot give {spec.name} its 6rd address: {exc.strerror}") from None
+    finally:
+        netlink.close()
 
 
 def _kernel_delete(name: str) -> None:
@@ -250,12 +329,14 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
         _kernel_add(spec)
         data["tunnels"][spec.name] = spec.to_json()
         _registry.save(data)
-        return plane
-    data["tunnels"][spec.name] = spec.to_json()
-    _registry.save(data)
+    else:
+        data["tunnels"][spec.name] = spec.to_json()
+        _registry.save(data)
     try:
-        started = poke_service(data)
-        wait_for(spec.name, present=True, started=started)
+        if plane == "userspace":
+            started = poke_service(data)
+            wait_for(spec.name, present=True, started=started)
+        _sixrd_address(spec)
     except TunnelError:
         delete(spec.name, missing_ok=True)
         raise
@@ -345,7 +426,8 @@ def status() -> list[TunnelStatus]:
             mode=spec["mode"],
             plane=spec["plane"],
             local=spec["local"],
-            remote=spec.get("remote") or ("2002::/16" if spec["mode"] == "6to4" else None),
+            remote=spec.get("remote")
+            or ("2002::/16" if spec["mode"] == "6to4" else spec.get("sixrd_prefix")),
             relays=spec.get("relays", []),
             mtu=spec["mtu"],
             addresses=[

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import _statefile
 
-MODES = ("6to4", "6in4")
+MODES = ("6to4", "6in4", "6rd")
 PLANES = ("userspace", "kernel")
 
 
@@ -31,6 +31,9 @@ class TunnelSpec:
     mtu: int = 1280
     router: str | None = None  # the IPv6 source of the tunnel's ICMPv6 errors
     lab: bool = False
+    sixrd_prefix: str | None = None  # 6rd (RFC 5969): the domain's IPv6 prefix
+    ipv4_mask_length: int = 0  # 6rd: high IPv4 bits common to the domain, left out
+    border_relay: bool = False  # 6rd: this end is the border relay (relays: a CE's relay)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TunnelSpec:

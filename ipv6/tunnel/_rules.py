@@ -1,5 +1,6 @@
-"""RFC 3964's checks for 6to4, and RFC 4213's for configured 6in4, as a pure
-decision: given a packet and a tunnel's policy, where it goes or why it drops.
+"""RFC 3964's checks for 6to4, RFC 4213's for configured 6in4, and the same
+adapted to 6rd (RFC 5969 section 12), as a pure decision: given a packet and
+a tunnel's policy, where it goes or why it drops.
 
 Every check has a named reason (the drop counters' keys) and a vector that
 fails it and one that passes in tests/ipv6/test_tunnel_rules.py. RFC 3964
@@ -76,6 +77,39 @@ def is_6to4(address: int) -> bool:
 
 
 @dataclass(frozen=True)
+class SixRd:
+    """A 6rd domain (RFC 5969): its IPv6 prefix, and how many high bits of
+    every customer edge's IPv4 address are the same (left out of the
+    delegated prefix). ``common`` holds those bits."""
+
+    prefix: int
+    prefix_length: int
+    mask_length: int
+    common: int
+
+    @property
+    def suffix_bits(self) -> int:
+        return 32 - self.mask_length
+
+    @property
+    def delegated_length(self) -> int:
+        return self.prefix_length + self.suffix_bits
+
+    def contains(self, address: int) -> bool:
+        return address >> (128 - self.prefix_length) == self.prefix >> (128 - self.prefix_length)
+
+    def delegated(self, ipv4: int) -> int:
+        """The delegated prefix (as an integer) of the edge with IPv4 ``ipv4`` (RFC 5969 7.1.1)."""
+        bits = ipv4 & ((1 << self.suffix_bits) - 1)
+        return self.prefix | bits << (128 - self.delegated_length)
+
+    def ipv4_of(self, address: int) -> int:
+        """The IPv4 address embedded in a 6rd address."""
+        bits = (address >> (128 - self.delegated_length)) & ((1 << self.suffix_bits) - 1)
+        return self.common | bits
+
+
+@dataclass(frozen=True)
 class Policy:
     """What one tunnel end knows: its mode, its addresses, whom it trusts.
 
@@ -85,7 +119,7 @@ class Policy:
     the private blocks --lab allowed (the block of the tunnel's own address).
     """
 
-    mode: str  # "6to4" or "6in4"
+    mode: str  # "6to4", "6in4" or "6rd"
     local: int
     router: int  # an IPv6 address of this end, the source of its ICMPv6 errors (0: none sent)
     own: frozenset[int] = frozenset()
@@ -96,6 +130,8 @@ class Policy:
     ] = ()  # 6to4: where native destinations go, whom native sources come from
     lab: tuple[tuple[int, int], ...] = ()
     mtu: int = 1280
+    sixrd: SixRd | None = None  # 6rd: the domain; relays then holds the border relay (a CE)
+    border_relay: bool = False  # 6rd: this end is the border relay, not a customer edge
     _seen: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def ipv4_category(self, address: int) -> str | None:
@@ -173,6 +209,8 @@ def encapsulate(policy: Policy, packet: Packet) -> Send | Drop:
         return Drop("inner_dst_multicast")  # (the stack's own MLD reports end here)
     if policy.mode == "6in4":
         return _encapsulate_6in4(policy, packet, src, dst)
+    if policy.mode == "6rd":
+        return _encapsulate_6rd(policy, packet, src, dst)
     dropped = _inner_listed(policy, src, dst)
     if dropped is not None:
         return dropped
@@ -225,9 +263,64 @@ def _encapsulate_6in4(policy: Policy, packet: Packet, src: int, dst: int) -> Sen
     return Send(policy.remote)
 
 
+def _encapsulate_6rd(policy: Policy, packet: Packet, src: int, dst: int) -> Send | Drop:
+    """A customer edge sends its own site's packets: to another edge of the
+    domain straight, elsewhere to the border relay; the relay only into the domain."""
+    domain = policy.sixrd
+    assert domain is not None
+    dropped = _inner_listed(policy, src, dst)
+    if dropped is not None:
+        return dropped
+    if not policy.border_relay:
+        own = domain.delegated(policy.local)
+        length = domain.delegated_length
+        if src >> (128 - length) != own >> (128 - length):
+            return Drop("inner_src_not_own_6rd")
+    if domain.contains(dst):
+        target = domain.ipv4_of(dst)
+        if target in policy.own:
+            return Drop("inner_dst_own_ipv4")
+    elif policy.relays and not policy.border_relay:
+        target = policy.relays[0]
+    else:
+        reply = (
+            no_route(policy.router, packet) if _may_answer(packet, None, policy.router) else None
+        )
+        return Drop("inner_dst_not_6rd" if policy.border_relay else "no_relay", reply)
+    if len(packet) > policy.mtu:
+        return _too_big(policy, packet)
+    return Send(target)
+
+
+def _decapsulate_6rd(
+    policy: Policy, src4: int, inner: Packet, src: int, dst: int
+) -> Deliver | Drop:
+    """RFC 5969 section 12: a source inside the domain must be the sender's own; one
+    outside it may come only from the border relay. An edge takes only what is for its
+    own delegated prefix; the relay takes what the domain's edges send anywhere."""
+    domain = policy.sixrd
+    assert domain is not None
+    dropped = _inner_listed(policy, src, dst)
+    if dropped is not None:
+        return dropped
+    if not policy.border_relay:
+        own = domain.delegated(policy.local)
+        length = domain.delegated_length
+        if dst >> (128 - length) != own >> (128 - length):
+            return Drop("inner_dst_not_own_6rd")
+    if domain.contains(src):
+        if domain.ipv4_of(src) != src4:
+            return Drop("inner_src_6rd_mismatch")
+    elif policy.border_relay:
+        return Drop("inner_src_not_6rd")
+    elif src4 not in policy.relays:
+        return Drop("inner_src_native_not_from_relay")
+    return Deliver(inner)
+
+
 def _too_big(policy: Policy, packet: Packet) -> Drop:
     src = int.from_bytes(packet[8:24], "big")
-    category = policy.ipv6_category(src) if policy.mode == "6to4" else None
+    category = policy.ipv6_category(src) if policy.mode != "6in4" else None
     ok = _may_answer(packet, category, policy.router)
     return Drop("too_big", packet_too_big(policy.router, packet, policy.mtu) if ok else None)
 
@@ -252,6 +345,8 @@ def decapsulate(policy: Policy, src4: int, dst4: int, inner: Packet) -> Deliver 
         return Drop("inner_malformed")
     if policy.mode == "6in4":
         return _configured_source(policy, src) or Deliver(inner)
+    if policy.mode == "6rd":
+        return _decapsulate_6rd(policy, src4, inner, src, dst)
     dropped = _inner_listed(policy, src, dst)
     if dropped is not None:
         return dropped

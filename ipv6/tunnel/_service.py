@@ -31,7 +31,7 @@ from .. import _daemon
 from .._ancillary import send_from
 from .._statefile import StateWriteFailed
 from . import _registry
-from ._control import own_ipv4
+from ._control import own_ipv4, sixrd_domain
 from ._packets import PROTO_IPV6, Malformed, parse_ipv4
 from ._rules import Deliver, Drop, Flows, Policy, lab_block
 from ._tun import TunError, open_tun
@@ -84,6 +84,8 @@ def make_policy(spec: _registry.TunnelSpec, own: frozenset[int], bcast: frozense
         relays=tuple(int(IPv4Address(r)) for r in spec.relays),
         lab=(block,) if block else (),
         mtu=spec.mtu,
+        sixrd=sixrd_domain(spec),
+        border_relay=spec.border_relay,
     )
 
 
@@ -273,13 +275,13 @@ class Service:
             policy = running.flows.policy
             if policy.mode == "6in4" and policy.remote == src and policy.local == dst:
                 return running
-            if policy.local == dst and (fallback is None or policy.mode == "6to4"):
+            if policy.local == dst and (fallback is None or policy.mode != "6in4"):
                 fallback = running
         if fallback is None and len(self.running) == 1:
             fallback = next(iter(self.running.values()))
-        if fallback is None:  # several tunnels, none for this address: the 6to4 one counts it
+        if fallback is None:  # several tunnels, none for this address: a 6to4 or 6rd one counts it
             fallback = next(
-                (r for r in self.running.values() if r.flows.policy.mode == "6to4"), None
+                (r for r in self.running.values() if r.flows.policy.mode != "6in4"), None
             )
         return fallback
 

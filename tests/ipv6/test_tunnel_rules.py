@@ -18,6 +18,7 @@ from ipv6.tunnel._rules import (
     Flows,
     Policy,
     Send,
+    SixRd,
     decapsulate,
     encapsulate,
     lab_block,
@@ -328,3 +329,77 @@ def test_the_flow_memory_never_changes_a_verdict(
         view = memoryview(bytearray(data))  # as the plane hands them: views of its buffer
         assert flows.encapsulate(view) == encapsulate(gateway(), data)
         assert flows.decapsulate(src4, GW1, view) == decapsulate(gateway(), src4, GW1, data)
+
+
+# --- 6rd (RFC 5969) ------------------------------------------------------------------------------
+
+EDGE1, EDGE2, BORDER = v4("10.64.1.1"), v4("10.64.2.1"), v4("10.64.0.1")
+DOMAIN = SixRd(v6("2001:db8::"), 32, 8, v4("10.0.0.0"))
+E1, E2 = "2001:db8:4001:100::1", "2001:db8:4002:100::1"
+REMOTE_NATIVE = "3fff:0:99::10"
+
+
+def edge(**changes: object) -> Policy:
+    values: dict[object, object] = dict(
+        mode="6rd",
+        local=EDGE1,
+        router=v6(E1),
+        own=frozenset({EDGE1}),
+        relays=(BORDER,),
+        lab=(lab_block(A4("10.64.1.1")),),
+        sixrd=DOMAIN,
+    )
+    values.update(changes)
+    return Policy(**values)  # type: ignore[arg-type]
+
+
+def border() -> Policy:
+    return edge(local=BORDER, own=frozenset({BORDER}), relays=(), border_relay=True, router=0)
+
+
+def test_6rd_delegated_prefix_and_embedded_address() -> None:
+    """RFC 5969 7.1.1: the 6rd prefix, then the IPv4 bits after the common mask."""
+    assert DOMAIN.delegated_length == 56
+    assert DOMAIN.delegated(EDGE1) == v6("2001:db8:4001:100::")
+    assert DOMAIN.ipv4_of(v6("2001:db8:4002:1ff::99")) == EDGE2
+    whole = SixRd(v6("2001:db8::"), 32, 0, 0)  # no common bits: all 32 in the prefix
+    assert whole.delegated(v4("192.0.2.1")) == v6("2001:db8:c000:201::")
+
+
+@pytest.mark.parametrize(
+    ("reason", "policy", "vector", "passing"),
+    [
+        # decapsulation at an edge: (outer src, outer dst, inner src, inner dst)
+        ("inner_src_6rd_mismatch", edge, ("10.64.1.66", "10.64.1.1", E2, E1),
+         ("10.64.2.1", "10.64.1.1", E2, E1)),
+        ("inner_src_native_not_from_relay", edge, ("10.64.1.66", "10.64.1.1", REMOTE_NATIVE, E1),
+         ("10.64.0.1", "10.64.1.1", REMOTE_NATIVE, E1)),
+        ("inner_dst_not_own_6rd", edge, ("10.64.2.1", "10.64.1.1", E2, "2001:db8:4002:100::5"),
+         ("10.64.2.1", "10.64.1.1", E2, "2001:db8:4001:1ff::5")),
+        ("inner_src_link_local", edge, ("10.64.2.1", "10.64.1.1", "fe80::1", E1),
+         ("10.64.2.1", "10.64.1.1", E2, E1)),
+        # at the border relay
+        ("inner_src_not_6rd", border, ("10.64.1.66", "10.64.0.1", REMOTE_NATIVE, E1),
+         ("10.64.1.1", "10.64.0.1", E1, REMOTE_NATIVE)),
+        ("inner_src_6rd_mismatch", border, ("10.64.1.66", "10.64.0.1", E2, REMOTE_NATIVE),
+         ("10.64.2.1", "10.64.0.1", E2, REMOTE_NATIVE)),
+    ],
+)  # fmt: skip
+def test_6rd_decapsulation_rules(
+    reason: str, policy: object, vector: tuple[str, ...], passing: tuple[str, ...]
+) -> None:
+    assert callable(policy)
+    src4, dst4, src6, dst6 = vector
+    verdict = decapsulate(policy(), v4(src4), v4(dst4), packet(src6, dst6))
+    assert verdict == Drop(reason)
+    src4, dst4, src6, dst6 = passing
+    assert isinstance(decapsulate(policy(), v4(src4), v4(dst4), packet(src6, dst6)), Deliver)
+
+
+def test_6rd_encapsulation_goes_straight_to_an_edge_else_to_the_relay() -> None:
+    assert encapsulate(edge(), packet(E1, E2)) == Send(EDGE2)
+    assert encapsulate(edge(), packet(E1, REMOTE_NATIVE)) == Send(BORDER)
+    assert encapsulate(edge(), packet(E2, REMOTE_NATIVE)) == Drop("inner_src_not_own_6rd")
+    assert encapsulate(edge(), packet(E1, "2001:db8:4001:100::9")).reason == "inner_dst_own_ipv4"  # type: ignore[union-attr]
+    assert encapsulate(border(), packet(REMOTE_NATIVE, E2)) == Send(EDGE2)
+    assert encapsulate(border(), packet(REMOTE_NATIVE, "3fff::1")) == Drop("inner_dst_not_6rd")
