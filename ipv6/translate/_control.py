@@ -65,7 +65,7 @@ def forwarding_warnings() -> list[str]:
 def add(spec: TranslatorSpec) -> Added:
     """Check ``spec`` (BadInput: nothing started), then run it and wait until it runs."""
     subnets, names = host_facts()
-    check(spec, subnets=subnets, names=names)
+    notes = check(spec, subnets=subnets, names=names)
     data = _registry.load()
     if spec.name in data["translators"] or spec.name in data["tunnels"]:
         raise BadInput(f"{spec.name} is already a tunnel or translator here; pick another name")
@@ -85,7 +85,7 @@ def add(spec: TranslatorSpec) -> Added:
         pool=spec.pool,
         ipv4_address=spec.ipv4_address,
         ipv6_address=spec.ipv6_address,
-        warnings=forwarding_warnings(),
+        warnings=notes + forwarding_warnings(),
     )
 
 

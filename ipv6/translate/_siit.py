@@ -114,6 +114,17 @@ class Prefix64:
         low = (v4 & ((1 << self._high) - 1)) << self._low_shift
         return self.network | high | low
 
+    def embed_any(self, v4: int) -> int:
+        """``v4`` in the prefix even where RFC 6052 3.1 forbids carrying it (the
+        translator's own address, only ever the source of its own errors)."""
+        strict, self.strict = self.strict, False
+        try:
+            found = self.embed(v4)
+        finally:
+            self.strict = strict
+        assert found is not None
+        return found
+
     def extract(self, v6: int) -> int | None:
         """The IPv4 address inside ``v6``, or None if ``v6`` is not in the prefix."""
         if not self.contains(v6):

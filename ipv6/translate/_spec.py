@@ -13,7 +13,6 @@ Two modes, one TUN device each, as tayga runs:
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
@@ -56,8 +55,11 @@ class TranslatorSpec:
         return asdict(self)
 
 
-def check(spec: TranslatorSpec, *, subnets: dict[str, list[IPv4Network]], names: set[str]) -> None:
-    """Refuse (BadInput, nothing started) what cannot work; fill in the defaults.
+def check(
+    spec: TranslatorSpec, *, subnets: dict[str, list[IPv4Network]], names: set[str]
+) -> list[str]:
+    """Refuse (BadInput, nothing started) what cannot work; fill in the defaults;
+    what works but is worth a note.
 
     ``subnets``: this host's IPv4 subnets by interface; ``names``: its interface names.
     """
@@ -90,13 +92,7 @@ def check(spec: TranslatorSpec, *, subnets: dict[str, list[IPv4Network]], names:
     own4 = _own4(spec, pool)
     spec.ipv4_address = str(own4)
     if spec.ipv6_address is None:
-        own6 = prefix.embed(int(own4))
-        if own6 is None:
-            raise BadInput(
-                f"{own4} cannot be written in {prefix} (the well-known prefix carries only "
-                "global IPv4, RFC 6052 3.1): give the translator's IPv6 address (--ipv6-address)"
-            )
-        spec.ipv6_address = str(IPv6Address(own6))
+        spec.ipv6_address = str(IPv6Address(prefix.embed_any(int(own4))))
     else:
         spec.ipv6_address = str(_address6(spec.ipv6_address, "--ipv6-address"))
     if not IPV6_MIN_MTU <= spec.mtu <= 65535:
@@ -110,12 +106,13 @@ def check(spec: TranslatorSpec, *, subnets: dict[str, list[IPv4Network]], names:
     for name in ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout"):
         if not 0 < getattr(spec, name) <= 86400 * 7:
             raise BadInput(f"--{name.replace('_', '-')} must be more than 0 s and at most a week")
+    notes = []
     if spec.mode == "nat64" and spec.udp_timeout < UDP_MIN:
-        print(
-            f"note: a UDP timeout of {spec.udp_timeout:g} s is below RFC 6146's minimum "
-            f"of {UDP_MIN:g} s (fine in a lab, not on a real network)",
-            file=sys.stderr,
+        notes.append(
+            f"a UDP timeout of {spec.udp_timeout:g} s is below RFC 6146's minimum "
+            f"of {UDP_MIN:g} s (fine in a lab, not on a real network)"
         )
+    return notes
 
 
 def _network4(text: str, what: str) -> IPv4Network:
