@@ -26,6 +26,7 @@ TESTS = [
     "tests/ipv6/test_daemons_hostile.py",
     "tests/ipv6/test_tunnel_hostile.py",
     "tests/ipv6/test_ipsec_hostile.py",
+    "tests/ipv6/test_translate_hostile.py",
     "tests/mcast/test_igmp_hostile.py",
     "tests/mcast/test_join_hostile.py",
     "tests/mcast/test_proxy_hostile.py",

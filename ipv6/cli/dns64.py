@@ -77,8 +77,11 @@ def cmd_dns64(args: argparse.Namespace) -> int:
     def started(server: Any) -> None:
         holder.append(server)
         where = ", ".join(f"[{h}]:{p}" for h, p in config.listen)
-        if args.json:
-            kit.print_json({"event": "listening", "on": where, "prefix": config.prefix})
+        if args.json:  # one event a line, as every service's --json
+            import json
+
+            line = {"event": "listening", "on": where, "prefix": config.prefix}
+            print(json.dumps(line), flush=True)
         else:
             print(f"dns64: answering on {where} (UDP and TCP), prefix {config.prefix}", flush=True)
 

@@ -173,6 +173,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"to IPv6: {c['to_ipv6_packets']} packets, {c['to_ipv6_bytes']} bytes"
         )
         print(f"  dropped: {counts_text(row.drops, 'nothing')}")
+        if row.kernel_dropped:
+            print(f"  lost in the device's full queue (read too slowly): {row.kernel_dropped}")
         if row.mode == "nat64":
             print(f"  sessions {row.session_count}, bindings {row.bindings}; "
                   f"{counts_text(row.events, 'no sessions yet')}")  # fmt: skip

@@ -134,11 +134,15 @@ class TranslatorStatus(Result):
     bindings: int | None = None
     events: dict[str, int] = field(default_factory=dict)
     sessions: list[dict[str, Any]] = field(default_factory=list)
+    kernel_dropped: int | None = None  # lost in the device's full queue (the kernel's count)
     timeouts: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
 
-_COUNTERS = ("to_ipv4_packets", "to_ipv4_bytes", "to_ipv6_packets", "to_ipv6_bytes")
+_COUNTERS = (
+    "to_ipv4_packets", "to_ipv4_bytes", "to_ipv6_packets", "to_ipv6_bytes",
+    "fragments_held", "fragments_released",
+)  # fmt: skip
 _TIMEOUTS = ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout")
 
 
@@ -173,6 +177,7 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
             row.bindings = c.get("bindings")
             row.events = c.get("events", {})
             row.sessions = c.get("sessions", [])
+            row.kernel_dropped = c.get("kernel_dropped")
         else:
             row.error = errors.get(key) or "not running"
         rows.append(row)

@@ -64,6 +64,11 @@ class Dns64Counters(Result):
     forwarded: int = 0
     dropped: collections.Counter[str] = field(default_factory=collections.Counter)
 
+    def to_json(self) -> dict[str, Any]:
+        # asdict() would rebuild the Counter from (key, value) pairs, counting the pairs.
+        return {**{k: v for k, v in vars(self).items() if k != "dropped"},
+                "dropped": dict(sorted(self.dropped.items()))}  # fmt: skip
+
 
 def load_zone(path: str, origin: str | None) -> dns.zone.Zone:
     try:
@@ -242,6 +247,7 @@ async def serve(
             udp = trio.socket.socket(family, socket.SOCK_DGRAM)
             if family == socket.AF_INET6:
                 udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # bursts wait, not drop
             await udp.bind((host, port))
             sockets.append(udp)
             listeners += await trio.open_tcp_listeners(port, host=host)

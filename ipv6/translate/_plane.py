@@ -63,8 +63,14 @@ class RunningTranslator:
         now = trio.current_time()
         out: dict[str, Any] = {**self.spec.to_json(), **self.counters.to_json()}
         out["drops"] = {**out["drops"]}
-        if self.translator.expired_fragments:
-            out["drops"]["fragment_expired"] = self.translator.expired_fragments
+        translator = self.translator
+        if translator.expired_fragments:
+            out["drops"]["fragment_expired"] = translator.expired_fragments
+        # A held fragment is counted when its fate is known: released with its
+        # datagram (translated), or expired (dropped).
+        out["fragments_held"] = translator.held_fragments
+        out["fragments_released"] = translator.released_fragments
+        out["kernel_dropped"] = queue_drops(self.spec.name)
         mapper = self.translator.mapper
         if isinstance(mapper, Nat64Mapper):
             out["session_count"] = mapper.sessions
@@ -85,6 +91,15 @@ class RunningTranslator:
                 for row in mapper.rows(now, STATUS_SESSIONS)
             ]
         return out
+
+
+def queue_drops(name: str) -> int | None:
+    """What the kernel dropped because the device's queue was full (the translator
+    read too slowly): the TUN device's transmit drops."""
+    import psutil
+
+    found = psutil.net_io_counters(pernic=True).get(name)
+    return None if found is None else int(found.dropout)
 
 
 def start(spec: TranslatorSpec) -> tuple[int, Translator]:
@@ -148,7 +163,7 @@ async def _translate(
                 if out.drop is None:
                     counters.to_ipv6_packets += 1
                     counters.to_ipv6_bytes += size
-            if out.drop is not None:
+            if out.drop is not None and out.drop != "fragment_held":
                 counters.drops[out.drop] += 1
             for packet in out.packets:
                 try:

@@ -284,7 +284,10 @@ class Translator:
         self._held: OrderedDict[tuple[int, int, int, int, int], list[tuple[float, bytes]]] = (
             OrderedDict()
         )
-        self.expired_fragments = 0  # held fragments whose first never came
+        # Held fragments (``fragment_held``, not yet a fate): released with their
+        # datagram's first fragment, or expired when it never came.
+        self.released_fragments = 0
+        self.expired_fragments = 0
 
     # -- the two directions --
 
@@ -458,9 +461,14 @@ class Translator:
         held.append((now, packet))
         return dropped("fragment_held")
 
+    @property
+    def held_fragments(self) -> int:
+        return sum(len(held) for held in self._held.values())
+
     def _release(self, key: tuple[int, int, int, int, int], now: float) -> list[bytes]:
         out: list[bytes] = []
         for _, packet in self._held.pop(key, ()):
+            self.released_fragments += 1
             result = self.from_v6(packet, now) if key[0] == 6 else self.from_v4(packet, now)
             out.extend(result.packets)
         return out
