@@ -193,6 +193,7 @@ def test_public_names() -> None:
     import ipv6
     import ipv6.lab
     import ipv6.sockopts
+    import ipv6.translate
     import ipv6.tunnel
     import mcast
 
@@ -200,6 +201,8 @@ def test_public_names() -> None:
         assert hasattr(ipv6, name)
     for name in ipv6.tunnel.__all__:
         assert hasattr(ipv6.tunnel, name)
+    for name in ipv6.translate.__all__:
+        assert hasattr(ipv6.translate, name)
     for name in ipv6.sockopts.__all__:
         assert hasattr(ipv6.sockopts, name)
     for name in ipv6.lab.__all__:

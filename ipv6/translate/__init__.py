@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from ._control import add as add_translator
     from ._control import delete as delete_translator
     from ._control import status as translator_status
-    from ._siit import Prefix64
+    from ._dns64 import Dns64
+    from ._nat64 import Nat64Mapper, Timeouts
+    from ._siit import Out, Prefix64, StatelessMapper, Translator
     from ._spec import TranslatorSpec
 
 _LAZY = {
@@ -25,7 +27,13 @@ _LAZY = {
     "ClatAdded": ("_clat", "ClatAdded"),
     "add_clat": ("_clat", "add"),
     "delete_clat": ("_clat", "delete"),
+    "Dns64": ("_dns64", "Dns64"),
+    "Nat64Mapper": ("_nat64", "Nat64Mapper"),
+    "Out": ("_siit", "Out"),
     "Prefix64": ("_siit", "Prefix64"),
+    "StatelessMapper": ("_siit", "StatelessMapper"),
+    "Timeouts": ("_nat64", "Timeouts"),
+    "Translator": ("_siit", "Translator"),
     "TranslatorError": ("_control", "TranslatorError"),
     "TranslatorSpec": ("_spec", "TranslatorSpec"),
     "TranslatorStatus": ("_control", "TranslatorStatus"),
@@ -37,7 +45,13 @@ _LAZY = {
 __all__ = [
     "Added",
     "ClatAdded",
+    "Dns64",
+    "Nat64Mapper",
+    "Out",
     "Prefix64",
+    "StatelessMapper",
+    "Timeouts",
+    "Translator",
     "TranslatorError",
     "TranslatorSpec",
     "TranslatorStatus",

@@ -102,6 +102,7 @@ class Nat64Mapper:
         self._paired: dict[int, int] = {}  # IPv6 host -> its pool address, while it has bindings
         self._host_bindings: Counter[int] = Counter()
         self.events: Counter[str] = Counter()  # sessions and bindings made and expired
+        self.touched: Session | None = None  # the session the last created mapping used
 
     # -- the mapper interface --
 
@@ -145,6 +146,7 @@ class Nat64Mapper:
             else:
                 self._advance(session, flags, outbound=True, now=now)
             session.packets_out += 1
+            self.touched = session
         if proto == ICMP:
             return binding.addr4, binding.port4, remote, binding.port4
         return binding.addr4, binding.port4, remote, dport
@@ -175,6 +177,7 @@ class Nat64Mapper:
             else:
                 self._advance(session, flags, outbound=False, now=now)
             session.packets_in += 1
+            self.touched = session
         if proto == ICMP:
             return src6, binding.hport, binding.host, binding.hport
         return src6, sport, binding.host, binding.hport
@@ -221,6 +224,10 @@ class Nat64Mapper:
         return out
 
     # -- tables --
+
+    def lifetime_of(self, session: Session) -> float:
+        """How long a packet of this session, in its state, keeps it."""
+        return self._lifetime(session.binding.proto, session.state)
 
     def _lifetime(self, proto: int, state: str) -> float:
         t = self.timeouts
@@ -278,6 +285,7 @@ class Nat64Mapper:
     def _close(self, session: Session) -> None:
         binding = session.binding
         del binding.sessions[session.remote, session.rport]
+        session.state = "CLOSED"  # a remembered fast-path flow sees it is gone
         self.sessions -= 1
         self._unbind_if_idle(binding)
 

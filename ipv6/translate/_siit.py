@@ -26,6 +26,8 @@ from typing import Protocol
 from .._checksum import adjust, checksum
 from .._derive import NAT64_LENGTHS, NAT64_WELL_KNOWN
 from .._errors import BadInput
+from . import _fastpath
+from ._fastpath import Entry, FlowCache
 
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTIONS = 0, 43, 44, 60
@@ -144,7 +146,7 @@ class Prefix64:
 class Out:
     """What one packet became: packets for the kernel, and why it was not translated."""
 
-    packets: tuple[bytes, ...] = ()
+    packets: tuple[bytes | bytearray, ...] = ()  # bytearrays from the fast path
     drop: str | None = None
 
 
@@ -162,6 +164,7 @@ def dropped(reason: str, reply: bytes | None = None) -> Out:
 
 Flow = tuple[int, int, int, int, int]  # (protocol, source, source port, destination, its port)
 Mapped = tuple[int, int, int, int]  # (source, source port, destination, destination port)
+Buffer = bytes | bytearray | memoryview
 
 
 class Mapper(Protocol):
@@ -288,10 +291,26 @@ class Translator:
         # datagram's first fragment, or expired when it never came.
         self.released_fragments = 0
         self.expired_fragments = 0
+        self.flows = FlowCache()
 
     # -- the two directions --
 
-    def from_v6(self, packet: bytes | memoryview, now: float) -> Out:
+    def fast_from_v6(self, packet: Buffer, now: float) -> bytearray | None:
+        """A remembered flow's packet translated (``_fastpath``), or None: use from_v6."""
+        ident = (self._ident + 1) & 0xFFFF
+        fast = _fastpath.to4(self.flows, packet, now, ident)
+        if fast is not None:
+            self._ident = ident
+        return fast
+
+    def fast_from_v4(self, packet: Buffer, now: float) -> bytearray | None:
+        """A remembered flow's packet translated (``_fastpath``), or None: use from_v4."""
+        return _fastpath.to6(self.flows, packet, now, self.mtu6)
+
+    def from_v6(self, packet: Buffer, now: float) -> Out:
+        fast = self.fast_from_v6(packet, now)
+        if fast is not None:
+            return Out((fast,))
         n = len(packet)
         if n < 40 or packet[0] >> 4 != 6:
             return dropped("ipv6_malformed")
@@ -350,12 +369,17 @@ class Translator:
         out = self._to4(packet, nh, payload, frag, mapped, ports, first)
         if isinstance(out, Out):
             return out
+        if frag is None and offset == 40 and not self.mapper.hairpin(mapped[2]):
+            self._remember_flow(self.flows.to4, packet[8:44], mapped, 4, src + dst + sum(ports))
         if frag is not None and first and self.mapper.stateful:
             held = self._release((6, src, dst, frag[0], nh), now)
             return self._hairpin(Out((out, *held)), now)
         return self._hairpin(Out((out,)), now)
 
-    def from_v4(self, packet: bytes | memoryview, now: float) -> Out:
+    def from_v4(self, packet: Buffer, now: float) -> Out:
+        fast = self.fast_from_v4(packet, now)
+        if fast is not None:
+            return Out((fast,))
         n = len(packet)
         if n < 20 or packet[0] >> 4 != 4:
             return dropped("ipv4_malformed")
@@ -416,6 +440,8 @@ class Translator:
         out = self._to6(packet, ihl, proto, payload, mapped, ports, first)
         if isinstance(out, Out):
             return out
+        if ihl == 20 and not fragment and len(out) == 1:
+            self._remember_flow(self.flows.to6, packet[12:24], mapped, 16, src + dst + sum(ports))
         if fragment and first and self.mapper.stateful:
             return Out((*out, *self._release((4, src, dst, ident, proto), now)))
         return Out(out)
@@ -434,6 +460,24 @@ class Translator:
             self.expired_fragments += len(held)
             del self._held[key]
         self.mapper.expire(now)
+
+    def _remember_flow(
+        self, table: dict[bytes, Entry], key: bytes, mapped: Mapped, width: int, before: int
+    ) -> None:
+        """A TCP or UDP flow that went the full way, for its next packets (``_fastpath``)."""
+        session = getattr(self.mapper, "touched", None)
+        lifetime = 0.0
+        if self.mapper.stateful:
+            if session is None or session.state not in ("ESTABLISHED", ""):
+                return
+            lifetime = self.mapper.lifetime_of(session)  # type: ignore[attr-defined]
+        src, sport, dst, dport = mapped
+        entry = (
+            session, src.to_bytes(width, "big"), dst.to_bytes(width, "big"),
+            sport.to_bytes(2, "big") + dport.to_bytes(2, "big"),
+            src + dst + sport + dport - before, lifetime,
+        )  # fmt: skip
+        self.flows.remember(table, bytes(key), entry)
 
     # -- fragments of a stateful translation --
 
@@ -465,8 +509,8 @@ class Translator:
     def held_fragments(self) -> int:
         return sum(len(held) for held in self._held.values())
 
-    def _release(self, key: tuple[int, int, int, int, int], now: float) -> list[bytes]:
-        out: list[bytes] = []
+    def _release(self, key: tuple[int, int, int, int, int], now: float) -> list[bytes | bytearray]:
+        out: list[bytes | bytearray] = []
         for _, packet in self._held.pop(key, ()):
             self.released_fragments += 1
             result = self.from_v6(packet, now) if key[0] == 6 else self.from_v4(packet, now)
@@ -477,7 +521,7 @@ class Translator:
         """IPv4 packets for the translator's own pool go straight back in (RFC 6146 3.8)."""
         if not any(p[0] >> 4 == 4 and self.mapper.hairpin(_dst4(p)) for p in out.packets):
             return out
-        packets: list[bytes] = []
+        packets: list[bytes | bytearray] = []
         for p in out.packets:
             if p[0] >> 4 == 4 and self.mapper.hairpin(_dst4(p)):
                 again = self.from_v4(p, now)
@@ -871,7 +915,7 @@ def _pseudo6_bytes(src: int, dst: int, length: int, nh: int = ICMPV6) -> bytes:
     return src.to_bytes(16, "big") + dst.to_bytes(16, "big") + struct.pack("!I3xB", length, nh)
 
 
-def _dst4(packet: bytes) -> int:
+def _dst4(packet: Buffer) -> int:
     return int.from_bytes(packet[16:20], "big")
 
 

@@ -32,6 +32,7 @@ def _scenes() -> list[Scene]:
         _lab_scene,
         _linklocal,
         _multicast,
+        _nat64,
         _netsh,
         _pgm,
         _ping,
@@ -57,6 +58,7 @@ def _scenes() -> list[Scene]:
         Scene("Two 6to4 sites over IPv4 (the seeds' Configuration 2)", _sixto4.two_sites),
         Scene("IPsec between two hosts (the seeds' Configuration 3)", _ipsec.configuration_3),
         Scene("A file to a group, reliably: PGM", _pgm.reliable_file),
+        Scene("An IPv6-only network: NAT64, DNS64 and a CLAT", _nat64.ipv6_only),
     ]
 
 

@@ -438,3 +438,67 @@ def test_the_checksum_oracle_sees_a_wrong_checksum() -> None:
     broken[-1] ^= 1
     assert good_checksums(IP(packet))
     assert not good_checksums(IP(bytes(broken)))
+
+
+# --- the fast path of remembered flows ----------------------------------------------------------
+
+
+@settings(max_examples=150)
+@given(
+    proto=st.sampled_from(["tcp", "udp"]),
+    sport=st.integers(1, 65535),
+    dport=st.integers(1, 65535),
+    data=st.binary(max_size=1400),
+    tc=st.integers(0, 255),
+    hlim=st.integers(3, 255),
+)
+def test_the_fast_path_makes_what_the_full_path_makes(
+    proto: str, sport: int, dport: int, data: bytes, tc: int, hlim: int
+) -> None:
+    """A flow's second packet takes the fast path; it must come out as the first did
+    (but for the IPv4 identification, a counter)."""
+    transport = TCP(sport=sport, dport=dport, flags="PA") if proto == "tcp" else UDP(
+        sport=sport, dport=dport
+    )  # fmt: skip
+    sent6 = raw(IPv6(src=HOST6, dst=SERVER6, tc=tc, hlim=hlim) / transport / data)
+    t = translator()
+    (full,) = t.from_v6(sent6, 0).packets
+    assert t.flows.to4  # remembered
+    (fast,) = t.from_v6(sent6, 0).packets
+    assert isinstance(fast, bytearray)
+    unidentified = [IP(bytes(p)) for p in (full, fast)]
+    for p in unidentified:
+        p.id = 0
+        del p.chksum
+    assert raw(unidentified[0]) == raw(unidentified[1])
+    assert good_checksums(IP(bytes(fast)))
+    back = IP(bytes(full))
+    back.src, back.dst = back.dst, back.src
+    layer = TCP if proto == "tcp" else UDP
+    back[layer].sport, back[layer].dport = dport, sport
+    del back.chksum
+    del back[layer].chksum
+    sent4 = raw(back)
+    (full6,) = t.from_v4(sent4, 0).packets
+    (fast6,) = t.from_v4(sent4, 0).packets
+    assert isinstance(fast6, bytearray) and bytes(fast6) == bytes(full6)
+
+
+def test_the_fast_path_leaves_syn_fin_rst_and_closed_sessions_to_the_full_path() -> None:
+    from ipv6.translate._nat64 import Nat64Mapper
+
+    mapper = Nat64Mapper(PREFIX, ipaddress.IPv4Network("203.0.113.0/30"))
+    t = Translator(mapper, OWN4, PREFIX.embed(OWN4) or 0)
+    syn = IPv6(src="2001:db8::10", dst=SERVER6) / TCP(sport=5, dport=80, flags="S")
+    pool = IP(bytes(t.from_v6(raw(syn), 0).packets[0])).src
+    t.from_v4(raw(IP(src=SERVER4, dst=pool) / TCP(sport=80, dport=5, flags="SA")), 0)
+    ack = raw(IPv6(src="2001:db8::10", dst=SERVER6) / TCP(sport=5, dport=80, flags="A"))
+    assert isinstance(t.from_v6(ack, 1).packets[0], bytes)  # full path, now remembered
+    assert isinstance(t.from_v6(ack, 2).packets[0], bytearray)  # fast
+    (row,) = mapper.rows(2)
+    assert row.expires_in == 7440 and row.packets_out == 3  # refreshed and counted
+    fin = raw(IPv6(src="2001:db8::10", dst=SERVER6) / TCP(sport=5, dport=80, flags="FA"))
+    assert isinstance(t.from_v6(fin, 3).packets[0], bytes)
+    assert mapper.rows(3)[0].state == "V6_FIN_RCV"
+    t.expire(10_000)  # the session times out and closes
+    assert t.from_v6(ack, 10_001).drop == "tcp_not_syn"  # not carried by a stale memory

@@ -99,10 +99,10 @@ CASES: list[tuple[str, str, Any, dict[str, str]]] = [
 ]  # fmt: skip
 
 
-def _pcap(packets: list[bytes]) -> bytes:
+def _pcap(packets: list[bytes | bytearray]) -> bytes:
     """A pcap file of raw IP packets (LINKTYPE_RAW)."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)]
-    out += [struct.pack("<IIII", 0, 0, len(p), len(p)) + p for p in packets]
+    out += [struct.pack("<IIII", 0, 0, len(p), len(p)) + bytes(p) for p in packets]
     return b"".join(out)
 
 

@@ -43,6 +43,9 @@ def test_tour_on_loopback() -> None:
     assert "a's echo request to b: protected" in out and "dropped, unprotected" in out
     assert "== 14. A file to a group, reliably: PGM ==" in out
     assert "300 delivered in order" in out and "repairs, all whole" in out
+    assert "== 15. An IPv6-only network: NAT64, DNS64 and a CLAT ==" in out
+    assert "becomes   203.0.113.8:5353 -> 198.51.100.10:53" in out
+    assert "-> [2001:db8:64::10]:5353" in out
     assert out.rstrip().endswith("Tour done.")
 
 
@@ -89,10 +92,17 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "dropped: unprotected 1" in out and "a$ ipsec6 d type=sp 2" in out
     assert "b: exit 0, 2,000,000 octets" in out and "c: exit 0, 2,000,000 octets" in out
     assert out.count("repairs, the same file") == 2
+    assert "h6$ dig +short AAAA server.lab.example" in out and "64:ff9b:1::c633:640a" in out
+    assert "(PREF64 in a router advertisement (RFC 8781))" in out
+    assert out.count("2 packets transmitted, 2 received, 0% packet loss") >= 3
+    assert "nat64: NAT64, prefix 64:ff9b:1::/96, pool 203.0.113.0/28, running" in out
     assert "is down again" in out
     # The tour's labs are named after its process (tour<pid>, tour6<pid>, tourR<pid>): none is
     # left. Namespaces anyone else made meanwhile are not this test's business.
-    mine = (f"tour{tour.pid % 100000}-", f"tour6{tour.pid % 10000}-", f"tourR{tour.pid % 10000}-")
+    mine = (
+        f"tour{tour.pid % 100000}-", f"tour6{tour.pid % 10000}-", f"tourR{tour.pid % 10000}-",
+        f"tour64{tour.pid % 10000}-",
+    )  # fmt: skip
     assert not {n for n in netns_names() - before if n.startswith(mine)}
 
 
