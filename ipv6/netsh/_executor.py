@@ -14,7 +14,15 @@ from .. import _daemon
 from .._errors import BadInput, Ipv6Error
 from .._kernelops import KernelOp
 from .._netlink import AlreadyThere, KernelOpFailed, Netlink
-from ._ops import AddTunnel, DeleteTunnel, Op, Remember, StartAdvertiser, StopAdvertiser
+from ._ops import (
+    AddTranslator,
+    AddTunnel,
+    DeleteTunnel,
+    Op,
+    Remember,
+    StartAdvertiser,
+    StopAdvertiser,
+)
 from ._pipeline import describe
 from ._store import ADVERTISER, advertiser_alive, advertiser_log
 
@@ -103,20 +111,47 @@ class Executor:
             raise NetshFailed(str(exc)) from None
         return [DeleteTunnel(op.name)]
 
+    def _AddTranslator(self, op: AddTranslator) -> list[Op]:
+        from ..translate import TranslatorError, TranslatorSpec, add_translator
+
+        try:
+            add_translator(TranslatorSpec.from_json(dict(op.spec)))
+        except (TranslatorError, BadInput) as exc:
+            raise NetshFailed(str(exc)) from None
+        return [DeleteTunnel(op.name)]
+
     def _DeleteTunnel(self, op: DeleteTunnel) -> list[Op]:
         from ..tunnel import TunnelError, delete_tunnel
         from ..tunnel._registry import load
 
-        spec = load()["tunnels"].get(op.name)
+        registry = load()
+        translator = registry["translators"].get(op.name)
+        if translator is not None and not translator.get("clat"):
+            return self._delete_translator(op.name, translator)
+        spec = registry["tunnels"].get(op.name)
         if spec is None:
-            raise NetshFailed(f"{op.name} is not a tunnel netsh made (see `ipv6 tunnel status`)")
+            raise NetshFailed(
+                f"{op.name} is not a tunnel or translator netsh made "
+                "(see `ipv6 tunnel status`, `ipv6 nat64 status`)"
+            )
         try:
             delete_tunnel(op.name)
         except TunnelError as exc:
             raise NetshFailed(str(exc)) from None
         return [AddTunnel(tuple(spec.items()), spec.get("plane", "auto"))]
 
+    def _delete_translator(self, name: str, spec: dict[str, object]) -> list[Op]:
+        from ..translate import TranslatorError, delete_translator
+
+        try:
+            delete_translator(name)
+        except TranslatorError as exc:
+            raise NetshFailed(str(exc)) from None
+        return [AddTranslator(tuple(spec.items()))]
+
 
 def _kernel_op(op: Op) -> KernelOp:
-    assert not isinstance(op, (Remember, StartAdvertiser, StopAdvertiser, AddTunnel, DeleteTunnel))
+    assert not isinstance(
+        op, (Remember, StartAdvertiser, StopAdvertiser, AddTunnel, DeleteTunnel, AddTranslator)
+    )
     return op

@@ -74,11 +74,27 @@ class AddTunnel:
 
 @dataclass(frozen=True)
 class DeleteTunnel:
+    """A tunnel's or a translator's interface removed (``delete interface``)."""
+
     name: str
 
 
+@dataclass(frozen=True)
+class AddTranslator:
+    """A NAT64 or SIIT translator (see ipv6.translate); ``spec`` is its spec as JSON."""
+
+    spec: tuple[tuple[str, object], ...]
+
+    @property
+    def name(self) -> str:
+        return str(dict(self.spec)["name"])
+
+
 # The shared kernel operations (ipv6._kernelops) and netsh's own.
-Op = KernelOp | StartAdvertiser | StopAdvertiser | Remember | AddTunnel | DeleteTunnel
+Op = (
+    KernelOp | StartAdvertiser | StopAdvertiser | Remember | AddTunnel | DeleteTunnel
+    | AddTranslator
+)  # fmt: skip
 
 GLOBALS = {
     "defaultcurhoplimit": ("net/ipv6/conf/all/hop_limit", "net/ipv6/conf/default/hop_limit"),
@@ -119,6 +135,8 @@ def plan(command: Command, interfaces: Mapping[str, Interface]) -> list[Op]:
                 for which in ("default", "all")]  # fmt: skip
     if command.noun == "v6v4tunnel":  # names an interface still to be made
         return [_tunnel(command)]
+    if command.noun == "nat64":
+        return [_translator(command)]
     ifname, ifindex = resolve(v["interface"], interfaces) if "interface" in v else ("", 0)
     fam = command.family
     what = (command.verb, command.noun)
@@ -214,8 +232,40 @@ def _tunnel(command: Command) -> AddTunnel:
         "mtu": v.get("mtu", 1280),
         "router": str(v["router"]) if "router" in v else None,
         "lab": v.get("lab") == "yes",
+        "sixrd_prefix": v.get("sixrdprefix"),
+        "ipv4_mask_length": v.get("ipv4masklength", 0),
+        "border_relay": v.get("borderrelay") == "yes",
     }
+    if mode != "6rd" and any(k in v for k in ("sixrdprefix", "ipv4masklength", "borderrelay")):
+        raise NetshSyntaxError("add v6v4tunnel: sixrdprefix and its kin are for mode=6rd")
     return AddTunnel(tuple(spec.items()), v.get("plane", "auto"))
+
+
+def _translator(command: Command) -> AddTranslator:
+    v = command.values
+    spec: dict[str, object] = {
+        "name": v["interface"],
+        "mode": "siit" if v.get("mode") == "stateless" else "nat64",
+        "prefix": v["prefix"],
+        "pool": v.get("pool"),
+    }
+    optional = {
+        "ipv4address": "ipv4_address", "ipv6address": "ipv6_address", "mtu": "mtu",
+        "filtering": "filtering", "maxsessions": "max_sessions", "udptimeout": "udp_timeout",
+        "tcptimeout": "tcp_timeout", "icmptimeout": "icmp_timeout",
+    }  # fmt: skip
+    for word, key in optional.items():
+        if word in v:
+            spec[key] = str(v[word]) if word.endswith("address") else v[word]
+    if "map" in v:
+        pairs = {}
+        for item in v["map"].split(","):
+            v4, sep, v6 = item.partition("=")
+            if not sep:
+                raise NetshSyntaxError(f"map: {item!r}: write IPV4=IPV6, comma-separated")
+            pairs[v4.strip()] = v6.strip()
+        spec["pairs"] = pairs
+    return AddTranslator(tuple(spec.items()))
 
 
 def _interface_ops(command: Command, ifname: str, ifindex: Interface) -> list[Op]:

@@ -317,9 +317,12 @@ def configuration(kernel: Executor, fam: str) -> list[str]:
             life = f" validlifetime={addr.validlifetime}"
             life += f" preferredlifetime={addr.preferredlifetime}"
         lines.append(f"{ctx} add address {where}/{addr.prefixlen}{life}")
+    translators = _translator_devices()
     for route in _show_route(kernel, fam, names):
         if route.origin != "manual" or route.interface == "lo":
             continue
+        if route.interface in translators:
+            continue  # the translator's own routes, made again with it
         extra = f" nexthop={route.nexthop}" if route.nexthop else ""
         extra += f" metric={route.metric}" if route.metric is not None else ""
         extra += f" publish={route.publish}" if route.publish != "no" else ""
@@ -360,6 +363,51 @@ def _tunnel_lines() -> list[str]:
             words.append(f"router={spec.router}")
         if spec.lab:
             words.append("lab=yes")
+        if spec.mode == "6rd":
+            words.append(f"sixrdprefix={spec.sixrd_prefix}")
+            words.append(f"ipv4masklength={spec.ipv4_mask_length}")
+            if spec.border_relay:
+                words.append("borderrelay=yes")
+        lines.append(" ".join(words))
+    return lines + _translator_lines()
+
+
+_TRANSLATOR_WORDS = (
+    ("mtu", "mtu"), ("filtering", "filtering"), ("maxsessions", "max_sessions"),
+    ("udptimeout", "udp_timeout"), ("tcptimeout", "tcp_timeout"), ("icmptimeout", "icmp_timeout"),
+)  # fmt: skip
+
+
+def _translator_devices() -> set[str]:
+    from ..tunnel._registry import load
+
+    return set(load()["translators"])
+
+
+def _translator_lines() -> list[str]:
+    """``add nat64`` for each translator of this namespace (not CLATs: ipv6 clat's)."""
+    from ..translate._spec import TranslatorSpec
+    from ..tunnel._registry import load
+
+    defaults = TranslatorSpec(name="")
+    lines = []
+    for name, data in sorted(load()["translators"].items()):
+        spec = TranslatorSpec.from_json(data)
+        if spec.clat:
+            continue
+        words = [f"add nat64 interface={name} prefix={spec.prefix}"]
+        if spec.pool:
+            words.append(f"pool={spec.pool}")
+        if spec.mode == "siit":
+            words.append("mode=stateless")
+        if spec.pairs:
+            pairs = ",".join(f"{v4}={v6}" for v4, v6 in sorted(spec.pairs.items()))
+            words.append(f"map={pairs}")
+        words.append(f"ipv4address={spec.ipv4_address} ipv6address={spec.ipv6_address}")
+        for word, key in _TRANSLATOR_WORDS:
+            value = getattr(spec, key)
+            if value != getattr(defaults, key):
+                words.append(f"{word}={value if isinstance(value, str) else int(value)}")
         lines.append(" ".join(words))
     return lines
 
@@ -382,7 +430,7 @@ def reset_script(kernel: Executor, fam: str, keep: frozenset[str] = frozenset())
         verb_at = words.index("add") if "add" in words else words.index("set")
         noun = words[verb_at + 1]
         args = words[verb_at + 2 :]
-        if noun == "v6v4tunnel":
+        if noun in ("v6v4tunnel", "nat64"):
             tunnels.append(f"interface {fam} delete interface {args[0].split('=', 1)[1]}")
         elif noun == "address":
             which = [a for a in args if a.startswith(("interface=", "address="))]

@@ -19,7 +19,7 @@ from .._kernelops import AddAddress, AddRoute, DeleteAddress, DeleteRoute, Inter
 from . import _journal
 from ._executor import Executor, NetshFailed, reason
 from ._grammar import NetshSyntaxError
-from ._ops import AddTunnel, DeleteTunnel, Op, Remember, plan
+from ._ops import AddTranslator, AddTunnel, DeleteTunnel, Op, Remember, plan
 from ._pipeline import Pipeline, describe, inverse, pipelined
 from ._script import Line
 from ._store import load_state, save_state
@@ -29,7 +29,7 @@ NOT_IN_SCRIPTS = ("show", "dump", "restore")
 # tunnel, an address or a route is one object, whatever else changes. (A setting
 # may be undone by another, global forwarding by an interface's, so it is always
 # written.)
-_SETTLED = re.compile(r" add (address|route|v6v4tunnel) ")
+_SETTLED = re.compile(r" add (address|route|v6v4tunnel|nat64) ")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def plan_lines(lines: list[Line], interfaces: dict[str, Interface]) -> list[Plan
         except NetshSyntaxError as exc:
             raise NetshSyntaxError(f"line {line.number}: {line.text}: {exc}") from None
         for op in ops:
-            if isinstance(op, AddTunnel):
+            if isinstance(op, (AddTunnel, AddTranslator)):
                 known[op.name] = op.name
             elif isinstance(op, DeleteTunnel):
                 known.pop(op.name, None)

@@ -92,12 +92,33 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
         _p("interface", "text", pos=True, req=True),
         _p("localaddress", "ipv4", pos=True, req=True),
         _p("remoteaddress", "ipv4", pos=True),
-        _p("mode", "choice", "6in4", "6to4"),
+        _p("mode", "choice", "6in4", "6to4", "6rd"),
         _p("relay", "ipv4"),
         _p("mtu", "mtu"),
         _p("plane", "choice", "auto", "kernel", "userspace"),
         _p("router", "host"),
         _p("lab", "choice", "yes", "no"),
+        # 6rd (RFC 5969): the domain's prefix, the common IPv4 bits, the relay's role
+        _p("sixrdprefix", "text"),
+        _p("ipv4masklength", "int"),
+        _p("borderrelay", "choice", "yes", "no"),
+    ),
+    # The toolkit's translators (docs/translation.md): a NAT64 (RFC 6146) or, with
+    # mode=stateless, SIIT (RFC 7915); "delete interface" removes one too.
+    ("add", "nat64"): (
+        _p("interface", "text", pos=True, req=True),
+        _p("prefix", "text", pos=True, req=True),
+        _p("pool", "text", pos=True),
+        _p("mode", "choice", "stateful", "stateless"),
+        _p("map", "text"),  # stateless: IPV4=IPV6 pairs, comma-separated (RFC 7757)
+        _p("ipv4address", "ipv4"),
+        _p("ipv6address", "host"),
+        _p("mtu", "mtu"),
+        _p("filtering", "choice", "endpoint-independent", "address-dependent"),
+        _p("maxsessions", "int"),
+        _p("udptimeout", "int"),
+        _p("tcptimeout", "int"),
+        _p("icmptimeout", "int"),
     ),
     ("delete", "interface"): (_p("interface", "interface", pos=True, req=True),),
     ("set", "global"): (

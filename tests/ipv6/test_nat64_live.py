@@ -325,3 +325,41 @@ async def test_clat_host_reaches_ipv4_servers_with_the_prefix_from_the_network(
         assert "accept_ra = 1" in after
         assert await out(c6, "ip", "-4", "route") == ""
         assert await out(c6, "ip", "-6", "neigh", "show", "proxy") == ""
+
+
+async def test_a_netsh_line_makes_the_translator_and_dump_makes_it_again(
+    lab, tmp_path: Path
+) -> None:
+    prefix = "64:ff9b:1::/96"
+    async with lab("nat64") as running:
+        gw, h6 = running.host("gw"), running.host("h6")
+        netsh = ["env", f"NETSH_STATE_DIR={tmp_path}", sys.executable, "-m", "ipv6.cli.netsh"]
+        made = await gw.run(
+            [*netsh, "interface", "ipv6", "add", "nat64", "nat64", prefix, str(POOL),
+             "udptimeout=60"], check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        server6 = embed(prefix, SERVER4)
+        assert " 0% packet loss" in await out(h6, "ping", "-c", "1", "-W", "2", server6)
+        dump = await out(gw, *netsh, "interface", "ipv6", "dump")
+        line = (
+            f"interface ipv6 add nat64 interface=nat64 prefix={prefix} pool={POOL} "
+            "ipv4address=203.0.113.0 ipv6address=64:ff9b:1::cb00:7100 udptimeout=60"
+        )
+        assert line in dump.splitlines()
+        assert "interface=nat64 metric" not in dump  # its own routes come with it
+        await gw.run([*netsh, "interface", "ipv6", "delete", "interface", "nat64"])
+        assert "nat64" not in await out(gw, "ip", "-o", "link")
+        saved = tmp_path / "saved.txt"
+        saved.write_text(dump)
+        again = await gw.run([*netsh, "-f", str(saved)], check=False)
+        assert again.returncode == 0, again.stderr
+        assert " 0% packet loss" in await out(h6, "ping", "-c", "1", "-W", "2", server6)
+        (row,) = json.loads((await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout)
+        assert row["timeouts"]["udp_timeout"] == 60
+        refused = await gw.run(
+            [*netsh, "interface", "ipv6", "add", "nat64", "bad", "2001:db8:0:0:100::/96",
+             str(POOL)], check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0 and b"bits 64 to 71" in refused.stderr
+        await gw.run([*netsh, "interface", "ipv6", "delete", "interface", "nat64"])
