@@ -169,7 +169,7 @@ class Server:
         self.counters.queries += 1
         try:
             response = await self.resolver.answer(query)
-        except dns.exception.DNSException:
+        except Exception:  # whatever a query leads to, the server goes on: SERVFAIL, counted
             self.counters.dropped["answer_failed"] += 1
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.SERVFAIL)
@@ -182,11 +182,18 @@ class Server:
             short = dns.message.make_response(query)
             short.flags |= dns.flags.TC  # the client asks again over TCP
             return short.to_wire()
+        except Exception:  # an answer that cannot be written: counted, nothing sent
+            self.counters.dropped["answer_failed"] += 1
+            return None
 
     async def serve_udp(self, sock: trio.socket.SocketType) -> None:
         async with trio.open_nursery() as nursery:
             while True:
-                wire, peer = await sock.recvfrom(65535)
+                try:
+                    wire, peer = await sock.recvfrom(65535)
+                except OSError:  # an error queued on the socket (an ICMP error, say)
+                    self.counters.dropped["receive_error"] += 1
+                    continue
                 if self.in_flight >= self.config.max_in_flight:
                     self.counters.dropped["busy"] += 1
                     continue

@@ -51,6 +51,9 @@ def _default_route(family: int) -> tuple[str | None, str | None]:
 
 
 async def host_paths(*, timeout: float = 1.0) -> HostPaths:
+    """This host's paths. The resolver is asked for ipv4only.arpa only when the host
+    has no native IPv4 (no IPv4 default route, or one through a CLAT): that is when
+    a NAT64 matters, and a dual-stack host's tests send nothing off the host."""
     import trio
 
     from ._discover import by_dns, resolvers
@@ -63,7 +66,7 @@ async def host_paths(*, timeout: float = 1.0) -> HostPaths:
         ipv4 = "clat"
     else:
         ipv4 = "native"
-    servers = resolvers()
+    servers = resolvers() if ipv4 != "native" else []
     prefix = await by_dns(servers, timeout=timeout) if servers else None
     return HostPaths(
         ipv4=ipv4,

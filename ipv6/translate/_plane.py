@@ -111,7 +111,7 @@ def start(spec: TranslatorSpec) -> tuple[int, Translator]:
             netlink.apply(op)
     except OSError as exc:
         os.close(fd)
-        what = op.prefix if isinstance(op, AddRoute) else op
+        what = op.prefix if isinstance(op, AddRoute) else getattr(op, "address", op)
         why = f"cannot set up {spec.name} ({what}): {exc.strerror}"
         raise TunError(exc.errno or 0, why) from None
     finally:
