@@ -155,6 +155,7 @@ class Server:
         self.resolver = Resolver(config, self.counters)
         self.in_flight = 0
         self.tcp_open = 0
+        self.addresses: list[tuple[str, int]] = []  # where it answers, once it does
 
     async def handle(self, wire: bytes, limit: int | None) -> bytes | None:
         """The reply to one message, or None when it is dropped (counted)."""
@@ -257,7 +258,9 @@ async def serve(
             udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)  # bursts wait, not drop
             await udp.bind((host, port))
             sockets.append(udp)
-            listeners += await trio.open_tcp_listeners(port, host=host)
+            bound = udp.getsockname()[1]  # port 0: the one the kernel chose, TCP's too
+            listeners += await trio.open_tcp_listeners(bound, host=host)
+            server.addresses.append((host, bound))
     except OSError as exc:
         for s in sockets:
             s.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import shutil
 from pathlib import Path
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -159,11 +160,9 @@ async def test_the_resolver_answers_dig_over_udp_and_tcp(tmp_path: Path) -> None
     zone_file = tmp_path / "lab.zone"
     zone_file.write_text(ZONE)
     config = Dns64Config(prefix=str(PREFIX), listen=[("::1", 0)], zone_file=str(zone_file))
-    config.listen = [("::1", _free_port())]
-    port = config.listen[0][1]
     async with trio.open_nursery() as nursery:
         ready = trio.Event()
-        servers = []
+        servers: list[Any] = []
 
         def started(server: object) -> None:
             servers.append(server)
@@ -171,6 +170,7 @@ async def test_the_resolver_answers_dig_over_udp_and_tcp(tmp_path: Path) -> None
 
         nursery.start_soon(lambda: serve(config, started=started))
         await ready.wait()
+        port = servers[0].addresses[0][1]
         for transport in ("+notcp", "+tcp"):
             out = await trio.run_process(
                 ["dig", transport, "+short", "-p", str(port), "@::1", "AAAA", "server.lab.example"],
@@ -185,13 +185,76 @@ async def test_the_resolver_answers_dig_over_udp_and_tcp(tmp_path: Path) -> None
         )
         assert b"status: REFUSED" in refused.stdout  # not the zone's, no upstream
         nursery.cancel_scope.cancel()
-    counters = servers[0].counters  # type: ignore[attr-defined]
+    counters = servers[0].counters
     assert counters.queries == 3 and counters.synthesized == 2
 
 
-def _free_port() -> int:
+async def test_names_outside_the_zone_come_from_the_upstream_resolver() -> None:
+    """An upstream written here (dnspython answering from a zone of its own) on
+    loopback; the DNS64 asks it for AAAA, then A, and synthesises; when it is gone,
+    SERVFAIL, counted."""
     import socket
 
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-        s.bind(("::1", 0))
-        return int(s.getsockname()[1])
+    upstream_zone = dns.zone.from_text(
+        "$ORIGIN far.example.\n$TTL 120\n@ IN SOA ns h 1 3600 600 86400 30\n@ IN NS ns\n"
+        "ns IN A 192.0.2.53\nweb IN A 192.0.2.80\n",
+        relativize=False,
+    )
+    sock = trio.socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    await sock.bind(("::1", 0))
+    upstream_port = sock.getsockname()[1]
+    asked: list[str] = []
+
+    upstream_scope = trio.CancelScope()
+
+    async def upstream() -> None:
+        with upstream_scope:
+            await _answer_from(sock, upstream_zone, asked)
+
+    config = Dns64Config(
+        prefix=str(PREFIX), listen=[("::1", 0)], upstream=[("::1", upstream_port)], timeout=0.5
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(upstream)
+        ready = trio.Event()
+        servers: list[Any] = []
+
+        def started(server: object) -> None:
+            servers.append(server)
+            ready.set()
+
+        nursery.start_soon(lambda: serve(config, started=started))
+        await ready.wait()
+        port = servers[0].addresses[0][1]
+        out = await trio.run_process(
+            ["dig", "+short", "-p", str(port), "@::1", "AAAA", "web.far.example"],
+            capture_stdout=True,
+        )
+        assert out.stdout.decode().split() == ["64:ff9b:1::c000:250"]
+        assert asked == ["AAAA", "A"]
+        missing = await trio.run_process(
+            ["dig", "-p", str(port), "@::1", "AAAA", "nothing.far.example"], capture_stdout=True
+        )
+        assert b"status: NXDOMAIN" in missing.stdout
+        upstream_scope.cancel()  # the upstream goes away
+        await trio.sleep(0)
+        sock.close()
+        failed = await trio.run_process(
+            ["dig", "+tries=1", "+time=3", "-p", str(port), "@::1", "AAAA", "web2.far.example"],
+            capture_stdout=True,
+        )
+        assert b"status: SERVFAIL" in failed.stdout
+        nursery.cancel_scope.cancel()
+    counters = servers[0].counters
+    assert counters.forwarded >= 3 and counters.dropped["upstream_failed"] >= 1
+
+
+async def _answer_from(sock: trio.socket.SocketType, zone: dns.zone.Zone, asked: list[str]) -> None:
+    while True:
+        wire, peer = await sock.recvfrom(4096)
+        query = dns.message.from_wire(wire)
+        question = query.question[0]
+        asked.append(dns.rdatatype.to_text(question.rdtype))
+        answer = zone_answer(zone, query, question.name, question.rdtype)
+        assert answer is not None
+        await sock.sendto(answer.to_wire(), peer)
