@@ -403,3 +403,24 @@ def test_6rd_encapsulation_goes_straight_to_an_edge_else_to_the_relay() -> None:
     assert encapsulate(edge(), packet(E1, "2001:db8:4001:100::9")).reason == "inner_dst_own_ipv4"  # type: ignore[union-attr]
     assert encapsulate(border(), packet(REMOTE_NATIVE, E2)) == Send(EDGE2)
     assert encapsulate(border(), packet(REMOTE_NATIVE, "3fff::1")) == Drop("inner_dst_not_6rd")
+
+
+def test_the_kernel_plane_gets_the_6rd_domain() -> None:
+    """The sit attributes that `ip tunnel 6rd ... 6rd-prefix 2001:db8::/32
+    6rd-relay_prefix 10.0.0.0/8` sets, for the same domain; this kernel has no sit,
+    so the kernel's acceptance of them is not tested here."""
+    from ipv6.tunnel._control import _sit_6rd, default_router
+    from ipv6.tunnel._registry import TunnelSpec
+
+    spec = TunnelSpec(
+        name="6rd", mode="6rd", local="10.64.1.1", relays=["10.64.0.1"], lab=True,
+        sixrd_prefix="2001:db8::/32", ipv4_mask_length=8,
+    )  # fmt: skip
+    assert _sit_6rd(spec) == {
+        "sit_6rd_prefix": "2001:db8::",
+        "sit_6rd_prefixlen": 32,
+        "sit_6rd_relay_prefix": "10.0.0.0",
+        "sit_6rd_relay_prefixlen": 8,
+    }
+    assert default_router(spec) == "2001:db8:4001:100::1"
+    assert _sit_6rd(TunnelSpec(name="t", mode="6to4", local="192.0.2.1")) == {}
