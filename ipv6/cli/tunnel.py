@@ -61,6 +61,12 @@ def register(groups: Any) -> None:
         "the delegated prefix; default 0)",
     )
     add.add_argument("--br", action="store_true", help="6rd: this host is the border relay")
+    add.add_argument(
+        "--no-offload",
+        dest="offload",
+        action="store_false",
+        help="userspace plane: one packet per system call, no TUN offloads (TSO, GRO)",
+    )
     add.add_argument("--mtu", type=int, default=1280)
     add.add_argument("--plane", choices=("auto", "kernel", "userspace"), default="auto")
     add.add_argument(
@@ -99,6 +105,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         sixrd_prefix=args.sixrd_prefix,
         ipv4_mask_length=args.ipv4_mask_length,
         border_relay=args.br,
+        offload=args.offload,
     )
     plane = add_tunnel(spec, args.plane)
     how = (
@@ -147,6 +154,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  out (encapsulated): {row.tx_packets} packets, {row.tx_bytes} bytes; "
                 f"in (decapsulated): {row.rx_packets} packets, {row.rx_bytes} bytes"
             )
+            if row.plane == "userspace":
+                used = ", ".join(row.offloads or []) or "none (one packet per system call)"
+                print(f"  offloads: {used}")
             drops = row.drops or {}
             if drops:
                 print(kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))

@@ -395,11 +395,15 @@ class TunnelStatus(Result):
     rx_packets: int | None = None
     rx_bytes: int | None = None
     drops: dict[str, int] | None = None
+    offloads: list[str] | None = None  # userspace plane: tso6, csum, gro, sendmmsg in use
     service: dict[str, Any] | None = None
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        optional = ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "drops", "service", "error")
+        optional = (
+            "tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "drops", "offloads", "service",
+            "error",
+        )  # fmt: skip
         return {k: v for k, v in super().to_json().items() if k not in optional or v is not None}
 
 
@@ -438,7 +442,10 @@ def status() -> list[TunnelStatus]:
         )
         if spec["plane"] == "userspace" and name in counted:
             c = counted[name]
-            row = replace(row, running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"])
+            row = replace(
+                row, running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"],
+                offloads=c.get("offloads", []),
+            )  # fmt: skip
             row.service = service
         elif spec["plane"] == "userspace" and name in errors:
             row.error = errors[name]

@@ -34,6 +34,9 @@ class TunnelSpec:
     sixrd_prefix: str | None = None  # 6rd (RFC 5969): the domain's IPv6 prefix
     ipv4_mask_length: int = 0  # 6rd: high IPv4 bits common to the domain, left out
     border_relay: bool = False  # 6rd: this end is the border relay (relays: a CE's relay)
+    offload: bool = (
+        True  # userspace plane: TUN offloads (TSO in, GRO out) where the kernel has them
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TunnelSpec:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from typing import NamedTuple
 
 from ._packets import (
     ICMPV6,
@@ -173,9 +174,9 @@ class Send:
     dst: int
 
 
-@dataclass(frozen=True)
-class Deliver:
-    """Decapsulated: hand the inner packet to the IPv6 stack."""
+class Deliver(NamedTuple):
+    """Decapsulated: hand the inner packet to the IPv6 stack (a tuple: one is made
+    for every packet delivered)."""
 
     packet: Packet
 

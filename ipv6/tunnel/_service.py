@@ -19,6 +19,7 @@ import errno
 import os
 import signal
 import socket
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,9 +33,10 @@ from .._ancillary import send_from
 from .._statefile import StateWriteFailed
 from . import _registry
 from ._control import own_ipv4, sixrd_domain
+from ._offload import PLAIN, VNET_HDR_LEN, OffloadError, VnetHeader, coalesce, segment
 from ._packets import PROTO_IPV6, Malformed, parse_ipv4
 from ._rules import Deliver, Drop, Flows, Policy, lab_block
-from ._tun import TunError, open_tun
+from ._tun import TunError, open_tun, set_offload
 
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0
 BATCH = 64  # packets handled per wake-up before yielding to the other direction
@@ -68,6 +70,10 @@ class Running:
     counters: Counters
     cancel: trio.CancelScope
     pktinfo: tuple[int, int, bytes]  # the control message that sends from our address
+    offload: bool = False  # the device has virtio-net headers (see _offload)
+    tso: bool = False  # and the kernel agreed to hand it TCP super-packets
+    sender: Any = None  # a sendmmsg batch sender, where the system has sendmmsg
+    pending: list[bytes | bytearray] = field(default_factory=list)  # to coalesce
 
 
 def make_policy(spec: _registry.TunnelSpec, own: frozenset[int], bcast: frozenset[int]) -> Policy:
@@ -167,18 +173,23 @@ class Service:
     def _start(self, spec: _registry.TunnelSpec) -> None:
         assert self.nursery is not None
         try:
-            fd = open_tun(spec.name, spec.mtu)
+            fd = open_tun(spec.name, spec.mtu, vnet_hdr=spec.offload)
         except TunError as exc:
             self.errors[spec.name] = str(exc.strerror)
             return
         self.errors.pop(spec.name, None)
+        pktinfo = send_from(IPv4Address(spec.local))
+        offload = spec.offload and set_offload(fd)
         running = Running(
             spec=spec,
             fd=fd,
             flows=Flows(make_policy(spec, self.own, self.broadcasts)),
             counters=Counters(),
             cancel=trio.CancelScope(),
-            pktinfo=send_from(IPv4Address(spec.local)),
+            pktinfo=pktinfo,
+            offload=spec.offload,  # the headers are there even if the kernel refused TSO
+            tso=offload,
+            sender=_batch_sender(pktinfo) if spec.offload else None,
         )
         self.running[spec.name] = running
         self.nursery.start_soon(self._from_tun, running)
@@ -207,43 +218,75 @@ class Service:
         return text
 
     async def _from_tun(self, running: Running) -> None:
-        """IPv6 packets the stack routed into the tunnel: check, encapsulate, send."""
-        fd, counters, sock = running.fd, running.counters, self.sock
-        cmsg = [running.pktinfo]
-        buffer = bytearray(65536)  # read into, never copied: a packet is a view of it
+        """IPv6 packets the stack routed into the tunnel: check, encapsulate, send.
+
+        With offloads each read has a virtio-net header, and a TCP super-packet is
+        cut into segments that fit the tunnel; every segment is checked as any
+        packet, and a read's segments go out with one sendmmsg."""
+        fd, counters, offload = running.fd, running.counters, running.offload
+        buffer = bytearray(VNET_HDR_LEN + 65536)  # read into; a packet is a view of it
         view = memoryview(buffer)
         with running.cancel:
             while True:
                 await trio.lowlevel.wait_readable(fd)
                 for _ in range(BATCH):
                     try:
-                        packet = view[: os.readv(fd, (buffer,))]
+                        size = os.readv(fd, (buffer,))
                     except BlockingIOError:
                         break
                     except OSError as exc:  # the device was deleted under us
                         self._lost(running, exc)
                         return
-                    verdict = running.flows.encapsulate(packet)
-                    if isinstance(verdict, Drop):
-                        counters.drops[verdict.reason] += 1
-                        if verdict.reply is not None:
-                            self._write(running, verdict.reply)
-                        continue
-                    try:
-                        sock.sendmsg([packet], cmsg, 0, (self._name(verdict.dst), 0))
-                    except BlockingIOError:
-                        counters.drops["ipv4_send_queue_full"] += 1
-                        continue
-                    except OSError as exc:
-                        counters.drops[
-                            f"ipv4_send_{errno.errorcode.get(exc.errno or 0, 'error')}"
-                        ] += 1
-                        continue
-                    counters.tx_packets += 1
-                    counters.tx_bytes += len(packet)
+                    packets: list[bytearray] | list[memoryview]
+                    if offload:
+                        try:
+                            packets = segment(VnetHeader.unpack(view), view[VNET_HDR_LEN:size])
+                        except OffloadError:
+                            counters.drops["offload_malformed"] += 1
+                            continue
+                    else:
+                        packets = [view[:size]]
+                    batch: list[tuple[bytearray | memoryview, int]] = []
+                    for packet in packets:
+                        verdict = running.flows.encapsulate(packet)
+                        if isinstance(verdict, Drop):
+                            counters.drops[verdict.reason] += 1
+                            if verdict.reply is not None:
+                                self._write(running, verdict.reply)
+                            continue
+                        batch.append((packet, verdict.dst))
+                    if batch:
+                        self._send_batch(running, batch)
                 else:  # a full batch: let the other direction run before reading on
                     await trio.lowlevel.checkpoint()
                 self.changed.set()
+
+    def _send_batch(
+        self, running: Running, batch: list[tuple[bytearray | memoryview, int]]
+    ) -> None:
+        """Encapsulated packets out, with sendmmsg where there is one; each counted."""
+        counters = running.counters
+        if running.sender is not None:
+            results = running.sender.send(
+                self.sock.fileno(), [(p, dst.to_bytes(4, "big")) for p, dst in batch]
+            )
+        else:
+            results = []
+            cmsg = [running.pktinfo]
+            for packet, dst in batch:
+                try:
+                    self.sock.sendmsg([packet], cmsg, 0, (self._name(dst), 0))
+                    results.append(0)
+                except OSError as exc:
+                    results.append(exc.errno or errno.EIO)
+        for (packet, _), code in zip(batch, results, strict=True):
+            if code == 0:
+                counters.tx_packets += 1
+                counters.tx_bytes += len(packet)
+            elif code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS):
+                counters.drops["ipv4_send_queue_full"] += 1
+            else:
+                counters.drops[f"ipv4_send_{errno.errorcode.get(code, 'error')}"] += 1
 
     def _lost(self, running: Running, exc: OSError) -> None:
         """A tunnel whose device went: said, shown as an error, made anew on SIGHUP."""
@@ -260,13 +303,29 @@ class Service:
                 os.close(running.fd)
         self.changed.set()
 
-    def _write(self, running: Running, packet: bytes | memoryview) -> bool:
+    def _write(self, running: Running, packet: bytes | bytearray | memoryview) -> bool:
         try:
-            os.write(running.fd, packet)
+            if running.offload:
+                os.writev(running.fd, (PLAIN, packet))
+            else:
+                os.write(running.fd, packet)
         except OSError:
             running.counters.drops["tun_write_failed"] += 1
             return False
         return True
+
+    def _flush_coalesced(self) -> None:
+        """What a batch from the IPv4 side delivered to offloading tunnels: segments of
+        one flow written as one super-packet (GRO), the rest as they came."""
+        for running in self.running.values():
+            if not running.pending:
+                continue
+            pending, running.pending = running.pending, []
+            for header, packet in coalesce(pending):
+                try:
+                    os.writev(running.fd, (header, packet))
+                except OSError:
+                    running.counters.drops["tun_write_failed"] += 1
 
     def _claim(self, src: int, dst: int) -> Running | None:
         """Which tunnel a protocol-41 packet is for, as sit's lookup decides."""
@@ -308,13 +367,19 @@ class Service:
                     continue
                 verdict = running.flows.decapsulate(outer.src, outer.dst, outer.payload)
                 if isinstance(verdict, Deliver):
-                    if self._write(running, verdict.packet):
+                    if running.offload:  # written with the rest of the batch (GRO)
+                        running.pending.append(bytes(verdict.packet))
+                        running.counters.rx_packets += 1
+                        running.counters.rx_bytes += len(verdict.packet)
+                    elif self._write(running, verdict.packet):
                         running.counters.rx_packets += 1
                         running.counters.rx_bytes += len(verdict.packet)
                 else:
                     running.counters.drops[verdict.reason] += 1
             else:  # a full batch: let the tunnels' side run before reading on
+                self._flush_coalesced()
                 await trio.lowlevel.checkpoint()
+            self._flush_coalesced()
             self.changed.set()
 
     # -- reporting --
@@ -337,7 +402,7 @@ class Service:
             "pid": os.getpid(),
             "written": time.time(),
             "tunnels": {
-                name: {**r.spec.to_json(), **r.counters.to_json()}
+                name: {**r.spec.to_json(), **r.counters.to_json(), "offloads": _offloads(r)}
                 for name, r in self.running.items()
             },
             "translators": {name: r.status() for name, r in self.translators.items()},
@@ -350,6 +415,36 @@ class Service:
         while True:
             await trio.sleep(OWN_REFRESH)
             self.refresh_own()
+
+
+def _offloads(running: Running) -> list[str]:
+    """What this tunnel's userspace plane uses of the faster ways, as status says it."""
+    if not running.offload:
+        return []
+    used = ["tso6", "csum"] if running.tso else []
+    used.append("gro")
+    if running.sender is not None:
+        used.append("sendmmsg")
+    return used
+
+
+def _batch_sender(pktinfo: tuple[int, int, bytes]) -> Any:
+    from .. import _sendmmsg
+
+    if not _sendmmsg.available():
+        return None
+    level, kind, data = pktinfo
+    return _sendmmsg.BatchSender(BATCH_SEGMENTS, _cmsg(level, kind, data))
+
+
+BATCH_SEGMENTS = 64  # a 64 KB super-packet at the smallest MSS a 1280 MTU leaves is 54
+
+
+def _cmsg(level: int, kind: int, data: bytes) -> bytes:
+    """One control message as the kernel reads it (struct cmsghdr, data, padding)."""
+    length = 16 + len(data)
+    space = (length + 7) // 8 * 8
+    return struct.pack("=QiI", length, level, kind) + data + b"\0" * (space - length)
 
 
 def raw_socket_drops(sock: socket.socket) -> int | None:
