@@ -12,6 +12,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
+from ipv6 import batch as mmsg
 from ipv6.sockopts import (
     INT,
     IP_TOS,
@@ -25,8 +26,6 @@ from ipv6.sockopts import (
     drop_count,
     packet_info,
 )
-
-from . import _recvmmsg
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _TRUNC = int(socket.MSG_TRUNC)  # a plain int: an enum member's & is slow
@@ -75,7 +74,7 @@ class Datagram(tuple):  # type: ignore[type-arg]
     def _address(self) -> tuple[str, int]:
         address = self[1]
         if isinstance(address, bytes):
-            return _recvmmsg.sockaddr_address(address)
+            return mmsg.sockaddr_address(address)
         return address  # type: ignore[no-any-return]
 
     @property

@@ -1,7 +1,7 @@
 """Reading a receiver's sockets: each drained in batches whenever it is
 readable, and every batch handed over whole to the receiver's channel.
 
-With recvmmsg (``_recvmmsg``) up to :data:`BATCH` datagrams take one system
+With recvmmsg (``ipv6.batch``) up to :data:`BATCH` datagrams take one system
 call; without it, recvmsg drains the queue. Each reader checks that its
 socket is still open before every read, so a closed socket's descriptor
 (which the kernel may already have given to another socket) is never read.
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from . import _recvmmsg
+from ipv6 import batch as mmsg
+
 from ._datagram import Datagram, DatagramContext, datagrams, drops_in
 from ._slot import Slot
 from ._streamheader import TOOLKIT_SIZE, decode
@@ -52,7 +53,7 @@ class Reading:
         self._names = names  # interface names by index, shared with the receiver
         self._max = max_datagram
         self._pace = pace
-        self._batch_reader: _recvmmsg.BatchReader | None = None
+        self._batch_reader: mmsg.BatchReader | None = None
         self._columns: _streamrows.BatchColumns | None = None
         if streams is not None:
             from . import _streamrows
@@ -63,7 +64,7 @@ class Reading:
 
     async def read(self, slot: Slot, port: int) -> None:
         """Drain the socket whenever it is readable; hand over whole batches."""
-        if _recvmmsg.available():
+        if mmsg.recvmmsg_available():
             await self._read_many(slot, port)
         else:
             await self._read_each(slot, port)
@@ -73,7 +74,7 @@ class Reading:
         if self._batch_reader is None:
             # One set of buffers serves every socket: Trio runs the reads one at a time.
             count = BATCH if self._streams is None else BATCH_MEASURING
-            self._batch_reader = _recvmmsg.BatchReader(count, self._max, ANCILLARY_SPACE)
+            self._batch_reader = mmsg.BatchReader(count, self._max, ANCILLARY_SPACE)
         reader = self._batch_reader
         streams = self._streams
         columns = None
@@ -143,7 +144,7 @@ class Reading:
             if len(batch) < BATCH and self._pace:
                 await trio.sleep(self._pace)
 
-    def _columns_of(self, reader: _recvmmsg.BatchReader) -> _streamrows.BatchColumns:
+    def _columns_of(self, reader: mmsg.BatchReader) -> _streamrows.BatchColumns:
         if self._columns is None:
             payloads, names, controls = reader.buffers
             self._columns = self._rows.BatchColumns(
@@ -152,7 +153,7 @@ class Reading:
                 controls,
                 count=reader.count,
                 size=reader.size,
-                name_size=_recvmmsg.SOCKADDR_SIZE,
+                name_size=mmsg.SOCKADDR_SIZE,
                 space=reader.control_space,
             )
         return self._columns

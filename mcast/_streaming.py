@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import trio
 
 from ipv6 import Result
+from ipv6 import batch as mmsg
 from ipv6.sockopts import HOST, sockaddr
 
-from . import _sendmmsg
 from ._datagram import as_address
 from ._pacing import Schedule
 from ._sender import Sender
@@ -68,7 +68,7 @@ async def send_stream(
     schedule = Schedule(rate, burst, start=begin)
     deadline = begin + duration if duration is not None else None
     sent = 0
-    batcher = _sendmmsg.BatchSender(BATCH, size, name) if _sendmmsg.available() else None
+    batcher = mmsg.StreamSender(BATCH, size, name) if mmsg.sendmmsg_available() else None
     sock = sender.sock
     fd = sock.fileno()
     while count is None or sent < count:

@@ -191,6 +191,7 @@ def test_no_import_cycles() -> None:
 
 def test_public_names() -> None:
     import ipv6
+    import ipv6.batch
     import ipv6.lab
     import ipv6.sockopts
     import ipv6.translate
@@ -203,6 +204,8 @@ def test_public_names() -> None:
         assert hasattr(ipv6.tunnel, name)
     for name in ipv6.translate.__all__:
         assert hasattr(ipv6.translate, name)
+    for name in ipv6.batch.__all__:
+        assert hasattr(ipv6.batch, name)
     for name in ipv6.sockopts.__all__:
         assert hasattr(ipv6.sockopts, name)
     for name in ipv6.lab.__all__:

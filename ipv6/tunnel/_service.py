@@ -345,42 +345,55 @@ class Service:
         return fallback
 
     async def from_ipv4(self) -> None:
-        """Protocol-41 packets from the IPv4 side: claim, check, decapsulate."""
+        """Protocol-41 packets from the IPv4 side: claim, check, decapsulate. Each
+        wake-up reads a batch (one recvmmsg where there is one), so that what the
+        batch delivers to an offloading tunnel can be coalesced (GRO)."""
         sock = self.sock
+        reader = _batch_reader()
         buffer = bytearray(65536)
         view = memoryview(buffer)
         while True:
             await trio.lowlevel.wait_readable(sock)
-            for _ in range(BATCH):
+            packets: list[bytes] = []
+            if reader is not None:
                 try:
-                    data = view[: sock.recv_into(buffer)]
-                except BlockingIOError:
-                    break
-                try:
-                    outer = parse_ipv4(data)
-                except Malformed:
-                    self.unclaimed["outer_malformed"] += 1
-                    continue
-                running = self._claim(outer.src, outer.dst)
-                if running is None:
-                    self.unclaimed["no_tunnel"] += 1
-                    continue
-                verdict = running.flows.decapsulate(outer.src, outer.dst, outer.payload)
-                if isinstance(verdict, Deliver):
-                    if running.offload:  # written with the rest of the batch (GRO)
-                        running.pending.append(bytes(verdict.packet))
-                        running.counters.rx_packets += 1
-                        running.counters.rx_bytes += len(verdict.packet)
-                    elif self._write(running, verdict.packet):
-                        running.counters.rx_packets += 1
-                        running.counters.rx_bytes += len(verdict.packet)
-                else:
-                    running.counters.drops[verdict.reason] += 1
-            else:  # a full batch: let the tunnels' side run before reading on
-                self._flush_coalesced()
-                await trio.lowlevel.checkpoint()
+                    packets = [got[0] for got in reader.read(sock.fileno())]
+                except OSError:  # an error queued on the socket: counted, reading goes on
+                    self.unclaimed["receive_error"] += 1
+            else:
+                for _ in range(BATCH):
+                    try:
+                        packets.append(bytes(view[: sock.recv_into(buffer)]))
+                    except BlockingIOError:
+                        break
+            for data in packets:
+                self._from_ipv4_one(data)
             self._flush_coalesced()
+            if len(packets) == BATCH:  # a full batch: let the tunnels' side run
+                await trio.lowlevel.checkpoint()
             self.changed.set()
+
+    def _from_ipv4_one(self, data: bytes) -> None:
+        try:
+            outer = parse_ipv4(data)
+        except Malformed:
+            self.unclaimed["outer_malformed"] += 1
+            return
+        running = self._claim(outer.src, outer.dst)
+        if running is None:
+            self.unclaimed["no_tunnel"] += 1
+            return
+        verdict = running.flows.decapsulate(outer.src, outer.dst, outer.payload)
+        if not isinstance(verdict, Deliver):
+            running.counters.drops[verdict.reason] += 1
+            return
+        packet = verdict.packet
+        if running.offload:  # written with the rest of the batch (GRO)
+            running.pending.append(packet if isinstance(packet, bytes) else bytes(packet))
+        elif not self._write(running, packet):
+            return
+        running.counters.rx_packets += 1
+        running.counters.rx_bytes += len(packet)
 
     # -- reporting --
 
@@ -428,13 +441,20 @@ def _offloads(running: Running) -> list[str]:
     return used
 
 
-def _batch_sender(pktinfo: tuple[int, int, bytes]) -> Any:
-    from .. import _sendmmsg
+def _batch_reader() -> Any:
+    """A recvmmsg reader for the raw socket, where the system has recvmmsg."""
+    from .. import batch
 
-    if not _sendmmsg.available():
+    return batch.BatchReader(BATCH, 65536, 0) if batch.recvmmsg_available() else None
+
+
+def _batch_sender(pktinfo: tuple[int, int, bytes]) -> Any:
+    from .. import batch
+
+    if not batch.sendmmsg_available():
         return None
     level, kind, data = pktinfo
-    return _sendmmsg.BatchSender(BATCH_SEGMENTS, _cmsg(level, kind, data))
+    return batch.PacketSender(BATCH_SEGMENTS, _cmsg(level, kind, data))
 
 
 BATCH_SEGMENTS = 64  # a 64 KB super-packet at the smallest MSS a 1280 MTU leaves is 54

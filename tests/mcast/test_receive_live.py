@@ -534,11 +534,11 @@ async def test_sending_without_loopback_and_by_interface_address(lab) -> None:
 async def test_a_measuring_receiver_counts_bursts_exactly(lab, monkeypatch, batched) -> None:
     """Bursts (many datagrams a read), read in batches with recvmmsg or one by
     one with recvmsg where the platform has no recvmmsg: the same numbers."""
-    from mcast import _recvmmsg
+    from ipv6 import batch
     from mcast._streamheader import encode_iperf2, encode_toolkit
 
     if not batched:
-        monkeypatch.setattr(_recvmmsg, "available", lambda: False)
+        monkeypatch.setattr(batch, "recvmmsg_available", lambda: False)
     order = [n for n in range(200) if n not in (50, 51, 120)] + [100, 120]  # 50, 51 lost
     async with lab("lan") as running, open_receiver(PORT, measure="auto") as rx:
         with running.host("a").inside():
