@@ -56,12 +56,9 @@ def _uplink_and_address(uplink: str | None) -> tuple[str, IPv6Interface, str]:
     for a in addresses:
         if a.family == socket.AF_INET6:
             address = IPv6Address(a.address.split("%")[0])
-            if address.is_global or address in _DOCUMENTATION:
+            if not (address.is_link_local or address.is_loopback or address.is_multicast):
                 return uplink, IPv6Interface(f"{address}/64"), mac
-    raise BadInput(f"{uplink} has no global IPv6 address for the CLAT's own to sit beside")
-
-
-_DOCUMENTATION = IPv6Interface("2001:db8::/32").network
+    raise BadInput(f"{uplink} has no routable IPv6 address for the CLAT's own to sit beside")
 
 
 def _default_route_interface() -> str:
