@@ -104,6 +104,11 @@ class SixRd:
         bits = ipv4 & ((1 << self.suffix_bits) - 1)
         return self.prefix | bits << (128 - self.delegated_length)
 
+    def is_own(self, address: int, ipv4: int) -> bool:
+        """Whether ``address`` is in the delegated prefix of the edge with IPv4 ``ipv4``."""
+        shift = 128 - self.delegated_length
+        return address >> shift == self.delegated(ipv4) >> shift
+
     def ipv4_of(self, address: int) -> int:
         """The IPv4 address embedded in a 6rd address."""
         bits = (address >> (128 - self.delegated_length)) & ((1 << self.suffix_bits) - 1)
@@ -272,11 +277,8 @@ def _encapsulate_6rd(policy: Policy, packet: Packet, src: int, dst: int) -> Send
     dropped = _inner_listed(policy, src, dst)
     if dropped is not None:
         return dropped
-    if not policy.border_relay:
-        own = domain.delegated(policy.local)
-        length = domain.delegated_length
-        if src >> (128 - length) != own >> (128 - length):
-            return Drop("inner_src_not_own_6rd")
+    if not policy.border_relay and not domain.is_own(src, policy.local):
+        return Drop("inner_src_not_own_6rd")
     if domain.contains(dst):
         target = domain.ipv4_of(dst)
         if target in policy.own:
@@ -304,11 +306,8 @@ def _decapsulate_6rd(
     dropped = _inner_listed(policy, src, dst)
     if dropped is not None:
         return dropped
-    if not policy.border_relay:
-        own = domain.delegated(policy.local)
-        length = domain.delegated_length
-        if dst >> (128 - length) != own >> (128 - length):
-            return Drop("inner_dst_not_own_6rd")
+    if not policy.border_relay and not domain.is_own(dst, policy.local):
+        return Drop("inner_dst_not_own_6rd")
     if domain.contains(src):
         if domain.ipv4_of(src) != src4:
             return Drop("inner_src_6rd_mismatch")
