@@ -74,7 +74,9 @@ async def scenario(running, prefix: str) -> dict[str, Any]:
     seen["ping"] = " 0% packet loss" in ping
     async with trio.open_nursery() as nursery:
         tcp = ["socat", "-T", "5", "TCP4-LISTEN:7000,reuseaddr", "SYSTEM:echo $SOCAT_PEERADDR"]
-        udp = ["socat", "-T", "5", "UDP4-RECVFROM:7001", "SYSTEM:echo $SOCAT_PEERADDR"]
+        # The UDP server's command reads the datagram first: were it to end before
+        # socat hands it over, socat would fail on the closed pipe.
+        udp = ["socat", "-T", "5", "UDP4-RECVFROM:7001", "SYSTEM:read -r _; echo $SOCAT_PEERADDR"]
         nursery.start_soon(s4.run, ["timeout", "10", *tcp])
         nursery.start_soon(s4.run, ["timeout", "10", *udp])
         await wait_listening(s4, "7000", "tcp")
