@@ -15,7 +15,10 @@ CWR only on the first, FIN and PSH only on the last, and a complete
 checksum. Coalescing takes only what GRO would: consecutive segments of one
 flow, in order, with identical headers but for the sequence number and
 checksum, ACK set and nothing but ACK (PSH allowed on the last), equal
-sizes but for a shorter last one, and no more than 64 KB in all.
+sizes but for a shorter last one, no more than 64 KB in all, and each with
+a valid checksum. The super-packet's checksum is left for the kernel to
+fill in, so a segment whose own checksum is wrong is never merged: it goes
+as it came, and the kernel's TCP drops and counts it (InCsumErrors).
 """
 
 from __future__ import annotations
@@ -152,11 +155,10 @@ class _Run:
     """Segments being put together: the first's headers, their payloads."""
 
     key: bytes | bytearray  # addresses, ports, the TCP header but for sequence and checksum
-    first: bytes | bytearray
     head: int
     next_seq: int
     size: int  # each segment's payload size (all but the last)
-    payloads: list[bytes | bytearray | memoryview]
+    packets: list[bytes | bytearray]
     total: int
     last_flags: int
     closed: bool = False  # a shorter segment or PSH came: nothing more joins
@@ -192,10 +194,15 @@ def coalesce(packets: list[bytes | bytearray]) -> list[tuple[bytes, bytes | byte
         nonlocal run
         if run is None:
             return
-        if len(run.payloads) == 1:
-            out.append((PLAIN, bytes(run.first)))
-        else:
-            out.append(_super(run))
+        packets = run.packets
+        bad = _first_invalid(run) if len(packets) > 1 else None
+        if bad is None:
+            out.append(_super(run) if len(packets) > 1 else (PLAIN, bytes(packets[0])))
+        else:  # those before it merged, it as it came, those after it coalesced anew
+            if bad:
+                out.extend(coalesce(packets[:bad]))
+            out.append((PLAIN, bytes(packets[bad])))
+            out.extend(coalesce(packets[bad + 1 :]))
         run = None
 
     for packet in packets:
@@ -211,7 +218,7 @@ def coalesce(packets: list[bytes | bytearray]) -> list[tuple[bytes, bytes | byte
             run is not None and not run.closed and key == run.key and seq == run.next_seq
             and size <= run.size and run.total + size <= MAX_SUPER - (head - IPV6_HEADER)
         ):  # fmt: skip
-            run.payloads.append(memoryview(packet)[head:])
+            run.packets.append(packet)
             run.next_seq = (seq + size) & 0xFFFFFFFF
             run.total += size
             run.last_flags = packet[IPV6_HEADER + 13]
@@ -219,18 +226,46 @@ def coalesce(packets: list[bytes | bytearray]) -> list[tuple[bytes, bytes | byte
             continue
         flush()
         run = _Run(
-            key, packet, head, (seq + size) & 0xFFFFFFFF, size, [memoryview(packet)[head:]],
-            size, packet[IPV6_HEADER + 13], closed=push,
+            key, head, (seq + size) & 0xFFFFFFFF, size, [packet], size,
+            packet[IPV6_HEADER + 13], closed=push,
         )  # fmt: skip
     flush()
     return out
 
 
+def _first_invalid(run: _Run) -> int | None:
+    """The index of the first segment of ``run`` whose TCP checksum is wrong, or None.
+
+    The full-sized segments (all but perhaps the last), when their length is even,
+    are summed at once with numpy, from the addresses on: each row then lacks only
+    the protocol and the length of the pseudo-header, the same for every row. The
+    words are read in the host's order, which multiplies a ones' complement sum
+    by 256 (modulo 0xFFFF), so the constant is multiplied too."""
+    packets = run.packets
+    size = len(packets[0])
+    full = len(packets) if len(packets[-1]) == size else len(packets) - 1
+    start = 0
+    if size % 2 == 0 and full > 1:
+        words = np.frombuffer(b"".join(packets[:full]), dtype="<u2").reshape(full, size // 2)
+        rows = words[:, 4:].sum(axis=1, dtype=np.uint32)  # a row's sum is below 2**31
+        pseudo = (TCP + size - IPV6_HEADER) * (256 if sys.byteorder == "little" else 1)
+        wrong = np.flatnonzero((rows + pseudo) % 0xFFFF)
+        if len(wrong):
+            return int(wrong[0])
+        start = full
+    for i in range(start, len(packets)):
+        packet = packets[i]
+        pseudo = TCP + len(packet) - IPV6_HEADER
+        if (word_sum(memoryview(packet)[8:]) + pseudo) % 0xFFFF:
+            return i
+    return None
+
+
 def _super(run: _Run) -> tuple[bytes, bytearray]:
     head = run.head
-    packet = bytearray(run.first[:head])
-    for payload in run.payloads:
-        packet += payload
+    packet = bytearray(run.packets[0][:head])
+    for one in run.packets:
+        packet += memoryview(one)[head:]
     length = len(packet) - IPV6_HEADER
     packet[4:6] = length.to_bytes(2, "big")
     packet[IPV6_HEADER + 13] = run.last_flags  # PSH, if the last had it

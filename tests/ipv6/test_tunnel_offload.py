@@ -147,6 +147,37 @@ def test_a_segment_after_a_shorter_one_starts_a_new_run() -> None:
     assert [VnetHeader.unpack(h).gso_type for h, _ in written] == [GSO_TCPV6, GSO_NONE]
 
 
+@settings(max_examples=100)
+@given(
+    count=st.integers(2, 12),
+    mss=st.integers(64, 1440),
+    data=st.data(),
+)
+def test_a_segment_with_a_wrong_checksum_is_never_merged(
+    count: int, mss: int, data: st.DataObject
+) -> None:
+    """As GRO: the super-packet's checksum is the kernel's to fill in, so a segment
+    that arrived damaged must reach the kernel as it came, to be dropped there."""
+    pieces = segments(count=count, mss=mss)
+    bad = data.draw(st.integers(0, count - 1), label="damaged segment")
+    where = data.draw(st.integers(40, len(pieces[bad]) - 1), label="damaged byte")
+    damaged = bytearray(pieces[bad])
+    damaged[where] ^= data.draw(st.integers(1, 255), label="flipped bits")
+    pieces[bad] = bytes(damaged)
+    assert not tcp_checksum_ok(pieces[bad])
+    written = coalesce(list(pieces))
+    assert (PLAIN, pieces[bad]) in written
+    # Every other segment's bytes arrive, merged with its neighbours on its side.
+    kinds = [VnetHeader.unpack(h).gso_type for h, _ in written]
+    before, after = bad, count - bad - 1
+    expected = [GSO_TCPV6] if before > 1 else [GSO_NONE] * before
+    expected += [GSO_NONE]
+    expected += [GSO_TCPV6] if after > 1 else [GSO_NONE] * after
+    assert kinds == expected
+    carried = b"".join(bytes(p)[60:] for _, p in written)
+    assert carried == b"".join(p[60:] for p in pieces)
+
+
 def test_different_options_are_not_merged() -> None:
     plain = super_packet(1000, "A", [("Timestamp", (1, 2))], 1000)
     later = super_packet(1000, "A", [("Timestamp", (9, 2))], 2000)
