@@ -150,9 +150,14 @@ def cmd_status(args: argparse.Namespace) -> int:
         if row.addresses:
             print(f"  addresses: {', '.join(row.addresses)}")
         if row.running:
+            merged = (
+                f" ({row.rx_merged_by_kernel} of them merged by the IPv4 side's GRO)"
+                if row.rx_merged_by_kernel
+                else ""
+            )
             print(
                 f"  out (encapsulated): {row.tx_packets} packets, {row.tx_bytes} bytes; "
-                f"in (decapsulated): {row.rx_packets} packets, {row.rx_bytes} bytes"
+                f"in (decapsulated): {row.rx_packets} packets{merged}, {row.rx_bytes} bytes"
             )
             if row.plane == "userspace":
                 used = ", ".join(row.offloads or []) or "none (one packet per system call)"

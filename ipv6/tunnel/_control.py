@@ -394,6 +394,7 @@ class TunnelStatus(Result):
     tx_bytes: int | None = None
     rx_packets: int | None = None
     rx_bytes: int | None = None
+    rx_merged_by_kernel: int | None = None  # userspace plane: super-packets GRO made
     drops: dict[str, int] | None = None
     offloads: list[str] | None = None  # userspace plane: tso6, csum, gro, sendmmsg in use
     service: dict[str, Any] | None = None
@@ -401,8 +402,8 @@ class TunnelStatus(Result):
 
     def to_json(self) -> dict[str, Any]:
         optional = (
-            "tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "drops", "offloads", "service",
-            "error",
+            "tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "rx_merged_by_kernel", "drops",
+            "offloads", "service", "error",
         )  # fmt: skip
         return {k: v for k, v in super().to_json().items() if k not in optional or v is not None}
 
@@ -444,7 +445,7 @@ def status() -> list[TunnelStatus]:
             c = counted[name]
             row = replace(
                 row, running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"],
-                offloads=c.get("offloads", []),
+                offloads=c.get("offloads", []), rx_merged_by_kernel=c.get("rx_merged_by_kernel", 0),
             )  # fmt: skip
             row.service = service
         elif spec["plane"] == "userspace" and name in errors:

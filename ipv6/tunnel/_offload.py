@@ -81,6 +81,35 @@ def complete_checksum(packet: bytearray, start: int, offset: int) -> None:
     packet[where : where + 2] = checksum(packet[start:]).to_bytes(2, "big")
 
 
+def merged_by_kernel(packet: bytes | bytearray | memoryview) -> bool:
+    """Whether ``packet``, as a raw IPv4 socket handed it over, is a TCP super-packet
+    the receiving interface's GRO merged (Linux's GRO takes protocol 41, as sit's
+    offload, whether or not sit is loaded).
+
+    GRO checks every segment's checksum before it merges them, and then leaves in
+    the checksum field only the pseudo-header's sum (tcp6_gro_complete), for a
+    checksum offload to finish on the way out. Such a packet fails its checksum
+    and holds that sum; a damaged packet holds it by a 1 in 65,536 chance."""
+    if len(packet) < IPV6_HEADER + 20 or packet[6] != TCP or packet[0] >> 4 != 6:
+        return False
+    if packet[52] >> 4 < 5 or IPV6_HEADER + (packet[52] >> 4) * 4 > len(packet):
+        return False
+    length = len(packet) - IPV6_HEADER
+    if ((packet[56] << 8) | packet[57]) % 0xFFFF != _pseudo_sum(packet, length):
+        return False
+    return (word_sum(packet[8:]) + TCP + length) % 0xFFFF != 0
+
+
+def kernel_merged_header(packet: bytes | bytearray | memoryview, mtu: int) -> VnetHeader:
+    """The virtio-net header that hands a packet :func:`merged_by_kernel` found on
+    to a TUN device: its checksum to be completed, and, if it is longer than one
+    segment a link of ``mtu`` carries, a TCPv6 super-packet of such segments."""
+    head = IPV6_HEADER + (packet[52] >> 4) * 4
+    mss = mtu - head
+    gso = GSO_TCPV6 if len(packet) - head > mss > 0 else GSO_NONE
+    return VnetHeader(F_NEEDS_CSUM, gso, head, mss if gso else 0, IPV6_HEADER, 16)
+
+
 def segment(header: VnetHeader, packet: bytes | bytearray | memoryview) -> list[bytearray]:
     """The packets one read from the TUN device stands for: a super-packet cut into
     segments of ``gso_size`` (each checksummed), or the packet with its checksum

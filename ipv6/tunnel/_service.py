@@ -33,7 +33,16 @@ from .._ancillary import send_from
 from .._statefile import StateWriteFailed
 from . import _registry
 from ._control import own_ipv4, sixrd_domain
-from ._offload import PLAIN, VNET_HDR_LEN, OffloadError, VnetHeader, coalesce, segment
+from ._offload import (
+    PLAIN,
+    VNET_HDR_LEN,
+    OffloadError,
+    VnetHeader,
+    coalesce,
+    kernel_merged_header,
+    merged_by_kernel,
+    segment,
+)
 from ._packets import PROTO_IPV6, Malformed, parse_ipv4
 from ._rules import Deliver, Drop, Flows, Policy, lab_block
 from ._tun import TunError, open_tun, set_offload
@@ -50,6 +59,7 @@ class Counters:
     tx_bytes: int = 0
     rx_packets: int = 0
     rx_bytes: int = 0
+    rx_merged_by_kernel: int = 0  # TCP super-packets the IPv4 interface's GRO made
     drops: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +68,7 @@ class Counters:
             "tx_bytes": self.tx_bytes,
             "rx_packets": self.rx_packets,
             "rx_bytes": self.rx_bytes,
+            "rx_merged_by_kernel": self.rx_merged_by_kernel,
             "drops": dict(sorted(self.drops.items())),
         }
 
@@ -314,18 +325,41 @@ class Service:
             return False
         return True
 
+    def _write_merged(self, running: Running, packet: bytes | bytearray | memoryview) -> bool:
+        """A super-packet the IPv4 side's GRO made (checked there, segment by segment),
+        after what came before it: whole, its checksum left to the kernel, to an
+        offloading tunnel; cut into segments that fit the tunnel otherwise."""
+        running.counters.rx_merged_by_kernel += 1
+        header = kernel_merged_header(packet, running.spec.mtu)
+        if running.offload:
+            self._flush_one(running)
+            try:
+                os.writev(running.fd, (header.pack(), packet))
+            except OSError:
+                running.counters.drops["tun_write_failed"] += 1
+                return False
+            return True
+        try:
+            pieces = segment(header, packet)
+        except OffloadError:
+            running.counters.drops["offload_malformed"] += 1
+            return False
+        return all([self._write(running, piece) for piece in pieces])
+
     def _flush_coalesced(self) -> None:
         """What a batch from the IPv4 side delivered to offloading tunnels: segments of
         one flow written as one super-packet (GRO), the rest as they came."""
         for running in self.running.values():
-            if not running.pending:
-                continue
-            pending, running.pending = running.pending, []
-            for header, packet in coalesce(pending):
-                try:
-                    os.writev(running.fd, (header, packet))
-                except OSError:
-                    running.counters.drops["tun_write_failed"] += 1
+            if running.pending:
+                self._flush_one(running)
+
+    def _flush_one(self, running: Running) -> None:
+        pending, running.pending = running.pending, []
+        for header, packet in coalesce(pending):
+            try:
+                os.writev(running.fd, (header, packet))
+            except OSError:
+                running.counters.drops["tun_write_failed"] += 1
 
     def _claim(self, src: int, dst: int) -> Running | None:
         """Which tunnel a protocol-41 packet is for, as sit's lookup decides."""
@@ -388,7 +422,10 @@ class Service:
             running.counters.drops[verdict.reason] += 1
             return
         packet = verdict.packet
-        if running.offload:  # written with the rest of the batch (GRO)
+        if merged_by_kernel(packet):
+            if not self._write_merged(running, packet):
+                return
+        elif running.offload:  # written with the rest of the batch (GRO)
             running.pending.append(packet if isinstance(packet, bytes) else bytes(packet))
         elif not self._write(running, packet):
             return

@@ -19,6 +19,8 @@ from ipv6.tunnel._offload import (
     PLAIN,
     VnetHeader,
     coalesce,
+    kernel_merged_header,
+    merged_by_kernel,
     segment,
 )
 from tests.ipv6.test_checksum import loop_checksum
@@ -191,3 +193,50 @@ def test_a_plain_packet_gets_its_checksum_completed() -> None:
     packet[56:58] = (loop_sum(pseudo) % 0xFFFF).to_bytes(2, "big")  # as the kernel leaves it
     (done,) = segment(VnetHeader(F_NEEDS_CSUM, GSO_NONE, 0, 0, 40, 16), packet)
     assert tcp_checksum_ok(bytes(done))
+
+
+def as_gro_leaves_it(packet: bytes) -> bytes:
+    """A valid super-packet as Linux's GRO hands it on (tcp6_gro_complete): the
+    checksum field holds only the pseudo-header's sum."""
+    length = len(packet) - 40
+    pseudo = packet[8:40] + length.to_bytes(4, "big") + bytes([0, 0, 0, 6])
+    folded = loop_sum(pseudo)
+    return packet[:56] + folded.to_bytes(2, "big") + packet[58:]
+
+
+@settings(max_examples=100)
+@given(
+    size=st.integers(1, 60000),
+    mtu=st.sampled_from([1280, 1480, 1500, 9000]),
+    options=OPTIONS,
+    seq=st.integers(0, 2**32 - 1),
+)
+def test_a_super_packet_the_kernel_merged_is_recognised_and_cut_to_fit(
+    size: int, mtu: int, options: list[tuple[str, object]], seq: int
+) -> None:
+    valid = super_packet(size, "PA", options, seq)
+    merged = as_gro_leaves_it(valid)
+    assert merged_by_kernel(merged)
+    assert not merged_by_kernel(valid)  # a packet whose checksum holds is as it came
+    header = kernel_merged_header(merged, mtu)
+    head = 40 + (valid[52] >> 4) * 4
+    assert (header.flags, header.csum_start, header.csum_offset) == (F_NEEDS_CSUM, 40, 16)
+    if size > mtu - head:
+        assert (header.gso_type, header.gso_size, header.hdr_len) == (GSO_TCPV6, mtu - head, head)
+    else:
+        assert header.gso_type == GSO_NONE
+    # What the kernel would make of it, or what the plane without offloads writes:
+    pieces = [bytes(p) for p in segment(header, merged)]
+    assert all(len(p) <= mtu and tcp_checksum_ok(p) for p in pieces)
+    assert b"".join(p[head:] for p in pieces) == valid[head:]
+
+
+def test_a_damaged_packet_is_not_taken_for_a_merged_one() -> None:
+    for seed in range(200):
+        packet = bytearray(super_packet(1000 + seed, "A", [], seed))
+        packet[100 + seed] ^= 0x5A
+        assert not tcp_checksum_ok(bytes(packet))
+        assert not merged_by_kernel(packet)
+    not_tcp = bytearray(as_gro_leaves_it(super_packet(500, "A", [], 1)))
+    not_tcp[6] = 17
+    assert not merged_by_kernel(not_tcp)
