@@ -12,6 +12,7 @@ joined (IP_MULTICAST_ALL off) and what is sent to the host itself (NAKs).
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 
 from ipv6 import InterfaceRef, addresses_of
@@ -26,6 +27,19 @@ from ._pgm import IPPROTO_PGM
 from ._sender import Sender, Target
 
 RECEIVE_BUFFER = 8 << 20
+
+
+FATAL_RECEIVE_ERRORS = frozenset({errno.EBADF, errno.ENOTSOCK, errno.EINVAL, errno.EFAULT})
+
+
+def receive_fault(exc: OSError) -> str:
+    """What an error a PGM socket's receive reported counts as: an error the network
+    made (an ICMP error queued on the socket, a short-lived lack of memory) is a
+    fault to count, and reading goes on; one that says the socket itself is
+    unusable is raised again."""
+    if exc.errno in FATAL_RECEIVE_ERRORS:
+        raise exc
+    return f"receive_{errno.errorcode.get(exc.errno or 0, 'error').lower()}"
 
 
 class PgmTransport:

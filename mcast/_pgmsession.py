@@ -29,7 +29,7 @@ from ipv6 import InterfaceRef
 from ._datagram import IPAddress
 from ._errors import McastError
 from ._pgm import Data, Nak, PgmType, Spm, decode_pgm_untrusted, encode_pgm
-from ._pgmnet import PgmTransport
+from ._pgmnet import PgmTransport, receive_fault
 from ._pgmreceiver import (
     HIGH_SPEED,
     Deliver,
@@ -128,7 +128,11 @@ class PgmSender:
 
     async def _naks(self) -> None:
         while True:
-            data, _ = await self.transport.receive()
+            try:
+                data, _ = await self.transport.receive()
+            except OSError as exc:
+                self.faults[receive_fault(exc)] += 1
+                continue
             try:
                 packet = decode_pgm_untrusted(data)
             except MalformedPacket:
@@ -232,10 +236,19 @@ class PgmListener:
             self.nursery = nursery
             nursery.start_soon(self._timers)
             while True:
-                data, source = await self.transport.receive()
+                try:
+                    data, source = await self.transport.receive()
+                except OSError as exc:
+                    self.faults[receive_fault(exc)] += 1
+                    continue
                 await self._packet(data, source)
                 for _ in range(BATCH):  # what else waits, before the next checkpoint
-                    if (waiting := self.transport.receive_now()) is None:
+                    try:
+                        waiting = self.transport.receive_now()
+                    except OSError as exc:
+                        self.faults[receive_fault(exc)] += 1
+                        break
+                    if waiting is None:
                         break
                     await self._packet(*waiting)
 

@@ -5,6 +5,7 @@ deliveries), and must hold back only its own session."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from ipaddress import IPv4Address
@@ -23,8 +24,9 @@ class Wire:
     """One sender and some listeners; each packet to the group may be lost on its
     way to each listener, as may each NAK. Full inboxes drop, as a socket does."""
 
-    def __init__(self, loss: float, seed: int) -> None:
+    def __init__(self, loss: float, seed: int, errors: float = 0.0) -> None:
         self.loss, self.rng = loss, random.Random(seed)
+        self.errors = errors  # how often a receive reports an ICMP error instead
         self.ends: dict[IPv4Address, End] = {}
 
     def end(self, address: str) -> End:
@@ -62,13 +64,20 @@ class End:
         self.wire.carry(packet, self.address, to)
         return True
 
+    def _error(self) -> None:
+        if self.wire.errors and self.wire.rng.random() < self.wire.errors:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
     def receive_now(self) -> tuple[bytes, IPv4Address] | None:
+        self._error()
         try:
             return self.outbox.receive_nowait()
         except trio.WouldBlock:
             return None
 
     async def receive(self) -> tuple[bytes, IPv4Address]:
+        await trio.sleep(0)
+        self._error()
         return await self.outbox.receive()
 
 
@@ -79,9 +88,10 @@ def messages(count: int, seed: int) -> list[bytes]:
 
 
 async def run_session(autojump_clock, *, loss: float, seed: int, slow: set[int],
-                      sessions: int = 1, ended: dict[int, float] | None = None
+                      sessions: int = 1, ended: dict[int, float] | None = None,
+                      errors: float = 0.0, senders: list[PgmSender] | None = None,
                       ) -> list[PgmListener]:  # fmt: skip
-    wire = Wire(loss, seed)
+    wire = Wire(loss, seed, errors)
     ends = [wire.end(f"10.0.0.{n + 10}") for n in range(2)]
     for end in ends:
         end.joined = True
@@ -121,6 +131,8 @@ async def run_session(autojump_clock, *, loss: float, seed: int, slow: set[int],
                     sender = PgmSender(
                         cast(PgmTransport, end), 7500, SenderOptions(rate=2_000_000, window=20000)
                     )
+                    if senders is not None:
+                        senders.append(sender)
                     sending.start_soon(send_all, sender, data[s])
         nursery.cancel_scope.cancel()
     for (index, which), out in got.items():
@@ -162,3 +174,26 @@ async def test_a_slow_session_holds_back_only_itself(autojump_clock, monkeypatch
                                   ended=ends)  # fmt: skip
     assert ends[0] < 5.0 and ends[1] > 10.0  # the fast session did not wait for the slow one
     assert all(listener.faults["reader_behind"] > 0 for listener in listeners)
+
+
+async def test_errors_the_sockets_report_are_counted_and_reading_goes_on(autojump_clock) -> None:
+    """An ICMP error queued on a PGM socket (here one receive in ten) is reported by
+    the next receive; the listeners and the source count it and read on."""
+    senders: list[PgmSender] = []
+    listeners = await run_session(autojump_clock, loss=0.05, seed=4, slow=set(), errors=0.1,
+                                  senders=senders)  # fmt: skip
+    assert all(listener.faults["receive_econnrefused"] > 0 for listener in listeners)
+    assert all(sender.faults["receive_econnrefused"] > 0 for sender in senders)
+
+
+def test_an_error_that_says_the_socket_is_unusable_is_raised() -> None:
+    from mcast._pgmnet import receive_fault
+
+    assert receive_fault(OSError(errno.EHOSTUNREACH, "No route to host")) == "receive_ehostunreach"
+    bad = OSError(errno.EBADF, "Bad file descriptor")
+    try:
+        receive_fault(bad)
+    except OSError as exc:
+        assert exc is bad
+    else:
+        raise AssertionError("EBADF was counted, not raised")
