@@ -173,6 +173,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"to IPv6: {c['to_ipv6_packets']} packets, {c['to_ipv6_bytes']} bytes"
         )
         print(f"  dropped: {counts_text(row.drops, 'nothing')}")
+        held = {"fragments": c.get("fragments_held", 0), "IPv4 SYNs": c.get("syns_held", 0)}
+        if any(held.values()):
+            print(f"  held for now: {counts_text({k: n for k, n in held.items() if n})}")
         if row.kernel_dropped:
             print(f"  lost in the device's full queue (read too slowly): {row.kernel_dropped}")
         if row.mode == "nat64":

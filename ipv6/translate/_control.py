@@ -141,7 +141,7 @@ class TranslatorStatus(Result):
 
 _COUNTERS = (
     "to_ipv4_packets", "to_ipv4_bytes", "to_ipv6_packets", "to_ipv6_bytes",
-    "fragments_held", "fragments_released",
+    "fragments_held", "fragments_released", "syns_held",
 )  # fmt: skip
 _TIMEOUTS = ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout")
 

@@ -84,6 +84,11 @@ class Nat64Mapper:
 
     stateful = True
 
+    @property
+    def syn_hold(self) -> float:
+        """RFC 6146 3.5.2.2: an IPv4 SYN no session takes waits TCP_INCOMING_SYN."""
+        return self.timeouts.tcp_incoming_syn
+
     def __init__(
         self, prefix: Prefix64, pool: IPv4Network, *, timeouts: Timeouts | None = None,
         max_sessions: int = MAX_SESSIONS, filtering: str = FILTERINGS[0],

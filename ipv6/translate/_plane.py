@@ -30,6 +30,7 @@ from ._spec import TranslatorSpec, device_setup, make_translator
 
 BATCH = 64
 EXPIRE_INTERVAL = 1.0
+HELD = frozenset({"fragment_held", "tcp_syn_held"})  # not yet a fate: counted when they have one
 STATUS_SESSIONS = 256  # sessions written to the status file (all are counted)
 
 
@@ -66,6 +67,12 @@ class RunningTranslator:
         translator = self.translator
         if translator.expired_fragments:
             out["drops"]["fragment_expired"] = translator.expired_fragments
+        # A held IPv4 SYN, too: made moot by the IPv6 side's SYN, or never answered.
+        if translator.syns_simultaneous:
+            out["drops"]["tcp_syn_simultaneous_open"] = translator.syns_simultaneous
+        if translator.syns_unanswered:
+            out["drops"]["tcp_syn_unanswered"] = translator.syns_unanswered
+        out["syns_held"] = translator.held_syns
         # A held fragment is counted when its fate is known: released with its
         # datagram (translated), or expired (dropped).
         out["fragments_held"] = translator.held_fragments
@@ -172,7 +179,7 @@ async def _translate(
                 else:
                     to6 += 1
                     to6_bytes += size
-            elif drop != "fragment_held":
+            elif drop not in HELD:
                 drops[drop] += 1
             for made in outs:
                 try:
@@ -189,9 +196,14 @@ async def _translate(
 
 
 async def _expire(running: RunningTranslator) -> None:
+    drops = running.counters.drops
     while True:
         await trio.sleep(EXPIRE_INTERVAL)
-        running.translator.expire(trio.current_time())
+        for reply in running.translator.expire(trio.current_time()):
+            try:
+                os.write(running.fd, reply)
+            except OSError as exc:
+                drops[f"tun_write_{errno.errorcode.get(exc.errno or 0, 'error')}"] += 1
 
 
 def stop(running: RunningTranslator) -> None:

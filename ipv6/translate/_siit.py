@@ -38,6 +38,9 @@ ICMPV4_ERROR_LIMIT = 576  # RFC 1812 4.3.2.3
 FRAGMENT_MEMORY = 4096  # fragmented datagrams whose mapping is remembered
 FRAGMENT_TIMEOUT = 2.0  # RFC 6146 4: FRAGMENT_MIN
 HELD_FRAGMENTS = 64  # fragments held until the first of their datagram arrives
+HELD_SYNS = 256  # unsolicited IPv4 SYNs held for a simultaneous open (RFC 6146 3.5.2.2)
+SYN_HELD_FOR = ("no_binding", "filtered")  # a mapper's reasons that hold a SYN, not drop it
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
 _V6 = struct.Struct("!IHBB16s16s")
 _V4 = struct.Struct("!BBHHHBBH4s4s")
@@ -173,6 +176,10 @@ class Mapper(Protocol):
 
     stateful: bool  # whether the mapping depends on ports (fragments then need memory)
 
+    @property
+    def syn_hold(self) -> float:
+        """Seconds an IPv4 SYN that no session takes is held (0: not held)."""
+
     def outbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
         """An IPv6 flow's IPv4 form, or why it has none."""
 
@@ -196,6 +203,7 @@ class StatelessMapper:
     """SIIT's mapping: explicit address pairs first (RFC 7757), then the prefix."""
 
     stateful = False
+    syn_hold = 0.0
 
     def __init__(self, prefix: Prefix64, pairs: dict[int, int] | None = None) -> None:
         self.prefix = prefix
@@ -291,6 +299,11 @@ class Translator:
         # datagram's first fragment, or expired when it never came.
         self.released_fragments = 0
         self.expired_fragments = 0
+        # (src4, sport, dst4, dport) -> (until, packet): an IPv4 SYN no session took,
+        # held TCP_INCOMING_SYN for a simultaneous open from the IPv6 side.
+        self._syns: OrderedDict[tuple[int, int, int, int], tuple[float, bytes]] = OrderedDict()
+        self.syns_simultaneous = 0  # held SYNs an IPv6 SYN of their session made moot
+        self.syns_unanswered = 0  # held SYNs answered, in the end, by a port unreachable
         self.flows = FlowCache()
 
     # -- the two directions --
@@ -339,33 +352,11 @@ class Translator:
         if self.mapper.stateful and nh not in (TCP, UDP):
             return dropped("protocol_unsupported")
         first = frag is None or frag[1] == 0
-        if first:
-            ports = _ports(nh, payload)
-            if ports is None:
-                return dropped("transport_truncated")
-            flags = payload[13] if nh == TCP else 0
-            found = self.mapper.outbound(
-                (nh, src, ports[0], dst, ports[1]), flags, now, create=True
-            )
-            if isinstance(found, str):
-                return dropped(found)
-            mapped = found
-        else:
-            ports = (0, 0)
-        if frag is not None and self.mapper.stateful:
-            key = (6, src, dst, frag[0], nh)
-            if first:
-                self._remember(key, mapped, now)
-            else:
-                recalled = self._recall(key, now)
-                if recalled is None:
-                    return self._hold(key, packet, now)
-                mapped = recalled
-        elif not first:
-            stateless = self.mapper.outbound((nh, src, 0, dst, 0), 0, now, create=False)
-            if isinstance(stateless, str):
-                return dropped(stateless)
-            mapped = stateless
+        ident = None if frag is None else frag[0]
+        found = self._mapping(6, nh, src, dst, payload, first, ident, packet, now)
+        if isinstance(found, Out):
+            return found
+        mapped, ports = found
         out = self._to4(packet, nh, payload, frag, mapped, ports, first)
         if isinstance(out, Out):
             return out
@@ -409,34 +400,13 @@ class Translator:
             return self._icmp4_in(packet, src, dst, payload, now)
         if self.mapper.stateful and proto not in (TCP, UDP):
             return dropped("protocol_unsupported")
-        if first:
-            ports = _ports(proto, payload)
-            if ports is None:
-                return dropped("transport_truncated")
-            flags = payload[13] if proto == TCP else 0
-            found = self.mapper.inbound(
-                (proto, src, ports[0], dst, ports[1]), flags, now, create=True
-            )
-            if isinstance(found, str):
-                return dropped(found)
-            mapped = found
-        else:
-            ports = (0, 0)
         ident = (packet[4] << 8) | packet[5]
-        if fragment and self.mapper.stateful:
-            key = (4, src, dst, ident, proto)
-            if first:
-                self._remember(key, mapped, now)
-            else:
-                recalled = self._recall(key, now)
-                if recalled is None:
-                    return self._hold(key, packet, now)
-                mapped = recalled
-        elif not first:
-            stateless = self.mapper.inbound((proto, src, 0, dst, 0), 0, now, create=False)
-            if isinstance(stateless, str):
-                return dropped(stateless)
-            mapped = stateless
+        found = self._mapping(
+            4, proto, src, dst, payload, first, ident if fragment else None, packet, now
+        )
+        if isinstance(found, Out):
+            return found
+        mapped, ports = found
         out = self._to6(packet, ihl, proto, payload, mapped, ports, first)
         if isinstance(out, Out):
             return out
@@ -446,8 +416,65 @@ class Translator:
             return Out((*out, *self._release((4, src, dst, ident, proto), now)))
         return Out(out)
 
-    def expire(self, now: float) -> None:
-        """Forget fragment mappings and held fragments past their time, and the mapper's."""
+    def _mapping(
+        self, version: int, proto: int, src: int, dst: int, payload: bytes, first: bool,
+        ident: int | None, packet: bytes, now: float,
+    ) -> tuple[Mapped, tuple[int, int]] | Out:  # fmt: skip
+        """The mapping a packet from the IPv``version`` side takes, and its ports: its
+        session's, found or made by the packet (a datagram's first fragment); for a
+        later fragment (``ident`` its datagram's), the first fragment's, remembered
+        (it is held until the first comes) where the mapper keeps state, and the
+        mapping of its addresses alone where it does not."""
+        direction = self.mapper.outbound if version == 6 else self.mapper.inbound
+        ports = (0, 0)
+        if first:
+            found = _ports(proto, payload)
+            if found is None:
+                return dropped("transport_truncated")
+            ports = found
+            flags = payload[13] if proto == TCP else 0
+            made = direction((proto, src, ports[0], dst, ports[1]), flags, now, create=True)
+            if isinstance(made, str):
+                if (
+                    version == 4 and proto == TCP and flags & (SYN | ACK | RST | FIN) == SYN
+                    and made in SYN_HELD_FOR and self.mapper.syn_hold > 0
+                ):  # fmt: skip
+                    return self._hold_syn((src, ports[0], dst, ports[1]), packet, made, now)
+                return dropped(made)
+            mapped = made
+            held = (mapped[2], mapped[3], mapped[0], mapped[1])  # as an IPv4 SYN's key
+            if self._syns and version == 6 and flags & SYN and held in self._syns:
+                del self._syns[held]  # RFC 6146 3.5.2.2: the held one is dropped
+                self.syns_simultaneous += 1
+        if ident is not None and self.mapper.stateful:
+            key = (version, src, dst, ident, proto)
+            if first:
+                self._remember(key, mapped, now)
+            else:
+                recalled = self._recall(key, now)
+                if recalled is None:
+                    return self._hold(key, packet, now)
+                mapped = recalled
+        elif not first:
+            stateless = direction((proto, src, 0, dst, 0), 0, now, create=False)
+            if isinstance(stateless, str):
+                return dropped(stateless)
+            mapped = stateless
+        return mapped, ports
+
+    def expire(self, now: float) -> list[bytes]:
+        """Forget fragment mappings and held fragments past their time, and the mapper's.
+        What to send: a port unreachable for each held IPv4 SYN whose time ran out."""
+        unanswered: list[bytes] = []
+        while self._syns:
+            syn_key, (until, syn) = next(iter(self._syns.items()))
+            if until > now:
+                break
+            del self._syns[syn_key]
+            self.syns_unanswered += 1
+            reply = self._icmp4_error(syn, syn_key[0], 3, 3, 0)
+            if reply is not None:
+                unanswered.append(reply)
         while self._fragments:
             key, (expires, _) = next(iter(self._fragments.items()))
             if expires > now:
@@ -460,6 +487,27 @@ class Translator:
             self.expired_fragments += len(held)
             del self._held[key]
         self.mapper.expire(now)
+        return unanswered
+
+    def _hold_syn(
+        self, key: tuple[int, int, int, int], packet: bytes, reason: str, now: float
+    ) -> Out:
+        """RFC 6146 3.5.2.2: an IPv4 SYN that no session takes (no binding for its
+        destination, or filtered) is held TCP_INCOMING_SYN seconds. An IPv6 SYN of
+        the same session in that time (a simultaneous open) makes it moot; otherwise
+        :meth:`expire` answers it with a port unreachable. A repeated SYN is dropped
+        (the first is held, with its time); past ``HELD_SYNS`` a SYN is dropped for
+        ``reason`` at once."""
+        if key in self._syns:
+            return dropped("tcp_syn_repeated")
+        if len(self._syns) >= HELD_SYNS:
+            return dropped(reason)
+        self._syns[key] = (now + self.mapper.syn_hold, packet)
+        return dropped("tcp_syn_held")
+
+    @property
+    def held_syns(self) -> int:
+        return len(self._syns)
 
     def _remember_flow(
         self, table: dict[bytes, Entry], key: bytes, mapped: Mapped, width: int, before: int

@@ -46,6 +46,20 @@ except TimeoutError:
     print("timeout")
 """
 
+UNSOLICITED_PROBE = """\
+import socket, sys, time
+s = socket.socket()
+s.settimeout(20)
+began = time.monotonic()
+try:
+    s.connect((sys.argv[1], 9))
+    print("connected", 0)
+except ConnectionRefusedError:
+    print("refused", round(time.monotonic() - began, 2))
+except TimeoutError:
+    print("timeout", round(time.monotonic() - began, 2))
+"""
+
 
 def embed(prefix: str, v4: str) -> str:
     net = ipaddress.IPv6Network(prefix)
@@ -179,6 +193,17 @@ async def test_ipv6_only_host_reaches_ipv4_server_through_the_toolkit_nat64(
                     break
                 await trio.sleep(0.5)
         assert any(s["protocol"] == "tcp" for s in row["sessions"])
+
+        # A connection from the IPv4 side that no session takes: its SYN is held 6 s
+        # for a simultaneous open (RFC 6146 3.5.2.2), then refused by a port unreachable.
+        pool4 = row["sessions"][0]["ipv4_pool"].split(":")[0]
+        refused = await running.host("s4").run(
+            [sys.executable, "-c", UNSOLICITED_PROBE, pool4], check=False
+        )
+        outcome, waited = refused.stdout.decode().split()
+        assert outcome == "refused" and 5.5 <= float(waited) < 9, refused.stdout
+        (row,) = json.loads((await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout)
+        assert row["drops"].get("tcp_syn_unanswered", 0) >= 1, row["drops"]
         shown = await ipv6_tool(gw, tmp_path, "nat64", "status")
         assert b"nat64: NAT64, prefix 64:ff9b:1::/96" in shown.stdout
 

@@ -95,6 +95,59 @@ def test_ipv4_without_binding_is_dropped() -> None:
     assert (result.packets, result.drop) == ((), "no_binding")
 
 
+def test_an_unsolicited_ipv4_syn_is_held_then_answered_with_port_unreachable() -> None:
+    """RFC 6146 3.5.2.2: a SYN no session takes waits TCP_INCOMING_SYN (6 s here)
+    for a simultaneous open; unanswered, it gets a port unreachable with it inside."""
+    t, _ = nat()
+    syn = IP(src=SERVER4, dst="203.0.113.1", ttl=50) / TCP(sport=4444, dport=8080, flags="S")
+    result = t.from_v4(raw(syn), 100.0)
+    assert (result.packets, result.drop) == ((), "tcp_syn_held")
+    assert t.from_v4(raw(syn), 101.0).drop == "tcp_syn_repeated"  # the first keeps its time
+    assert t.held_syns == 1
+    assert t.expire(105.9) == []
+    (reply,) = t.expire(106.0)
+    icmp = IP(reply)
+    assert (icmp.src, icmp.dst) == ("192.0.2.1", SERVER4)
+    assert (icmp[ICMP].type, icmp[ICMP].code) == (3, 3)
+    inner = icmp[ICMP].payload
+    assert (inner.src, inner.dst, inner[TCPerror].sport, inner[TCPerror].dport) == (
+        SERVER4, "203.0.113.1", 4444, 8080,
+    )  # fmt: skip
+    assert (t.held_syns, t.syns_unanswered, t.syns_simultaneous) == (0, 1, 0)
+    assert t.expire(200.0) == []
+
+
+def test_a_held_syn_is_dropped_when_the_ipv6_side_opens_the_same_session() -> None:
+    t, _ = nat(filtering="address-dependent")
+    got = out4(t, IPv6(src=HOST, dst=SERVER6) / TCP(sport=5000, dport=80, flags="S"))
+    stranger = "198.51.100.99"
+    syn = IP(src=stranger, dst=got.src) / TCP(sport=7000, dport=5000, flags="S")
+    assert t.from_v4(raw(syn), 1.0).drop == "tcp_syn_held"  # filtered: no session with it yet
+    # The host opens the same session from its side (a simultaneous open):
+    stranger6 = str(ipaddress.IPv6Address(PREFIX.embed(int(ipaddress.IPv4Address(stranger)))))
+    opened = out4(t, IPv6(src=HOST, dst=stranger6) / TCP(sport=5000, dport=7000, flags="S"), 2.0)
+    assert (opened.src, opened[TCP].sport) == (got.src, 5000)
+    assert (t.held_syns, t.syns_simultaneous) == (0, 1)
+    assert t.expire(10.0) == []  # nothing to answer any more
+    # And the session is open both ways now: the stranger's SYN-ACK is translated.
+    back = in6(t, IP(src=stranger, dst=got.src) / TCP(sport=7000, dport=5000, flags="SA"), 3.0)
+    assert (back.dst, back[TCP].dport) == (HOST, 5000)
+
+
+def test_only_a_bare_syn_is_held_and_the_held_are_bounded(monkeypatch) -> None:
+    t, _ = nat()
+    for flags in ("A", "SA", "R", "F"):
+        other = IP(src=SERVER4, dst="203.0.113.1") / TCP(sport=1, dport=2, flags=flags)
+        assert t.from_v4(raw(other), 0).drop == "no_binding", flags
+    monkeypatch.setattr("ipv6.translate._siit.HELD_SYNS", 3)
+    for port in range(3):
+        syn = IP(src=SERVER4, dst="203.0.113.1") / TCP(sport=port + 10, dport=80, flags="S")
+        assert t.from_v4(raw(syn), 0).drop == "tcp_syn_held"
+    syn = IP(src=SERVER4, dst="203.0.113.1") / TCP(sport=99, dport=80, flags="S")
+    assert t.from_v4(raw(syn), 0).drop == "no_binding"
+    assert len(t.expire(6.0)) == 3
+
+
 def test_address_dependent_filtering_takes_only_remotes_the_host_sent_to() -> None:
     for filtering, expected in (("endpoint-independent", None), ("address-dependent", "filtered")):
         t, _ = nat(filtering=filtering)
