@@ -59,6 +59,16 @@ async def output_while(host: Any, argv: list[str], during: Any, *, settle: float
 # -- the routed lab (configs/lab/routed-multicast.toml) --------------------------
 
 
+async def joined(host: Any, group: str, interface: str = "eth0") -> None:
+    """Until the kernel of ``host`` lists ``group`` on ``interface``: a receiver
+    started there has joined (under load a command may take seconds to)."""
+    with trio.fail_after(30):
+        while (
+            group not in (await host.run(["ip", "maddr", "show", "dev", interface])).stdout.decode()
+        ):
+            await trio.sleep(0.05)
+
+
 async def mcast(host: Any, *args: str, check: bool = True) -> Any:
     """``python -m mcast ARGS`` in a lab host; its exit status must be 0 when ``check``."""
     done = await host.run([sys.executable, "-m", "mcast", *args], check=False)

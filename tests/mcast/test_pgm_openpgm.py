@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import trio
 
+from tests.mcast.labs import joined
+
 pytestmark = pytest.mark.needs_root
 
 LAB = """
@@ -63,10 +65,11 @@ IDS = [f"{'udp' if udp else 'raw'}-ipv{v}" for v, udp in CASES]
 GROUPS = {4: "239.192.1.5", 6: "ff3e::8000:1:5"}
 
 
-async def exchange(lab, tmp_path: Path, udp: bool, receiver: list[str], sender: list[str]
-                   ) -> dict[str, Any]:  # fmt: skip
-    """b runs ``receiver`` and then a runs ``sender`` (FILE in either: where the data
-    goes, what is sent), through LOSS on b's link; their outcomes and the files."""
+async def exchange(lab, tmp_path: Path, udp: bool, group: str, receiver: list[str],
+                   sender: list[str]) -> dict[str, Any]:  # fmt: skip
+    """b runs ``receiver`` and, once it has joined ``group``, a runs ``sender`` (FILE
+    in either: where the data goes, what is sent), through LOSS on b's link; their
+    outcomes and the files."""
     sent, got = tmp_path / "sent.bin", tmp_path / "got.bin"
     sent.write_bytes(os.urandom(1 << 20))
     outcome: dict[str, Any] = {}
@@ -79,7 +82,7 @@ async def exchange(lab, tmp_path: Path, udp: bool, receiver: list[str], sender: 
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive)
-            await trio.sleep(1.0)
+            await joined(running.host("b"), group)
             argv = [str(sent) if word == "FILE" else word for word in sender]
             outcome["send"] = await running.host("a").run(argv, check=False)
     outcome["sent"], outcome["got"] = sent.read_bytes(), got.read_bytes() if got.exists() else b""
@@ -101,7 +104,7 @@ def openpgm(oracle: Path, verb: str, host: str, version: int, udp: bool, *words:
 @pytest.mark.parametrize(("version", "udp"), CASES, ids=IDS)
 async def test_openpgm_sends_and_the_toolkit_receives(lab, tmp_path, oracle, version, udp) -> None:
     got = await exchange(
-        lab, tmp_path, udp,
+        lab, tmp_path, udp, GROUPS[version],
         toolkit("recv", version, udp, "-o", "FILE", "--timeout", "30", "--expiry", "20"),
         openpgm(oracle, "send", "a", version, udp, str(4_000_000)),
     )  # fmt: skip
@@ -115,7 +118,7 @@ async def test_openpgm_sends_and_the_toolkit_receives(lab, tmp_path, oracle, ver
 @pytest.mark.parametrize(("version", "udp"), CASES, ids=IDS)
 async def test_the_toolkit_sends_and_openpgm_receives(lab, tmp_path, oracle, version, udp) -> None:
     got = await exchange(
-        lab, tmp_path, udp,
+        lab, tmp_path, udp, GROUPS[version],
         openpgm(oracle, "recv", "b", version, udp),
         toolkit("send", version, udp, "FILE", "--rate", "32M", "--linger", "3"),
     )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from tests.mcast.labs import output_while
+from tests.mcast.labs import joined, output_while
 
 GROUP4, PORT = "239.1.4.4", 6400
 A4, B4, C4 = "10.0.1.1", "10.0.1.2", "10.0.1.3"
@@ -51,13 +51,6 @@ async def send(
 
 
 PRINTED: list[dict[str, Any]] = []
-
-
-async def joined(host: Any, group: str) -> None:
-    """Until the kernel of ``host`` lists ``group`` on eth0 (the receiver joined it)."""
-    with trio.fail_after(30):
-        while group not in (await host.run(["ip", "maddr", "show", "dev", "eth0"])).stdout.decode():
-            await trio.sleep(0.05)
 
 
 async def join_and_send(
