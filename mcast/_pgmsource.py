@@ -18,7 +18,12 @@ Rules of this module:
   5.1's rate limit; the seeds' RM_RATE_WINDOW_SIZE), as a token bucket that
   holds ``burst`` seconds' worth. Repairs go before new data.
 - SPMs: a heartbeat after data (intervals growing from 0.1 s to the ambient
-  interval) and one every ambient interval (RFC 3208 6.1).
+  interval) and one every ambient interval (RFC 3208 6.1). The session's
+  first ODATA (``EARLY_SPMS``) each come after an SPM too. A receiver NAKs
+  only to a source whose SPM it has had, and takes the window to begin
+  where the first SPM or ODATA it hears says; one that lost the first SPM
+  and then data gives that data up at once (OpenPGM does), so the first SPM
+  is not left alone until the heartbeat's.
 - A NAK for data in the window is confirmed at once with an NCF to the group
   and repaired once with RDATA (further NAKs for it while the repair waits
   get an NCF only); a NAK for data out of the window is counted and ignored;
@@ -37,6 +42,7 @@ from ._pgm import Address, Data, Fragment, Header, Nak, Options, PgmPacket, PgmT
 
 SQN_MASK = 0xFFFFFFFF
 HEARTBEAT = (0.1, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # seconds after data, then ambient
+EARLY_SPMS = 8  # the session's first ODATA each come after an SPM
 IP_OVERHEAD = {4: 20, 6: 40}  # what the rate counts besides the PGM packet
 
 
@@ -206,6 +212,8 @@ class Source:
             data = Data(self.header, head.sqn, trail, head.payload, options=options)
             if not self._spend(data):
                 return out
+            if self.statistics.data_sent < EARLY_SPMS:
+                out.append(self._spm())  # where the window begins, told again before it
             self.waiting.popleft()
             self.window[data.sqn] = _Kept(data, now)
             self._trim()

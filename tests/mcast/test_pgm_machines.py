@@ -23,7 +23,7 @@ from mcast._pgm import (
     encode_pgm,
 )
 from mcast._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
-from mcast._pgmsource import Source, SourceConfig, after
+from mcast._pgmsource import EARLY_SPMS, Source, SourceConfig, after
 
 GROUP, SOURCE = IPv4Address("239.192.0.1"), IPv4Address("10.0.0.1")
 GSI = bytes.fromhex("0a0000010001")
@@ -147,7 +147,8 @@ def test_an_ncf_suppresses_the_other_receivers_nak() -> None:
     source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE), now=0.0)
     for n in range(3):
         source.send(bytes([n]))
-    spm, *data = (t.packet for t in source.tick(0.0))
+    spm, *sent = (t.packet for t in source.tick(0.0))
+    data = [p for p in sent if isinstance(p, Data)]  # the early SPMs between them aside
     quick = Receiver(ReceiverConfig(GROUP, 7500), (GSI, 4000), lambda: 0.0)
     slow = Receiver(ReceiverConfig(GROUP, 7500), (GSI, 4000), lambda: 0.99)
     for receiver in (quick, slow):
@@ -386,3 +387,27 @@ def test_a_nak_outside_the_window_is_counted_and_ignored() -> None:
 def test_a_source_refuses_what_cannot_work(config: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, **config)
+
+
+def test_the_first_data_each_come_after_an_spm_so_no_receiver_is_left_without_one() -> None:
+    """A receiver NAKs only to a source whose SPM it has had, and takes the window
+    to begin where the first SPM or ODATA it hears says: one that lost the
+    session's first SPM still hears where the window begins before the first
+    ODATA, and one that lost an SPM and then an ODATA has had the next SPM by the
+    time it sees the gap; each asks for what it lost."""
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE), now=0.0)
+    for n in range(EARLY_SPMS + 4):
+        source.send(bytes([n]))
+    sent = [t.packet for t in source.tick(0.0)]
+    kinds = ["SPM" if isinstance(p, Spm) else p.sqn for p in sent]  # type: ignore[union-attr]
+    early = [x for n in range(EARLY_SPMS) for x in ("SPM", n)]
+    assert kinds == ["SPM", *early, *range(EARLY_SPMS, EARLY_SPMS + 4)]
+    for n in range(EARLY_SPMS):  # each SPM's lead: the ODATA before it (none: 0 - 1)
+        assert sent[1 + 2 * n].lead == (n - 1) & 0xFFFFFFFF  # type: ignore[union-attr]
+    for lost in (2, 4):  # the first SPM and ODATA 0, or ODATA 1
+        receiver = Receiver(ReceiverConfig(GROUP, 7500), (GSI, 4000), lambda: 0.0)
+        for index, packet in enumerate(sent):
+            if index not in (0, lost):
+                receiver.receive(packet, 0.0)
+        (nak,) = receiver.tick(0.01)
+        assert isinstance(nak, SendNak) and nak.packet.sqn == sent[lost].sqn  # type: ignore[union-attr]

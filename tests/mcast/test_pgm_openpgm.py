@@ -60,21 +60,33 @@ async def lose(host, fraction: float, udp: bool) -> None:
                         "--probability", str(fraction), "-j", "DROP"])  # fmt: skip
 
 
+# Raw PGM over IPv4 (a 20-byte IP header): the type at byte 24, an SPM's or
+# ODATA's sequence number at byte 36.
+FIRST_SPM = "24>>24=0x0 && 36=0x0"
+FIRST_ODATA = "24>>24=0x4 && 36=0x0"
+
+
 CASES = [(v, udp) for v in (4, 6) for udp in (False, True)]
 IDS = [f"{'udp' if udp else 'raw'}-ipv{v}" for v, udp in CASES]
 GROUPS = {4: "239.192.1.5", 6: "ff3e::8000:1:5"}
 
 
 async def exchange(lab, tmp_path: Path, udp: bool, group: str, receiver: list[str],
-                   sender: list[str]) -> dict[str, Any]:  # fmt: skip
+                   sender: list[str], drop: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
     """b runs ``receiver`` and, once it has joined ``group``, a runs ``sender`` (FILE
-    in either: where the data goes, what is sent), through LOSS on b's link; their
-    outcomes and the files."""
+    in either: where the data goes, what is sent), through LOSS on b's link (or,
+    given ``drop``, the raw IPv4 PGM packets those u32 matches take, and no other);
+    their outcomes and the files."""
     sent, got = tmp_path / "sent.bin", tmp_path / "got.bin"
     sent.write_bytes(os.urandom(1 << 20))
     outcome: dict[str, Any] = {}
     async with lab(LAB, text=True) as running:
-        await lose(running.host("b"), LOSS, udp)
+        if drop:
+            for match in drop:
+                await running.host("b").run(["iptables", "-A", "INPUT", "-p", "113", "-m", "u32",
+                                             "--u32", match, "-j", "DROP"])  # fmt: skip
+        else:
+            await lose(running.host("b"), LOSS, udp)
 
         async def receive() -> None:
             argv = [str(got) if word == "FILE" else word for word in receiver]
@@ -128,3 +140,23 @@ async def test_the_toolkit_sends_and_openpgm_receives(lab, tmp_path, oracle, ver
     assert int(got["recv"].stdout.split()[0]) == len(got["sent"])
     statistics = json.loads(got["send"].stdout)
     assert statistics["naks_received"] > 0 and statistics["repairs_sent"] > 0
+
+
+async def test_openpgm_recovers_what_it_lost_before_the_sources_spm_reached_it(
+    lab, tmp_path, oracle
+) -> None:
+    """The session's first SPM and first ODATA lost: a receiver that has had no SPM
+    cannot NAK, and OpenPGM gives such data up at once (a reset, once in about 30
+    runs of the random-loss tests above). The toolkit's source sends an SPM before
+    each of its first ODATA, so OpenPGM still learns where the window begins and
+    asks for what it lost."""
+    got = await exchange(
+        lab, tmp_path, False, GROUPS[4],
+        openpgm(oracle, "recv", "b", 4, False),
+        toolkit("send", 4, False, "FILE", "--rate", "32M", "--linger", "3"),
+        drop=(FIRST_SPM, FIRST_ODATA),
+    )  # fmt: skip
+    assert got["recv"].returncode == 0, got["recv"].stderr.decode()
+    assert got["got"] == got["sent"]
+    statistics = json.loads(got["send"].stdout)
+    assert statistics["naks_received"] >= 1 and statistics["repairs_sent"] >= 1
