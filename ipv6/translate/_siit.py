@@ -502,7 +502,8 @@ class Translator:
             return dropped("tcp_syn_repeated")
         if len(self._syns) >= HELD_SYNS:
             return dropped(reason)
-        self._syns[key] = (now + self.mapper.syn_hold, packet)
+        # Only what its port unreachable will quote: 256 held SYNs stay within 150 KB.
+        self._syns[key] = (now + self.mapper.syn_hold, bytes(packet[:ICMPV4_ERROR_LIMIT]))
         return dropped("tcp_syn_held")
 
     @property

@@ -115,6 +115,13 @@ def test_an_unsolicited_ipv4_syn_is_held_then_answered_with_port_unreachable() -
     )  # fmt: skip
     assert (t.held_syns, t.syns_unanswered, t.syns_simultaneous) == (0, 1, 0)
     assert t.expire(200.0) == []
+    # A SYN with data: what is held, and quoted, is no more than an ICMP error carries.
+    big = (
+        IP(src=SERVER4, dst="203.0.113.1") / TCP(sport=4445, dport=8080, flags="S") / (b"x" * 3000)
+    )
+    assert t.from_v4(raw(big), 300.0).drop == "tcp_syn_held"
+    (reply,) = t.expire(306.0)
+    assert len(reply) == 576 and IP(reply)[ICMP].type == 3
 
 
 def test_a_held_syn_is_dropped_when_the_ipv6_side_opens_the_same_session() -> None:
