@@ -5,7 +5,7 @@ how they are started, how they say why they stopped, how others find them.
   stderr appended to a log, and with the signals a daemon handles *blocked*:
   a SIGHUP or SIGUSR1 sent while the interpreter is still importing (whose
   default action would end it silently) waits until the daemon calls
-  :func:`accept_signals`, after its handlers are in place.
+  :func:`signal_receiver`, once its handlers are in place.
 - :func:`run_daemon` wraps a daemon's main: a "started" line, faulthandler
   for crashes, and a "stopped" line with the reason on every way out.
 - :func:`why_stopped` is what a command tells the user when a daemon it
@@ -15,12 +15,13 @@ how they are started, how they say why they stopped, how others find them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,9 +49,22 @@ def spawn(module: str, args: Sequence[str], log: Path) -> subprocess.Popen[bytes
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def accept_signals() -> None:
-    """Called by the daemon once its handlers are installed: signals sent so far arrive now."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+@contextlib.contextmanager
+def signal_receiver(*signals: int) -> Iterator[AsyncIterator[int]]:
+    """A daemon's ``trio.open_signal_receiver``: the signals it handles, including
+    those sent while it started (blocked since :func:`spawn`), which arrive now.
+
+    Requests among them (SIGHUP, SIGUSR1: reload, counters) are ignored outside
+    it, never fatal: at its end trio hands back to the handler before it what
+    its receiver did not take, and a status request that comes while the daemon
+    stops must not end it as killed by SIGUSR1."""
+    import trio
+
+    for signum in {signal.SIGHUP, signal.SIGUSR1} & set(signals):
+        signal.signal(signum, signal.SIG_IGN)
+    with trio.open_signal_receiver(*signals) as received:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+        yield received
 
 
 def alive(pid: object, module: str) -> bool:

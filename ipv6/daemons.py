@@ -8,18 +8,18 @@ service and netsh's advertisers here, mcast's routing daemon there.
 
 from __future__ import annotations
 
-from ._daemon import accept_signals, alive, run_daemon, say, spawn, why_stopped
+from ._daemon import alive, run_daemon, say, signal_receiver, spawn, why_stopped
 from ._statefile import StateWriteFailed, locked, namespace_file, read_json, write_json
 
 __all__ = [
     "StateWriteFailed",
-    "accept_signals",
     "alive",
     "locked",
     "namespace_file",
     "read_json",
     "run_daemon",
     "say",
+    "signal_receiver",
     "spawn",
     "why_stopped",
     "write_json",

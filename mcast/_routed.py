@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from ipv6 import Ipv6Error
-from ipv6.daemons import accept_signals, namespace_file, read_json, run_daemon, say, write_json
+from ipv6.daemons import namespace_file, read_json, run_daemon, say, signal_receiver, write_json
 from ipv6.sockopts import SO_RCVBUFFORCE
 
 from ._errors import McastError
@@ -179,8 +179,7 @@ def _pid() -> int:
 
 async def serve() -> int:
     daemon = Daemon()
-    with trio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM) as signals:
-        accept_signals()
+    with signal_receiver(signal.SIGHUP, signal.SIGTERM) as signals:
         if not daemon.reconcile():
             return 0
         async with trio.open_nursery() as nursery:

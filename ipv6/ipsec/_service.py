@@ -236,8 +236,7 @@ class Service:
 
 async def serve() -> int:
     service = Service()
-    with trio.open_signal_receiver(signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM) as signals:
-        _daemon.accept_signals()
+    with _daemon.signal_receiver(signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM) as signals:
         try:
             async with trio.open_nursery() as nursery:
                 try:

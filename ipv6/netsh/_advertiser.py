@@ -318,8 +318,7 @@ async def advertise(ifname: str) -> int:
 
     wanted = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
     try:
-        with sock, trio.open_signal_receiver(*wanted) as signals:
-            _daemon.accept_signals()
+        with sock, _daemon.signal_receiver(*wanted) as signals:
             _daemon.say(f"advertiser {ifname}", "answering router solicitations")
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(answer_solicitations)

@@ -520,8 +520,7 @@ def raw_socket_drops(sock: socket.socket) -> int | None:
 
 async def serve() -> int:
     service = Service()
-    with trio.open_signal_receiver(signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM) as signals:
-        _daemon.accept_signals()  # what was sent while we started arrives now
+    with _daemon.signal_receiver(signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             service.nursery = nursery
             service.reload()

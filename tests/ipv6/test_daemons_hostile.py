@@ -3,6 +3,7 @@ signals at start-up, hostile solicitations, interface removal and SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -49,10 +50,17 @@ async def wait_for_line(path: Path, text: str, seconds: float = 10.0) -> str:
 
 
 async def terminate(process) -> None:
+    """SIGTERM, and then status requests and reloads (SIGUSR1, SIGHUP) as fast as
+    they go until it has stopped: none of them may end it otherwise than SIGTERM."""
     process.terminate()
     with trio.fail_after(10):
+        n = 0
         while process.poll() is None:
-            await trio.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGHUP if n % 2 else signal.SIGUSR1)
+            n += 1
+            if n % 50 == 0:
+                await trio.sleep(0.001)
 
 
 def storm(pid: int, count: int = 400) -> int:
