@@ -304,7 +304,7 @@ def _interface_ops(command: Command, ifname: str, ifindex: Interface) -> list[Op
 
 def _advertised_extras(v: Mapping[str, Any], ifname: str) -> list[Op]:
     """dnsservers= (RFC 8106) and nat64prefix= (RFC 8781): kept for the advertiser."""
-    from ..translate._siit import Prefix64
+    from ..translate._mapping import Prefix64
     from ._ra import PREF64_LIFETIME, PREF64_LIFETIME_MAX, RDNSS_LIFETIME
 
     ops: list[Op] = []

@@ -1,6 +1,6 @@
 """Translation between IPv4 and IPv6: stateless SIIT (RFC 7915) with RFC 6052
 prefixes and explicit address pairs, and stateful NAT64 (RFC 6146), both as
-pure cores (``_siit``, ``_nat64``) run by the userspace plane's service.
+pure cores (``_siit``, ``_mapping``, ``_nat64``) run by the userspace plane's service.
 
 Everything here loads on first use, so importing a pure module of the
 package loads nothing else."""
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from ._control import delete as delete_translator
     from ._control import status as translator_status
     from ._dns64 import Dns64
+    from ._mapping import Prefix64, StatelessMapper
     from ._nat64 import Nat64Mapper, Timeouts
-    from ._siit import Out, Prefix64, StatelessMapper, Translator
+    from ._siit import Out, Translator
     from ._spec import TranslatorSpec
 
 _LAZY = {
@@ -30,8 +31,8 @@ _LAZY = {
     "Dns64": ("_dns64", "Dns64"),
     "Nat64Mapper": ("_nat64", "Nat64Mapper"),
     "Out": ("_siit", "Out"),
-    "Prefix64": ("_siit", "Prefix64"),
-    "StatelessMapper": ("_siit", "StatelessMapper"),
+    "Prefix64": ("_mapping", "Prefix64"),
+    "StatelessMapper": ("_mapping", "StatelessMapper"),
     "Timeouts": ("_nat64", "Timeouts"),
     "Translator": ("_siit", "Translator"),
     "TranslatorError": ("_control", "TranslatorError"),

@@ -28,7 +28,7 @@ from ..tunnel import _registry
 from ._control import TranslatorError
 from ._control import add as add_translator
 from ._control import delete as delete_translator
-from ._siit import Prefix64
+from ._mapping import Prefix64
 from ._spec import CLAT_IPV4, CLAT_OWN4, TranslatorSpec
 
 

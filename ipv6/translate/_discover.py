@@ -12,8 +12,8 @@ import trio
 
 from .._errors import Ipv6Error
 from ..netsh._ra import ROUTER_ADVERTISEMENT, MalformedAdvertisement, decode_advertisement
+from ._mapping import Prefix64
 from ._prefixes import from_ipv4only, from_pref64
-from ._siit import Prefix64
 
 ALL_ROUTERS = "ff02::2"
 ICMP6_FILTER = 1

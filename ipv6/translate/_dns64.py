@@ -31,7 +31,7 @@ import dns.rrset
 import dns.zone
 
 from .._derive import MAPPED
-from ._siit import Prefix64
+from ._mapping import Prefix64
 
 IPV4ONLY = dns.name.from_text("ipv4only.arpa.")
 IPV4ONLY_ADDRESSES = ("192.0.0.170", "192.0.0.171")  # RFC 7050 2.2

@@ -32,7 +32,7 @@ import trio
 from .._errors import BadInput, Ipv6Error
 from .._result import Result
 from ._dns64 import AAAA, PTR, A, Dns64, ipv4only_answer, zone_answer
-from ._siit import Prefix64
+from ._mapping import Prefix64
 
 MAX_IN_FLIGHT = 256
 MAX_TCP = 64

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
-from ._siit import ICMP, TCP, UDP, Flow, Mapped, Prefix64
+from ._mapping import ICMP, TCP, UDP, Flow, Mapped, Prefix64
 
 FIN, SYN, RST = 0x01, 0x02, 0x04
 MAX_SESSIONS = 65536

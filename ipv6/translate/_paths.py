@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
 from .._result import Result
-from ._siit import Prefix64
+from ._mapping import Prefix64
 
 CLAT_NETWORK = IPv4Network("192.0.0.0/29")  # RFC 7335
 

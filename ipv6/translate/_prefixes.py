@@ -7,7 +7,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 from .._derive import NAT64_LENGTHS
-from ._siit import Prefix64
+from ._mapping import Prefix64
 
 WELL_KNOWN_IPV4 = (int(IPv4Address("192.0.0.170")), int(IPv4Address("192.0.0.171")))
 

@@ -1,9 +1,9 @@
 """IP/ICMP translation (SIIT, RFC 7915) as pure byte work: one IPv4 packet in,
 its IPv6 translation out, and back. Pure.
 
-What a packet's addresses and ports become is a :class:`Mapper`'s decision:
-:class:`StatelessMapper` here (RFC 6052 prefixes and explicit address
-mappings, RFC 7757), the stateful NAT64 of ``_nat64`` (RFC 6146). The
+What a packet's addresses and ports become is a :class:`Mapper`'s decision
+(``_mapping``): the stateless one (RFC 6052 prefixes and explicit address
+mappings, RFC 7757), or the stateful NAT64 of ``_nat64`` (RFC 6146). The
 translator owns everything else: the headers, ICMP and ICMPv6 with the
 packet inside an error, checksums moved between pseudo-headers (RFC 1624,
 never recomputed, so a corrupt packet stays corrupt), fragments, the MTU
@@ -20,16 +20,13 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import Protocol
+from ipaddress import IPv4Address, IPv6Address
 
 from .._checksum import adjust, checksum
-from .._derive import NAT64_LENGTHS, NAT64_WELL_KNOWN
-from .._errors import BadInput
 from . import _fastpath
 from ._fastpath import Entry, FlowCache
+from ._mapping import ICMP, ICMPV6, TCP, UDP, Mapped, Mapper
 
-TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
 HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTIONS = 0, 43, 44, 60
 IPV6_MIN_MTU = 1280
 DF, MF = 0x4000, 0x2000
@@ -46,103 +43,6 @@ _V6 = struct.Struct("!IHBB16s16s")
 _V4 = struct.Struct("!BBHHHBBH4s4s")
 _FRAG = struct.Struct("!BBHI")
 _WORD = struct.Struct("!I")
-
-# Non-global IPv4 space (RFC 6890) that the well-known prefix must not carry (RFC 6052 3.1).
-_NON_GLOBAL = tuple(
-    (int(n.network_address), int(n.netmask))
-    for n in map(
-        IPv4Network,
-        (
-            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-            "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16",
-            "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
-        ),
-    )
-)  # fmt: skip
-
-
-def is_global4(address: int) -> bool:
-    return not any(address & mask == net for net, mask in _NON_GLOBAL)
-
-
-class Prefix64:
-    """An RFC 6052 prefix, with the IPv4 address embedded and extracted as integers."""
-
-    __slots__ = ("_high", "_low_shift", "_n1", "length", "network", "strict")
-
-    def __init__(self, network: int, length: int) -> None:
-        self.network, self.length = network, length
-        self._n1 = max(0, 64 - length) if length <= 64 else 0  # IPv4 bits before octet 8
-        self._high = 32 - self._n1  # IPv4 bits after it
-        self._low_shift = 24 + self._n1 if length <= 64 else 0
-        # RFC 6052 3.1: the well-known prefix carries only global IPv4 addresses.
-        self.strict = network == int(NAT64_WELL_KNOWN.network_address) and length == 96
-
-    @classmethod
-    def parse(cls, text: str) -> Prefix64:
-        """A prefix from text, refused (BadInput) where RFC 6052 forbids it."""
-        try:
-            net = IPv6Network(text, strict=True)
-        except ValueError as exc:
-            raise BadInput(f"NAT64 prefix {text!r}: {exc}") from None
-        if net.prefixlen not in NAT64_LENGTHS:
-            raise BadInput(
-                f"NAT64 prefix {net}: RFC 6052 allows /32, /40, /48, /56, /64 and /96 only"
-            )
-        if net.network_address.packed[8] != 0:
-            raise BadInput(f"NAT64 prefix {net}: bits 64 to 71 must be zero (RFC 6052 2.2)")
-        return cls(int(net.network_address), net.prefixlen)
-
-    def __str__(self) -> str:
-        return f"{IPv6Address(self.network)}/{self.length}"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Prefix64) and (other.network, other.length) == (
-            self.network,
-            self.length,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.network, self.length))
-
-    def contains(self, address: int) -> bool:
-        return address >> (128 - self.length) == self.network >> (128 - self.length)
-
-    def embed(self, v4: int) -> int | None:
-        """The IPv6 address for IPv4 ``v4``, or None if the prefix may not carry it."""
-        if self.strict and not is_global4(v4):
-            return None
-        if self.length == 96:
-            return self.network | v4
-        n1 = self._n1
-        high = (v4 >> self._high) << 64 if n1 else 0
-        low = (v4 & ((1 << self._high) - 1)) << self._low_shift
-        return self.network | high | low
-
-    def embed_any(self, v4: int) -> int:
-        """``v4`` in the prefix even where RFC 6052 3.1 forbids carrying it (the
-        translator's own address, only ever the source of its own errors)."""
-        strict, self.strict = self.strict, False
-        try:
-            found = self.embed(v4)
-        finally:
-            self.strict = strict
-        assert found is not None
-        return found
-
-    def extract(self, v6: int) -> int | None:
-        """The IPv4 address inside ``v6``, or None if ``v6`` is not in the prefix."""
-        if not self.contains(v6):
-            return None
-        if self.length == 96:
-            v4 = v6 & 0xFFFFFFFF
-        else:
-            n1 = self._n1
-            high = ((v6 >> 64) & ((1 << n1) - 1)) << self._high if n1 else 0
-            v4 = high | ((v6 >> self._low_shift) & ((1 << self._high) - 1))
-        if self.strict and not is_global4(v4):
-            return None
-        return v4
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,82 +65,7 @@ def dropped(reason: str, reply: bytes | None = None) -> Out:
     return out
 
 
-Flow = tuple[int, int, int, int, int]  # (protocol, source, source port, destination, its port)
-Mapped = tuple[int, int, int, int]  # (source, source port, destination, destination port)
 Buffer = bytes | bytearray | memoryview
-
-
-class Mapper(Protocol):
-    """Where a flow's addresses and ports go. Ports are ICMP query identifiers
-    for ICMP (both the same), and 0 for protocols without ports."""
-
-    stateful: bool  # whether the mapping depends on ports (fragments then need memory)
-
-    @property
-    def syn_hold(self) -> float:
-        """Seconds an IPv4 SYN that no session takes is held (0: not held)."""
-
-    def outbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
-        """An IPv6 flow's IPv4 form, or why it has none."""
-
-    def inbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
-        """An IPv4 flow's IPv6 form, or why it has none."""
-
-    def address4(self, v6: int) -> int | None:
-        """One IPv6 address's stateless IPv4 form (a router's, in an ICMP error)."""
-
-    def address6(self, v4: int) -> int | None:
-        """One IPv4 address's stateless IPv6 form."""
-
-    def hairpin(self, v4: int) -> bool:
-        """Whether an IPv4 destination is the translator's own (hairpinning, RFC 6146 3.8)."""
-
-    def expire(self, now: float) -> None:
-        """Forget what has timed out."""
-
-
-class StatelessMapper:
-    """SIIT's mapping: explicit address pairs first (RFC 7757), then the prefix."""
-
-    stateful = False
-    syn_hold = 0.0
-
-    def __init__(self, prefix: Prefix64, pairs: dict[int, int] | None = None) -> None:
-        self.prefix = prefix
-        self.to4 = {v6: v4 for v4, v6 in (pairs or {}).items()}
-        self.to6 = dict(pairs or {})
-
-    def address4(self, v6: int) -> int | None:
-        found = self.to4.get(v6)
-        return found if found is not None else self.prefix.extract(v6)
-
-    def address6(self, v4: int) -> int | None:
-        found = self.to6.get(v4)
-        return found if found is not None else self.prefix.embed(v4)
-
-    def outbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
-        _, src, sport, dst, dport = flow
-        src4, dst4 = self.address4(src), self.address4(dst)
-        if dst4 is None:
-            return "destination_unmapped"
-        if src4 is None:
-            return "source_unmapped"
-        return src4, sport, dst4, dport
-
-    def inbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
-        _, src, sport, dst, dport = flow
-        src6, dst6 = self.address6(src), self.address6(dst)
-        if dst6 is None:
-            return "destination_unmapped"
-        if src6 is None:
-            return "source_unmapped"
-        return src6, sport, dst6, dport
-
-    def hairpin(self, v4: int) -> bool:
-        return False
-
-    def expire(self, now: float) -> None:
-        return None
 
 
 # --- ICMP type and code tables (RFC 7915 4.2 and 5.2) ------------------------------------------

@@ -19,8 +19,8 @@ import trio
 
 from ipv6.translate._dns64 import Dns64, ipv4only_answer, zone_answer
 from ipv6.translate._dns64server import Dns64Config, serve
+from ipv6.translate._mapping import Prefix64
 from ipv6.translate._prefixes import from_ipv4only
-from ipv6.translate._siit import Prefix64
 
 PREFIX = Prefix64.parse("64:ff9b:1::/96")
 ZONE = """\

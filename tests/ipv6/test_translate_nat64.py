@@ -19,8 +19,9 @@ from scapy.layers.inet6 import (
 )
 from scapy.packet import Packet
 
+from ipv6.translate._mapping import Prefix64
 from ipv6.translate._nat64 import BOTH_FIN, ESTABLISHED, TRANS, Nat64Mapper, Timeouts
-from ipv6.translate._siit import Prefix64, Translator
+from ipv6.translate._siit import Translator
 
 PREFIX = Prefix64.parse("64:ff9b:1::/96")
 POOL = ipaddress.IPv4Network("203.0.113.0/30")

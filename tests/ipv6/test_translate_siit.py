@@ -29,7 +29,8 @@ from scapy.layers.inet6 import (
 
 from ipv6._derive import nat64_embed, nat64_extract
 from ipv6._errors import BadInput
-from ipv6.translate._siit import Prefix64, StatelessMapper, Translator
+from ipv6.translate._mapping import Prefix64, StatelessMapper
+from ipv6.translate._siit import Translator
 
 PREFIX = Prefix64.parse("64:ff9b:1::/96")
 OWN4 = int(ipaddress.IPv4Address("192.0.2.1"))

@@ -22,7 +22,8 @@ from scapy.layers.inet6 import (
     IPv6ExtHdrFragment,
 )
 
-from ipv6.translate._siit import Prefix64, StatelessMapper, Translator
+from ipv6.translate._mapping import Prefix64, StatelessMapper
+from ipv6.translate._siit import Translator
 
 PREFIX = Prefix64.parse("64:ff9b:1::/96")
 HOST6, SERVER6 = "64:ff9b:1::a00:5", "64:ff9b:1::c633:6407"
