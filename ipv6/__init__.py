@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._addrwatch import AddressWatch
+    from ._checksum import adjust as adjust_checksum
+    from ._checksum import checksum
     from ._derive import eui64_address, parse_mac
     from ._dualsockets import ProbeRow, make_socket, run_probe
     from ._dualstack import Kind
@@ -62,6 +64,8 @@ _LAZY = {
     "Result": "_result",
     "UnknownInterface": "_interfaces",
     "addresses_of": "_interfaces",
+    "adjust_checksum": "_checksum:adjust",
+    "checksum": "_checksum",
     "choose_zone": "_zones",
     "counts_text": "_result",
     "eui64_address": "_derive",
@@ -103,6 +107,8 @@ __all__ = [
     "Result",
     "UnknownInterface",
     "addresses_of",
+    "adjust_checksum",
+    "checksum",
     "choose_zone",
     "counts_text",
     "eui64_address",
@@ -127,4 +133,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attribute = module.partition(":")  # "module:attribute" when it is named otherwise
+    return getattr(importlib.import_module(f".{module}", __name__), attribute or name)

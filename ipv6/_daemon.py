@@ -157,6 +157,23 @@ def why_stopped(log: Path, pid: int, process: subprocess.Popen[bytes] | None = N
     return "; ".join(parts) + f" (log: {log})"
 
 
+def ask_status(
+    pid: int, read: Callable[[], dict[str, Any]], timeout: float = 1.0
+) -> dict[str, Any]:
+    """A daemon's status written at our asking: SIGUSR1 to ``pid``, then ``read``
+    until its ``written`` count moves (or ``timeout`` passes: the last one then)."""
+    before = read().get("written", 0)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = read()
+        if found.get("written", 0) != before:
+            return found
+        time.sleep(0.01)
+    return read()
+
+
 class Reporting(Protocol):
     """A service that counts: ``changed`` is set when its counters move."""
 

@@ -136,3 +136,56 @@ class StreamSender:
                 return 0
             raise OSError(code, f"sendmmsg: {errno.errorcode.get(code, code)}")
         return got
+
+
+class AddressedSender:
+    """Sends up to ``count`` datagrams per call, each to its own address given as
+    the raw bytes of a sockaddr (up to 28 bytes: a ``sockaddr_ll`` for a packet
+    socket, a ``sockaddr_in6``), from bytearrays the caller keeps alive until the
+    call returns."""
+
+    NAME_SIZE = 28
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._headers = ctypes.create_string_buffer(count * _MMSGHDR_SIZE)
+        self._iovecs = ctypes.create_string_buffer(count * 16)
+        self._names = ctypes.create_string_buffer(count * self.NAME_SIZE)
+        self._raw_headers = memoryview(self._headers).cast("B")
+        self._raw_iovecs = memoryview(self._iovecs).cast("B")
+        self._raw_names = memoryview(self._names).cast("B")
+        self._address = ctypes.addressof(self._headers)
+        iovecs, names = ctypes.addressof(self._iovecs), ctypes.addressof(self._names)
+        for i in range(count):
+            _MMSGHDR.pack_into(self._raw_headers, i * _MMSGHDR_SIZE, names + i * self.NAME_SIZE,
+                               0, iovecs + i * 16, 1, 0, 0, 0, 0)  # fmt: skip
+
+    def send(self, fd: int, batch: list[tuple[bytearray, bytes]]) -> list[int]:
+        """Send each (datagram, sockaddr); the errno of each that was not sent (0 for
+        those that were), in order."""
+        results: list[int] = []
+        for start in range(0, len(batch), self.count):
+            results += self._send(fd, batch[start : start + self.count])
+        return results
+
+    def _send(self, fd: int, batch: list[tuple[bytearray, bytes]]) -> list[int]:
+        keep = []
+        size = self.NAME_SIZE
+        for i, (packet, name) in enumerate(batch):
+            buffer = (ctypes.c_char * len(packet)).from_buffer(packet)
+            keep.append(buffer)
+            _IOVEC.pack_into(self._raw_iovecs, i * 16, ctypes.addressof(buffer), len(packet))
+            self._raw_names[i * size : i * size + len(name)] = name
+            _U32.pack_into(self._raw_headers, i * _MMSGHDR_SIZE + _NAMELEN, len(name))
+        results = [0] * len(batch)
+        start = 0
+        while start < len(batch):
+            at = self._address + start * _MMSGHDR_SIZE
+            sent: int = _syscall(fd, at, len(batch) - start, MSG_DONTWAIT)
+            if sent < 0:
+                results[start] = ctypes.get_errno() or errno.EIO  # that one failed; on
+                start += 1
+                continue
+            start += sent
+        del keep
+        return results

@@ -8,12 +8,13 @@ service and netsh's advertisers here, mcast's routing daemon there.
 
 from __future__ import annotations
 
-from ._daemon import alive, run_daemon, say, signal_receiver, spawn, why_stopped
+from ._daemon import alive, ask_status, run_daemon, say, signal_receiver, spawn, why_stopped
 from ._statefile import StateWriteFailed, locked, namespace_file, read_json, write_json
 
 __all__ = [
     "StateWriteFailed",
     "alive",
+    "ask_status",
     "locked",
     "namespace_file",
     "read_json",

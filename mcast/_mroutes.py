@@ -7,8 +7,8 @@ Rules of this module:
   Linux's multicast routing API). No socket is touched here.
 - A route is (group, source or none, inbound interface, outbound interfaces
   each with a TTL threshold): (S,G) when a source is given, (*,G) otherwise.
-  A datagram is forwarded out of an interface when its TTL is at least that
-  interface's threshold, and leaves with its TTL one less.
+  A datagram is forwarded out of an interface when its TTL is above that
+  interface's threshold (as ipmr compares), and leaves with its TTL one less.
 - The kernel knows interfaces by slot (a VIF for IPv4, a MIF for IPv6; 32 of
   each). A slot keeps its number while any route uses its interface, so that
   adding a route never disturbs another one's forwarding.
@@ -50,7 +50,7 @@ class Route:
 
     def text(self) -> str:
         origin = f"({self.source}, {self.group})" if self.source else f"(*, {self.group})"
-        outs = ", ".join(f"{name} ttl>={ttl}" for name, ttl in self.outbound)
+        outs = ", ".join(f"{name} ttl>{ttl}" for name, ttl in self.outbound)
         return f"{origin} from {self.inbound} to {outs}"
 
 

@@ -3,7 +3,8 @@
 Downstream, it is each link's querier (:mod:`._querying`) and keeps its
 membership table. Upstream, it is a host: it joins every group the
 downstream tables merge to, with the merged source filter. Between them it
-holds the multicast routing sockets (as :mod:`._routed` does), so the kernel
+holds a forwarding plane per IP version (:mod:`._mplanes`: the kernel's
+multicast routing, or the userspace plane where the kernel has none), which
 tells it of each datagram with no forwarding entry; each such (S,G) gets an
 entry out of the downstream links that want S, updated as memberships
 change and removed when the last member goes.
@@ -26,12 +27,11 @@ import trio
 from ._errors import KernelRefused, McastBadInput, McastError
 from ._membercalls import change, set_msfilter
 from ._membership import Call, Filter, GroupKey, Mode
-from ._mroutes import Op, Plan, Route, changes, plan
+from ._mplanes import KernelPlane, UserspacePlane, choose, open_plane
+from ._mroutes import Plan, Route, plan
 from ._proxyplan import (
-    NOCACHE,
     Flows,
     Tables,
-    decode_upcall,
     fingerprint,
     upstream,
     upstream_of,
@@ -39,9 +39,8 @@ from ._proxyplan import (
 )
 from ._querier import Action, Event, Querier
 from ._querying import Link, queriers_for, run_queriers
-from ._routed import apply_op, open_routing_socket
 from ._routertable import GroupState, IPAddress, Timers
-from ._routing import interfaces, kernel_counters
+from ._routing import interfaces
 
 RECONCILE_EVERY = 0.5  # seconds: table expiries have no event of their own
 FULL_EVERY = 5.0  # seconds between two reconciles that change nothing (flows expire)
@@ -56,6 +55,7 @@ class ProxyConfig:
     igmp_version: int | None = 3  # None: no IGMP
     mld_version: int | None = 2  # None: no MLD
     timers: Timers = field(default_factory=Timers)
+    plane: str = "auto"  # auto, kernel, userspace (:func:`._mplanes.choose`)
 
 
 def check_config(config: ProxyConfig) -> dict[str, int]:
@@ -94,7 +94,7 @@ class Proxy:
         self.flows = Flows(config.upstream, config.downstream)
         self.links: dict[str, Link] = {}
         self.queriers: dict[str, list[Querier]] = {}
-        self.routing: dict[int, socket.socket] = {}
+        self.planes: dict[int, KernelPlane | UserspacePlane] = {}
         self.applied = Plan()
         self.families: tuple[int, ...] = ()
         self.joined: dict[IPAddress, tuple[socket.socket | None, Filter]] = {}
@@ -124,7 +124,10 @@ class Proxy:
                 families |= {q.config.address.version for q in found}
             self.families = tuple(sorted(families))
             for family in self.families:
-                self.routing[family] = open_routing_socket(family)
+                kind = choose(self.config.plane, family, "mcast proxy")
+                # Every routable group passes the userspace plane's filter: an unknown
+                # one is a miss, which becomes a flow, as the kernel's upcall does.
+                self.planes[family] = open_plane(kind, family, self._miss, filter_groups=False)
             names = (self.config.upstream, *self.config.downstream)
             self.slots = tuple((f, n) for f in self.families for n in names)
             # The slots, before any datagram is asked about.
@@ -139,9 +142,9 @@ class Proxy:
             if sock is not None:
                 sock.close()
         self.joined.clear()
-        for sock in self.routing.values():
-            sock.close()  # the kernel drops the entries and slots with it
-        self.routing.clear()
+        for plane in self.planes.values():
+            plane.close()  # the kernel drops the entries and slots with its socket
+        self.planes.clear()
         for link in self.links.values():
             link.close()
         self.links.clear()
@@ -152,8 +155,8 @@ class Proxy:
         async with trio.open_nursery() as nursery:
             for name, link in self.links.items():
                 nursery.start_soon(run_queriers, link, self.queriers[name], self._heard)
-            for family, sock in self.routing.items():
-                nursery.start_soon(self._read_upcalls, family, sock)
+            for plane in self.planes.values():
+                nursery.start_soon(plane.run)
             nursery.start_soon(self._age)
             while True:
                 with trio.move_on_after(RECONCILE_EVERY):
@@ -171,46 +174,25 @@ class Proxy:
             assert isinstance(named, list)
             self._groups_changed([ipaddress.ip_address(g) for g in named], trio.current_time())
 
-    async def _read_upcalls(self, family: int, sock: socket.socket) -> None:
-        while True:
-            await trio.lowlevel.wait_readable(sock)
-            while True:
-                try:
-                    data = sock.recv(65536)
-                except BlockingIOError:
-                    break
-                except OSError as exc:  # ENOBUFS and the like: counted, not fatal
-                    self.dropped[f"routing socket error {exc.errno}"] += 1
-                    break
-                key = self._upcall(family, data)
-                if key is not None:  # the kernel holds the datagram until its entry is there
-                    self._install_flow(key, trio.current_time())
-
-    def _upcall(self, family: int, data: bytes) -> tuple[IPAddress, IPAddress] | None:
-        """Take one message of a routing socket; the (S, G) of a new flow."""
-        try:
-            upcall = decode_upcall(family, data)
-        except ValueError:
-            self.dropped["malformed upcall"] += 1
-            return None
-        if upcall is None:
-            return None  # an IGMP or MLD message: the queriers read those from the link
+    def _miss(self, family: int, source: IPAddress, group: IPAddress, slot: int) -> None:
+        """A plane's datagram with no entry (the kernel's upcall): a new flow's entry
+        is installed at once, and the datagram goes (the kernel holds it until then;
+        the userspace plane forwards it again)."""
         self.counts["upcalls"] += 1
-        if upcall.kind != NOCACHE:
-            self.dropped[f"upcall type {upcall.kind}"] += 1
-            return None
-        name = self.slot_names.get((family, upcall.slot))
+        name = self.slot_names.get((family, slot))
         if name is None:
             self.dropped["upcall from an unknown slot"] += 1
-            return None
-        if self.flows.upcall(upcall.source, upcall.group, name, trio.current_time()) is not None:
-            return None
-        return (upcall.source, upcall.group)
+            return
+        now = trio.current_time()
+        if self.flows.upcall(source, group, name, now) is not None:
+            return
+        self._install_flow((source, group), now)
 
     async def _age(self) -> None:
         while True:
             await trio.sleep(AGE_EVERY)
-            packets = {key: count[0] for key, count in kernel_counters().items()}
+            packets = {key: c.packets for plane in self.planes.values()
+                       for key, c in plane.counters().items()}  # fmt: skip
             if self.flows.age(packets):
                 self.changed.set()
 
@@ -275,8 +257,7 @@ class Proxy:
         held = self.applied.entries.get(key)
         if remove:
             if held is not None:
-                self._apply(changes(Plan(self.applied.slots, {key: held}),
-                                    Plan(self.applied.slots)))  # fmt: skip
+                self._move(Plan(self.applied.slots, {key: held}), Plan(self.applied.slots))
                 del self.applied.entries[key]
                 self.counts["entries removed"] += 1
                 self.report(Happening("unroute", f"({route.source}, {route.group}) removed",
@@ -285,7 +266,7 @@ class Proxy:
         entry = plan([route], self.indexes, keep=self.applied, interfaces=self.slots).entries[key]
         if held == entry and not again:
             return
-        self._apply(changes(Plan(self.applied.slots), Plan(self.applied.slots, {key: entry})))
+        self._move(Plan(self.applied.slots), Plan(self.applied.slots, {key: entry}))
         self.applied.entries[key] = entry
         self._said_route(route)
 
@@ -303,7 +284,7 @@ class Proxy:
                    interfaces=self.slots)  # fmt: skip
         before = self.applied
         try:
-            self._apply(changes(before, new))
+            self._move(before, new)
         except McastError as exc:  # counted; the next round starts again from what held
             self.dropped["entry refused by the kernel"] += 1
             self.report(Happening("refused", str(exc), {}))
@@ -333,12 +314,12 @@ class Proxy:
                               {"source": route.source, "group": route.group,
                                "inbound": route.inbound, "outbound": outs}))  # fmt: skip
 
-    def _apply(self, ops: list[Op]) -> None:
-        for op in ops:
-            apply_op(self.routing, op)
+    def _move(self, old: Plan, new: Plan) -> None:
+        for plane in self.planes.values():
+            plane.move(old, new)
 
     def _install(self, new: Plan) -> None:
-        self._apply(changes(self.applied, new))
+        self._move(self.applied, new)
         self.applied = new
         self.slot_names = {(s.family, s.number): s.name for s in new.slots.values()}
 
@@ -385,12 +366,19 @@ class Proxy:
 
     def counters(self) -> dict[str, object]:
         dropped = self.dropped + collections.Counter(self.flows.dropped)
+        for plane in self.planes.values():
+            dropped.update(plane.status()["dropped"])
         downstream = {
             name: {q.config.protocol: {"groups": len(q.table.groups),
                                        "refused": dict(q.table.refused)} for q in queriers}
             for name, queriers in self.queriers.items()
         }  # fmt: skip
+        planes = {f"IPv{f}": p.name for f, p in sorted(self.planes.items())}
+        forwarded = sum(p.forwarder.forwarded for p in self.planes.values()
+                        if isinstance(p, UserspacePlane))  # fmt: skip
         return {
+            "planes": planes,
+            **({"forwarded": forwarded} if "userspace" in planes.values() else {}),
             "groups upstream": sum(1 for s, _ in self.joined.values() if s is not None),
             "flows": len(self.flows.flows),
             "flows evicted": self.flows.evicted,

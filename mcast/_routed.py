@@ -1,15 +1,18 @@
-"""The multicast routing daemon: the process that holds a namespace's routing sockets.
+"""The multicast routing daemon: the process that forwards a namespace's static routes.
 
-The kernel keeps multicast routes only while a process holds the multicast
-routing socket (MRT_INIT on a raw IGMP socket for IPv4, MRT6_INIT on a raw
-ICMPv6 socket for IPv6), and drops them all when it closes. ``mcast route``
-writes the routes wanted to this namespace's routes file and starts this
-daemon, or signals it (SIGHUP) to read the file again; the daemon takes the
-kernel from the routes it installed to the routes wanted (:mod:`._mroutes`),
-writes what it holds to the status file, and exits when no route is left.
+``mcast route`` writes the routes wanted (and the plane asked for) to this
+namespace's routes file and starts this daemon, or signals it (SIGHUP) to
+read the file again. The daemon takes each IP version's plane
+(:mod:`._mplanes`) from the routes it installed to the routes wanted
+(:mod:`._mroutes`), writes what it holds to the status file, and exits when
+no route is left.
 
-It also reads the kernel's upcalls (a datagram for a group with no route),
-so that their queue never fills, and counts them.
+On the kernel plane the routes live in the kernel while the daemon holds the
+family's routing socket (MRT_INIT), which also brings the kernel's upcalls
+(a datagram with no route): read so that their queue never fills, and
+counted. On the userspace plane the daemon forwards itself, and its counters
+(per route, and what it dropped by reason) are in the status file, written
+when they move (at most once a second) and at once on SIGUSR1.
 
     python -m mcast._routed
 """
@@ -17,7 +20,7 @@ so that their queue never fills, and counts them.
 from __future__ import annotations
 
 import contextlib
-import errno
+import os
 import signal
 import socket
 import sys
@@ -27,16 +30,14 @@ import trio
 
 from ipv6 import Ipv6Error
 from ipv6.daemons import namespace_file, read_json, run_daemon, say, signal_receiver, write_json
-from ipv6.sockopts import SO_RCVBUFFORCE
 
 from ._errors import McastError
-from ._mroutes import SOL_IP, SOL_IPV6, Op, Plan, Route, changes, plan
+from ._mplanes import KernelPlane, UserspacePlane, choose, of_family, open_plane
+from ._mroutes import Plan, Route, plan
 
 NAME = "multicast routing daemon"
 MODULE = "mcast._routed"
-MRT_INIT = 200  # MRT6_INIT too: the same number at the IPv6 level
-UPCALL_BUFFER = 4 << 20
-_GONE = (errno.ENOENT, errno.EADDRNOTAVAIL, errno.EINVAL)
+STATUS_EVERY = 1.0  # seconds between two status writes while the counters move
 
 
 def routes_path() -> Any:
@@ -60,151 +61,155 @@ def load_routes() -> list[Route]:
     ]
 
 
-def open_routing_socket(family: int) -> socket.socket:
-    """The routing socket of ``family``; McastError when another daemon has it."""
-    if family == 4:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
-        level = SOL_IP
-    else:
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-        level = SOL_IPV6
-    try:
-        sock.setsockopt(level, MRT_INIT, 1)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise McastError(
-                f"another multicast routing daemon (smcroute, pimd, igmpproxy?) holds the "
-                f"IPv{family} routing socket in this namespace"
-            ) from None
-        raise
-    # Room for a burst of upcalls (each a datagram's note, or a whole IGMP message)
-    # while the reader is busy: a lost upcall leaves the kernel's unresolved entry
-    # waiting out its 10 s, and the kernel keeps only a few of those.
-    if SO_RCVBUFFORCE is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, UPCALL_BUFFER)
-    sock.setblocking(False)
-    return sock
-
-
-def apply_op(sockets: dict[int, socket.socket], op: Op) -> bool:
-    """Give the kernel one operation through the routing socket of its family
-    (opened on first use); False when a deletion found its object gone already."""
-    sock = sockets.get(op.family)
-    if sock is None:
-        sock = sockets[op.family] = open_routing_socket(op.family)
-    try:
-        sock.setsockopt(op.level, op.option, op.value)
-    except OSError as exc:
-        if op.action.startswith("delete") and exc.errno in _GONE:
-            return False  # gone already (its interface went)
-        raise McastError(f"the kernel refused to {op.text}: {exc.strerror}") from None
-    return True
-
-
 class Daemon:
     def __init__(self) -> None:
-        self.sockets: dict[int, socket.socket] = {}
+        self.planes: dict[int, KernelPlane | UserspacePlane] = {}
         self.applied = Plan()
-        self.upcalls = 0
         self.generation = -1
+        self.written = 0
+        self.error: str | None = None  # why the last routes file was not applied
+        self.started: set[int] = set()
 
     def reconcile(self) -> bool:
-        """Take the kernel to the routes file; False when no route is left."""
+        """Take the planes to the routes file; False when no route is left."""
         try:
             data = read_json(routes_path(), "multicast routes")
             generation = int(data.get("generation", 0))
+            wanted_plane = str(data.get("plane", "auto"))
             routes = load_routes()
         except (Ipv6Error, ValueError, KeyError, TypeError) as exc:  # kept as it is
             say(NAME, f"the routes file is unreadable ({exc}): the routes stay as they are")
-            self.write_status(f"the routes file is unreadable: {exc}")
+            self.error = f"the routes file is unreadable: {exc}"
+            self.write_status()
             return bool(self.applied.entries)
         error = None
         wanted = None
         try:
             wanted = plan(routes, _indexes(), keep=self.applied)
-            for op in changes(self.applied, wanted):
-                self.apply(op)
+            for family in sorted({r.family for r in routes}):
+                self._open(family, wanted_plane)
+            for family, plane in self.planes.items():
+                plane.move(of_family(self.applied, family), of_family(wanted, family))
             self.applied = wanted
-        except McastError as exc:
-            error = str(exc)
+        except (McastError, Ipv6Error, OSError) as exc:
+            error = str(exc) if not isinstance(exc, OSError) else f"{exc.strerror or exc}"
             say(NAME, f"routes file generation {generation} not applied: {error}")
             if wanted is not None:  # nothing half-installed: back to what was applied
-                for op in changes(wanted, self.applied):
-                    with contextlib.suppress(McastError, OSError):
-                        self.apply(op)
+                for family, plane in self.planes.items():
+                    with contextlib.suppress(McastError, Ipv6Error, OSError):
+                        plane.move(of_family(wanted, family), of_family(self.applied, family))
         self.generation = generation
-        self.write_status(error)
+        self.error = error
+        self.write_status()
         return bool(self.applied.entries)
 
-    def apply(self, op: Op) -> None:
-        if apply_op(self.sockets, op):
-            say(NAME, op.text)
+    def _open(self, family: int, wanted: str) -> None:
+        held = self.planes.get(family)
+        kind = choose(wanted, family, "mcast route")
+        if held is not None:
+            if held.name != kind and wanted != "auto":
+                raise McastError(
+                    f"the IPv{family} routes here run on the {held.name} plane: delete them "
+                    f"before asking for the {kind} plane"
+                )
+            return
+        plane = open_plane(kind, family)
+        if isinstance(plane, KernelPlane):
+            plane.said = lambda text: say(NAME, text)
+        self.planes[family] = plane
+        say(NAME, f"IPv{family} routes on the {plane.name} plane")
 
-    def write_status(self, error: str | None) -> None:
-        write_json(status_path(), {
-            "pid": _pid(),
+    def status(self) -> dict[str, Any]:
+        counters = []
+        for _, plane in sorted(self.planes.items()):
+            if isinstance(plane, UserspacePlane):
+                counters += [
+                    {"group": group, "origin": origin, "packets": c.packets, "bytes": c.bytes,
+                     "wrong_interface": c.wrong_interface}
+                    for (group, origin), c in sorted(plane.counters().items())
+                ]  # fmt: skip
+        self.written += 1
+        return {
+            "pid": os.getpid(),
+            "written": self.written,
             "generation": self.generation,
-            "error": error,
-            "upcalls": self.upcalls,
+            "error": self.error,
+            "planes": {str(f): p.status() for f, p in sorted(self.planes.items())},
+            "counters": counters,
             "slots": [vars(s) for s in self.applied.slots.values()],
             "entries": [
                 {"family": e.family, "source": e.source, "group": e.group}
                 for e in self.applied.entries.values()
             ],
-        }, "multicast routing status")  # fmt: skip
+        }
 
-    async def drain(self, sock: socket.socket) -> None:
-        """Read the kernel's upcalls (no route for a datagram): counted, not acted on."""
-        while True:
-            try:
-                sock.recv(65536)
-                self.upcalls += 1
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(sock)
-            except OSError:
-                await trio.sleep(0.1)
+    def write_status(self) -> None:
+        write_json(status_path(), self.status(), "multicast routing status")
+
+    def counters_mark(self) -> tuple[object, ...]:
+        """What moves when a userspace plane forwards or drops: a new mark, a new status."""
+        marks: list[object] = []
+        for plane in self.planes.values():
+            if isinstance(plane, UserspacePlane):
+                f = plane.forwarder
+                marks += [f.forwarded, f.misses, sum(f.dropped.values()),
+                          sum(plane.send_errors.values())]  # fmt: skip
+            else:
+                marks.append(plane.upcalls)
+        return tuple(marks)
+
+    def close(self) -> None:
+        for plane in self.planes.values():
+            plane.close()  # kernel: the routes go with the routing socket
+        self.applied = Plan()
 
 
 def _indexes() -> dict[str, int]:
     return {name: index for index, name in socket.if_nameindex()}
 
 
-def _pid() -> int:
-    import os
-
-    return os.getpid()
+async def _report(daemon: Daemon) -> None:
+    """Write the status when the counters move (at most every STATUS_EVERY seconds)."""
+    last = daemon.counters_mark()
+    while True:
+        await trio.sleep(STATUS_EVERY)
+        mark = daemon.counters_mark()
+        if mark != last:
+            last = mark
+            await trio.to_thread.run_sync(daemon.write_status)
 
 
 async def serve() -> int:
     daemon = Daemon()
-    with signal_receiver(signal.SIGHUP, signal.SIGTERM) as signals:
+    with signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGUSR1) as signals:
         if not daemon.reconcile():
+            daemon.close()
+            daemon.write_status()
             return 0
         async with trio.open_nursery() as nursery:
-            watched: set[int] = set()
 
             def watch() -> None:
-                for family, sock in daemon.sockets.items():
-                    if family not in watched:
-                        watched.add(family)
-                        nursery.start_soon(daemon.drain, sock)
+                for family, plane in daemon.planes.items():
+                    if family not in daemon.started:
+                        daemon.started.add(family)
+                        nursery.start_soon(plane.run)
 
             watch()
+            nursery.start_soon(_report, daemon)
             async for signum in signals:
                 if signum == signal.SIGTERM:
-                    say(NAME, "SIGTERM: the routes go with the routing sockets")
+                    say(NAME, "SIGTERM: the routes go with the planes")
                     break
+                if signum == signal.SIGUSR1:
+                    daemon.write_status()
+                    continue
                 if not daemon.reconcile():
                     say(NAME, "no route left")
                     break
                 watch()
             nursery.cancel_scope.cancel()
-    for sock in daemon.sockets.values():
-        sock.close()
-    daemon.applied = Plan()
-    daemon.write_status(None)
+    daemon.close()
+    daemon.write_status()
     return 0
 
 

@@ -31,7 +31,7 @@ START_TIMEOUT = 5.0
 
 @dataclass
 class RouteRow(Result):
-    """One route as ``mcast route show`` prints it, with the kernel's counters."""
+    """One route as ``mcast route show`` prints it, with its plane's counters."""
 
     group: str
     source: str | None
@@ -41,6 +41,20 @@ class RouteRow(Result):
     packets: int | None
     bytes: int | None
     wrong_interface: int | None
+    plane: str | None  # kernel, userspace; None when no daemon holds it
+
+
+@dataclass
+class PlaneStatus(Result):
+    """One IP version's forwarding plane, as ``mcast route status`` prints it."""
+
+    family: int
+    plane: str  # kernel, userspace
+    why: str  # why this plane
+    forwarded: int | None  # datagrams forwarded (the userspace plane counts them)
+    copies: int | None  # copies sent out (one per outbound interface)
+    dropped: dict[str, int]  # by reason
+    upcalls: int | None  # the kernel's notes of datagrams with no route
 
 
 def interfaces() -> dict[str, tuple[int, bool]]:
@@ -65,20 +79,20 @@ def _check_interfaces(route: Route) -> None:
             raise McastBadInput(f"{name} cannot carry multicast (no MULTICAST flag)")
 
 
-def _wanted() -> tuple[list[Route], int]:
-    """The routes wanted now. Routes live only while the daemon holds the routing
-    socket: without a daemon the file is stale (a stopped daemon's, or another
-    namespace's whose inode this one reuses) and no route is wanted."""
+def _wanted() -> tuple[list[Route], int, str]:
+    """The routes wanted now, and the plane asked for. Routes live only while the
+    daemon runs: without it the file is a stopped daemon's, and no route is wanted."""
     data = read_json(_routed.routes_path(), "multicast routes")
     generation = int(data.get("generation", 0))
     if _daemon_pid() is None:
-        return [], generation
-    return _routed.load_routes(), generation
+        return [], generation, "auto"
+    return _routed.load_routes(), generation, str(data.get("plane", "auto"))
 
 
-def _write(routes: list[Route], generation: int) -> None:
+def _write(routes: list[Route], generation: int, plane: str) -> None:
     write_json(_routed.routes_path(), {
         "generation": generation,
+        "plane": plane,
         "routes": [
             {"group": r.group, "source": r.source, "inbound": r.inbound,
              "outbound": [list(o) for o in r.outbound]}
@@ -96,10 +110,15 @@ def _daemon_pid() -> int | None:
     return int(pid) if pid is not None and alive(pid, _routed.MODULE) else None
 
 
-def _apply(routes: list[Route], before: list[Route], generation: int) -> None:
+def _apply(routes: list[Route], before: list[Route], generation: int, plane: str,
+           old_plane: str) -> None:  # fmt: skip
     """Write ``routes`` and have the daemon install them; on its refusal, put
     ``before`` back and raise the daemon's reason."""
-    _write(routes, generation)
+    from ._mplanes import choose
+
+    for family in sorted({r.family for r in routes}):
+        choose(plane, family, "mcast route")  # a plane the kernel lacks: refused here, at once
+    _write(routes, generation, plane)
     started = None
     pid = _daemon_pid()
     if pid is None:
@@ -115,7 +134,7 @@ def _apply(routes: list[Route], before: list[Route], generation: int) -> None:
             started is None or status.get("pid") == started.pid
         ):
             if status.get("error"):
-                _write(before, generation + 1)  # as it was; the daemon follows, or has exited
+                _write(before, generation + 1, old_plane)  # as it was; the daemon follows
                 pid = _daemon_pid()
                 if pid is not None:
                     os.kill(pid, signal.SIGHUP)
@@ -123,10 +142,10 @@ def _apply(routes: list[Route], before: list[Route], generation: int) -> None:
             return
         if started is not None and started.poll() is not None:
             why = why_stopped(_routed.log_path(), started.pid, started)
-            _write(before, generation + 1)
+            _write(before, generation + 1, old_plane)
             raise McastError(f"the multicast routing daemon stopped: {why}")
         time.sleep(0.02)
-    _write(before, generation + 1)
+    _write(before, generation + 1, old_plane)
     raise McastError(f"the multicast routing daemon did not answer in {START_TIMEOUT:g} s")
 
 
@@ -145,18 +164,31 @@ def _one_at_a_time() -> contextlib.AbstractContextManager[None]:
     return locked(_routed.routes_path())
 
 
-def add_route(route: Route) -> None:
-    """Install ``route`` (replacing one of the same group, source and inbound interface)."""
+def _plane_for(asked: str | None, held: str) -> str:
+    """The plane a change runs on: the one asked for, else the one the routes here
+    already use (``auto`` for the first route)."""
+    from ._mplanes import PLANES
+
+    if asked is None:
+        return held
+    if asked not in PLANES:
+        raise McastBadInput(f"--plane {asked!r}: choose auto, kernel or userspace")
+    return asked
+
+
+def add_route(route: Route, plane: str | None = None) -> None:
+    """Install ``route`` (replacing one of the same group, source and inbound
+    interface), on ``plane`` (auto, kernel, userspace; None: as the routes here)."""
     need_privilege()
     _check_interfaces(route)
     with _one_at_a_time():
-        before, generation = _wanted()
+        before, generation, held = _wanted()
         routes = [r for r in before if r.key != route.key] + [route]
         plan(routes, {name: index for name, (index, _) in interfaces().items()})  # early
-        _apply(routes, before, generation + 1)
+        _apply(routes, before, generation + 1, _plane_for(plane, held), held)
 
 
-def set_routes(routes: list[Route]) -> None:
+def set_routes(routes: list[Route], plane: str | None = None) -> None:
     """Make ``routes`` this namespace's routes, all at once (a routes file's
     transaction): checked whole, then installed, or nothing changes."""
     need_privilege()
@@ -166,29 +198,44 @@ def set_routes(routes: list[Route]) -> None:
     for route in routes:
         _check_interfaces(route)
     with _one_at_a_time():
-        before, generation = _wanted()
+        before, generation, held = _wanted()
         plan(routes, {name: index for name, (index, _) in interfaces().items()})  # early
-        _apply(routes, before, generation + 1)
+        _apply(routes, before, generation + 1, _plane_for(plane, held), held)
 
 
 def delete_route(group: str, source: str | None, inbound: str) -> None:
     need_privilege()
     key = (str(ipaddress.ip_address(group)), source and str(ipaddress.ip_address(source)), inbound)
     with _one_at_a_time():
-        before, generation = _wanted()
+        before, generation, held = _wanted()
         routes = [r for r in before if r.key != key]
         if len(routes) == len(before):
             origin = f"({source or '*'}, {group})"
             raise McastBadInput(f"no route for {origin} from {inbound}")
-        _apply(routes, before, generation + 1)
+        _apply(routes, before, generation + 1, held, held)
+
+
+def _fresh_status() -> dict[str, Any]:
+    """The daemon's status, written at our asking (its userspace counters move)."""
+    from ipv6.daemons import ask_status
+
+    pid = _daemon_pid()
+    if pid is None:
+        return _status()
+    return ask_status(pid, _status)
 
 
 def show_routes() -> list[RouteRow]:
-    routes, _ = _wanted()
-    status = _status()
+    routes, _, _ = _wanted()
     running = _daemon_pid() is not None
+    status = _fresh_status() if running else {}
     installed = {(e["group"], e["source"]) for e in status.get("entries", [])} if running else set()
+    planes = {int(f): p.get("plane") for f, p in status.get("planes", {}).items()}
+    from ._mplanes import kernel_counters
+
     counters = kernel_counters()
+    for c in status.get("counters", []):
+        counters[c["group"], c["origin"]] = (c["packets"], c["bytes"], c["wrong_interface"])
     rows = []
     for r in sorted(routes, key=_order):
         count = counters.get((r.group, r.source or ("0.0.0.0" if ":" not in r.group else "::")))
@@ -198,39 +245,37 @@ def show_routes() -> list[RouteRow]:
             installed=(r.group, r.source) in installed,
             packets=count[0] if count else None, bytes=count[1] if count else None,
             wrong_interface=count[2] if count else None,
+            plane=planes.get(r.family) if running else None,
         ))  # fmt: skip
     return rows
+
+
+def plane_status() -> list[PlaneStatus]:
+    """Each IP version's plane that forwards routes here, with what it counted."""
+    if _daemon_pid() is None:
+        return []
+    status = _fresh_status()
+    asked = str(read_json(_routed.routes_path(), "multicast routes").get("plane", "auto"))
+    out = []
+    for family_text, p in sorted(status.get("planes", {}).items()):
+        family = int(family_text)
+        kind = str(p.get("plane"))
+        if kind == "kernel":
+            why = f"the kernel has IPv{family} multicast routing"
+        elif asked == "userspace":
+            why = "asked for (--plane userspace)"
+        else:
+            why = f"the kernel has no IPv{family} multicast routing"
+        out.append(PlaneStatus(family, kind, why, p.get("forwarded"), p.get("copies"),
+                               dict(p.get("dropped", {})), p.get("upcalls")))  # fmt: skip
+    return out
 
 
 def _order(route: Route) -> tuple[str, str, str]:
     return (route.group, route.source or "", route.inbound)
 
 
-def kernel_counters() -> dict[tuple[str, str], tuple[int, int, int]]:
-    """(group, origin) -> (packets, bytes, wrong interface), from the kernel's tables."""
-    out: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for name, width in (("ip_mr_cache", 8), ("ip6_mr_cache", 32)):
-        try:
-            with open(f"/proc/thread-self/net/{name}", encoding="ascii") as table:
-                lines = table.read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) < 6 or fields[2] == "-1":  # unresolved: no route
-                continue
-            group, origin = (_address(f, width) for f in fields[:2])
-            out[group, origin] = (int(fields[3]), int(fields[4]), int(fields[5]))
-    return out
-
-
-def _address(text: str, width: int) -> str:
-    if width == 8:  # an IPv4 address as the kernel prints a __be32 with %08X
-        return str(ipaddress.IPv4Address(bytes.fromhex(text)[::-1]))
-    return str(ipaddress.IPv6Address(bytes.fromhex(text.replace(":", ""))))  # 32 hex digits
-
-
 def routes_plan() -> Plan:
     """What the daemon holds now (for tests and ``show``)."""
-    routes, _ = _wanted()
+    routes, _, _ = _wanted()
     return plan(routes, {name: index for name, (index, _) in interfaces().items()})

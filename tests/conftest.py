@@ -12,6 +12,13 @@
   else (a user's lab, a second test run's) is neither reported nor removed.
 - ``lab`` gives a test a running lab from a config, under a unique name, and
   takes it down afterwards.
+- A test marked ``needs_feature(NAME, ...)`` needs kernel features
+  (``ipv6 capabilities`` names them): where the kernel lacks one, and the
+  toolkit has no other way, it is skipped with the feature's name, under
+  CI=true too (a kernel option is the machine's, not a broken test), and the
+  run ends with the features this machine lacks and the tests that did not
+  run for them. A test of a path with a fallback runs on the fallback (its
+  kernel case alone carries the mark).
 """
 
 from __future__ import annotations
@@ -40,7 +47,11 @@ def missing_privilege() -> list[str]:
     return missing_privileges()
 
 
+_LACKED: dict[str, list[str]] = {}  # feature -> the tests skipped for it
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _skip_what_the_kernel_lacks(items)
     missing = missing_privilege()
     if not missing:
         return
@@ -52,6 +63,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.usefixtures("_fail_without_root"))
         else:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _skip_what_the_kernel_lacks(items: list[pytest.Item]) -> None:
+    marked = [(item, m) for item in items for m in item.iter_markers("needs_feature")]
+    if not marked:
+        return
+    from ipv6.capabilities import ABSENT, FEATURES, capabilities
+
+    found = {f.name: f for f in capabilities()}
+    titles = {f.name: f for f in FEATURES}
+    for item, mark in marked:
+        for name in mark.args:
+            assert name in titles, f"{item.nodeid}: needs_feature({name!r}) names no feature"
+            if found[name].state == ABSENT:
+                feature = titles[name]
+                item.add_marker(pytest.mark.skip(
+                    reason=f"this kernel lacks {feature.title} ({feature.config})"
+                ))  # fmt: skip
+                _LACKED.setdefault(name, []).append(item.nodeid)
+                break
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _LACKED:
+        return
+    from ipv6.capabilities import FEATURES
+
+    titles = {f.name: f for f in FEATURES}
+    terminalreporter.section("kernel features this machine lacks")
+    for name, tests in sorted(_LACKED.items()):
+        feature = titles[name]
+        terminalreporter.write_line(
+            f"{name} ({feature.config}): {len(tests)} tests did not run; without it: "
+            f"{feature.without}"
+        )
+        for nodeid in tests:
+            terminalreporter.write_line(f"    {nodeid}")
 
 
 @pytest.fixture

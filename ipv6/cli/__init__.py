@@ -16,13 +16,15 @@ Addresses explained and derived (addr), this host's interfaces, ping with
 zones, labs of network namespaces joined by veth links and bridges, 6to4
 and 6in4 tunnels (6to4cfg, tunnel), NAT64 and SIIT translators (nat64)
 with DNS64 (dns64) and a CLAT (clat), and the seeds' Ipv6.exe subcommands
-(if, ifc, ifd, nc, ncf, rc, rcf, bc, adu, spt, spu, rt, rtu).
+(if, ifc, ifd, nc, ncf, rc, rcf, bc, adu, spt, spu, rt, rtu); what this
+kernel has of what they use (capabilities).
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import (
         addr,
+        capabilities,
         dns64,
         dualstack,
         interfaces,
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser, commands = kit.program("ipv6", DESCRIPTION)
     addr.register(commands)
+    capabilities.register(commands)
     dns64.register(commands)
     dualstack.register(commands)
     interfaces.register(commands)

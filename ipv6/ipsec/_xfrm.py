@@ -9,10 +9,8 @@ and when the kernel refuses a step, the steps already made are undone.
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
-from ipaddress import IPv6Address
 from typing import Any
 
 from .._errors import Ipv6Error
@@ -31,8 +29,6 @@ from ._xfrmmsg import (
     new_policy,
     new_sa,
 )
-
-PROBE_SPI = 0xFFFFFF42
 
 
 class XfrmError(Ipv6Error):
@@ -71,18 +67,11 @@ class _Socket:
                 return found
 
 
-@functools.cache
 def kernel_has_ah() -> bool:
-    """Whether this kernel makes AH states (a probe state is added and removed)."""
-    probe = Association(0, PROBE_SPI, IPv6Address("::1"), "HMAC-MD5", bytes(16), "INBOUND", 0)
-    try:
-        with _Socket() as xfrm:
-            if xfrm.ask(new_sa, probe) != 0:
-                return False
-            xfrm.ask(delete_sa, probe)
-    except OSError:
-        return False
-    return True
+    """Whether this kernel makes AH states (the capability probe's answer)."""
+    from .._probe import has
+
+    return has("xfrm_ah")
 
 
 def _steps(old: Active, new: Active) -> list[tuple[Any, Any, Any]]:

@@ -9,6 +9,7 @@ reason in words, and the caller decides what to undo.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -278,9 +279,13 @@ def _in_namespace_argv(namespace: str, argv: tuple[str, ...]) -> list[str]:
 
 def remove_namespaces(namespaces: list[str]) -> list[str]:
     """Stop what runs in them and remove them, last made first; returns those removed."""
+    from .._statefile import forget_namespace
+
     removed = []
     for name in reversed(namespaces):
         _netns.stop_processes(name)
+        with contextlib.suppress(OSError):  # its toolkit state goes with it
+            forget_namespace(os.stat(_netns.path_of(name)).st_ino)
         if _netns.remove(name):
             removed.append(name)
     return removed

@@ -8,7 +8,6 @@ service, and the command says which it used.
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import socket
@@ -152,20 +151,11 @@ def default_router(spec: TunnelSpec) -> str | None:
 # --- the kernel plane ------------------------------------------------------------------------
 
 
-@functools.cache
 def kernel_has_sit() -> bool:
-    """Whether this kernel makes sit devices (creates and removes a probe device once)."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    """Whether this kernel makes sit devices (the capability probe's answer)."""
+    from .._probe import has
 
-    probe = f"sitprobe{os.getpid() % 100000}"
-    with IPRoute() as ipr:
-        try:
-            ipr.link("add", ifname=probe, kind="sit", sit_local="0.0.0.0")
-        except NetlinkError:
-            return False
-        ipr.link("del", index=ipr.link_lookup(ifname=probe)[0])
-    return True
+    return has("sit")
 
 
 def _kernel_add(spec: TunnelSpec) -> None:

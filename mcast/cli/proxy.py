@@ -19,10 +19,12 @@ every group some downstream member wants, with the source filter their
 memberships merge to (an EXCLUDE member and an INCLUDE member of one group
 merge to EXCLUDE). A datagram from S goes down only to the links whose
 members want S, and from a downstream link also goes up. The entry goes when
-the last member does. Holds the namespace's multicast routing sockets:
-another routing daemon (mcast route's, smcroute, pimd, igmpproxy) here is
-refused. Needs CAP_NET_ADMIN and CAP_NET_RAW. Runs until interrupted or
---duration passes; SIGUSR1 prints the counters."""
+the last member does. Forwards on the kernel's multicast routing where the
+kernel has it (holding the namespace's routing sockets), else on the
+toolkit's userspace plane (--plane); either way another routing daemon
+(mcast route's, smcroute, pimd, igmpproxy) here is refused. Needs
+CAP_NET_ADMIN and CAP_NET_RAW. Runs until interrupted or --duration passes;
+SIGUSR1 prints the counters."""
 
 
 def register(commands: Any) -> None:
@@ -40,6 +42,11 @@ def register(commands: Any) -> None:
     proxy.add_argument("--response-interval", type=float, default=10.0,
                        help="max response time, seconds")  # fmt: skip
     proxy.add_argument("--duration", type=float, help="stop after this many seconds")
+    proxy.add_argument(
+        "--plane", choices=("auto", "kernel", "userspace"), default="auto",
+        help="where datagrams are forwarded: the kernel's multicast routing or the toolkit's "
+        "userspace plane (auto, the default: the kernel's where it has it)",
+    )  # fmt: skip
     kit.add_json(proxy)
 
 
@@ -56,6 +63,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         args.igmp_version or None,
         args.mld_version or None,
         Timers(query_interval=args.interval, query_response_interval=args.response_interval),
+        args.plane,
     )
     check_config(config)
     need_privilege("an IGMP/MLD proxy")
@@ -88,8 +96,9 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
                                     f"{q.config.address}" for q in found)
             for name, found in proxy.queriers.items()
         )  # fmt: skip
-        print(f"proxy: upstream {config.upstream}; downstream {queriers}", file=sys.stderr,
-              flush=True)  # fmt: skip
+        planes = ", ".join(f"IPv{f} on the {p.name} plane" for f, p in sorted(proxy.planes.items()))
+        print(f"proxy: upstream {config.upstream}; downstream {queriers}; forwarding {planes}",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     def say_counters() -> None:
         if held:

@@ -10,23 +10,35 @@ from ipv6.cli import kit
 DESCRIPTION = """\
 Static multicast routes, IPv4 and IPv6: (S,G) with --source, (*,G) without.
 A datagram of GROUP arriving on the --in interface is forwarded out of each
---out interface whose TTL threshold it meets (--ttl-threshold, default 1),
-its TTL one less. The routes live in the kernel while the toolkit's routing
-daemon of this namespace holds its routing socket: the first route starts it,
-the last one's deletion stops it. Give IF:N to --out for a threshold of one
-interface. Another routing daemon (smcroute, pimd) here is refused."""
+--out interface whose TTL threshold its TTL is above (--ttl-threshold,
+default 1), its TTL one less. The toolkit's routing daemon of this namespace
+forwards them: the first route starts it, the last one's deletion stops it.
+Give IF:N to --out for a threshold of one interface.
+
+Two planes: the kernel's multicast routing (the routes live in the kernel
+while the daemon holds its routing socket; another routing daemon here, such
+as smcroute or pimd, is refused), or the userspace plane, where the daemon
+reads each datagram off the --in interface and sends its copies itself, for
+kernels built without multicast routing (CONFIG_IP_MROUTE,
+CONFIG_IPV6_MROUTE). --plane auto (the default) takes the kernel's where the
+kernel has it; 'mcast route status' says which runs and what it dropped."""
 
 
 def register(commands: Any) -> None:
     _, sub = kit.group(commands, "route", "static multicast routes", DESCRIPTION)
     add = kit.subcommand(sub, "add", cmd_add, "add (or replace) a route")
     _route_arguments(add)
+    _plane_argument(add)
     delete = kit.subcommand(sub, "delete", cmd_delete, "delete a route")
     delete.add_argument("group", metavar="GROUP")
     delete.add_argument("--source", "-s", metavar="S")
     delete.add_argument("--in", dest="inbound", required=True, metavar="IF")
-    show = kit.subcommand(sub, "show", cmd_show, "the routes, with the kernel's counters")
+    show = kit.subcommand(sub, "show", cmd_show, "the routes, with their plane's counters")
     kit.add_json(show)
+    status = kit.subcommand(
+        sub, "status", cmd_status, "which plane forwards each IP version's routes, and its drops"
+    )
+    kit.add_json(status)
     load = kit.subcommand(
         sub, "load", cmd_load, "make a file's routes the routes here, in one transaction",
         description="Each line of FILE is what 'mcast route add' takes (GROUP [--source S] "
@@ -34,6 +46,15 @@ def register(commands: Any) -> None:
         "routes here, all at once: a wrong line or a kernel refusal changes nothing.",
     )  # fmt: skip
     load.add_argument("file", metavar="FILE", help="the routes file (-: standard input)")
+    _plane_argument(load)
+
+
+def _plane_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plane", choices=("auto", "kernel", "userspace"), default=None,
+        help="where datagrams are forwarded: the kernel's multicast routing or the toolkit's "
+        "userspace plane (default: as the routes here, else auto: the kernel's where it has it)",
+    )  # fmt: skip
 
 
 def _route_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +105,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             routes.append(check_route(one.group, one.source, one.inbound, _outbound(one)))
         except McastBadInput as exc:
             raise McastBadInput(f"{args.file} line {number}: {exc}") from None
-    set_routes(routes)
+    set_routes(routes, args.plane)
     print(f"{len(routes)} routes from {args.file}")
     for route in routes:
         print(f"route {route.text()}")
@@ -109,7 +130,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from .._routing import add_route
 
     route = check_route(args.group, args.source, args.inbound, _outbound(args))
-    add_route(route)
+    add_route(route, args.plane)
     print(f"route {route.text()}")
     return 0
 
@@ -137,12 +158,35 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     table = [
         [r.group, r.source or "*", r.inbound,
-         ", ".join(f"{o['interface']} ttl>={o['ttl_threshold']}" for o in r.outbound),
-         "yes" if r.installed else "NO", _n(r.packets), _n(r.bytes), _n(r.wrong_interface)]
+         ", ".join(f"{o['interface']} ttl>{o['ttl_threshold']}" for o in r.outbound),
+         "yes" if r.installed else "NO", r.plane or "-", _n(r.packets), _n(r.bytes),
+         _n(r.wrong_interface)]
         for r in rows
     ]  # fmt: skip
-    print(kit.table(table, ["GROUP", "SOURCE", "IN", "OUT", "INSTALLED", "PACKETS", "BYTES",
-                            "WRONG IF"]))  # fmt: skip
+    print(kit.table(table, ["GROUP", "SOURCE", "IN", "OUT", "INSTALLED", "PLANE", "PACKETS",
+                            "BYTES", "WRONG IF"]))  # fmt: skip
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ipv6 import counts_text
+
+    from .._routing import plane_status
+
+    planes = plane_status()
+    if args.json:
+        kit.print_json(planes)
+        return 0
+    if not planes:
+        print("no multicast routes: no plane runs")
+        return 0
+    for p in planes:
+        print(f"IPv{p.family}: the {p.plane} plane ({p.why})")
+        if p.forwarded is not None:
+            print(f"  forwarded {p.forwarded} datagrams as {p.copies} copies")
+        if p.upcalls is not None:
+            print(f"  upcalls {p.upcalls} (datagrams the kernel had no route for)")
+        print(f"  dropped: {counts_text(p.dropped, 'none')}")
     return 0
 
 

@@ -69,6 +69,31 @@ async def joined(host: Any, group: str, interface: str = "eth0") -> None:
             await trio.sleep(0.05)
 
 
+async def address_ready(host: Any, address: str, interface: str = "eth0") -> None:
+    """Until ``address`` on ``host`` can be used (an IPv6 one past its DAD)."""
+    with trio.fail_after(30):
+        while True:
+            shown = (await host.run(["ip", "addr", "show", "dev", interface])).stdout.decode()
+            line = next((w for w in shown.splitlines() if f" {address}/" in w), "")
+            if line and "tentative" not in line:
+                return
+            await trio.sleep(0.05)
+
+
+async def routing_daemon_ready(host: Any, interfaces: tuple[str, ...] = ()) -> None:
+    """Until a routing daemon (smcroute, say) holds ``host``'s IPv4 routing socket (a
+    raw IGMP socket is open: MRT_INIT follows it at once) and has given the kernel a
+    slot for each of ``interfaces``."""
+    with trio.fail_after(30):
+        while True:
+            raw = (await host.run(["cat", "/proc/net/raw"])).stdout.decode()
+            held = any(line.split()[1].endswith(":0002") for line in raw.splitlines()[1:])
+            vifs = (await host.run(["cat", "/proc/net/ip_mr_vif"], check=False)).stdout.decode()
+            if held and all(f" {name} " in f" {vifs} " for name in interfaces):
+                return
+            await trio.sleep(0.05)
+
+
 async def mcast(host: Any, *args: str, check: bool = True) -> Any:
     """``python -m mcast ARGS`` in a lab host; its exit status must be 0 when ``check``."""
     done = await host.run([sys.executable, "-m", "mcast", *args], check=False)
@@ -124,10 +149,9 @@ async def start(host: Any, tmp_path: Path, *command: str) -> tuple[trio.Process,
     argv = host.argv([sys.executable, "-m", "mcast", *command])
     with open(out, "wb") as o, open(err, "wb") as e:
         process = await trio.lowlevel.open_process(argv, stdout=o, stderr=e)
-    with trio.fail_after(15):
+    with trio.fail_after(15):  # its first line: it is set up
         while not err.read_text():
             await trio.sleep(0.05)
-    await trio.sleep(0.3)
     return process, out, err
 
 
@@ -144,6 +168,20 @@ def last_counters(text: str) -> dict[str, Any]:
         if line.startswith("{") and '"event": "counters"' in line:
             return dict(json.loads(line))
     raise AssertionError(f"no counters in {text[-2000:]!r}")
+
+
+async def settled(read: Any, mark: Any) -> dict[str, Any]:
+    """A service's counters once it has taken in what was sent to it: two readings
+    (``await read()``) 0.2 s apart agree on ``mark(counters)``. A deadline, not a
+    guess at how long a loaded machine takes."""
+    last = await read()
+    with trio.fail_after(60):
+        while True:
+            await trio.sleep(0.2)
+            now = await read()
+            if mark(now) == mark(last):
+                return dict(now)
+            last = now
 
 
 async def counters_now(process: Any, out: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ INDEXES = {"eth0": 2, "eth1": 3, "eth2": 4}
 def test_a_route_is_checked_and_told_in_one_line() -> None:
     route = check_route("232.1.1.1", "10.0.1.2", "eth0", [("eth2", 5), ("eth1", 1)])
     assert route.outbound == (("eth1", 1), ("eth2", 5))
-    assert route.text() == "(10.0.1.2, 232.1.1.1) from eth0 to eth1 ttl>=1, eth2 ttl>=5"
+    assert route.text() == "(10.0.1.2, 232.1.1.1) from eth0 to eth1 ttl>1, eth2 ttl>5"
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,13 @@ from typing import Any
 
 import psutil
 import pytest
-import trio
 
 from mcast._frames import encode_ipv4_igmp, ethernet
 from mcast._igmp import GroupRecord, IgmpV3Report
 from mcast._proxyplan import MAX_FLOWS
 from mcast._routertable import MAX_GROUPS
 from mcast._wirecommon import RecordType
-from tests.mcast.labs import arrivals, counters_now, last_counters, start, stop
+from tests.mcast.labs import arrivals, counters_now, last_counters, settled, start, stop
 
 pytestmark = pytest.mark.needs_root
 
@@ -30,6 +29,15 @@ IGMPV3_ROUTERS = ipaddress.IPv4Address("224.0.0.22")
 REPORTED = ipaddress.IPv4Address("239.50.0.0")  # the reports' groups count up from here
 FLOODED = ipaddress.IPv4Address("239.60.0.0")  # the flood's groups count up from here
 FLOOD_GROUPS = 6000
+
+
+def _table(counters: dict[str, Any]) -> object:
+    table = counters["downstream"]["eth1"]["igmp"]
+    return (table["groups"], table["refused"])
+
+
+def _upcalls(counters: dict[str, Any]) -> object:
+    return counters.get("upcalls")
 
 
 def report_many(count: int) -> None:
@@ -60,7 +68,7 @@ def flood(seconds: float) -> int:
 
 
 async def test_the_proxy_survives_a_report_flood_and_a_flow_flood(
-    lab, tmp_path: Path, figures: Any
+    lab, plane, tmp_path: Path, figures: Any
 ) -> None:
     async with lab(LAB) as running:
         r, s, m1 = running.host("r"), running.host("s"), running.host("m1")
@@ -69,12 +77,11 @@ async def test_the_proxy_survives_a_report_flood_and_a_flow_flood(
         rss_before = psutil.Process(proxy.pid).memory_info().rss
         reported = MAX_GROUPS + 176
         await m1.run_sync(report_many, reported)
-        await trio.sleep(1.0)
-        after_reports = await counters_now(proxy, out)
+        after_reports = await settled(lambda: counters_now(proxy, out), _table)
         began = time.monotonic()
         sent = await s.run_sync(flood, 6.0)
         took = time.monotonic() - began
-        await trio.sleep(1.0)
+        await settled(lambda: counters_now(proxy, out), _upcalls)  # the flood taken in
         # Still serving: a member of a group the table holds (it is full) gets the
         # group's traffic through r, a flow that came after the flood.
         held = str(REPORTED + 5)

@@ -44,8 +44,12 @@ async def proxy(host: Any, *extra: str) -> AsyncIterator[list[dict[str, Any]]]:
 
         nursery.start_soon(read)
         try:
-            await trio.sleep(0.7)  # its queriers up, its routing sockets held
-            assert process.returncode is None, (await stderr.receive_some(4096)).decode()
+            said = b""  # until it says it runs: its links open, its planes held
+            with trio.fail_after(30):
+                while b"proxy: upstream" not in said:
+                    chunk = await stderr.receive_some(4096)
+                    assert chunk, f"the proxy ended: {said.decode()}"
+                    said += chunk
             yield events
         finally:
             process.terminate()
@@ -76,7 +80,7 @@ async def wire(running: Any, group: str, send_from: str | None = None) -> int:
 
 
 @pytest.mark.parametrize("group", ["239.6.6.6", "ff1e::6"], ids=["ipv4", "ipv6"])
-async def test_traffic_flows_down_while_a_member_is_there(lab, group: str) -> None:
+async def test_traffic_flows_down_while_a_member_is_there(lab, plane, group: str) -> None:
     async with lab(LAB) as running:
         r = running.host("r")
         assert await arrivals(running, group, ttl=5) == []  # no proxy: nothing crosses r
@@ -132,7 +136,7 @@ async def upstream_joins(r: Any, group: str) -> list[tuple[str, list[str]]]:
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, family: str) -> None:
+async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, plane, family: str) -> None:
     group, s1, s2, s3, prefix, reports_filter, src_field, report_fields = FAMILIES[family]
     async with lab(LAB) as running:
         r, s = running.host("r"), running.host("s")
@@ -185,6 +189,7 @@ async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, family: str) -> Non
         assert modes == ["include", "exclude"]
 
 
+@pytest.mark.needs_feature("ip_mroute")
 async def test_igmpproxy_configured_alike_forwards_alike(lab) -> None:
     """The oracle for the IGMP half: igmpproxy (Debian's) on r, then the toolkit's
     proxy. While m1 is a member, r's upstream membership and what m1 receives are
@@ -228,7 +233,7 @@ async def test_igmpproxy_configured_alike_forwards_alike(lab) -> None:
     assert results["mcast proxy"] == results["igmpproxy"]
 
 
-async def test_bad_input_and_a_second_routing_daemon_are_one_line(lab) -> None:
+async def test_bad_input_and_a_second_routing_daemon_are_one_line(lab, plane) -> None:
     async with lab(LAB) as running:
         r = running.host("r")
         for args, words, code in (
@@ -260,7 +265,7 @@ async def test_bad_input_and_a_second_routing_daemon_are_one_line(lab) -> None:
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
 async def test_the_upstream_join_follows_a_report_within_the_response_time(
-    lab, family: str
+    lab, plane, family: str
 ) -> None:
     """tshark on r (all its interfaces, one clock): m1's report on lan2, then r's
     own report for the group on lan1, well within the query response interval

@@ -11,7 +11,8 @@ import sys
 import pytest
 import trio
 
-from tests.mcast.labs import arrivals, mcast
+from ipv6.capabilities import PRETEND_ENV
+from tests.mcast.labs import address_ready, arrivals, mcast, routing_daemon_ready
 
 pytestmark = pytest.mark.needs_root
 
@@ -26,7 +27,7 @@ LAB = "routed-multicast"
     ],
     ids=["ipv4", "ipv6"],
 )
-async def test_static_routes_forward_as_asked(lab, group: str, other_source) -> None:
+async def test_static_routes_forward_as_asked(lab, plane, group: str, other_source) -> None:
     v6 = ":" in group
     source = "2001:db8:1::2" if v6 else "10.1.0.2"
     async with lab(LAB) as running:
@@ -37,6 +38,7 @@ async def test_static_routes_forward_as_asked(lab, group: str, other_source) -> 
         shown = json.loads((await mcast(r, "route", "show", "--json")).stdout)
         (row,) = shown
         assert row["installed"] and row["packets"] == 3 and row["source"] is None
+        assert row["plane"] == plane
         # A threshold above the datagrams' TTL stops them; one below lets them through.
         # (Linux's IPv6 multicast routing has no thresholds: refused, in one line.)
         done = await mcast(
@@ -51,7 +53,7 @@ async def test_static_routes_forward_as_asked(lab, group: str, other_source) -> 
         await mcast(r, "route", "delete", group, "--in", "eth0")
         await mcast(r, "route", "add", group, "--source", source, "--in", "eth0", "--out", "eth1")
         await running.host("s").run(["ip", "addr", "add", other_source[1], "dev", "eth0"])
-        await trio.sleep(0.1 if not v6 else 2.5)  # IPv6: the new address's DAD
+        await address_ready(running.host("s"), other_source[0])  # IPv6: past its DAD
         assert await arrivals(running, group, ttl=5, source=source) == [4, 4, 4]
         assert await arrivals(running, group, ttl=5, source=other_source[0]) == []
         # Removing the last route stops the flow, and the daemon with it.
@@ -62,17 +64,47 @@ async def test_static_routes_forward_as_asked(lab, group: str, other_source) -> 
         assert ps.stdout.strip() == b""
 
 
-async def test_bad_routes_and_a_second_routing_daemon_are_one_line(lab, tmp_path) -> None:
+async def test_bad_routes_are_one_line(lab, plane) -> None:
     async with lab(LAB) as running:
         r = running.host("r")
         for args, words, code in (
             (["239.1.1.1", "--in", "eth9", "--out", "eth1"], "no interface eth9", 2),
             (["239.1.1.1", "--in", "eth0", "--out", "eth1:300"], "1 to 255", 2),
             (["239.1.1.1", "--in", "lo", "--out", "eth1"], "cannot carry multicast", 2),
+            (["239.1.1.1", "--in", "eth0", "--out", "eth1", "--plane", "nowhere"], "--plane", 2),
         ):
             done = await mcast(r, "route", "add", *args, check=False)
             err = done.stderr.decode().strip()
             assert done.returncode == code and words in err and len(err.splitlines()) == 1, err
+        assert json.loads((await mcast(r, "route", "show", "--json")).stdout) == []
+
+
+async def test_a_plane_the_kernel_lacks_is_one_line_with_its_option(lab, monkeypatch) -> None:
+    """Asked for the kernel's plane where the kernel has no multicast routing (or a
+    test makes the probe say so): exit 7, the kernel option named, nothing made."""
+    monkeypatch.setenv(PRETEND_ENV, "ip_mroute,ip6_mroute")
+    async with lab(LAB) as running:
+        r = running.host("r")
+        for group, option in (("239.1.1.1", "CONFIG_IP_MROUTE"), ("ff1e::1", "CONFIG_IPV6_MROUTE")):
+            done = await mcast(r, "route", "add", group, "--in", "eth0", "--out", "eth1",
+                               "--plane", "kernel", check=False)  # fmt: skip
+            err = done.stderr.decode().strip()
+            assert done.returncode == 7 and option in err and len(err.splitlines()) == 1, err
+            assert "--plane userspace" in err
+        assert json.loads((await mcast(r, "route", "show", "--json")).stdout) == []
+        # The same with --plane userspace works, and says so.
+        await mcast(r, "route", "add", "239.1.1.1", "--in", "eth0", "--out", "eth1",
+                    "--plane", "userspace")  # fmt: skip
+        assert await arrivals(running, "239.1.1.1", ttl=5) == [4, 4, 4]
+        (status,) = json.loads((await mcast(r, "route", "status", "--json")).stdout)
+        assert status["plane"] == "userspace" and status["forwarded"] == 3
+        assert "--plane userspace" in status["why"]
+
+
+@pytest.mark.needs_feature("ip_mroute")
+async def test_a_second_routing_daemon_is_one_line(lab, tmp_path) -> None:
+    async with lab(LAB) as running:
+        r = running.host("r")
         # smcroute holds the routing socket: refused in one line, nothing left behind.
         conf = tmp_path / "smcroute.conf"
         conf.write_text("")
@@ -82,7 +114,7 @@ async def test_bad_routes_and_a_second_routing_daemon_are_one_line(lab, tmp_path
             stdout=-1, stderr=-1,
         )  # fmt: skip
         try:
-            await trio.sleep(1.0)
+            await routing_daemon_ready(r)
             done = await mcast(r, "route", "add", "239.1.1.1", "--in", "eth0", "--out", "eth1",
                                check=False)  # fmt: skip
             err = done.stderr.decode().strip()
@@ -93,6 +125,7 @@ async def test_bad_routes_and_a_second_routing_daemon_are_one_line(lab, tmp_path
             await smcroute.wait()
 
 
+@pytest.mark.needs_feature("ip_mroute")
 async def test_smcroute_configured_alike_forwards_alike(lab, tmp_path) -> None:
     """The oracle: the same (*,G) and (S,G) routes given to smcroute forward the
     same datagrams with the same TTL as the toolkit's routes above."""
@@ -110,7 +143,7 @@ async def test_smcroute_configured_alike_forwards_alike(lab, tmp_path) -> None:
             stdout=-1, stderr=-1,
         )  # fmt: skip
         try:
-            await trio.sleep(1.5)
+            await routing_daemon_ready(r, ("eth0", "eth1"))
             assert await arrivals(running, "239.5.5.5", ttl=5) == [4, 4, 4]
             assert await arrivals(running, "232.5.5.5", ttl=5, source="10.1.0.2") == [4, 4, 4]
             assert await arrivals(running, "239.6.6.6", ttl=5) == []  # no route for it
@@ -136,7 +169,7 @@ def test_without_privilege_a_route_is_a_one_line_refusal(tmp_path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-async def test_a_routes_file_is_one_transaction(lab, tmp_path) -> None:
+async def test_a_routes_file_is_one_transaction(lab, plane, tmp_path) -> None:
     good = tmp_path / "routes"
     good.write_text(
         "# LAN 1 to LAN 2\n"
@@ -162,7 +195,7 @@ async def test_a_routes_file_is_one_transaction(lab, tmp_path) -> None:
         assert await arrivals(running, "239.5.5.5", ttl=5) == []
 
 
-async def test_mcast_ping_across_the_router(lab) -> None:
+async def test_mcast_ping_across_the_router(lab, plane) -> None:
     """The responder on LAN 1, the client on LAN 2: unicast and, with an (S,G)
     route on r for the protocol's group, multicast, one router away."""
     async with lab(LAB) as running:
