@@ -424,6 +424,8 @@ def _cached() -> list[dict[str, str]] | None:
         return None
     if data.get("version") != CACHE_VERSION or data.get("boot_id") != _boot_id():
         return None
+    if not data.get("privileged") and _privileged():
+        return None  # probed without privilege, some left untried: try them now
     rows = data.get("features")
     return rows if isinstance(rows, list) else None
 
@@ -431,9 +433,16 @@ def _cached() -> list[dict[str, str]] | None:
 def _save(rows: list[dict[str, str]]) -> None:
     from ._statefile import StateWriteFailed, write_json
 
-    data = {"version": CACHE_VERSION, "boot_id": _boot_id(), "features": rows}
+    data = {"version": CACHE_VERSION, "boot_id": _boot_id(), "privileged": _privileged(),
+            "features": rows}  # fmt: skip
     with contextlib.suppress(StateWriteFailed):  # a read-only disk: probe again next time
         write_json(_cache_path(), data, "kernel capabilities")
+
+
+def _privileged() -> bool:
+    from ._privilege import missing_privileges
+
+    return not missing_privileges()
 
 
 def state_of(name: str) -> str:
