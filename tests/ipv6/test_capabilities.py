@@ -77,7 +77,8 @@ def test_the_probe_agrees_with_the_kernels_configuration() -> None:
 def test_the_command_prints_each_feature_and_follows_a_tests_request(tmp_path) -> None:
     env = {**os.environ, "NETSH_STATE_DIR": str(tmp_path), PRETEND_ENV: "tun"}
     done = subprocess.run([sys.executable, "-m", "ipv6", "capabilities", "--json"],
-                          capture_output=True, text=True, env=env, check=False, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, env=env, check=False,
+                          timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads(done.stdout)}
     assert rows.keys() == BY_NAME.keys()
@@ -99,7 +100,8 @@ def test_without_privilege_it_says_what_it_could_not_try(tmp_path) -> None:
     drop = [setpriv, "--bounding-set=-all", "--inh-caps=-all", "--"]
     env = {"NETSH_STATE_DIR": str(tmp_path), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     done = subprocess.run([*drop, sys.executable, "-m", "ipv6", "capabilities", "--json"],
-                          capture_output=True, text=True, env=env, check=False, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, env=env, check=False,
+                          timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads(done.stdout)}
     assert rows.keys() == BY_NAME.keys()
