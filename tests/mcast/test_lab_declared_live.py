@@ -31,7 +31,7 @@ def routed(r_adds: str, lan2_adds: str = "") -> str:
     return text.replace('name = "lan2"\n', f'name = "lan2"\n{lan2_adds}\n', 1)
 
 
-async def test_declared_static_routes_forward_from_the_start(lab) -> None:
+async def test_declared_static_routes_forward_from_the_start(lab, plane) -> None:
     routes = ('multicast_routes = [{ group = "239.9.9.9", in = "eth0", out = ["eth1"] },\n'
               '  { group = "ff1e::9", in = "eth0", out = ["eth1"] }]')  # fmt: skip
     async with lab(routed(routes), text=True) as running:
@@ -40,9 +40,10 @@ async def test_declared_static_routes_forward_from_the_start(lab) -> None:
         shown = json.loads((await mcast(running.host("r"), "route", "show", "--json")).stdout)
         assert {(row["group"], row["installed"]) for row in shown} == {
             ("239.9.9.9", True), ("ff1e::9", True)}  # fmt: skip
+        assert {row["plane"] for row in shown} == {plane}
 
 
-async def test_a_declared_proxy_runs_while_the_lab_is_up(lab) -> None:
+async def test_a_declared_proxy_runs_while_the_lab_is_up(lab, plane) -> None:
     proxy = 'proxy = { upstream = "eth0", downstream = ["eth1"] }'
     async with lab(routed(proxy), text=True) as running:
         log = state_dir() / f"{running.record.hosts['r']}-proxy.log"
