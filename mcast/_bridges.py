@@ -46,6 +46,9 @@ def bridges() -> list[str]:
 
 def read_mdb(bridge: str | None = None) -> list[BridgeMdb]:
     """Every bridge here (or ``bridge``) with its MDB."""
+    from ipv6.capabilities import require
+
+    require("bridge_snooping", "mcast show mdb", "a bridge without snooping learns no groups")
     names = {index: name for index, name in socket.if_nameindex()}
     here = bridges()
     if bridge is not None and bridge not in here:

@@ -111,6 +111,12 @@ class Observer:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         except PermissionError:
             raise NeedsPrivilege(f"watching {ref.name}", ["CAP_NET_RAW"]) from None
+        except OSError as exc:
+            if exc.errno not in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                raise
+            from ipv6.capabilities import KernelLacks
+
+            raise KernelLacks("packet", f"watching {ref.name}") from None
         try:
             program = ctypes.create_string_buffer(_capfilter.encode())
             fprog = struct.pack("@HP", len(_capfilter.PROGRAM), ctypes.addressof(program))

@@ -130,16 +130,18 @@ def _check_interfaces(active: Active) -> None:
 
 
 def choose_plane(wanted: str) -> str:
+    from .._features import KernelLacks
+    from .._probe import require
     from ._xfrm import kernel_has_ah
 
     if wanted == "kernel" and not kernel_has_ah():
-        raise IpsecError(
-            "this kernel has no AH (XFRM says: Requested type not found): use --plane userspace "
-            "or --plane auto"
-        )
-    if wanted == "auto":
-        return "kernel" if kernel_has_ah() else "userspace"
-    return wanted
+        raise KernelLacks("xfrm_ah", "ipsec6 on the kernel plane",
+                          "use --plane userspace or --plane auto")  # fmt: skip
+    chosen = ("kernel" if kernel_has_ah() else "userspace") if wanted == "auto" else wanted
+    if chosen == "userspace":
+        hint = "the kernel plane (AH in XFRM) needs no queue" if wanted == "userspace" else ""
+        require("nfqueue", "ipsec6's userspace plane", hint)
+    return chosen
 
 
 def _commit(data: dict[str, Any], new: Active, wanted: str) -> str:

@@ -32,6 +32,22 @@ def new_tag(name: str) -> str:
     return f"{name}-{secrets.token_hex(2)}"
 
 
+def _require_features(config: LabConfig) -> None:
+    """What the lab's links need of the kernel, asked before anything is made."""
+    from .._probe import require
+
+    what = f"lab {config.name!r}"
+    kinds = {link.kind for link in config.links}
+    if "veth" in kinds or "bridge" in kinds:
+        require("veth", what, "its hosts are joined by veth pairs")
+    if "bridge" in kinds:
+        require("bridge", what, "a link with more than two ends is a bridge")
+    snooping = [link.name for link in config.links if link.kind == "bridge" and link.snooping]
+    if snooping:
+        hint = f"link {snooping[0]} asks for snooping = true; drop it to build the lab"
+        require("bridge_snooping", what, hint)
+
+
 def up(
     config: LabConfig,
     *,
@@ -47,6 +63,7 @@ def up(
     from ._kernel import Kernel, StepFailed, remove_namespaces
 
     require_capabilities(f"bringing lab {config.name!r} up")
+    _require_features(config)
     plan = plan_up(config, tag or new_tag(config.name))
     record = LabRecord(
         name=config.name,

@@ -102,9 +102,11 @@ def add(
 ) -> ClatAdded:
     """Find the PLAT's prefix, prepare the host, start the CLAT."""
     from .._netlink import Netlink
+    from .._probe import require
 
     if discover not in ("auto", "ra", "dns"):
         raise BadInput(f"--discover {discover!r}: use auto, ra or dns")
+    require("tun", f"CLAT {name}", "the CLAT runs on a TUN device")
     held = _ipv4_default_route()
     if held is not None:
         raise BadInput(

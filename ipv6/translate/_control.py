@@ -64,8 +64,11 @@ def forwarding_warnings() -> list[str]:
 
 def add(spec: TranslatorSpec) -> Added:
     """Check ``spec`` (BadInput: nothing started), then run it and wait until it runs."""
+    from .._probe import require
+
     subnets, names = host_facts()
     notes = check(spec, subnets=subnets, names=names)
+    require("tun", f"translator {spec.name}", "the translators run on a TUN device")
     data = _registry.load()
     if spec.name in data["translators"] or spec.name in data["tunnels"]:
         raise BadInput(f"{spec.name} is already a tunnel or translator here; pick another name")

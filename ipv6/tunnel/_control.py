@@ -303,13 +303,17 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
     data = _registry.load()
     if spec.name in data["tunnels"] or _device_exists(spec.name):
         raise BadInput(f"an interface named {spec.name} already exists; pick another name")
+    from .._features import KernelLacks
+    from .._probe import require
+
     if plane == "auto":
         plane = "kernel" if kernel_has_sit() else "userspace"
     elif plane == "kernel" and not kernel_has_sit():
-        raise TunnelError(
-            "this kernel has no sit support (no 6to4 or 6in4 in the kernel): "
-            "use --plane userspace or --plane auto"
-        )
+        raise KernelLacks("sit", f"tunnel {spec.name} on the kernel plane",
+                          "use --plane userspace or --plane auto")  # fmt: skip
+    if plane == "userspace":
+        require("tun", f"tunnel {spec.name} on the userspace plane",
+                "the kernel's sit plane (--plane kernel) needs no TUN device")  # fmt: skip
     spec.plane = plane
     if spec.router is None:
         spec.router = default_router(spec)

@@ -136,3 +136,59 @@ def test_tour_without_privilege_falls_back_to_loopback_and_says_why() -> None:
     assert "Not running as root (missing CAP_NET_ADMIN and CAP_SYS_ADMIN)" in result.stdout
     assert "Every pair answered." in result.stdout
     assert "the filters filter." in result.stdout
+
+
+def _programs_the_scenes_run() -> dict[str, set[str]]:
+    """program -> the tour modules that run it: the first word of every command line a
+    scene gives a lab host to run (``host.run([...])``, ``host.argv([...])``, a local
+    ``run(host, "prog", ...)``), read from the scenes' source, not from their own lists."""
+    import ast
+    from pathlib import Path
+
+    found: dict[str, set[str]] = {}
+    for path in sorted((Path(__file__).parents[2] / "mcast" / "tour").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name not in ("run", "argv", "open_process", "run_process"):
+                continue
+            for arg in node.args[:2]:
+                first = arg.elts[0] if isinstance(arg, ast.List) and arg.elts else arg
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.setdefault(first.value, set()).add(path.name)
+    return found
+
+
+def test_scripts_tour_installs_every_program_the_scenes_run() -> None:
+    from pathlib import Path
+
+    from mcast.tour import PROGRAMS, _scenes
+
+    script = (Path(__file__).parents[2] / "scripts" / "tour").read_text()
+    (install,) = [line for line in script.splitlines() if line.startswith("apt_install ")]
+    installed = set(install.split()[1:])
+    run = _programs_the_scenes_run()
+    assert {"ping", "dig", "iptables"} <= run.keys()  # the reading finds them
+    for program, where in run.items():
+        assert program in PROGRAMS, f"{sorted(where)} run {program}: add it to tour.PROGRAMS"
+    for scene in _scenes():
+        assert set(scene.programs) <= PROGRAMS.keys(), scene.title
+    for program, package in PROGRAMS.items():
+        assert package in installed, f"scripts/tour does not install {package} ({program})"
+
+
+def test_a_scene_the_host_cannot_play_says_why_in_one_line(monkeypatch) -> None:
+    from mcast.tour import PROGRAMS, Scene
+
+    async def play(stage) -> bool:
+        raise AssertionError("not played")
+
+    monkeypatch.setenv("TOOLKIT_PRETEND_ABSENT", "sit,tun")
+    scene = Scene("tunnels", play, features=(("sit", "tun"),))
+    why = scene.lacks()
+    assert why is not None and "CONFIG_IPV6_SIT" in why and "CONFIG_TUN" in why
+    missing = Scene("dns", play, programs=("no-such-program-here",))
+    monkeypatch.setitem(PROGRAMS, "no-such-program-here", "nope")
+    assert "not installed" in (missing.lacks() or "")
