@@ -2,9 +2,14 @@
 
 iperf2 sends 100,000 1000-byte datagrams a second from host s, to a group
 routed by ``mcast route`` on r, or by unicast to m1 behind r; iperf2's server
-on m1 counts what arrives. The kernel forwards both ways, so the
-target (issue: multicast across routers) is parity within 10 %: the
-multicast rate at least 0.9 of the unicast rate, measured in this run.
+on m1 counts what arrives. Multicast goes through each plane this host has:
+the kernel's multicast routing (where the kernel has it) and the toolkit's
+userspace plane (always). Unicast, forwarded by the kernel, is the baseline,
+measured in the same run.
+
+Targets: the kernel plane at least 0.9 of unicast (issue: multicast across
+routers). The userspace plane has none: its figure, and the CPU time r's
+routing daemon spent per datagram, are recorded (issue: any Linux machine).
 
     sudo .venv/bin/python bench/mcast_route.py [--seconds 3] [--rounds 2]
 """
@@ -12,6 +17,7 @@ multicast rate at least 0.9 of the unicast rate, measured in this run.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -46,7 +52,13 @@ def received_per_second(record, destination: str, port: int, seconds: float) -> 
         exec_argv(record, "m1", server), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True,
     )  # fmt: skip
-    time.sleep(0.7)
+    deadline = time.monotonic() + 10  # until iperf2 listens (and, for a group, has joined)
+    while time.monotonic() < deadline:
+        listening = run(record, "m1", ["ss", "-lunH", f"sport = :{port}"]).stdout.strip()
+        joined = destination != GROUP or GROUP in run(record, "m1", ["ip", "maddr"]).stdout
+        if listening and joined:
+            break
+        time.sleep(0.05)
     sent = run(record, "s", ["iperf", "-c", destination, "-u", "-p", str(port), "-l", "1000",
                              "-b", OFFERED, "-t", str(seconds), "-T", "5"], check=True)  # fmt: skip
     match = re.search(r"Sent (\d+) datagrams", sent.stdout)
@@ -71,37 +83,62 @@ def main() -> int:
     lab = _common.ROOT / "configs/lab/router-chain.toml"
     config = load_config(lab, name=_common.unique("mroute"))
     record = up(config)
+    from ipv6.capabilities import has
+
+    planes = (["kernel"] if has("ip_mroute") else []) + ["userspace"]
+    kinds = ["unicast", *(f"multicast ({p})" for p in planes)]
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    offered: dict[str, list[float]] = {kind: [] for kind in kinds}
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:
-        added = run(record, "r", [sys.executable, "-m", "mcast", "route", "add", GROUP,
-                                  "--source", SOURCE, "--in", "eth0", "--out", "eth1"])  # fmt: skip
-        assert added.returncode == 0, added.stderr
-        rates: dict[str, list[float]] = {"unicast": [], "multicast": []}
-        offered: dict[str, list[float]] = {"unicast": [], "multicast": []}
         for round_number in range(1, args.rounds + 1):
-            for kind, destination, port in (("unicast", MEMBER, 5002), ("multicast", GROUP, 5001)):
+            for kind in kinds:
+                plane = kind.partition("(")[2].rstrip(")")
+                if plane:
+                    added = run(record, "r", [sys.executable, "-m", "mcast", "route", "add",
+                                              GROUP, "--source", SOURCE, "--in", "eth0", "--out",
+                                              "eth1", "--plane", plane])  # fmt: skip
+                    assert added.returncode == 0, added.stderr
+                    daemon = run(record, "r", ["pgrep", "-f", "mcast._routed"]).stdout.split()
+                    before = _cpu_seconds(int(daemon[0]))
+                destination, port = (GROUP, 5001) if plane else (MEMBER, 5002)
                 sent, rate = received_per_second(record, destination, port, args.seconds)
                 rates[kind].append(rate)
                 offered[kind].append(sent)
-                print(f"round {round_number} {kind:<9} sent {sent:,.0f}/s, received {rate:,.0f}/s",
-                      file=sys.stderr)  # fmt: skip
-        run(record, "r", [sys.executable, "-m", "mcast", "route", "delete", GROUP, "--source",
-                          SOURCE, "--in", "eth0"])  # fmt: skip
+                if plane:
+                    used = _cpu_seconds(int(daemon[0])) - before
+                    cpu[kind].append(used / max(1.0, rate * args.seconds) * 1e6)
+                    run(record, "r", [sys.executable, "-m", "mcast", "route", "delete", GROUP,
+                                      "--source", SOURCE, "--in", "eth0"], check=True)  # fmt: skip
+                print(f"round {round_number} {kind:<20} sent {sent:,.0f}/s, received "
+                      f"{rate:,.0f}/s", file=sys.stderr)  # fmt: skip
     finally:
         down(record.name)
     best = {kind: max(values) for kind, values in rates.items()}
     rows = [
         (kind, f"{max(offered[kind]):,.0f}", f"{best[kind]:,.0f}",
-         f"{best[kind] / best['unicast']:.2f}x")
-        for kind in ("unicast", "multicast")
+         f"{best[kind] / best['unicast']:.2f}x",
+         f"{min(cpu[kind]):.1f}" if cpu[kind] else "-")
+        for kind in kinds
     ]  # fmt: skip
     print(f"forwarding through a lab router, 1000-byte datagrams, best of {args.rounds} rounds "
           f"of {args.seconds:g} s")  # fmt: skip
-    print(_common.table(rows, ("PATH", "SENT/S FROM S", "RECEIVED/S AT M1", "VS UNICAST")))
-    ratio = best["multicast"] / best["unicast"]
+    print(_common.table(rows, ("PATH", "SENT/S FROM S", "RECEIVED/S AT M1", "VS UNICAST",
+                               "DAEMON CPU µs/DATAGRAM")))  # fmt: skip
+    if "multicast (kernel)" not in best:
+        print("the kernel plane: not measured, this kernel has no IPv4 multicast routing")
+        return 0
+    ratio = best["multicast (kernel)"] / best["unicast"]
     met = ratio >= 0.9
-    print(f"target (multicast forwarding at least 0.9 of unicast): "
+    print(f"target (the kernel plane at least 0.9 of unicast): "
           f"{'MET' if met else 'MISSED'} ({ratio:.2f}x)")  # fmt: skip
     return 0 if met else 1
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system time of a process so far (its own, from /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

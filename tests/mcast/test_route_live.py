@@ -214,3 +214,52 @@ async def test_mcast_ping_across_the_router(lab, plane) -> None:
     summary = json.loads(done.stdout.decode().splitlines()[-1])
     assert summary["unicast"]["received"] == summary["multicast"]["received"] == 3
     assert summary["unicast"]["distance"] == summary["multicast"]["distance"] == 1
+
+
+def _junk_frames(count: int, group: str) -> int:
+    """From s's eth0: ``count`` frames to ``group``'s MAC that pass the plane's kernel
+    filter (IPv4, the group at the destination's place) but are no datagram a router
+    forwards: truncated, a wrong header checksum, a wrong version, lengths that lie,
+    random bytes after the header. Returns how many it sent."""
+    import random
+    import socket as sockets
+
+    rng = random.Random(29)
+    mac = bytes((0x01, 0x00, 0x5E, 0x05, 0x05, 0x05))
+    group_bytes = sockets.inet_aton(group)
+    sent = 0
+    with sockets.socket(sockets.AF_PACKET, sockets.SOCK_DGRAM, sockets.htons(0x0800)) as sock:
+        for n in range(count):
+            header = bytearray(rng.randbytes(20))
+            header[0] = 0x45 if n % 4 else 0x46 + (n % 7) * 0x10  # a lying IHL or version
+            header[2:4] = (rng.choice([10, 19, 20, 60, 4000])).to_bytes(2, "big")
+            header[8] = rng.randrange(2, 255)
+            header[12:16] = sockets.inet_aton("10.1.0.2")
+            header[16:20] = group_bytes
+            body = rng.randbytes(rng.randrange(0, 60))
+            sock.sendto(bytes(header) + body, ("eth0", 0x0800, 0, 0, mac))
+            sent += 1
+    return sent
+
+
+async def test_the_userspace_plane_counts_junk_and_goes_on(lab, monkeypatch) -> None:
+    """A peer's junk never ends the plane: each frame the kernel filter let through
+    is counted by reason, and the group's datagrams still cross."""
+    monkeypatch.setenv(PRETEND_ENV, "ip_mroute,ip6_mroute")
+    group = "239.5.5.5"
+    async with lab(LAB) as running:
+        r, s = running.host("r"), running.host("s")
+        await mcast(r, "route", "add", group, "--source", "10.1.0.2", "--in", "eth0", "--out",
+                    "eth1")  # fmt: skip
+        sent = await s.run_sync(_junk_frames, 3000, group)
+        with trio.fail_after(30):
+            while True:  # until the plane has looked at every frame
+                (status,) = json.loads((await mcast(r, "route", "status", "--json")).stdout)
+                if sum(status["dropped"].values()) >= sent:
+                    break
+                await trio.sleep(0.1)
+        dropped = status["dropped"]
+        assert sum(dropped.values()) == sent and status["forwarded"] == 0, status
+        assert set(dropped) <= {"malformed", "bad_header_checksum"}, dropped
+        assert await arrivals(running, group, ttl=5) == [4, 4, 4]
+        assert (await r.run(["pgrep", "-f", "mcast._routed"])).stdout.strip()
