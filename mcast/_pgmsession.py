@@ -48,6 +48,9 @@ BACKLOG_LIMIT = 8192  # messages in a session's backlog before its new data is d
 ENDED_KEPT = 1024  # ended sessions remembered, so that their late packets are ignored
 
 
+MAX_LINGER = 300.0  # seconds a finished source stays while NAKs keep coming
+
+
 class PgmUnrecoverable(McastError):
     """Data of a session will never arrive; ``offset`` is how many octets came before."""
 
@@ -98,13 +101,22 @@ class PgmSender:
         self.wake.set()
 
     async def finish(self, linger: float) -> None:
-        """OPT_FIN after the data; then ``linger`` seconds for the receivers' repairs."""
+        """OPT_FIN after the data; then stay for the receivers' repairs until ``linger``
+        seconds pass with no NAK (a receiver still repairing keeps the source; a slow
+        machine's receivers are not left without their repairs), at most
+        :data:`MAX_LINGER` seconds in all."""
         self.source.close()
         self.wake.set()
         while not self.source.idle:
             self.space = trio.Event()
             await self.space.wait()
-        await trio.sleep(linger)
+        with trio.move_on_after(max(linger, MAX_LINGER)):
+            naks = self.source.statistics.naks_received
+            quiet_since = trio.current_time()
+            while trio.current_time() - quiet_since < linger:
+                await trio.sleep(min(0.1, linger))
+                if self.source.statistics.naks_received != naks:
+                    naks, quiet_since = self.source.statistics.naks_received, trio.current_time()
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:

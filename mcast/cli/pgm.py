@@ -49,7 +49,8 @@ def register(commands: Any) -> None:
         "without it, the whole window)",
     )  # fmt: skip
     send.add_argument("--linger", type=float, default=2.0, metavar="SEC",
-                      help="after the end, how long to stay for repairs (default 2)")  # fmt: skip
+                      help="after the end, stay for repairs until no NAK came for this long "
+                      "(default 2; at most 300 s in all; SIGINT or SIGTERM ends it)")  # fmt: skip
     recv.add_argument("--output", "-o", default="-", metavar="FILE", help="- : standard output")
     recv.add_argument(
         "--late-join", action="store_true",
@@ -115,10 +116,26 @@ def cmd_send(args: argparse.Namespace) -> int:
     source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
 
     async def main() -> dict[str, Any]:
+        import signal
+
         async with open_pgm_sender(group, args.port, interface, options) as sender:
             while chunk := source.read(CHUNK):
                 await sender.send(chunk)
-            await sender.finish(args.linger)
+            # Once the data is out, SIGINT or SIGTERM ends the wait for repairs (not
+            # the command): the source goes, and its statistics are printed.
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                print(f"data sent; staying for repairs until no NAK for {args.linger:g} s "
+                      "(SIGINT or SIGTERM: go now)", file=sys.stderr, flush=True)  # fmt: skip
+                async with trio.open_nursery() as nursery:
+
+                    async def linger() -> None:
+                        await sender.finish(args.linger)
+                        nursery.cancel_scope.cancel()
+
+                    nursery.start_soon(linger)
+                    async for _ in signals:
+                        nursery.cancel_scope.cancel()
+                        break
             return sender.statistics
 
     try:

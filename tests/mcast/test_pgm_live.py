@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+
+from tests.mcast.labs import joined
 
 pytestmark = pytest.mark.needs_root
 
@@ -65,22 +68,46 @@ async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int |
         for name in RECEIVERS:
             if name != late:
                 nursery.start_soon(receive, name)
-        await trio.sleep(1.0)
-        sender = running.host("s").run(pgm(
+        for name in RECEIVERS:
+            if name != late:
+                await joined(running.host(name), group)
+        # The source stays for repairs until the receivers are done (a loaded machine's
+        # receivers may need their repairs long after the data is out), then goes.
+        sender = await trio.lowlevel.open_process(running.host("s").argv(pgm(
             "send", group, str(sent), "-p", "7500", "-i", "eth0", *encapsulation, "--rate", rate,
-            "--window", window, "--json", "--linger", "3"), check=False)  # fmt: skip
+            "--window", window, "--json", "--linger", "120")), stdout=-1, stderr=-1)  # fmt: skip
         if late:
 
             async def later() -> None:
-                await trio.sleep(1.0)
+                await trio.sleep(1.0)  # time under test: it joins a second late
                 await receive(late)
 
             nursery.start_soon(later)
-        done = await sender
-        assert done.returncode == 0, done.stderr.decode()
-        outcomes["sender"] = json.loads(done.stdout)
+    # Every receiver is done: once its data is out, the source may go (SIGTERM ends
+    # its wait for repairs).
+    assert sender.stdout is not None and sender.stderr is not None
+    err = b""
+    with trio.fail_after(120):
+        while b"staying for repairs" not in err:
+            chunk = await sender.stderr.receive_some(65536)
+            assert chunk, err.decode()
+            err += chunk
+    sender.send_signal(signal.SIGTERM)
+    with trio.fail_after(60):
+        out = await read_all(sender.stdout)
+        err += await read_all(sender.stderr)
+        await sender.wait()
+    assert sender.returncode == 0, err.decode()
+    outcomes["sender"] = json.loads(out)
     outcomes["sent"] = sent.read_bytes()
     return outcomes
+
+
+async def read_all(stream: Any) -> bytes:
+    out = b""
+    while chunk := await stream.receive_some(65536):
+        out += chunk
+    return out
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,30 @@ async def send_all(sender: PgmSender, data: list[bytes]) -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_finished_source_stays_until_no_nak_came_for_its_linger(autojump_clock) -> None:
+    """Idle with its FIN out, a source with a linger of 1 s stays while NAKs keep
+    coming (here one at 0.5, 1.4 and 2.3 s after it is idle) and goes 1 s after
+    the last."""
+    wire = Wire(0.0, 1)
+    sender = PgmSender(cast(PgmTransport, wire.end("10.0.1.1")), 7500,
+                       SenderOptions(rate=2_000_000, window=100))  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sender.run)
+        await sender.send(b"x" * 100)
+        began = trio.current_time()
+
+        async def naks() -> None:
+            for at in (0.5, 1.4, 2.3):
+                await trio.sleep_until(began + at)
+                sender.source.statistics.naks_received += 1
+
+        nursery.start_soon(naks)
+        await sender.finish(1.0)
+        took = trio.current_time() - began
+        nursery.cancel_scope.cancel()
+    assert 3.3 <= took <= 3.5, took
+
+
 async def test_a_slow_reader_gets_every_message_in_order_through_loss(autojump_clock) -> None:
     for seed in range(3):
         await run_session(autojump_clock, loss=0.05, seed=seed, slow={0})
