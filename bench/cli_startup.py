@@ -1,10 +1,10 @@
 """Start-up time of the pure commands, against bare Python in the same run.
 
-Target (issue: IPv6 addressing): pure commands (``ipv6 addr ...``) start and
-finish in under 60 ms. Each command runs --runs times; the median wall time
-is reported, with the ratio to ``python -c pass`` measured alongside. The
-packages are byte-compiled first, as an installed package is. No root
-needed.
+Target (issue: the house, second step): pure commands (``ipv6 addr ...``)
+start and finish within 3x bare Python (``python -c pass``), measured in the
+same run: a command builds only its own parser. Each command runs --runs
+times, interleaved with the baseline; the medians are compared. The packages
+are byte-compiled first, as an installed package is. No root needed.
 
     .venv/bin/python bench/cli_startup.py [--runs 30]
 """
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-TARGET_MS = 60.0
+TARGET_RATIO = 3.0
 PURE = [
     ["ipv6", "addr", "explain", "fe80::260:8ff:fe52:f9d8%eth0", "2002:ac1f:2aef::ac1f:2aef"],
     ["ipv6", "addr", "eui64", "00-60-08-52-f9-d8"],
@@ -57,15 +57,18 @@ def main() -> int:
     for command in PURE + OTHERS:
         ms = median_ms([str(BIN / command[0]), *command[1:]], args.runs)
         pure = command in PURE
-        verdict = ("ok" if ms < TARGET_MS else "SLOW") if pure else "(not pure)"
-        ok = ok and (ms < TARGET_MS or not pure)
+        within = ms / base <= TARGET_RATIO
+        verdict = ("ok" if within else "SLOW") if pure else "(not pure)"
+        ok = ok and (within or not pure)
         rows.append((" ".join(command), f"{ms:.1f}", f"{ms / base:.2f}x", verdict))
     width = max(len(r[0]) for r in rows)
     print(f"command start-up, median of {args.runs} runs ({env_note})")
-    print(f"{'COMMAND':<{width}}  {'MS':>6}  {'VS PYTHON':>9}  TARGET <{TARGET_MS:.0f} MS")
+    print(f"{'COMMAND':<{width}}  {'MS':>6}  {'VS PYTHON':>9}  TARGET <={TARGET_RATIO:g}X")
     for name, ms, ratio, verdict in rows:
         print(f"{name:<{width}}  {ms:>6}  {ratio:>9}  {verdict}")
-    print("target (pure commands under 60 ms):", "MET" if ok else "MISSED")
+    print(
+        f"target (pure commands within {TARGET_RATIO:g}x bare Python):", "MET" if ok else "MISSED"
+    )
     return 0 if ok else 1
 
 

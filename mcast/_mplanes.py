@@ -207,7 +207,7 @@ class KernelPlane:
         return {"plane": self.name, "upcalls": self.upcalls, "dropped": dict(self.dropped)}
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: outside Trio
             trio.lowlevel.notify_closing(self.sock)
         self.sock.close()  # the kernel drops the slots and entries with it
 
@@ -449,7 +449,7 @@ class UserspacePlane:
         }
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: outside Trio
             trio.lowlevel.notify_closing(self.sock)
         self.sock.close()  # the all-multicast memberships go with it
         self._lock.close()

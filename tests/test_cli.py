@@ -328,3 +328,22 @@ def test_ipsec6_shows_nothing_active_as_json(tmp_path: Path) -> None:
         result = run_cli("ipv6.cli.ipsec6", verb, "--json", env=env)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)[key] == []
+
+
+@pytest.mark.parametrize("program", ["ipv6", "mcast"])
+def test_the_command_table_is_what_the_modules_register(program: str) -> None:
+    """A command builds only its own parser (the table names the module that makes
+    it); the table must name every command the modules make, and nothing else."""
+    import argparse
+    import importlib
+
+    cli = importlib.import_module(f"{program}.cli")
+
+    def words(parser: argparse.ArgumentParser) -> list[str]:
+        (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return list(action.choices)
+
+    everything = words(cli.build_parser())
+    assert sorted(everything) == sorted(cli.COMMANDS), "COMMANDS and the modules differ"
+    for word in everything:
+        assert word in words(cli.build_parser([word, "--help"]))

@@ -21,39 +21,33 @@ kernel has of what they use (capabilities).
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import (
-        addr,
-        capabilities,
-        dns64,
-        dualstack,
-        interfaces,
-        ipv6exe,
-        lab,
-        nat64,
-        ping,
-        sixto4cfg,
-        tunnel,
-    )
+# Each command word, and the module and function that register it: only the word
+# run is registered (tests/test_cli.py holds this table to what the modules make).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "addr": ("addr", "register"),
+    "capabilities": ("capabilities", "register"),
+    "dns64": ("dns64", "register"),
+    "dualstack": ("dualstack", "register"),
+    "interfaces": ("interfaces", "register"),
+    "lab": ("lab", "register"),
+    "nat64": ("nat64", "register"),
+    "clat": ("nat64", "register_clat"),
+    "ping": ("ping", "register"),
+    "6to4cfg": ("sixto4cfg", "register"),
+    "tunnel": ("tunnel", "register"),
+    **{verb: ("ipv6exe", "register") for verb in (
+        "if", "ifc", "ifd", "nc", "ncf", "rc", "rcf", "bc", "adu", "spt", "spu", "rt", "rtu")},
+}  # fmt: skip
 
-    parser, commands = kit.program("ipv6", DESCRIPTION)
-    addr.register(commands)
-    capabilities.register(commands)
-    dns64.register(commands)
-    dualstack.register(commands)
-    interfaces.register(commands)
-    lab.register(commands)
-    nat64.register(commands)
-    nat64.register_clat(commands)
-    ping.register(commands)
-    sixto4cfg.register(commands)
-    tunnel.register(commands)
-    ipv6exe.register(commands)
-    return parser
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``ipv6`` parser: only the command in ``argv`` (every one without it)."""
+    return kit.build_program("ipv6", DESCRIPTION, __name__, COMMANDS, argv if argv else [])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return kit.run(build_parser(), argv)
+    words = sys.argv[1:] if argv is None else argv
+    return kit.run(build_parser(words), argv)
 
 
 if __name__ == "__main__":

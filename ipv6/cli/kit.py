@@ -101,6 +101,29 @@ class Progress:
             self.stream.flush()
 
 
+def build_program(
+    prog: str,
+    description: str,
+    package: str,
+    commands: dict[str, tuple[str, str]],
+    argv: Sequence[str] | None = None,
+) -> argparse.ArgumentParser:
+    """The parser of a program whose commands live in ``package``'s modules:
+    ``commands`` maps each command word to (module, register function). Only the
+    word given first in ``argv`` is registered (its module alone is imported and
+    its parser alone is built, so a command starts fast); with no known word
+    (``--help``, a mistake), every command is, in the table's order."""
+    import importlib
+
+    parser, subparsers = program(prog, description)
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = words[0] if words else ""
+    chosen = [commands[first]] if first in commands else list(dict.fromkeys(commands.values()))
+    for module, function in chosen:
+        getattr(importlib.import_module(f"{package}.{module}"), function)(subparsers)
+    return parser
+
+
 def run(
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,

@@ -18,25 +18,22 @@ Start with the tour: a guided run of the toolkit on a network-namespace lab
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import join, pgm, ping, proxy, querier, route, send, show, tour, watch
+# Each command word, and the module and function that register it (see ipv6.cli).
+COMMANDS: dict[str, tuple[str, str]] = {
+    word: (word, "register")
+    for word in ("join", "send", "ping", "pgm", "route", "show", "querier", "proxy", "tour",
+                 "watch")
+}  # fmt: skip
 
-    parser, commands = kit.program("mcast", DESCRIPTION)
-    join.register(commands)
-    send.register(commands)
-    ping.register(commands)
-    pgm.register(commands)
-    route.register(commands)
-    show.register(commands)
-    querier.register(commands)
-    proxy.register(commands)
-    tour.register(commands)
-    watch.register(commands)
-    return parser
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mcast`` parser: only the command in ``argv`` (every one without it)."""
+    return kit.build_program("mcast", DESCRIPTION, __name__, COMMANDS, argv if argv else [])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return kit.run(build_parser(), argv, errors=(McastError,))
+    words = sys.argv[1:] if argv is None else argv
+    return kit.run(build_parser(words), argv, errors=(McastError,))
 
 
 if __name__ == "__main__":
