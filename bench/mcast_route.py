@@ -99,7 +99,8 @@ def main() -> int:
                                               GROUP, "--source", SOURCE, "--in", "eth0", "--out",
                                               "eth1", "--plane", plane])  # fmt: skip
                     assert added.returncode == 0, added.stderr
-                    daemon = run(record, "r", ["pgrep", "-f", "mcast._routed"]).stdout.split()
+                    found = run(record, "r", ["pgrep", "-f", "mcast.routing._routed"])
+                    daemon = found.stdout.split()
                     before = _cpu_seconds(int(daemon[0]))
                 destination, port = (GROUP, 5001) if plane else (MEMBER, 5002)
                 sent, rate = received_per_second(record, destination, port, args.seconds)

@@ -29,21 +29,21 @@ from ._errors import (
     UseBlockInstead,
     UseLeaveSourceInstead,
 )
-from ._membership import Call, Filter, GroupKey, Memberships, Mode
+from .membership._membership import Call, Filter, GroupKey, Memberships, Mode
 
 if TYPE_CHECKING:
     from ipv6 import HostJoin, read_host_joins
 
-    from ._bridges import BridgeMdb, read_mdb
     from ._datagram import Datagram
-    from ._mroutes import Route, check_route
-    from ._pingclient import PingReply, PingReport, multicast_ping, resolve_target
-    from ._pingmatrix import MatrixReport, PairReport, lab_matrix, resolve_hosts, run_agent
-    from ._pingresponder import Responder, ResponderCounters
-    from ._proxy import Happening, Proxy, ProxyConfig, run_proxy
-    from ._receiver import Receiver, open_receiver
-    from ._routing import RouteRow, add_route, delete_route, set_routes, show_routes
-    from ._sender import Sender, open_sender
+    from .ping._pingclient import PingReply, PingReport, multicast_ping, resolve_target
+    from .ping._pingmatrix import MatrixReport, PairReport, lab_matrix, resolve_hosts, run_agent
+    from .ping._pingresponder import Responder, ResponderCounters
+    from .routing._bridges import BridgeMdb, read_mdb
+    from .routing._mroutes import Route, check_route
+    from .routing._proxy import Happening, Proxy, ProxyConfig, run_proxy
+    from .routing._routing import RouteRow, add_route, delete_route, set_routes, show_routes
+    from .streams._receiver import Receiver, open_receiver
+    from .streams._sender import Sender, open_sender
 
 __all__ = [
     "AlreadyBlocked",
@@ -103,35 +103,35 @@ __all__ = [
 __version__ = "0.1.0"
 
 _LAZY = {
-    "MatrixReport": "_pingmatrix",
-    "PairReport": "_pingmatrix",
-    "lab_matrix": "_pingmatrix",
-    "resolve_hosts": "_pingmatrix",
-    "run_agent": "_pingmatrix",
-    "PingReply": "_pingclient",
-    "PingReport": "_pingclient",
-    "Responder": "_pingresponder",
-    "ResponderCounters": "_pingresponder",
+    "MatrixReport": "ping._pingmatrix",
+    "PairReport": "ping._pingmatrix",
+    "lab_matrix": "ping._pingmatrix",
+    "resolve_hosts": "ping._pingmatrix",
+    "run_agent": "ping._pingmatrix",
+    "PingReply": "ping._pingclient",
+    "PingReport": "ping._pingclient",
+    "Responder": "ping._pingresponder",
+    "ResponderCounters": "ping._pingresponder",
     "Datagram": "_datagram",
-    "multicast_ping": "_pingclient",
-    "resolve_target": "_pingclient",
-    "Receiver": "_receiver",
-    "open_receiver": "_receiver",
-    "Sender": "_sender",
-    "open_sender": "_sender",
-    "BridgeMdb": "_bridges",
-    "read_mdb": "_bridges",
-    "Route": "_mroutes",
-    "check_route": "_mroutes",
-    "Happening": "_proxy",
-    "Proxy": "_proxy",
-    "ProxyConfig": "_proxy",
-    "run_proxy": "_proxy",
-    "RouteRow": "_routing",
-    "add_route": "_routing",
-    "delete_route": "_routing",
-    "set_routes": "_routing",
-    "show_routes": "_routing",
+    "multicast_ping": "ping._pingclient",
+    "resolve_target": "ping._pingclient",
+    "Receiver": "streams._receiver",
+    "open_receiver": "streams._receiver",
+    "Sender": "streams._sender",
+    "open_sender": "streams._sender",
+    "BridgeMdb": "routing._bridges",
+    "read_mdb": "routing._bridges",
+    "Route": "routing._mroutes",
+    "check_route": "routing._mroutes",
+    "Happening": "routing._proxy",
+    "Proxy": "routing._proxy",
+    "ProxyConfig": "routing._proxy",
+    "run_proxy": "routing._proxy",
+    "RouteRow": "routing._routing",
+    "add_route": "routing._routing",
+    "delete_route": "routing._routing",
+    "set_routes": "routing._routing",
+    "show_routes": "routing._routing",
 }
 
 

@@ -69,8 +69,8 @@ def cmd_join(args: argparse.Namespace) -> int:
     from ipv6 import resolve_interface
 
     from .._errors import McastBadInput
-    from .._groups import check_channel
-    from .._streamheader import FORMATS
+    from ..membership._groups import check_channel
+    from ..streams._streamheader import FORMATS
 
     if not 0 < args.port < 65536:
         raise McastBadInput(f"port {args.port} is out of range (1 to 65535)")
@@ -97,7 +97,7 @@ def cmd_join(args: argparse.Namespace) -> int:
 async def _receive(args: argparse.Namespace, channel: Any, interface: Any) -> int:
     import trio
 
-    from .._receiver import open_receiver
+    from ..streams._receiver import open_receiver
 
     async with open_receiver(args.port, measure=None if args.each else args.format) as rx:
         if channel.sources:

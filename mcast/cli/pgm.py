@@ -96,9 +96,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     from ipv6 import resolve_interface
 
     from .._errors import McastBadInput
-    from .._groups import parse_group
-    from .._pacing import parse_rate
-    from .._pgmsession import SenderOptions, open_pgm_sender
+    from ..membership._groups import parse_group
+    from ..pgm._pgmsession import SenderOptions, open_pgm_sender
+    from ..streams._pacing import parse_rate
 
     group = parse_group(args.group)
     try:
@@ -160,8 +160,8 @@ def cmd_recv(args: argparse.Namespace) -> int:
     from ipv6 import resolve_interface
 
     from .._errors import McastBadInput, McastError
-    from .._groups import parse_group
-    from .._pgmsession import PgmUnrecoverable, open_pgm_listener
+    from ..membership._groups import parse_group
+    from ..pgm._pgmsession import PgmUnrecoverable, open_pgm_listener
 
     group = parse_group(args.group)
     if not args.expiry > 0 or not args.timeout >= 0:

@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
 
 def cmd_ping(args: argparse.Namespace) -> int:
     from .._errors import McastBadInput
-    from .._groups import parse_group
+    from ..membership._groups import parse_group
 
     modes = [m for m in ("serve", "matrix", "lab") if getattr(args, m)]
     if len(modes) > 1:
@@ -94,7 +94,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
 
 
 async def _ping(args: argparse.Namespace, group: Any, interface: str | None) -> Any:
-    from .._pingclient import PingReply, multicast_ping, resolve_target
+    from ..ping._pingclient import PingReply, multicast_ping, resolve_target
 
     target = await resolve_target(args.host, group=group, asm=args.asm, interface=interface)
     if not args.quiet and not args.json:
@@ -147,7 +147,7 @@ def _print_summary(report: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import trio
 
-    from .._pingresponder import Responder
+    from ..ping._pingresponder import Responder
 
     interfaces = None
     if args.interface:
@@ -193,8 +193,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _matrix(args: argparse.Namespace) -> int:
     import trio
 
-    from .._groups import parse_group
-    from .._pingmatrix import (
+    from ..membership._groups import parse_group
+    from ..ping._pingmatrix import (
         MatrixReport,
         PairReport,
         grid_text,
@@ -215,7 +215,7 @@ def _matrix(args: argparse.Namespace) -> int:
             print(pair_line(pair), flush=True)
 
     async def agent() -> MatrixReport:
-        from .._pingmatrix import matrix_status
+        from ..ping._pingmatrix import matrix_status
 
         targets = await resolve_hosts(args.matrix, group=group, asm=args.asm)
         pairs = await run_agent(targets, duration=args.duration, interval=args.interval,

@@ -53,9 +53,9 @@ def register(commands: Any) -> None:
 def cmd_proxy(args: argparse.Namespace) -> int:
     import trio
 
-    from .._proxy import ProxyConfig, check_config
-    from .._routertable import Timers
-    from .._routing import need_privilege
+    from ..querier._routertable import Timers
+    from ..routing._proxy import ProxyConfig, check_config
+    from ..routing._routing import need_privilege
 
     config = ProxyConfig(
         args.upstream,
@@ -76,7 +76,7 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
 
     import trio
 
-    from .._proxy import Happening, Proxy, run_proxy
+    from ..routing._proxy import Happening, Proxy, run_proxy
 
     held: list[Proxy] = []
 

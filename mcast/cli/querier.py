@@ -41,7 +41,7 @@ def cmd_querier(args: argparse.Namespace) -> int:
 
     from ipv6 import resolve_interface
 
-    from .._routertable import Timers
+    from ..querier._routertable import Timers
 
     timers = Timers(
         robustness=args.robustness,
@@ -58,8 +58,8 @@ async def _run(args: argparse.Namespace, interface: Any, timers: Any) -> int:
 
     import trio
 
-    from .._querier import Action, Querier
-    from .._querying import Link, counters, explain, queriers_for, run_queriers
+    from ..querier._querier import Action, Querier
+    from ..querier._querying import Link, counters, explain, queriers_for, run_queriers
 
     link = Link.open(interface)
     try:

@@ -82,8 +82,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     import sys
 
     from .._errors import McastBadInput
-    from .._mroutes import check_route
-    from .._routing import set_routes
+    from ..routing._mroutes import check_route
+    from ..routing._routing import set_routes
 
     try:
         if args.file == "-":
@@ -126,8 +126,8 @@ def _outbound(args: argparse.Namespace) -> list[tuple[str, int]]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from .._mroutes import check_route
-    from .._routing import add_route
+    from ..routing._mroutes import check_route
+    from ..routing._routing import add_route
 
     route = check_route(args.group, args.source, args.inbound, _outbound(args))
     add_route(route, args.plane)
@@ -136,8 +136,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from .._mroutes import check_route
-    from .._routing import delete_route
+    from ..routing._mroutes import check_route
+    from ..routing._routing import delete_route
 
     route = check_route(args.group, args.source, args.inbound, [("-", 1)])  # checks the words
     delete_route(route.group, route.source, route.inbound)
@@ -147,7 +147,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .._routing import show_routes
+    from ..routing._routing import show_routes
 
     rows = show_routes()
     if args.json:
@@ -171,7 +171,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from ipv6 import counts_text
 
-    from .._routing import plane_status
+    from ..routing._routing import plane_status
 
     planes = plane_status()
     if args.json:

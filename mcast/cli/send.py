@@ -57,9 +57,9 @@ def cmd_send(args: argparse.Namespace) -> int:
     from ipv6 import resolve_interface
 
     from .._errors import McastBadInput
-    from .._groups import parse_address, parse_group
-    from .._pacing import parse_rate
-    from .._streamheader import IPERF2_SIZE, TOOLKIT_SIZE
+    from ..membership._groups import parse_address, parse_group
+    from ..streams._pacing import parse_rate
+    from ..streams._streamheader import IPERF2_SIZE, TOOLKIT_SIZE
 
     group = parse_group(args.group)
     if not 0 < args.port < 65536:
@@ -118,8 +118,8 @@ def cmd_send(args: argparse.Namespace) -> int:
 async def _send_stream(
     args: argparse.Namespace, group: Any, interface: Any, source: Any, plan: tuple[int, Any, float]
 ) -> Any:
-    from .._sender import open_sender
-    from .._streaming import send_stream
+    from ..streams._sender import open_sender
+    from ..streams._streaming import send_stream
 
     size, count, rate = plan
     progress = kit.Progress(verbose=False)
@@ -157,7 +157,7 @@ async def _send_text(args: argparse.Namespace, group: Any, interface: Any, sourc
     """--payload: text datagrams, each starting with its sequence number."""
     import trio
 
-    from .._sender import open_sender
+    from ..streams._sender import open_sender
 
     count = args.count if args.count is not None else 1
     interval = 1.0 if args.interval is None else args.interval

@@ -59,7 +59,7 @@ def cmd_joins(args: argparse.Namespace) -> int:
 
 
 def cmd_mdb(args: argparse.Namespace) -> int:
-    from .._bridges import read_mdb
+    from ..routing._bridges import read_mdb
 
     found = read_mdb(args.bridge)
     if args.json:

@@ -53,8 +53,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 async def _watch(args: argparse.Namespace, interface: Any) -> int:
     import trio
 
-    from .._observer import open_observer
-    from .._routertable import RouterTable
+    from ..querier._routertable import RouterTable
+    from ..wire._observer import open_observer
 
     table = RouterTable() if args.table else None
     seen = [0]  # messages printed, as they are printed
@@ -87,8 +87,8 @@ async def _print_each(
     args: argparse.Namespace, observer: Any, table: Any, interface: Any, seen: list[int]
 ) -> None:
     """Print each message until --count, counting them in ``seen[0]``."""
-    from .._observer import Garbled
-    from .._wiretext import describe, line
+    from ..wire._observer import Garbled
+    from ..wire._wiretext import describe, line
 
     shown, pending = 0.0, False  # when the table was last printed; changes since
     try:

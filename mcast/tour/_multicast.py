@@ -10,8 +10,8 @@ import trio
 from ipv6 import read_host_joins
 
 from .._datagram import Datagram
-from .._receiver import open_receiver
-from .._sender import open_sender
+from ..streams._receiver import open_receiver
+from ..streams._sender import open_sender
 from ._stage import Stage
 
 SSM, ASM, SSM6 = "232.1.1.1", "239.1.1.1", "ff3e::1:1"

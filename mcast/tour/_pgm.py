@@ -13,9 +13,9 @@ from pathlib import Path
 
 import trio
 
-from .._pgm import decode_pgm_untrusted, encode_pgm
-from .._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak
-from .._pgmsource import Source, SourceConfig
+from ..pgm._pgm import decode_pgm_untrusted, encode_pgm
+from ..pgm._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak
+from ..pgm._pgmsource import Source, SourceConfig
 from ._stage import Stage
 
 GROUP = "239.192.0.77"

@@ -7,9 +7,9 @@ import socket
 
 import trio
 
-from .._pingclient import multicast_ping, resolve_target
-from .._pingmatrix import grid_text, lab_matrix
-from .._pingresponder import Responder
+from ..ping._pingclient import multicast_ping, resolve_target
+from ..ping._pingmatrix import grid_text, lab_matrix
+from ..ping._pingresponder import Responder
 from ._stage import Stage
 
 

@@ -6,9 +6,9 @@ from contextlib import AbstractContextManager, nullcontext
 
 import trio
 
-from .._receiver import open_receiver
-from .._sender import open_sender
-from .._streaming import send_stream
+from ..streams._receiver import open_receiver
+from ..streams._sender import open_sender
+from ..streams._streaming import send_stream
 from ._stage import Stage
 
 GROUP, COUNT, RATE, BURST = "239.2.2.2", 2000, 20000, 10

@@ -10,12 +10,12 @@ import trio
 
 from ipv6 import write_sysctl
 
-from .._hostmodel import Record, interface_state, state_change
-from .._igmp import IgmpV3Report
-from .._membership import Call, Filter, GroupKey, Memberships
-from .._observer import Observed, Observer
-from .._receiver import open_receiver
-from .._wiretext import line
+from ..membership._hostmodel import Record, interface_state, state_change
+from ..membership._membership import Call, Filter, GroupKey, Memberships
+from ..streams._receiver import open_receiver
+from ..wire._igmp import IgmpV3Report
+from ..wire._observer import Observed, Observer
+from ..wire._wiretext import line
 from ._stage import Stage
 
 GROUP, SOURCE, BLOCKED = "232.9.9.9", "10.0.1.2", "10.0.1.3"

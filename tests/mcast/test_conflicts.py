@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from mcast._conflicts import ROWS, Row, error_for_kernel, replay
 from mcast._errors import KernelRefused, LimitReached, MembershipError
-from mcast._membership import Call, GroupKey, Memberships
+from mcast.membership._conflicts import ROWS, Row, error_for_kernel, replay
+from mcast.membership._membership import Call, GroupKey, Memberships
 
 KEY = GroupKey(ipaddress.ip_address("232.1.1.1"), 2)
 SOURCE = ipaddress.ip_address("10.0.0.2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcast._errors import McastBadInput
-from mcast._groups import check_channel, is_ssm, needs_interface, parse_group
+from mcast.membership._groups import check_channel, is_ssm, needs_interface, parse_group
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcast._hostmodel import (
+from mcast.membership._hostmodel import (
     NOT_MEMBER,
     Record,
     answer_query,
@@ -15,10 +15,10 @@ from mcast._hostmodel import (
     interface_state,
     state_change,
 )
-from mcast._igmp import IgmpV2Leave, IgmpV2Report
-from mcast._membership import Filter, Mode
-from mcast._mld import MldV1Done, MldV1Report
-from mcast._wirecommon import RecordType
+from mcast.membership._membership import Filter, Mode
+from mcast.wire._igmp import IgmpV2Leave, IgmpV2Report
+from mcast.wire._mld import MldV1Done, MldV1Report
+from mcast.wire._wirecommon import RecordType
 
 G = ipaddress.IPv4Address("232.1.1.1")
 A, B, C = (ipaddress.ip_address(f"10.0.0.{i}") for i in (1, 2, 3))

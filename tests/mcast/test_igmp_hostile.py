@@ -16,10 +16,10 @@ import psutil
 import pytest
 import trio
 
-from mcast._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
-from mcast._igmp import GroupRecord, IgmpV2Leave, IgmpV3Report
-from mcast._mld import AddressRecord, MldV2Report
-from mcast._wirecommon import RecordType
+from mcast.wire._frames import encode_ipv4_igmp, encode_ipv6_mld, ethernet
+from mcast.wire._igmp import GroupRecord, IgmpV2Leave, IgmpV3Report
+from mcast.wire._mld import AddressRecord, MldV2Report
+from mcast.wire._wirecommon import RecordType
 from tests.mcast.labs import counters_now, last_counters, settled, start, stop
 
 pytestmark = pytest.mark.needs_root
@@ -63,7 +63,7 @@ def hostile_frames(link_local: ipaddress.IPv6Address, rng: random.Random) -> lis
 
 
 def must_be_seen(frame: bytes) -> bool:
-    """What a capture of IGMP and MLD must take in (the rule of mcast/_capfilter.py,
+    """What a capture of IGMP and MLD must take in (the rule of mcast/wire/_capfilter.py,
     said again here): IPv4 protocol 2; IPv6 whose next header is Hop-by-Hop or
     ICMPv6; 802.1Q frames. Anything else, UDP included, must stay in the kernel."""
     kind = frame[12:14]

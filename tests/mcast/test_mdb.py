@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from mcast._mdb import decode_untrusted, dump_request
-from mcast._wirecommon import MalformedPacket
+from mcast.routing._mdb import decode_untrusted, dump_request
+from mcast.wire._wirecommon import MalformedPacket
 
 NAMES = {2: "br0", 3: "b", 4: "c"}
 

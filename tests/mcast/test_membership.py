@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcast._errors import LimitReached, MembershipError
-from mcast._membership import (
+from mcast.membership._membership import (
     NONE,
     TRANSITIONS,
     Call,

@@ -1,4 +1,4 @@
-"""The userspace multicast forwarding plane's decisions (mcast/_mforward.py).
+"""The userspace multicast forwarding plane's decisions (mcast/routing/_mforward.py).
 
 The oracle for the bytes is scapy: a datagram it builds goes through the
 forwarder, and what comes out must be what scapy builds with the TTL (hop
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop
 
-from mcast._mforward import (
+from mcast.routing._mforward import (
     BAD_CHECKSUM,
     BAD_SOURCE,
     BELOW_THRESHOLD,
@@ -37,7 +37,7 @@ from mcast._mforward import (
     finish_checksum,
     multicast_mac,
 )
-from mcast._mroutes import Route, plan
+from mcast.routing._mroutes import Route, plan
 
 INDEXES = {"eth0": 2, "eth1": 3, "eth2": 4, "eth3": 5}
 S4, G4, S6, G6 = "10.0.1.2", "239.1.1.1", "2001:db8:1::2", "ff1e::1"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcast._mping import (
+from mcast.ping._mping import (
     MAX_REPLY_SIZE,
     Ping,
     decode_untrusted,
@@ -20,8 +20,8 @@ from mcast._mping import (
     reply_to,
     ssmpingd_accepts,
 )
-from mcast._pingstats import PathReport, PathTally, distance, verdict
-from mcast._wirecommon import MalformedPacket
+from mcast.ping._pingstats import PathReport, PathTally, distance, verdict
+from mcast.wire._wirecommon import MalformedPacket
 from tests.mcast.mutations import mutate
 
 # What ssmping 0.9.1 sends for pid 4660, seq 7, at 1000.000250 s, with -v, to the

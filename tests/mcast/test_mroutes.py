@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcast._errors import McastBadInput
-from mcast._mroutes import MAX_SLOTS, Plan, changes, check_route, plan
+from mcast.routing._mroutes import MAX_SLOTS, Plan, changes, check_route, plan
 
 INDEXES = {"eth0": 2, "eth1": 3, "eth2": 4}
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 import pytest
 import trio
 
-from mcast._frames import WireMessage
-from mcast._hostmodel import Record, compat_change, interface_state, state_change
-from mcast._igmp import IgmpV3Report
-from mcast._membership import Filter, GroupKey
-from mcast._mld import MldV2Report
-from mcast._observer import Observer
-from mcast._receiver import Receiver, open_receiver
+from mcast.membership._hostmodel import Record, compat_change, interface_state, state_change
+from mcast.membership._membership import Filter, GroupKey
+from mcast.streams._receiver import Receiver, open_receiver
+from mcast.wire._frames import WireMessage
+from mcast.wire._igmp import IgmpV3Report
+from mcast.wire._mld import MldV2Report
+from mcast.wire._observer import Observer
 from tests.mcast.labs import QUICK_REPORTS as LAB
 
 pytestmark = pytest.mark.needs_root

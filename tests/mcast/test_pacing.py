@@ -8,11 +8,11 @@ import pytest
 import trio
 
 from mcast._datagram import Datagram
-from mcast._pacing import Schedule, parse_rate
-from mcast._receiver import open_receiver
-from mcast._sender import open_sender
-from mcast._streamheader import decode
-from mcast._streaming import send_stream
+from mcast.streams._pacing import Schedule, parse_rate
+from mcast.streams._receiver import open_receiver
+from mcast.streams._sender import open_sender
+from mcast.streams._streamheader import decode
+from mcast.streams._streaming import send_stream
 
 
 def test_the_schedule_counts_from_the_start_not_from_the_last_send() -> None:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcast._pgm import (
+from mcast.pgm._pgm import (
     Data,
     Fragment,
     Header,
@@ -32,7 +32,7 @@ from mcast._pgm import (
     decode_pgm_untrusted,
     encode_pgm,
 )
-from mcast._wirecommon import MalformedPacket
+from mcast.wire._wirecommon import MalformedPacket
 
 GSI = bytes.fromhex("0102030405a6")
 HEADER = Header(4000, 7500, GSI)

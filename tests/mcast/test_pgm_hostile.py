@@ -20,7 +20,7 @@ GROUP = "239.192.0.10"
 FLOOD = textwrap.dedent("""
     import json, os, random, socket, sys, time
     from ipaddress import IPv4Address
-    from mcast._pgm import Data, Header, Nak, Options, PgmType, encode_pgm
+    from mcast.pgm._pgm import Data, Header, Nak, Options, PgmType, encode_pgm
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, 113)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.9.0.4"))
     group, sender = sys.argv[1], sys.argv[2]

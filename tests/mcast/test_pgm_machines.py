@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mcast._pgm import (
+from mcast.pgm._pgm import (
     Data,
     Header,
     Nak,
@@ -22,8 +22,8 @@ from mcast._pgm import (
     decode_pgm_untrusted,
     encode_pgm,
 )
-from mcast._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
-from mcast._pgmsource import EARLY_SPMS, Source, SourceConfig, after
+from mcast.pgm._pgmreceiver import Deliver, Receiver, ReceiverConfig, SendNak, Unrecoverable
+from mcast.pgm._pgmsource import EARLY_SPMS, Source, SourceConfig, after
 
 GROUP, SOURCE = IPv4Address("239.192.0.1"), IPv4Address("10.0.0.1")
 GSI = bytes.fromhex("0a0000010001")

@@ -13,9 +13,9 @@ from typing import cast
 
 import trio
 
-from mcast._pgmnet import PgmTransport
-from mcast._pgmreceiver import ReceiverConfig
-from mcast._pgmsession import PgmListener, PgmSender, SenderOptions
+from mcast.pgm._pgmnet import PgmTransport
+from mcast.pgm._pgmreceiver import ReceiverConfig
+from mcast.pgm._pgmsession import PgmListener, PgmSender, SenderOptions
 
 GROUP = IPv4Address("239.192.0.1")
 
@@ -184,15 +184,15 @@ async def test_past_its_backlog_a_slow_session_drops_new_data_to_repair_later(
 ) -> None:
     # Small bounds, so that the queue and then the backlog fill: new data is dropped
     # (counted), NAKed and repaired from the window, and nothing arrives out of order.
-    monkeypatch.setattr("mcast._pgmsession.QUEUE", 4)
-    monkeypatch.setattr("mcast._pgmsession.BACKLOG_LIMIT", 16)
+    monkeypatch.setattr("mcast.pgm._pgmsession.QUEUE", 4)
+    monkeypatch.setattr("mcast.pgm._pgmsession.BACKLOG_LIMIT", 16)
     listeners = await run_session(autojump_clock, loss=0.02, seed=5, slow={0})
     assert all(listener.faults["reader_behind"] > 0 for listener in listeners)
 
 
 async def test_a_slow_session_holds_back_only_itself(autojump_clock, monkeypatch) -> None:
-    monkeypatch.setattr("mcast._pgmsession.QUEUE", 4)
-    monkeypatch.setattr("mcast._pgmsession.BACKLOG_LIMIT", 16)
+    monkeypatch.setattr("mcast.pgm._pgmsession.QUEUE", 4)
+    monkeypatch.setattr("mcast.pgm._pgmsession.BACKLOG_LIMIT", 16)
     ends: dict[int, float] = {}
     listeners = await run_session(autojump_clock, loss=0.02, seed=9, slow={1}, sessions=2,
                                   ended=ends)  # fmt: skip
@@ -211,7 +211,7 @@ async def test_errors_the_sockets_report_are_counted_and_reading_goes_on(autojum
 
 
 def test_an_error_that_says_the_socket_is_unusable_is_raised() -> None:
-    from mcast._pgmnet import receive_fault
+    from mcast.pgm._pgmnet import receive_fault
 
     assert receive_fault(OSError(errno.EHOSTUNREACH, "No route to host")) == "receive_ehostunreach"
     bad = OSError(errno.EBADF, "Bad file descriptor")

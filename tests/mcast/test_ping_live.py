@@ -197,8 +197,8 @@ async def test_nothing_a_client_sends_stops_the_responder(lab) -> None:
     import random
     import socket
 
-    from mcast._mping import encode_request
-    from mcast._pingresponder import ANSWERS_PER_SECOND, Responder
+    from mcast.ping._mping import encode_request
+    from mcast.ping._pingresponder import ANSWERS_PER_SECOND, Responder
 
     async with lab("lan") as running:
         responder = Responder()

@@ -14,11 +14,11 @@ from typing import Any
 import psutil
 import pytest
 
-from mcast._frames import encode_ipv4_igmp, ethernet
-from mcast._igmp import GroupRecord, IgmpV3Report
-from mcast._proxyplan import MAX_FLOWS
-from mcast._routertable import MAX_GROUPS
-from mcast._wirecommon import RecordType
+from mcast.querier._routertable import MAX_GROUPS
+from mcast.routing._proxyplan import MAX_FLOWS
+from mcast.wire._frames import encode_ipv4_igmp, ethernet
+from mcast.wire._igmp import GroupRecord, IgmpV3Report
+from mcast.wire._wirecommon import RecordType
 from tests.mcast.labs import arrivals, counters_now, last_counters, settled, start, stop
 
 pytestmark = pytest.mark.needs_root

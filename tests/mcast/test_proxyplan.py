@@ -10,9 +10,10 @@ from ipaddress import IPv6Address as V6
 
 import pytest
 
-from mcast._membership import Filter, Mode
-from mcast._mroutes import Route
-from mcast._proxyplan import (
+from mcast.membership._membership import Filter, Mode
+from mcast.querier._routertable import EXCLUDE, INCLUDE, GroupState
+from mcast.routing._mroutes import Route
+from mcast.routing._proxyplan import (
     NEGATIVE_LIFETIME,
     NOCACHE,
     WRONG_INTERFACE,
@@ -27,7 +28,6 @@ from mcast._proxyplan import (
     upstream_of,
     widen,
 )
-from mcast._routertable import EXCLUDE, INCLUDE, GroupState
 
 G = V4("239.1.1.1")
 S1, S2, S3 = V4("10.0.0.1"), V4("10.0.0.2"), V4("10.0.0.3")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from mcast._frames import WireMessage
-from mcast._igmp import GroupRecord, IgmpQuery, IgmpV2Leave, IgmpV3Report
-from mcast._mld import MldQuery
-from mcast._querier import Event, Querier, QuerierConfig, Role, Send
-from mcast._routertable import Timers
-from mcast._wirecommon import RecordType
+from mcast.querier._querier import Event, Querier, QuerierConfig, Role, Send
+from mcast.querier._routertable import Timers
+from mcast.wire._frames import WireMessage
+from mcast.wire._igmp import GroupRecord, IgmpQuery, IgmpV2Leave, IgmpV3Report
+from mcast.wire._mld import MldQuery
+from mcast.wire._wirecommon import RecordType
 
 ME = ipaddress.IPv4Address("10.0.0.2")
 LOWER = ipaddress.IPv4Address("10.0.0.1")

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import trio
 
-from mcast._hostmodel import Record, answer_query, interface_state
-from mcast._igmp import IgmpQuery, IgmpV3Report
-from mcast._membership import GroupKey
-from mcast._mld import MldV2Report
-from mcast._observer import Observed, Observer
-from mcast._querier import Action, Event, Querier, Role, Send
-from mcast._querying import Link, queriers_for, run_queriers
-from mcast._receiver import open_receiver
-from mcast._routertable import Timers
-from mcast._wirecommon import RecordType
+from mcast.membership._hostmodel import Record, answer_query, interface_state
+from mcast.membership._membership import GroupKey
+from mcast.querier._querier import Action, Event, Querier, Role, Send
+from mcast.querier._querying import Link, queriers_for, run_queriers
+from mcast.querier._routertable import Timers
+from mcast.streams._receiver import open_receiver
+from mcast.wire._igmp import IgmpQuery, IgmpV3Report
+from mcast.wire._mld import MldV2Report
+from mcast.wire._observer import Observed, Observer
+from mcast.wire._wirecommon import RecordType
 from tests.mcast.labs import QUICK_REPORTS
 
 pytestmark = pytest.mark.needs_root
@@ -146,8 +146,8 @@ async def test_a_querier_hears_the_kernel_answer_as_the_model_says(lab) -> None:
 async def test_group_and_source_specific_queries_are_answered_as_the_model_says(
     lab, family
 ) -> None:
-    from mcast._igmp import IgmpQuery as Q4
-    from mcast._mld import MldQuery as Q6
+    from mcast.wire._igmp import IgmpQuery as Q4
+    from mcast.wire._mld import MldQuery as Q6
 
     if family == 4:
         inc_group, exc_group = "232.4.4.4", "239.4.4.4"

@@ -19,12 +19,12 @@ import trio
 
 from ipv6 import read_host_joins
 from ipv6.sockopts import LINUX, encode
-from mcast._conflicts import ROWS, Row, error_for_kernel
 from mcast._datagram import Datagram
 from mcast._errors import LimitReached, MembershipError
-from mcast._membership import Call, GroupKey, Memberships, Mode
-from mcast._receiver import Receiver, open_receiver
-from mcast._sender import open_sender
+from mcast.membership._conflicts import ROWS, Row, error_for_kernel
+from mcast.membership._membership import Call, GroupKey, Memberships, Mode
+from mcast.streams._receiver import Receiver, open_receiver
+from mcast.streams._sender import open_sender
 
 pytestmark = pytest.mark.needs_root
 
@@ -535,7 +535,7 @@ async def test_a_measuring_receiver_counts_bursts_exactly(lab, monkeypatch, batc
     """Bursts (many datagrams a read), read in batches with recvmmsg or one by
     one with recvmsg where the platform has no recvmmsg: the same numbers."""
     from ipv6 import batch
-    from mcast._streamheader import encode_iperf2, encode_toolkit
+    from mcast.streams._streamheader import encode_iperf2, encode_toolkit
 
     if not batched:
         monkeypatch.setattr(batch, "recvmmsg_available", lambda: False)

@@ -61,7 +61,7 @@ async def test_static_routes_forward_as_asked(lab, plane, group: str, other_sour
         await mcast(r, "route", "delete", group, "--source", source, "--in", "eth0")
         assert await arrivals(running, group, ttl=5, source=source) == []
         assert json.loads((await mcast(r, "route", "show", "--json")).stdout) == []
-        ps = await r.run(["pgrep", "-f", "mcast._routed"], check=False)
+        ps = await r.run(["pgrep", "-f", "mcast.routing._routed"], check=False)
         assert ps.stdout.strip() == b""
 
 
@@ -265,7 +265,7 @@ async def test_the_userspace_plane_counts_junk_and_goes_on(lab, monkeypatch, fig
         assert sum(dropped.values()) == sent and status["forwarded"] == 0, status
         assert set(dropped) <= {"malformed", "bad_header_checksum"}, dropped
         assert await arrivals(running, group, ttl=5) == [4, 4, 4]
-        assert (await r.run(["pgrep", "-f", "mcast._routed"])).stdout.strip()
+        assert (await r.run(["pgrep", "-f", "mcast.routing._routed"])).stdout.strip()
     figures(
         "mcast route (the userspace plane)",
         "IPv4 frames to a routed group that pass the plane's kernel filter but are no "

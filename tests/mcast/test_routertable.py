@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcast._hostmodel import Record
-from mcast._routertable import EXCLUDE, INCLUDE, RULES, RouterTable, SendQuery, Timers
-from mcast._wirecommon import RecordType as T
+from mcast.membership._hostmodel import Record
+from mcast.querier._routertable import EXCLUDE, INCLUDE, RULES, RouterTable, SendQuery, Timers
+from mcast.wire._wirecommon import RecordType as T
 
 G = ipaddress.ip_address("232.1.1.1")
 A, B, C = (ipaddress.ip_address(f"10.0.0.{i}") for i in (1, 2, 3))
@@ -72,7 +72,7 @@ def test_exclude_block_and_allow() -> None:
 
 
 def test_a_flood_of_made_up_groups_stops_at_the_group_limit_and_is_counted() -> None:
-    from mcast._routertable import MAX_GROUPS
+    from mcast.querier._routertable import MAX_GROUPS
 
     table = RouterTable()
     groups = [ipaddress.ip_address(int(ipaddress.ip_address("232.0.0.0")) + n) for n in range(1500)]
@@ -89,7 +89,7 @@ def test_a_flood_of_made_up_groups_stops_at_the_group_limit_and_is_counted() -> 
 
 
 def test_a_group_keeps_at_most_max_sources() -> None:
-    from mcast._routertable import MAX_SOURCES
+    from mcast.querier._routertable import MAX_SOURCES
 
     table = RouterTable()
     many = [ipaddress.ip_address(f"10.1.{n // 250}.{n % 250 + 1}") for n in range(MAX_SOURCES + 1)]

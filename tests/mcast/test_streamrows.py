@@ -13,9 +13,9 @@ import struct
 
 import pytest
 
-from mcast._streamheader import encode_iperf2, encode_toolkit
-from mcast._streamrows import BatchColumns, control_layout
-from mcast._streamstats import Streams, StreamStats
+from mcast.streams._streamheader import encode_iperf2, encode_toolkit
+from mcast.streams._streamrows import BatchColumns, control_layout
+from mcast.streams._streamstats import Streams, StreamStats
 
 MS = 1_000_000
 SLOTS, SIZE, NAME, SPACE = 16, 64, 28, 128

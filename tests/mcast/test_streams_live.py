@@ -22,7 +22,7 @@ A4, B4, C4 = "10.0.1.1", "10.0.1.2", "10.0.1.3"
 SENDER = """
 import socket, sys, time
 sys.path.insert(0, {root!r})
-from mcast._streamheader import encode_iperf2, encode_toolkit
+from mcast.streams._streamheader import encode_iperf2, encode_toolkit
 fmt, group, port, stream, late_ms, order = {args!r}
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton({source!r}))

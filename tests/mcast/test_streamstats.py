@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcast._streamheader import (
+from mcast.streams._streamheader import (
     Stamp,
     decode,
     decode_iperf2,
     encode_iperf2,
     encode_toolkit,
 )
-from mcast._streamstats import Streams, StreamStats
+from mcast.streams._streamstats import Streams, StreamStats
 
 MS = 1_000_000  # nanoseconds
 

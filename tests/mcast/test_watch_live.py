@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from mcast._observer import Observed, Observer
-from mcast._receiver import open_receiver
+from mcast.streams._receiver import open_receiver
+from mcast.wire._observer import Observed, Observer
 from tests.mcast.labs import QUICK_REPORTS
 from tests.mcast.test_wire import compare_with_tshark
 

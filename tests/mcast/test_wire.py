@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcast._frames import (
+from mcast.wire._frames import (
     decode_frame_untrusted,
     decode_ipv4_untrusted,
     encode_ipv4_igmp,
@@ -22,7 +22,7 @@ from mcast._frames import (
     ethernet,
     pcap,
 )
-from mcast._igmp import (
+from mcast.wire._igmp import (
     GroupRecord,
     IgmpMessage,
     IgmpQuery,
@@ -33,7 +33,7 @@ from mcast._igmp import (
     decode_igmp_untrusted,
     encode_igmp,
 )
-from mcast._mld import (
+from mcast.wire._mld import (
     AddressRecord,
     MldMessage,
     MldQuery,
@@ -43,7 +43,7 @@ from mcast._mld import (
     decode_mld_untrusted,
     encode_mld,
 )
-from mcast._wirecommon import (
+from mcast.wire._wirecommon import (
     MalformedPacket,
     RecordType,
     checksum,
