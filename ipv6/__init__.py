@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from ._checksum import adjust as adjust_checksum
     from ._checksum import checksum
     from ._derive import eui64_address, parse_mac
-    from ._dualsockets import ProbeRow, make_socket, run_probe
-    from ._dualstack import Kind
-    from ._echo import EchoService
     from ._interfaceref import InterfaceRef
     from ._interfaces import (
         UnknownInterface,
@@ -48,18 +45,21 @@ if TYPE_CHECKING:
     from ._procsys import read_sysctl_int, write_sysctl
     from ._result import Result
     from ._zones import AmbiguousScope, Destination, choose_zone
+    from .dualstack._dualsockets import ProbeRow, make_socket, run_probe
+    from .dualstack._dualstack import Kind
+    from .dualstack._echo import EchoService
 
 # name -> the private module that holds it; each loads on first use.
 _LAZY = {
     "AddressWatch": "_addrwatch",
     "AmbiguousScope": "_zones",
     "Destination": "_zones",
-    "EchoService": "_echo",
+    "EchoService": "dualstack._echo",
     "HostJoin": "_joins",
     "InterfaceRef": "_interfaceref",
-    "Kind": "_dualstack",
+    "Kind": "dualstack._dualstack",
     "PingResult": "_ping",
-    "ProbeRow": "_dualsockets",
+    "ProbeRow": "dualstack._dualsockets",
     "Reply": "_ping",
     "Result": "_result",
     "UnknownInterface": "_interfaces",
@@ -70,7 +70,7 @@ _LAZY = {
     "counts_text": "_result",
     "eui64_address": "_derive",
     "interface_present": "_interfaces",
-    "make_socket": "_dualsockets",
+    "make_socket": "dualstack._dualsockets",
     "missing_privileges": "_privilege",
     "parse_mac": "_derive",
     "ping": "_ping",
@@ -78,7 +78,7 @@ _LAZY = {
     "read_sysctl_int": "_procsys",
     "resolve_destination": "_interfaces",
     "resolve_interface": "_interfaces",
-    "run_probe": "_dualsockets",
+    "run_probe": "dualstack._dualsockets",
     "write_sysctl": "_procsys",
 }
 

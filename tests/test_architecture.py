@@ -329,3 +329,49 @@ def test_the_mcast_api_raises_its_own_error_for_an_unknown_interface() -> None:
     with pytest.raises(mcast.NoSuchInterface, match="no-such-if0") as caught:
         as_interface("no-such-if0")
     assert isinstance(caught.value, mcast.McastError)
+
+
+def package_of(name: str) -> str:
+    """The package a module belongs to, as the map draws it: ``ipv6`` and ``mcast``
+    for their top-level modules, ``ipv6.tunnel`` or ``mcast.routing`` for a room's."""
+    path = MODULES[name]
+    parts = name.split(".")
+    if path.name == "__init__.py":
+        return name
+    return ".".join(parts[:-1])
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Package -> the packages its modules import (lazy imports and imports inside
+    functions included). A package's face (its ``__init__``, which names what its
+    rooms offer) and an entry point (``__main__``) are not counted: the layers are
+    the modules' own. A top-level module of ``ipv6`` counts as the package
+    ``ipv6``: the low-level helpers every room uses, which import no room."""
+    graph: dict[str, set[str]] = {}
+    for name in MODULES:
+        if MODULES[name].name in ("__init__.py", "__main__.py"):
+            continue
+        here = package_of(name)
+        graph.setdefault(here, set())
+        for imported in imports_of(name):
+            if imported not in MODULES or MODULES[imported].name == "__init__.py":
+                continue
+            there = package_of(imported)
+            if there != here:
+                graph[here].add(there)
+    return graph
+
+
+def test_no_import_loop_between_packages() -> None:
+    """Packages form layers: netsh above tunnel and translate, the data plane above
+    both, mcast's rooms in order. A loop between two packages (netsh -> tunnel ->
+    netsh, say) is a house whose rooms lean on each other."""
+    graph = package_graph()
+    for start, imported in graph.items():
+        todo, seen = list(imported), set[str]()
+        while todo:
+            current = todo.pop()
+            assert current != start, f"package {start} imports itself through {sorted(seen)}"
+            if current not in seen:
+                seen.add(current)
+                todo += graph.get(current, set())

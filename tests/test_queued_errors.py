@@ -36,8 +36,8 @@ async def test_the_receiver_counts_a_queued_error_and_reads_on() -> None:
 
 
 async def test_the_echo_service_counts_a_queued_error_and_answers_on() -> None:
-    from ipv6._dualsockets import DualStackUDP
-    from ipv6._echo import EchoService
+    from ipv6.dualstack._dualsockets import DualStackUDP
+    from ipv6.dualstack._echo import EchoService
 
     service = EchoService(0, lambda event: None)
     udp = DualStackUDP(0, "::1")

@@ -73,8 +73,8 @@ def register(groups: Any) -> None:
 def cmd_probe(args: argparse.Namespace) -> int:
     import trio
 
-    from .._dualreport import probe_everywhere
-    from .._dualstack import display
+    from ..dualstack._dualreport import probe_everywhere
+    from ..dualstack._dualstack import display
 
     probe = trio.run(probe_everywhere)
     if not probe.both_settings:
@@ -124,7 +124,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .._dualreport import check_service
+    from ..dualstack._dualreport import check_service
 
     if not 0 < args.port < 65536:
         raise BadInput(f"port {args.port} is out of range (1 to 65535)")
@@ -165,7 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import trio
 
-    from .._echo import EchoService
+    from ..dualstack._echo import EchoService
 
     if not 0 < args.port < 65536:
         raise BadInput(f"port {args.port} is out of range (1 to 65535)")

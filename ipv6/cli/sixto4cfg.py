@@ -49,7 +49,7 @@ def register(groups: Any) -> None:
 
 
 def cmd_6to4cfg(args: argparse.Namespace) -> int:
-    from ..tunnel import _sixto4host as host
+    from ..netsh import _sixto4 as host
     from ..tunnel._sixto4plan import Options, script_text
 
     if args.undo:

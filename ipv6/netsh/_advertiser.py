@@ -32,8 +32,7 @@ from .._ancillary import SO_RXQ_OVFL, drop_count
 from .._derive import eui64_address
 from .._netlink import RTPROT_MANUAL, route_expires
 from .._procsys import read_sysctl
-from .._result import counts_text
-from ._ra import (
+from .._ra import (
     INFINITE,
     ROUTER_SOLICITATION,
     Advertisement,
@@ -44,6 +43,7 @@ from ._ra import (
     plan_advertisement,
     solicitation_fault,
 )
+from .._result import counts_text
 from ._store import load_state
 
 ALL_NODES = "ff02::1"

@@ -62,7 +62,7 @@ def run_script(data: bytes, source: str) -> Outcome:
 
 def _sixto4(command: Command) -> Outcome:
     """The 6to4 context: settings kept by the toolkit, applied as 6to4cfg applies them."""
-    from ..tunnel._sixto4host import netsh_set, netsh_show
+    from ._sixto4 import netsh_set, netsh_show
 
     if command.verb == "show":
         return Outcome(rows=netsh_show(command.noun))

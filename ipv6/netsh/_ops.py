@@ -304,8 +304,8 @@ def _interface_ops(command: Command, ifname: str, ifindex: Interface) -> list[Op
 
 def _advertised_extras(v: Mapping[str, Any], ifname: str) -> list[Op]:
     """dnsservers= (RFC 8106) and nat64prefix= (RFC 8781): kept for the advertiser."""
+    from .._ra import PREF64_LIFETIME, PREF64_LIFETIME_MAX, RDNSS_LIFETIME
     from ..translate._mapping import Prefix64
-    from ._ra import PREF64_LIFETIME, PREF64_LIFETIME_MAX, RDNSS_LIFETIME
 
     ops: list[Op] = []
     if "dnslifetime" in v and "dnsservers" not in v:

@@ -71,7 +71,7 @@ def _show_interfaces(kernel: Executor, fam: str, names: dict[int, str]) -> list[
 
 def _extras_words(memory: dict[str, Any], name: str) -> list[str]:
     """dnsservers= and nat64prefix= as dump writes them (lifetimes when not the default)."""
-    from ._ra import PREF64_LIFETIME, RDNSS_LIFETIME
+    from .._ra import PREF64_LIFETIME, RDNSS_LIFETIME
 
     words = []
     rdnss, pref64 = memory.get(f"rdnss/{name}"), memory.get(f"pref64/{name}")

@@ -11,7 +11,7 @@ from ipaddress import IPv6Address
 import trio
 
 from .._errors import Ipv6Error
-from ..netsh._ra import ROUTER_ADVERTISEMENT, MalformedAdvertisement, decode_advertisement
+from .._ra import ROUTER_ADVERTISEMENT, MalformedAdvertisement, decode_advertisement
 from ._mapping import Prefix64
 from ._prefixes import from_ipv4only, from_pref64
 

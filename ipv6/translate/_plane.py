@@ -1,5 +1,5 @@
 """Translators on the userspace plane: one TUN device each, run inside the
-tunnel service (``ipv6.tunnel._service``), which starts and stops them as
+tunnel service (``ipv6.plane._service``), which starts and stops them as
 the namespace's registry says.
 
 The kernel routes the translator's prefix (IPv6) and pool (IPv4) into the

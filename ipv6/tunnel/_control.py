@@ -232,7 +232,7 @@ def _kernel_delete(name: str) -> None:
 # --- the userspace service -------------------------------------------------------------------
 
 
-SERVICE = "ipv6.tunnel._service"
+SERVICE = "ipv6.plane._service"
 
 
 def service_alive(pid: Any) -> bool:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ipv6._features import BY_NAME, FEATURES, KernelLacks, pretended_absent
-from ipv6._probe import PROBES
 from ipv6.capabilities import ABSENT, PRESENT, PRETEND_ENV, UNKNOWN, capabilities
+from ipv6.kernelprobe import PROBES
 
 # What the kernel's configuration must say for a feature to be there (any one
 # option of a set, =y or =m: a module loads when first asked for).

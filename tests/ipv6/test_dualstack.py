@@ -10,8 +10,16 @@ from ipaddress import IPv6Address as V6
 import pytest
 
 from ipv6 import BadInput
-from ipv6._dualsockets import enable_ipv4_pktinfo
-from ipv6._dualstack import Kind, MappedOnV6Only, display, for_socket, interleave, to_mapped, unmap
+from ipv6.dualstack._dualsockets import enable_ipv4_pktinfo
+from ipv6.dualstack._dualstack import (
+    Kind,
+    MappedOnV6Only,
+    display,
+    for_socket,
+    interleave,
+    to_mapped,
+    unmap,
+)
 
 
 def test_mapped_addresses_are_shown_and_used_as_their_ipv4() -> None:

@@ -11,7 +11,7 @@ async def test_out_of_descriptors_pauses_accepting_and_resumes(autojump_clock) -
     serve_listeners does; a connection aborted in the queue is counted, not fatal."""
     import errno as errno_
 
-    from ipv6._echo import ACCEPT_PAUSE, EchoService
+    from ipv6.dualstack._echo import ACCEPT_PAUSE, EchoService
 
     accepted_at: list[float] = []
     failures = [errno_.EMFILE, errno_.ENFILE, errno_.ECONNABORTED, errno_.EMFILE]

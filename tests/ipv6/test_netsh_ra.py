@@ -8,10 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ipv6.netsh import parse_command, plan, split
-from ipv6.netsh._grammar import NetshSyntaxError
-from ipv6.netsh._ops import Remember, StartAdvertiser, StopAdvertiser
-from ipv6.netsh._ra import (
+from ipv6._ra import (
     INFINITE,
     Advertisement,
     DnsServers,
@@ -23,6 +20,9 @@ from ipv6.netsh._ra import (
     encode_advertisement,
     plan_advertisement,
 )
+from ipv6.netsh import parse_command, plan, split
+from ipv6.netsh._grammar import NetshSyntaxError
+from ipv6.netsh._ops import Remember, StartAdvertiser, StopAdvertiser
 
 MAC = "02:00:5e:10:00:01"
 

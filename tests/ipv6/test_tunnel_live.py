@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import trio
 
+from ipv6.netsh._sixto4 import fastest
 from ipv6.tunnel._control import kernel_has_sit
-from ipv6.tunnel._sixto4host import fastest
 
 pytestmark = pytest.mark.needs_root
 

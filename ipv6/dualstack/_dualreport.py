@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .._privilege import missing_privileges
+from .._result import Result
+from ..translate._paths import HostPaths, host_paths, path_of
 from ._dualsockets import Attempt, ProbeRow, RaceResult, happy_eyeballs, resolve, run_probe
-from ._privilege import missing_privileges
-from ._result import Result
-from .translate._paths import HostPaths, host_paths, path_of
 
 # Two hosts that differ only in net.ipv6.bindv6only: the probe runs in each,
 # so this host's own setting is never changed.
@@ -41,7 +41,7 @@ async def probe_everywhere() -> Probe:
 async def _probe_matrix() -> Probe:
     if missing_privileges():
         return Probe(await run_probe(), both_settings=False)
-    from .lab import open_lab, parse_config
+    from ..lab import open_lab, parse_config
 
     config = parse_config(PROBE_LAB, source="<probe>", name=f"probe{os.getpid() % 10000}")
     rows: list[ProbeRow] = []

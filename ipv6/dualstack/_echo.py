@@ -31,10 +31,10 @@ from typing import Any
 
 import trio
 
+from .._errors import BadInput
+from .._result import counts_text
 from ._dualsockets import DualStackUDP, Received, open_listener
 from ._dualstack import Kind, display
-from ._errors import BadInput
-from ._result import counts_text
 
 DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_IDLE_TIMEOUT = 60.0

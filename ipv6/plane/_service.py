@@ -1,7 +1,7 @@
 """The userspace data plane: one Trio process per network namespace moves
 packets between its TUN devices and one raw IPv4 socket for protocol 41.
 
-    python -m ipv6.tunnel._service      (started by ``ipv6 tunnel add``)
+    python -m ipv6.plane._service      (started by ``ipv6 tunnel add``)
 
 It runs every userspace tunnel listed in the namespace's registry and, like
 the kernel's sit driver, demultiplexes what arrives: a configured 6in4
@@ -31,9 +31,9 @@ import trio
 from .. import _daemon
 from .._ancillary import send_from
 from .._statefile import StateWriteFailed
-from . import _registry
-from ._control import own_ipv4, sixrd_domain
-from ._offload import (
+from ..tunnel import _registry
+from ..tunnel._control import own_ipv4, sixrd_domain
+from ..tunnel._offload import (
     PLAIN,
     VNET_HDR_LEN,
     OffloadError,
@@ -43,9 +43,9 @@ from ._offload import (
     merged_by_kernel,
     segment,
 )
-from ._packets import PROTO_IPV6, Malformed, parse_ipv4
-from ._rules import Deliver, Drop, Flows, Policy, lab_block
-from ._tun import TunError, open_tun, set_offload
+from ..tunnel._packets import PROTO_IPV6, Malformed, parse_ipv4
+from ..tunnel._rules import Deliver, Drop, Flows, Policy, lab_block
+from ..tunnel._tun import TunError, open_tun, set_offload
 
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT = 10, 0
 BATCH = 64  # packets handled per wake-up before yielding to the other direction

@@ -20,7 +20,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
-from .._errors import Ipv6Error
+from ._errors import Ipv6Error
 
 ROUTER_SOLICITATION = 133
 ROUTER_ADVERTISEMENT = 134

@@ -21,9 +21,9 @@ from .. import _statefile
 from .._checksum import checksum
 from .._errors import BadInput
 from .._result import Result
-from ..netsh._executor import NetshFailed
-from . import _registry
-from ._sixto4plan import TUNNEL, HostFacts, Options, Plan, plan, script_text
+from ..tunnel import _registry
+from ..tunnel._sixto4plan import TUNNEL, HostFacts, Options, Plan, plan, script_text
+from ._executor import NetshFailed
 
 SETTINGS_DEFAULT: dict[str, Any] = {
     "state": "default",
@@ -75,7 +75,7 @@ def outbound_ipv4(towards: IPv4Address | None) -> IPv4Address | None:
 def gather_facts(towards: IPv4Address | None) -> HostFacts:
     import psutil
 
-    from ..netsh._store import load_state
+    from ._store import load_state
 
     stats = psutil.net_if_stats()
     addrs = psutil.net_if_addrs()
@@ -159,7 +159,7 @@ def title(options: Options, made: Plan) -> str:
 
 
 def run_script(lines: tuple[str, ...]) -> None:
-    from ..netsh import parse_script, run_lines
+    from . import parse_script, run_lines
 
     run_lines(parse_script([f"interface ipv6 {line}" for line in lines]))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from ._ancillary import (
+from .._ancillary import (
     IP_PKTINFO,
     IPV6_RECVPKTINFO,
     SO_RXQ_OVFL,
@@ -26,10 +26,10 @@ from ._ancillary import (
     packet_info,
     send_from,
 )
+from .._errors import BadInput, Ipv6Error
+from .._procsys import read_sysctl_int
+from .._result import Result
 from ._dualstack import CONNECTION_ATTEMPT_DELAY, Kind, interleave, unmap
-from ._errors import BadInput, Ipv6Error
-from ._procsys import read_sysctl_int
-from ._result import Result
 
 _TRUNC = int(socket.MSG_TRUNC)  # a plain int: an enum member's & is slow
 

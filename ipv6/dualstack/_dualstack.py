@@ -17,7 +17,7 @@ import ipaddress
 from collections.abc import Iterable
 from enum import Enum
 
-from ._errors import BadInput
+from .._errors import BadInput
 
 IPv4 = ipaddress.IPv4Address
 IPv6 = ipaddress.IPv6Address
