@@ -348,8 +348,8 @@ def package_graph() -> dict[str, set[str]]:
     the modules' own. A top-level module of ``ipv6`` counts as the package
     ``ipv6``: the low-level helpers every room uses, which import no room."""
     graph: dict[str, set[str]] = {}
-    for name in MODULES:
-        if MODULES[name].name in ("__init__.py", "__main__.py"):
+    for name, path in MODULES.items():
+        if path.name in ("__init__.py", "__main__.py"):
             continue
         here = package_of(name)
         graph.setdefault(here, set())

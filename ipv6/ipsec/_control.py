@@ -12,17 +12,13 @@ previous active lists are put back and the error says why.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import _daemon
 from .._errors import BadInput, Ipv6Error
 from .._statefile import locked
+from .._supervise import Service
 from . import _state
 from ._active import Active
 from ._files import SAD_TEMPLATE, SPD_TEMPLATE, IpsecFileError, read_sad, read_spd
@@ -34,6 +30,9 @@ PLANES = ("auto", "kernel", "userspace")
 
 class IpsecError(Ipv6Error):
     """A change the plane did not take; the previous active lists are back."""
+
+
+PLANE = Service("the ipsec6 service", SERVICE, "ipsec6", timeout=WAIT, error=IpsecError)
 
 
 def create(base: str) -> tuple[Path, Path]:
@@ -178,30 +177,18 @@ def _userspace(data: dict[str, Any], new: Active) -> None:
     if not any(p.action != "BYPASS" for p in new.policies):
         stop_service(data)
         return
-    started = None
-    if _daemon.alive(pid, SERVICE):
-        os.kill(pid, signal.SIGHUP)
-    else:
-        started = _daemon.spawn(SERVICE, (), _state.log_path())
+    started = PLANE.start_or_reload(pid)
+    if started is not None:
         data["service"] = pid = started.pid
         _state.save(data)
-    _wait_loaded(data["generation"], pid, started)
+    generation = data["generation"]
 
+    def loaded(status: dict[str, Any]) -> bool | str:
+        if status.get("pid") != pid or status.get("generation") != generation:
+            return False
+        return f"the ipsec6 service refused it: {status['error']}" if status.get("error") else True
 
-def _wait_loaded(generation: int, pid: int, started: subprocess.Popen[bytes] | None) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        status = _state.load_status()
-        if status.get("pid") == pid and status.get("generation") == generation:
-            if status.get("error"):
-                raise IpsecError(f"the ipsec6 service refused it: {status['error']}")
-            return
-        running = started.poll() is None if started is not None else _daemon.alive(pid, SERVICE)
-        if not running:
-            why = _daemon.why_stopped(_state.log_path(), pid, started)
-            raise IpsecError(f"the ipsec6 service (pid {pid}) stopped: {why}")
-        time.sleep(0.02)
-    raise IpsecError(f"the ipsec6 service did not take the change within {WAIT:.0f} s")
+    PLANE.wait(loaded, pid, started)
 
 
 def stop_service(data: dict[str, Any]) -> None:
@@ -209,14 +196,7 @@ def stop_service(data: dict[str, Any]) -> None:
     service killed outright (SIGKILL) left behind are removed here."""
     from ._iptables import RulesError, remove_rules
 
-    pid: int = data.get("service") or 0
-    if _daemon.alive(pid, SERVICE):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + WAIT
-        while _daemon.alive(pid, SERVICE) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if _daemon.alive(pid, SERVICE):
-            raise IpsecError(f"the ipsec6 service (pid {pid}) did not stop within {WAIT:.0f} s")
+    PLANE.stop(data.get("service") or 0)
     with contextlib.suppress(RulesError):  # no ip6tables: no rule of ours either
         remove_rules()
     data["service"] = None
@@ -234,15 +214,9 @@ def status() -> dict[str, Any]:
 
         out["counted"] = counters()
         return out
-    if _daemon.alive(pid, SERVICE):
-        before = _state.load_status().get("written", 0)
-        os.kill(pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and _state.load_status().get("written", 0) == before:
-            time.sleep(0.01)
+    if PLANE.alive(pid):
         out["service"] = {"pid": pid, "running": True}
-        out["counted"] = _state.load_status()
+        out["counted"] = PLANE.ask_status(pid)
     elif pid:
-        out["service"] = {"pid": pid, "running": False,
-                          "why": _daemon.why_stopped(_state.log_path(), pid)}  # fmt: skip
+        out["service"] = {"pid": pid, "running": False, "why": PLANE.why_stopped(pid)}
     return out

@@ -4,13 +4,10 @@ daemons, tunnels) here. Each call returns the operations that undo it."""
 
 from __future__ import annotations
 
-import os
-import signal
+import contextlib
 import socket
-import time
 from typing import Any
 
-from .. import _daemon
 from .._errors import BadInput, Ipv6Error
 from .._kernelops import KernelOp
 from .._netlink import AlreadyThere, KernelOpFailed, Netlink
@@ -24,7 +21,7 @@ from ._ops import (
     StopAdvertiser,
 )
 from ._pipeline import describe
-from ._store import ADVERTISER, advertiser_alive, advertiser_log
+from ._store import advertiser, advertiser_alive
 
 
 class NetshFailed(Ipv6Error):
@@ -86,18 +83,18 @@ class Executor:
         if advertiser_alive(running.get(op.ifname)):
             return []
         # It outlives this command, as Windows' advertising does.
-        daemon = _daemon.spawn(ADVERTISER, (op.ifname,), advertiser_log(op.ifname))
+        daemon = advertiser(op.ifname).start_or_reload(None)
+        assert daemon is not None
         running[op.ifname] = daemon.pid
         return [StopAdvertiser(op.ifname)]
 
     def _StopAdvertiser(self, op: StopAdvertiser) -> list[Op]:
         pid = self.state.setdefault("advertisers", {}).pop(op.ifname, None)
-        if not advertiser_alive(pid):
-            return []
-        os.kill(pid, signal.SIGTERM)  # it sends a last advertisement, router lifetime 0
-        deadline = time.monotonic() + 3
-        while advertiser_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        # SIGTERM: it sends a last advertisement, router lifetime 0. One that does
+        # not stop in time is left to stop; netsh's change goes on.
+        with contextlib.suppress(Ipv6Error):
+            if not advertiser(op.ifname).stop(pid):
+                return []
         return [StartAdvertiser(op.ifname)]
 
     # -- tunnels: ipv6.tunnel makes them (a sit device or the userspace service) --

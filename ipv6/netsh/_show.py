@@ -88,15 +88,13 @@ def _extras_words(memory: dict[str, Any], name: str) -> list[str]:
 
 def _advertiser_state(state: dict[str, Any], name: str) -> str | None:
     """ "running", or why the interface's advertiser stopped; None when it has none."""
-    from .. import _daemon
-    from ._store import ADVERTISER, advertiser_log
+    from ._store import advertiser
 
     pid = state.get("advertisers", {}).get(name)
     if not pid:
         return None
-    if _daemon.alive(pid, ADVERTISER):
-        return "running"
-    return f"stopped: {_daemon.why_stopped(advertiser_log(name), pid)}"
+    daemon = advertiser(name)
+    return "running" if daemon.alive(pid) else f"stopped: {daemon.why_stopped(pid)}"
 
 
 def _show_addresses(kernel: Executor, fam: str, names: dict[int, str]) -> list[AddressRow]:

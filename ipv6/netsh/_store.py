@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import _daemon, _statefile
+from .. import _statefile
+from .._supervise import Service
 
 ADVERTISER = "ipv6.netsh._advertiser"  # the daemon module `set interface advertise=enabled` runs
 
@@ -27,11 +28,17 @@ def save_state(state: dict[str, Any]) -> None:
     _statefile.write_json(state_path(), state, "netsh's state")
 
 
+def advertiser(ifname: str) -> Service:
+    """The router advertiser of ``ifname``: a daemon per interface, whose state is
+    netsh's own and whose log (``advertiser-IF-netns-INODE.log``) says what it
+    counted and why it stopped."""
+    return Service(f"the router advertiser of {ifname}", ADVERTISER, "", (ifname,),
+                   timeout=3.0, log=f"advertiser-{ifname}")  # fmt: skip
+
+
 def advertiser_log(ifname: str) -> Path:
-    """Where the advertiser of ``ifname`` says what it counted and why it stopped."""
-    path = state_path()
-    return path.with_name(f"{path.stem}.advertiser-{ifname}.log")
+    return advertiser(ifname).log_path()
 
 
 def advertiser_alive(pid: int | None) -> bool:
-    return _daemon.alive(pid, ADVERTISER)
+    return advertiser("").alive(pid)

@@ -93,7 +93,7 @@ def add(spec: TranslatorSpec) -> Added:
 
 
 def delete(name: str, *, missing_ok: bool = False) -> None:
-    from ..tunnel._control import service_alive, stop_service
+    from ..tunnel._control import PLANE, service_alive, stop_service
 
     data = _registry.load()
     if data["translators"].pop(name, None) is None:
@@ -105,10 +105,7 @@ def delete(name: str, *, missing_ok: bool = False) -> None:
     if not service_alive(pid):
         return
     if _registry.wants_service(data):
-        import os
-        import signal
-
-        os.kill(pid, signal.SIGHUP)
+        PLANE.start_or_reload(pid)  # it runs: it reads the registry again
         try:
             wait_for(name, present=False, section="translators")
         except TunnelError as exc:

@@ -8,20 +8,17 @@ service, and the command says which it used.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, IPv6Interface, IPv6Network
 from typing import Any
 
-from .. import _daemon
 from .._derive import sixto4_address
 from .._errors import BadInput, Ipv6Error
 from .._result import Result
+from .._supervise import Service
 from . import _registry
 from ._registry import TunnelSpec
 from ._rules import SixRd
@@ -232,32 +229,23 @@ def _kernel_delete(name: str) -> None:
 # --- the userspace service -------------------------------------------------------------------
 
 
-SERVICE = "ipv6.plane._service"
+PLANE = Service("the tunnel service", "ipv6.plane._service", "tunnels",
+                timeout=START_TIMEOUT, error=TunnelError)  # fmt: skip
+SERVICE = PLANE.module
 
 
 def service_alive(pid: Any) -> bool:
-    return _daemon.alive(pid, SERVICE)
+    return PLANE.alive(pid)
 
 
 def poke_service(data: dict[str, Any]) -> subprocess.Popen[bytes] | None:
     """Make the service read the registry again, starting it if it is not running
     (then the started process, whose exit this command can see)."""
-    pid: int = data.get("service") or 0
-    if service_alive(pid):
-        os.kill(pid, signal.SIGHUP)
-        return None
-    daemon = _daemon.spawn(SERVICE, (), _registry.log_path())
-    data["service"] = daemon.pid
-    _registry.save(data)
+    daemon = PLANE.start_or_reload(data.get("service") or 0)
+    if daemon is not None:
+        data["service"] = daemon.pid
+        _registry.save(data)
     return daemon
-
-
-def _running(pid: int, started: subprocess.Popen[bytes] | None) -> bool:
-    """Whether the service runs; for the one this command started, asked of the process
-    itself: for a moment after exec, /proc/PID/cmdline is still empty."""
-    if started is not None and started.pid == pid:
-        return started.poll() is None
-    return service_alive(pid)
 
 
 def wait_for(
@@ -270,23 +258,17 @@ def wait_for(
     """Wait until the service runs (or no longer runs) ``name`` of ``section``
     (tunnels, translators), with its device; its error, or why it stopped, if not."""
     what = section[:-1]
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        status = _registry.load_status()
+
+    def check(status: dict[str, Any]) -> bool | str:
         if present and name in status.get("errors", {}):
-            raise TunnelError(f"{what} {name}: {status['errors'][name]}")
-        if (name in status.get(section, {})) == present and _device_exists(name) == present:
-            return
-        pid = _registry.load().get("service") or 0
-        if present and not _running(pid, started):
-            why = _daemon.why_stopped(_registry.log_path(), pid, started)
-            raise TunnelError(f"the tunnel service (pid {pid}) stopped: {why}")
-        time.sleep(0.02)
-    raise TunnelError(
-        f"the tunnel service did not {'start' if present else 'stop'} {what} {name} "
-        f"within {START_TIMEOUT:.0f} s (see `ipv6 {'tunnel' if what == 'tunnel' else 'nat64'} "
-        "status`)"
-    )
+            return f"{what} {name}: {status['errors'][name]}"
+        return (name in status.get(section, {})) == present and _device_exists(name) == present
+
+    pid = _registry.load().get("service") or 0
+    command = "tunnel" if what == "tunnel" else "nat64"
+    PLANE.wait(check, pid, started,
+               f"{'start' if present else 'stop'} {what} {name} (see `ipv6 {command} status`)",
+               needs_running=present)  # fmt: skip
 
 
 def _device_exists(name: str) -> bool:
@@ -352,19 +334,14 @@ def delete(name: str, *, missing_ok: bool = False) -> None:
     if not service_alive(pid):
         return
     if _registry.wants_service(data):
-        os.kill(pid, signal.SIGHUP)
+        PLANE.start_or_reload(pid)  # it runs: it reads the registry again
         wait_for(name, present=False)
         return
     stop_service(data)
 
 
 def stop_service(data: dict[str, Any]) -> None:
-    pid: int = data.get("service") or 0
-    if service_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + START_TIMEOUT
-        while service_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    PLANE.stop(data.get("service") or 0)
     data["service"] = None
     _registry.save(data)
 
@@ -456,18 +433,11 @@ def fresh_status(
     """The service's status, written just now at our asking (SIGUSR1), and the
     errors of ``section``'s entries; no status, and why, when the service is gone."""
     pid: int = data.get("service") or 0
-    if service_alive(pid):
-        before = _registry.load_status().get("written", 0)
-        os.kill(pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            if _registry.load_status().get("written", 0) != before:
-                break
-            time.sleep(0.01)
-        written = _registry.load_status()
+    if PLANE.alive(pid):
+        written = PLANE.ask_status(pid)
         return written, written.get("errors", {})
     if pid:
-        why = _daemon.why_stopped(_registry.log_path(), pid)
+        why = PLANE.why_stopped(pid)
         return None, dict.fromkeys(data[section], f"the tunnel service is not running: {why}")
     return None, {}
 

@@ -29,7 +29,7 @@ from typing import Any
 import trio
 
 from ipv6 import Ipv6Error
-from ipv6.daemons import namespace_file, read_json, run_daemon, say, signal_receiver, write_json
+from ipv6.daemons import Service, read_json, run_daemon, say, signal_receiver, write_json
 
 from .._errors import McastError
 from ._kernelplane import KernelPlane, of_family
@@ -42,16 +42,15 @@ MODULE = "mcast.routing._routed"
 STATUS_EVERY = 1.0  # seconds between two status writes while the counters move
 
 
+DAEMON = Service(NAME, MODULE, "mroutes", error=McastError)
+
+
 def routes_path() -> Any:
-    return namespace_file("mroutes", ".json")
+    return DAEMON.state_path()
 
 
 def status_path() -> Any:
-    return namespace_file("mroutes-status", ".json")
-
-
-def log_path() -> Any:
-    return namespace_file("mroutes", ".log")
+    return DAEMON.status_path()
 
 
 def load_routes() -> list[Route]:

@@ -15,18 +15,15 @@ import contextlib
 import ipaddress
 import os
 import signal
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ipv6 import Result
-from ipv6.daemons import alive, read_json, spawn, why_stopped, write_json
+from ipv6.daemons import read_json, write_json
 
 from .._errors import McastBadInput, McastError
 from . import _routed
 from ._mroutes import Plan, Route, plan
-
-START_TIMEOUT = 5.0
 
 
 @dataclass
@@ -102,12 +99,12 @@ def _write(routes: list[Route], generation: int, plane: str) -> None:
 
 
 def _status() -> dict[str, Any]:
-    return read_json(_routed.status_path(), "multicast routing status")
+    return _routed.DAEMON.load_status()
 
 
 def _daemon_pid() -> int | None:
     pid = _status().get("pid")
-    return int(pid) if pid is not None and alive(pid, _routed.MODULE) else None
+    return int(pid) if pid is not None and _routed.DAEMON.alive(pid) else None
 
 
 def _apply(routes: list[Route], before: list[Route], generation: int, plane: str,
@@ -119,34 +116,30 @@ def _apply(routes: list[Route], before: list[Route], generation: int, plane: str
     for family in sorted({r.family for r in routes}):
         choose(plane, family, "mcast route")  # a plane the kernel lacks: refused here, at once
     _write(routes, generation, plane)
-    started = None
     pid = _daemon_pid()
-    if pid is None:
-        if not routes:
-            return
-        started = spawn(_routed.MODULE, [], _routed.log_path())
-    else:
-        os.kill(pid, signal.SIGHUP)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        status = _status()
-        if status.get("generation") == generation and (
-            started is None or status.get("pid") == started.pid
-        ):
-            if status.get("error"):
-                _write(before, generation + 1, old_plane)  # as it was; the daemon follows
-                pid = _daemon_pid()
-                if pid is not None:
-                    os.kill(pid, signal.SIGHUP)
-                raise McastError(str(status["error"]))
-            return
-        if started is not None and started.poll() is not None:
-            why = why_stopped(_routed.log_path(), started.pid, started)
-            _write(before, generation + 1, old_plane)
-            raise McastError(f"the multicast routing daemon stopped: {why}")
-        time.sleep(0.02)
-    _write(before, generation + 1, old_plane)
-    raise McastError(f"the multicast routing daemon did not answer in {START_TIMEOUT:g} s")
+    if pid is None and not routes:
+        return
+    daemon = _routed.DAEMON
+    started = daemon.start_or_reload(pid or 0)
+    if started is not None:
+        pid = started.pid
+    assert pid is not None
+
+    def applied(status: dict[str, Any]) -> bool | str:
+        if status.get("generation") != generation:
+            return False
+        if started is not None and status.get("pid") != started.pid:
+            return False
+        return str(status["error"]) if status.get("error") else True
+
+    try:
+        daemon.wait(applied, pid, started)
+    except McastError:
+        _write(before, generation + 1, old_plane)  # as it was; a running daemon follows
+        pid = _daemon_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+        raise
 
 
 def need_privilege(what: str = "multicast routes") -> None:
@@ -217,12 +210,11 @@ def delete_route(group: str, source: str | None, inbound: str) -> None:
 
 def _fresh_status() -> dict[str, Any]:
     """The daemon's status, written at our asking (its userspace counters move)."""
-    from ipv6.daemons import ask_status
 
     pid = _daemon_pid()
     if pid is None:
         return _status()
-    return ask_status(pid, _status)
+    return _routed.DAEMON.ask_status(pid)
 
 
 def show_routes() -> list[RouteRow]:

@@ -338,16 +338,17 @@ def test_a_daemon_just_spawned_counts_as_running_for_the_command_that_spawned_it
 ) -> None:
     """For a moment after exec, /proc/PID/cmdline is still empty (about 3 % of
     spawns here), so the command that spawned the service asks the process."""
-    from ipv6.tunnel._control import _running
+    from ipv6._supervise import Service
 
+    service = Service("a web server", "http.server", "web", ("0", "--bind", "127.0.0.1"))
     for _ in range(100):
-        process = _daemon.spawn("http.server", ("0", "--bind", "127.0.0.1"), tmp_path / "log")
+        process = _daemon.spawn(service.module, service.args, tmp_path / "log")
         try:
-            assert _running(process.pid, process)
+            assert service.running(process.pid, process)
         finally:
             process.kill()
             process.wait()
-        assert not _running(process.pid, process)
+        assert not service.running(process.pid, process)
 
 
 async def test_netsh_shows_why_an_advertiser_stopped(lab, state: Path) -> None:
