@@ -95,102 +95,64 @@ def cmd_d(args: argparse.Namespace) -> int:
 
 
 def cmd_sp(args: argparse.Namespace) -> int:
-    from ..ipsec._control import status
+    from ..ipsec._show import show_policies
 
-    found = status()
-    policies = found["active"].policies
+    interface = None
     if args.interface is not None:
         from .._interfaces import resolve_interface
 
-        index = resolve_interface(args.interface).index
-        policies = [p for p in policies if p.interface in (0, index)]
-    rows = [_policy_row(p) for p in policies]
+        interface = resolve_interface(args.interface).index
+    found = show_policies(interface)
     if args.json:
-        kit.print_json({"plane": found["plane"], "policies": rows, "service": found["service"],
-                        **_plane_counts(found)})  # fmt: skip
+        kit.print_json(found)
         return 0
-    if not rows:
+    if not found.policies:
         print("no active security policies (ipsec6 a NAME adds them)")
         return 0
     columns = ["Policy", "RemoteIPAddr", "LocalIPAddr", "RemotePort", "Protocol", "LocalPort",
                "IPSecProtocol", "IPSecMode", "Direction", "Action", "InterfaceIndex"]  # fmt: skip
-    print(kit.table([[r[k] for k in _KEYS] for r in rows], columns))
+    print(kit.table([list(vars(p).values()) for p in found.policies], columns))
     _say_plane(found)
     return 0
 
 
-_KEYS = ("policy", "remote", "local", "remote_port", "protocol", "local_port", "ipsec", "mode",
-         "direction", "action", "interface")  # fmt: skip
-
-
-def _policy_row(p: Any) -> dict[str, Any]:
-    from ..ipsec._files import PROTOCOLS
-
-    names = {v: k for k, v in PROTOCOLS.items() if k != "ICMP"}
-    return {
-        "policy": p.index, "remote": str(p.remote or "*"), "local": str(p.local or "*"),
-        "remote_port": "*" if p.remote_port is None else p.remote_port,
-        "protocol": "*" if p.protocol is None else names.get(p.protocol, p.protocol),
-        "local_port": "*" if p.local_port is None else p.local_port, "ipsec": p.ipsec,
-        "mode": p.mode, "direction": p.direction, "action": p.action, "interface": p.interface,
-    }  # fmt: skip
-
-
-def _plane_counts(found: dict[str, Any]) -> dict[str, Any]:
-    counted = found.get("counted") or {}
-    return {k: counted[k] for k in ("handled", "drops", "faults", "kernel", "error", "routes")
-            if k in counted}  # fmt: skip
-
-
-def _say_plane(found: dict[str, Any]) -> None:
+def _say_plane(found: Any) -> None:
     from .._result import counts_text
 
-    service, counted = found.get("service"), found.get("counted") or {}
-    if found["plane"] == "kernel":
+    service, counted = found.service, found.counts
+    if found.plane == "kernel":
         print("on the kernel's XFRM")
-    elif service and not service["running"]:
-        print(f"the userspace service is NOT RUNNING: {service['why']}")
+    elif service and not service.running:
+        print(f"the userspace service is NOT RUNNING: {service.why}")
     elif service:
-        print(f"on the userspace plane (service pid {service['pid']})")
-        if counted.get("error"):
-            print(f"  error: {counted['error']}")
-        print(f"  passed: {counts_text(counted.get('handled', {}), 'nothing yet')}")
-        print(f"  dropped: {counts_text(counted.get('drops', {}), 'nothing')}")
-        faults = {
-            **counted.get("faults", {}),
-            **{k: v for k, v in counted.get("kernel", {}).items() if v},
-        }
+        print(f"on the userspace plane (service pid {service.pid})")
+        if counted is None:
+            return
+        if counted.error:
+            print(f"  error: {counted.error}")
+        print(f"  passed: {counts_text(counted.handled or {}, 'nothing yet')}")
+        print(f"  dropped: {counts_text(counted.drops or {}, 'nothing')}")
+        kernel = counted.kernel or {}
+        faults = {**(counted.faults or {}), **{k: v for k, v in kernel.items() if v}}
         if faults:
             print(f"  lost before a verdict: {counts_text(faults)}")
 
 
 def cmd_sa(args: argparse.Namespace) -> int:
-    from ..ipsec._control import status
+    from ..ipsec._show import show_associations
 
-    found = status()
-    counted = (found.get("counted") or {}).get("sas", {})
-    rows = []
-    for a in found["active"].associations:
-        key = str(a.index) if found["plane"] != "kernel" else f"{a.destination} {a.spi}"
-        c = counted.get(key, {})
-        rows.append({
-            "sa": a.index, "spi": a.spi, "destination": str(a.destination),
-            "algorithm": a.algorithm, "direction": a.direction, "policy": a.policy,
-            "packets": c.get("packets"), "octets": c.get("octets"),
-            "sequence": c.get("sequence"), "drops": c.get("drops"),
-        })  # fmt: skip
+    found = show_associations()
     if args.json:
-        kit.print_json({"plane": found["plane"], "associations": rows,
-                        "service": found["service"]})  # fmt: skip
+        kit.print_json(found)
         return 0
-    if not rows:
+    if not found.associations:
         print("no active security associations (ipsec6 a NAME adds them)")
         return 0
     from .._result import counts_text
 
-    table = [[r["sa"], r["spi"], r["destination"], r["algorithm"], r["direction"], r["policy"],
-              _or_dash(r["packets"]), _or_dash(r["sequence"]),
-              counts_text(r["drops"] or {}, "-")] for r in rows]  # fmt: skip
+    table = [[r.sa, r.spi, r.destination, r.algorithm, r.direction, r.policy,
+              _or_dash(r.packets), _or_dash(r.sequence), counts_text(r.drops or {}, "-")]
+             for r in found.associations]  # fmt: skip
     print(kit.table(table, ["SAEntry", "SPI", "SADestIPAddr", "AuthAlg", "Direction",
                             "SecPolicyIndex", "Packets", "Sequence", "Dropped"]))  # fmt: skip
     _say_plane(found)

@@ -214,24 +214,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
-    from ..lab import builtin_labs, load_config
+    from ..lab._shipped import shipped_labs
 
-    found = []
-    for name, path in builtin_labs().items():
-        config = load_config(path)
-        found.append(
-            {
-                "name": name,
-                "file": path,
-                "description": config.description,
-                "hosts": [h.name for h in config.hosts],
-                "links": [link.name for link in config.links],
-            }
-        )
+    found = shipped_labs()
     if args.json:
         kit.print_json(found)
         return 0
-    rows = [(f["name"], ",".join(f["hosts"]), f["description"]) for f in found]
+    rows = [(f.name, ",".join(f.hosts), f.description) for f in found]
     print(kit.table(rows, ("LAB", "HOSTS", "DESCRIPTION")))
     from ..lab._shipped import shipped_directory
 

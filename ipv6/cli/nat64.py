@@ -168,12 +168,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not row.running:
             continue
         c = row.counters
+        assert c is not None
         print(
-            f"  to IPv4: {c['to_ipv4_packets']} packets, {c['to_ipv4_bytes']} bytes; "
-            f"to IPv6: {c['to_ipv6_packets']} packets, {c['to_ipv6_bytes']} bytes"
+            f"  to IPv4: {c.to_ipv4_packets} packets, {c.to_ipv4_bytes} bytes; "
+            f"to IPv6: {c.to_ipv6_packets} packets, {c.to_ipv6_bytes} bytes"
         )
         print(f"  dropped: {counts_text(row.drops, 'nothing')}")
-        held = {"fragments": c.get("fragments_held", 0), "IPv4 SYNs": c.get("syns_held", 0)}
+        held = {"fragments": c.fragments_held, "IPv4 SYNs": c.syns_held}
         if any(held.values()):
             print(f"  held for now: {counts_text({k: n for k, n in held.items() if n})}")
         if row.kernel_dropped:
@@ -185,8 +186,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(
                     kit.table(
                         [
-                            ("  " + s["protocol"], s["ipv6_host"], s["ipv4_pool"], s["ipv4_remote"],
-                             s["state"], f"{s['expires_in']:g}", s["packets_out"], s["packets_in"])
+                            ("  " + s.protocol, s.ipv6_host, s.ipv4_pool, s.ipv4_remote, s.state,
+                             f"{s.expires_in:g}", s.packets_out, s.packets_in)
                             for s in row.sessions
                         ],
                         ["  PROTO", "IPV6 HOST", "POOL", "IPV4 REMOTE", "STATE", "EXPIRES",
@@ -284,11 +285,11 @@ def cmd_clat_status(args: argparse.Namespace) -> int:
             print(f"  IPv4 {v4} is {v6}")
         if row.error:
             print(f"  {row.error}")
-        if row.running:
+        if row.running and row.counters is not None:
             c = row.counters
             print(
-                f"  to IPv6: {c['to_ipv6_packets']} packets, {c['to_ipv6_bytes']} bytes; "
-                f"to IPv4: {c['to_ipv4_packets']} packets, {c['to_ipv4_bytes']} bytes"
+                f"  to IPv6: {c.to_ipv6_packets} packets, {c.to_ipv6_bytes} bytes; "
+                f"to IPv4: {c.to_ipv4_packets} packets, {c.to_ipv4_bytes} bytes"
             )
             print(f"  dropped: {counts_text(row.drops, 'nothing')}")
     return 0

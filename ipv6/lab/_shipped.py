@@ -8,10 +8,12 @@ way :func:`shipped_labs` returns real paths, which the commands print.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .._errors import LabConfigError
+from .._result import Result
 from ._config import LabConfig
 from ._configread import parse_config
 
@@ -45,3 +47,24 @@ def builtin_labs() -> dict[str, str]:
 def builtin_lab(name: str) -> str | None:
     """The path of a shipped lab, by its name (``lan``) or file name (``lan.toml``)."""
     return builtin_labs().get(name.removesuffix(".toml"))
+
+
+@dataclass
+class ShippedLab(Result):
+    """A lab shipped with the toolkit, as ``ipv6 lab examples`` lists it."""
+
+    name: str
+    file: str
+    description: str
+    hosts: list[str]
+    links: list[str]
+
+
+def shipped_labs() -> list[ShippedLab]:
+    """Every shipped lab, read and checked."""
+    found = []
+    for name, path in builtin_labs().items():
+        config = load_config(path)
+        found.append(ShippedLab(name, path, config.description, [h.name for h in config.hosts],
+                                [link.name for link in config.links]))  # fmt: skip
+    return found

@@ -115,6 +115,38 @@ def delete(name: str, *, missing_ok: bool = False) -> None:
 
 
 @dataclass
+class TranslatorCounters(Result):
+    """What a running translator counted (its status, read from the service)."""
+
+    to_ipv4_packets: int = 0
+    to_ipv4_bytes: int = 0
+    to_ipv6_packets: int = 0
+    to_ipv6_bytes: int = 0
+    fragments_held: int = 0  # held now, waiting for the first fragment of their datagram
+    fragments_released: int = 0
+    syns_held: int = 0  # IPv4 SYNs held now (RFC 6146 3.5.2.2)
+
+    @classmethod
+    def read(cls, counted: dict[str, Any]) -> TranslatorCounters:
+        return cls(**{f: int(counted.get(f, 0)) for f in cls.__dataclass_fields__})
+
+
+@dataclass
+class Session(Result):
+    """One NAT64 session as status shows it, its addresses as text."""
+
+    protocol: str
+    ipv6_host: str
+    ipv6_remote: str
+    ipv4_pool: str
+    ipv4_remote: str
+    state: str
+    expires_in: float
+    packets_out: int
+    packets_in: int
+
+
+@dataclass
 class TranslatorStatus(Result):
     """One translator as ``ipv6 nat64 status`` shows it: its configuration, and
     when it runs its counters, drops by reason and (NAT64) sessions."""
@@ -128,21 +160,17 @@ class TranslatorStatus(Result):
     ipv6_address: str | None
     clat: bool = False
     running: bool = False
-    counters: dict[str, int] = field(default_factory=dict)
+    counters: TranslatorCounters | None = None  # when it runs
     drops: dict[str, int] = field(default_factory=dict)
     session_count: int | None = None
     bindings: int | None = None
     events: dict[str, int] = field(default_factory=dict)
-    sessions: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[Session] = field(default_factory=list)
     kernel_dropped: int | None = None  # lost in the device's full queue (the kernel's count)
     timeouts: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
 
-_COUNTERS = (
-    "to_ipv4_packets", "to_ipv4_bytes", "to_ipv6_packets", "to_ipv6_bytes",
-    "fragments_held", "fragments_released", "syns_held",
-)  # fmt: skip
 _TIMEOUTS = ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout")
 
 
@@ -171,12 +199,12 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
         c = counted.get(key)
         if c is not None:
             row.running = True
-            row.counters = {k: c.get(k, 0) for k in _COUNTERS}
+            row.counters = TranslatorCounters.read(c)
             row.drops = c.get("drops", {})
             row.session_count = c.get("session_count")
             row.bindings = c.get("bindings")
             row.events = c.get("events", {})
-            row.sessions = c.get("sessions", [])
+            row.sessions = [Session(**s) for s in c.get("sessions", [])]
             row.kernel_dropped = c.get("kernel_dropped")
         else:
             row.error = errors.get(key) or "not running"

@@ -97,7 +97,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     from .._errors import McastBadInput
     from ..membership._groups import parse_group
-    from ..pgm._pgmsession import SenderOptions, open_pgm_sender
+    from ..pgm._pgmsession import SenderOptions, SenderStatistics, open_pgm_sender
     from ..streams._pacing import parse_rate
 
     group = parse_group(args.group)
@@ -115,7 +115,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     interface = resolve_interface(args.interface)
     source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
 
-    async def main() -> dict[str, Any]:
+    async def main() -> SenderStatistics:
         import signal
 
         async with open_pgm_sender(group, args.port, interface, options) as sender:
@@ -146,14 +146,15 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.json:
         kit.print_json(statistics)
     else:
-        print(f"sent {statistics['bytes_sent']} octets in {statistics['data_sent']} packets; "
-              f"{statistics['naks_received']} NAKs, {statistics['repairs_sent']} repairs",
+        print(f"sent {statistics.bytes_sent} octets in {statistics.data_sent} packets; "
+              f"{statistics.naks_received} NAKs, {statistics.repairs_sent} repairs",
               file=sys.stderr)  # fmt: skip
     return 0
 
 
 def cmd_recv(args: argparse.Namespace) -> int:
     import math
+    from dataclasses import replace
 
     import trio
 
@@ -182,26 +183,29 @@ def cmd_recv(args: argparse.Namespace) -> int:
             if waiting.cancelled_caught:
                 raise McastError(f"no PGM session to {group} port {args.port} started within "
                                  f"{args.timeout:g} s")  # fmt: skip
+            error = None
             try:
                 while (message := await session.receive()) is not None:
                     out.write(message)
             except PgmUnrecoverable as exc:
-                outcome["error"] = exc
-            outcome["statistics"] = {**session.statistics, "faults": dict(listener.faults)}
+                error = exc
+            outcome["statistics"] = replace(
+                session.statistics, faults=dict(listener.faults),
+                unrecoverable_at=None if error is None else error.offset,
+            )  # fmt: skip
+            outcome["error"] = error
 
     try:
         trio.run(main)
     finally:
         if out is not sys.stdout.buffer:
             out.close()
-    statistics = outcome.get("statistics", {})
+    statistics = outcome["statistics"]
     if args.json:
-        kit.print_json({**statistics, "unrecoverable_at": getattr(outcome.get("error"), "offset",
-                                                                   None)})  # fmt: skip
-    if "error" in outcome:
+        kit.print_json(statistics)
+    if outcome["error"] is not None:
         raise outcome["error"]
     if not args.json:
-        print(f"received {statistics.get('bytes_delivered', 0)} octets; "
-              f"{statistics.get('naks_sent', 0)} NAKs, {statistics.get('repairs_received', 0)} "
-              "repairs", file=sys.stderr)  # fmt: skip
+        print(f"received {statistics.bytes_delivered} octets; {statistics.naks_sent} NAKs, "
+              f"{statistics.repairs_received} repairs", file=sys.stderr)  # fmt: skip
     return 0

@@ -158,7 +158,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     table = [
         [r.group, r.source or "*", r.inbound,
-         ", ".join(f"{o['interface']} ttl>{o['ttl_threshold']}" for o in r.outbound),
+         ", ".join(f"{o.interface} ttl>{o.ttl_threshold}" for o in r.outbound),
          "yes" if r.installed else "NO", r.plane or "-", _n(r.packets), _n(r.bytes),
          _n(r.wrong_interface)]
         for r in rows

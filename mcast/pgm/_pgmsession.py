@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from ipv6 import InterfaceRef
+from ipv6 import InterfaceRef, Result
 
 from .._datagram import IPAddress
 from .._errors import McastError
@@ -36,10 +36,11 @@ from ._pgmreceiver import (
     Deliver,
     Receiver,
     ReceiverConfig,
+    ReceiverStatistics,
     SendNak,
     Unrecoverable,
 )
-from ._pgmsource import Source, SourceConfig, Transmit
+from ._pgmsource import Source, SourceConfig, SourceStatistics, Transmit
 
 MAX_SESSIONS = 64
 BATCH = 64  # packets taken from the socket at most between checkpoints
@@ -49,6 +50,23 @@ ENDED_KEPT = 1024  # ended sessions remembered, so that their late packets are i
 
 
 MAX_LINGER = 300.0  # seconds a finished source stays while NAKs keep coming
+
+
+@dataclass
+class SenderStatistics(SourceStatistics, Result):
+    """What a PGM source counted (RM_SENDER_STATISTICS), and the faults its socket
+    reported, by errno; ``--json`` prints them."""
+
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SessionStatistics(ReceiverStatistics, Result):
+    """What a PGM receiver counted of one session (RM_RECEIVER_STATISTICS), the
+    listener's faults, and where data became unrecoverable (None: nowhere)."""
+
+    faults: dict[str, int] = field(default_factory=dict)
+    unrecoverable_at: int | None = None
 
 
 class PgmUnrecoverable(McastError):
@@ -90,8 +108,9 @@ class PgmSender:
         self.faults: collections.Counter[str] = collections.Counter()
 
     @property
-    def statistics(self) -> dict[str, Any]:
-        return {**vars(self.source.statistics), "faults": dict(self.faults)}
+    def statistics(self) -> SenderStatistics:
+        """RM_SENDER_STATISTICS's counts, and what the socket reported (faults)."""
+        return SenderStatistics(**vars(self.source.statistics), faults=dict(self.faults))
 
     async def send(self, apdu: bytes) -> None:
         """Queue one message; waits while the window's worth of packets waits to go."""
@@ -211,8 +230,9 @@ class PgmSession:
         return item
 
     @property
-    def statistics(self) -> dict[str, Any]:
-        return vars(self.receiver.statistics)
+    def statistics(self) -> SessionStatistics:
+        """RM_RECEIVER_STATISTICS's counts of this session."""
+        return SessionStatistics(**vars(self.receiver.statistics))
 
 
 @dataclass

@@ -27,13 +27,21 @@ from ._mroutes import Plan, Route, plan
 
 
 @dataclass
+class Outbound(Result):
+    """An outbound interface of a route, and its TTL threshold."""
+
+    interface: str
+    ttl_threshold: int
+
+
+@dataclass
 class RouteRow(Result):
     """One route as ``mcast route show`` prints it, with its plane's counters."""
 
     group: str
     source: str | None
     inbound: str
-    outbound: list[dict[str, Any]]  # {"interface", "ttl_threshold"}
+    outbound: list[Outbound]
     installed: bool
     packets: int | None
     bytes: int | None
@@ -233,7 +241,7 @@ def show_routes() -> list[RouteRow]:
         count = counters.get((r.group, r.source or ("0.0.0.0" if ":" not in r.group else "::")))
         rows.append(RouteRow(
             group=r.group, source=r.source, inbound=r.inbound,
-            outbound=[{"interface": n, "ttl_threshold": t} for n, t in r.outbound],
+            outbound=[Outbound(n, t) for n, t in r.outbound],
             installed=(r.group, r.source) in installed,
             packets=count[0] if count else None, bytes=count[1] if count else None,
             wrong_interface=count[2] if count else None,
