@@ -142,6 +142,11 @@ class Mapper(Protocol):
     def hairpin(self, v4: int) -> bool:
         """Whether an IPv4 destination is the translator's own (hairpinning, RFC 6146 3.8)."""
 
+    def last_flow(self) -> tuple[object, float] | None:
+        """The flow of the mapping made last, for its next packets' fast path: its
+        session (None without state) and how long a packet keeps it (0: forever);
+        None when its packets must take the full path (a session not established)."""
+
     def expire(self, now: float) -> None:
         """Forget what has timed out."""
 
@@ -182,6 +187,9 @@ class StatelessMapper:
         if src6 is None:
             return "source_unmapped"
         return src6, sport, dst6, dport
+
+    def last_flow(self) -> tuple[object, float] | None:
+        return (None, 0.0)  # no state: every flow's mapping stands as long as the prefix
 
     def hairpin(self, v4: int) -> bool:
         return False

@@ -230,6 +230,13 @@ class Nat64Mapper:
 
     # -- tables --
 
+    def last_flow(self) -> tuple[object, float] | None:
+        """The session the last mapping used, if established (a fast path's)."""
+        session = self.touched
+        if session is None or session.state not in ("ESTABLISHED", ""):
+            return None
+        return session, self.lifetime_of(session)
+
     def lifetime_of(self, session: Session) -> float:
         """How long a packet of this session, in its state, keeps it."""
         return self._lifetime(session.binding.proto, session.state)

@@ -65,18 +65,19 @@ class RunningTranslator:
         out: dict[str, Any] = {**self.spec.to_json(), **self.counters.to_json()}
         out["drops"] = {**out["drops"]}
         translator = self.translator
-        if translator.expired_fragments:
-            out["drops"]["fragment_expired"] = translator.expired_fragments
+        memory = translator.memory
+        if memory.expired_fragments:
+            out["drops"]["fragment_expired"] = memory.expired_fragments
         # A held fragment is counted when its fate is known: released with its
         # datagram (translated), or expired (dropped).
-        out["fragments_held"] = translator.held_fragments
-        out["fragments_released"] = translator.released_fragments
+        out["fragments_held"] = memory.held_fragments
+        out["fragments_released"] = memory.released_fragments
         # A held IPv4 SYN too: made moot by the IPv6 side's SYN, or never answered.
-        if translator.syns_simultaneous:
-            out["drops"]["tcp_syn_simultaneous_open"] = translator.syns_simultaneous
-        if translator.syns_unanswered:
-            out["drops"]["tcp_syn_unanswered"] = translator.syns_unanswered
-        out["syns_held"] = translator.held_syns
+        if memory.syns_simultaneous:
+            out["drops"]["tcp_syn_simultaneous_open"] = memory.syns_simultaneous
+        if memory.syns_unanswered:
+            out["drops"]["tcp_syn_unanswered"] = memory.syns_unanswered
+        out["syns_held"] = memory.held_syns
         out["kernel_dropped"] = queue_drops(self.spec.name)
         mapper = self.translator.mapper
         if isinstance(mapper, Nat64Mapper):

@@ -19,9 +19,10 @@ from typing import Any
 
 from .._errors import BadInput
 from .._kernelops import AddAddress, AddRoute, KernelOp
+from ._headers import IPV6_MIN_MTU
 from ._mapping import Prefix64, StatelessMapper
 from ._nat64 import FILTERINGS, MAX_SESSIONS, Nat64Mapper, Timeouts
-from ._siit import IPV6_MIN_MTU, Translator
+from ._siit import Translator
 
 MODES = ("nat64", "siit")
 UDP_MIN = 120.0  # RFC 6146 4

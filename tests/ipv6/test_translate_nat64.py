@@ -104,7 +104,7 @@ def test_an_unsolicited_ipv4_syn_is_held_then_answered_with_port_unreachable() -
     result = t.from_v4(raw(syn), 100.0)
     assert (result.packets, result.drop) == ((), "tcp_syn_held")
     assert t.from_v4(raw(syn), 101.0).drop == "tcp_syn_repeated"  # the first keeps its time
-    assert t.held_syns == 1
+    assert t.memory.held_syns == 1
     assert t.expire(105.9) == []
     (reply,) = t.expire(106.0)
     icmp = IP(reply)
@@ -114,7 +114,7 @@ def test_an_unsolicited_ipv4_syn_is_held_then_answered_with_port_unreachable() -
     assert (inner.src, inner.dst, inner[TCPerror].sport, inner[TCPerror].dport) == (
         SERVER4, "203.0.113.1", 4444, 8080,
     )  # fmt: skip
-    assert (t.held_syns, t.syns_unanswered, t.syns_simultaneous) == (0, 1, 0)
+    assert (t.memory.held_syns, t.memory.syns_unanswered, t.memory.syns_simultaneous) == (0, 1, 0)
     assert t.expire(200.0) == []
     # A SYN with data: what is held, and quoted, is no more than an ICMP error carries.
     big = (
@@ -135,7 +135,7 @@ def test_a_held_syn_is_dropped_when_the_ipv6_side_opens_the_same_session() -> No
     stranger6 = str(ipaddress.IPv6Address(PREFIX.embed(int(ipaddress.IPv4Address(stranger)))))
     opened = out4(t, IPv6(src=HOST, dst=stranger6) / TCP(sport=5000, dport=7000, flags="S"), 2.0)
     assert (opened.src, opened[TCP].sport) == (got.src, 5000)
-    assert (t.held_syns, t.syns_simultaneous) == (0, 1)
+    assert (t.memory.held_syns, t.memory.syns_simultaneous) == (0, 1)
     assert t.expire(10.0) == []  # nothing to answer any more
     # And the session is open both ways now: the stranger's SYN-ACK is translated.
     back = in6(t, IP(src=stranger, dst=got.src) / TCP(sport=7000, dport=5000, flags="SA"), 3.0)
@@ -147,7 +147,7 @@ def test_only_a_bare_syn_is_held_and_the_held_are_bounded(monkeypatch) -> None:
     for flags in ("A", "SA", "R", "F"):
         other = IP(src=SERVER4, dst="203.0.113.1") / TCP(sport=1, dport=2, flags=flags)
         assert t.from_v4(raw(other), 0).drop == "no_binding", flags
-    monkeypatch.setattr("ipv6.translate._siit.HELD_SYNS", 3)
+    monkeypatch.setattr("ipv6.translate._memory.HELD_SYNS", 3)
     for port in range(3):
         syn = IP(src=SERVER4, dst="203.0.113.1") / TCP(sport=port + 10, dport=80, flags="S")
         assert t.from_v4(raw(syn), 0).drop == "tcp_syn_held"
@@ -296,7 +296,7 @@ def test_held_fragments_expire_and_are_counted() -> None:
     late = fragment(whole, fragsize=256)[-1]
     assert t.from_v4(raw(late), 0).drop == "fragment_held"
     t.expire(3)
-    assert t.expired_fragments == 1
+    assert t.memory.expired_fragments == 1
 
 
 def test_protocols_without_ports_are_not_translated_by_nat64() -> None:
