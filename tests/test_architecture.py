@@ -375,3 +375,13 @@ def test_no_import_loop_between_packages() -> None:
             if current not in seen:
                 seen.add(current)
                 todo += graph.get(current, set())
+
+
+def test_the_map_in_docs_is_what_the_code_says() -> None:
+    """docs/architecture.md's map (layers, arrows, every module in a line) is made
+    from the code; when a module or an import changes, write it again."""
+    from tests.architecture_map import current, render
+
+    assert current() == render(), (
+        "docs/architecture.md's map is stale: run `python -m tests.architecture_map --write`"
+    )
