@@ -78,7 +78,7 @@ async def chains(host) -> str:
 async def capture(host, path: Path, during, seconds: float) -> None:
     argv = ["tshark", "-i", "eth0", "-w", str(path), "-f", "ip6 and not ip6 multicast",
             "-a", f"duration:{seconds}"]  # fmt: skip
-    status, _ = await output_while(host, argv, during, settle=1.5)
+    status, _ = await output_while(host, argv, during, says=b"Capturing on")
     assert status == 0
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import trio
 
+from tests.waiting import stderr_says, wait_until
+
 # Host a retransmits its unsolicited reports at once (10 ms), so each change's
 # messages, robustness retransmissions included, are all on the wire before
 # the next step; {v4} and {v6} force an IGMP and MLD version (0: the newest).
@@ -35,12 +37,15 @@ dad = false
 """
 
 
-async def output_while(host: Any, argv: list[str], during: Any, *, settle: float = 1.0) -> Any:
-    """Run ``argv`` in lab ``host``; ``settle`` seconds later await ``during()``; then
-    wait for ``argv`` to end. Its exit status and everything it printed on stdout."""
+async def output_while(
+    host: Any, argv: list[str], during: Any, *, ready: Any = None, says: bytes | None = None
+) -> Any:
+    """Run ``argv`` in lab ``host``; once it is ready (``await ready()`` returns, or it
+    said ``says`` on stderr), await ``during()``; then wait for ``argv`` to end. Its
+    exit status and everything it printed on stdout."""
     process = await trio.lowlevel.open_process(host.argv(argv), stdout=-1, stderr=-1)
-    assert process.stdout is not None
-    stdout = process.stdout
+    assert process.stdout is not None and process.stderr is not None
+    stdout, stderr = process.stdout, process.stderr
     out = b""
     async with trio.open_nursery() as nursery:
 
@@ -49,8 +54,16 @@ async def output_while(host: Any, argv: list[str], during: Any, *, settle: float
             while chunk := await stdout.receive_some(65536):
                 out += chunk
 
+        async def drain() -> None:
+            while await stderr.receive_some(65536):
+                pass
+
         nursery.start_soon(read)
-        await trio.sleep(settle)
+        if says is not None:
+            await stderr_says(stderr, says, argv[0])
+        nursery.start_soon(drain)
+        if ready is not None:
+            await ready()
         await during()
         await process.wait()
     return process.returncode, out
@@ -62,11 +75,12 @@ async def output_while(host: Any, argv: list[str], during: Any, *, settle: float
 async def joined(host: Any, group: str, interface: str = "eth0") -> None:
     """Until the kernel of ``host`` lists ``group`` on ``interface``: a receiver
     started there has joined (under load a command may take seconds to)."""
-    with trio.fail_after(30):
-        while (
-            group not in (await host.run(["ip", "maddr", "show", "dev", interface])).stdout.decode()
-        ):
-            await trio.sleep(0.05)
+
+    async def listed() -> bool:
+        shown = await host.run(["ip", "maddr", "show", "dev", interface])
+        return group in shown.stdout.decode()
+
+    await wait_until(listed, f"{group} joined on {interface}")
 
 
 async def address_ready(host: Any, address: str, interface: str = "eth0") -> None:
@@ -116,7 +130,7 @@ async def arrivals(
         await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", str(ttl), "--count",
                     "3", "--interval", "0.05", "-q", *chosen)  # fmt: skip
 
-    _, out = await output_while(m1, listen, send, settle=0.7)
+    _, out = await output_while(m1, listen, send, ready=lambda: joined(m1, group))
     return [json.loads(line)["ttl"] for line in out.decode().splitlines() if '"ttl"' in line]
 
 
@@ -131,12 +145,12 @@ async def frames_at(
 ) -> list[str]:
     """A line of tshark ``fields`` (comma-separated names; the values of one frame
     tab-separated) per frame matching ``capture_filter`` on ``host``'s ``interface``
-    while ``during`` runs (tshark started 1.5 s before, stopped after ``seconds``)."""
+    while ``during`` runs (once tshark says it captures; stopped after ``seconds``)."""
     capture = ["tshark", "-i", interface, "-l", "-f", capture_filter, "-a",
                f"duration:{seconds}", "-T", "fields"]  # fmt: skip
     for name in fields.split(","):
         capture += ["-e", name]
-    status, out = await output_while(host, capture, during, settle=1.5)
+    status, out = await output_while(host, capture, during, says=b"Capturing on")
     assert status == 0, f"tshark -f {capture_filter!r} failed"
     return [line for line in out.decode().splitlines() if line.strip()]
 

@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 import trio
 
-from tests.mcast.labs import arrivals, frames_at, mcast, output_while
+from tests.mcast.labs import (
+    arrivals,
+    frames_at,
+    joined,
+    mcast,
+    output_while,
+    routing_daemon_ready,
+)
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -89,7 +97,7 @@ async def test_traffic_flows_down_while_a_member_is_there(lab, plane, group: str
             assert await arrivals(running, group, ttl=5) == [4, 4, 4]
             assert kinds(events, group)[:2] == ["join", "route"]
             # m1 left when its join ended; the last member query (2 x 1 s) finds nobody.
-            await trio.sleep(2.5)
+            await wait_until(lambda: "leave" in kinds(events, group), f"the proxy to leave {group}")
             assert await wire(running, group) == 0, events
             assert kinds(events, group)[2:4] == ["unroute", "leave"]
             # What still arrives from upstream is held by an entry that forwards nowhere.
@@ -143,7 +151,8 @@ async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, plane, family: str)
         for extra in (s2, s3):
             await s.run(["ip", "addr", "add", extra + prefix, "dev", "eth0", "nodad"])
         members: dict[str, Any] = {}
-        joined: dict[str, list[tuple[str, list[str]]]] = {}
+        upstream: dict[str, list[tuple[str, list[str]]]] = {}
+        expected = {"m1": [("include", [s1])], "m2": [("exclude", [s2])]}
 
         async def members_join() -> None:
             for name, how in (("m1", ["--source", s1]), ("m2", ["--exclude", s1, "-x", s2])):
@@ -152,8 +161,14 @@ async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, plane, family: str)
                 members[name] = await trio.lowlevel.open_process(
                     running.host(name).argv(argv), stdout=-1
                 )
-                await trio.sleep(1.5)
-                joined[name] = await upstream_joins(r, group)
+                wanted = expected[name]
+
+                async def seen(name: str = name, wanted: list[Any] = wanted) -> bool:
+                    upstream[name] = await upstream_joins(r, group)
+                    return upstream[name] == wanted
+
+                with trio.move_on_after(30):  # until r's upstream membership follows
+                    await wait_until(seen, f"r's upstream membership after {name} joined")
 
         async def send_all() -> None:
             for origin in (s1, s2, s3):
@@ -177,7 +192,7 @@ async def test_ssm_joins_go_up_as_ssm_and_filters_merge(lab, plane, family: str)
                 got[name] = [json.loads(line)["source"] for line in out.decode().splitlines()
                              if '"source"' in line]  # fmt: skip
         # The kernel's record of r's upstream membership: the merged filter.
-        assert joined == {"m1": [("include", [s1])], "m2": [("exclude", [s2])]}
+        assert upstream == expected
         # ...and what r said on lan1: ALLOW(S1) for m1's SSM join, later TO_EX(S2).
         said = [(kind, sources) for line in reports for g, kind, sources in records(line)
                 if g == group]  # fmt: skip
@@ -208,23 +223,24 @@ async def test_igmpproxy_configured_alike_forwards_alike(lab) -> None:
                 process = await trio.lowlevel.open_process(
                     r.argv(["igmpproxy", "-n", str(conf)]), stdout=-1, stderr=-1
                 )
-                await trio.sleep(1.0)
+                await routing_daemon_ready(r, ("eth0", "eth1"))
                 context = contextlib.nullcontext()
             try:
                 async with context:
-                    joined: list[Any] = []
+                    seen_upstream: list[Any] = []
 
-                    async def send(joined: list[Any] = joined) -> None:
-                        joined.append(await upstream_joins(r, group))
+                    async def send(seen_upstream: list[Any] = seen_upstream) -> None:
+                        seen_upstream.append(await upstream_joins(r, group))
                         await mcast(s, "send", group, "-p", "7000", "-i", "eth0", "--ttl", "5",
                                     "--count", "3", "--interval", "0.05", "-q")  # fmt: skip
 
                     listen = [sys.executable, "-m", "mcast", "join", group, "-p", "7000",
                               "-i", "eth0", "-t", "2.5", "--each", "--json"]  # fmt: skip
-                    _, out = await output_while(m1, listen, send, settle=1.0)
+                    _, out = await output_while(m1, listen, send,
+                                                ready=lambda: joined(m1, group))  # fmt: skip
                     ttls = [json.loads(line)["ttl"] for line in out.decode().splitlines()
                             if '"ttl"' in line]  # fmt: skip
-                    results[name] = (ttls, joined)
+                    results[name] = (ttls, seen_upstream)
             finally:
                 if process is not None:
                     process.terminate()

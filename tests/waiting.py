@@ -1,0 +1,42 @@
+"""The one way a test waits: for the state it needs, with a deadline that says
+what was awaited. A fixed sleep stays only where time itself is under test,
+with a comment saying so."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+
+import trio
+
+DEADLINE = 30.0  # seconds: a loaded CI machine is slow, never this slow
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[object] | object], what: str, *, timeout: float = DEADLINE,
+    every: float = 0.05,
+) -> object:  # fmt: skip
+    """Call ``check`` (plain or async) until it returns something true; that value.
+    After ``timeout`` seconds, fail naming ``what`` was awaited."""
+    with trio.move_on_after(timeout):
+        while True:
+            found = check()
+            if inspect.isawaitable(found):
+                found = await found
+            if found:
+                return found
+            await trio.sleep(every)
+    raise AssertionError(f"waited {timeout:g} s for {what}, in vain")
+
+
+async def stderr_says(stream: trio.abc.ReceiveStream, marker: bytes, what: str) -> bytes:
+    """Read ``stream`` (a process's stderr) until ``marker`` appears; what was read."""
+    said = b""
+    with trio.move_on_after(DEADLINE):
+        while marker not in said:
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                raise AssertionError(f"{what} ended before it said {marker!r}: {said!r}")
+            said += chunk
+        return said
+    raise AssertionError(f"waited {DEADLINE:g} s for {what} to say {marker!r}: {said!r}")
