@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from mcast.streams._receiver import open_receiver
 from mcast.wire._observer import Observed, Observer
-from tests.mcast.labs import QUICK_REPORTS
+from tests.mcast.labs import QUICK_REPORTS, output_while
 from tests.mcast.test_wire import compare_with_tshark
 
 pytestmark = pytest.mark.needs_root
@@ -26,42 +28,23 @@ async def test_watch_prints_json_per_message_and_times_out(lab) -> None:
         open_receiver(5000) as rx,
     ):
         a, b = running.host("a"), running.host("b")
-        async with trio.open_nursery() as nursery:
-            result: dict[str, object] = {}
+        argv = [sys.executable, "-m", "mcast", "watch", "-i", "eth0", "--json", "-c", "40",
+                "-t", "3"]  # fmt: skip
 
-            async def watch() -> None:
-                done = await b.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "mcast",
-                        "watch",
-                        "-i",
-                        "eth0",
-                        "--json",
-                        "-c",
-                        "40",
-                        "-t",
-                        "3",
-                    ],
-                    check=False,
-                )
-                result["done"] = done
-
-            nursery.start_soon(watch)
-            await trio.sleep(1.0)
+        async def changes() -> None:
             # One change at a time: changes made together are merged into one report.
-            changes: list[Callable[[], object]] = [
+            for change in (
                 lambda: rx.join("232.1.1.1", "eth0", source="10.0.0.2"),
                 lambda: rx.join("239.1.1.1", "eth0"),
                 lambda: rx.block("239.1.1.1", "10.0.0.9", "eth0"),
-            ]
-            for change in changes:
+            ):
                 with a.inside():
                     change()
-                await trio.sleep(0.2)
-        done = result["done"]
-        lines = [json.loads(x) for x in done.stdout.decode().splitlines()]  # type: ignore[attr-defined]
+                await trio.sleep(0.2)  # time under test: apart, so each is its own report
+
+        code, out = await output_while(b, argv, changes, says=b"watching IGMP and MLD")
+        done = subprocess.CompletedProcess(argv, code, out, b"")
+        lines = [json.loads(x) for x in done.stdout.decode().splitlines()]
         ours = [x for x in lines if x["source"] == "10.0.0.1" and x["direction"] == "in"]
         records = {
             (r["type"], r["group"], tuple(r["sources"])) for x in ours for r in x.get("records", [])
@@ -73,7 +56,7 @@ async def test_watch_prints_json_per_message_and_times_out(lab) -> None:
         assert {"time", "interface", "protocol", "version", "type", "source"} <= set(first)
         assert (first["protocol"], first["version"], first["type"]) == ("IGMP", 3, "report")
         # Fewer than 40 messages in 3 s: the timeout passed first.
-        assert done.returncode == 3  # type: ignore[attr-defined]
+        assert done.returncode == 3
 
 
 async def test_watch_text_and_table(lab) -> None:
@@ -82,21 +65,30 @@ async def test_watch_text_and_table(lab) -> None:
         open_receiver(5000) as rx,
     ):
         a, b = running.host("a"), running.host("b")
-        async with trio.open_nursery() as nursery:
-            outputs: dict[str, bytes] = {}
+        outputs: dict[str, bytes] = {}
+        watch = [sys.executable, "-m", "mcast", "watch", "-i", "eth0", "-t", "2"]
 
-            async def run(name: str, extra: list[str]) -> None:
-                done = await b.run(
-                    [sys.executable, "-m", "mcast", "watch", "-i", "eth0", "-t", "2", *extra],
-                    check=False,
-                )
-                outputs[name] = done.stdout
-
-            nursery.start_soon(run, "text", [])
-            nursery.start_soon(run, "table", ["--table"])
-            await trio.sleep(1.0)
+        async def join() -> None:
             with a.inside():
                 rx.join("232.1.1.1", "eth0", source="10.0.0.2")
+
+        async with trio.open_nursery() as nursery:
+
+            async def run(name: str, extra: list[str], during: Callable[[], Any]) -> None:
+                _, outputs[name] = await output_while(b, [*watch, *extra], during,
+                                                      says=b"watching IGMP and MLD")  # fmt: skip
+
+            table_ready = trio.Event()
+
+            async def table_up() -> None:
+                table_ready.set()
+
+            async def join_once_both_watch() -> None:
+                await table_ready.wait()
+                await join()
+
+            nursery.start_soon(run, "table", ["--table"], table_up)
+            nursery.start_soon(run, "text", [], join_once_both_watch)
         text = outputs["text"].decode()
         assert "IGMPv3 report from 10.0.0.1: ALLOW(232.1.1.1 {10.0.0.2})" in text
         table = outputs["table"].decode()
@@ -131,12 +123,17 @@ async def test_querier_command_runs_and_stops_cleanly_on_ctrl_c(lab) -> None:
             ]
         )
         proc = await trio.lowlevel.open_process(command, stdout=-1, stderr=-1)
-        await trio.sleep(2.0)
+        assert proc.stdout is not None
+        out = b""
+        with trio.fail_after(30):  # until its table holds a's group (its query answered)
+            while b'"239.3.3.3"' not in out or b'"table"' not in out:
+                chunk = await proc.stdout.receive_some(65536)
+                assert chunk, out
+                out += chunk
         proc.send_signal(signal.SIGINT)
         with trio.fail_after(10):
             code = await proc.wait()
-        out = b""
-        while chunk := await proc.stdout.receive_some(65536):  # type: ignore[union-attr]
+        while chunk := await proc.stdout.receive_some(65536):
             out += chunk
         err = await proc.stderr.receive_some(65536)  # type: ignore[union-attr]
         assert code == 130, err
