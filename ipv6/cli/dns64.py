@@ -78,10 +78,8 @@ def cmd_dns64(args: argparse.Namespace) -> int:
         holder.append(server)
         where = ", ".join(f"[{h}]:{p}" for h, p in config.listen)
         if args.json:  # one event a line, as every service's --json
-            import json
-
             line = {"event": "listening", "on": where, "prefix": config.prefix}
-            print(json.dumps(line), flush=True)
+            kit.json_line(line)
         else:
             print(f"dns64: answering on {where} (UDP and TCP), prefix {config.prefix}", flush=True)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .._errors import BadInput
@@ -172,7 +171,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def report(event: dict[str, Any]) -> None:
         if args.json:
-            print(json.dumps(event), flush=True)
+            kit.json_line(event)
         elif event["event"] == "note":
             print(f"note: {event['text']}", file=sys.stderr, flush=True)
         elif event["event"] == "counters":

@@ -52,6 +52,16 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def json_line(value: Any) -> None:
+    """One JSON object on a line of stdout, written in one piece: a signal that ends
+    the command (^C) between two writes cannot leave a line without its end, and
+    the next object (the counters at exit, say) joined to it."""
+    import json
+
+    sys.stdout.write(json.dumps(value, default=jsonable) + "\n")
+    sys.stdout.flush()
+
+
 def print_json(value: Any, out: TextIO | None = None) -> None:
     import json
 
@@ -305,7 +315,7 @@ def say_counters(numbers: dict[str, Any], as_json: bool) -> None:
     import json
 
     if as_json:
-        print(json.dumps({"event": "counters", **numbers}), flush=True)
+        json_line({"event": "counters", **numbers})
     else:
         print(f"counters: {json.dumps(numbers)}", file=sys.stderr, flush=True)
 

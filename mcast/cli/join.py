@@ -4,7 +4,6 @@ arrives, per stream (loss, order, jitter, delay), or print each datagram (--each
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
@@ -166,7 +165,7 @@ async def _report_every(args: argparse.Namespace, rx: Any) -> None:
         reports = rx.streams.reports()
         if args.json:
             line = {"event": "interval", "time": round(time.time(), 6), "streams": reports}
-            print(json.dumps(line, default=kit.jsonable), flush=True)
+            kit.json_line(line)
             continue
         for r in reports:
             print(f"{_stream_name(r)}: {_stream_text(r)}", flush=True)
@@ -181,7 +180,7 @@ def _summary(args: argparse.Namespace, rx: Any) -> None:
             "kernel_drops": rx.dropped,
             "untracked": rx.streams.untracked,
         }
-        print(json.dumps(summary, default=kit.jsonable), flush=True)
+        kit.json_line(summary)
         return
     if not reports:
         print("no stream arrived", flush=True)
@@ -238,7 +237,7 @@ async def _print_each(args: argparse.Namespace, rx: Any, seen: list[int]) -> Non
     async for datagram in rx:
         seen[0] += 1
         if args.json:
-            print(json.dumps(datagram.to_json()), flush=True)
+            kit.json_line(datagram.to_json())
         else:
             ttl = f" ttl {datagram.ttl}" if datagram.ttl is not None else ""
             print(

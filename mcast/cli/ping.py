@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from typing import Any
@@ -82,7 +81,7 @@ def cmd_ping(args: argparse.Namespace) -> int:
 
     report = trio.run(_ping, args, group, interface)
     if args.json:
-        print(json.dumps({"event": "summary", **kit.jsonable(report)}), flush=True)
+        kit.json_line({"event": "summary", **kit.jsonable(report)})
     else:
         _print_summary(report)
     if report.exit_status == 6:
@@ -106,7 +105,7 @@ async def _ping(args: argparse.Namespace, group: Any, interface: str | None) -> 
         if args.quiet:
             return
         if args.json:
-            print(json.dumps({"event": "reply", **kit.jsonable(reply)}), flush=True)
+            kit.json_line({"event": "reply", **kit.jsonable(reply)})
             return
         dist = "?" if reply.distance is None else reply.distance
         hops = "?" if reply.hops_left is None else reply.hops_left
@@ -160,7 +159,7 @@ def _serve(args: argparse.Namespace) -> int:
             return
         if args.json:
             line = {"event": "request", "client": client, "port": port, "group": str(group)}
-            print(json.dumps(line), flush=True)
+            kit.json_line(line)
         else:
             print(f"request from {client} port {port}: answered by unicast and to {group}",
                   flush=True)  # fmt: skip
@@ -169,7 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     def say_counters() -> None:
         if args.json:
-            print(json.dumps({"event": "counters", **kit.jsonable(responder.counters)}), flush=True)
+            kit.json_line({"event": "counters", **kit.jsonable(responder.counters)})
         else:
             print(f"counters: {responder.counters.line()}", file=sys.stderr, flush=True)
 
@@ -210,7 +209,7 @@ def _matrix(args: argparse.Namespace) -> int:
         if args.quiet:
             return
         if args.json:
-            print(json.dumps({"event": "pair", **kit.jsonable(pair)}), flush=True)
+            kit.json_line({"event": "pair", **kit.jsonable(pair)})
         else:
             print(pair_line(pair), flush=True)
 
@@ -239,7 +238,7 @@ def _matrix(args: argparse.Namespace) -> int:
     else:
         report = trio.run(agent)
     if args.json:
-        print(json.dumps({"event": "summary", **kit.jsonable(report)}), flush=True)
+        kit.json_line({"event": "summary", **kit.jsonable(report)})
     else:
         print(grid_text(report))
         for silent in report.silent:

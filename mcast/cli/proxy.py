@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
@@ -84,7 +83,7 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
         now = time.time()
         if args.json:
             line = {"time": round(now, 6), "event": news.kind, "text": news.text}
-            print(json.dumps(line | news.detail), flush=True)
+            kit.json_line(line | news.detail)
             return
         stamp = time.strftime("%H:%M:%S", time.localtime(now))
         print(f"{stamp} {news.kind}: {news.text}", flush=True)

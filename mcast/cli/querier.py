@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
@@ -78,7 +77,7 @@ async def _run(args: argparse.Namespace, interface: Any, timers: Any) -> int:
             news = explain(querier, action, trio.current_time())
             if args.json:
                 line = {"time": round(now, 6), "protocol": news.protocol, "event": news.kind}
-                print(json.dumps(line | {"text": news.text, **news.detail}), flush=True)
+                kit.json_line(line | {"text": news.text, **news.detail})
                 return
             stamp = time.strftime("%H:%M:%S", time.localtime(now))
             print(f"{stamp} {news.protocol} {news.kind}: {news.text}", flush=True)

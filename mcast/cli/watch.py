@@ -111,7 +111,7 @@ async def _print_each(
                     "direction": "out" if item.outgoing else "in",
                     **describe(item.wire),
                 }
-                print(json.dumps(record), flush=True)
+                kit.json_line(record)
             else:
                 print(line(item.time, item.interface, item.outgoing, item.wire), flush=True)
             if args.count is not None and seen[0] >= args.count:
@@ -125,7 +125,7 @@ def _print_table(table: Any, now: float, as_json: bool) -> None:
     rows = table.snapshot(now)
     if as_json:
         groups = [row.to_json() for row in rows]
-        print(json.dumps({"time": round(now, 6), "groups": groups}), flush=True)
+        kit.json_line({"time": round(now, 6), "groups": groups})
         return
     print(
         kit.table(
