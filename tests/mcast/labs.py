@@ -94,6 +94,17 @@ async def address_ready(host: Any, address: str, interface: str = "eth0") -> Non
             await trio.sleep(0.05)
 
 
+async def udp_bound(host: Any, port: int, sockets: int = 1) -> None:
+    """Until ``sockets`` UDP sockets in ``host`` are bound to ``port`` (a server
+    started there is ready for its first datagram, of each family it serves)."""
+
+    async def bound() -> bool:
+        shown = await host.run(["ss", "-H", "-lun", f"sport = :{port}"])
+        return len(shown.stdout.strip().splitlines()) >= sockets
+
+    await wait_until(bound, f"{sockets} UDP sockets on port {port}")
+
+
 async def routing_daemon_ready(host: Any, interfaces: tuple[str, ...] = ()) -> None:
     """Until a routing daemon (smcroute, say) holds ``host``'s IPv4 routing socket (a
     raw IGMP socket is open: MRT_INIT follows it at once) and has given the kernel a

@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 import trio
 
+from tests.mcast.labs import udp_bound
+from tests.waiting import stderr_says
+
 pytestmark = pytest.mark.needs_root
 
 A4, B4 = "10.0.1.1", "10.0.1.2"
@@ -22,10 +25,12 @@ A6, B6 = "2001:db8:0:2::1", "2001:db8:0:2::2"
 
 @asynccontextmanager
 async def running_in(host: Any, argv: list[str]) -> AsyncIterator[Any]:
-    """``argv`` running in ``host`` for the block (a responder, a capture)."""
+    """``argv`` running in ``host`` for the block (a responder, bound to its port
+    before the block starts; a capture, whose block waits for it)."""
     process = await trio.lowlevel.open_process(host.argv(argv), stdout=-1, stderr=-1)
     try:
-        await trio.sleep(0.7)  # bound and listening
+        if argv[0] != "tshark":  # a responder: its port (RFC 6450), both families for ours
+            await udp_bound(host, 4321, 1 if argv[0] == "ssmpingd" else 2)
         yield process
     finally:
         process.terminate()
@@ -38,12 +43,7 @@ async def running_in(host: Any, argv: list[str]) -> AsyncIterator[Any]:
 
 async def capturing(tshark: Any) -> None:
     """Until tshark says it captures (under load it may take seconds to start)."""
-    said = b""
-    with trio.fail_after(30):
-        while b"Capturing on" not in said:
-            chunk = await tshark.stderr.receive_some(4096)
-            assert chunk, f"tshark ended: {said.decode()}"
-            said += chunk
+    await stderr_says(tshark.stderr, b"Capturing on", "tshark")
 
 
 async def everything(stream: Any) -> bytes:
