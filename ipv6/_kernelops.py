@@ -126,6 +126,24 @@ class SetLinkState:
     up: bool = True
 
 
+@dataclass(frozen=True)
+class AddSitLink:
+    """A sit device (6to4, 6in4, 6rd in the kernel): TTL inherited and PMTU
+    discovery off, so that the outer DF bit stays clear (RFC 3056)."""
+
+    name: str
+    local: str  # an IPv4 address
+    remote: str = "0.0.0.0"  # 0.0.0.0: any (6to4, 6rd)
+    sixrd: tuple[str, int, str, int] | None = None  # prefix, its length, relay prefix, length
+
+
+@dataclass(frozen=True)
+class DeleteLink:
+    """A link that goes (its inverse, where it can be made again, is the caller's)."""
+
+    interface: Interface
+
+
 KernelOp = (
     AddAddress
     | DeleteAddress
@@ -138,5 +156,7 @@ KernelOp = (
     | FlushDestinations
     | WriteSysctl
     | SetLinkMtu
+    | AddSitLink
+    | DeleteLink
     | SetLinkState
 )

@@ -31,7 +31,9 @@ from ._kernelops import (
     AddNeighbor,
     AddProxyNeighbor,
     AddRoute,
+    AddSitLink,
     DeleteAddress,
+    DeleteLink,
     DeleteNeighbor,
     DeleteProxyNeighbor,
     DeleteRoute,
@@ -378,6 +380,23 @@ class Netlink:
         old = link.get_attr("IFLA_MTU")
         self.ipr.link("set", index=ifindex, mtu=op.mtu)
         return [SetLinkMtu(ifindex, old)]
+
+    def _AddSitLink(self, op: AddSitLink) -> list[KernelOp]:
+        sixrd = {}
+        if op.sixrd is not None:
+            prefix, length, relay, relay_length = op.sixrd
+            sixrd = {
+                "sit_6rd_prefix": prefix, "sit_6rd_prefixlen": length,
+                "sit_6rd_relay_prefix": relay, "sit_6rd_relay_prefixlen": relay_length,
+            }  # fmt: skip
+        self.ipr.link("add", ifname=op.name, kind="sit", sit_local=op.local,
+                      sit_remote=op.remote, sit_ttl=0, sit_pmtudisc=0, **sixrd)  # fmt: skip
+        return [DeleteLink(op.name)]
+
+    def _DeleteLink(self, op: DeleteLink) -> list[KernelOp]:
+        """The link goes; nothing undoes that (a caller that can, makes it again)."""
+        self.ipr.link("del", index=self.index(op.interface))
+        return []
 
     def _SetLinkState(self, op: SetLinkState) -> list[KernelOp]:
         ifindex = self.index(op.interface)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import ipaddress
 import random
@@ -23,6 +24,7 @@ import signal
 import socket
 import struct
 import sys
+from ipaddress import IPv6Interface
 from typing import Any
 
 import trio
@@ -30,6 +32,7 @@ import trio
 from .. import _daemon
 from .._ancillary import SO_RXQ_OVFL, drop_count
 from .._derive import eui64_address
+from .._errors import Ipv6Error
 from .._netlink import RTPROT_MANUAL, route_expires
 from .._procsys import read_sysctl
 from .._ra import (
@@ -155,8 +158,12 @@ def _autoconfigure(ipr: object, index: int, mac: str, ad: Advertisement) -> None
     An address already there that this advertiser did not add is the user's and stays
     as it is; the ones it added go when it stops (:func:`_unconfigure`).
     """
+    from .._kernelops import AddAddress
+    from .._netlink import KernelOpFailed, Netlink
+
     if not mac:
         return
+    netlink = Netlink(ipr)  # the advertiser's handle, not closed here
     for p in ad.prefixes:
         if not p.autonomous or p.valid == 0:
             continue
@@ -165,21 +172,28 @@ def _autoconfigure(ipr: object, index: int, mac: str, ad: Advertisement) -> None
             index=index, address=address
         ):
             continue
-        cache = {"ifa_valid": p.valid, "ifa_preferred": p.preferred}
-        with contextlib.suppress(Exception):
-            ipr.addr(  # type: ignore[attr-defined]
-                "replace", index=index, address=address, prefixlen=64, IFA_CACHEINFO=cache
-            )
+        ours = (index, address) in _CONFIGURED
+        op = AddAddress(index, IPv6Interface(f"{address}/64"), valid=p.valid,
+                        preferred=p.preferred, replace=ours)  # fmt: skip
+        with contextlib.suppress(Ipv6Error, OSError):  # the interface went, say
+            try:
+                netlink.apply(op)
+            except KernelOpFailed:  # ours, removed by hand since; or there after all
+                netlink.apply(dataclasses.replace(op, replace=not ours))
             _CONFIGURED.add((index, address))
 
 
 def _unconfigure() -> None:
-    from pyroute2 import IPRoute
+    from .._kernelops import DeleteAddress
+    from .._netlink import Netlink
 
-    with IPRoute() as ipr:
+    netlink = Netlink()
+    try:
         for index, address in sorted(_CONFIGURED):
-            with contextlib.suppress(Exception):  # gone with its interface, or by hand
-                ipr.addr("del", index=index, address=address, prefixlen=64)
+            with contextlib.suppress(Ipv6Error, OSError):  # gone with its interface, or by hand
+                netlink.apply(DeleteAddress(index, IPv6Interface(f"{address}/64")))
+    finally:
+        netlink.close()
     _CONFIGURED.clear()
 
 

@@ -156,46 +156,28 @@ def kernel_has_sit() -> bool:
 
 
 def _kernel_add(spec: TunnelSpec) -> None:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    from .._kernelops import SetLinkMtu, SetLinkState
+    from .._kernelops import AddSitLink, SetLinkMtu, SetLinkState
     from .._netlink import Netlink
 
-    with IPRoute() as ipr:
-        try:
-            ipr.link(
-                "add",
-                ifname=spec.name,
-                kind="sit",
-                sit_local=spec.local,
-                sit_remote=spec.remote or "0.0.0.0",
-                sit_ttl=0,  # inherit, which with pmtudisc off leaves DF clear (RFC 3056)
-                sit_pmtudisc=0,
-                **_sit_6rd(spec),
-            )
-        except NetlinkError as exc:
-            raise TunnelError(f"the kernel refused sit device {spec.name}: {exc.args[1]}") from None
-        netlink = Netlink(ipr)  # the device's settings, as every kernel change is made
-        try:
-            netlink.apply(SetLinkMtu(spec.name, spec.mtu))
-            netlink.apply(SetLinkState(spec.name, up=True))
-        except OSError as exc:
-            why = exc.strerror
-            raise TunnelError(f"the kernel refused sit device {spec.name}: {why}") from None
+    netlink = Netlink()  # as every kernel change is made
+    try:
+        add = AddSitLink(spec.name, spec.local, spec.remote or "0.0.0.0", _sit_6rd(spec))
+        for op in (add, SetLinkMtu(spec.name, spec.mtu), SetLinkState(spec.name, up=True)):
+            netlink.apply(op)
+    except OSError as exc:
+        why = exc.strerror
+        raise TunnelError(f"the kernel refused sit device {spec.name}: {why}") from None
+    finally:
+        netlink.close()
 
 
-def _sit_6rd(spec: TunnelSpec) -> dict[str, Any]:
+def _sit_6rd(spec: TunnelSpec) -> tuple[str, int, str, int] | None:
     """sit's 6rd attributes (the prefix, and the IPv4 bits common to the domain)."""
     domain = sixrd_domain(spec)
     if domain is None:
-        return {}
-    return {
-        "sit_6rd_prefix": str(IPv6Address(domain.prefix)),
-        "sit_6rd_prefixlen": domain.prefix_length,
-        "sit_6rd_relay_prefix": str(IPv4Address(domain.common)),
-        "sit_6rd_relay_prefixlen": domain.mask_length,
-    }
+        return None
+    return (str(IPv6Address(domain.prefix)), domain.prefix_length,
+            str(IPv4Address(domain.common)), domain.mask_length)  # fmt: skip
 
 
 def _sixrd_address(spec: TunnelSpec) -> None:
@@ -218,12 +200,18 @@ def _sixrd_address(spec: TunnelSpec) -> None:
 
 
 def _kernel_delete(name: str) -> None:
-    from pyroute2 import IPRoute
+    from .._kernelops import DeleteLink
+    from .._netlink import Netlink
 
-    with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if found:
-            ipr.link("del", index=found[0])
+    if not _device_exists(name):
+        return
+    netlink = Netlink()
+    try:
+        netlink.apply(DeleteLink(name))
+    except OSError as exc:
+        raise TunnelError(f"the kernel kept sit device {name}: {exc.strerror}") from None
+    finally:
+        netlink.close()
 
 
 # --- the userspace service -------------------------------------------------------------------

@@ -416,11 +416,7 @@ def test_the_kernel_plane_gets_the_6rd_domain() -> None:
         name="6rd", mode="6rd", local="10.64.1.1", relays=["10.64.0.1"], lab=True,
         sixrd_prefix="2001:db8::/32", ipv4_mask_length=8,
     )  # fmt: skip
-    assert _sit_6rd(spec) == {
-        "sit_6rd_prefix": "2001:db8::",
-        "sit_6rd_prefixlen": 32,
-        "sit_6rd_relay_prefix": "10.0.0.0",
-        "sit_6rd_relay_prefixlen": 8,
-    }
+    # (6rd-prefix, its length, 6rd-relay_prefix, its length), as AddSitLink takes them
+    assert _sit_6rd(spec) == ("2001:db8::", 32, "10.0.0.0", 8)
     assert default_router(spec) == "2001:db8:4001:100::1"
-    assert _sit_6rd(TunnelSpec(name="t", mode="6to4", local="192.0.2.1")) == {}
+    assert _sit_6rd(TunnelSpec(name="t", mode="6to4", local="192.0.2.1")) is None
