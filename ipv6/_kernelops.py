@@ -138,6 +138,43 @@ class AddSitLink:
 
 
 @dataclass(frozen=True)
+class AddBridge:
+    """A bridge; with ``snooping``, IGMP/MLD snooping (and ``querier``, its own queries)."""
+
+    name: str
+    snooping: bool = False
+    querier: bool = False
+
+
+@dataclass(frozen=True)
+class AddVeth:
+    """A veth pair: ``name`` here, ``peer`` in the namespace whose file descriptor
+    is ``peer_netns_fd`` (the caller's, open while the operation runs)."""
+
+    name: str
+    peer: str
+    peer_netns_fd: int
+    mac: str | None = None
+    peer_mac: str | None = None
+
+
+@dataclass(frozen=True)
+class SetLinkMaster:
+    """An interface joins a bridge (``master``); None: it leaves its bridge."""
+
+    interface: Interface
+    master: Interface | None
+
+
+@dataclass(frozen=True)
+class SetBridgePortRouter:
+    """A bridge port's multicast router mode (2: always a router port)."""
+
+    interface: Interface
+    mode: int = 2
+
+
+@dataclass(frozen=True)
 class DeleteLink:
     """A link that goes (its inverse, where it can be made again, is the caller's)."""
 
@@ -157,6 +194,10 @@ KernelOp = (
     | WriteSysctl
     | SetLinkMtu
     | AddSitLink
+    | AddBridge
+    | AddVeth
+    | SetLinkMaster
+    | SetBridgePortRouter
     | DeleteLink
     | SetLinkState
 )

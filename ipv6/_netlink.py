@@ -28,10 +28,12 @@ from ._kernelops import (
     INFINITE,
     ROUTE_KINDS,
     AddAddress,
+    AddBridge,
     AddNeighbor,
     AddProxyNeighbor,
     AddRoute,
     AddSitLink,
+    AddVeth,
     DeleteAddress,
     DeleteLink,
     DeleteNeighbor,
@@ -40,6 +42,8 @@ from ._kernelops import (
     FlushDestinations,
     Interface,
     KernelOp,
+    SetBridgePortRouter,
+    SetLinkMaster,
     SetLinkMtu,
     SetLinkState,
     WriteSysctl,
@@ -392,6 +396,31 @@ class Netlink:
         self.ipr.link("add", ifname=op.name, kind="sit", sit_local=op.local,
                       sit_remote=op.remote, sit_ttl=0, sit_pmtudisc=0, **sixrd)  # fmt: skip
         return [DeleteLink(op.name)]
+
+    def _AddBridge(self, op: AddBridge) -> list[KernelOp]:
+        self.ipr.link("add", ifname=op.name, kind="bridge", br_mcast_snooping=int(op.snooping),
+                      br_mcast_querier=int(op.querier))  # fmt: skip
+        return [DeleteLink(op.name)]
+
+    def _AddVeth(self, op: AddVeth) -> list[KernelOp]:
+        peer: dict[str, Any] = {"ifname": op.peer, "net_ns_fd": op.peer_netns_fd}
+        if op.peer_mac:
+            peer["address"] = op.peer_mac
+        extra = {"address": op.mac} if op.mac else {}
+        self.ipr.link("add", ifname=op.name, kind="veth", peer=peer, **extra)
+        return [DeleteLink(op.name)]  # its peer goes with it
+
+    def _SetLinkMaster(self, op: SetLinkMaster) -> list[KernelOp]:
+        ifindex = self.index(op.interface)
+        (link,) = self.ipr.get_links(ifindex)
+        old = link.get_attr("IFLA_MASTER")
+        master = 0 if op.master is None else self.index(op.master)
+        self.ipr.link("set", index=ifindex, master=master)
+        return [SetLinkMaster(ifindex, old or None)]
+
+    def _SetBridgePortRouter(self, op: SetBridgePortRouter) -> list[KernelOp]:
+        self.ipr.brport("set", index=self.index(op.interface), multicast_router=op.mode)
+        return []  # a lab's port: it goes with its bridge
 
     def _DeleteLink(self, op: DeleteLink) -> list[KernelOp]:
         """The link goes; nothing undoes that (a caller that can, makes it again)."""

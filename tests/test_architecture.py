@@ -385,3 +385,28 @@ def test_the_map_in_docs_is_what_the_code_says() -> None:
     assert current() == render(), (
         "docs/architecture.md's map is stale: run `python -m tests.architecture_map --write`"
     )
+
+
+def test_no_kernel_write_outside_the_netlink_executor() -> None:
+    """Every change a command makes to links, addresses, routes, neighbours and bridge
+    ports is a kernel operation (``ipv6._kernelops``) that ``ipv6._netlink`` applies:
+    no pyroute2 write elsewhere. The kernel probes are apart: they try, in a
+    namespace of their own that vanishes with them, what no command does."""
+    writes = {"add", "set", "del", "replace", "delete"}
+    methods = {"link", "addr", "route", "neigh", "brport", "tc", "rule"}
+    allowed = {"ipv6._netlink", "ipv6.kernelprobe"}
+    found = []
+    for name, path in MODULES.items():
+        if name in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in methods
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in writes
+            ):
+                found.append(f"{name}:{node.lineno}")
+    assert not found, f"pyroute2 writes outside ipv6._netlink: {found}"

@@ -22,7 +22,15 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from .._errors import LabError
-from .._kernelops import WriteSysctl
+from .._kernelops import (
+    AddBridge,
+    AddVeth,
+    KernelOp,
+    SetBridgePortRouter,
+    SetLinkMaster,
+    SetLinkMtu,
+    WriteSysctl,
+)
 from .._netlink import KernelOpFailed, Netlink
 from .._procsys import PROC_SYS, read_sysctl
 from . import _netns
@@ -154,41 +162,32 @@ class Kernel:
                     f"the kernel refused {value!r} for {PROC_SYS}/{path}: {reason_of(exc)}"
                 ) from None
 
+    def _op(self, namespace: str, op: KernelOp) -> None:
+        """One kernel operation in ``namespace``, through its netlink handle (the lab
+        removes its namespaces on failure: the inverses are not kept)."""
+        Netlink(self.handle(namespace)).apply(op)
+
     def _create_bridge(self, step: CreateBridge) -> None:
-        ipr = self.handle(step.namespace)
-        ipr.link("add", ifname=step.ifname, kind="bridge", br_mcast_snooping=int(step.snooping),
-                 br_mcast_querier=int(step.querier))  # fmt: skip
+        self._op(step.namespace, AddBridge(step.ifname, step.snooping, step.querier))
         if step.mtu is not None:
-            ipr.link("set", index=self._index(step.namespace, step.ifname), mtu=step.mtu)
+            self._op(step.namespace, SetLinkMtu(step.ifname, step.mtu))
 
     def _create_veth(self, step: CreateVeth) -> None:
-        ipr = self.handle(step.namespace)
         peer_fd = _netns.open_fd(step.peer_namespace)
         try:
-            peer: dict[str, Any] = {"ifname": step.peer_ifname, "net_ns_fd": peer_fd}
-            if step.peer_mac:
-                peer["address"] = step.peer_mac
-            extra: dict[str, Any] = {}
-            if step.mac:
-                extra["address"] = step.mac
-            ipr.link("add", ifname=step.ifname, kind="veth", peer=peer, **extra)
+            veth = AddVeth(step.ifname, step.peer_ifname, peer_fd, step.mac, step.peer_mac)
+            self._op(step.namespace, veth)
         finally:
             os.close(peer_fd)
         if step.mtu is not None:
-            ipr.link("set", index=self._index(step.namespace, step.ifname), mtu=step.mtu)
-            peer_ipr = self.handle(step.peer_namespace)
-            peer_ipr.link(
-                "set", index=self._index(step.peer_namespace, step.peer_ifname), mtu=step.mtu
-            )
+            self._op(step.namespace, SetLinkMtu(step.ifname, step.mtu))
+            self._op(step.peer_namespace, SetLinkMtu(step.peer_ifname, step.mtu))
 
     def _attach(self, step: AttachToBridge) -> None:
-        ipr = self.handle(step.namespace)
-        master = self._index(step.namespace, step.bridge)
-        ipr.link("set", index=self._index(step.namespace, step.ifname), master=master)
+        self._op(step.namespace, SetLinkMaster(step.ifname, step.bridge))
 
     def _set_router_port(self, step: SetRouterPort) -> None:
-        index = self._index(step.namespace, step.port)
-        self.handle(step.namespace).brport("set", index=index, multicast_router=2)  # permanent
+        self._op(step.namespace, SetBridgePortRouter(step.port))  # permanent
 
     def _run_in_host(self, step: RunInHost) -> None:
         done = subprocess.run(
