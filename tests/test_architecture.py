@@ -395,18 +395,16 @@ def test_no_kernel_write_outside_the_netlink_executor() -> None:
     writes = {"add", "set", "del", "replace", "delete"}
     methods = {"link", "addr", "route", "neigh", "brport", "tc", "rule"}
     allowed = {"ipv6._netlink", "ipv6.kernelprobe"}
-    found = []
-    for name, path in MODULES.items():
-        if name in allowed:
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in methods
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and node.args[0].value in writes
-            ):
-                found.append(f"{name}:{node.lineno}")
+    found = [
+        f"{name}:{node.lineno}"
+        for name, path in MODULES.items()
+        if name not in allowed
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in methods
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and node.args[0].value in writes
+    ]
     assert not found, f"pyroute2 writes outside ipv6._netlink: {found}"

@@ -14,6 +14,7 @@ import socket
 from typing import Any
 
 from .._errors import Ipv6Error
+from .._transact import Refused, apply_steps
 from ._active import Active
 from ._files import Association
 from ._xfrmmsg import (
@@ -95,16 +96,22 @@ def _steps(old: Active, new: Active) -> list[tuple[Any, Any, Any]]:
 def sync(old: Active, new: Active) -> None:
     """Make the kernel's policies and states ``new`` instead of ``old``, or leave them as
     they were and raise :class:`XfrmError`."""
-    done: list[tuple[Any, Any]] = []
     with _Socket() as xfrm:
-        for do, undo, what in _steps(old, new):
+
+        def apply(step: tuple[Any, Any, Any]) -> list[tuple[Any, Any, Any]]:
+            do, undo, what = step
             error = xfrm.ask(do, what)
             if error and not (do in (delete_sa, delete_policy) and error == 2):  # gone already
-                for back, item in reversed(done):
-                    xfrm.ask(back, item)
-                raise XfrmError(f"the kernel refused {_describe(do, what)}: {os.strerror(error)}; "
-                                "nothing was changed")  # fmt: skip
-            done.append((undo, what))
+                raise OSError(error, os.strerror(error))
+            return [(undo, do, what)]
+
+        try:
+            apply_steps(_steps(old, new), apply, lambda step: _describe(step[0], step[2]))
+        except Refused as refused:
+            do, _, what = refused.step
+            raise XfrmError(f"the kernel refused {_describe(do, what)}: "
+                            f"{getattr(refused.why, 'strerror', refused.why)}; "
+                            f"{refused.undone}") from None  # fmt: skip
 
 
 def _describe(do: Any, what: Any) -> str:

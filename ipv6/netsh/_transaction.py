@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import errno
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from .. import _statefile
 from .._kernelops import AddAddress, AddRoute, DeleteAddress, DeleteRoute, Interface
+from .._transact import Undone
 from . import _journal
 from ._executor import Executor, NetshFailed, reason
 from ._grammar import NetshSyntaxError
@@ -193,22 +194,6 @@ def _refusal(op: AddAddress | AddRoute, code: int) -> str:
     if code == errno.EEXIST and isinstance(op, AddRoute):
         return f"the route {op.prefix} is already there (use set route)"
     return describe(code)
-
-
-@dataclass
-class Undone:
-    """What undoing a transaction did: the changes undone, and the steps that failed."""
-
-    count: int = 0
-    failed: list[str] = field(default_factory=list)  # "what (why)", one per step left
-
-    def __str__(self) -> str:
-        changes = f"{self.count} change{'s' if self.count != 1 else ''} undone"
-        if not self.failed:
-            return f"{changes}, nothing is left half-applied"
-        return f"{changes}; could not undo {len(self.failed)}, left as they are: " + "; ".join(
-            self.failed
-        )
 
 
 def _op_text(op: Op) -> str:

@@ -111,7 +111,7 @@ def test_plans_use_linux_words() -> None:
 
 
 def test_an_undo_says_what_it_could_not_undo() -> None:
-    from ipv6.netsh._transaction import Undone
+    from ipv6._transact import Undone
 
     assert str(Undone(3)) == "3 changes undone, nothing is left half-applied"
     left = Undone(1, ["DeleteAddress(interface=7, address=2001:db8::1/64) (No such device)"])
