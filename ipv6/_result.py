@@ -4,8 +4,6 @@ command prints attributes and ``--json`` prints the same thing whole."""
 
 from __future__ import annotations
 
-import dataclasses
-
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -16,6 +14,8 @@ class Result:
     """Mixed into a dataclass: ``to_json()`` gives its fields as a dict."""
 
     def to_json(self) -> dict[str, Any]:
+        import dataclasses  # when a result is printed, not when a pure command starts
+
         assert dataclasses.is_dataclass(self)
         return dataclasses.asdict(self)
 

@@ -408,3 +408,32 @@ def test_no_kernel_write_outside_the_netlink_executor() -> None:
         and node.args[0].value in writes
     ]
     assert not found, f"pyroute2 writes outside ipv6._netlink: {found}"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["addr", "explain", "fe80::1%lo", "2002:ac1f:2aef::ac1f:2aef", "2001:0:4136:e378::1"],
+        ["addr", "eui64", "00-60-08-52-f9-d8"],
+        ["addr", "6to4", "172.31.42.239", "--subnet", "1"],
+        ["addr", "nat64", "192.0.2.33"],
+    ],
+)
+def test_a_pure_command_loads_nothing_heavy(words: list[str]) -> None:
+    """What keeps ``ipv6 addr`` within 3x bare Python (bench/cli_startup.py): it builds
+    its own parser only and imports neither dataclasses (with inspect), shutil,
+    typing, json, sockets nor Trio. A result of a pure command is a plain class."""
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "from ipv6.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main({words!r})\n"
+        "heavy = ('dataclasses', 'inspect', 'shutil', 'typing', 'json', 'socket', 'trio')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
+    assert done.stdout.strip() == "", f"{' '.join(words)} loaded {done.stdout.strip()}"
