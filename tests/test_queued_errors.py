@@ -4,11 +4,21 @@ read on. Loopback only; the error is made by sending to a closed port."""
 
 from __future__ import annotations
 
+import select
 import socket
 
 import trio
 
+from tests.waiting import wait_until
+
 IP_RECVERR, IPV6_RECVERR = 11, 25
+
+
+async def error_queued(sock: socket.socket) -> None:
+    """Until the ICMP error is on the socket's error queue (POLLERR; nothing read)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLERR)
+    await wait_until(lambda: poller.poll(0), "the ICMP error on the socket's queue")
 
 
 def closed_port(family: int) -> int:
@@ -26,7 +36,7 @@ async def test_the_receiver_counts_a_queued_error_and_reads_on() -> None:
         (slot,) = rx._slots
         slot.sock.setsockopt(socket.SOL_IP, IP_RECVERR, 1)
         slot.sock.sendto(b"x", ("127.0.0.1", closed_port(socket.AF_INET)))  # -> port unreachable
-        await trio.sleep(0.1)
+        await error_queued(slot.sock)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             sender.sendto(b"after the error", ("127.0.0.1", rx.port))
         with trio.fail_after(5):
@@ -43,7 +53,7 @@ async def test_the_echo_service_counts_a_queued_error_and_answers_on() -> None:
     udp = DualStackUDP(0, "::1")
     udp.sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
     udp.sock.sendto(b"x", ("::1", closed_port(socket.AF_INET6)))
-    await trio.sleep(0.1)
+    await error_queued(udp.sock)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(service._udp_loop, udp)
         with trio.socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:

@@ -40,3 +40,15 @@ async def stderr_says(stream: trio.abc.ReceiveStream, marker: bytes, what: str) 
             said += chunk
         return said
     raise AssertionError(f"waited {DEADLINE:g} s for {what} to say {marker!r}: {said!r}")
+
+
+async def bound(host: object, port: int, protocol: str = "udp", sockets: int = 1) -> None:
+    """Until ``sockets`` sockets of ``protocol`` (udp, tcp: listening) in lab ``host``
+    are bound to ``port``: a server started there takes its first request."""
+    flag = "-lun" if protocol == "udp" else "-ltn"
+
+    async def there() -> bool:
+        shown = await host.run(["ss", "-H", flag, f"sport = :{port}"])  # type: ignore[attr-defined]
+        return len(shown.stdout.strip().splitlines()) >= sockets
+
+    await wait_until(there, f"{sockets} {protocol} sockets on port {port}")

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from tests.conftest import run_cli
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -102,7 +103,7 @@ async def test_replies_leave_from_the_address_each_request_reached(lab) -> None:
                 outputs["serve"] = done.stdout
 
             nursery.start_soon(serve)
-            await trio.sleep(1.0)
+            await wait_until(lambda: tcp_and_udp_bound(dual, 7007), "the echo service's port")
             asked = []
             for host, family, target in (
                 ("v4", socket.AF_INET, "10.6.0.2"),
@@ -182,3 +183,9 @@ async def test_check_against_an_ipv4_only_service_shows_the_race_falling_back(la
         # The refusal let IPv4 start at once instead of after the 250 ms attempt delay.
         assert race["attempts"][1]["started_ms"] < 250
         assert "Happy Eyeballs: IPv4 10.6.0.1 won" in text.stdout.decode()
+
+
+async def tcp_and_udp_bound(host, port: int) -> bool:
+    """Whether the service in ``host`` listens on ``port`` over TCP and UDP."""
+    shown = (await host.run(["ss", "-H", "-ltun", f"sport = :{port}"])).stdout.decode()
+    return {line.split()[0] for line in shown.splitlines() if line.strip()} >= {"tcp", "udp"}

@@ -28,7 +28,7 @@ async def test_out_of_descriptors_pauses_accepting_and_resumes(autojump_clock) -
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(service._accept_loop, Listener(), nursery)  # type: ignore[arg-type]
-        await trio.sleep(10)
+        await trio.sleep(10)  # time under test (Trio's virtual clock): the pauses after failures
         nursery.cancel_scope.cancel()
     counters = service.counters
     assert counters.accept_paused == 3 and counters.accept_failed == 1

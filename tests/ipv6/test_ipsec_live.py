@@ -25,6 +25,7 @@ from scapy.layers.ipsec import AH, SecurityAssociation
 from scapy.utils import rdpcap
 
 from tests.mcast.labs import output_while
+from tests.waiting import bound, wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -122,7 +123,7 @@ async def test_configuration_3_protects_ping_and_tcp_and_scapy_agrees(lab, tmp_p
                     results["tcp"] = got.stdout
 
                 nursery.start_soon(serve)
-                await trio.sleep(0.5)
+                await bound(b, PORT, "tcp")
                 payload = b"the seeds' configuration 3\n" * 400  # some full-sized segments
                 await a.run(["socat", "-u", "STDIN", f"TCP6:[{B}%eth0]:{PORT}"], stdin=payload)
             results["sent"] = payload
@@ -225,13 +226,17 @@ async def test_a_third_host_cannot_get_past_and_d_restores_the_clear(lab, tmp_pa
                     received.extend(await a.run_trio(listen, 6.0))
 
                 nursery.start_soon(hear)
-                await trio.sleep(0.5)
+                await bound(a, PORT, "udp")
                 send = f"import socket; socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b'legit', ('{A}%eth0', {PORT}))"  # noqa: E501
                 await b.run([sys.executable, "-c", send])
-                await trio.sleep(1.0)
-                legit = next(bytes(f[IPv6]) for f in rdpcap_now(pcap)
-                             if f.haslayer(IPv6) and f[IPv6].src == B and f[IPv6].nh == 51
-                             and f[IPv6].haslayer(AH))  # fmt: skip
+
+                def captured() -> list[bytes]:
+                    return [bytes(f[IPv6]) for f in rdpcap_now(pcap)
+                            if f.haslayer(IPv6) and f[IPv6].src == B and f[IPv6].nh == 51
+                            and f[IPv6].haslayer(AH)]  # fmt: skip
+
+                await wait_until(captured, "the capture to hold b's datagram")
+                legit = captured()[0]
                 # b's next numbers stay inside the window scapy's packet moves
                 sas_b = json.loads((await ipsec6(b, state, "sa", "--json")).stdout)
                 ahead = next(r for r in sas_b["associations"] if r["direction"] == "OUTBOUND")

@@ -344,7 +344,7 @@ def test_signals_while_a_lab_comes_up_leave_it_whole_or_gone(figures) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(0.12 + step * 0.02)
+        time.sleep(0.12 + step * 0.02)  # time under test: the signal lands at each step of lab up
         for _ in range(50):  # a storm: the clean-up itself must survive more of them
             with contextlib.suppress(ProcessLookupError):
                 up_cmd.send_signal(signal.SIGTERM)

@@ -16,6 +16,8 @@ import psutil
 import pytest
 import trio
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.needs_root
 
 A4, B4 = "10.0.0.1", "10.0.0.2"
@@ -91,6 +93,17 @@ def reassembly_failures() -> int:
     return int(values[names.index("ReasmFails")])
 
 
+def total(row: dict[str, Any]) -> int:
+    """A tunnel's packets: delivered, dropped by a rule, unclaimed, lost in its queue."""
+    service = row["service"]
+    return int(
+        row["rx_packets"]
+        + sum(row["drops"].values())
+        + sum(service["unclaimed"].values())
+        + (service["kernel_dropped"] or 0)
+    )
+
+
 def softnet_drops() -> int:
     with open("/proc/net/softnet_stat") as f:
         return sum(int(line.split()[1], 16) for line in f)
@@ -116,24 +129,24 @@ async def test_the_tunnel_service_counts_hostile_traffic_and_still_carries(
         began = time.monotonic()
         sent = await b.run_sync(send_protocol_41, 10.0)
         took = time.monotonic() - began
-        await trio.sleep(1)
+
+        async def lost() -> int:
+            failures: int = await a.run_sync(reassembly_failures)
+            return int(softnet_drops() - backlog_before + failures - reassembly_before)
+
+        async def all_accounted() -> bool:
+            # The service has taken in the queue it had when the flood stopped.
+            now = (await status(a, tmp_path / "a"))["tun6to4"]
+            return bool(sent <= total(now) - total(before) + await lost())
+
+        await wait_until(all_accounted, "every packet sent counted, dropped or lost")
         after = (await status(a, tmp_path / "a"))["tun6to4"]
-        lost_in_backlog = softnet_drops() - backlog_before
-        lost_in_backlog += await a.run_sync(reassembly_failures) - reassembly_before
+        lost_in_backlog = await lost()
         # Still carries: a ping across the tunnel, both ways.
         ping = await a.run(["ping", "-6", "-c", "1", "-W", "5", B6], check=False)
         assert ping.returncode == 0, ping.stdout
         rss_growth = psutil.Process(pid).memory_info().rss - rss_before
         assert psutil.Process(pid).is_running()
-
-    def total(row: dict[str, Any]) -> int:
-        service = row["service"]
-        return int(
-            row["rx_packets"]
-            + sum(row["drops"].values())
-            + sum(service["unclaimed"].values())
-            + (service["kernel_dropped"] or 0)
-        )
 
     # Every packet that reached a's raw socket, or would have but for its full
     # queue, is counted once: delivered, dropped by a rule, unclaimed, or lost

@@ -20,6 +20,7 @@ import trio
 
 from ipv6.netsh._sixto4 import fastest
 from ipv6.tunnel._control import kernel_has_sit
+from tests.waiting import bound
 
 pytestmark = pytest.mark.needs_root
 
@@ -141,7 +142,7 @@ async def test_configuration_2_over_the_userspace_plane(lab, tmp_path: Path) -> 
             with trio.fail_after(10):  # tshark says so once it captures
                 while not (said.exists() and "Capturing on" in said.read_text()):
                     await trio.sleep(0.1)
-            await trio.sleep(1.0)
+            await bound(h2, 7001, "tcp")
             reply = await h1.run(
                 ["socat", "-T", "5", "-", f"TCP6:[{a2}]:7001"], stdin=b"", check=False
             )

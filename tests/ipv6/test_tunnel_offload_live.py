@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.needs_root
 
 A4, B4 = "10.0.0.1", "10.0.0.2"
@@ -98,10 +100,13 @@ async def test_50_mb_across_the_tunnel_arrive_whole_in_packets_that_fit(
                 (await tool(b, tmp_path / "b", "tunnel", "status", "--json")).stdout
             )
             nursery.cancel_scope.cancel()
-        await a.run(
-            ["pkill", "-INT", "-f", "tshark -i eth0 -f 'ip proto 41 and greater"], check=False
-        )
-        await trio.sleep(1)
+        pattern = "tshark -i eth0 -f 'ip proto 41 and greater"
+        await a.run(["pkill", "-INT", "-f", pattern], check=False)
+
+        async def gone() -> bool:  # tshark has written its file and left
+            return bool((await a.run(["pgrep", "-f", pattern], check=False)).returncode)
+
+        await wait_until(gone, "tshark to finish its capture")
         oversized = await a.run(
             ["tshark", "-r", str(capture), "-T", "fields", "-e", "frame.len"], check=False
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from tests.waiting import stderr_says, wait_until
+from tests.waiting import bound, stderr_says, wait_until
 
 # Host a retransmits its unsolicited reports at once (10 ms), so each change's
 # messages, robustness retransmissions included, are all on the wire before
@@ -95,14 +95,7 @@ async def address_ready(host: Any, address: str, interface: str = "eth0") -> Non
 
 
 async def udp_bound(host: Any, port: int, sockets: int = 1) -> None:
-    """Until ``sockets`` UDP sockets in ``host`` are bound to ``port`` (a server
-    started there is ready for its first datagram, of each family it serves)."""
-
-    async def bound() -> bool:
-        shown = await host.run(["ss", "-H", "-lun", f"sport = :{port}"])
-        return len(shown.stdout.strip().splitlines()) >= sockets
-
-    await wait_until(bound, f"{sockets} UDP sockets on port {port}")
+    await bound(host, port, "udp", sockets)
 
 
 async def routing_daemon_ready(host: Any, interfaces: tuple[str, ...] = ()) -> None:

@@ -21,6 +21,7 @@ from mcast.wire._igmp import GroupRecord, IgmpV2Leave, IgmpV3Report
 from mcast.wire._mld import AddressRecord, MldV2Report
 from mcast.wire._wirecommon import RecordType
 from tests.mcast.labs import counters_now, last_counters, settled, start, stop
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -289,9 +290,14 @@ async def test_watch_waits_while_its_interface_is_down_and_goes_on(lab, tmp_path
         a, b = running.host("a"), running.host("b")
         watch, out, err = await start(a, tmp_path, "watch", "-i", "eth0", "--json")
         await a.run(["ip", "link", "set", "eth0", "down"])
-        await trio.sleep(0.5)
+        await trio.sleep(0.5)  # time under test: the interface stays down a while
         await a.run(["ip", "link", "set", "eth0", "up"])
-        await trio.sleep(0.5)
+
+        async def carrier() -> bool:  # back up, with its peer
+            shown = await a.run(["ip", "-br", "link", "show", "eth0"])
+            return " UP " in f" {shown.stdout.decode()} "
+
+        await wait_until(carrier, "eth0 to come back up")
         await b.run_sync(send_leave)  # b's leave, seen after the interface came back
         with trio.fail_after(10):
             while '"type": "leave"' not in out.read_text():

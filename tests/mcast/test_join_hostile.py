@@ -21,13 +21,17 @@ pytestmark = pytest.mark.needs_root
 GROUP, PORT = "239.7.7.7", 5000
 
 
-def send_all(seconds: float) -> int:
-    """Every UDP length IPv4 carries, then small datagrams for ``seconds``, then a marker."""
+def _sender() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.0.0.2"))
+    return sock
+
+
+def send_all(seconds: float) -> int:
+    """Every UDP length IPv4 carries, then small datagrams for ``seconds``."""
     junk = os.urandom(65507)
     sent = 0
-    with sock:
+    with _sender() as sock:
         for length in range(65508):
             sock.sendto(junk[:length], (GROUP, PORT))
             sent += 1
@@ -36,9 +40,13 @@ def send_all(seconds: float) -> int:
             for _ in range(500):
                 sock.sendto(b"f" * 64, (GROUP, PORT))
             sent += 500
-        time.sleep(0.5)
-        sock.sendto(b"marker", (GROUP, PORT))  # arrives last, with the final drop count
-    return sent + 1
+    return sent
+
+
+def send_marker() -> None:
+    """The last datagram, once the flood is taken in: it carries the final drop count."""
+    with _sender() as sock:
+        sock.sendto(b"marker", (GROUP, PORT))
 
 
 async def start_join(host: Any, tmp_path: Path, *extra: str) -> tuple[trio.Process, Path, Path]:
@@ -83,6 +91,13 @@ async def test_join_counts_every_datagram_of_every_length_and_a_flood(
         began = time.monotonic()
         sent = await b.run_sync(send_all, 10.0)
         took = time.monotonic() - began
+        # The flood taken in (what is printed stops growing), then the marker.
+        size = -1
+        while (now := out.stat().st_size) != size:
+            size = now
+            await trio.sleep(0.3)  # a quiet moment: nothing printed meanwhile
+        await b.run_sync(send_marker)
+        sent += 1
         with trio.fail_after(30):  # the marker is the last line printed
             while not out.read_text().rstrip().endswith('"truncated": false}') or (
                 '"length": 6,' not in out.read_text()[-300:]

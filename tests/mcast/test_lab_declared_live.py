@@ -18,6 +18,7 @@ from ipv6.lab._netns import list_names
 from ipv6.lab._state import state_dir
 from tests.conftest import unique_lab_name
 from tests.mcast.labs import arrivals, mcast
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -67,11 +68,15 @@ async def test_a_declared_proxy_runs_while_the_lab_is_up(lab, plane) -> None:
 async def test_a_bridge_declares_its_querier_and_router_ports(lab) -> None:
     async with lab(routed("", "querier = true"), text=True) as running:
         bridge_ns: Any = running.record.bridges["lan2"]
-        await trio.sleep(0.5)
-        shown = await trio.run_process(
-            [sys.executable, "-m", "ipv6.lab._nsexec", bridge_ns, sys.executable, "-m", "mcast",
-             "show", "mdb", "--json"], capture_stdout=True, check=True,
-        )  # fmt: skip
+
+        async def router_port_known() -> Any:
+            shown = await trio.run_process(
+                [sys.executable, "-m", "ipv6.lab._nsexec", bridge_ns, sys.executable, "-m",
+                 "mcast", "show", "mdb", "--json"], capture_stdout=True, check=True,
+            )  # fmt: skip
+            return shown if json.loads(shown.stdout)[0]["router_ports"] else None
+
+        shown: Any = await wait_until(router_port_known, "the bridge to list its router port")
         oracle = await trio.run_process(
             [sys.executable, "-m", "ipv6.lab._nsexec", bridge_ns, "ip", "-d", "-j", "link",
              "show", "r"], capture_stdout=True, check=True,

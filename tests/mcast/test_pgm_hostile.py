@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 import trio
 
+from tests.mcast.labs import joined
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.needs_root
 
 GROUP = "239.192.0.10"
@@ -66,14 +69,23 @@ async def test_a_flood_from_a_hostile_host_is_counted_and_the_file_arrives(
             outcome[name] = (done.returncode, done.stderr.decode(), statistics, data)
 
         async def flood() -> None:
-            await trio.sleep(1.0)  # the real session has started: the receivers took it
+            # The real session has started: the receivers took its first data.
+            await wait_until(
+                lambda: all(
+                    (tmp_path / f"{name}.bin").exists()
+                    and (tmp_path / f"{name}.bin").stat().st_size
+                    for name in ("r1", "r2")
+                ),
+                "both receivers writing the session's data",
+            )
             done = await running.host("r3").run([sys.executable, "-c", FLOOD, GROUP, "10.9.0.1"])
             outcome["flood"] = json.loads(done.stdout)
 
         async with trio.open_nursery() as nursery:
             for name in ("r1", "r2"):
                 nursery.start_soon(receive, name)
-            await trio.sleep(1.0)
+            for name in ("r1", "r2"):
+                await joined(running.host(name), GROUP)
             nursery.start_soon(flood)
             done = await running.host("s").run([
                 sys.executable, "-m", "mcast", "pgm", "send", GROUP, str(sent), "-p", "7500",

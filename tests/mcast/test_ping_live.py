@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from tests.mcast.labs import udp_bound
-from tests.waiting import stderr_says
+from tests.waiting import DEADLINE, stderr_says, wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -51,6 +51,17 @@ async def everything(stream: Any) -> bytes:
     out = b""
     while chunk := await stream.receive_some(65536):
         out += chunk
+    return out
+
+
+async def rows(stream: Any, count: int) -> bytes:
+    """What a stream gives until it has given ``count`` whole lines."""
+    out = b""
+    with trio.fail_after(DEADLINE):
+        while out.count(b"\n") < count:
+            chunk = await stream.receive_some(65536)
+            assert chunk, f"the stream ended after {len(out.splitlines())} of {count} lines"
+            out += chunk
     return out
 
 
@@ -145,8 +156,8 @@ async def test_the_wire_agrees_with_what_mcast_ping_reports(lab, responder, grou
         ):
             await capturing(tshark)
             code, lines = await mcast_ping(a, responder, "-c", "3")
-            await trio.sleep(0.5)
-        wire = (await everything(tshark.stdout)).decode()
+            captured = await rows(tshark.stdout, 6)  # three replies, unicast and multicast
+        wire = (captured + await everything(tshark.stdout)).decode()
     assert code == 0
     seen = set()
     for row in wire.splitlines():
@@ -206,6 +217,7 @@ async def test_nothing_a_client_sends_stops_the_responder(lab) -> None:
             responder.open()
         with running.host("a").inside():
             hostile = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with running.host("c").inside():  # another address: the rate is per client address
             friendly = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         async with trio.open_nursery() as nursery:
             await nursery.start(responder.serve)
@@ -221,10 +233,18 @@ async def test_nothing_a_client_sends_stops_the_responder(lab) -> None:
                 hostile.sendto(b"A" + encode_request(1, 1, 1)[1:], (B4, 4321))  # a reply
                 foreign = ipaddress.IPv4Address("239.1.1.1")  # not a group it serves
                 hostile.sendto(encode_request(1, 2, 3, group=foreign), (B4, 4321))
-                await trio.sleep(0.3)
+                ignored = len(junk) + 2
+                await wait_until(lambda: sum(responder.counters.ignored.values()) >= ignored,
+                                 "the responder to take in the junk")  # fmt: skip
                 for n in range(100):  # a flood from one client, faster than it answers
                     hostile.sendto(encode_request(1, n, 3), (B4, 4321))
-                await trio.sleep(0.3)
+                await wait_until(
+                    lambda: (
+                        responder.counters.requests + responder.counters.ignored["rate_limited"]
+                        >= 100
+                    ),
+                    "the responder to take in the flood",
+                )
                 counters = responder.counters
                 assert counters.ignored["malformed"] == len(junk)
                 assert counters.ignored["not_a_request"] == 1

@@ -22,6 +22,7 @@ from mcast.wire._mld import MldV2Report
 from mcast.wire._observer import Observed, Observer
 from mcast.wire._wirecommon import RecordType
 from tests.mcast.labs import QUICK_REPORTS
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -130,8 +131,8 @@ async def test_a_querier_hears_the_kernel_answer_as_the_model_says(lab) -> None:
                         a_link, timers=FAST, mld_version=None, now=trio.current_time()
                     )
                     nursery.start_soon(run_queriers, a_link, a_queriers, lambda q, act: None)
-                    await trio.sleep(0.5)
-                    assert igmp_querier.role is Role.NON_QUERIER
+                    await wait_until(lambda: igmp_querier.role is Role.NON_QUERIER,
+                                     "the querier to stand down")  # fmt: skip
                     assert any(
                         isinstance(act, Event)
                         and act.kind == "election"

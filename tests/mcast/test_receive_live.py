@@ -25,6 +25,8 @@ from mcast.membership._conflicts import ROWS, Row, error_for_kernel
 from mcast.membership._membership import Call, GroupKey, Memberships, Mode
 from mcast.streams._receiver import Receiver, open_receiver
 from mcast.streams._sender import open_sender
+from tests.mcast.labs import joined as member_joined
+from tests.waiting import bound
 
 pytestmark = pytest.mark.needs_root
 
@@ -347,8 +349,13 @@ async def test_kernel_drops_are_counted(lab) -> None:
         with burst:
             for _ in range(400):
                 burst.sendto(b"x" * 1000, ("239.7.7.7", PORT))
-            await trio.sleep(0.2)
-            burst.sendto(b"last", ("239.7.7.7", PORT))  # carries the final count
+            # The reader takes in what the tiny buffer held (until a moment passes with
+            # nothing more), then the last datagram carries the final count.
+            taken = -1
+            while rx.received != taken:
+                taken = rx.received
+                await trio.sleep(0.1)
+            burst.sendto(b"last", ("239.7.7.7", PORT))
         await collect(rx, 0.5)
         assert rx.dropped > 0
         assert rx.received + rx.dropped == 401
@@ -404,7 +411,7 @@ async def test_mcast_join_and_send_from_the_shell(lab) -> None:
 
             nursery.start_soon(receive)
             await joined.wait()
-            await trio.sleep(1.0)  # let the receiver start and join
+            await member_joined(a, "232.1.2.3")  # the command has joined
             for host in ("c", "b"):
                 sent = await running.host(host).run(
                     [sys.executable, "-m", "mcast", "send", "232.1.2.3", "-p", "6000", "-i", "eth0",
@@ -499,7 +506,7 @@ async def test_our_sender_reaches_an_iperf2_ssm_receiver(lab) -> None:
                 outcome["out"] = done.stdout + done.stderr
 
             nursery.start_soon(serve)
-            await trio.sleep(1.0)
+            await bound(a, 5003, "udp")
             # iperf2 reads its own header from the payload: send it iperf-shaped datagrams.
             header = struct.Struct("!iII")
             for sender in ("b", "c"):

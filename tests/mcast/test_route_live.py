@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from ipv6.capabilities import PRETEND_ENV
-from tests.mcast.labs import address_ready, arrivals, mcast, routing_daemon_ready
+from tests.mcast.labs import address_ready, arrivals, mcast, routing_daemon_ready, udp_bound
 
 pytestmark = pytest.mark.needs_root
 
@@ -207,7 +207,7 @@ async def test_mcast_ping_across_the_router(lab, plane) -> None:
             s.argv([sys.executable, "-m", "mcast", "ping", "--serve"]), stdout=-1, stderr=-1
         )
         try:
-            await trio.sleep(0.7)
+            await udp_bound(s, 4321, 2)  # the responder's port (RFC 6450), both families
             done = await mcast(m1, "ping", "10.1.0.2", "-c", "3", "--interval", "0.2", "--json")
         finally:
             responder.terminate()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from tests.mcast.labs import joined, output_while
+from tests.mcast.labs import joined, output_while, udp_bound
 
 GROUP4, PORT = "239.1.4.4", 6400
 A4, B4, C4 = "10.0.1.1", "10.0.1.2", "10.0.1.3"
@@ -33,7 +33,7 @@ for sequence in order:
     else:
         payload = encode_iperf2(sequence, sent, 100)
     s.sendto(payload, (group, port))
-    time.sleep(0.01)
+    time.sleep(0.01)  # time under test: datagrams paced 10 ms apart
 """
 
 
@@ -193,7 +193,8 @@ async def iperf2_server_counts(running: Any, server: list[str], send: list[str])
         a.argv(["iperf", "-s", "-u", "-p", str(PORT), *server]), stdout=-1, stderr=-1
     )
     try:
-        await trio.sleep(1.0)
+        await udp_bound(a, PORT)
+        await joined(a, server[server.index("-B") + 1])
         sent = await b.run(
             [sys.executable, "-m", "mcast", "send", *send, "-p", str(PORT), "-i", "eth0",
              "--format", "iperf2", "--rate", "2000", "--count", "2000", "--size", "100",
