@@ -10,7 +10,7 @@ import trio
 
 from ipv6 import read_sysctl_int
 from ipv6.sockopts import HOST as PLATFORM
-from ipv6.sockopts import SO_RXQ_OVFL, SO_TIMESTAMPNS, SOL_IP, SOL_IPV6
+from ipv6.sockopts import SO_RCVBUFFORCE, SO_RXQ_OVFL, SO_TIMESTAMPNS, SOL_IP, SOL_IPV6
 
 from .._datagram import IPAddress
 from .._errors import LimitReached, McastBadInput
@@ -69,7 +69,7 @@ class Slot:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if rcvbuf:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                _receive_buffer(sock, rcvbuf)
             if SO_RXQ_OVFL is not None:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
             if timestamps and SO_TIMESTAMPNS is not None:  # arrival times, for delay and jitter
@@ -111,3 +111,16 @@ class Slot:
         self.closed = True
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
+
+
+def _receive_buffer(sock: socket.socket, size: int) -> None:
+    """The receive buffer asked for: past net.core.rmem_max where this process may
+    (CAP_NET_ADMIN: SO_RCVBUFFORCE), else as far as rmem_max allows."""
+    if SO_RCVBUFFORCE is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except PermissionError:
+            pass
+        else:
+            return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
