@@ -76,6 +76,26 @@ def register(groups: Any) -> None:
     add.add_argument("--tcp-timeout", type=float, default=7440.0, metavar="S", help="established")
     add.add_argument("--tcp-trans-timeout", type=float, default=240.0, metavar="S")
     add.add_argument("--icmp-timeout", type=float, default=60.0, metavar="S")
+    add.add_argument(
+        "--icmp-errors",
+        type=float,
+        default=100.0,
+        metavar="N",
+        help="its own ICMP errors (for packets it will not translate, RFC 7915 4.4 and 5.4) "
+        "a second, at most; 0 sends none (default 100)",
+    )
+    add.add_argument(
+        "--icmp-pool",
+        metavar="IPV4NET",
+        help="RFC 6791: IPv4 sources for ICMPv6 errors from routers with no IPv4 form, "
+        "picked at random (default: its own IPv4 address)",
+    )
+    add.add_argument(
+        "--strict-protocols",
+        action="store_true",
+        help="refuse ICMPv6 in IPv4, ICMP in IPv6 and IPv6 extension header numbers in "
+        "IPv4, which RFC 7915 would copy across",
+    )
     kit.add_json(add)
 
     delete = kit.subcommand(commands, "delete", cmd_delete, "stop a translator, remove its device")
@@ -119,6 +139,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         tcp_timeout=args.tcp_timeout,
         tcp_trans_timeout=args.tcp_trans_timeout,
         icmp_timeout=args.icmp_timeout,
+        icmp_error_rate=args.icmp_errors,
+        icmp_pool=args.icmp_pool,
+        strict_protocols=args.strict_protocols,
     )
     kit.require_tunnel_privilege(f"adding translator {args.name}")
     added = add_translator(spec)
@@ -164,7 +187,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if row.error:
             print(f"  {row.error}")
         for v4, v6 in sorted(row.pairs.items()):
-            print(f"  pair {v4} = {v6}")
+            side = "an IPv4 host here" if v4 in row.ipv4_side else "an IPv6 host behind"
+            print(f"  pair {v4} = {v6} ({side})")
         if not row.running:
             continue
         c = row.counters
@@ -174,6 +198,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"to IPv6: {c.to_ipv6_packets} packets, {c.to_ipv6_bytes} bytes"
         )
         print(f"  dropped: {counts_text(row.drops, 'nothing')}")
+        if row.icmp_errors:
+            print(f"  its own ICMP errors: {counts_text(row.icmp_errors)}")
         held = {"fragments": c.fragments_held, "IPv4 SYNs": c.syns_held}
         if any(held.values()):
             print(f"  held for now: {counts_text({k: n for k, n in held.items() if n})}")
@@ -292,4 +318,6 @@ def cmd_clat_status(args: argparse.Namespace) -> int:
                 f"to IPv4: {c.to_ipv4_packets} packets, {c.to_ipv4_bytes} bytes"
             )
             print(f"  dropped: {counts_text(row.drops, 'nothing')}")
+        if row.icmp_errors:
+            print(f"  its own ICMP errors: {counts_text(row.icmp_errors)}")
     return 0

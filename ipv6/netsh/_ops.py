@@ -253,10 +253,13 @@ def _translator(command: Command) -> AddTranslator:
         "ipv4address": "ipv4_address", "ipv6address": "ipv6_address", "mtu": "mtu",
         "filtering": "filtering", "maxsessions": "max_sessions", "udptimeout": "udp_timeout",
         "tcptimeout": "tcp_timeout", "icmptimeout": "icmp_timeout",
+        "icmperrors": "icmp_error_rate", "icmppool": "icmp_pool",
     }  # fmt: skip
     for word, key in optional.items():
         if word in v:
             spec[key] = str(v[word]) if word.endswith("address") else v[word]
+    if "strictprotocols" in v:
+        spec["strict_protocols"] = v["strictprotocols"] == "yes"
     if "map" in v:
         pairs = {}
         for item in v["map"].split(","):

@@ -373,6 +373,7 @@ def _tunnel_lines() -> list[str]:
 _TRANSLATOR_WORDS = (
     ("mtu", "mtu"), ("filtering", "filtering"), ("maxsessions", "max_sessions"),
     ("udptimeout", "udp_timeout"), ("tcptimeout", "tcp_timeout"), ("icmptimeout", "icmp_timeout"),
+    ("icmperrors", "icmp_error_rate"),
 )  # fmt: skip
 
 
@@ -406,6 +407,10 @@ def _translator_lines() -> list[str]:
             value = getattr(spec, key)
             if value != getattr(defaults, key):
                 words.append(f"{word}={value if isinstance(value, str) else int(value)}")
+        if spec.icmp_pool:
+            words.append(f"icmppool={spec.icmp_pool}")
+        if spec.strict_protocols:
+            words.append("strictprotocols=yes")
         lines.append(" ".join(words))
     return lines
 

@@ -119,6 +119,9 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
         _p("udptimeout", "int"),
         _p("tcptimeout", "int"),
         _p("icmptimeout", "int"),
+        _p("icmperrors", "int"),  # its own ICMP errors a second (0: none)
+        _p("icmppool", "text"),  # RFC 6791's sources
+        _p("strictprotocols", "choice", "yes", "no"),
     ),
     ("delete", "interface"): (_p("interface", "interface", pos=True, req=True),),
     ("set", "global"): (

@@ -156,12 +156,14 @@ class TranslatorStatus(Result):
     prefix: str
     pool: str | None
     pairs: dict[str, str]
+    ipv4_side: list[str]
     ipv4_address: str | None
     ipv6_address: str | None
     clat: bool = False
     running: bool = False
     counters: TranslatorCounters | None = None  # when it runs
     drops: dict[str, int] = field(default_factory=dict)
+    icmp_errors: dict[str, int] = field(default_factory=dict)  # its own: sent, rate_limited
     session_count: int | None = None
     bindings: int | None = None
     events: dict[str, int] = field(default_factory=dict)
@@ -191,6 +193,7 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
             prefix=spec["prefix"],
             pool=spec.get("pool"),
             pairs=spec.get("pairs", {}),
+            ipv4_side=spec.get("ipv4_side", []),
             ipv4_address=spec.get("ipv4_address"),
             ipv6_address=spec.get("ipv6_address"),
             clat=bool(spec.get("clat")),
@@ -201,6 +204,7 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
             row.running = True
             row.counters = TranslatorCounters.read(c)
             row.drops = c.get("drops", {})
+            row.icmp_errors = c.get("icmp_errors", {})
             row.session_count = c.get("session_count")
             row.bindings = c.get("bindings")
             row.events = c.get("events", {})

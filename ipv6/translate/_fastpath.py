@@ -99,9 +99,10 @@ def to4(
 
 
 def to6(
-    cache: FlowCache, packet: bytes | bytearray | memoryview, now: float, mtu6: int
+    cache: FlowCache, packet: bytes | bytearray | memoryview, now: float, mtu6: int, mtu: int
 ) -> bytearray | None:
-    """The IPv6 packet for an IPv4 one of a remembered flow, or None (take the full path)."""
+    """The IPv6 packet for an IPv4 one of a remembered flow, or None (take the full
+    path): ``mtu6`` the lowest IPv6 MTU, ``mtu`` the next hop's."""
     size = len(packet)
     if size < 28 or packet[0] != 0x45 or packet[8] <= 1 or packet[6] & 0x3F or packet[7]:
         return None  # options, a fragment, or a TTL the full path answers
@@ -116,8 +117,8 @@ def to6(
         return None
     if (packet[2] << 8) | packet[3] != size:
         return None
-    if size + 20 > mtu6 and not packet[6] & 0x40:
-        return None  # no DF and too big: the full path fragments it
+    if size + 20 > mtu6 and (size + 20 > mtu or not packet[6] & 0x40):
+        return None  # too big: the full path fragments it, or refuses it (DF)
     entry = cache.to6.get(bytes(packet[12:24]))
     if entry is None:
         return None

@@ -15,6 +15,9 @@ from .._checksum import adjust, checksum
 from ._mapping import ICMPV6, TCP, UDP
 
 HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTIONS = 0, 43, 44, 60
+# IPv6 extension headers (IANA's list, ESP left out: RFC 7915 5.1 excepts it).
+EXTENSION_HEADERS = frozenset({HOP_BY_HOP, ROUTING, FRAGMENT, 51, DEST_OPTIONS, 135, 139, 140,
+                               253, 254})  # fmt: skip
 IPV6_MIN_MTU = 1280
 DF, MF = 0x4000, 0x2000
 DF_LIMIT = 1260  # RFC 7915 5.1: a translated IPv4 packet up to this size leaves with DF clear
@@ -121,28 +124,41 @@ def source_routed(options: bytes) -> bool:
 
 def walk6(
     packet: bytes, *, truncated: bool = False
-) -> tuple[int, int, tuple[int, int, bool] | None] | int | None:
-    """(upper-layer protocol, its offset, (id, offset, more) of a Fragment header or None),
-    the offset of Segments Left of a routing header that still has segments, or None
-    when the headers do not add up."""
+) -> tuple[int, int, tuple[int, int, bool] | None] | int | str:
+    """(upper-layer protocol, its offset, (id, offset, more) of a Fragment header or
+    None); the offset of Segments Left of a routing header that still has segments;
+    or why the packet is not translated: ``ipv6_malformed`` when the headers do
+    not add up, ``fragment_then_extension`` when a Fragment header is followed by
+    another extension header (RFC 7915 5.1: such a packet SHOULD be dropped)."""
     nh, offset, frag = packet[6], 40, None
     while nh in (HOP_BY_HOP, ROUTING, DEST_OPTIONS, FRAGMENT):
         if offset + 8 > len(packet):
-            return None
+            return "ipv6_malformed"
         if nh == FRAGMENT:
+            if packet[offset] in EXTENSION_HEADERS:
+                return "fragment_then_extension"
             word = (packet[offset + 2] << 8) | packet[offset + 3]
             ident = int.from_bytes(packet[offset + 4 : offset + 8], "big")
             frag = (ident, word & 0xFFF8, bool(word & 1))
             nh, offset = packet[offset], offset + 8
-            if frag[1]:  # a later fragment: the rest is payload
-                break
-            continue
+            break  # what follows is the upper layer (or a later fragment's payload)
         if nh == ROUTING and packet[offset + 3] and not truncated:
             return offset + 3
         nh, offset = packet[offset], offset + (packet[offset + 1] + 1) * 8
     if offset > len(packet):
-        return None
+        return "ipv6_malformed"
     return nh, offset, frag
+
+
+def next_header_at(packet: bytes) -> int:
+    """Where the Next Header field naming a packet's upper layer is (the pointer of
+    a Parameter Problem, code 1): the header's own, or its last extension header's."""
+    nh, at, offset = packet[6], 6, 40
+    while nh in (HOP_BY_HOP, ROUTING, DEST_OPTIONS, FRAGMENT) and offset + 8 <= len(packet):
+        size = 8 if nh == FRAGMENT else (packet[offset + 1] + 1) * 8
+        nh, at = packet[offset], offset
+        offset += size
+    return at
 
 
 def is_icmp6_error(packet: bytes) -> bool:

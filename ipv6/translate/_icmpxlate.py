@@ -1,12 +1,13 @@
 """ICMP and ICMPv6 translated (RFC 7915 4.2, 4.3, 5.2, 5.3): queries with their
 identifiers mapped, errors with the packet inside them translated too (its
 addresses and ports mapped the other way round), the type, code, pointer and
-MTU tables, and the errors a translator sends itself (RFC 4443 2.4 and RFC
-1812 4.3.2.7 say when it may not). Pure.
+MTU tables, and ICMP extensions (RFC 4884) carried with their length attribute
+rewritten. Pure.
 
 :class:`IcmpTranslation` is the translator's ICMP half (:class:`._siit.Translator`
-inherits it): it reads the mapper and the translator's own addresses, and
-asks the translator for the IPv4 identifiers it hands out and for hairpinning.
+inherits it): it reads the mapper and the translator's own addresses, asks the
+translator for the IPv4 identifiers it hands out and for hairpinning, and
+sends what a translator sends itself through ``_icmpown``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ._headers import (
     DF_LIMIT,
     FRAGMENT,
     FRAGMENT_HEADER,
-    ICMPV4_ERROR_LIMIT,
     IPV6_MIN_MTU,
     MF,
     Out,
@@ -27,14 +27,14 @@ from ._headers import (
     emit6,
     ipv4_header,
     ipv6_header,
-    is_icmp6_error,
     pseudo6,
     pseudo6_bytes,
     rewrite_ports,
     traffic_class,
     walk6,
 )
-from ._mapping import ICMP, ICMPV6, TCP, UDP, Mapper
+from ._icmpown import V4_QUOTE, V6_QUOTE, OwnMessages, is_error4
+from ._mapping import ICMP, ICMPV6, TCP, UDP
 
 # ICMPv4 Destination Unreachable code -> ICMPv6 (type, code); absent: dropped.
 _UNREACH_4TO6 = {
@@ -49,29 +49,53 @@ _POINTER_6TO4 = {0: 0, 1: 1, 4: 2, 5: 2, 6: 9, 7: 8, **dict.fromkeys(range(8, 24
 _POINTER_6TO4 |= dict.fromkeys(range(24, 40), 16)
 # RFC 1191 section 7: the plateaus, for a router that reports no MTU.
 _PLATEAUS = (65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68)
+ORIGINAL_MIN = 128  # RFC 4884: with an extension, the quoted datagram is at least this
 
 
-def _plateau(total_length: int) -> int:
-    return next((p for p in _PLATEAUS if p < total_length), 68)
+def _plateau6(total_length: int) -> int:
+    """RFC 7915 4.2, for a Fragmentation Needed without an MTU (a router older than
+    RFC 1191): the greatest plateau below the packet's total length that is at
+    least 1280, as the ICMPv6 Packet Too Big's MTU."""
+    return next((p for p in _PLATEAUS if IPV6_MIN_MTU <= p < total_length), IPV6_MIN_MTU)
 
 
-def _is_error4(kind: int) -> bool:
-    return kind in (3, 4, 5, 11, 12)
+def split_extension(body: bytes, length: int) -> tuple[bytes, bytes]:
+    """An ICMP error's body after its 8-byte header as (the quoted datagram, the
+    extension structure), by its RFC 4884 length attribute in bytes. No length,
+    or one the body cannot hold: no extension, all of it is the datagram."""
+    if 0 < length < len(body):
+        return body[:length], body[length:]
+    return body, b""
 
 
-class IcmpTranslation:
+def quote(inner: bytes, extension: bytes, unit: int, room: int) -> tuple[bytes, int]:
+    """What an ICMP error carries after its header, in ``room`` bytes at most: the
+    packet in error, and the extension structure that came with it (RFC 7915 4.2
+    and 5.2: its length attribute adjusted), with the attribute to write (in
+    ``unit``-byte words; 0 without an extension).
+
+    With an extension, the datagram is zero-padded to a whole word and at least
+    128 bytes (RFC 4884); it gives way first when room runs short, and the
+    extension, which a cut would leave with a wrong checksum (RFC 4884), goes
+    whole when even 128 bytes of the datagram leave it no room."""
+    if extension:
+        space = room - len(extension)
+        if space >= ORIGINAL_MIN:
+            kept = inner[: space // unit * unit]
+            padded = max(ORIGINAL_MIN, -(-len(kept) // unit) * unit)
+            return kept.ljust(padded, b"\0") + extension, padded // unit
+    return inner[:room], 0
+
+
+class IcmpTranslation(OwnMessages):
     """The ICMP half of a translator."""
 
-    mapper: Mapper
-    own4: int  # where the translator's own ICMP errors come from
-    own6: int
-    mtu6: int
-
-    def _next_ident(self) -> int:
-        raise NotImplementedError  # the translator's
+    mtu6: int  # the lowest IPv6 MTU: what IPv4 packets without DF are fragmented to
 
     def _hairpin(self, out: Out, now: float) -> Out:
         raise NotImplementedError  # the translator's
+
+    # -- ICMPv6 to ICMP --
 
     def _icmp6_in(self, packet: bytes, src: int, dst: int, payload: bytes, now: float) -> Out:
         if len(payload) < 8:
@@ -81,7 +105,7 @@ class IcmpTranslation:
             ident = (payload[4] << 8) | payload[5]
             mapped = self.mapper.outbound((ICMP, src, ident, dst, ident), 0, now, create=True)
             if isinstance(mapped, str):
-                return dropped(mapped)
+                return dropped(mapped)  # no error about an ICMPv6 message (RFC 7915 5.4)
             src4, ident4, dst4, _ = mapped
             kind4 = 8 if kind == 128 else 0
             old = (payload[2] << 8) | payload[3]
@@ -93,16 +117,8 @@ class IcmpTranslation:
             )  # fmt: skip
             total = 20 + len(body)
             flags = DF if total > DF_LIMIT else 0
-            v4 = ipv4_header(
-                traffic_class(packet),
-                self._next_ident(),
-                flags,
-                packet[7] - 1,
-                ICMP,
-                src4,
-                dst4,
-                total,
-            )
+            v4 = ipv4_header(traffic_class(packet), self._next_ident(), flags, packet[7] - 1,
+                             ICMP, src4, dst4, total)  # fmt: skip
             return self._hairpin(Out((v4 + body,)), now)
         if kind >= 128:
             return dropped("icmp_untranslatable")  # ND, MLD and the rest stay on their link
@@ -123,23 +139,31 @@ class IcmpTranslation:
             pair = None
         if pair is None:
             return dropped("icmp_untranslatable")
-        inner = self._inner6to4(payload[8:], now)
+        # Destination Unreachable and Time Exceeded say how long the datagram they
+        # quote is, in 8-byte words, when an extension follows it (RFC 4884).
+        length = payload[4] * 8 if kind in (1, 3) else 0
+        original, extension = split_extension(payload[8:], length)
+        inner = self._inner6to4(original, now)
         if isinstance(inner, str):
             return dropped(inner)
         inner4, inner_src6, inner_dst6, had_fragment = inner
-        if word is None:  # Packet Too Big: the MTU less the headers' difference
+        if word is None:  # Packet Too Big: RFC 7915 5.2's minimum(MTU-20, v4 next hop,
+            # v6 next hop-20), the translator's device being both next hops.
             mtu6 = int.from_bytes(payload[4:8], "big")
-            word = max(68, min(mtu6 - (28 if had_fragment else 20), 0xFFFF))
-        # The outer source: the host that the inner packet went to, or a router on the way.
+            word = max(68, min(mtu6 - (28 if had_fragment else 20), self.mtu - 20, 0xFFFF))
+        # The outer source: the host that the inner packet went to, or a router on the
+        # way: its IPv4 form, or (RFC 6791) one of the addresses kept for the purpose.
         if src == inner_dst6:
             src4 = int.from_bytes(inner4[16:20], "big")
         else:
-            src4 = self.mapper.address4(src) or self.own4
+            found = self.mapper.address4(src)
+            src4 = found if found is not None else self._rfc6791()
         dst4 = int.from_bytes(inner4[12:16], "big")
         if dst != inner_src6:
             return dropped("icmp_inner_mismatch")
-        message = bytearray(struct.pack("!BBHI", pair[0], pair[1], 0, word))
-        message += inner4
+        quoted, units = quote(inner4, extension, 4, V4_QUOTE)
+        message = bytearray(struct.pack("!BBHI", pair[0], pair[1], 0, word | units << 16))
+        message += quoted
         message[2:4] = checksum(message).to_bytes(2, "big")
         ident, total = self._next_ident(), 20 + len(message)
         v4 = ipv4_header(traffic_class(packet), ident, 0, packet[7] - 1, ICMP, src4, dst4, total)
@@ -149,6 +173,7 @@ class IcmpTranslation:
         """The IPv6 packet inside an ICMPv6 error, as the IPv4 packet it stands for."""
         if len(inner) < 40 or inner[0] >> 4 != 6:
             return "icmp_inner_malformed"
+        inner = inner[: 40 + ((inner[4] << 8) | inner[5])]  # no padding after it
         src6 = int.from_bytes(inner[8:24], "big")
         dst6 = int.from_bytes(inner[24:40], "big")
         walked = walk6(inner, truncated=True)
@@ -195,17 +220,12 @@ class IcmpTranslation:
         )
         return header + payload, src6, dst6, frag is not None
 
-    def _icmp6_error(
-        self, invoking: bytes, to: int, kind: int, code: int, word: int
-    ) -> bytes | None:
-        """An ICMPv6 error from the translator itself, or None where RFC 4443 2.4 forbids one."""
-        if to >> 120 == 0xFF or to == 0 or is_icmp6_error(invoking):
-            return None
-        body = bytearray(struct.pack("!BBHI", kind, code, 0, word) + invoking[: IPV6_MIN_MTU - 48])
-        body[2:4] = checksum(pseudo6_bytes(self.own6, to, len(body)) + body).to_bytes(2, "big")
-        return ipv6_header(0, 255, ICMPV6, self.own6, to, len(body)) + bytes(body)
+    # -- ICMP to ICMPv6 --
 
-    def _icmp4_in(self, packet: bytes, src: int, dst: int, payload: bytes, now: float) -> Out:
+    def _icmp4_in(
+        self, packet: bytes, src: int, dst: int, payload: bytes, now: float, *,
+        hairpinned: bool = False,
+    ) -> Out:  # fmt: skip
         if len(payload) < 8:
             return dropped("icmp_truncated")
         if checksum(payload):
@@ -213,9 +233,10 @@ class IcmpTranslation:
         kind, code = payload[0], payload[1]
         if kind in (0, 8):
             ident = (payload[4] << 8) | payload[5]
-            mapped = self.mapper.inbound((ICMP, src, ident, dst, ident), 0, now, create=True)
+            flow = (ICMP, src, ident, dst, ident)
+            mapped = self.mapper.inbound(flow, 0, now, create=True, hairpinned=hairpinned)
             if isinstance(mapped, str):
-                return dropped(mapped)
+                return self._refuse4(dropped(mapped), packet, src, now)
             src6, ident6, dst6, _ = mapped
             kind6 = 128 if kind == 8 else 129
             old = (payload[2] << 8) | payload[3]
@@ -224,8 +245,11 @@ class IcmpTranslation:
                 bytes((kind6, code)) + adjust(old, delta).to_bytes(2, "big")
                 + ident6.to_bytes(2, "big") + payload[6:]
             )  # fmt: skip
-            return Out(emit6(packet, ICMPV6, src6, dst6, body, False, DF, self.mtu6))
-        if not _is_error4(kind):
+            flags_offset = (packet[6] << 8) | packet[7]
+            if flags_offset & DF and 40 + len(body) > self.mtu:
+                return self._too_big4(packet, src, flags_offset, now)
+            return Out(emit6(packet, ICMPV6, src6, dst6, body, False, flags_offset, self.mtu6))
+        if not is_error4(kind):
             return dropped("icmp_untranslatable")
         word = 0
         if kind == 3:
@@ -244,21 +268,27 @@ class IcmpTranslation:
             pair = None  # source quench, redirects: nothing in IPv6 to say
         if pair is None:
             return dropped("icmp_untranslatable")
-        inner = self._inner4to6(payload[8:], now)
+        # All three carry the quoted datagram's length in 4-byte words (RFC 4884).
+        original, extension = split_extension(payload[8:], payload[5] * 4)
+        inner = self._inner4to6(original, now)
         if isinstance(inner, str):
             return dropped(inner)
         inner6, inner_src4, _, inner_total = inner
-        if word == -1:
-            mtu4 = (payload[6] << 8) | payload[7] or _plateau(inner_total)
-            word = max(IPV6_MIN_MTU, mtu4 + 20)  # RFC 7915 4.2, and no IPv6 link is smaller
-        from6 = self.mapper.address6(src)
+        if word == -1:  # RFC 7915 4.2: minimum(MTU+20, v6 next hop, v4 next hop+20)
+            mtu4 = (payload[6] << 8) | payload[7]
+            word = max(IPV6_MIN_MTU, min(mtu4 + 20 if mtu4 else _plateau6(inner_total), self.mtu))
+        from6 = self.mapper.address6(src)  # an illegal source too, for trouble shooting (4.1)
         if from6 is None:
             return dropped("icmp_source_unmapped")
         if dst != inner_src4:
             return dropped("icmp_inner_mismatch")
         to6 = int.from_bytes(inner6[8:24], "big")
-        message = bytearray(struct.pack("!BBHI", pair[0], pair[1], 0, word))
-        message += inner6[: IPV6_MIN_MTU - 48]
+        # ICMPv6's Destination Unreachable and Time Exceeded have a length attribute (in
+        # 8-byte words); Packet Too Big and Parameter Problem none, so no extension.
+        carries = pair[0] in (1, 3)
+        quoted, units = quote(inner6, extension if carries else b"", 8, V6_QUOTE)
+        message = bytearray(struct.pack("!BBHI", pair[0], pair[1], 0, word | units << 24))
+        message += quoted
         message[2:4] = checksum(pseudo6_bytes(from6, to6, len(message)) + message).to_bytes(
             2, "big"
         )
@@ -273,6 +303,8 @@ class IcmpTranslation:
         if ihl < 20 or len(inner) < ihl:
             return "icmp_inner_malformed"
         total = (inner[2] << 8) | inner[3]
+        if total >= ihl:
+            inner = inner[:total]  # no padding after it
         src4 = int.from_bytes(inner[12:16], "big")
         dst4 = int.from_bytes(inner[16:20], "big")
         proto = inner[9]
@@ -314,19 +346,3 @@ class IcmpTranslation:
         else:
             header = ipv6_header(inner[1], inner[8], nh, src6, dst6, length)
         return header + payload, src4, dst4, total
-
-    def _icmp4_error(
-        self, invoking: bytes, to: int, kind: int, code: int, word: int
-    ) -> bytes | None:
-        """An ICMP error from the translator itself, or None where RFC 1812 4.3.2.7 forbids one."""
-        flags_offset = (invoking[6] << 8) | invoking[7]
-        if (
-            to >> 28 in (0xE, 0xF) or to >> 24 in (0, 127) or flags_offset & 0x1FFF
-            or (invoking[9] == ICMP and _is_error4(invoking[(invoking[0] & 0x0F) * 4]))
-        ):  # fmt: skip
-            return None
-        body = bytearray(struct.pack("!BBHI", kind, code, 0, word))
-        body += invoking[: ICMPV4_ERROR_LIMIT - 28]
-        body[2:4] = checksum(body).to_bytes(2, "big")
-        ident, total = self._next_ident(), 20 + len(body)
-        return ipv4_header(0xC0, ident, 0, 64, ICMP, self.own4, to, total) + bytes(body)

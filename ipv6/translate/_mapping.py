@@ -33,6 +33,16 @@ def is_global4(address: int) -> bool:
     return not any(address & mask == net for net, mask in _NON_GLOBAL)
 
 
+def forwardable4(address: int) -> bool:
+    """Whether a router may forward a packet from or to ``address``: not "this network"
+    (0/8) nor loopback (127/8, RFC 1812 5.3.7 and 4.2.2.11), not link-local (169.254/16,
+    RFC 3927 7: a router MUST NOT forward it), not multicast (224/4: no unicast mapping,
+    RFC 7915 1.2) nor class E with the limited broadcast (240/4, RFC 1812 4.2.2.11).
+    Per packet, so by the octets rather than a list of networks."""
+    top = address >> 24
+    return 0 < top < 224 and top != 127 and address >> 16 != 0xA9FE
+
+
 class Prefix64:
     """An RFC 6052 prefix, with the IPv4 address embedded and extracted as integers."""
 
@@ -119,9 +129,15 @@ Mapped = tuple[int, int, int, int]  # (source, source port, destination, destina
 
 class Mapper(Protocol):
     """Where a flow's addresses and ports go. Ports are ICMP query identifiers
-    for ICMP (both the same), and 0 for protocols without ports."""
+    for ICMP (both the same), and 0 for protocols without ports.
+
+    A flow's addresses are only ever mapped where a router may forward them
+    (:func:`forwardable4`); one address on its own (:meth:`address4`,
+    :meth:`address6`: the source of an ICMP error) is mapped whatever it is, for
+    the purpose of trouble shooting (RFC 7915 4.1)."""
 
     stateful: bool  # whether the mapping depends on ports (fragments then need memory)
+    prefix: Prefix64
 
     @property
     def syn_hold(self) -> float:
@@ -130,17 +146,25 @@ class Mapper(Protocol):
     def outbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
         """An IPv6 flow's IPv4 form, or why it has none."""
 
-    def inbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
-        """An IPv4 flow's IPv6 form, or why it has none."""
+    def inbound(
+        self, flow: Flow, flags: int, now: float, *, create: bool, hairpinned: bool = False
+    ) -> Mapped | str:
+        """An IPv4 flow's IPv6 form, or why it has none. ``hairpinned``: the flow is
+        one the translator made from an IPv6 packet and turns back to IPv6."""
 
     def address4(self, v6: int) -> int | None:
         """One IPv6 address's stateless IPv4 form (a router's, in an ICMP error)."""
 
     def address6(self, v4: int) -> int | None:
-        """One IPv4 address's stateless IPv6 form."""
+        """One IPv4 address's stateless IPv6 form (a router's, in an ICMP error)."""
+
+    def paired4(self, v6: int) -> int | None:
+        """The IPv4 address an explicit mapping pairs with ``v6`` (a host's), or None."""
 
     def hairpin(self, v4: int) -> bool:
-        """Whether an IPv4 destination is the translator's own (hairpinning, RFC 6146 3.8)."""
+        """Whether an IPv4 destination stands for a host on the IPv6 side, so that a
+        packet the translator made for it goes straight back to IPv6 (RFC 6146 3.8,
+        RFC 7757 4)."""
 
     def last_flow(self) -> tuple[object, float] | None:
         """The flow of the mapping made last, for its next packets' fast path: its
@@ -152,15 +176,25 @@ class Mapper(Protocol):
 
 
 class StatelessMapper:
-    """SIIT's mapping: explicit address pairs first (RFC 7757), then the prefix."""
+    """SIIT's mapping: explicit address pairs first (RFC 7757), then the prefix.
+
+    ``pairs`` maps IPv4 addresses to IPv6 ones. A pair's IPv6 host is on the IPv6
+    side (the usual: an IPv6 server that IPv4 reaches as the pair's IPv4 address)
+    unless its IPv4 address is in ``ipv4_side`` (an IPv4 host that IPv6 reaches as
+    the pair's IPv6 address). IPv6 hosts on the IPv6 side reach each other through
+    the IPv4 form of a pair: those packets are hairpinned (RFC 7757 4)."""
 
     stateful = False
     syn_hold = 0.0
 
-    def __init__(self, prefix: Prefix64, pairs: dict[int, int] | None = None) -> None:
+    def __init__(
+        self, prefix: Prefix64, pairs: dict[int, int] | None = None,
+        ipv4_side: frozenset[int] = frozenset(),
+    ) -> None:  # fmt: skip
         self.prefix = prefix
         self.to4 = {v6: v4 for v4, v6 in (pairs or {}).items()}
         self.to6 = dict(pairs or {})
+        self.hairpins = frozenset(v4 for v4 in self.to6 if v4 not in ipv4_side)
 
     def address4(self, v6: int) -> int | None:
         found = self.to4.get(v6)
@@ -168,20 +202,39 @@ class StatelessMapper:
 
     def address6(self, v4: int) -> int | None:
         found = self.to6.get(v4)
+        return found if found is not None else self.prefix.embed_any(v4)
+
+    def paired4(self, v6: int) -> int | None:
+        return self.to4.get(v6)
+
+    def _forward4(self, v6: int) -> int | None:
+        found = self.to4.get(v6)
+        if found is None:
+            found = self.prefix.extract(v6)
+        return found if found is not None and forwardable4(found) else None
+
+    def _forward6(self, v4: int, *, by_prefix: bool = False) -> int | None:
+        if not forwardable4(v4):
+            return None
+        found = None if by_prefix else self.to6.get(v4)
         return found if found is not None else self.prefix.embed(v4)
 
     def outbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
         _, src, sport, dst, dport = flow
-        src4, dst4 = self.address4(src), self.address4(dst)
+        src4, dst4 = self._forward4(src), self._forward4(dst)
         if dst4 is None:
             return "destination_unmapped"
         if src4 is None:
             return "source_unmapped"
         return src4, sport, dst4, dport
 
-    def inbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
+    def inbound(
+        self, flow: Flow, flags: int, now: float, *, create: bool, hairpinned: bool = False
+    ) -> Mapped | str:
         _, src, sport, dst, dport = flow
-        src6, dst6 = self.address6(src), self.address6(dst)
+        # A hairpinned packet's source takes the prefix's form, not its pair's: the
+        # host it goes to answers that form, and the answer comes back the same way.
+        src6, dst6 = self._forward6(src, by_prefix=hairpinned), self._forward6(dst)
         if dst6 is None:
             return "destination_unmapped"
         if src6 is None:
@@ -192,7 +245,7 @@ class StatelessMapper:
         return (None, 0.0)  # no state: every flow's mapping stands as long as the prefix
 
     def hairpin(self, v4: int) -> bool:
-        return False
+        return v4 in self.hairpins
 
     def expire(self, now: float) -> None:
         return None

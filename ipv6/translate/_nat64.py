@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
-from ._mapping import ICMP, TCP, UDP, Flow, Mapped, Prefix64
+from ._mapping import ICMP, TCP, UDP, Flow, Mapped, Prefix64, forwardable4
 
 FIN, SYN, RST = 0x01, 0x02, 0x04
 MAX_SESSIONS = 65536
@@ -115,7 +115,10 @@ class Nat64Mapper:
         return self.prefix.extract(v6)
 
     def address6(self, v4: int) -> int | None:
-        return self.prefix.embed(v4)
+        return self.prefix.embed_any(v4)
+
+    def paired4(self, v6: int) -> int | None:
+        return None  # no explicit mappings in a NAT64
 
     def hairpin(self, v4: int) -> bool:
         return 0 <= v4 - self.pool_first < self.pool_size
@@ -123,7 +126,7 @@ class Nat64Mapper:
     def outbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
         proto, src, sport, dst, dport = flow
         remote = self.prefix.extract(dst)
-        if remote is None:
+        if remote is None or not forwardable4(remote):
             return "destination_unmapped"
         rport = 0 if proto == ICMP else dport
         binding = self.bib6.get((proto, src, sport))
@@ -156,12 +159,14 @@ class Nat64Mapper:
             return binding.addr4, binding.port4, remote, binding.port4
         return binding.addr4, binding.port4, remote, dport
 
-    def inbound(self, flow: Flow, flags: int, now: float, *, create: bool) -> Mapped | str:
+    def inbound(
+        self, flow: Flow, flags: int, now: float, *, create: bool, hairpinned: bool = False
+    ) -> Mapped | str:
         proto, src, sport, dst, dport = flow
         binding = self.bib4.get((proto, dst, dport))
         if binding is None:
             return "no_binding"
-        src6 = self.prefix.embed(src)
+        src6 = self.prefix.embed(src) if forwardable4(src) else None
         if src6 is None:
             return "source_unmapped"
         if create:
@@ -271,16 +276,22 @@ class Nat64Mapper:
         return "pool_exhausted"
 
     def _free_port(self, proto: int, addr4: int, wanted: int, low: int, high: int) -> int | None:
+        """The port asked for when it is free; else a free one of its parity (RFC 6146
+        3.5.1.1 and RFC 4787 4.2.2: odd stays odd, even stays even), else any."""
         bib4 = self.bib4
         if low <= wanted <= high and (proto, addr4, wanted) not in bib4:
             return wanted
         span = high - low + 1
         cursor = self._cursor.get((proto, addr4), 0)
-        for i in range(span):
-            port = low + (cursor + i) % span
-            if (proto, addr4, port) not in bib4:
-                self._cursor[proto, addr4] = (cursor + i + 1) % span
-                return port
+        parity = wanted & 1 if proto != ICMP else None
+        for same in (True, False) if parity is not None else (False,):
+            for i in range(span):
+                port = low + (cursor + i) % span
+                if same and port & 1 != parity:
+                    continue
+                if (proto, addr4, port) not in bib4:
+                    self._cursor[proto, addr4] = (cursor + i + 1) % span
+                    return port
         return None
 
     def _open(

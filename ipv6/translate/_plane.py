@@ -79,6 +79,7 @@ class RunningTranslator:
             out["drops"]["tcp_syn_unanswered"] = memory.syns_unanswered
         out["syns_held"] = memory.held_syns
         out["kernel_dropped"] = queue_drops(self.spec.name)
+        out["icmp_errors"] = dict(sorted(translator.icmp_errors.items()))
         mapper = self.translator.mapper
         if isinstance(mapper, Nat64Mapper):
             out["session_count"] = mapper.sessions

@@ -9,6 +9,13 @@ Two modes, one TUN device each, as tayga runs:
 - ``siit`` (RFC 7915, stateless): IPv6 hosts with IPv4-translatable
   addresses in ``prefix`` appear to IPv4 as ``pool``; ``pairs`` map single
   addresses explicitly (RFC 7757), which is also what a CLAT is (RFC 6877).
+
+A pair stands for a host on one side: an IPv6 host behind the translator
+(the usual: its IPv4 address is routed into the device, and IPv6 hosts reach
+each other through it, hairpinned), or, when its IPv4 address is in a subnet
+of one of this host's links, an IPv4 host there (its IPv6 address is routed
+into the device). Routing both into the device would send the translated
+packets of one back in, to circle until their hop limit ran out.
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ from typing import Any
 from .._errors import BadInput
 from .._kernelops import AddAddress, AddRoute, KernelOp
 from ._headers import IPV6_MIN_MTU
-from ._mapping import Prefix64, StatelessMapper
+from ._mapping import Prefix64, StatelessMapper, forwardable4, is_global4
 from ._nat64 import FILTERINGS, MAX_SESSIONS, Nat64Mapper, Timeouts
-from ._siit import Translator
+from ._siit import ICMP_ERROR_RATE, Translator
 
 MODES = ("nat64", "siit")
 UDP_MIN = 120.0  # RFC 6146 4
@@ -45,6 +52,10 @@ class TranslatorSpec:
     tcp_timeout: float = Timeouts.tcp_established
     tcp_trans_timeout: float = Timeouts.tcp_transitory
     icmp_timeout: float = Timeouts.icmp
+    icmp_error_rate: float = ICMP_ERROR_RATE  # its own ICMP errors a second (0: none)
+    icmp_pool: str | None = None  # RFC 6791: sources for ICMPv6 errors without an IPv4 form
+    strict_protocols: bool = False  # refuse the other family's protocol numbers
+    ipv4_side: list[str] = field(default_factory=list)  # pairs standing for IPv4 hosts
     clat: bool = False  # a CLAT: its IPv4 side is this host's own (see ``_clat``)
     uplink: str | None = None  # a CLAT's IPv6 interface
     undo: list[list[str]] = field(default_factory=list)  # what a CLAT changed, to put back
@@ -74,6 +85,10 @@ def check(
     prefix = Prefix64.parse(spec.prefix)
     spec.prefix = str(prefix)
     pool = _network4(spec.pool, "the pool") if spec.pool else None
+    if pool is not None and not all(
+        forwardable4(int(a)) for a in (pool.network_address, pool.broadcast_address)
+    ):  # fmt: skip
+        raise BadInput(f"the pool {pool} is space no router forwards (RFC 1812, RFC 3927)")
     if spec.mode == "nat64" and pool is None:
         raise BadInput("a NAT64 needs an IPv4 pool (--pool, 192.0.2.0/28 say)")
     pairs = _pairs(spec.pairs, prefix)
@@ -82,6 +97,20 @@ def check(
     if spec.mode == "siit" and pool is None and not pairs:
         raise BadInput("a stateless translator needs an IPv4 pool (--pool) or pairs (--map)")
     spec.pairs = {str(k): str(v) for k, v in pairs.items()}
+    # Where each pair's host is: on a link of this host (IPv4), else behind the
+    # translator (IPv6); a CLAT's one pair is this host's own IPv4 side.
+    here = [net for nets in subnets.values() for net in nets]
+    spec.ipv4_side = sorted(
+        (str(v4) for v4 in pairs if spec.clat or any(v4 in net for net in here)),
+        key=IPv4Address,
+    )
+    if pool is not None and spec.mode == "siit" and prefix.strict and not all(
+        is_global4(int(a)) for a in (pool.network_address, pool.broadcast_address)
+    ):  # fmt: skip
+        raise BadInput(
+            f"pool {pool} is not global IPv4: the well-known prefix may not carry it (RFC "
+            "6052 3.1); use a network-specific prefix (64:ff9b:1::/96, RFC 8215, say)"
+        )
     if pool is not None and not spec.clat:
         for interface, nets in sorted(subnets.items()):
             for net in nets:
@@ -92,11 +121,17 @@ def check(
                     )
         spec.pool = str(pool)
     own4 = _own4(spec, pool)
+    if not forwardable4(int(own4)):
+        raise BadInput(f"the translator's own IPv4 address {own4} is one no router forwards")
+    if str(own4) in spec.pairs and not spec.clat:
+        raise BadInput(f"--map: {own4} is the translator's own IPv4 address")
     spec.ipv4_address = str(own4)
     if spec.ipv6_address is None:
         spec.ipv6_address = str(IPv6Address(prefix.embed_any(int(own4))))
     else:
         spec.ipv6_address = str(_address6(spec.ipv6_address, "--ipv6-address"))
+        if spec.ipv6_address in spec.pairs.values() and not spec.clat:
+            raise BadInput(f"--ipv6-address {spec.ipv6_address} is a mapped host's (--map)")
     if not IPV6_MIN_MTU <= spec.mtu <= 65535:
         raise BadInput(f"MTU {spec.mtu}: IPv6 needs at least 1280 (and at most 65535)")
     if not IPV6_MIN_MTU <= spec.ipv6_mtu <= spec.mtu:
@@ -105,6 +140,13 @@ def check(
         raise BadInput(f"filtering {spec.filtering!r}: use {' or '.join(FILTERINGS)}")
     if spec.max_sessions < 1:
         raise BadInput("--max-sessions must be at least 1")
+    if not 0 <= spec.icmp_error_rate <= 1_000_000:
+        raise BadInput("--icmp-errors must be 0 (none) to 1000000 a second")
+    if spec.icmp_pool is not None:
+        icmp_pool = _network4(spec.icmp_pool, "the ICMP source pool")
+        if not forwardable4(int(icmp_pool.network_address)):
+            raise BadInput(f"the ICMP source pool {icmp_pool} is space no router forwards")
+        spec.icmp_pool = str(icmp_pool)
     for name in ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout"):
         if not 0 < getattr(spec, name) <= 86400 * 7:
             raise BadInput(f"--{name.replace('_', '-')} must be more than 0 s and at most a week")
@@ -145,6 +187,8 @@ def _pairs(pairs: dict[str, str], prefix: Prefix64) -> dict[IPv4Address, IPv6Add
         v4, v6 = _address4(v4_text, "--map"), _address6(v6_text, "--map")
         if v6 in seen6:
             raise BadInput(f"--map: {v6} is paired twice")
+        if not forwardable4(int(v4)):
+            raise BadInput(f"--map: {v4} is an address no router forwards (RFC 1812, RFC 3927)")
         if prefix.contains(int(v6)):
             raise BadInput(f"--map: {v6} is inside the prefix {prefix}; pair an address outside it")
         seen6.add(v6)
@@ -187,8 +231,15 @@ def make_translator(spec: TranslatorSpec) -> Translator:
         )  # fmt: skip
     else:
         pairs = {int(IPv4Address(k)): int(IPv6Address(v)) for k, v in spec.pairs.items()}
-        mapper = StatelessMapper(prefix, pairs)
-    return Translator(mapper, own4, own6, mtu6=spec.ipv6_mtu)
+        ipv4_side = frozenset(int(IPv4Address(v4)) for v4 in spec.ipv4_side)
+        mapper = StatelessMapper(prefix, pairs, ipv4_side)
+    icmp_pool = IPv4Network(spec.icmp_pool) if spec.icmp_pool else None
+    sources = (int(icmp_pool.network_address), icmp_pool.num_addresses) if icmp_pool else (0, 0)
+    return Translator(
+        mapper, own4, own6, mtu6=spec.ipv6_mtu, mtu=spec.mtu,
+        icmp_error_rate=spec.icmp_error_rate, icmp_sources=sources,
+        strict_protocols=spec.strict_protocols,
+    )  # fmt: skip
 
 
 CLAT_IPV4 = "192.0.0.1"  # RFC 7335: the host's IPv4 address behind a CLAT
@@ -211,11 +262,14 @@ def device_setup(spec: TranslatorSpec) -> list[KernelOp]:
 def routes(spec: TranslatorSpec) -> list[IPv4Network | IPv6Network]:
     """What the kernel must route into a translator's device (a CLAT's: see device_setup)."""
     out: list[IPv4Network | IPv6Network] = [IPv6Network(spec.prefix)]
-    out += [IPv6Network(f"{v6}/128") for v6 in spec.pairs.values()]
+    # A pair's one side only: an IPv4 host's IPv6 name, or an IPv6 host's IPv4 name.
+    out += [IPv6Network(f"{v6}/128") for v4, v6 in spec.pairs.items() if v4 in spec.ipv4_side]
     pool = IPv4Network(spec.pool) if spec.pool else None
     if pool is not None:
         out.append(pool)
     out += [
-        IPv4Network(f"{v4}/32") for v4 in spec.pairs if pool is None or IPv4Address(v4) not in pool
+        IPv4Network(f"{v4}/32")
+        for v4 in spec.pairs
+        if v4 not in spec.ipv4_side and (pool is None or IPv4Address(v4) not in pool)
     ]
     return out  # the translator's own IPv4 address is only ever a source: no route

@@ -98,8 +98,8 @@ def _on_loopback(stage: Stage) -> bool:
         f"{POOL}, and the server's answer back (RFC 6146, RFC 7915):"
     )
     prefix = Prefix64.parse(PREFIX)
-    mapper = Nat64Mapper(prefix, IPv4Network(POOL))
-    own4 = int(IPv4Network(POOL).network_address)
+    own4 = int(IPv4Network(POOL).network_address)  # the translator's, never handed out
+    mapper = Nat64Mapper(prefix, IPv4Network(POOL), reserved=frozenset({own4}))
     translator = Translator(mapper, own4, prefix.embed_any(own4))
     server6 = IPv6Address(prefix.embed(int(IPv4Address(SERVER4))) or 0)
     host6 = IPv6Address("2001:db8:64::10")

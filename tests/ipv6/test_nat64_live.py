@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import trio
 
+from tests.ipv6.probes import UDP_ERROR_PROBE
+
 pytestmark = pytest.mark.needs_root
 
 POOL = ipaddress.IPv4Network("203.0.113.0/28")
@@ -30,20 +32,6 @@ ns      IN AAAA 2001:db8:64::1
 server  IN A 198.51.100.10
 dual    IN A 198.51.100.10
 dual    IN AAAA 2001:db8:64::99
-"""
-UNREACHABLE_PROBE = """\
-import socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.connect((sys.argv[1], 9))
-s.send(b"anyone?")
-try:
-    s.recv(100)
-    print("answered")
-except ConnectionRefusedError:
-    print("refused")
-except TimeoutError:
-    print("timeout")
 """
 
 UNSOLICITED_PROBE = """\
@@ -99,7 +87,7 @@ async def scenario(running, prefix: str) -> dict[str, Any]:
         seen["tcp_peer"] = reply.stdout.decode().strip()
         reply = await h6.run(["socat", "-T", "3", "-", f"UDP6:[{server6}]:7001"], stdin=b"x\n")
         seen["udp_peer"] = reply.stdout.decode().strip()
-    probe = await h6.run([sys.executable, "-c", UNREACHABLE_PROBE, server6], check=False)
+    probe = await h6.run([sys.executable, "-c", UDP_ERROR_PROBE, server6], check=False)
     seen["port_unreachable"] = probe.stdout.decode().strip()
     await gw.run(["ip", "link", "set", "wan0", "mtu", "1400"])
     await h6.run(["ip", "-6", "route", "flush", "cache"])  # forget a path MTU learnt before
@@ -121,7 +109,7 @@ def check_results(seen: dict[str, Any]) -> None:
     assert seen["ping"], "ping through the NAT64 lost packets"
     assert ipaddress.IPv4Address(seen["tcp_peer"]) in POOL, seen
     assert ipaddress.IPv4Address(seen["udp_peer"]) in POOL, seen
-    assert seen["port_unreachable"] == "refused", seen
+    assert seen["port_unreachable"] == "ConnectionRefusedError", seen
     assert seen["packet_too_big"], seen
 
 

@@ -90,10 +90,16 @@ def test_one_host_keeps_one_pool_address() -> None:
     assert len(sources) == 1  # paired pooling (RFC 4787 REQ-2)
 
 
-def test_ipv4_without_binding_is_dropped() -> None:
+def test_ipv4_without_binding_is_dropped_with_host_unreachable() -> None:
     t, _ = nat()
-    result = t.from_v4(raw(IP(src=SERVER4, dst="203.0.113.1") / UDP(sport=53, dport=5000)), 0)
-    assert (result.packets, result.drop) == ((), "no_binding")
+    sent = IP(src=SERVER4, dst="203.0.113.1") / UDP(sport=53, dport=5000)
+    result = t.from_v4(raw(sent), 0)
+    assert result.drop == "no_binding"
+    (reply,) = result.packets  # RFC 6146 3.5.1: no binding, the source is told
+    error = IP(reply)
+    assert (error.src, error.dst, error[ICMP].type, error[ICMP].code) == (
+        "192.0.2.1", SERVER4, 3, 1)  # fmt: skip
+    assert bytes(error[ICMP].payload) == raw(sent)
 
 
 def test_an_unsolicited_ipv4_syn_is_held_then_answered_with_port_unreachable() -> None:

@@ -289,8 +289,14 @@ def test_fragmentation_needed_becomes_packet_too_big_with_20_more() -> None:
 def test_fragmentation_needed_without_mtu_uses_the_plateaus() -> None:
     inner = IP(src="10.0.0.5", dst=SERVER4, len=4000) / UDP(sport=1, dport=2)
     error = IP(src="203.0.113.9", dst="10.0.0.5") / ICMP(type=3, code=4) / inner
-    (packet,) = translator().from_v4(raw(error), 0).packets
-    assert IPv6(packet)[ICMPv6PacketTooBig].mtu == 2002 + 20  # RFC 1191's plateau below 4000
+    # RFC 7915 4.2: the greatest of RFC 1191's plateaus below the total length (4000)
+    # that is at least 1280, as the Packet Too Big's MTU (the next hops allowing it).
+    (packet,) = translator(mtu=9000).from_v4(raw(error), 0).packets
+    assert IPv6(packet)[ICMPv6PacketTooBig].mtu == 2002
+    small = IP(src="10.0.0.5", dst=SERVER4, len=1400) / UDP(sport=1, dport=2)
+    error = IP(src="203.0.113.9", dst="10.0.0.5") / ICMP(type=3, code=4) / small
+    (packet,) = translator(mtu=9000).from_v4(raw(error), 0).packets
+    assert IPv6(packet)[ICMPv6PacketTooBig].mtu == 1280  # 1006 is below IPv6's minimum
 
 
 def test_protocol_unreachable_becomes_parameter_problem_at_next_header() -> None:
@@ -370,7 +376,7 @@ def test_ipv4_without_df_is_fragmented_to_fit_1280() -> None:
 
 def test_ipv4_with_df_is_not_fragmented() -> None:
     sent = IP(src=SERVER4, dst="10.0.0.5", flags="DF") / UDP(sport=1, dport=2) / (b"d" * 2000)
-    (packet,) = translator().from_v4(raw(sent), 0).packets
+    (packet,) = translator(mtu=9000).from_v4(raw(sent), 0).packets  # a next hop it fits
     assert len(packet) == 40 + 8 + 2000
 
 

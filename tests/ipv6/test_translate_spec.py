@@ -3,6 +3,7 @@ command line's one-line refusals with exit 2 and nothing started."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from ipaddress import IPv4Network
@@ -39,11 +40,39 @@ def checked(**fields: object) -> TranslatorSpec:
         ({"mode": "siit", "prefix": "2001:db8:46::/96"}, "a stateless translator needs"),
         ({"mode": "siit", "prefix": "2001:db8:46::/96", "pairs": {"192.0.2.9": "2001:db8:46::9"},
           "ipv4_address": "192.0.2.1"}, "inside the prefix"),
+        # Space no router forwards (RFC 1812 5.3.7, RFC 3927 7) is never translated.
+        ({"pool": "169.254.0.0/28"}, "no router forwards"),
+        ({"mode": "siit", "prefix": "2001:db8:46::/96", "pairs": {"127.0.0.5": "2001:db8::5"},
+          "ipv4_address": "198.51.100.1"}, "no router forwards"),
+        ({"pool": "203.0.113.0/28", "ipv4_address": "0.1.2.3"}, "no router forwards"),
+        ({"pool": "203.0.113.0/28", "icmp_pool": "240.0.0.0/29"}, "no router forwards"),
+        # The well-known prefix carries only global IPv4 (RFC 6052 3.1): a SIIT pool
+        # of private addresses behind it could translate nothing.
+        ({"mode": "siit", "pool": "10.1.0.0/24"}, "not global IPv4"),
+        ({"mode": "siit", "prefix": "2001:db8:46::/96", "pairs": {"198.51.100.9": "2001:db8::9"},
+          "ipv4_address": "198.51.100.9"}, "the translator's own IPv4 address"),
+        ({"pool": "203.0.113.0/28", "icmp_error_rate": -1}, "--icmp-errors"),
     ],
 )  # fmt: skip
 def test_what_cannot_work_is_refused(fields: dict[str, object], why: str) -> None:
     with pytest.raises(BadInput, match=why):
         checked(**fields)
+
+
+def test_each_pair_is_routed_into_the_device_on_one_side_only() -> None:
+    """An IPv6 host behind the translator is reached as its pair's IPv4 address (that
+    is routed in); an IPv4 host on a link here as its pair's IPv6 address. Both
+    routed in, a translated packet would go back into the device and circle."""
+    spec = checked(
+        mode="siit", prefix="2001:db8:46::/96", ipv4_address="198.51.100.1",
+        pairs={"198.51.100.9": "2001:db8:a::9", "192.0.2.7": "2001:db8:46:1::7"},
+    )  # fmt: skip
+    assert spec.ipv4_side == ["192.0.2.7"]  # in eth0's 192.0.2.0/24
+    assert [str(r) for r in routes(spec)] == [
+        "2001:db8:46::/96", "2001:db8:46:1::7/128", "198.51.100.9/32"]  # fmt: skip
+    mapper = make_translator(spec).mapper
+    assert mapper.hairpin(int(ipaddress.IPv4Address("198.51.100.9")))
+    assert not mapper.hairpin(int(ipaddress.IPv4Address("192.0.2.7")))
 
 
 def test_name_taken_is_refused() -> None:
@@ -89,7 +118,7 @@ def test_a_clat_device_holds_the_hosts_ipv4() -> None:
         (["nat64", "add", "x", "--prefix", "2001:db8:0:0:100::/96", "--pool", "203.0.113.0/28"],
          "bits 64 to 71 must be zero"),
         (["nat64", "add", "x", "--prefix", "64:ff9b:1::/96", "--pool", "127.0.0.0/30"],
-         "overlaps 127.0.0.0/8, a subnet of lo"),
+         "the pool 127.0.0.0/30 is space no router forwards"),
         (["tunnel", "add", "x", "--mode", "6rd", "--local", "127.0.0.1", "--6rd-prefix",
           "2001:db8::/40", "--relay", "10.0.0.1", "--lab"], "longer than 64"),
     ],
