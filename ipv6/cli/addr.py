@@ -36,7 +36,12 @@ def register(groups: Any) -> None:
         commands, "6to4", cmd_6to4, "the 6to4 prefix and address of an IPv4 address"
     )
     six.add_argument("ipv4", metavar="IPV4")
-    six.add_argument("--subnet", type=int, default=0, help="the 16-bit subnet id (default 0)")
+    six.add_argument(
+        "--subnet",
+        type=kit.integer(0, 0xFFFF, "a subnet id"),
+        default=0,
+        help="the 16-bit subnet id (default 0)",
+    )
     six.add_argument("--host", help="the interface id, as hex or ::ID (default: the IPv4 address)")
     kit.add_json(six)
 

@@ -41,7 +41,7 @@ def register(groups: Any) -> None:
         metavar="ADDR",
         help="an address to answer on (default :: with IPv4 too); repeat for more",
     )
-    command.add_argument("--port", type=int, default=53)
+    command.add_argument("--port", type=kit.port, default=53)
     command.add_argument("--timeout", type=float, default=2.0, help="per upstream query, seconds")
     command.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     kit.add_json(command)

@@ -36,7 +36,7 @@ def register(groups: Any) -> None:
     check.add_argument(
         "host", metavar="HOST", help="a name, an address, or addresses joined by commas"
     )
-    check.add_argument("port", metavar="PORT", type=int)
+    check.add_argument("port", metavar="PORT", type=kit.port)
     check.add_argument(
         "--delay", type=float, default=0.25, help="attempt delay, seconds (RFC 8305)"
     )
@@ -48,11 +48,11 @@ def register(groups: Any) -> None:
         cmd_serve,
         "a dual-stack TCP and UDP echo service that tells each peer how it was seen",
     )
-    serve.add_argument("port", metavar="PORT", type=int)
+    serve.add_argument("port", metavar="PORT", type=kit.port)
     serve.add_argument("--duration", type=float, help="stop after this many seconds")
     serve.add_argument(
         "--max-connections",
-        type=int,
+        type=kit.integer(1, 1_000_000, "a connection limit"),
         default=1000,
         metavar="N",
         help="concurrent TCP connections at most; past it a new one gets a busy line and is "

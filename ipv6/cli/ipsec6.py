@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = kit.subcommand(commands, "a", cmd_a, "add NAME.spd's policies and NAME.sad's SAs")
     a.add_argument("name", metavar="NAME", help="the files' name without extension")
     i = kit.subcommand(commands, "i", cmd_a, "add one policy of NAME.spd, with its SAs")
-    i.add_argument("policy", type=int, metavar="POLICY")
+    i.add_argument("policy", type=kit.integer(1, None, "a policy number"), metavar="POLICY")
     i.add_argument("name", metavar="NAME")
     for adding in (a, i):
         adding.add_argument(

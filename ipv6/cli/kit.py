@@ -34,16 +34,41 @@ DEBUG_ENV = "TOOLKIT_DEBUG"
 
 
 class UsageError(Ipv6Error):
-    """The command line itself is wrong."""
+    """The command line itself is wrong (``prog``: the command whose line it is)."""
 
     exit_code = EXIT_BAD_INPUT
 
+    def __init__(self, message: str, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line that says where help is."""
+    """argparse, but a usage error is one line that says where help is, and a
+    command's options and arguments may come in any order, as people type them
+    (``mcast pgm send GROUP --port 7500 -i eth0 FILE``): a command's own parser
+    (one without subcommands) parses intermixed."""
+
+    _intermixing = False
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        plain = (
+            self._intermixing
+            or self._subparsers is not None
+            or any(a.nargs in (argparse.REMAINDER, argparse.PARSER) for a in self._actions)
+        )
+        if plain:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls this method again
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse asks shutil for the terminal's width each time it makes a formatter
@@ -62,6 +87,36 @@ def _terminal_width() -> int:
         return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
         return 80
+
+
+def integer(low: int, high: int | None = None, what: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (no limit: None), refused
+    with one line that says the range (``what`` names the thing: "a port")."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            span = f"{low} to {high}" if high is not None else f"{low} or more"
+            name = f"{what} " if what else "an integer "
+            raise argparse.ArgumentTypeError(f"{text!r} is not {name}({span})")
+        return value
+
+    parse.__name__ = what or "integer"  # argparse names the type in its messages
+    return parse
+
+
+port = integer(0, 65535, "a port")
+
+
+def open_file(path: str, mode: str) -> Any:
+    """A file a command reads or writes, or one line saying why it cannot (exit 2)."""
+    try:
+        return open(path, mode)  # the caller closes it
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -129,6 +184,71 @@ class Progress:
             self.stream.flush()
 
 
+class LiveLine:
+    """One line of progress on a terminal, redrawn in place: what long work has done
+    so far (bytes or datagrams, rate, time left where known). Nothing when stderr
+    is not a terminal (a pipe, a file, CI) or when ``enabled`` is False (--json).
+    Redrawn at most every ``every`` seconds; :meth:`close` clears it."""
+
+    def __init__(
+        self, *, enabled: bool = True, stream: TextIO | None = None, every: float = 0.25
+    ) -> None:
+        import time
+
+        self.stream = stream or sys.stderr
+        self.live = enabled and self.stream.isatty()
+        self.every = every
+        self._clock = time.monotonic
+        self._shown = 0.0
+        self._width = 0
+        self.started = self._clock()
+
+    def show(self, text: str, *, now: bool = False) -> None:
+        if not self.live:
+            return
+        moment = self._clock()
+        if not now and moment - self._shown < self.every:
+            return
+        self._shown = moment
+        width = _terminal_width() - 1
+        line = text[:width]
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+
+    def elapsed(self) -> float:
+        return self._clock() - self.started
+
+    def close(self) -> None:
+        if self.live and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
+
+
+def amount(done: float, unit: str, total: float | None = None, seconds: float = 0.0) -> str:
+    """``done`` (of ``total``) ``unit``s, their rate over ``seconds``, and the time left:
+    "1,200 of 5,000 datagrams (24 %), 400/s, 9.5 s left"."""
+    text = f"{done:,.0f}"
+    if total:
+        text += f" of {total:,.0f} {unit} ({100 * done / total:.0f} %)"
+    else:
+        text += f" {unit}"
+    if seconds > 0:
+        rate = done / seconds
+        text += f", {_si(rate)}B/s" if unit == "bytes" else f", {rate:,.0f}/s"
+        if total and rate > 0 and done < total:
+            text += f", {(total - done) / rate:,.1f} s left"
+    return text
+
+
+def _si(value: float) -> str:
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            return f"{value / limit:.1f} {suffix}"
+    return f"{value:,.0f} "
+
+
 def build_program(
     prog: str,
     description: str,
@@ -189,7 +309,7 @@ def guard(
     except handled as exc:
         if debug:
             raise
-        print(f"{prog[0]}: {exc}", file=sys.stderr)
+        print(f"{getattr(exc, 'prog', None) or prog[0]}: {one_line(str(exc))}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt as exc:
         by = f" ({exc.args[0]})" if exc.args else ""
@@ -204,11 +324,20 @@ def guard(
         if debug:
             raise
         print(
-            f"{prog[0]}: internal error: {type(exc).__name__}: {exc} "
+            f"{prog[0]}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
             f"(this is a bug; set {DEBUG_ENV}=1 for the traceback)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+
+
+# Control characters (a newline in a file name, say) as their escapes: a message
+# stays one line whatever the user typed into it.
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F)}
+
+
+def one_line(text: str) -> str:
+    return text.translate(_ESCAPES)
 
 
 def _essence(

@@ -58,10 +58,15 @@ def register(groups: Any) -> None:
         "--ipv6-address",
         help="the source of its own ICMPv6 errors (default: its IPv4 in the prefix)",
     )
-    add.add_argument("--mtu", type=int, default=1500, help="the device's MTU (default 1500)")
+    add.add_argument(
+        "--mtu",
+        type=kit.integer(1280, 65535, "an MTU"),
+        default=1500,
+        help="the device's MTU (default 1500)",
+    )
     add.add_argument(
         "--ipv6-mtu",
-        type=int,
+        type=kit.integer(1280, 65535, "an MTU"),
         default=1280,
         help="the lowest IPv6 MTU: IPv4 packets without DF are fragmented to it (default 1280)",
     )
@@ -71,7 +76,7 @@ def register(groups: Any) -> None:
         default="endpoint-independent",
         help="which IPv4 remotes a binding accepts (RFC 6146 3.5.2)",
     )
-    add.add_argument("--max-sessions", type=int, default=65536)
+    add.add_argument("--max-sessions", type=kit.integer(1, None, "a session limit"), default=65536)
     add.add_argument("--udp-timeout", type=float, default=300.0, metavar="S")
     add.add_argument("--tcp-timeout", type=float, default=7440.0, metavar="S", help="established")
     add.add_argument("--tcp-trans-timeout", type=float, default=240.0, metavar="S")
@@ -109,7 +114,11 @@ def register(groups: Any) -> None:
     )
     status.add_argument("name", metavar="NAME", nargs="?")
     status.add_argument(
-        "--sessions", type=int, default=20, metavar="N", help="sessions to list (default 20)"
+        "--sessions",
+        type=kit.integer(0, None, "a count"),
+        default=20,
+        metavar="N",
+        help="sessions to list (default 20)",
     )
     kit.add_json(status)
 

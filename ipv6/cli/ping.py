@@ -25,12 +25,18 @@ def register(groups: Any) -> None:
         "said so. Exits 0 when a reply came back, 1 when none did, 2 on bad input.",
     )
     ping.add_argument("destination", metavar="DEST[%ZONE]")
-    ping.add_argument("-c", "--count", type=int, default=4)
+    ping.add_argument("-c", "--count", type=kit.integer(1, None, "a count"), default=4)
     ping.add_argument("-i", "--interval", type=float, default=1.0, help="seconds between requests")
     ping.add_argument(
         "-W", "--wait", type=float, default=2.0, help="seconds to wait for the last reply"
     )
-    ping.add_argument("-s", "--size", type=int, default=56, help="payload bytes")
+    ping.add_argument(
+        "-s",
+        "--size",
+        type=kit.integer(0, 65527, "a payload size"),
+        default=56,
+        help="payload bytes",
+    )
     ping.add_argument("-S", "--source", metavar="SOURCE", help="send from this address")
     ping.add_argument(
         "-I", "--interface", metavar="IF", help="the interface (zone) for a scoped destination"

@@ -41,7 +41,7 @@ def register(groups: Any) -> None:
     )
     cfg.add_argument(
         "--mtu",
-        type=int,
+        type=kit.integer(1280, 65535, "an MTU"),
         default=1280,
         help="the tunnel's MTU (default 1280, as the seeds; larger ones go as IPv4 fragments)",
     )

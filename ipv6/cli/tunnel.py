@@ -54,7 +54,7 @@ def register(groups: Any) -> None:
     )
     add.add_argument(
         "--ipv4-mask-length",
-        type=int,
+        type=kit.integer(0, 32, "a mask length"),
         default=0,
         metavar="N",
         help="6rd: how many high bits of the edges' IPv4 addresses are common (left out of "
@@ -67,7 +67,7 @@ def register(groups: Any) -> None:
         action="store_false",
         help="userspace plane: one packet per system call, no TUN offloads (TSO, GRO)",
     )
-    add.add_argument("--mtu", type=int, default=1280)
+    add.add_argument("--mtu", type=kit.integer(1280, 65535, "an MTU"), default=1280)
     add.add_argument("--plane", choices=("auto", "kernel", "userspace"), default="auto")
     add.add_argument(
         "--router",

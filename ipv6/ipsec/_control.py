@@ -38,15 +38,20 @@ PLANE = Service("the ipsec6 service", SERVICE, "ipsec6", timeout=WAIT, error=Ips
 def create(base: str) -> tuple[Path, Path]:
     """ipsec6 c: BASE.spd and BASE.sad, the seeds' templates (never over a file)."""
     spd, sad = Path(base + ".spd"), Path(base + ".sad")
-    for path in (spd, sad):
-        if path.exists():
-            raise BadInput(f"{path} exists: edit it, or remove it to start again from a template")
+    written: list[Path] = []
     try:
-        spd.write_text(SPD_TEMPLATE, encoding="utf-8")
-        sad.write_text(SAD_TEMPLATE, encoding="utf-8")
+        for path in (spd, sad):
+            if path.exists():
+                raise BadInput(
+                    f"{path} exists: edit it, or remove it to start again from a template"
+                )
+        for path, text in ((spd, SPD_TEMPLATE), (sad, SAD_TEMPLATE)):
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
     except OSError as exc:
-        spd.unlink(missing_ok=True)
-        raise Ipv6Error(f"cannot write {exc.filename}: {exc.strerror}") from None
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise BadInput(f"cannot write {exc.filename}: {exc.strerror}") from None
     return spd, sad
 
 

@@ -144,7 +144,11 @@ def find(target: str) -> LabRecord:
     if record is not None:
         return record
     path = Path(target)
-    if path.is_file():
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long for a path, say: no lab's file either
+        is_file = False
+    if is_file:
         source = os.path.abspath(path)
         for candidate in _state.all_records():
             if candidate.source == source:

@@ -96,6 +96,13 @@ def save(record: LabRecord) -> None:
 
 
 def load(name: str) -> LabRecord | None:
+    """The record of the lab ``name``; None when no lab of that name is up (a name no
+    lab can have, too long or with a path's characters, included)."""
+    from ._checks import NAME
+    from ._config import LAB_NAME_MAX
+
+    if len(name) > LAB_NAME_MAX or not NAME.match(name):
+        return None
     try:
         data = json.loads(_path(name).read_text(encoding="utf-8"))
     except FileNotFoundError:

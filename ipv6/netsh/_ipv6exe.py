@@ -231,6 +231,10 @@ def _options(words: list[str], known: dict[str, str], valued: set[str]) -> dict[
     rest = list(words)
     while rest:
         word = rest.pop(0)
+        key, equals, value = word.partition("=")
+        if equals and known.get(key.lower()) in valued:
+            word = key  # netsh's habit, NAME=VALUE: ipv6.exe's is NAME VALUE
+            rest.insert(0, value)
         name = known.get(word.lower())
         if name is None:
             raise NetshSyntaxError(f"{word!r}: not an option here (options: {', '.join(known)})")

@@ -46,6 +46,8 @@ class Dns64Error(Ipv6Error):
 
 @dataclass
 class Dns64Config:
+    """What a DNS64 resolver answers with; checked when made (BadInput, one line)."""
+
     prefix: str
     listen: list[tuple[str, int]] = field(default_factory=lambda: [("::", 53)])
     zone_file: str | None = None
@@ -53,6 +55,23 @@ class Dns64Config:
     upstream: list[tuple[str, int]] = field(default_factory=list)
     timeout: float = 2.0
     max_in_flight: int = MAX_IN_FLIGHT
+
+    def __post_init__(self) -> None:
+        import ipaddress
+
+        Prefix64.parse(self.prefix)
+        for what, pairs in (("listen", self.listen), ("upstream", self.upstream)):
+            for host, port in pairs:
+                try:
+                    ipaddress.ip_address(host)
+                except ValueError:
+                    raise BadInput(f"{what} {host!r}: not an IPv4 or IPv6 address") from None
+                if not 0 <= port <= 65535:
+                    raise BadInput(f"{what} {host}: port {port} is not a port (0 to 65535)")
+        if not 0 < self.timeout <= 3600:
+            raise BadInput(f"timeout {self.timeout:g}: more than 0 and at most 3600 seconds")
+        if self.max_in_flight < 1:
+            raise BadInput("max_in_flight: at least 1")
 
 
 @dataclass

@@ -33,7 +33,9 @@ def register(commands: Any) -> None:
         "--count, 5 when a stream lost more than --max-loss, 2 on bad input.",
     )
     join.add_argument("group", metavar="GROUP", help="an IPv4 or IPv6 multicast address")
-    join.add_argument("--port", "-p", type=int, required=True, help="the UDP port to receive on")
+    join.add_argument(
+        "--port", "-p", type=kit.port, required=True, help="the UDP port to receive on"
+    )
     join.add_argument("--interface", "-i", metavar="IF", help="name, index or address")
     join.add_argument(
         "--source", "-s", action="append", default=[], metavar="S",
@@ -43,7 +45,9 @@ def register(commands: Any) -> None:
         "--exclude", "-x", action="append", default=[], metavar="S",
         help="receive from every source but this one (repeat for more)",
     )  # fmt: skip
-    join.add_argument("--count", "-c", type=int, help="stop after this many datagrams")
+    join.add_argument(
+        "--count", "-c", type=kit.integer(1, None, "a count"), help="stop after this many datagrams"
+    )
     join.add_argument("--timeout", "-t", type=float, help="stop after this many seconds")
     join.add_argument("--each", action="store_true", help="print each datagram, not streams")
     join.add_argument(

@@ -27,10 +27,10 @@ def register(commands: Any) -> None:
     recv = kit.subcommand(sub, "recv", cmd_recv, "receive one session's data from a group")
     recv.add_argument("group", metavar="GROUP")
     for parser in (send, recv):
-        parser.add_argument("--port", "-p", type=int, required=True, help="the data port")
+        parser.add_argument("--port", "-p", type=kit.port, required=True, help="the data port")
         parser.add_argument("--interface", "-i", metavar="IF", required=True)
         parser.add_argument(
-            "--udp", type=int, metavar="PORT",
+            "--udp", type=kit.port, metavar="PORT",
             help="UDP encapsulation on this port (default: raw IP protocol 113)",
         )  # fmt: skip
         kit.add_json(parser)
@@ -42,9 +42,9 @@ def register(commands: Any) -> None:
         "--window", default="4096", metavar="SIZE|SECs",
         help="packets kept for repair (4096), or seconds of the rate (30s)",
     )  # fmt: skip
-    send.add_argument("--ttl", type=int, default=1)
+    send.add_argument("--ttl", type=kit.integer(0, 255, "a TTL"), default=1)
     send.add_argument(
-        "--late-join", type=int, metavar="PERCENT",
+        "--late-join", type=kit.integer(0, 75, "a share of the window in %"), metavar="PERCENT",
         help="late joiners may ask for this much of the window, 0 to 75 (RM_LATEJOIN; "
         "without it, the whole window)",
     )  # fmt: skip
@@ -113,14 +113,23 @@ def cmd_send(args: argparse.Namespace) -> int:
     options = SenderOptions(rate=int(bits / 8), window=window, window_seconds=seconds,
                             ttl=args.ttl, udp_port=args.udp, late_join=args.late_join)  # fmt: skip
     interface = resolve_interface(args.interface)
-    source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    source = sys.stdin.buffer if args.file == "-" else kit.open_file(args.file, "rb")
+
+    total = _size_of(source)
+    live = kit.LiveLine(enabled=not args.json)
 
     async def main() -> SenderStatistics:
         import signal
 
         async with open_pgm_sender(group, args.port, interface, options) as sender:
+            done = 0
             while chunk := source.read(CHUNK):
                 await sender.send(chunk)
+                done += len(chunk)
+                s = sender.statistics
+                live.show(f"sent {kit.amount(done, 'bytes', total, live.elapsed())}; "
+                          f"{s.naks_received} NAKs, {s.repairs_sent} repairs")  # fmt: skip
+            live.close()
             # Once the data is out, SIGINT or SIGTERM ends the wait for repairs (not
             # the command): the source goes, and its statistics are printed.
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -132,10 +141,19 @@ def cmd_send(args: argparse.Namespace) -> int:
                         await sender.finish(args.linger)
                         nursery.cancel_scope.cancel()
 
+                    async def watch() -> None:
+                        while True:
+                            s = sender.statistics
+                            live.show(f"staying for repairs: {s.naks_received} NAKs, "
+                                      f"{s.repairs_sent} repairs sent")  # fmt: skip
+                            await trio.sleep(live.every)
+
                     nursery.start_soon(linger)
+                    nursery.start_soon(watch)
                     async for _ in signals:
                         nursery.cancel_scope.cancel()
                         break
+                live.close()
             return sender.statistics
 
     try:
@@ -168,7 +186,7 @@ def cmd_recv(args: argparse.Namespace) -> int:
     if not args.expiry > 0 or not args.timeout >= 0:
         raise McastBadInput("--expiry is more than 0 seconds, --timeout 0 (wait) or more")
     interface = resolve_interface(args.interface)
-    out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+    out = sys.stdout.buffer if args.output == "-" else kit.open_file(args.output, "wb")
     outcome: dict[str, Any] = {}
 
     async def main() -> None:
@@ -184,11 +202,18 @@ def cmd_recv(args: argparse.Namespace) -> int:
                 raise McastError(f"no PGM session to {group} port {args.port} started within "
                                  f"{args.timeout:g} s")  # fmt: skip
             error = None
+            live = kit.LiveLine(enabled=not args.json)
             try:
                 while (message := await session.receive()) is not None:
                     out.write(message)
+                    s = session.statistics
+                    got = kit.amount(s.bytes_delivered, "bytes", None, live.elapsed())
+                    live.show(f"received {got}; {s.naks_sent} NAKs, "
+                              f"{s.repairs_received} repairs")  # fmt: skip
             except PgmUnrecoverable as exc:
                 error = exc
+            finally:
+                live.close()
             outcome["statistics"] = replace(
                 session.statistics, faults=dict(listener.faults),
                 unrecoverable_at=None if error is None else error.offset,
@@ -209,3 +234,15 @@ def cmd_recv(args: argparse.Namespace) -> int:
         print(f"received {statistics.bytes_delivered} octets; {statistics.naks_sent} NAKs, "
               f"{statistics.repairs_received} repairs", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _size_of(source: Any) -> int | None:
+    """How many bytes a file to send holds, when it is a regular file (a pipe: None)."""
+    import os
+    import stat
+
+    try:
+        info = os.fstat(source.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None

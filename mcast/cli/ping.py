@@ -37,7 +37,13 @@ def register(commands: Any) -> None:
     mode = ping.add_mutually_exclusive_group()
     mode.add_argument("--ssm", action="store_true", help="join (HOST, G) (the default)")
     mode.add_argument("--asm", action="store_true", help="join G from any source")
-    ping.add_argument("--count", "-c", type=int, default=5, help="requests (default 5)")
+    ping.add_argument(
+        "--count",
+        "-c",
+        type=kit.integer(1, None, "a count"),
+        default=5,
+        help="requests (default 5)",
+    )
     ping.add_argument("--interval", type=float, default=1.0, help="seconds apart (default 1)")
     ping.add_argument(
         "--interface", "-i", metavar="IF", action="append",

@@ -30,7 +30,12 @@ def register(commands: Any) -> None:
     querier.add_argument(
         "--response-interval", type=float, default=10.0, help="max response time, seconds"
     )
-    querier.add_argument("--robustness", type=int, default=2, help="robustness variable")
+    querier.add_argument(
+        "--robustness",
+        type=kit.integer(1, 7, "a robustness"),
+        default=2,
+        help="robustness variable",
+    )
     querier.add_argument("--duration", type=float, help="stop after this many seconds")
     kit.add_json(querier)
 

@@ -64,7 +64,8 @@ def _route_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in", dest="inbound", required=True, metavar="IF")
     parser.add_argument("--out", action="append", required=True, metavar="IF[:TTL]",
                         help="an outbound interface (repeat it)")  # fmt: skip
-    parser.add_argument("--ttl-threshold", type=int, default=1, metavar="N",
+    parser.add_argument("--ttl-threshold", type=kit.integer(1, 255, "a TTL threshold"),
+                        default=1, metavar="N",
                         help="the TTL a datagram needs to go out (default 1)")  # fmt: skip
 
 
@@ -93,6 +94,8 @@ def cmd_load(args: argparse.Namespace) -> int:
                 lines = f.read().splitlines()
     except OSError as exc:
         raise McastBadInput(f"cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise McastBadInput(f"{args.file}: not UTF-8 text (a routes file is)") from None
     line_parser = _LineParser(prog="route", add_help=False)
     _route_arguments(line_parser)
     routes = []

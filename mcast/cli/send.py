@@ -22,12 +22,14 @@ def register(commands: Any) -> None:
         "sends text instead.",
     )
     send.add_argument("group", metavar="GROUP", help="an IPv4 or IPv6 multicast address")
-    send.add_argument("--port", "-p", type=int, required=True)
+    send.add_argument("--port", "-p", type=kit.port, required=True)
     send.add_argument("--interface", "-i", metavar="IF", help="name, index or address")
-    send.add_argument("--ttl", type=int, default=1, help="TTL or hop limit (default 1)")
     send.add_argument(
-        "--count", "-c", type=int, help="datagrams to send (0: until stopped; default 1, or "
-        "none with --duration)",
+        "--ttl", type=kit.integer(0, 255, "a TTL"), default=1, help="TTL or hop limit (default 1)"
+    )
+    send.add_argument(
+        "--count", "-c", type=kit.integer(0, None, "a count"),
+        help="datagrams to send (0: until stopped; default 1, or none with --duration)",
     )  # fmt: skip
     send.add_argument("--duration", type=float, metavar="SEC", help="send for this long")
     pace = send.add_mutually_exclusive_group()
@@ -35,16 +37,29 @@ def register(commands: Any) -> None:
     pace.add_argument("--rate", metavar="PPS", help="datagrams a second, k/M/G (0: unpaced)")
     pace.add_argument("--bitrate", metavar="BPS", help="payload bits a second, k/M/G")
     send.add_argument(
-        "--burst", type=int, default=1, metavar="N", help="datagrams back to back per tick"
+        "--burst",
+        type=kit.integer(1, 10000, "a burst"),
+        default=1,
+        metavar="N",
+        help="datagrams back to back per tick",
     )
     body = send.add_mutually_exclusive_group()
-    body.add_argument("--size", type=int, help="payload size in bytes (at least the header's)")
+    body.add_argument(
+        "--size",
+        type=kit.integer(0, 65507, "a payload size"),
+        help="payload size in bytes (at least the header's)",
+    )
     body.add_argument("--payload", help="payload text (no test header)")
     send.add_argument(
         "--format", default="toolkit", choices=("toolkit", "iperf2"),
         help="the test header (default: the toolkit's)",
     )  # fmt: skip
-    send.add_argument("--stream", type=int, default=0, help="the stream id (toolkit header)")
+    send.add_argument(
+        "--stream",
+        type=kit.integer(0, 0xFFFFFFFF, "a stream id"),
+        default=0,
+        help="the stream id (toolkit header)",
+    )
     send.add_argument("--no-loop", action="store_true", help="do not loop back to this host")
     send.add_argument("--source", metavar="ADDR", help="send from this local address")
     send.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
@@ -122,7 +137,7 @@ async def _send_stream(
     from ..streams._streaming import send_stream
 
     size, count, rate = plan
-    progress = kit.Progress(verbose=False)
+    live = kit.LiveLine(enabled=not (args.quiet or args.json))
     few = count is not None and count <= 20
 
     def show(sent: int) -> None:
@@ -130,8 +145,12 @@ async def _send_stream(
             return
         if few:
             print(f"sent #{sent} to {group} port {args.port}", flush=True)
-        else:
-            progress(sent, count or sent, f"sent to {group} port {args.port}")
+            return
+        seconds = live.elapsed()
+        line = f"sent {kit.amount(sent, 'datagrams', count, seconds)}"
+        if args.duration:
+            line += f", {seconds:.1f} of {args.duration:g} s"
+        live.show(line + f" to {group} port {args.port}")
 
     with open_sender(
         group, interface=interface, ttl=args.ttl, loop=not args.no_loop, source=source
@@ -149,7 +168,7 @@ async def _send_stream(
             stream=args.stream,
             progress=show,
         )
-    progress.done()
+    live.close()
     return report
 
 

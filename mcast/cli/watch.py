@@ -26,7 +26,9 @@ def register(commands: Any) -> None:
         "CAP_NET_RAW. Exits 0 after --count messages, 3 when --timeout passes first.",
     )
     watch.add_argument("--interface", "-i", metavar="IF", required=True)
-    watch.add_argument("--count", "-c", type=int, help="stop after this many messages")
+    watch.add_argument(
+        "--count", "-c", type=kit.integer(1, None, "a count"), help="stop after this many messages"
+    )
     watch.add_argument("--timeout", "-t", type=float, help="stop after this many seconds")
     watch.add_argument(
         "--table", action="store_true", help="keep a membership table, as a router does"
