@@ -132,7 +132,7 @@ def iperf2(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, floa
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         ["iperf", "-s", "-u", "-B", f"{group}%eth0", "-p", str(port), "-l", "2048",
-         "-w", str(rcvbuf), "-y", "C"],
+         *(["-w", str(rcvbuf)] if rcvbuf else []), "-y", "C"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     time.sleep(0.5)
@@ -153,6 +153,34 @@ def iperf2(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, floa
     return {"received": total - lost, "cpu": used, "dropped": lost, "reported_total": total}
 
 
+def iperf2_default(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    """iperf2's receiver as a user starts it: its own socket buffer (no -w)."""
+    return iperf2(group, port, seconds, 0)
+
+
+def join_command(group: str, port: int, seconds: float, rcvbuf: int) -> dict[str, float]:
+    """``mcast join --json --quiet`` as a user runs it (its default buffer), measuring
+    iperf2's header; the counts from its summary line."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcast", "join", group, "-p", str(port), "-i", "eth0",
+         "--format", "iperf2", "--json", "--quiet", "-t", str(seconds)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    while "joined" not in proc.stderr.readline():
+        pass
+    print("ready", flush=True)
+    summary = json.loads(proc.stdout.read().strip().splitlines()[-1])
+    proc.wait()
+    (stream,) = summary["streams"]
+    return {
+        "received": stream["received"], "cpu": 0.0, "dropped": summary["kernel_drops"],
+        "lost": stream["lost"], "buffer": summary["receive_buffer"],
+    }  # fmt: skip
+
+
 if __name__ == "__main__":
     mode, group, port, seconds, rcvbuf = (
         sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
@@ -163,6 +191,8 @@ if __name__ == "__main__":
         "measuring": measuring,
         "awaiting": awaiting,
         "iperf2": iperf2,
+        "iperf2-default": iperf2_default,
+        "join-command": join_command,
     }
     result = modes[mode](group, port, seconds, rcvbuf)
     print(json.dumps(result), flush=True)

@@ -111,6 +111,19 @@ def integer(low: int, high: int | None = None, what: str = "") -> Callable[[str]
 port = integer(0, 65535, "a port")
 
 
+def size(text: str) -> int:
+    """An argparse type: a size in bytes, with k, M or G (powers of 1024): "16M"."""
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:].lower(), 1)
+    digits = text[:-1] if scale > 1 else text
+    try:
+        value = int(float(digits) * scale) if digits.strip() else -1
+    except (ValueError, OverflowError):
+        value = -1
+    if not 0 < value <= 1 << 31:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (1 to 2G; k, M, G allowed)")
+    return value
+
+
 def open_file(path: str, mode: str) -> Any:
     """A file a command reads or writes, or one line saying why it cannot (exit 2)."""
     try:

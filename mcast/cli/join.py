@@ -15,6 +15,7 @@ from ipv6.cli import kit
 EXIT_TIMEOUT = 3
 EXIT_TOO_MUCH_LOSS = 5
 INTERFACE_CHECK = 1.0  # seconds between checks that the joined interface still exists
+RECEIVE_BUFFER = 16 << 20  # room for a burst of 16,000 small datagrams (about 1 KB each counted)
 
 
 def register(commands: Any) -> None:
@@ -58,6 +59,11 @@ def register(commands: Any) -> None:
     join.add_argument(
         "--report-interval", type=float, metavar="SEC", help="a line per stream every SEC seconds"
     )
+    join.add_argument(
+        "--rcvbuf", type=kit.size, default=RECEIVE_BUFFER, metavar="SIZE",
+        help="the socket's receive buffer, room for bursts (default 16M; past "
+        "net.core.rmem_max as root, else up to it)",
+    )  # fmt: skip
     join.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
     join.add_argument(
         "--max-loss", type=float, metavar="PCT",
@@ -102,7 +108,8 @@ async def _receive(args: argparse.Namespace, channel: Any, interface: Any) -> in
 
     from ..streams._receiver import open_receiver
 
-    async with open_receiver(args.port, measure=None if args.each else args.format) as rx:
+    measure = None if args.each else args.format
+    async with open_receiver(args.port, measure=measure, rcvbuf=args.rcvbuf) as rx:
         if channel.sources:
             for source in channel.sources:
                 rx.join(channel.group, interface, source=source)
@@ -178,10 +185,16 @@ async def _report_every(args: argparse.Namespace, rx: Any) -> None:
 def _summary(args: argparse.Namespace, rx: Any) -> None:
     reports = rx.streams.reports()
     if args.json:
+        lost = sum(r.lost for r in reports)
         summary = {
             "event": "summary",
             "streams": reports,
             "kernel_drops": rx.dropped,
+            # What the gaps in the streams' numbers leave once this host's own drops are
+            # taken out: what the network lost, at least (a drop of an untracked datagram
+            # is in kernel_drops too).
+            "network_lost_at_least": max(0, lost - rx.dropped),
+            "receive_buffer": rx.receive_buffer,
             "untracked": rx.streams.untracked,
         }
         kit.json_line(summary)
@@ -208,6 +221,11 @@ def _summary(args: argparse.Namespace, rx: Any) -> None:
         "DELAY MS MIN/AVG/MAX/P99", "FIRST MS",
     )  # fmt: skip
     print(kit.table(rows, header), flush=True)
+    lost = sum(r.lost for r in reports)
+    if lost and rx.dropped:
+        print(f"of the {lost} lost, this host's kernel dropped {min(lost, rx.dropped)} (the "
+              f"socket's queue was full: receive buffer {_mib(rx.receive_buffer)}, --rcvbuf); "
+              f"the network lost the rest", flush=True)  # fmt: skip
     if any(r.delay_relative for r in reports):
         print("(delay is relative: the sender's clock is not this host's)", flush=True)
 
@@ -254,9 +272,16 @@ async def _print_each(args: argparse.Namespace, rx: Any, seen: list[int]) -> Non
             break
 
 
+def _mib(size: int | None) -> str:
+    return "-" if size is None else f"{size / (1 << 20):.3g} MiB as the kernel counts it"
+
+
 def _say_counters(rx: Any, seen: int) -> None:
     """What arrived and what was lost, one line on stderr."""
-    dropped = f", the kernel dropped {rx.dropped}" if rx.dropped else ""
+    dropped = (
+        f", the kernel dropped {rx.dropped} (its queue full; receive buffer "
+        f"{_mib(rx.receive_buffer)})" if rx.dropped else ""
+    )  # fmt: skip
     truncated = f", {rx.truncated} truncated" if rx.truncated else ""
     errors = counts_text(rx.errors)
     failed = f", receive errors: {errors}" if errors else ""

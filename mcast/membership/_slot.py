@@ -113,6 +113,12 @@ class Slot:
         self.sock.close()
 
 
+def receive_buffer(sock: socket.socket) -> int:
+    """The socket's receive buffer as the kernel counts it (twice what was asked:
+    the kernel keeps room for its bookkeeping, socket(7))."""
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
 def _receive_buffer(sock: socket.socket, size: int) -> None:
     """The receive buffer asked for: past net.core.rmem_max where this process may
     (CAP_NET_ADMIN: SO_RCVBUFFORCE), else as far as rmem_max allows."""

@@ -318,6 +318,13 @@ class Receiver:
         """Datagrams the kernel dropped because a socket's queue was full."""
         return sum(slot.drops for slot in self._slots)
 
+    @property
+    def receive_buffer(self) -> int | None:
+        """Each socket's receive buffer, as the kernel counts it (None: no socket yet)."""
+        from ..membership._slot import receive_buffer
+
+        return max((receive_buffer(slot.sock) for slot in self._slots), default=None)
+
     # -- receiving --
 
     async def receive_batch(self) -> list[Datagram]:

@@ -114,6 +114,10 @@ async def test_an_excluded_source_has_no_stream_and_max_loss_sets_the_exit_statu
         )
     assert [s["source"] for s in summary["streams"]] == [B4]
     assert summary["streams"][0]["lost"] == 4
+    # The four never left b: none was this host's kernel's drop, all the network's.
+    assert summary["kernel_drops"] == 0 and summary["network_lost_at_least"] == 4
+    # The buffer for bursts: 16 MiB asked, past rmem_max as root (the kernel counts twice).
+    assert summary["receive_buffer"] == 2 * (16 << 20)
     assert code == 5
     intervals = [x for x in PRINTED if x["event"] == "interval"]
     assert len(intervals) >= 2  # a report a second over four seconds
