@@ -16,7 +16,10 @@ from tests.conftest import run_cli
         (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--window", "0s"], "more than 0 seconds"),
         (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--window", "x"], "or seconds"),
         (["recv", "ff02::1:2", "-p", "7500", "-i", "lo", "--expiry", "0"], "--expiry"),
-        (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--late-join", "80"], "the window in % (0 to 75)"),
+        (
+            ["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--late-join", "80"],
+            "the window in % (0 to 75)",
+        ),
         (["recv", "2001:db8::1", "-p", "7500", "-i", "lo"], "not a multicast"),
     ],
 )
