@@ -83,11 +83,6 @@ class Dns64Counters(Result):
     forwarded: int = 0
     dropped: collections.Counter[str] = field(default_factory=collections.Counter)
 
-    def to_json(self) -> dict[str, Any]:
-        # asdict() would rebuild the Counter from (key, value) pairs, counting the pairs.
-        return {**{k: v for k, v in vars(self).items() if k != "dropped"},
-                "dropped": dict(sorted(self.dropped.items()))}  # fmt: skip
-
 
 def load_zone(path: str, origin: str | None) -> dns.zone.Zone:
     try:
