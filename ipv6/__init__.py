@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._addrwatch import AddressWatch
+    from ._aio import lone_error
     from ._checksum import adjust as adjust_checksum
     from ._checksum import checksum
-    from ._derive import eui64_address, parse_mac
+    from ._derive import eui64_address, nat64_embed, parse_mac, sixto4_prefix
     from ._interfaceref import InterfaceRef
     from ._interfaces import (
         UnknownInterface,
@@ -70,8 +71,10 @@ _LAZY = {
     "counts_text": "_result",
     "eui64_address": "_derive",
     "interface_present": "_interfaces",
+    "lone_error": "_aio",
     "make_socket": "dualstack._dualsockets",
     "missing_privileges": "_privilege",
+    "nat64_embed": "_derive",
     "parse_mac": "_derive",
     "ping": "_ping",
     "read_host_joins": "_inventory",
@@ -79,6 +82,7 @@ _LAZY = {
     "resolve_destination": "_interfaces",
     "resolve_interface": "_interfaces",
     "run_probe": "dualstack._dualsockets",
+    "sixto4_prefix": "_derive",
     "write_sysctl": "_procsys",
 }
 
@@ -113,8 +117,10 @@ __all__ = [
     "counts_text",
     "eui64_address",
     "interface_present",
+    "lone_error",
     "make_socket",
     "missing_privileges",
+    "nat64_embed",
     "parse_mac",
     "ping",
     "read_host_joins",
@@ -122,6 +128,7 @@ __all__ = [
     "resolve_destination",
     "resolve_interface",
     "run_probe",
+    "sixto4_prefix",
     "write_sysctl",
 ]
 __version__ = "0.1.0"

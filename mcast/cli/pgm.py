@@ -70,9 +70,6 @@ def register(commands: Any) -> None:
     )  # fmt: skip
 
 
-CHUNK = 8192  # octets per message (APDU) of a file
-
-
 def _window(text: str, rate_bytes: float, max_tsdu: int) -> tuple[int, float | None]:
     from .._errors import McastBadInput
 
@@ -91,13 +88,16 @@ def _window(text: str, rate_bytes: float, max_tsdu: int) -> tuple[int, float | N
 
 
 def cmd_send(args: argparse.Namespace) -> int:
+    import signal
+
     import trio
 
     from ipv6 import resolve_interface
 
     from .._errors import McastBadInput
     from ..membership._groups import parse_group
-    from ..pgm._pgmsession import SenderOptions, SenderStatistics, open_pgm_sender
+    from ..pgm._pgmfiles import send_file
+    from ..pgm._pgmsession import SenderOptions
     from ..streams._pacing import parse_rate
 
     group = parse_group(args.group)
@@ -108,57 +108,61 @@ def cmd_send(args: argparse.Namespace) -> int:
     if bits < 8:
         raise McastBadInput(f"--rate {args.rate}: PGM sends at a rate of at least 8 bits a second")
     window, seconds = _window(args.window, bits / 8, 1400)
-    if args.late_join is not None and not 0 <= args.late_join <= 75:
-        raise McastBadInput(f"--late-join {args.late_join}: 0 to 75 % of the window")
     options = SenderOptions(rate=int(bits / 8), window=window, window_seconds=seconds,
                             ttl=args.ttl, udp_port=args.udp, late_join=args.late_join)  # fmt: skip
     interface = resolve_interface(args.interface)
     source = sys.stdin.buffer if args.file == "-" else kit.open_file(args.file, "rb")
-
     total = _size_of(source)
     live = kit.LiveLine(enabled=not args.json)
 
-    async def main() -> SenderStatistics:
-        import signal
+    def progress(done: int, s: Any) -> None:
+        live.show(f"sent {kit.amount(done, 'bytes', total, live.elapsed())}; "
+                  f"{s.naks_received} NAKs, {s.repairs_sent} repairs")  # fmt: skip
 
-        async with open_pgm_sender(group, args.port, interface, options) as sender:
-            done = 0
-            while chunk := source.read(CHUNK):
-                await sender.send(chunk)
-                done += len(chunk)
-                s = sender.statistics
-                live.show(f"sent {kit.amount(done, 'bytes', total, live.elapsed())}; "
-                          f"{s.naks_received} NAKs, {s.repairs_sent} repairs")  # fmt: skip
-            live.close()
-            # Once the data is out, SIGINT or SIGTERM ends the wait for repairs (not
-            # the command): the source goes, and its statistics are printed.
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    async def main() -> Any:
+        # Once the data is out, SIGINT or SIGTERM ends the wait for repairs (not the
+        # command): the source goes, and its statistics are printed. Before, they
+        # interrupt it.
+        stop = trio.Event()
+        lingering = False
+        async with trio.open_nursery() as nursery:
+
+            async def signals() -> None:
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                    async for number in received:
+                        if not lingering:
+                            raise KeyboardInterrupt(signal.Signals(number).name)
+                        stop.set()
+
+            async def repairs_line() -> None:
+                while True:
+                    s = sender_statistics[0]
+                    live.show(f"staying for repairs: {s.naks_received} NAKs, "
+                              f"{s.repairs_sent} repairs sent")  # fmt: skip
+                    await trio.sleep(live.every)
+
+            sender_statistics: list[Any] = []
+
+            def sent(s: Any) -> None:
+                nonlocal lingering
+                lingering = True
+                sender_statistics.append(s)
+                live.close()
                 print(f"data sent; staying for repairs until no NAK for {args.linger:g} s "
                       "(SIGINT or SIGTERM: go now)", file=sys.stderr, flush=True)  # fmt: skip
-                async with trio.open_nursery() as nursery:
+                nursery.start_soon(repairs_line)
 
-                    async def linger() -> None:
-                        await sender.finish(args.linger)
-                        nursery.cancel_scope.cancel()
-
-                    async def watch() -> None:
-                        while True:
-                            s = sender.statistics
-                            live.show(f"staying for repairs: {s.naks_received} NAKs, "
-                                      f"{s.repairs_sent} repairs sent")  # fmt: skip
-                            await trio.sleep(live.every)
-
-                    nursery.start_soon(linger)
-                    nursery.start_soon(watch)
-                    async for _ in signals:
-                        nursery.cancel_scope.cancel()
-                        break
-                live.close()
-            return sender.statistics
+            nursery.start_soon(signals)
+            statistics = await send_file(group, args.port, interface, source, options=options,
+                                         linger=args.linger, stop=stop, progress=progress,
+                                         sent=sent)  # fmt: skip
+            nursery.cancel_scope.cancel()
+        return statistics
 
     try:
         statistics = trio.run(main)
     finally:
+        live.close()
         if source is not sys.stdin.buffer:
             source.close()
     if args.json:
@@ -171,66 +175,46 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_recv(args: argparse.Namespace) -> int:
-    import math
-    from dataclasses import replace
-
     import trio
 
     from ipv6 import resolve_interface
 
-    from .._errors import McastBadInput, McastError
+    from .._errors import McastBadInput
     from ..membership._groups import parse_group
-    from ..pgm._pgmsession import PgmUnrecoverable, open_pgm_listener
+    from ..pgm._pgmfiles import receive_messages
+    from ..pgm._pgmsession import PgmUnrecoverable
 
     group = parse_group(args.group)
     if not args.expiry > 0 or not args.timeout >= 0:
         raise McastBadInput("--expiry is more than 0 seconds, --timeout 0 (wait) or more")
     interface = resolve_interface(args.interface)
     out = sys.stdout.buffer if args.output == "-" else kit.open_file(args.output, "wb")
-    outcome: dict[str, Any] = {}
+    live = kit.LiveLine(enabled=not args.json)
 
-    async def main() -> None:
-        # Whatever the sender's window still holds is asked for (late join), so that a
-        # lost first packet is repaired; only with --late-join may the beginning be gone.
-        async with open_pgm_listener(group, args.port, interface, udp_port=args.udp,
-                                     late_join=True, need_syn=not args.late_join,
-                                     peer_expiry=args.expiry, high_speed=args.high_speed
-                                     ) as listener:  # fmt: skip
-            with trio.move_on_after(args.timeout or math.inf) as waiting:
-                session = await listener.accept()
-            if waiting.cancelled_caught:
-                raise McastError(f"no PGM session to {group} port {args.port} started within "
-                                 f"{args.timeout:g} s")  # fmt: skip
-            error = None
-            live = kit.LiveLine(enabled=not args.json)
-            try:
-                while (message := await session.receive()) is not None:
-                    out.write(message)
-                    s = session.statistics
-                    got = kit.amount(s.bytes_delivered, "bytes", None, live.elapsed())
-                    live.show(f"received {got}; {s.naks_sent} NAKs, "
-                              f"{s.repairs_received} repairs")  # fmt: skip
-            except PgmUnrecoverable as exc:
-                error = exc
-            finally:
-                live.close()
-            outcome["statistics"] = replace(
-                session.statistics, faults=dict(listener.faults),
-                unrecoverable_at=None if error is None else error.offset,
-            )  # fmt: skip
-            outcome["error"] = error
+    def progress(s: Any) -> None:
+        got = kit.amount(s.bytes_delivered, "bytes", None, live.elapsed())
+        live.show(f"received {got}; {s.naks_sent} NAKs, {s.repairs_received} repairs")
+
+    async def main() -> Any:
+        return await receive_messages(
+            group, args.port, interface, out.write, timeout=args.timeout or None,
+            udp_port=args.udp, late_join=args.late_join, expiry=args.expiry,
+            high_speed=args.high_speed, progress=progress,
+        )  # fmt: skip
 
     try:
-        trio.run(main)
+        statistics = trio.run(main)
+    except PgmUnrecoverable as exc:
+        if args.json and exc.statistics is not None:
+            kit.print_json(exc.statistics)
+        raise
     finally:
+        live.close()
         if out is not sys.stdout.buffer:
             out.close()
-    statistics = outcome["statistics"]
     if args.json:
         kit.print_json(statistics)
-    if outcome["error"] is not None:
-        raise outcome["error"]
-    if not args.json:
+    else:
         print(f"received {statistics.bytes_delivered} octets; {statistics.naks_sent} NAKs, "
               f"{statistics.repairs_received} repairs", file=sys.stderr)  # fmt: skip
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from ipv6 import InterfaceRef, Result
+from ipv6 import InterfaceRef, Result, lone_error
 
 from .._datagram import IPAddress
 from .._errors import McastError
@@ -76,6 +76,8 @@ class PgmUnrecoverable(McastError):
 
     def __init__(self, offset: int, why: str) -> None:
         self.offset = offset
+        # The session's statistics up to the loss, when the caller had them to give.
+        self.statistics: SessionStatistics | None = None
         super().__init__(f"data became unrecoverable at offset {offset}: {why}")
 
 
@@ -191,10 +193,11 @@ async def open_pgm_sender(
     transport = PgmTransport(group, interface, udp_port=options.udp_port, ttl=options.ttl)
     try:
         sender = PgmSender(transport, port, options)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(sender.run)
-            yield sender
-            nursery.cancel_scope.cancel()
+        with lone_error():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sender.run)
+                yield sender
+                nursery.cancel_scope.cancel()
     finally:
         transport.close()
 
@@ -425,9 +428,10 @@ async def open_pgm_listener(group: IPAddress, port: int, interface: InterfaceRef
         if high_speed:
             config = dataclasses.replace(config, **HIGH_SPEED)
         listener = PgmListener(transport, config)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(listener.run)
-            yield listener
-            nursery.cancel_scope.cancel()
+        with lone_error():
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(listener.run)
+                yield listener
+                nursery.cancel_scope.cancel()
     finally:
         transport.close()

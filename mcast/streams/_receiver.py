@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ipv6 import InterfaceRef
+from ipv6 import InterfaceRef, lone_error
 
 from .._datagram import Datagram, IPAddress, as_address
 from .._errors import KernelRefused, McastBadInput, McastError
@@ -393,20 +393,21 @@ async def open_receiver(
     keeps per-stream statistics in :attr:`Receiver.streams`; ``timestamps``
     gives each datagram the kernel's arrival time (:attr:`Datagram.arrived_ns`;
     a measuring receiver has them anyway)."""
-    async with trio.open_nursery() as nursery:
-        receiver = Receiver(
-            nursery,
-            port,
-            bind=bind,
-            rcvbuf=rcvbuf,
-            protocol_independent=protocol_independent,
-            max_datagram=max_datagram,
-            pace=pace,
-            measure=measure,
-            timestamps=timestamps,
-        )
-        try:
-            yield receiver
-        finally:
-            receiver.close()
-            nursery.cancel_scope.cancel()
+    with lone_error():
+        async with trio.open_nursery() as nursery:
+            receiver = Receiver(
+                nursery,
+                port,
+                bind=bind,
+                rcvbuf=rcvbuf,
+                protocol_independent=protocol_independent,
+                max_datagram=max_datagram,
+                pace=pace,
+                measure=measure,
+                timestamps=timestamps,
+            )
+            try:
+                yield receiver
+            finally:
+                receiver.close()
+                nursery.cancel_scope.cancel()
