@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from .routing._routing import RouteRow, add_route, delete_route, set_routes, show_routes
     from .streams._receiver import Receiver, open_receiver
     from .streams._sender import Sender, open_sender
+    from .streams._streaming import SendReport, send_stream
+    from .streams._streamstats import Delay, StreamReport
 
 __all__ = [
     "AlreadyBlocked",
@@ -52,6 +54,7 @@ __all__ = [
     "BridgeMdb",
     "Call",
     "Datagram",
+    "Delay",
     "Filter",
     "GroupKey",
     "Happening",
@@ -80,8 +83,10 @@ __all__ = [
     "ResponderCounters",
     "Route",
     "RouteRow",
+    "SendReport",
     "Sender",
     "SourceBlocked",
+    "StreamReport",
     "UseBlockInstead",
     "UseLeaveSourceInstead",
     "add_route",
@@ -97,6 +102,7 @@ __all__ = [
     "resolve_target",
     "run_agent",
     "run_proxy",
+    "send_stream",
     "set_routes",
     "show_routes",
 ]
@@ -119,6 +125,10 @@ _LAZY = {
     "open_receiver": "streams._receiver",
     "Sender": "streams._sender",
     "open_sender": "streams._sender",
+    "SendReport": "streams._streaming",
+    "send_stream": "streams._streaming",
+    "Delay": "streams._streamstats",
+    "StreamReport": "streams._streamstats",
     "BridgeMdb": "routing._bridges",
     "read_mdb": "routing._bridges",
     "Route": "routing._mroutes",

@@ -1,6 +1,7 @@
 """Translation between IPv4 and IPv6: stateless SIIT (RFC 7915) with RFC 6052
 prefixes and explicit address pairs, and stateful NAT64 (RFC 6146), both as
-pure cores (``_siit``, ``_mapping``, ``_nat64``) run by the userspace plane's service.
+pure cores (``_siit``, ``_mapping``, ``_nat64``) run by the userspace plane's service;
+DNS64 (RFC 6147) as a synthesizer and a Trio server (:func:`serve_dns64`).
 
 Everything here loads on first use, so importing a pure module of the
 package loads nothing else."""
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from ._control import delete as delete_translator
     from ._control import status as translator_status
     from ._dns64 import Dns64
+    from ._dns64server import Dns64Config, Dns64Counters, Dns64Error
+    from ._dns64server import Server as Dns64Server
+    from ._dns64server import serve as serve_dns64
     from ._mapping import Prefix64, StatelessMapper
     from ._nat64 import Nat64Mapper, Timeouts
     from ._siit import Out, Translator
@@ -29,6 +33,11 @@ _LAZY = {
     "add_clat": ("_clat", "add"),
     "delete_clat": ("_clat", "delete"),
     "Dns64": ("_dns64", "Dns64"),
+    "Dns64Config": ("_dns64server", "Dns64Config"),
+    "Dns64Counters": ("_dns64server", "Dns64Counters"),
+    "Dns64Error": ("_dns64server", "Dns64Error"),
+    "Dns64Server": ("_dns64server", "Server"),
+    "serve_dns64": ("_dns64server", "serve"),
     "Nat64Mapper": ("_nat64", "Nat64Mapper"),
     "Out": ("_siit", "Out"),
     "Prefix64": ("_mapping", "Prefix64"),
@@ -47,6 +56,10 @@ __all__ = [
     "Added",
     "ClatAdded",
     "Dns64",
+    "Dns64Config",
+    "Dns64Counters",
+    "Dns64Error",
+    "Dns64Server",
     "Nat64Mapper",
     "Out",
     "Prefix64",
@@ -60,6 +73,7 @@ __all__ = [
     "add_translator",
     "delete_clat",
     "delete_translator",
+    "serve_dns64",
     "translator_status",
 ]
 

@@ -1,7 +1,12 @@
 """Reliable multicast, PGM (RFC 3208): the packet codec, the source and receiver
 machines, and the Trio sender and listener over raw IP or UDP.
 
-Modules: ``_pgm``, ``_pgmnet``, ``_pgmreceiver``, ``_pgmsession``,
+For scripts: :func:`send_file`/:func:`send_messages` and
+:func:`receive_file`/:func:`receive_messages` move one session and return its
+statistics (what ``mcast pgm send/recv --json`` print); :func:`open_pgm_sender`
+and :func:`open_pgm_listener` give the session itself.
+
+Modules: ``_pgm``, ``_pgmfiles``, ``_pgmnet``, ``_pgmreceiver``, ``_pgmsession``,
 ``_pgmsource``.
 """
 
@@ -12,8 +17,31 @@ from .._lazy import loader
 _LAZY = {
     "open_pgm_sender": "_pgmsession",
     "open_pgm_listener": "_pgmsession",
-    "PgmSender": "_pgmsession",
     "PgmListener": "_pgmsession",
+    "PgmSender": "_pgmsession",
+    "PgmSession": "_pgmsession",
+    "PgmUnrecoverable": "_pgmsession",
+    "SenderOptions": "_pgmsession",
+    "SenderStatistics": "_pgmsession",
+    "SessionStatistics": "_pgmsession",
+    "receive_file": "_pgmfiles",
+    "receive_messages": "_pgmfiles",
+    "send_file": "_pgmfiles",
+    "send_messages": "_pgmfiles",
 }
-__all__ = ["PgmListener", "PgmSender", "open_pgm_listener", "open_pgm_sender"]
+__all__ = [
+    "PgmListener",
+    "PgmSender",
+    "PgmSession",
+    "PgmUnrecoverable",
+    "SenderOptions",
+    "SenderStatistics",
+    "SessionStatistics",
+    "open_pgm_listener",
+    "open_pgm_sender",
+    "receive_file",
+    "receive_messages",
+    "send_file",
+    "send_messages",
+]
 __getattr__ = loader(__name__, _LAZY)

@@ -14,6 +14,19 @@ _LAZY = {
     "open_receiver": "_receiver",
     "Sender": "_sender",
     "open_sender": "_sender",
+    "SendReport": "_streaming",
+    "send_stream": "_streaming",
+    "Delay": "_streamstats",
+    "StreamReport": "_streamstats",
 }
-__all__ = ["Receiver", "Sender", "open_receiver", "open_sender"]
+__all__ = [
+    "Delay",
+    "Receiver",
+    "SendReport",
+    "Sender",
+    "StreamReport",
+    "open_receiver",
+    "open_sender",
+    "send_stream",
+]
 __getattr__ = loader(__name__, _LAZY)
