@@ -37,6 +37,8 @@ import pytest
 
 from ipv6._privilege import missing_privileges
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 LABS = ROOT / "configs" / "lab"
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -149,7 +149,8 @@ def contained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     for target, name in [
         (trio, "run"), (subprocess, "run"), (subprocess, "check_output"), (subprocess, "call"),
         (os, "execvp"), (os, "execv"), (os, "fork"), (time, "sleep"),
-        (socket, "create_connection"), (socket, "getaddrinfo"), (ipv6.lab._netns, "entered"),
+        (socket, "create_connection"), (socket, "getaddrinfo"),
+        (ipv6.lab._netns, "inside_namespace"),
     ]:  # fmt: skip
         monkeypatch.setattr(target, name, _refuse)
     monkeypatch.setattr(socket, "socket", _NoSocket)

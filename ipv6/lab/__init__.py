@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         summary,
         up,
     )
+    from ._netns import inside_namespace, processes_in
     from ._running import LabHost, RunningLab, open_lab
     from ._shipped import builtin_lab, builtin_labs, load_config
     from ._state import LabRecord
@@ -50,11 +51,13 @@ __all__ = [
     "exec_argv",
     "exec_in_host",
     "find",
+    "inside_namespace",
     "load_config",
     "open_lab",
     "parse_config",
     "plan_up",
     "planned",
+    "processes_in",
     "records",
     "summary",
     "up",
@@ -78,6 +81,8 @@ _LAZY = {
     "summary": "_lab",
     "up": "_lab",
     "LabRecord": "_state",
+    "inside_namespace": "_netns",
+    "processes_in": "_netns",
     **dict.fromkeys(("load_config", "builtin_labs", "builtin_lab"), "_shipped"),
 }
 

@@ -114,7 +114,7 @@ class Kernel:
     def handle(self, namespace: str) -> Any:
         """The netlink handle opened inside ``namespace``."""
         if namespace not in self._handles:
-            with _netns.entered(namespace):
+            with _netns.inside_namespace(namespace):
                 self._handles[namespace] = IPRoute()
         return self._handles[namespace]
 
@@ -150,7 +150,7 @@ class Kernel:
             netlink.apply(step.op)
             return
         path, value = step.op.path, step.op.value
-        with _netns.entered(step.namespace):
+        with _netns.inside_namespace(step.namespace):
             try:
                 netlink.apply(step.op)
             except KernelOpFailed:  # the only one a sysctl write gives: no such setting
@@ -265,7 +265,7 @@ class Kernel:
 
     def _makes_link_local(self, namespace: str, ifname: str) -> bool:
         """Whether the kernel will give this interface a link-local address."""
-        with _netns.entered(namespace):
+        with _netns.inside_namespace(namespace):
             disabled = read_sysctl(f"net/ipv6/conf/{ifname}/disable_ipv6", default="1")
             mode = read_sysctl(f"net/ipv6/conf/{ifname}/addr_gen_mode", default="1")
         return disabled == "0" and mode != "1"  # 1: IN6_ADDR_GEN_MODE_NONE

@@ -131,7 +131,7 @@ def down(target: str) -> DownReport:
 
     record = find(target)
     require_capabilities(f"taking lab {record.name!r} down")
-    stopped = [pid for ns in record.namespaces for pid in _netns.pids_in(ns)]
+    stopped = [pid for ns in record.namespaces for pid in _netns.processes_in(ns)]
     removed = remove_namespaces(record.namespaces)
     missing = [ns for ns in record.namespaces if ns not in removed]
     _state.forget(record.name, record.logs)
@@ -237,7 +237,7 @@ def describe(record: LabRecord) -> LabView:
         if not _netns.exists(namespace):
             hosts[host] = HostView(namespace, False, [])
             continue
-        with _netns.entered(namespace):
+        with _netns.inside_namespace(namespace):
             ipr = IPRoute()
         try:
             interfaces = []

@@ -5,7 +5,7 @@ ctypes. Namespaces are mounted under /run/netns exactly as iproute2 does it,
 so ``ip netns list`` and every other tool see them.
 
 Entering is per thread: the kernel keeps the network namespace per task, so
-:func:`entered` switches only the calling thread and always switches back.
+:func:`inside_namespace` switches only the calling thread and always switches back.
 A socket or netlink handle opened inside keeps its namespace after that.
 """
 
@@ -112,7 +112,7 @@ def remove(name: str) -> bool:
 
 
 @contextlib.contextmanager
-def entered(name: str) -> Iterator[None]:
+def inside_namespace(name: str) -> Iterator[None]:
     """Run the body with this thread inside namespace ``name``."""
     target = os.open(path_of(name), os.O_RDONLY)
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
@@ -132,7 +132,7 @@ def open_fd(name: str) -> int:
     return os.open(path_of(name), os.O_RDONLY)
 
 
-def pids_in(name: str) -> list[int]:
+def processes_in(name: str) -> list[int]:
     """Processes whose network namespace is ``name``."""
     try:
         want = os.stat(path_of(name))
@@ -153,14 +153,14 @@ def pids_in(name: str) -> list[int]:
 
 def stop_processes(name: str, grace: float = 2.0) -> list[int]:
     """SIGTERM every process in the namespace, then SIGKILL what is left."""
-    pids = pids_in(name)
+    pids = processes_in(name)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and pids_in(name):
+    while time.monotonic() < deadline and processes_in(name):
         time.sleep(0.05)
-    for pid in pids_in(name):
+    for pid in processes_in(name):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pids

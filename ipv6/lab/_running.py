@@ -43,7 +43,7 @@ class LabHost:
         proto: int = 0,
     ) -> trio.socket.SocketType:
         """A Trio socket that lives in this host's network namespace."""
-        with _netns.entered(self.namespace):
+        with _netns.inside_namespace(self.namespace):
             return trio.socket.socket(family, type, proto)
 
     def inside(self) -> AbstractContextManager[None]:
@@ -53,7 +53,7 @@ class LabHost:
         made in the block belong to the host. Do not await inside the block;
         other tasks would run in the host too.
         """
-        return _netns.entered(self.namespace)
+        return _netns.inside_namespace(self.namespace)
 
     def argv(self, command: Sequence[str]) -> list[str]:
         """The command line that runs ``command`` in this host, for any spawner."""
@@ -69,7 +69,7 @@ class LabHost:
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Call a blocking function with this thread inside the host."""
-        with _netns.entered(self.namespace):
+        with _netns.inside_namespace(self.namespace):
             return fn(*args)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
@@ -84,7 +84,7 @@ class LabHost:
         """
 
         def in_host() -> T:
-            with _netns.entered(self.namespace):
+            with _netns.inside_namespace(self.namespace):
                 return trio.run(async_fn, *args)
 
         return await trio.to_thread.run_sync(in_host)

@@ -232,9 +232,9 @@ async def test_down_stops_what_still_runs_in_the_hosts() -> None:
     proc = subprocess.Popen(exec_argv(record, "a", ["sleep", "60"]))
     try:
         for _ in range(100):
-            from ipv6.lab._netns import pids_in
+            from ipv6.lab import processes_in
 
-            if pids_in(record.hosts["a"]):
+            if processes_in(record.hosts["a"]):
                 break
             await trio.sleep(0.02)
         report = down(record.name)

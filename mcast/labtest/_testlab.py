@@ -1,0 +1,421 @@
+"""A lab for a test: built under a name no other test uses, its hosts ready to
+run the program under test, and taken down with everything it started, even
+when the test fails or is interrupted.
+
+Two faces over one lab: :class:`Lab` for plain tests (each call waits and
+returns), :class:`AsyncLab` for Trio tests (each call is awaited; the work
+runs in a worker thread, or as a Trio process). The pytest plugin
+(``_plugin``) picks the face by the test function; scripts use
+:func:`open_lab_for_test` (synchronous) directly.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ipaddress
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ipv6 import LabError
+from ipv6.lab import LabConfig, LabRecord, load_config
+from ipv6.lab import down as lab_down
+
+T = TypeVar("T")
+Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+STOP_GRACE = 3.0  # seconds a spawned process has to end after SIGTERM
+
+_names = itertools.count()
+_up: dict[str, LabRecord] = {}  # labs this process brought up and has not taken down
+_lock = threading.Lock()
+
+
+def unique_name(prefix: str = "t") -> str:
+    """A lab name no other test of any run uses: the process (and xdist worker) and a
+    counter (at most 16 characters, as lab names are)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").replace("gw", "w")
+    return f"{prefix}{os.getpid() % 100000}{worker}-{next(_names)}"[:16]
+
+
+def _down_everything_left() -> None:
+    """At exit (an interrupted run): take down the labs not yet taken down."""
+    for name in list(_up):
+        with contextlib.suppress(Exception):
+            lab_down(name)
+        _up.pop(name, None)
+
+
+atexit.register(_down_everything_left)
+
+
+def resolve_config(what: str | Path | LabConfig, name: str, near: Path | None = None) -> LabConfig:
+    """A lab config: a shipped lab's name, a file (relative to ``near``, the test's
+    directory, when it is there), or a LabConfig; named ``name``."""
+    if isinstance(what, LabConfig):
+        from dataclasses import replace
+
+        return replace(what, name=name)
+    from ipv6.lab import builtin_lab, builtin_labs
+
+    text = str(what)
+    if near is not None and (near / text).is_file():
+        text = str(near / text)
+    elif not Path(text).is_file():
+        shipped = builtin_lab(text)
+        if shipped is None:
+            names = ", ".join(sorted(builtin_labs()))
+            raise LabError(f"{text}: no such lab file, nor a shipped lab ({names})")
+        text = str(shipped)
+    return load_config(text, name=name)
+
+
+@dataclass
+class Host:
+    """One host of a test's lab, for plain (synchronous) tests."""
+
+    lab: Lab
+    name: str
+    namespace: str
+    addresses: dict[str, list[Address]] = field(default_factory=dict)  # interface -> addresses
+
+    def __repr__(self) -> str:
+        return f"<Host {self.lab.name}:{self.name}>"
+
+    def address(self, family: int = 4, interface: str | None = None) -> str:
+        """The host's first address of a family (4 or 6) from the lab file, as text."""
+        for ifname, found in self.addresses.items():
+            if interface is not None and ifname != interface:
+                continue
+            for address in found:
+                if address.version == family:
+                    return str(address.ip)
+        where = f" on {interface}" if interface else ""
+        raise LabError(f"host {self.name} has no IPv{family} address{where} in the lab file")
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        """The command line that runs ``command`` in this host, from any process."""
+        from ipv6.lab import exec_argv
+
+        return exec_argv(self.lab.record, self.name, list(command))
+
+    def run(
+        self, command: Sequence[str], *, check: bool = False, timeout: float | None = 60,
+        input: str | bytes | None = None, text: bool = True, env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[Any]:  # fmt: skip
+        """Run ``command`` in this host and wait for it: the finished process, its
+        ``returncode``, ``stdout`` and ``stderr`` (text unless ``text=False``)."""
+        argv = self.argv(_with_env(command, env))
+        data = input.encode() if isinstance(input, str) and not text else input
+        return subprocess.run(
+            argv, capture_output=True, text=text, timeout=timeout, check=check, input=data
+        )
+
+    def spawn(
+        self, command: Sequence[str], *, env: dict[str, str] | None = None, text: bool = True,
+        stdout: Any = subprocess.PIPE, stderr: Any = subprocess.PIPE,
+    ) -> subprocess.Popen[Any]:  # fmt: skip
+        """Start ``command`` in this host; it is stopped (SIGTERM, then SIGKILL) when the
+        lab is taken down, if it has not ended by then."""
+        process = subprocess.Popen(
+            self.argv(_with_env(command, env)), stdout=stdout, stderr=stderr, text=text,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.lab.processes.append(process)
+        return process
+
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_DGRAM, proto: int = 0
+    ) -> socket.socket:
+        """A socket that lives in this host's network namespace."""
+        with self.inside():
+            return socket.socket(family, type, proto)
+
+    def inside(self) -> contextlib.AbstractContextManager[None]:
+        """``with host.inside():`` this thread is in the host until the block ends."""
+        from ipv6.lab import inside_namespace
+
+        return inside_namespace(self.namespace)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a function with this thread inside the host."""
+        with self.inside():
+            return fn(*args)
+
+    def toolkit(self, *words: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """A toolkit command in this host (``ipv6 ...``, ``mcast ...``, ``netsh ...``),
+        its state kept with the lab's; a failure is one line in the AssertionError."""
+        modules = {"ipv6": "ipv6", "mcast": "mcast", "netsh": "ipv6.cli.netsh",
+                   "ipsec6": "ipv6.cli.ipsec6"}  # fmt: skip
+        command = [sys.executable, "-m", modules[words[0]], *words[1:]]
+        done = self.run(command, env={"NETSH_STATE_DIR": str(self.lab.state / self.name)})
+        if check and done.returncode != 0:
+            raise AssertionError(f"{self.name}$ {' '.join(words)}: {done.stderr.strip()}")
+        return done
+
+
+def _with_env(command: Sequence[str], env: dict[str, str] | None) -> list[str]:
+    if not env:
+        return list(command)
+    return ["env", *(f"{k}={v}" for k, v in env.items()), *command]
+
+
+class Lab:
+    """A test's lab (plain tests): its hosts, the pieces it started, and the work to
+    take it down."""
+
+    def __init__(self, record: LabRecord, config: LabConfig) -> None:
+        self.record = record
+        self.name = record.name
+        self.config = config
+        self.processes: list[subprocess.Popen[Any]] = []
+        self.state = Path(tempfile.mkdtemp(prefix=f"labtest-{self.name}-"))
+        addresses: dict[str, dict[str, list[Address]]] = {h: {} for h in record.hosts}
+        for link in config.links:
+            for endpoint in link.endpoints:
+                ifname = endpoint.ifname
+                addresses[endpoint.host].setdefault(ifname, []).extend(endpoint.addresses)
+        self.hosts = {
+            h: Host(self, h, ns, addresses.get(h, {})) for h, ns in record.hosts.items()
+        }  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"<Lab {self.name} hosts {', '.join(self.hosts)}>"
+
+    def host(self, name: str) -> Host:
+        self.record.namespace_of(name)  # a clear error for an unknown host
+        return self.hosts[name]
+
+    def __getitem__(self, name: str) -> Host:
+        return self.host(name)
+
+    # The pieces a test commonly needs (``_pieces``), bound here for both faces.
+    def nat64(self, gateway: str = "gw", **options: Any) -> Any:
+        from ._pieces import start_nat64
+
+        return start_nat64(self, gateway, **options)
+
+    def tunnel(self, a: str, b: str, **options: Any) -> Any:
+        from ._pieces import start_tunnel
+
+        return start_tunnel(self, a, b, **options)
+
+    def stream(self, sender: str, receiver: str, **options: Any) -> Any:
+        from ._pieces import measured_stream
+
+        return measured_stream(self, sender, receiver, **options)
+
+    def mping(self, client: str, responder: str, **options: Any) -> Any:
+        from ._pieces import multicast_ping
+
+        return multicast_ping(self, client, responder, **options)
+
+    def assert_reaches(self, host: str, address: str, port: int, **options: Any) -> None:
+        from ._pieces import assert_reaches
+
+        assert_reaches(self, host, address, port, **options)
+
+    def close(self) -> None:
+        """Stop what the test started in the lab, take the lab down, and fail (LabError,
+        naming them) when something still holds one of its namespaces."""
+        for process in self.processes:
+            _stop(process)
+        try:
+            report = lab_down(self.name)
+        finally:
+            _up.pop(self.name, None)
+            shutil.rmtree(self.state, ignore_errors=True)
+        if report.missing:
+            holders = _holders(report.missing)
+            raise LabError(
+                f"lab {self.name} could not be removed: namespace(s) "
+                f"{', '.join(report.missing)} still held{holders}"
+            )
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait()
+
+
+def _holders(namespaces: list[str]) -> str:
+    """What still runs in these namespaces: ' by PID (command), ...'."""
+    import psutil
+
+    from ipv6.lab import processes_in
+
+    found = []
+    for namespace in namespaces:
+        for pid in processes_in(namespace):
+            try:
+                command = " ".join(psutil.Process(pid).cmdline()) or psutil.Process(pid).name()
+            except psutil.Error:
+                command = "?"
+            found.append(f"{pid} ({command[:60]})")
+    return f" by {', '.join(found)}" if found else " (no process in them: a mount or a socket)"
+
+
+@contextlib.contextmanager
+def open_lab_for_test(
+    config: str | Path | LabConfig, *, near: Path | None = None, prefix: str = "t"
+) -> Iterator[Lab]:
+    """A lab under a unique name for the block; down afterwards, whatever happens."""
+    from ipv6.lab import up
+
+    name = unique_name(prefix)
+    resolved = resolve_config(config, name, near)
+    with _lock:
+        _up[name] = LabRecord(name=name, tag="", source="", created=0.0)
+    try:
+        record = up(resolved)
+    except BaseException:
+        _up.pop(name, None)
+        raise
+    _up[name] = record
+    lab = Lab(record, resolved)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+# --- the Trio face -------------------------------------------------------------------------
+
+
+class AsyncHost:
+    """One host of a test's lab, for Trio tests: the same calls, awaited."""
+
+    def __init__(self, host: Host) -> None:
+        self.sync = host
+        self.name, self.namespace, self.addresses = host.name, host.namespace, host.addresses
+
+    def __repr__(self) -> str:
+        return f"<AsyncHost {self.sync.lab.name}:{self.name}>"
+
+    def address(self, family: int = 4, interface: str | None = None) -> str:
+        return self.sync.address(family, interface)
+
+    def argv(self, command: Sequence[str]) -> list[str]:
+        return self.sync.argv(command)
+
+    async def run(self, command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+        import trio
+
+        return await trio.to_thread.run_sync(lambda: self.sync.run(command, **options))
+
+    async def spawn(self, command: Sequence[str], *, env: dict[str, str] | None = None) -> Any:
+        """A Trio process in this host, stopped with the lab."""
+        import trio
+
+        process = await trio.lowlevel.open_process(
+            self.argv(_with_env(command, env)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.sync.lab.processes.append(_TrioProcessHandle(process))  # type: ignore[arg-type]
+        return process
+
+    def socket(
+        self, family: int = socket.AF_INET, type: int = socket.SOCK_DGRAM, proto: int = 0
+    ) -> Any:
+        """A Trio socket that lives in this host's network namespace."""
+        import trio
+
+        with self.sync.inside():
+            return trio.socket.socket(family, type, proto)
+
+    def inside(self) -> contextlib.AbstractContextManager[None]:
+        return self.sync.inside()
+
+    async def toolkit(self, *words: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        import trio
+
+        return await trio.to_thread.run_sync(lambda: self.sync.toolkit(*words, check=check))
+
+
+class _TrioProcessHandle:
+    """A Trio process as the lab's teardown stops it (from outside the Trio loop)."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+
+    def poll(self) -> int | None:
+        return self.process.returncode  # type: ignore[no-any-return]
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, OSError):
+            os.kill(self.process.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                pid, status = os.waitpid(self.process.pid, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("process", timeout or 0)
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class AsyncLab:
+    """A test's lab, for Trio tests: the same calls as :class:`Lab`, awaited."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.sync = lab
+        self.name, self.record, self.config = lab.name, lab.record, lab.config
+        self.hosts = {name: AsyncHost(host) for name, host in lab.hosts.items()}
+
+    def __repr__(self) -> str:
+        return f"<AsyncLab {self.name} hosts {', '.join(self.hosts)}>"
+
+    def host(self, name: str) -> AsyncHost:
+        self.sync.host(name)
+        return self.hosts[name]
+
+    def __getitem__(self, name: str) -> AsyncHost:
+        return self.host(name)
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **options: Any) -> T:
+        import trio
+
+        return await trio.to_thread.run_sync(lambda: fn(*args, **options))
+
+    async def nat64(self, gateway: str = "gw", **options: Any) -> Any:
+        return await self._in_thread(self.sync.nat64, gateway, **options)
+
+    async def tunnel(self, a: str, b: str, **options: Any) -> Any:
+        return await self._in_thread(self.sync.tunnel, a, b, **options)
+
+    async def stream(self, sender: str, receiver: str, **options: Any) -> Any:
+        return await self._in_thread(self.sync.stream, sender, receiver, **options)
+
+    async def mping(self, client: str, responder: str, **options: Any) -> Any:
+        return await self._in_thread(self.sync.mping, client, responder, **options)
+
+    async def assert_reaches(self, host: str, address: str, port: int, **options: Any) -> None:
+        await self._in_thread(self.sync.assert_reaches, host, address, port, **options)
