@@ -46,12 +46,32 @@ if TYPE_CHECKING:
     from ._procsys import read_sysctl_int, write_sysctl
     from ._result import Result
     from ._zones import AmbiguousScope, Destination, choose_zone
-    from .dualstack._dualsockets import ProbeRow, make_socket, run_probe
-    from .dualstack._dualstack import Kind
+    from .dualstack._dualreport import ServiceCheck, check_service
+    from .dualstack._dualsockets import (
+        Attempt,
+        DualStackUDP,
+        ProbeRow,
+        RaceResult,
+        happy_eyeballs,
+        make_socket,
+        open_listener,
+        run_probe,
+    )
+    from .dualstack._dualstack import Kind, MappedOnV6Only, display, for_socket
     from .dualstack._echo import EchoService
 
 # name -> the private module that holds it; each loads on first use.
 _LAZY = {
+    "Attempt": "dualstack._dualsockets",
+    "DualStackUDP": "dualstack._dualsockets",
+    "RaceResult": "dualstack._dualsockets",
+    "happy_eyeballs": "dualstack._dualsockets",
+    "open_listener": "dualstack._dualsockets",
+    "ServiceCheck": "dualstack._dualreport",
+    "check_service": "dualstack._dualreport",
+    "MappedOnV6Only": "dualstack._dualstack",
+    "display": "dualstack._dualstack",
+    "for_socket": "dualstack._dualstack",
     "AddressWatch": "_addrwatch",
     "AmbiguousScope": "_zones",
     "Destination": "_zones",
@@ -93,9 +113,11 @@ __all__ = [
     "EXIT_NEEDS_PRIVILEGE",
     "AddressWatch",
     "AmbiguousScope",
+    "Attempt",
     "BadInput",
     "CommandFailedToStart",
     "Destination",
+    "DualStackUDP",
     "EchoService",
     "HostJoin",
     "InterfaceRef",
@@ -104,23 +126,31 @@ __all__ = [
     "LabConfigError",
     "LabError",
     "LabStepFailed",
+    "MappedOnV6Only",
     "NeedsPrivilege",
     "PingResult",
     "ProbeRow",
+    "RaceResult",
     "Reply",
     "Result",
+    "ServiceCheck",
     "UnknownInterface",
     "addresses_of",
     "adjust_checksum",
+    "check_service",
     "checksum",
     "choose_zone",
     "counts_text",
+    "display",
     "eui64_address",
+    "for_socket",
+    "happy_eyeballs",
     "interface_present",
     "lone_error",
     "make_socket",
     "missing_privileges",
     "nat64_embed",
+    "open_listener",
     "parse_mac",
     "ping",
     "read_host_joins",

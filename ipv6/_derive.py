@@ -81,6 +81,8 @@ LINK_LOCAL_64 = Net6("fe80::/64")
 
 
 def eui64_address(mac: bytes, prefix: Net6 = LINK_LOCAL_64) -> IPv6:
+    """The address ``prefix`` (a /64 or shorter; link-local by default) gives an interface
+    of MAC ``mac`` by its modified EUI-64 interface id (RFC 4291 appendix A)."""
     if prefix.prefixlen > 64:
         raise BadInput(f"prefix {prefix} is longer than 64 bits: no room for an interface id")
     return IPv6(int(prefix.network_address) | int.from_bytes(eui64_interface_id(mac), "big"))

@@ -351,6 +351,8 @@ def filter_mode_value(platform: Platform, mode: str) -> int:
 
 
 def filter_mode_name(platform: Platform, value: int) -> str:
+    """ "include" or "exclude" for a filter mode number of ``platform``; EncodeError for
+    any other number."""
     if value == platform.mcast_include:
         return "include"
     if value == platform.mcast_exclude:

@@ -28,5 +28,7 @@ def read_sysctl_int(path: str) -> int | None:
 
 
 def write_sysctl(path: str, value: str) -> None:
+    """Write ``value`` to /proc/sys/``path`` (``net/ipv6/conf/eth0/forwarding``), in this
+    thread's network namespace."""
     with open(f"{PROC_SYS}/{path}", "w", encoding="ascii") as f:
         f.write(value)

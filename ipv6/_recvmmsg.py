@@ -37,6 +37,7 @@ _U64 = struct.Struct("=Q")
 
 
 def available() -> bool:
+    """Whether recvmmsg(2) can be called here (64-bit Linux with the system call)."""
     return sys.platform == "linux" and ctypes.sizeof(ctypes.c_void_p) == 8 and _syscall is not None
 
 

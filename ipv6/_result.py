@@ -7,7 +7,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing is not imported at run time: pure commands start fast
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
+    from typing import Any, Self
 
 
 class Result:
@@ -20,7 +20,7 @@ class Result:
         return _plain(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Any:
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
         """The result a ``to_json()`` (a command's ``--json``) stands for: its fields
         by their types, nested results and lists and maps of them included; a key it
         does not know is left out (a newer command's output read by an older library)."""

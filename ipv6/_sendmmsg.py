@@ -41,6 +41,7 @@ _syscall = _load()
 
 
 def available() -> bool:
+    """Whether sendmmsg(2) can be called here (64-bit Linux with the system call)."""
     return sys.platform == "linux" and ctypes.sizeof(ctypes.c_void_p) == 8 and _syscall is not None
 
 

@@ -343,10 +343,11 @@ def package_of(name: str) -> str:
 
 def package_graph() -> dict[str, set[str]]:
     """Package -> the packages its modules import (lazy imports and imports inside
-    functions included). A package's face (its ``__init__``, which names what its
-    rooms offer) and an entry point (``__main__``) are not counted: the layers are
-    the modules' own. A top-level module of ``ipv6`` counts as the package
-    ``ipv6``: the low-level helpers every room uses, which import no room."""
+    functions included; a name taken from a package's face counts as that
+    package's). The faces' own imports (an ``__init__`` names what its rooms
+    offer) and entry points (``__main__``) are not counted: the layers are the
+    modules' own. A top-level module of ``ipv6`` counts as the package ``ipv6``:
+    the low-level helpers every room uses, which import no room."""
     graph: dict[str, set[str]] = {}
     for name, path in MODULES.items():
         if path.name in ("__init__.py", "__main__.py"):
@@ -354,8 +355,9 @@ def package_graph() -> dict[str, set[str]]:
         here = package_of(name)
         graph.setdefault(here, set())
         for imported in imports_of(name):
-            if imported not in MODULES or MODULES[imported].name == "__init__.py":
+            if imported not in MODULES:
                 continue
+            # A name taken from a face (``from ipv6.lab import down``) is the face's room's.
             there = package_of(imported)
             if there != here:
                 graph[here].add(there)

@@ -11,7 +11,15 @@ from typing import Any
 from .._privilege import missing_privileges
 from .._result import Result
 from ..translate._paths import HostPaths, host_paths, path_of
-from ._dualsockets import Attempt, ProbeRow, RaceResult, happy_eyeballs, resolve, run_probe
+from ._dualsockets import (
+    Attempt,
+    ProbeRow,
+    RaceResult,
+    happy_eyeballs,
+    resolve,
+    run_probe,
+)
+from ._dualstack import CONNECTION_ATTEMPT_DELAY
 
 # Two hosts that differ only in net.ipv6.bindv6only: the probe runs in each,
 # so this host's own setting is never changed.
@@ -83,7 +91,11 @@ class ServiceCheck:
         }
 
 
-async def check_service(host: str, port: int, *, delay: float, timeout: float) -> ServiceCheck:
+async def check_service(
+    host: str, port: int, *, delay: float = CONNECTION_ATTEMPT_DELAY, timeout: float = 5.0
+) -> ServiceCheck:
+    """``ipv6 dualstack check``: every address of ``host`` tried alone, each family
+    apart, then the Happy Eyeballs race (RFC 8305); which path each address takes."""
     addresses = await resolve(host, port)
     families = []
     for version in (4, 6):

@@ -163,6 +163,7 @@ def find(target: str) -> LabRecord:
 
 
 def records() -> list[LabRecord]:
+    """Every lab this machine has up, as recorded when it was built."""
     return _state.all_records()
 
 

@@ -158,6 +158,8 @@ def add(
 
 
 def delete(name: str) -> None:
+    """``ipv6 clat delete``: the CLAT ``name`` stopped, and what it changed (routes,
+    addresses) put back. BadInput when there is no such CLAT."""
     from .._netlink import Netlink
 
     data = _registry.load()

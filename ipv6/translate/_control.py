@@ -93,6 +93,9 @@ def add(spec: TranslatorSpec) -> Added:
 
 
 def delete(name: str, *, missing_ok: bool = False) -> None:
+    """``ipv6 nat64 delete``: the translator ``name`` removed from the plane (the
+    plane's service stops with its last tunnel or translator). BadInput when there
+    is none of that name, unless ``missing_ok``."""
     from ..tunnel._control import PLANE, service_alive, stop_service
 
     data = _registry.load()

@@ -163,6 +163,9 @@ class Resolver:
 
 
 class Server:
+    """A DNS64 server's state: its resolver, counters, and where it answers
+    (``addresses``, once :func:`serve` has every socket listening)."""
+
     def __init__(self, config: Dns64Config) -> None:
         self.config = config
         self.counters = Dns64Counters()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ._registry import TunnelSpec
     from ._rules import Drop, Policy, Send, decapsulate, encapsulate, lab_block
     from ._sixto4plan import HostFacts, Options
-    from ._sixto4plan import plan as plan_sixto4plan
+    from ._sixto4plan import plan as plan_sixto4
 
 _LAZY = {
     "Drop": ("_rules", "Drop"),
@@ -29,7 +29,7 @@ _LAZY = {
     "encapsulate": ("_rules", "encapsulate"),
     "ipv6_packet": ("_packets", "ipv6_packet"),
     "lab_block": ("_rules", "lab_block"),
-    "plan_sixto4plan": ("_sixto4plan", "plan"),
+    "plan_sixto4": ("_sixto4plan", "plan"),
     "TunnelError": ("_control", "TunnelError"),
     "add_tunnel": ("_control", "add"),
     "delete_tunnel": ("_control", "delete"),
@@ -51,7 +51,7 @@ __all__ = [
     "encapsulate",
     "ipv6_packet",
     "lab_block",
-    "plan_sixto4plan",
+    "plan_sixto4",
     "tunnel_status",
 ]
 

@@ -308,6 +308,9 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
 
 
 def delete(name: str, *, missing_ok: bool = False) -> None:
+    """``ipv6 tunnel delete``: the tunnel ``name`` removed (its kernel device, or its
+    place in the userspace plane). BadInput when there is none of that name, unless
+    ``missing_ok``."""
     data = _registry.load()
     spec = data["tunnels"].pop(name, None)
     if spec is None:

@@ -75,6 +75,7 @@ def ipv6_addresses(packet: Packet) -> tuple[int, int]:
 def ipv6_packet(
     src: int, dst: int, next_header: int, payload: bytes, *, hop_limit: int = 64
 ) -> bytes:
+    """An IPv6 packet: a fixed header (no extension headers) and ``payload``."""
     return (
         _IPV6.pack(
             6 << 28,

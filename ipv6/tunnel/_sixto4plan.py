@@ -91,6 +91,9 @@ def _usable(address: IPv4Address, lab: bool) -> IPv4Address:
 
 
 def plan(options: Options, facts: HostFacts) -> Plan:
+    """What ``netsh interface 6to4 set`` does on a host with these ``facts``: the
+    6to4 address chosen, the steps to make the tunnel and its routes (a plan, run
+    by the caller)."""
     v4 = choose_address(options, facts)
     site = sixto4_prefix(v4)
     holding = {name for name, a in facts.ipv4 if a == v4}

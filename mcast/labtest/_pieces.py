@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ipv6 import LabError, Result
 
 if TYPE_CHECKING:
+    from mcast import PingReport
+
     from ._testlab import Host, Lab
 
 READY = 30.0  # seconds a piece has to come up (a loaded CI machine is slow, not this slow)
@@ -246,7 +248,7 @@ def _until_line(process: Any, marker: str, what: str) -> str:
 def multicast_ping(
     lab: Lab, client: str, responder: str, *, count: int = 3, interval: float = 0.2,
     family: int = 4,
-) -> Any:  # fmt: skip
+) -> PingReport:  # fmt: skip
     """``mcast ping`` from ``client`` to a ``mcast ping --serve`` in ``responder``: its
     report (a :class:`mcast.PingReport`: both paths' replies, distances, exit status)."""
     from mcast import PingReport

@@ -32,6 +32,12 @@ from ipv6 import LabError
 from ipv6.lab import LabConfig, LabRecord, load_config
 from ipv6.lab import down as lab_down
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mcast import PingReport
+
+    from ._pieces import Nat64Gateway, StreamResult, Tunnel
+
 T = TypeVar("T")
 Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 STOP_GRACE = 3.0  # seconds a spawned process has to end after SIGTERM
@@ -193,6 +199,7 @@ class Lab:
         return f"<Lab {self.name} hosts {', '.join(self.hosts)}>"
 
     def host(self, name: str) -> Host:
+        """The host of that name (``lab["h6"]`` too); LabError names the lab's hosts."""
         self.record.namespace_of(name)  # a clear error for an unknown host
         return self.hosts[name]
 
@@ -200,27 +207,39 @@ class Lab:
         return self.host(name)
 
     # The pieces a test commonly needs (``_pieces``), bound here for both faces.
-    def nat64(self, gateway: str = "gw", **options: Any) -> Any:
+    def nat64(self, gateway: str = "gw", **options: Any) -> Nat64Gateway:
+        """A NAT64 and its DNS64 in ``gateway``: see :func:`mcast.labtest._pieces.start_nat64`
+        (``prefix``, ``pool``, ``dns64``, ``zone``, ``origin``, ``listen``)."""
         from ._pieces import start_nat64
 
         return start_nat64(self, gateway, **options)
 
-    def tunnel(self, a: str, b: str, **options: Any) -> Any:
+    def tunnel(self, a: str, b: str, **options: Any) -> Tunnel:
+        """A 6in4 (``mode="6in4"``, ``prefix``) or 6to4 (``mode="6to4"``) tunnel between
+        two hosts' IPv4 addresses, each end's inner IPv6 address in the result."""
         from ._pieces import start_tunnel
 
         return start_tunnel(self, a, b, **options)
 
-    def stream(self, sender: str, receiver: str, **options: Any) -> Any:
+    def stream(self, sender: str, receiver: str, **options: Any) -> StreamResult:
+        """A multicast stream from ``sender``, measured in ``receiver`` (``group``,
+        ``port``, ``count``, ``rate``, ``size``, ``interface``, ``source_specific``):
+        loss, duplicates, reordering, jitter, first datagram after the join."""
         from ._pieces import measured_stream
 
         return measured_stream(self, sender, receiver, **options)
 
-    def mping(self, client: str, responder: str, **options: Any) -> Any:
+    def mping(self, client: str, responder: str, **options: Any) -> PingReport:
+        """``mcast ping`` from ``client`` to a responder started in ``responder``
+        (``count``, ``interval``, ``family``): the unicast and multicast paths' report."""
         from ._pieces import multicast_ping
 
         return multicast_ping(self, client, responder, **options)
 
     def assert_reaches(self, host: str, address: str, port: int, **options: Any) -> None:
+        """That ``host`` opens a TCP connection to ``address``:``port`` (``through`` a
+        Nat64Gateway for an IPv4 address; ``timeout``); else an AssertionError saying
+        what the network did."""
         from ._pieces import assert_reaches
 
         assert_reaches(self, host, address, port, **options)
@@ -311,12 +330,15 @@ class AsyncHost:
         return f"<AsyncHost {self.sync.lab.name}:{self.name}>"
 
     def address(self, family: int = 4, interface: str | None = None) -> str:
+        """As :meth:`Host.address`."""
         return self.sync.address(family, interface)
 
     def argv(self, command: Sequence[str]) -> list[str]:
+        """As :meth:`Host.argv`."""
         return self.sync.argv(command)
 
     async def run(self, command: Sequence[str], **options: Any) -> subprocess.CompletedProcess[Any]:
+        """As :meth:`Host.run`, in a worker thread."""
         import trio
 
         return await trio.to_thread.run_sync(lambda: self.sync.run(command, **options))
@@ -342,9 +364,11 @@ class AsyncHost:
             return trio.socket.socket(family, type, proto)
 
     def inside(self) -> contextlib.AbstractContextManager[None]:
+        """As :meth:`Host.inside` (this thread: Trio's own, so keep the block short)."""
         return self.sync.inside()
 
     async def toolkit(self, *words: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """As :meth:`Host.toolkit`, in a worker thread."""
         import trio
 
         return await trio.to_thread.run_sync(lambda: self.sync.toolkit(*words, check=check))
@@ -394,6 +418,7 @@ class AsyncLab:
         return f"<AsyncLab {self.name} hosts {', '.join(self.hosts)}>"
 
     def host(self, name: str) -> AsyncHost:
+        """As :meth:`Lab.host`."""
         self.sync.host(name)
         return self.hosts[name]
 
@@ -405,17 +430,22 @@ class AsyncLab:
 
         return await trio.to_thread.run_sync(lambda: fn(*args, **options))
 
-    async def nat64(self, gateway: str = "gw", **options: Any) -> Any:
+    async def nat64(self, gateway: str = "gw", **options: Any) -> Nat64Gateway:
+        """As :meth:`Lab.nat64`."""
         return await self._in_thread(self.sync.nat64, gateway, **options)
 
-    async def tunnel(self, a: str, b: str, **options: Any) -> Any:
+    async def tunnel(self, a: str, b: str, **options: Any) -> Tunnel:
+        """As :meth:`Lab.tunnel`."""
         return await self._in_thread(self.sync.tunnel, a, b, **options)
 
-    async def stream(self, sender: str, receiver: str, **options: Any) -> Any:
+    async def stream(self, sender: str, receiver: str, **options: Any) -> StreamResult:
+        """As :meth:`Lab.stream`."""
         return await self._in_thread(self.sync.stream, sender, receiver, **options)
 
-    async def mping(self, client: str, responder: str, **options: Any) -> Any:
+    async def mping(self, client: str, responder: str, **options: Any) -> PingReport:
+        """As :meth:`Lab.mping`."""
         return await self._in_thread(self.sync.mping, client, responder, **options)
 
     async def assert_reaches(self, host: str, address: str, port: int, **options: Any) -> None:
+        """As :meth:`Lab.assert_reaches`."""
         await self._in_thread(self.sync.assert_reaches, host, address, port, **options)

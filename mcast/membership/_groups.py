@@ -39,6 +39,7 @@ def parse_address(text: str, what: str) -> IPAddress:
 
 
 def parse_group(text: str) -> IPAddress:
+    """A multicast address from text; McastBadInput when it is not one."""
     group = parse_address(text, "group")
     if not group.is_multicast:
         raise McastBadInput(f"{group} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)")

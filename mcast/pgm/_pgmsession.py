@@ -96,6 +96,9 @@ class SenderOptions:
 
 
 class PgmSender:
+    """One PGM session's source (:func:`open_pgm_sender` gives one): ``send`` data,
+    its statistics, and the repairs, SPMs and NCFs it sends meanwhile."""
+
     def __init__(self, transport: PgmTransport, port: int, options: SenderOptions) -> None:
         self.transport = transport
         gsi = os.urandom(6)

@@ -80,6 +80,9 @@ class QuerierConfig:
 
 
 class Querier:
+    """The IGMP/MLD querier of one link as a pure machine (RFC 3376 and 3810):
+    reports in, queries and group state out; the caller gives the time."""
+
     def __init__(self, config: QuerierConfig, now: float) -> None:
         self.config = config
         self.table = RouterTable(config.timers)

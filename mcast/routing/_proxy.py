@@ -89,6 +89,10 @@ class Happening:
 
 
 class Proxy:
+    """``mcast proxy``: an IGMP/MLD proxy (RFC 4605) that answers hosts on its
+    downstream links as a querier and forwards their groups from upstream; each
+    thing it does or refuses goes to ``report`` as a :class:`Happening`."""
+
     def __init__(self, config: ProxyConfig, report: Callable[[Happening], None]) -> None:
         self.config = config
         self.report = report

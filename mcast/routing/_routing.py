@@ -205,6 +205,9 @@ def set_routes(routes: list[Route], plane: str | None = None) -> None:
 
 
 def delete_route(group: str, source: str | None, inbound: str) -> None:
+    """``mcast route delete``: the route for (``source`` or *, ``group``) arriving on
+    ``inbound`` removed from the routing daemon's table. McastBadInput when there is
+    no such route."""
     need_privilege()
     key = (str(ipaddress.ip_address(group)), source and str(ipaddress.ip_address(source)), inbound)
     with _one_at_a_time():
@@ -226,6 +229,8 @@ def _fresh_status() -> dict[str, Any]:
 
 
 def show_routes() -> list[RouteRow]:
+    """``mcast route show``: each route asked for, whether the daemon has it installed,
+    by which plane (kernel or userspace), with its packet counters."""
     routes, _, _ = _wanted()
     running = _daemon_pid() is not None
     status = _fresh_status() if running else {}

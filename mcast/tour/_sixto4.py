@@ -22,7 +22,7 @@ from ipv6.tunnel import (
     ipv6_packet,
     lab_block,
 )
-from ipv6.tunnel import plan_sixto4plan as plan
+from ipv6.tunnel import plan_sixto4 as plan
 
 from ._stage import Stage
 

@@ -95,6 +95,8 @@ def decode_frame_untrusted(frame: bytes) -> WireMessage | None:
 
 @untrusted
 def decode_ipv4_untrusted(packet: bytes) -> WireMessage | None:
+    """The IGMP message an IPv4 packet carries (None: not IGMP); MalformedPacket,
+    with the offset, when the bytes are not what they claim."""
     need(packet, 0, 20, "an IPv4 header")
     first, _, total, _, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(packet, 0)
     if first >> 4 != 4:
@@ -133,6 +135,8 @@ def _has_v4_router_alert(options: bytes) -> bool:
 
 @untrusted
 def decode_ipv6_untrusted(packet: bytes) -> WireMessage | None:
+    """The MLD message an IPv6 packet carries past its extension headers (None: not
+    MLD); MalformedPacket, with the offset, when the bytes are not what they claim."""
     need(packet, 0, 40, "an IPv6 header")
     first, length, next_header, hops, src_raw, dst_raw = _IPV6.unpack_from(packet, 0)
     if first >> 28 != 6:
@@ -184,6 +188,8 @@ def encode_ipv4_igmp(
     router_alert: bool = True,
     ident: int = 0,
 ) -> bytes:
+    """An IGMP message as the IPv4 packet a host sends it in: TTL 1 and the Router
+    Alert option (RFC 2113) by default, the checksums computed."""
     payload = encode_igmp(message)
     options = ROUTER_ALERT_V4 if router_alert else b""
     header_len = 20 + len(options)
@@ -216,6 +222,8 @@ def encode_ipv6_mld(
     hop_limit: int = 1,
     router_alert: bool = True,
 ) -> bytes:
+    """An MLD message as the IPv6 packet a host sends it in: hop limit 1 and a
+    Hop-by-Hop header with Router Alert (RFC 2711) by default, the checksum computed."""
     payload = encode_mld(message, source, destination)
     if router_alert:
         # Hop-by-Hop: next header ICMPv6, length 0 (8 bytes), Router Alert (MLD), PadN.
