@@ -29,7 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -128,6 +128,40 @@ def netns_names() -> set[str]:
         return set(os.listdir("/run/netns"))
     except FileNotFoundError:
         return set()
+
+
+@pytest.fixture
+def nothing_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """For a test that runs pytest on a user's test files (pytester): their labs are
+    named with a prefix of this test's own (the plugin's TOOLKIT_LAB_PREFIX, which
+    the files' processes inherit), and after the test no namespace or /etc/netns
+    entry of those labs is left, nor a process they started (a ``sleep 4711``)."""
+    import secrets
+
+    import psutil
+
+    prefix = "p" + secrets.token_hex(2)
+    monkeypatch.setenv("TOOLKIT_LAB_PREFIX", prefix)
+    yield prefix
+    left = sorted(n for n in netns_names() if n.startswith(prefix))
+    assert not left, f"left behind: {left}"
+    etc = Path("/etc/netns")
+    stale = (
+        sorted(p.name for p in etc.iterdir() if p.name.startswith(prefix)) if etc.is_dir() else []
+    )
+    assert not stale, f"/etc/netns entries left behind: {stale}"
+
+    def ours(process: psutil.Process) -> bool:
+        try:
+            return process.environ().get("TOOLKIT_LAB_PREFIX") == prefix
+        except psutil.Error:
+            return False
+
+    stray = [
+        p.pid for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] == ["sleep", "4711"] and ours(p)
+    ]  # fmt: skip
+    assert not stray, f"processes the tests started are still running: {stray}"
 
 
 def namespaces_of(lab: str) -> set[str]:

@@ -6,15 +6,11 @@ tests started, whether the tests passed, failed or were interrupted."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
-
-from tests.conftest import netns_names
 
 pytestmark = pytest.mark.needs_root
 
@@ -24,26 +20,6 @@ RUN = ["-p", "no:cacheprovider", "-p", "no:randomly"]
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """pytest in a subprocess, the plugin found through its entry point."""
     return pytester.runpytest_subprocess(*RUN, *args)
-
-
-PLUGIN_LAB = re.compile(r"^t\d+(w\d+)?-\d+-")  # the plugin's lab names: t<pid>[w<worker>]-<n>
-
-
-def plugin_namespaces() -> set[str]:
-    return {n for n in netns_names() if PLUGIN_LAB.match(n)}
-
-
-@pytest.fixture
-def nothing_left() -> object:
-    """After the test: no namespace its labs made, no process it left (a marked sleep)."""
-    before = plugin_namespaces()
-    yield None
-    left = plugin_namespaces() - before
-    assert not left, f"left behind: {sorted(left)}"
-    stray = [
-        p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "4711"]
-    ]
-    assert not stray, f"processes the tests started are still running: {stray}"
 
 
 def test_a_plain_test_gets_its_lab_and_the_lab_goes_even_when_the_test_fails(
@@ -189,6 +165,25 @@ def test_a_lab_file_that_cannot_be_used_fails_its_test_with_the_files_error(
     result = run(pytester)
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*lab broken.toml: *broken.toml*", "*mark it @pytest.mark.lab*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_lab_prefix_that_no_lab_name_can_have_fails_in_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.lab("two-hosts")
+        def test_prefixed(lab):
+            pass
+        """
+    )
+    monkeypatch.setenv("TOOLKIT_LAB_PREFIX", "9-bad")
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*TOOLKIT_LAB_PREFIX='9-bad': a lowercase letter*"])
     assert "Traceback" not in result.stdout.str()
 
 

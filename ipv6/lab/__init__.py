@@ -28,12 +28,13 @@ if TYPE_CHECKING:
         summary,
         up,
     )
-    from ._netns import inside_namespace, processes_in
+    from ._netns import ETC_NETNS, inside_namespace, processes_in
     from ._running import LabHost, RunningLab, open_lab
     from ._shipped import builtin_lab, builtin_labs, load_config
     from ._state import LabRecord
 
 __all__ = [
+    "ETC_NETNS",
     "DownReport",
     "Endpoint",
     "Host",
@@ -81,6 +82,7 @@ _LAZY = {
     "summary": "_lab",
     "up": "_lab",
     "LabRecord": "_state",
+    "ETC_NETNS": "_netns",
     "inside_namespace": "_netns",
     "processes_in": "_netns",
     **dict.fromkeys(("load_config", "builtin_labs", "builtin_lab"), "_shipped"),

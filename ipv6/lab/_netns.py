@@ -171,7 +171,9 @@ def exec_in(name: str, argv: list[str]) -> None:
 
     As ``ip netns exec`` does, the command also gets a mount namespace of its
     own with /sys mounted afresh, so tools that read /sys/class/net see the
-    lab host's interfaces rather than the machine's.
+    lab host's interfaces rather than the machine's, and each file of
+    /etc/netns/NAME/ (``resolv.conf``, ``hosts``) bound over its namesake in
+    /etc, so a lab host can have its own resolver.
     """
     fd = open_fd(name)
     try:
@@ -182,4 +184,21 @@ def exec_in(name: str, argv: list[str]) -> None:
         _libc.mount(b"none", b"/", None, MS_SLAVE | MS_REC, None)
         if _libc.umount2(b"/sys", MNT_DETACH) == 0 or ctypes.get_errno() == errno.EINVAL:
             _libc.mount(name.encode(), b"/sys", b"sysfs", 0, None)
+        _bind_etc(name)
     os.execvp(argv[0], argv)
+
+
+ETC_NETNS = "/etc/netns"
+
+
+def _bind_etc(name: str) -> None:
+    """/etc/netns/NAME/FILE over /etc/FILE, for each FILE there (``ip netns exec``'s
+    convention); one that cannot be bound is left as the machine's."""
+    try:
+        entries = os.listdir(f"{ETC_NETNS}/{name}")
+    except OSError:
+        return
+    for entry in entries:
+        source, target = f"{ETC_NETNS}/{name}/{entry}", f"/etc/{entry}"
+        if os.path.exists(target):
+            _libc.mount(source.encode(), target.encode(), None, MS_BIND, None)

@@ -15,35 +15,18 @@ import json
 import select
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ipv6 import LabError, Result
 
+from ._waiting import READY, wait_for
+
 if TYPE_CHECKING:
     from mcast import PingReport
 
     from ._testlab import Host, Lab
-
-READY = 30.0  # seconds a piece has to come up (a loaded CI machine is slow, not this slow)
-
-
-def _wait_for(check: Any, what: str, timeout: float = READY) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise LabError(f"waited {timeout:g} s for {what}, in vain")
-        time.sleep(0.05)
-
-
-def _bound(host: Host, port: int, protocol: str = "udp") -> bool:
-    flag = "-lun" if protocol == "udp" else "-ltn"
-    shown = host.run(["ss", "-H", flag, f"sport = :{port}"])
-    return bool(shown.stdout.strip())
-
 
 # --- NAT64 + DNS64 -------------------------------------------------------------------------
 
@@ -80,11 +63,12 @@ class Nat64Gateway(Result):
 def start_nat64(
     lab: Lab, gateway: str, *, prefix: str = "64:ff9b:1::/96", pool: str = "203.0.113.0/28",
     dns64: bool = True, zone: dict[str, str] | None = None, origin: str = "lab.example",
-    listen: str | None = None,
+    listen: str | None = None, clients: Sequence[str] | None = None,
 ) -> Nat64Gateway:  # fmt: skip
     """A NAT64 (RFC 6146) in ``gateway``, and a DNS64 (RFC 6147) answering for ``zone``
     (names under ``origin`` to IPv4 addresses) on ``listen`` (default: the gateway's
-    first IPv6 address)."""
+    first IPv6 address), the resolver of ``clients`` (default: the lab's IPv6-only
+    hosts), so that a program run there finds ``www.lab.example`` by name."""
     gw = lab.host(gateway)
     gw.toolkit("ipv6", "nat64", "add", "nat64", "--prefix", prefix, "--pool", pool)
     dns = None
@@ -95,8 +79,17 @@ def start_nat64(
         path.write_text(_zone_text(origin, dns, names), encoding="ascii")
         gw.spawn([sys.executable, "-m", "ipv6", "dns64", "--prefix", prefix, "--zone", str(path),
                   "--listen", dns])  # fmt: skip
-        _wait_for(lambda: _bound(gw, 53), "the DNS64 to answer on port 53")
+        gw.wait_listening(53, "udp")
+        if clients is None:
+            clients = [h for h in lab.hosts if h != gateway and _ipv6_only(lab.host(h))]
+        for client in clients:
+            lab.host(client).resolver(dns, search=[origin])
     return Nat64Gateway(gateway, prefix, pool, dns, names)
+
+
+def _ipv6_only(host: Host) -> bool:
+    versions = {a.version for found in host.addresses.values() for a in found}
+    return versions == {6}
 
 
 def _zone_text(origin: str, server: str, names: dict[str, str]) -> str:
@@ -256,10 +249,10 @@ def multicast_ping(
     server, asker = lab.host(responder), lab.host(client)
     server.spawn([sys.executable, "-m", "mcast", "ping", "--serve"])
 
-    def listening() -> bool:
-        return len(server.run(["ss", "-H", "-lun", "sport = :4321"]).stdout.splitlines()) >= 2
+    def listening() -> bool:  # the responder's IPv4 and IPv6 sockets
+        return server.listening(4321, "udp", 4) and server.listening(4321, "udp", 6)
 
-    _wait_for(listening, f"the multicast ping responder in {responder}")
+    wait_for(listening, f"the multicast ping responder in {responder}")
     done = asker.run(
         [sys.executable, "-m", "mcast", "ping", server.address(family), "-c", str(count),
          "--interval", f"{interval:g}", "--json"], timeout=READY + count * interval,

@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ from typing import Any, TypeVar
 from ipv6 import LabError
 from ipv6.lab import LabConfig, LabRecord, load_config
 from ipv6.lab import down as lab_down
+
+from ._waiting import READY, wait_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,11 +51,26 @@ _up: dict[str, LabRecord] = {}  # labs this process brought up and has not taken
 _lock = threading.Lock()
 
 
-def unique_name(prefix: str = "t") -> str:
-    """A lab name no other test of any run uses: the process (and xdist worker) and a
-    counter (at most 16 characters, as lab names are)."""
+PREFIX_ENV = "TOOLKIT_LAB_PREFIX"  # what the plugin's lab names start with (default "t")
+_PREFIX = re.compile(r"[a-z][a-z0-9]{0,5}\Z")
+
+
+def lab_prefix() -> str:
+    """The start of the plugin's lab names: ``$TOOLKIT_LAB_PREFIX`` (a letter and up
+    to 5 letters or digits, to tell one suite's labs from another's), else ``t``."""
+    prefix = os.environ.get(PREFIX_ENV, "t")
+    if not _PREFIX.match(prefix):
+        raise LabError(f"{PREFIX_ENV}={prefix!r}: a lowercase letter, then up to 5 letters "
+                       "or digits")  # fmt: skip
+    return prefix
+
+
+def unique_name(prefix: str | None = None) -> str:
+    """A lab name no other test of any run uses: the prefix, the process (and xdist
+    worker) and a counter (at most 16 characters, as lab names are)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "").replace("gw", "w")
-    return f"{prefix}{os.getpid() % 100000}{worker}-{next(_names)}"[:16]
+    start = lab_prefix() if prefix is None else prefix
+    return f"{start}{os.getpid() % 100000}{worker}-{next(_names)}"[:16]
 
 
 def _down_everything_left() -> None:
@@ -158,6 +177,45 @@ class Host:
         with self.inside():
             return fn(*args)
 
+    def listening(self, port: int, protocol: str = "tcp", family: int | None = None) -> bool:
+        """Whether a socket in this host listens on ``port`` (TCP) or is bound to it
+        (``protocol="udp"``), any address, of ``family`` (4 or 6; None: either)."""
+        if protocol not in ("tcp", "udp"):
+            raise ValueError(f"protocol is tcp or udp, not {protocol!r}")
+        wanted = f":{port:04X} "
+        tables = {4: [protocol], 6: [f"{protocol}6"]}.get(family or 0, [protocol, f"{protocol}6"])
+        with self.inside():  # /proc/thread-self/net is this thread's namespace's
+            for table in tables:
+                with open(f"/proc/thread-self/net/{table}", encoding="ascii") as rows:
+                    next(rows)
+                    for row in rows:
+                        local, state = row.split()[1], row.split()[3]
+                        if (local + " ").endswith(wanted) and (protocol == "udp" or state == "0A"):
+                            return True
+        return False
+
+    def wait_listening(self, port: int, protocol: str = "tcp", timeout: float = READY) -> None:
+        """Wait until :meth:`listening` (a server the test spawned is ready); LabError
+        after ``timeout`` seconds."""
+        wait_for(lambda: self.listening(port, protocol),
+                 f"{self.name} to listen on {protocol} port {port}", timeout)  # fmt: skip
+
+    def resolver(self, nameserver: str, search: Sequence[str] = ()) -> None:
+        """Commands run in this host (``run``, ``spawn``) resolve names through
+        ``nameserver`` (their /etc/resolv.conf is the host's own, as ``ip netns exec``
+        gives it); code in :meth:`inside` still uses the machine's."""
+        from ipv6.lab import ETC_NETNS
+
+        ipaddress.ip_address(nameserver)
+        directory = Path(ETC_NETNS) / self.namespace
+        if not directory.exists():
+            directory.mkdir(parents=True)
+            self.lab.etc.append(directory)
+        lines = [f"nameserver {nameserver}"]
+        if search:
+            lines.append("search " + " ".join(search))
+        (directory / "resolv.conf").write_text("\n".join(lines) + "\n", encoding="ascii")
+
     def toolkit(self, *words: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A toolkit command in this host (``ipv6 ...``, ``mcast ...``, ``netsh ...``),
         its state kept with the lab's; a failure is one line in the AssertionError."""
@@ -186,6 +244,7 @@ class Lab:
         self.config = config
         self.processes: list[subprocess.Popen[Any]] = []
         self.state = Path(tempfile.mkdtemp(prefix=f"labtest-{self.name}-"))
+        self.etc: list[Path] = []  # /etc/netns/NAMESPACE directories this lab made
         addresses: dict[str, dict[str, list[Address]]] = {h: {} for h in record.hosts}
         for link in config.links:
             for endpoint in link.endpoints:
@@ -254,6 +313,8 @@ class Lab:
         finally:
             _up.pop(self.name, None)
             shutil.rmtree(self.state, ignore_errors=True)
+            for made in self.etc:
+                shutil.rmtree(made, ignore_errors=True)
         if report.missing:
             holders = _holders(report.missing)
             raise LabError(
@@ -294,7 +355,7 @@ def _holders(namespaces: list[str]) -> str:
 
 @contextlib.contextmanager
 def open_lab_for_test(
-    config: str | Path | LabConfig, *, near: Path | None = None, prefix: str = "t"
+    config: str | Path | LabConfig, *, near: Path | None = None, prefix: str | None = None
 ) -> Iterator[Lab]:
     """A lab under a unique name for the block; down afterwards, whatever happens."""
     from ipv6.lab import up
@@ -363,6 +424,26 @@ class AsyncHost:
         with self.sync.inside():
             return trio.socket.socket(family, type, proto)
 
+    def resolver(self, nameserver: str, search: Sequence[str] = ()) -> None:
+        """As :meth:`Host.resolver` (it writes a file: no need to await)."""
+        self.sync.resolver(nameserver, search)
+
+    def listening(self, port: int, protocol: str = "tcp", family: int | None = None) -> bool:
+        """As :meth:`Host.listening` (it reads a table: no need to await)."""
+        return self.sync.listening(port, protocol, family)
+
+    async def wait_listening(
+        self, port: int, protocol: str = "tcp", timeout: float = READY
+    ) -> None:
+        """As :meth:`Host.wait_listening`, awaited."""
+        import trio
+
+        with trio.move_on_after(timeout):
+            while not self.sync.listening(port, protocol):
+                await trio.sleep(0.05)
+            return
+        raise LabError(f"waited {timeout:g} s for {self.name} to listen on {protocol} port {port}")
+
     def inside(self) -> contextlib.AbstractContextManager[None]:
         """As :meth:`Host.inside` (this thread: Trio's own, so keep the block short)."""
         return self.sync.inside()
@@ -388,7 +469,6 @@ class _TrioProcessHandle:
             os.kill(self.process.pid, sig)
 
     def wait(self, timeout: float | None = None) -> int:
-        import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
