@@ -168,6 +168,26 @@ def test_a_lab_file_that_cannot_be_used_fails_its_test_with_the_files_error(
     assert "Traceback" not in result.stdout.str()
 
 
+def test_a_receiving_program_that_ends_before_it_joins_is_said_with_its_words(
+    pytester: pytest.Pytester, nothing_left: object
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from ipv6 import LabError
+
+        @pytest.mark.lab("two-hosts")
+        def test_gone(lab):
+            with pytest.raises(LabError) as failed:
+                lab.stream("a", "b", program=["sh", "-c", "echo cannot bind >&2; exit 3"])
+            assert str(failed.value) == (
+                "sh in b ended (status 3) before it joined 239.1.2.3: cannot bind"
+            )
+        """
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
 def test_a_lab_prefix_that_no_lab_name_can_have_fails_in_one_line(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

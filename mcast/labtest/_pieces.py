@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ipv6 import LabError, Result
 
-from ._waiting import READY, wait_for
+from ._support import READY, stop_process, wait_for
 
 if TYPE_CHECKING:
     from mcast import PingReport
@@ -164,7 +164,7 @@ class StreamResult(Result):
     loss: float
     duplicates: int
     reordered: int
-    jitter_ms: float
+    jitter_ms: float | None  # None: not measured (a program of yours received it)
     first_after_join_ms: float | None
     kernel_drops: int
     network_lost: int
@@ -174,7 +174,7 @@ class StreamResult(Result):
         return (
             f"{self.group}: sent {self.sent}, received {self.received}, lost {self.lost} "
             f"({self.loss:.3g} %; the receiver's own drops {self.kernel_drops}), jitter "
-            f"{self.jitter_ms:.3f} ms, first after join "
+            f"{'-' if self.jitter_ms is None else f'{self.jitter_ms:.3f} ms'}, first after join "
             f"{'-' if self.first_after_join_ms is None else f'{self.first_after_join_ms:.1f} ms'}"
         )
 
@@ -182,13 +182,25 @@ class StreamResult(Result):
 def measured_stream(
     lab: Lab, sender: str, receiver: str, *, group: str = "239.1.2.3", port: int = 5001,
     count: int = 1000, rate: float = 1000.0, size: int = 100, interface: str = "eth0",
-    source_specific: bool = False, margin: float = 5.0,
+    source_specific: bool = False, margin: float = 5.0, program: Sequence[str] | None = None,
 ) -> StreamResult:  # fmt: skip
     """``count`` datagrams of ``size`` bytes from ``sender`` to ``group`` at ``rate`` a
     second, measured by ``mcast join`` in ``receiver`` (joined before the first is
-    sent; source-specific from the sender's address with ``source_specific``)."""
+    sent; source-specific from the sender's address with ``source_specific``).
+
+    With ``program``, the receiver is that program (yours: ``["socat", "-u",
+    "UDP4-RECV:5001,ip-add-membership=239.1.2.3:eth0", "STDOUT"]``), which writes
+    each datagram it receives to its standard output: the stream is sent once it
+    has joined, and what it wrote is measured (the datagrams cut by the lengths
+    their headers give; jitter and the time to the first are then unknown, the
+    kernel's drops are its socket's)."""
     family = ipaddress.ip_address(group).version
     tx, rx = lab.host(sender), lab.host(receiver)
+    if program is not None:
+        return _program_stream(
+            lab, tx, rx, list(program), group=group, port=port, count=count, rate=rate,
+            size=size, interface=interface, margin=margin,
+        )  # fmt: skip
     wait = f"{count / rate + margin:g}"
     join = [sys.executable, "-m", "mcast", "join", group, "-p", str(port), "-i", interface,
             "--json", "--quiet", "--count", str(count), "-t", wait]  # fmt: skip
@@ -196,9 +208,7 @@ def measured_stream(
         join += ["--source", tx.address(family)]
     process = rx.spawn(join)
     _until_line(process, "joined", f"mcast join in {receiver} to join {group}")
-    send = ["mcast", "send", group, "-p", str(port), "-i", interface, "--count", str(count),
-            "--rate", f"{rate:g}", "--size", str(max(size, 32)), "-q", "--json"]  # fmt: skip
-    tx.toolkit(*send)
+    _send(tx, group, port, interface, count=count, rate=rate, size=size)
     try:
         out, _ = process.communicate(timeout=count / rate + margin + READY)
     except Exception as exc:
@@ -219,6 +229,55 @@ def measured_stream(
         s["reordered"], s["jitter_ms"], s["first_after_join_ms"], summary["kernel_drops"],
         max(0, lost - summary["kernel_drops"]), summary.get("receive_buffer"),
     )  # fmt: skip
+
+
+def _send(tx: Host, group: str, port: int, interface: str, *, count: int, rate: float,
+          size: int) -> None:  # fmt: skip
+    tx.toolkit("mcast", "send", group, "-p", str(port), "-i", interface, "--count", str(count),
+               "--rate", f"{rate:g}", "--size", str(max(size, 32)), "-q", "--json")  # fmt: skip
+
+
+def _program_stream(
+    lab: Lab, tx: Host, rx: Host, program: list[str], *, group: str, port: int, count: int,
+    rate: float, size: int, interface: str, margin: float,
+) -> StreamResult:  # fmt: skip
+    from mcast.streams._streamheader import split_toolkit
+    from mcast.streams._streamstats import StreamStats
+
+    size = max(size, 32)
+    written = lab.state / f"{rx.name}-{port}.received"
+    with open(written, "wb") as out, open(lab.state / f"{rx.name}-{port}.stderr", "wb") as err:
+        process = rx.spawn(program, stdout=out, stderr=err, text=False)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            said = (lab.state / f"{rx.name}-{port}.stderr").read_text(errors="replace").strip()
+            raise LabError(f"{program[0]} in {rx.name} ended (status {process.returncode}) "
+                           f"before it joined {group}: {said[-300:]}")  # fmt: skip
+        return rx.joined(group, interface)
+
+    wait_for(ready, f"{program[0]} in {rx.name} to join {group} on {interface}")
+    _send(tx, group, port, interface, count=count, rate=rate, size=size)
+    # What it wrote grows until the last datagram is out (or lost): wait for all of it,
+    # or for the output to stand still a while.
+    deadline, still, last = time.monotonic() + margin, time.monotonic(), -1
+    while time.monotonic() < deadline and written.stat().st_size < count * size:
+        now_size = written.stat().st_size
+        if now_size != last:
+            last, still = now_size, time.monotonic()
+        elif time.monotonic() - still > min(1.0, margin):
+            break
+        time.sleep(0.05)
+    drops = rx.udp_drops(port)
+    stop_process(process)
+    stamps, _rest = split_toolkit(written.read_bytes())
+    stats = StreamStats("", 0, group, 0)
+    for stamp in stamps:
+        stats.add(stamp, size, stamp.sent_ns)
+    lost = count - stats.received
+    return StreamResult(group, count, stats.received, lost, 100.0 * lost / count,
+                        stats.duplicates, stats.reordered, None, None, drops,
+                        max(0, lost - drops), None)  # fmt: skip
 
 
 def _until_line(process: Any, marker: str, what: str) -> str:

@@ -34,7 +34,7 @@ from ipv6 import LabError
 from ipv6.lab import LabConfig, LabRecord, load_config
 from ipv6.lab import down as lab_down
 
-from ._waiting import READY, wait_for
+from ._support import READY, stop_process, wait_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-STOP_GRACE = 3.0  # seconds a spawned process has to end after SIGTERM
 
 _names = itertools.count()
 _up: dict[str, LabRecord] = {}  # labs this process brought up and has not taken down
@@ -194,6 +193,32 @@ class Host:
                             return True
         return False
 
+    def udp_drops(self, port: int) -> int:
+        """What the kernel dropped for the UDP sockets bound to ``port`` in this host
+        (their receive queues were full), either family, as /proc/net/udp counts it."""
+        total = 0
+        wanted = f":{port:04X}"
+        with self.inside():
+            for table in ("udp", "udp6"):
+                with open(f"/proc/thread-self/net/{table}", encoding="ascii") as rows:
+                    next(rows)
+                    for row in rows:
+                        fields = row.split()
+                        if fields[1].endswith(wanted):
+                            total += int(fields[-1])
+        return total
+
+    def joined(self, group: str, interface: str | None = None) -> bool:
+        """Whether a socket in this host has joined ``group`` (on ``interface``), as the
+        kernel's membership tables say."""
+        from ipv6 import read_host_joins
+
+        wanted = ipaddress.ip_address(group)
+        return any(
+            j.group == wanted and interface in (None, j.interface)
+            for j in self.call(read_host_joins)
+        )
+
     def wait_listening(self, port: int, protocol: str = "tcp", timeout: float = READY) -> None:
         """Wait until :meth:`listening` (a server the test spawned is ready); LabError
         after ``timeout`` seconds."""
@@ -283,7 +308,9 @@ class Lab:
     def stream(self, sender: str, receiver: str, **options: Any) -> StreamResult:
         """A multicast stream from ``sender``, measured in ``receiver`` (``group``,
         ``port``, ``count``, ``rate``, ``size``, ``interface``, ``source_specific``):
-        loss, duplicates, reordering, jitter, first datagram after the join."""
+        loss, duplicates, reordering, jitter, first datagram after the join. With
+        ``program``, a receiving program of yours (socat, say) gets it instead and
+        what it wrote out is measured."""
         from ._pieces import measured_stream
 
         return measured_stream(self, sender, receiver, **options)
@@ -307,7 +334,7 @@ class Lab:
         """Stop what the test started in the lab, take the lab down, and fail (LabError,
         naming them) when something still holds one of its namespaces."""
         for process in self.processes:
-            _stop(process)
+            stop_process(process)
         try:
             report = lab_down(self.name)
         finally:
@@ -321,19 +348,6 @@ class Lab:
                 f"lab {self.name} could not be removed: namespace(s) "
                 f"{', '.join(report.missing)} still held{holders}"
             )
-
-
-def _stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        process.wait()
 
 
 def _holders(namespaces: list[str]) -> str:
@@ -427,6 +441,10 @@ class AsyncHost:
     def resolver(self, nameserver: str, search: Sequence[str] = ()) -> None:
         """As :meth:`Host.resolver` (it writes a file: no need to await)."""
         self.sync.resolver(nameserver, search)
+
+    def joined(self, group: str, interface: str | None = None) -> bool:
+        """As :meth:`Host.joined` (it reads a table: no need to await)."""
+        return self.sync.joined(group, interface)
 
     def listening(self, port: int, protocol: str = "tcp", family: int | None = None) -> bool:
         """As :meth:`Host.listening` (it reads a table: no need to await)."""

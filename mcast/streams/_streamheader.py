@@ -112,3 +112,22 @@ def decode(payload: bytes, format: str = "auto") -> Stamp | None:
     if format == "none":
         return None
     return decode_toolkit(payload) or decode_iperf2(payload)
+
+
+def split_toolkit(data: bytes) -> tuple[list[Stamp], int]:
+    """Datagrams of the toolkit's format written back to back (what a receiving
+    program wrote: ``socat -u UDP4-RECV:... STDOUT``), cut by the length each
+    header gives: their stamps, in order, and how many bytes from the first one
+    that is not such a datagram (a header torn, a length past the end) on."""
+    stamps: list[Stamp] = []
+    at = 0
+    while at < len(data):
+        stamp = decode_toolkit(data[at : at + TOOLKIT_SIZE])
+        if stamp is None:
+            break
+        (length,) = struct.unpack_from("!I", data, at + 28)
+        if length < TOOLKIT_SIZE or at + length > len(data):
+            break
+        stamps.append(stamp)
+        at += length
+    return stamps, len(data) - at

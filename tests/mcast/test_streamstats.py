@@ -16,6 +16,7 @@ from mcast.streams._streamheader import (
     decode_iperf2,
     encode_iperf2,
     encode_toolkit,
+    split_toolkit,
 )
 from mcast.streams._streamstats import Streams, StreamStats
 
@@ -156,3 +157,41 @@ def test_whatever_a_peer_sends_is_counted_and_never_raises(payloads: list[bytes]
         r.lost >= 0 and len(s._gaps) <= 2 * 4096
         for r, s in zip(reports, streams.by_key.values(), strict=False)
     )
+
+
+def _datagram(stream: int, sequence: int, sent_ns: int, size: int) -> bytes:
+    """The toolkit's header as docs/multicast.md lays it out, written here by hand."""
+    head = b"MCST" + bytes([1, 0, 0, 0]) + stream.to_bytes(4, "big")
+    head += sequence.to_bytes(8, "big") + sent_ns.to_bytes(8, "big") + size.to_bytes(4, "big")
+    return head + b"\xaa" * (size - 32)
+
+
+DATAGRAM = st.tuples(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**63 - 1),
+    st.integers(32, 300),
+)
+
+
+@given(st.lists(DATAGRAM, max_size=30))
+def test_datagrams_a_program_wrote_back_to_back_are_cut_by_their_lengths(
+    datagrams: list[tuple[int, int, int, int]],
+) -> None:
+    data = b"".join(_datagram(*d) for d in datagrams)
+    stamps, rest = split_toolkit(data)
+    assert [(s.stream, s.sequence, s.sent_ns) for s in stamps] == [d[:3] for d in datagrams]
+    assert rest == 0
+
+
+def test_a_torn_or_foreign_datagram_ends_the_cut_and_is_counted() -> None:
+    two = _datagram(1, 0, 5, 40) + _datagram(1, 1, 6, 100)
+    assert ([s.sequence for s in split_toolkit(two[:-1])[0]], split_toolkit(two[:-1])[1]) == (
+        [0],
+        99,
+    )
+    stamps, rest = split_toolkit(_datagram(1, 0, 5, 40) + b"hello" + _datagram(1, 1, 6, 40))
+    assert [s.sequence for s in stamps] == [0] and rest == 45
+    lying = bytearray(_datagram(1, 0, 5, 40))
+    lying[28:32] = (10).to_bytes(4, "big")  # shorter than its own header
+    assert split_toolkit(bytes(lying)) == ([], 40)
