@@ -114,8 +114,15 @@ def page() -> str:
         "",
         "Results are dataclasses with `to_json()` (what a command's `--json` prints) "
         "and `from_json()` (the same value back from that output). Errors belong to "
-        "`ipv6.Ipv6Error` or `mcast.McastError`, each with an `exit_code`. The Trio "
-        "functions are `async`; run them under `trio.run` or in a pytest-trio test.",
+        "`ipv6.Ipv6Error` or `mcast.McastError`, each with an `exit_code`.",
+        "",
+        "What moves packets or waits for the network is async (Trio): PGM, streams, "
+        "ping, the DNS64 server, the proxy, Happy Eyeballs; run it under `trio.run` or "
+        "in a pytest-trio test. What configures the machine (translators, a CLAT, "
+        "tunnels, ipsec6's files, multicast routes, labs) is a plain call that returns "
+        "when the change is made or refused (netlink through pyroute2, which has no "
+        "Trio support, and the planes' services, started and asked); from Trio, call it "
+        "with `await trio.to_thread.run_sync(add_translator, spec)`.",
         "",
         "## Contents",
         "",

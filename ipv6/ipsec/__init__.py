@@ -38,14 +38,18 @@ if TYPE_CHECKING:
     from ._control import add as add_files
     from ._control import create as create_templates
     from ._control import delete as delete_entry
-    from ._control import status as ipsec_status
+    from ._show import PlaneCounts, PolicyTable, SaTable, show_associations, show_policies
 
 _LAZY = {
     "IpsecError": ("_control", "IpsecError"),
     "add_files": ("_control", "add"),
     "create_templates": ("_control", "create"),
     "delete_entry": ("_control", "delete"),
-    "ipsec_status": ("_control", "status"),
+    "PlaneCounts": ("_show", "PlaneCounts"),
+    "PolicyTable": ("_show", "PolicyTable"),
+    "SaTable": ("_show", "SaTable"),
+    "show_associations": ("_show", "show_associations"),
+    "show_policies": ("_show", "show_policies"),
 }
 
 __all__ = [
@@ -63,18 +67,22 @@ __all__ = [
     "IcvMismatch",
     "IpsecError",
     "IpsecFileError",
+    "PlaneCounts",
     "Policy",
+    "PolicyTable",
     "ReplayWindow",
+    "SaTable",
     "Split",
     "Verified",
     "add_files",
     "create_templates",
     "delete_entry",
-    "ipsec_status",
     "protect",
     "read_key",
     "read_sad",
     "read_spd",
+    "show_associations",
+    "show_policies",
     "verify",
 ]
 
