@@ -5,8 +5,8 @@ DNS64 gateway, a 6in4 or 6to4 tunnel, a multicast stream sent and measured,
 a multicast ping), with an assertion whose failure says what the network did.
 docs/testing.md shows it at work.
 
-Modules: ``_plugin`` (pytest), ``_testlab`` (the lab and its hosts, a plain
-face and a Trio face), ``_pieces``.
+Modules: ``_plugin`` (pytest), ``_testlab`` (the lab and its hosts),
+``_asynclab`` (their Trio face), ``_pieces``, ``_support``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 from .._lazy import loader
 
 _LAZY = {
-    **dict.fromkeys(("AsyncHost", "AsyncLab", "Host", "Lab", "open_lab_for_test"), "_testlab"),
+    **dict.fromkeys(("AsyncHost", "AsyncLab"), "_asynclab"),
+    **dict.fromkeys(("Host", "Lab", "open_lab_for_test"), "_testlab"),
     **dict.fromkeys(("Nat64Gateway", "StreamResult", "Tunnel"), "_pieces"),
 }
 __all__ = [

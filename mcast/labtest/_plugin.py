@@ -73,7 +73,8 @@ def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The lab ``@pytest.mark.lab(...)`` names, up for the test and down after it."""
     from ipv6 import Ipv6Error
 
-    from ._testlab import AsyncLab, open_lab_for_test
+    from ._asynclab import AsyncLab
+    from ._testlab import open_lab_for_test
 
     mark = request.node.get_closest_marker(MARK)
     if mark is None or not mark.args:
