@@ -439,3 +439,28 @@ def test_a_pure_command_loads_nothing_heavy(words: list[str]) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=60)  # fmt: skip
     assert done.stdout.strip() == "", f"{' '.join(words)} loaded {done.stdout.strip()}"
+
+
+# What a sleep in a test may be, said in a comment on its line or the two above:
+# time itself under test, a checkpoint (sleep(0)), a retry's pause, a slow reader.
+SLEEP_REASONS = ("time under test", "checkpoint", "a retry", "slow reader")
+
+
+def test_tests_wait_for_states_not_for_time() -> None:
+    """A test waits for the state it needs with tests/waiting.py's wait_until (a
+    deadline, and what was awaited); a sleep stays only where it says why."""
+    import re
+
+    tests = Path(__file__).resolve().parent
+    unexplained = []
+    for path in sorted(tests.rglob("*.py")):
+        if path.name == "waiting.py":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if not re.search(r"\b(?:time|trio)\.sleep\(", line) or line.lstrip().startswith("#"):
+                continue
+            said = " ".join([line, *lines[max(0, number - 2) : number]]).lower()
+            if not any(reason in said for reason in SLEEP_REASONS):
+                unexplained.append(f"{path.relative_to(tests)}:{number + 1}: {line.strip()}")
+    assert unexplained == [], "\n".join(unexplained)

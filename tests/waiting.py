@@ -6,16 +6,25 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
 
 import trio
 
+T = TypeVar("T")
 DEADLINE = 30.0  # seconds: a loaded CI machine is slow, never this slow
 
 
+@overload
 async def wait_until(
-    check: Callable[[], Awaitable[object] | object], what: str, *, timeout: float = DEADLINE,
-    every: float = 0.05,
-) -> object:  # fmt: skip
+    check: Callable[[], Awaitable[T | None]], what: str, *, timeout: float = ..., every: float = ...
+) -> T: ...
+@overload
+async def wait_until(
+    check: Callable[[], T | None], what: str, *, timeout: float = ..., every: float = ...
+) -> T: ...
+async def wait_until(
+    check: Callable[[], Any], what: str, *, timeout: float = DEADLINE, every: float = 0.05
+) -> Any:
     """Call ``check`` (plain or async) until it returns something true; that value.
     After ``timeout`` seconds, fail naming ``what`` was awaited."""
     with trio.move_on_after(timeout):

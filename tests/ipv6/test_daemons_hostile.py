@@ -18,6 +18,7 @@ import trio
 
 from ipv6 import _daemon
 from ipv6.netsh._store import ADVERTISER, advertiser_log
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -40,13 +41,11 @@ def log_lines(path: Path) -> list[str]:
 
 
 async def wait_for_line(path: Path, text: str, seconds: float = 10.0) -> str:
-    with trio.move_on_after(seconds):
-        while True:
-            found = [line for line in log_lines(path) if text in line]
-            if found:
-                return found[-1]
-            await trio.sleep(0.05)
-    raise AssertionError(f"{text!r} not in {path} after {seconds} s: {log_lines(path)}")
+    def found() -> str | None:
+        lines = [line for line in log_lines(path) if text in line]
+        return lines[-1] if lines else None
+
+    return str(await wait_until(found, f"{text!r} in {path}", timeout=seconds))
 
 
 async def terminate(process) -> None:
@@ -60,7 +59,7 @@ async def terminate(process) -> None:
                 os.kill(process.pid, signal.SIGHUP if n % 2 else signal.SIGUSR1)
             n += 1
             if n % 50 == 0:
-                await trio.sleep(0.001)
+                await trio.sleep(0.001)  # a checkpoint in the storm, not a wait
 
 
 def storm(pid: int, count: int = 400) -> int:
@@ -128,9 +127,8 @@ async def test_a_signal_storm_while_the_tunnel_service_starts_does_not_kill_it(
         try:
             assert storm(process.pid) == 400
             await wait_for_line(log, "started")
-            with trio.fail_after(10):  # it reads the (empty) registry and reports
-                while not status.exists():
-                    await trio.sleep(0.05)
+            # it reads the (empty) registry and reports
+            await wait_until(status.exists, "its first status file", timeout=10)
             await trio.sleep(0.5)  # time under test: it still runs half a second after the storm
             assert process.poll() is None, log_lines(log)
         finally:
@@ -245,9 +243,8 @@ async def test_the_advertiser_survives_a_solicitation_flood_and_still_answers(
         answer = await b.run(["rdisc6", "-1", "-w", "3000", "eth0"], check=False)
         said = sum("counters:" in x for x in log_lines(log))
         os.kill(pid, signal.SIGUSR1)
-        with trio.fail_after(30):  # until it has written the counters asked for
-            while sum("counters:" in x for x in log_lines(log)) == said:
-                await trio.sleep(0.05)
+        await wait_until(lambda: sum("counters:" in x for x in log_lines(log)) > said,
+                         "the counters asked for in its log")  # fmt: skip
         line = [x for x in log_lines(log) if "counters:" in x][-1]
         queue_drops = await a.run_sync(icmpv6_socket_drops)
         assert "2001:db8:77::/64" in answer.stdout.decode(), (answer, line)
@@ -321,9 +318,8 @@ async def test_the_advertiser_stops_with_one_line_when_its_interface_goes(lab, s
         os.kill(pid, signal.SIGHUP)  # advertise now: it finds the interface gone
         last = await wait_for_line(log, "stopped")
         assert "stopped: interface eth0 is gone (deleted, or renamed)" in last, log_lines(log)
-        with trio.fail_after(5):
-            while _daemon.alive(pid, ADVERTISER):
-                await trio.sleep(0.05)
+        await wait_until(lambda: not _daemon.alive(pid, ADVERTISER), "the advertiser to end",
+                         timeout=5)  # fmt: skip
 
 
 async def test_an_interface_gone_before_the_advertisers_socket_is_made(monkeypatch) -> None:
@@ -367,9 +363,8 @@ async def test_netsh_shows_why_an_advertiser_stopped(lab, state: Path) -> None:
 
         assert (await shown())["advertiser"] == "running"
         os.kill(pid, signal.SIGKILL)
-        with trio.fail_after(5):
-            while _daemon.alive(pid, ADVERTISER):
-                await trio.sleep(0.05)
+        await wait_until(lambda: not _daemon.alive(pid, ADVERTISER), "the advertiser to end",
+                         timeout=5)  # fmt: skip
         why = str((await shown())["advertiser"])
         assert why.startswith("stopped: it left no last words (killed by SIGKILL"), why
         assert str(log) in why

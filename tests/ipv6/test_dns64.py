@@ -237,7 +237,7 @@ async def test_names_outside_the_zone_come_from_the_upstream_resolver() -> None:
         )
         assert b"status: NXDOMAIN" in missing.stdout
         upstream_scope.cancel()  # the upstream goes away
-        await trio.sleep(0)
+        await trio.sleep(0)  # a checkpoint: the upstream task sees its cancellation
         sock.close()
         failed = await trio.run_process(
             ["dig", "+tries=1", "+time=3", "-p", str(port), "@::1", "AAAA", "web2.far.example"],

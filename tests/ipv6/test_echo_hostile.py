@@ -24,6 +24,8 @@ import psutil
 import pytest
 import trio
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.needs_root
 
 PORT = 7007
@@ -43,12 +45,12 @@ class Served:
         """Ask for the counters (SIGUSR1) and read the answer."""
         before = sum(1 for e in self.events() if e["event"] == "counters")
         self.process.send_signal(signal.SIGUSR1)
-        with trio.fail_after(10):
-            while True:
-                found = [e for e in self.events() if e["event"] == "counters"]
-                if len(found) > before:
-                    return found[-1]
-                await trio.sleep(0.05)
+
+        def answered() -> dict[str, Any] | None:
+            found = [e for e in self.events() if e["event"] == "counters"]
+            return found[-1] if len(found) > before else None
+
+        return await wait_until(answered, "the counters asked for", timeout=10)
 
     def rss(self) -> int:
         return int(psutil.Process(self.process.pid).memory_info().rss)
@@ -62,10 +64,12 @@ async def serving(host: Any, tmp_path: Path, *options: str) -> AsyncIterator[Ser
         process = await trio.lowlevel.open_process(host.argv(argv), stdout=sink, stderr=err)
     try:
         served = Served(process, out)
-        with trio.fail_after(15):
-            while not (tmp_path / "serve.err").read_text().startswith("dual-stack echo on"):
-                assert process.poll() is None, (tmp_path / "serve.err").read_text()
-                await trio.sleep(0.05)
+
+        def started() -> bool:
+            assert process.poll() is None, (tmp_path / "serve.err").read_text()
+            return (tmp_path / "serve.err").read_text().startswith("dual-stack echo on")
+
+        await wait_until(started, "the echo service to serve", timeout=15)
         yield served
     finally:
         process.terminate()
@@ -171,11 +175,13 @@ async def test_5000_attempts_against_a_limit_of_1000(lab, tmp_path: Path, figure
             rss_before = served.rss()
             began = time.monotonic()
             seen = await b.run_trio(storm_silent)
+
             # The phases are apart on the service's side too: every silent
             # connection it closed is no longer counted active.
-            with trio.fail_after(5):
-                while (await served.counters())["tcp_active"]:
-                    await trio.sleep(0.1)
+            async def none_active() -> bool:
+                return not (await served.counters())["tcp_active"]
+
+            await wait_until(none_active, "no connection active", timeout=5, every=0.1)
             seen = await b.run_trio(storm_rest, seen)
             took = time.monotonic() - began
             assert seen == {"greeted": 1000, "busy": 200, "reset_sent": 1900, "echoed": 1900}
@@ -184,9 +190,13 @@ async def test_5000_attempts_against_a_limit_of_1000(lab, tmp_path: Path, figure
                 answer = await b.run_trio(echo_once, target)
                 assert answer.endswith(b"still there?")
             expected = 1000 + 1900 + 1900 + 2
-            with trio.fail_after(30):  # the last connections are counted as they close
-                while (counters := await served.counters())["tcp_accepted"] < expected:
-                    await trio.sleep(0.1)
+
+            async def all_counted() -> dict[str, Any] | None:
+                now = await served.counters()
+                return now if now["tcp_accepted"] >= expected else None
+
+            # the last connections are counted as they close
+            counters = await wait_until(all_counted, f"{expected} accepted", every=0.1)
             rss_growth = served.rss() - rss_before
         assert counters["tcp_accepted"] == 1000 + 1900 + 1900 + 2, counters
         assert counters["tcp_refused"] == 200, counters

@@ -317,9 +317,8 @@ async def stop_service(host, state: Path, how: signal.Signals) -> None:
     data = json.loads((state / f"ipsec6-netns-{inode.strip()}.json").read_text())
     pid = data["service"]
     os.kill(pid, how)
-    with trio.fail_after(10):
-        while b"ipsec" in _cmdline(pid):
-            await trio.sleep(0.05)
+    await wait_until(lambda: b"ipsec" not in _cmdline(pid), "the ipsec6 service to end",
+                     timeout=10)  # fmt: skip
 
 
 def _cmdline(pid: int) -> bytes:

@@ -21,6 +21,7 @@ from ipv6 import LabError, LabStepFailed
 from ipv6.lab import down, load_config, parse_config, up
 from ipv6.lab import records as lab_records
 from tests.conftest import LABS, namespaces_of, root_links, run_cli, unique_lab_name
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -231,12 +232,9 @@ async def test_down_stops_what_still_runs_in_the_hosts() -> None:
 
     proc = subprocess.Popen(exec_argv(record, "a", ["sleep", "60"]))
     try:
-        for _ in range(100):
-            from ipv6.lab import processes_in
+        from ipv6.lab import processes_in
 
-            if processes_in(record.hosts["a"]):
-                break
-            await trio.sleep(0.02)
+        await wait_until(lambda: processes_in(record.hosts["a"]), "sleep to run in host a")
         report = down(record.name)
         assert proc.wait(timeout=10) != 0
         assert proc.pid in report.stopped
@@ -348,7 +346,7 @@ def test_signals_while_a_lab_comes_up_leave_it_whole_or_gone(figures) -> None:
         for _ in range(50):  # a storm: the clean-up itself must survive more of them
             with contextlib.suppress(ProcessLookupError):
                 up_cmd.send_signal(signal.SIGTERM)
-            time.sleep(0.001)
+            time.sleep(0.001)  # time under test: the storm's pace
         _, err = up_cmd.communicate(timeout=60)
         made = namespaces_of(name)
         record = {r.name: r for r in lab_records()}.get(name)

@@ -17,6 +17,7 @@ import pytest
 import trio
 
 from tests.ipv6.probes import UDP_ERROR_PROBE
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -100,9 +101,10 @@ async def scenario(running, prefix: str) -> dict[str, Any]:
 
 
 async def wait_listening(host, port: str, proto: str) -> None:
-    with trio.fail_after(5):
-        while f":{port} " not in await out(host, "ss", "-lnH", "-A", proto):
-            await trio.sleep(0.05)
+    async def listening() -> bool:
+        return f":{port} " in await out(host, "ss", "-lnH", "-A", proto)
+
+    await wait_until(listening, f"{proto} port {port} to listen in {host.name}", timeout=5)
 
 
 def check_results(seen: dict[str, Any]) -> None:
@@ -134,9 +136,7 @@ async def test_ipv6_only_host_reaches_ipv4_server_through_the_toolkit_nat64(
                 "--prefix", prefix, "--zone", str(zone), "--listen", GW6, "--duration", "30",
             ]  # fmt: skip
             nursery.start_soon(gw.run, dns64)
-            with trio.fail_after(10):
-                while ":53 " not in await out(gw, "ss", "-lnuH"):
-                    await trio.sleep(0.05)
+            await wait_listening(gw, "53", "udp")
             answer = await out(h6, "dig", "+short", "AAAA", "server.lab.example", f"@{GW6}")
             assert answer.split() == [server6]
             real = await out(h6, "dig", "+short", "AAAA", "dual.lab.example", f"@{GW6}")
@@ -169,17 +169,15 @@ async def test_ipv6_only_host_reaches_ipv4_server_through_the_toolkit_nat64(
         assert row["running"] and row["counters"]["to_ipv4_packets"] > 0
         assert row["counters"]["to_ipv6_packets"] > 0
         assert row["events"]["tcp_sessions_made"] >= 2
+
         # The UDP and ICMP sessions time out (2 s here), the TCP ones stay.
-        with trio.fail_after(10):
-            while True:
-                (row,) = json.loads(
-                    (await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout
-                )
-                if row["events"].get("udp_sessions_expired", 0) >= 1 and not any(
-                    s["protocol"] in ("udp", "icmp") for s in row["sessions"]
-                ):
-                    break
-                await trio.sleep(0.5)
+        async def expired() -> dict[str, Any] | None:
+            (now,) = json.loads((await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout)
+            gone = not any(s["protocol"] in ("udp", "icmp") for s in now["sessions"])
+            return now if now["events"].get("udp_sessions_expired", 0) >= 1 and gone else None
+
+        row = await wait_until(expired, "the UDP and ICMP sessions to expire", timeout=10,
+                               every=0.5)  # fmt: skip
         assert any(s["protocol"] == "tcp" for s in row["sessions"])
 
         # A connection from the IPv4 side that no session takes: its SYN is held 6 s
@@ -223,9 +221,11 @@ async def test_tayga_gives_the_same_results(lab, tmp_path: Path) -> None:
         await gw.run(["ip", "route", "add", prefix, "dev", "tayga"])
         async with trio.open_nursery() as nursery:
             nursery.start_soon(gw.run, ["tayga", "-c", str(conf), "-n"])
-            with trio.fail_after(5):
-                while "tayga" not in await out(gw, "pgrep", "-a", "tayga"):
-                    await trio.sleep(0.05)
+
+            async def tayga_runs() -> bool:
+                return "tayga" in await out(gw, "pgrep", "-a", "tayga")
+
+            await wait_until(tayga_runs, "tayga to run", timeout=5)
             theirs = await scenario(running, prefix)
             nursery.cancel_scope.cancel()
         await gw.run(["ip", "link", "del", "tayga"])
@@ -271,9 +271,10 @@ async def test_clat_host_reaches_ipv4_servers_with_the_prefix_from_the_network(
         async with trio.open_nursery() as nursery:
             tshark = f"tshark -i eth0 -f 'icmp6 and ip6[40] == 134' -c 1 -w {capture}"
             nursery.start_soon(h6.run, ["sh", "-c", f"exec timeout 10 {tshark} 2>{tshark_said}"])
-            with trio.fail_after(10):  # tshark says so once it captures
-                while not (tshark_said.exists() and "Capturing on" in tshark_said.read_text()):
-                    await trio.sleep(0.1)
+            await wait_until(  # tshark says so once it captures
+                lambda: tshark_said.exists() and "Capturing on" in tshark_said.read_text(),
+                "tshark to capture", timeout=10,
+            )  # fmt: skip
             await h6.run(["rdisc6", "eth0"], check=False)
         fields = await out(
             h6, "tshark", "-r", str(capture), "-T", "fields", "-e", "icmpv6.opt.pref64.prefix",
@@ -293,9 +294,7 @@ async def test_clat_host_reaches_ipv4_servers_with_the_prefix_from_the_network(
                       "SYSTEM:echo $SOCAT_PEERADDR"]  # fmt: skip
             nursery.start_soon(s4.run, ["timeout", "50", *server])
             await wait_listening(s4, "7003", "tcp")
-            with trio.fail_after(10):
-                while ":53 " not in await out(gw, "ss", "-lnuH"):
-                    await trio.sleep(0.05)
+            await wait_listening(gw, "53", "udp")
 
             state = tmp_path / "c6"
             made = await ipv6_tool(c6, state, "clat", "add", "clat", "--json")

@@ -7,11 +7,13 @@ import ipaddress
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from ipv6._derive import eui64_address, parse_mac
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 PREFIX = ipaddress.IPv6Network("2001:db8:77::/64")
@@ -48,13 +50,16 @@ async def text(host, *command: str) -> str:
 
 
 async def until(what, check, seconds: float = 15.0):
-    with trio.move_on_after(seconds):
-        while True:
-            value = await what()
-            if check(value):
-                return value
-            await trio.sleep(0.2)
-    raise AssertionError(f"not seen in {seconds} s: {value!r}")
+    seen: list[Any] = []
+
+    async def passed():
+        seen[:] = [await what()]
+        return seen[0] if check(seen[0]) else None
+
+    try:
+        return await wait_until(passed, "the state", timeout=seconds, every=0.2)
+    except AssertionError:
+        raise AssertionError(f"not seen in {seconds} s: {seen[0] if seen else None!r}") from None
 
 
 def rdisc6_view(output: str) -> list[str]:

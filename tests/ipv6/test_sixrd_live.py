@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from tests.ipv6.test_tunnel_live import SPOOFER
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -102,13 +102,13 @@ async def test_6rd_edges_reach_each_other_and_native_ipv6_and_spoofs_drop(
                 now["drops"].get(k, 0) - before["drops"].get(k, 0) >= n for k, n in want.items()
             )
 
-        with trio.move_on_after(10):
-            while True:
-                ce1_now = await status(ce1, tmp_path / "ce1")
-                br_now = await status(br, tmp_path / "br")
-                if grew(ce1_now, ce1_before, want_ce1) and grew(br_now, br_before, want_br):
-                    break
-                await trio.sleep(0.2)
+        async def counted() -> tuple[dict[str, Any], dict[str, Any]] | None:
+            ce1_now, br_now = await status(ce1, tmp_path / "ce1"), await status(br, tmp_path / "br")
+            if grew(ce1_now, ce1_before, want_ce1) and grew(br_now, br_before, want_br):
+                return ce1_now, br_now
+            return None
+
+        ce1_now, br_now = await wait_until(counted, "the drops counted", timeout=10, every=0.2)
         for reason, n in want_ce1.items():
             got = ce1_now["drops"].get(reason, 0) - ce1_before["drops"].get(reason, 0)
             assert got == n, f"ce1 {reason}: {got} (all: {ce1_now['drops']})"

@@ -48,7 +48,7 @@ def one_with_inode(name: str, inode: int) -> bool:
         if make(name) == inode:
             return True
         remove_namespaces([name])
-        time.sleep(0.05)
+        time.sleep(0.05)  # a retry (each try makes a namespace), not a wait for a state
     return False
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import psutil
 import pytest
-import trio
 
 from tests.waiting import wait_until
 
@@ -180,9 +179,12 @@ async def test_a_tunnel_device_deleted_by_hand_is_reported_and_made_again(
         a = running.host("a")
         await six_to_four(a, tmp_path, A4, A6)
         await a.run(["ip", "link", "del", "tun6to4"])
-        with trio.fail_after(10):
-            while "error" not in (row := (await status(a, tmp_path))["tun6to4"]):
-                await trio.sleep(0.1)
+
+        async def reported() -> dict[str, Any] | None:
+            now = (await status(a, tmp_path))["tun6to4"]
+            return now if "error" in now else None
+
+        row = await wait_until(reported, "the deletion reported", timeout=10, every=0.1)
         assert row["error"].startswith("its device was deleted"), row
         assert not row["running"]
         shown = (await tool(a, tmp_path, "tunnel", "status")).stdout.decode()
@@ -192,9 +194,11 @@ async def test_a_tunnel_device_deleted_by_hand_is_reported_and_made_again(
             a, tmp_path, "tunnel", "add", "to-b", "--mode", "6in4", "--local", A4,
             "--remote", B4, "--lab", "--plane", "userspace",
         )  # fmt: skip
-        with trio.fail_after(10):
-            while not (await status(a, tmp_path))["tun6to4"]["running"]:
-                await trio.sleep(0.1)
+
+        async def running_again() -> bool:
+            return bool((await status(a, tmp_path))["tun6to4"]["running"])
+
+        await wait_until(running_again, "the tunnel running again", timeout=10, every=0.1)
         assert (await a.run(["ip", "link", "show", "tun6to4"], check=False)).returncode == 0
         log = next(tmp_path.glob("tunnels-*.log")).read_text()
         assert "tunnel tun6to4 stopped: its device is gone" in log
@@ -220,8 +224,10 @@ async def test_the_service_counts_sends_while_its_ipv4_address_is_gone_and_goes_
         assert row["running"], row
         assert sum(v for k, v in row["drops"].items() if k.startswith("ipv4_send_")) >= 1, row
         await a.run(["ip", "addr", "add", "10.0.0.1/24", "dev", "eth0"])
-        with trio.fail_after(15):  # the service reads its own addresses again every 2 s
-            while (
-                await a.run(["ping", "-6", "-c", "1", "-W", "1", B6], check=False)
-            ).returncode != 0:
-                await trio.sleep(0.5)
+
+        async def answers() -> bool:
+            pinged = await a.run(["ping", "-6", "-c", "1", "-W", "1", B6], check=False)
+            return bool(pinged.returncode == 0)
+
+        # the service reads its own addresses again every 2 s
+        await wait_until(answers, "b to answer through the tunnel", timeout=15, every=0.5)

@@ -20,7 +20,7 @@ import trio
 
 from ipv6.netsh._sixto4 import fastest
 from ipv6.tunnel._control import kernel_has_sit
-from tests.waiting import bound
+from tests.waiting import bound, wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -65,17 +65,17 @@ async def snapshot(host) -> dict[str, str]:
 
 async def global_6to4(host) -> str:
     """The 2002:: address the host autoconfigured (waits for the advertisement)."""
-    with trio.move_on_after(20):
-        while True:
-            out = await text(
-                host, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global"
-            )
-            found = re.search(r"inet6 (2002:[0-9a-f:]+)/64", out)
-            default = await text(host, "ip", "-6", "route", "show", "default")
-            if found and "tentative" not in out and "via fe80" in default:
-                return found.group(1)
-            await trio.sleep(0.2)
-    raise AssertionError(f"{host.name} did not autoconfigure a 6to4 address and default route")
+
+    async def configured() -> str | None:
+        out = await text(host, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+        found = re.search(r"inet6 (2002:[0-9a-f:]+)/64", out)
+        default = await text(host, "ip", "-6", "route", "show", "default")
+        if found and "tentative" not in out and "via fe80" in default:
+            return found.group(1)
+        return None
+
+    return await wait_until(configured, f"{host.name} to autoconfigure a 6to4 address and "
+                            "default route", timeout=20, every=0.2)  # fmt: skip
 
 
 async def ping(host, address: str, *extra: str) -> str:
@@ -139,9 +139,10 @@ async def test_configuration_2_over_the_userspace_plane(lab, tmp_path: Path) -> 
             nursery.start_soon(r.run, ["sh", "-c", f"exec timeout 15 {tshark}"])
             server = ["socat", "-T", "5", "TCP6-LISTEN:7001,reuseaddr", "SYSTEM:echo from-h2"]
             nursery.start_soon(h2.run, ["timeout", "15", *server])
-            with trio.fail_after(10):  # tshark says so once it captures
-                while not (said.exists() and "Capturing on" in said.read_text()):
-                    await trio.sleep(0.1)
+            await wait_until(  # tshark says so once it captures
+                lambda: said.exists() and "Capturing on" in said.read_text(),
+                "tshark to capture", timeout=10,
+            )  # fmt: skip
             await bound(h2, 7001, "tcp")
             reply = await h1.run(
                 ["socat", "-T", "5", "-", f"TCP6:[{a2}]:7001"], stdin=b"", check=False
@@ -290,15 +291,16 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
         expected: dict[str, int] = {}
         for reason, *_ in SPOOFS:
             expected[reason] = expected.get(reason, 0) + 1
-        with trio.move_on_after(10):
-            while True:
-                now = (await status(gw1, tmp_path))["tun6to4"]
-                if now["rx_packets"] > start["tun6to4"]["rx_packets"] and all(
-                    now["drops"].get(k, 0) - start["tun6to4"]["drops"].get(k, 0) >= n
-                    for k, n in expected.items()
-                ):
-                    break
-                await trio.sleep(0.2)
+
+        async def counted() -> dict[str, Any] | None:
+            now = (await status(gw1, tmp_path))["tun6to4"]
+            grown = all(
+                now["drops"].get(k, 0) - start["tun6to4"]["drops"].get(k, 0) >= n
+                for k, n in expected.items()
+            )
+            return now if grown and now["rx_packets"] > start["tun6to4"]["rx_packets"] else None
+
+        now = await wait_until(counted, "gw1's plane to count them", timeout=10, every=0.2)
         drops = {
             k: n - start["tun6to4"]["drops"].get(k, 0)
             for k, n in now["drops"].items()
@@ -311,9 +313,13 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
             assert reason not in drops  # never reached the plane ...
         assert martians() - kernel_before >= len(MARTIANS)  # ... the kernel dropped them
         assert now["rx_packets"] - start["tun6to4"]["rx_packets"] == len(PASSES)
-        with trio.move_on_after(5):
-            while (sixin4 := (await status(relay, tmp_path))["to-gw1"])["drops"] == {}:
-                await trio.sleep(0.2)
+
+        async def dropped() -> dict[str, Any] | None:
+            row = (await status(relay, tmp_path))["to-gw1"]
+            return row if row["drops"] else None
+
+        sixin4 = await wait_until(dropped, "the relay's 6in4 tunnel to count a drop", timeout=5,
+                                  every=0.2)  # fmt: skip
         assert sixin4["drops"].get("outer_src_not_remote") == 1 and sixin4["rx_packets"] == 0
         undo = tmp_path / "undo.netsh"
         await tool(gw1, tmp_path, "ipv6", "6to4cfg", "-u", str(undo))

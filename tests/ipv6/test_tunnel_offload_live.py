@@ -76,23 +76,23 @@ async def test_50_mb_across_the_tunnel_arrive_whole_in_packets_that_fit(
                 f"-a duration:60 -w {capture}"
             )
             nursery.start_soon(a.run, ["sh", "-c", f"exec timeout 70 {tshark} 2>{said}"])
-            with trio.fail_after(10):
-                while not (said.exists() and "Capturing on" in said.read_text()):
-                    await trio.sleep(0.1)
+            await wait_until(lambda: said.exists() and "Capturing on" in said.read_text(),
+                             "tshark to capture", timeout=10)  # fmt: skip
             server = ["socat", "-u", "-T", "20", "TCP6-LISTEN:7200,reuseaddr",
                       f"CREATE:{received}"]  # fmt: skip
             nursery.start_soon(b.run, ["timeout", "60", *server])
-            with trio.fail_after(10):
-                while ":7200 " not in (await b.run(["ss", "-lntH"])).stdout.decode():
-                    await trio.sleep(0.05)
+
+            async def listening() -> bool:
+                return ":7200 " in (await b.run(["ss", "-lntH"])).stdout.decode()
+
+            await wait_until(listening, "socat to listen in b", timeout=10)
             sent = await a.run(
                 ["timeout", "60", "socat", "-u", f"OPEN:{data}", f"TCP6:[{B6}]:7200"],
                 check=False,
             )
             assert sent.returncode == 0, sent.stderr
-            with trio.fail_after(30):
-                while not received.exists() or received.stat().st_size < SIZE:
-                    await trio.sleep(0.2)
+            await wait_until(lambda: received.exists() and received.stat().st_size >= SIZE,
+                             "the whole file in b", every=0.2)  # fmt: skip
             status = json.loads(
                 (await tool(a, tmp_path / "a", "tunnel", "status", "--json")).stdout
             )

@@ -85,13 +85,13 @@ async def joined(host: Any, group: str, interface: str = "eth0") -> None:
 
 async def address_ready(host: Any, address: str, interface: str = "eth0") -> None:
     """Until ``address`` on ``host`` can be used (an IPv6 one past its DAD)."""
-    with trio.fail_after(30):
-        while True:
-            shown = (await host.run(["ip", "addr", "show", "dev", interface])).stdout.decode()
-            line = next((w for w in shown.splitlines() if f" {address}/" in w), "")
-            if line and "tentative" not in line:
-                return
-            await trio.sleep(0.05)
+
+    async def usable() -> bool:
+        shown = (await host.run(["ip", "addr", "show", "dev", interface])).stdout.decode()
+        line = next((w for w in shown.splitlines() if f" {address}/" in w), "")
+        return bool(line) and "tentative" not in line
+
+    await wait_until(usable, f"{address} usable on {interface}")
 
 
 async def udp_bound(host: Any, port: int, sockets: int = 1) -> None:
@@ -102,14 +102,14 @@ async def routing_daemon_ready(host: Any, interfaces: tuple[str, ...] = ()) -> N
     """Until a routing daemon (smcroute, say) holds ``host``'s IPv4 routing socket (a
     raw IGMP socket is open: MRT_INIT follows it at once) and has given the kernel a
     slot for each of ``interfaces``."""
-    with trio.fail_after(30):
-        while True:
-            raw = (await host.run(["cat", "/proc/net/raw"])).stdout.decode()
-            held = any(line.split()[1].endswith(":0002") for line in raw.splitlines()[1:])
-            vifs = (await host.run(["cat", "/proc/net/ip_mr_vif"], check=False)).stdout.decode()
-            if held and all(f" {name} " in f" {vifs} " for name in interfaces):
-                return
-            await trio.sleep(0.05)
+
+    async def ready() -> bool:
+        raw = (await host.run(["cat", "/proc/net/raw"])).stdout.decode()
+        held = any(line.split()[1].endswith(":0002") for line in raw.splitlines()[1:])
+        vifs = (await host.run(["cat", "/proc/net/ip_mr_vif"], check=False)).stdout.decode()
+        return held and all(f" {name} " in f" {vifs} " for name in interfaces)
+
+    await wait_until(ready, "the routing daemon's socket and interfaces")
 
 
 async def mcast(host: Any, *args: str, check: bool = True) -> Any:
@@ -167,9 +167,7 @@ async def start(host: Any, tmp_path: Path, *command: str) -> tuple[trio.Process,
     argv = host.argv([sys.executable, "-m", "mcast", *command])
     with open(out, "wb") as o, open(err, "wb") as e:
         process = await trio.lowlevel.open_process(argv, stdout=o, stderr=e)
-    with trio.fail_after(15):  # its first line: it is set up
-        while not err.read_text():
-            await trio.sleep(0.05)
+    await wait_until(err.read_text, "its first line (it is set up)", timeout=15)
     return process, out, err
 
 
@@ -192,20 +190,20 @@ async def settled(read: Any, mark: Any) -> dict[str, Any]:
     """A service's counters once it has taken in what was sent to it: two readings
     (``await read()``) 0.2 s apart agree on ``mark(counters)``. A deadline, not a
     guess at how long a loaded machine takes."""
-    last = await read()
-    with trio.fail_after(60):
-        while True:
-            await trio.sleep(0.2)
-            now = await read()
-            if mark(now) == mark(last):
-                return dict(now)
-            last = now
+    readings = [await read()]
+
+    async def agreed() -> dict[str, Any] | None:
+        readings.append(await read())
+        now, last = readings[-1], readings[-2]
+        return dict(now) if mark(now) == mark(last) else None
+
+    await trio.sleep(0.2)  # time under test: the two readings are 0.2 s apart
+    return await wait_until(agreed, "two readings 0.2 s apart to agree", timeout=60, every=0.2)
 
 
 async def counters_now(process: Any, out: Path) -> dict[str, Any]:
     before = out.read_text().count('"event": "counters"')
     process.send_signal(signal.SIGUSR1)
-    with trio.fail_after(10):
-        while out.read_text().count('"event": "counters"') == before:
-            await trio.sleep(0.05)
+    await wait_until(lambda: out.read_text().count('"event": "counters"') > before,
+                     "the counters asked for", timeout=10)  # fmt: skip
     return last_counters(out.read_text())

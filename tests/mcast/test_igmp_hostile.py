@@ -139,7 +139,7 @@ def send_distinct_groups(count: int) -> None:
         for n in range(count):
             sock.send(igmp_report(ipaddress.IPv4Address(int(PACED) + n)))
             if n % 50 == 49:
-                time.sleep(0.05)
+                time.sleep(0.05)  # time under test: a pace the querier keeps up with
 
 
 def send_leave() -> None:
@@ -170,9 +170,8 @@ async def test_the_querier_survives_hostile_reports_and_a_flood(
         await settled(lambda: counters_now(querier, out), _captured)  # the flood taken in
         # A well-formed leave for a group the table holds is answered with its queries.
         await b.run_sync(send_leave)
-        with trio.fail_after(10):
-            while f"query for {REMEMBERED}" not in out.read_text():
-                await trio.sleep(0.1)
+        await wait_until(lambda: f"query for {REMEMBERED}" in out.read_text(),
+                         "the leave's queries", timeout=10, every=0.1)  # fmt: skip
         rss_growth = psutil.Process(querier.pid).memory_info().rss - rss_before
         assert querier.poll() is None, err.read_text()
         code = await stop(querier)
@@ -224,9 +223,8 @@ async def test_watch_survives_the_same_and_counts_it(lab, tmp_path: Path, figure
         async def watch_counters() -> dict[str, Any]:
             before = err.read_text().count("counters: ")
             watch.send_signal(signal.SIGUSR1)
-            with trio.fail_after(10):
-                while err.read_text().count("counters: ") == before:
-                    await trio.sleep(0.05)
+            await wait_until(lambda: err.read_text().count("counters: ") > before,
+                             "the counters asked for", timeout=10)  # fmt: skip
             return last_counters(err.read_text())
 
         await settled(watch_counters, _captured)  # the flood taken in
@@ -299,13 +297,14 @@ async def test_watch_waits_while_its_interface_is_down_and_goes_on(lab, tmp_path
 
         await wait_until(carrier, "eth0 to come back up")
         await b.run_sync(send_leave)  # b's leave, seen after the interface came back
-        with trio.fail_after(10):
-            while '"type": "leave"' not in out.read_text():
-                assert watch.poll() is None, err.read_text()
-                await trio.sleep(0.1)
+
+        def leave_seen() -> bool:
+            assert watch.poll() is None, err.read_text()
+            return '"type": "leave"' in out.read_text()
+
+        await wait_until(leave_seen, "b's leave", timeout=10, every=0.1)
         watch.send_signal(signal.SIGUSR1)
-        with trio.fail_after(10):
-            while "counters: " not in err.read_text():
-                await trio.sleep(0.05)
+        await wait_until(lambda: "counters: " in err.read_text(), "the counters asked for",
+                         timeout=10)  # fmt: skip
         assert last_counters(err.read_text())["interface_down"] >= 1
         assert await stop(watch) == 130

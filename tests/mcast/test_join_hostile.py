@@ -16,6 +16,8 @@ import psutil
 import pytest
 import trio
 
+from tests.waiting import wait_until
+
 pytestmark = pytest.mark.needs_root
 
 GROUP, PORT = "239.7.7.7", 5000
@@ -68,10 +70,12 @@ async def start_join(host: Any, tmp_path: Path, *extra: str) -> tuple[trio.Proce
     )
     with open(out, "wb") as o, open(err, "wb") as e:
         process = await trio.lowlevel.open_process(argv, stdout=o, stderr=e)
-    with trio.fail_after(15):
-        while "joined" not in err.read_text():
-            assert process.poll() is None, err.read_text()
-            await trio.sleep(0.05)
+
+    def joined() -> bool:
+        assert process.poll() is None, err.read_text()
+        return "joined" in err.read_text()
+
+    await wait_until(joined, "mcast join to join", timeout=15)
     return process, out, err
 
 
@@ -95,18 +99,18 @@ async def test_join_counts_every_datagram_of_every_length_and_a_flood(
         size = -1
         while (now := out.stat().st_size) != size:
             size = now
-            await trio.sleep(0.3)  # a quiet moment: nothing printed meanwhile
+            await trio.sleep(0.3)  # time under test: a quiet moment, nothing printed meanwhile
         await b.run_sync(send_marker)
         sent += 1
-        with trio.fail_after(30):  # the marker is the last line printed
-            while not out.read_text().rstrip().endswith('"truncated": false}') or (
-                '"length": 6,' not in out.read_text()[-300:]
-            ):
-                await trio.sleep(0.2)
+
+        def marker_printed() -> bool:  # the marker is the last line printed
+            text = out.read_text()
+            return text.rstrip().endswith('"truncated": false}') and '"length": 6,' in text[-300:]
+
+        await wait_until(marker_printed, "the marker printed", every=0.2)
         join.send_signal(signal.SIGUSR1)
-        with trio.fail_after(10):
-            while "received" not in err.read_text():
-                await trio.sleep(0.05)
+        await wait_until(lambda: "received" in err.read_text(), "the counters asked for",
+                         timeout=10)  # fmt: skip
         rss_growth = psutil.Process(join.pid).memory_info().rss - rss_before
         join.send_signal(signal.SIGINT)
         with trio.fail_after(10):

@@ -57,7 +57,7 @@ class End:
         self.overflow = 0
 
     async def send(self, packet: bytes, to: IPv4Address | None = None) -> None:
-        await trio.sleep(0)
+        await trio.sleep(0)  # a checkpoint, as a real send is one
         self.wire.carry(packet, self.address, to)
 
     def send_now(self, packet: bytes, to: IPv4Address | None = None) -> bool:
@@ -76,7 +76,7 @@ class End:
             return None
 
     async def receive(self) -> tuple[bytes, IPv4Address]:
-        await trio.sleep(0)
+        await trio.sleep(0)  # a checkpoint, as a real send is one
         self._error()
         return await self.outbox.receive()
 

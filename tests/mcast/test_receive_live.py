@@ -354,7 +354,7 @@ async def test_kernel_drops_are_counted(lab) -> None:
             taken = -1
             while rx.received != taken:
                 taken = rx.received
-                await trio.sleep(0.1)
+                await trio.sleep(0.1)  # time under test: a moment with nothing more
             burst.sendto(b"last", ("239.7.7.7", PORT))
         await collect(rx, 0.5)
         assert rx.dropped > 0
@@ -515,7 +515,7 @@ async def test_our_sender_reaches_an_iperf2_ssm_receiver(lab) -> None:
                 with tx:
                     for seq in range(1, 40):
                         await tx.send(header.pack(seq, seq, 0) + bytes(188), "232.11.11.11", 5003)
-                        await trio.sleep(0.01)
+                        await trio.sleep(0.01)  # time under test: a paced stream
         out = outcome["out"].decode(errors="replace")
         # iperf2 reports a connection from the included source only.
         assert f"connected with {B4}" in out, out
