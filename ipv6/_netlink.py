@@ -12,6 +12,9 @@ A refusal the kernel gives comes back as ``OSError`` with its errno (pyroute2's
 ``NetlinkError`` is translated); a change that cannot be made for a reason
 known before asking (nothing to delete, a setting this kernel lacks) as
 :class:`KernelOpFailed`.
+
+Past 400 lines as one concept: every kernel operation's do and the read of its
+inverse, side by side, so that an operation and its undo cannot drift apart.
 """
 
 from __future__ import annotations

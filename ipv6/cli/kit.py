@@ -4,6 +4,9 @@ JSON output, tables and progress.
 Commands stay thin: build the library object, make one call, print. This
 module maps the package error roots to one line on stderr and an exit code,
 so no user ever sees a traceback (set TOOLKIT_DEBUG=1 to get one).
+
+Just past 400 lines: what every command shares; the progress lines live in
+:mod:`ipv6.cli._progress`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Rules of this module:
   silently ignored (a typo in ``dad`` must not leave DAD on).
 - Names that become kernel names are checked against the kernel's rules
   (an interface name is at most 15 bytes) before anything is made.
+
+Past 400 lines as one concept: one reader for one file format, a check per key,
+mostly the rules the lab format documents.
 """
 
 from __future__ import annotations

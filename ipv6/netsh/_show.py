@@ -1,4 +1,8 @@
-"""What netsh shows, dumps and resets, read from the kernel (and netsh's memory)."""
+"""What netsh shows, dumps and resets, read from the kernel (and netsh's memory).
+
+Past 400 lines as one concept: every netsh view (show, dump, reset) reads the
+same kernel state and netsh's memory the same way; a view is a few lines each.
+"""
 
 from __future__ import annotations
 

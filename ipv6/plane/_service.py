@@ -9,6 +9,11 @@ tunnel takes the packets of its remote, a 6to4 tunnel those sent to its
 address. Every packet passes the checks of ``_rules`` and every drop is
 counted by reason. SIGHUP re-reads the registry, SIGUSR1 writes the
 counters now, SIGTERM ends it (its TUN devices go with it).
+
+Past 400 lines as one concept: one event loop over the namespace's TUN devices
+and its protocol-41 socket, which both directions of every tunnel and the
+translators it hosts share, with one set of counters; docs/architecture.md's
+debts say where it will split (the translators' hosting).
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ kernel plane, behind the ``ipv6 tunnel`` and ``6to4cfg`` commands.
 The plane is the user's choice or the toolkit's: the kernel's sit driver
 where the kernel has it (``auto`` probes once), otherwise the userspace
 service, and the command says which it used.
+
+Past 400 lines as one concept: the ``ipv6 tunnel`` commands' one path from a
+spec to a running tunnel (check, choose the plane, drive the kernel's sit or the
+service, report); 6rd's validation is the seam it will split along
+(docs/architecture.md's debts).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ carry, and the embedded-address matching both ends must do; section 5.2
 the own-address checks that stop loops and reflection.
 
 Addresses are integers here: the data plane calls these per packet.
+
+Past 400 lines as one concept: RFC 3964's, RFC 4213's and RFC 5969's checks,
+mostly address tables, each check beside its reason.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Rules of this module:
   redirect...) is kept as (type, value) in ``Options.other``, so a caller can
   report what it does not implement; an option whose OPX bits say "discard
   the packet" when not understood makes :attr:`Options.must_discard` true.
+
+Past 400 lines as one concept: RFC 3208's packet types and options as layouts,
+mostly data (the structs quoted above their formats).
 """
 
 from __future__ import annotations

@@ -36,6 +36,9 @@ Rules of this module:
 - A source that falls silent (no SPM or data for ``peer_expiry`` seconds, OpenPGM's
   PGM_PEER_EXPIRY) before the session's end is gone: what was not delivered is
   :class:`Unrecoverable`, and the receiver takes no more.
+
+Past 400 lines as one concept: one RFC 3208 receiver state machine (sequence
+tracking, NAK timers, delivery) whose states read each other.
 """
 
 from __future__ import annotations

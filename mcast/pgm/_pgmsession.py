@@ -9,6 +9,9 @@ Nothing a peer sends ends them: a malformed packet, one for another port or
 session, or one past the bounds is counted by reason and dropped. A session's
 messages wait for its reader (up to 65,536, then the listener waits too): none
 is ever dropped between the receiver and the application.
+
+Past 400 lines as one concept: the sender and the listener are the two ends of
+one session's driver, sharing its transport, fault counting and bounds.
 """
 
 from __future__ import annotations

@@ -30,6 +30,9 @@ Rules of this module:
   table (:func:`socket_filter`): it passes only routable multicast that
   arrived on an interface with a slot, and only the routed groups when there
   are few, so that other traffic never reaches Python.
+
+Past 400 lines as one concept: the kernel's ipmr/ip6mr decisions for one
+datagram, both families, as one pure function's cases.
 """
 
 from __future__ import annotations

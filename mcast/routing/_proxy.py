@@ -12,6 +12,10 @@ change and removed when the last member goes.
 Everything it decides is :mod:`._proxyplan`'s; this module only reads the
 sockets, keeps the time and makes the kernel calls. What it drops is counted
 by reason (:meth:`Proxy.counters`).
+
+Past 400 lines as one concept: the proxy's driver ties its queriers, its
+upstream memberships and its forwarding planes to one plan; each part's logic is
+in its own module.
 """
 
 from __future__ import annotations

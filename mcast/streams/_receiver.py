@@ -16,6 +16,9 @@ or traffic class, and a truncation flag; the kernel's drop counter
 A wildcard-bound Linux socket would also receive every group other sockets
 of the host joined; IP_MULTICAST_ALL and IPV6_MULTICAST_ALL are turned off so
 a receiver hears only its own groups.
+
+Past 400 lines as one concept: the receiver and its sockets' membership
+bookkeeping, which must change together when a group moves between sockets.
 """
 
 from __future__ import annotations

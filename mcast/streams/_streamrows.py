@@ -14,6 +14,9 @@ Rules of this module:
   row whose message headers are not the learnt ones is read alone.
 - Only fields (strided views) of the slots are indexed by row, never the
   slots themselves: a slot is as large as the largest datagram.
+
+Past 400 lines as one concept: one batch path, columns from recvmmsg's slots to
+per-stream rows, in numpy.
 """
 
 from __future__ import annotations
