@@ -30,9 +30,16 @@ import trio
 from ipv6 import InterfaceRef, Result, lone_error
 
 from .._datagram import IPAddress
-from .._errors import McastError
+from .._errors import McastBadInput, McastError
 from ..wire._wirecommon import MalformedPacket
 from ._pgm import Data, Nak, PgmType, Spm, decode_pgm_untrusted, encode_pgm
+from ._pgmmodes import (
+    MODES,
+    MessageBoundary,
+    MessageParts,
+    StreamBytes,
+    StreamPacker,
+)
 from ._pgmnet import PgmTransport, receive_fault
 from ._pgmreceiver import (
     HIGH_SPEED,
@@ -96,6 +103,11 @@ class SenderOptions:
     udp_port: int | None = None
     sport: int | None = None  # the session's port; random by default
     late_join: int | None = None  # RM_LATEJOIN: % of the window late joiners may ask for
+    mode: str = "message"  # SOCK_RDM ("message": a send is a message) or SOCK_STREAM ("stream")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise McastBadInput(f"a PGM session's mode is message or stream, not {self.mode!r}")
 
 
 class PgmSender:
@@ -114,24 +126,57 @@ class PgmSender:
         self.wake = trio.Event()
         self.space = trio.Event()
         self.faults: collections.Counter[str] = collections.Counter()
+        self.mode = options.mode
+        self.boundary = MessageBoundary()
+        self.packer = StreamPacker(options.max_tsdu) if options.mode == "stream" else None
 
     @property
     def statistics(self) -> SenderStatistics:
         """RM_SENDER_STATISTICS's counts, and what the socket reported (faults)."""
         return SenderStatistics(**vars(self.source.statistics), faults=dict(self.faults))
 
-    async def send(self, apdu: bytes) -> None:
-        """Queue one message; waits while the window's worth of packets waits to go."""
+    async def send(self, data: bytes) -> None:
+        """Message mode: one message (or the next part of the one
+        :meth:`set_message_boundary` announced). Stream mode: bytes, packed into
+        packets as they fill. Waits while the window's worth of packets waits to go."""
+        if self.packer is not None:
+            for packet in self.packer.give(data):
+                await self._send_apdu(packet)
+            if not self.source.waiting:  # nothing to coalesce with: the rest goes now
+                await self._flush()
+            return
+        whole = self.boundary.give(data)  # BoundaryError (McastBadInput) past the boundary
+        if whole is not None:
+            await self._send_apdu(whole)
+
+    def set_message_boundary(self, size: int) -> None:
+        """RM_SET_MESSAGE_BOUNDARY: the next ``size`` octets, given in as many sends as
+        the caller likes, are one message (message mode only)."""
+        if self.packer is not None:
+            raise McastBadInput("RM_SET_MESSAGE_BOUNDARY is for message mode (SOCK_RDM)")
+        self.boundary.announce(size)
+
+    async def _send_apdu(self, apdu: bytes) -> None:
         while not self.source.send(apdu):
             self.space = trio.Event()
             await self.space.wait()
         self.wake.set()
 
+    async def _flush(self) -> None:
+        rest = self.packer.flush() if self.packer is not None else None
+        if rest is not None:
+            await self._send_apdu(rest)
+
     async def finish(self, linger: float) -> None:
         """OPT_FIN after the data; then stay for the receivers' repairs until ``linger``
         seconds pass with no NAK (a receiver still repairing keeps the source; a slow
         machine's receivers are not left without their repairs), at most
-        :data:`MAX_LINGER` seconds in all."""
+        :data:`MAX_LINGER` seconds in all. A message announced and not whole is
+        McastBadInput; a stream's last bytes go first."""
+        if self.boundary.pending:
+            raise McastBadInput(f"the announced message still lacks {self.boundary.pending} "
+                                "octets")  # fmt: skip
+        await self._flush()
         self.source.close()
         self.wake.set()
         while not self.source.idle:
@@ -149,6 +194,8 @@ class PgmSender:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._naks)
             while True:
+                if self.packer is not None and not self.source.waiting:
+                    await self._flush()  # what waited to coalesce goes once the queue is empty
                 await self._send_all(self.source.tick(trio.current_time()))
                 self.space.set()
                 with trio.move_on_at(self.source.next_deadline()):
@@ -222,6 +269,8 @@ class PgmSession:
     )
     more: trio.Event = field(default_factory=trio.Event)
     ended: bool = False  # its last item (the end, or the loss) was handed over
+    parts: MessageParts = field(default_factory=MessageParts)
+    stream: StreamBytes = field(default_factory=StreamBytes)
 
     @property
     def behind(self) -> bool:
@@ -237,6 +286,29 @@ class PgmSession:
         if isinstance(item, Unrecoverable):
             raise PgmUnrecoverable(item.offset, item.why)
         return item
+
+    async def receive_message(self, room: int | None = None) -> tuple[bytes, bool] | None:
+        """Message mode, as the seeds' recv: at most one message, or its next part when
+        it is larger than ``room`` (the flag is True while more of it remains:
+        WSAEMSGSIZE / MSG_PARTIAL); None once the source ended the session."""
+        if not self.parts.holding:
+            message = await self.receive()
+            if message is None:
+                return None
+            self.parts.hold(message)
+        return self.parts.take(room)
+
+    async def receive_bytes(self, room: int) -> bytes:
+        """Stream mode: up to ``room`` octets of what has arrived, in order, message
+        boundaries not kept; b"" once the source ended the session."""
+        if room <= 0:
+            raise McastBadInput("a receive needs room for at least one octet")
+        while not self.stream.held:
+            message = await self.receive()
+            if message is None:
+                return b""
+            self.stream.hold(message)
+        return self.stream.take(room)
 
     @property
     def statistics(self) -> SessionStatistics:
