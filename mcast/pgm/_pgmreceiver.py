@@ -51,6 +51,7 @@ from typing import Any
 
 from ._pgm import Address, Data, Header, Nak, Options, PgmPacket, PgmType, Spm
 from ._pgmsource import SQN_MASK, after
+from ._pgmstats import RateMeter, RmReceiverStats
 
 MAX_NAK_LIST = 62
 BEGINNING_GONE = (
@@ -123,6 +124,11 @@ class ReceiverStatistics:
     apdus_delivered: int = 0
     bytes_delivered: int = 0
     buffer_full: int = 0  # packets dropped because too many waited
+    odata_received: int = 0  # of data_received: original transmissions
+    rdata_received: int = 0  # and repairs
+    data_bytes_received: int = 0  # their data octets
+    total_bytes_received: int = 0  # every packet of the session, PGM header on
+    nak_sqns_sent: int = 0  # sequence numbers the NAKs asked for
 
 
 @dataclass
@@ -155,6 +161,8 @@ class Receiver:
         self.fin_lead: int | None = None  # an SPM said the session ends after this one
         self.heard: float | None = None  # when the source was last heard
         self.expired = False  # the source fell silent before the end
+        self.meter = RateMeter()
+        self.window_samples = [0, 0, 0, 0]  # count, sum, min, max of sequences in window
 
     @property
     def stopped(self) -> bool:
@@ -163,9 +171,12 @@ class Receiver:
 
     # -- the driver's calls --
 
-    def receive(self, packet: PgmPacket, now: float) -> list[Action]:
+    def receive(self, packet: PgmPacket, now: float, size: int = 0) -> list[Action]:
+        """A packet of this session (``size``: its octets, for the statistics)."""
         if packet.header.tsi != self.tsi or self.stopped:
             return []
+        self.statistics.total_bytes_received += size
+        self.meter.add(now, size)
         if not (isinstance(packet, Nak) and packet.kind == PgmType.NAK):
             self.heard = now  # the source's own packets (another receiver's NAK is not)
         out: list[Action] = []
@@ -186,7 +197,46 @@ class Receiver:
                 if state is not None and state.phase != Phase.WAIT_DATA:
                     state.phase, state.deadline = Phase.WAIT_DATA, now + self.config.nak_rdata_ivl
         out += self._deliver()
+        if isinstance(packet, Data | Spm):
+            self._sample_window()
         return out
+
+    def rm_statistics(self, now: float) -> RmReceiverStats:
+        """RM_RECEIVER_STATISTICS at ``now``, under the seeds' names."""
+        s = self.statistics
+        phases = collections.Counter(m.phase for m in self.missing.values())
+        count, total, least, most = self.window_samples
+        return RmReceiverStats(
+            NumODataPacketsReceived=s.odata_received, NumRDataPacketsReceived=s.rdata_received,
+            NumDuplicateDataPackets=s.duplicates, DataBytesReceived=s.data_bytes_received,
+            TotalBytesReceived=s.total_bytes_received,
+            RateKBitsPerSecOverall=self.meter.overall_kbits(now),
+            RateKBitsPerSecLast=self.meter.last_kbits(now),
+            TrailingEdgeSeqId=self.next or 0, LeadingEdgeSeqId=self.lead or 0,
+            AverageSequencesInWindow=total // count if count else 0,
+            MinSequencesInWindow=least, MaxSequencesInWindow=most,
+            FirstNakSequenceNumber=self._oldest_missing(),
+            NumPendingNaks=phases[Phase.BACK_OFF],
+            NumOutstandingNaks=phases[Phase.WAIT_NCF] + phases[Phase.WAIT_DATA],
+            NumDataPacketsBuffered=len(self.buffer), TotalSelectiveNaksSent=s.nak_sqns_sent,
+            TotalParityNaksSent=0,
+        )  # fmt: skip
+
+    def _oldest_missing(self) -> int:
+        first = self.next
+        if not self.missing or first is None:
+            return 0
+        return min(self.missing, key=lambda sqn: (sqn - first) & SQN_MASK)
+
+    def _sample_window(self) -> None:
+        if self.next is None or self.lead is None:
+            return
+        size = ((self.lead - self.next) & SQN_MASK) + 1
+        if size > SQN_MASK // 2:  # the leading edge is behind the next to deliver: empty
+            size = 0
+        count, total, least, most = self.window_samples
+        self.window_samples = [count + 1, total + size, size if not count else min(least, size),
+                               max(most, size)]  # fmt: skip
 
     def tick(self, now: float) -> list[Action]:
         if self.stopped:
@@ -276,6 +326,11 @@ class Receiver:
             self.statistics.duplicates += 1
             return out
         self.statistics.data_received += 1
+        if packet.repair:
+            self.statistics.rdata_received += 1
+        else:
+            self.statistics.odata_received += 1
+        self.statistics.data_bytes_received += len(packet.payload)
         if sqn in self.missing:
             del self.missing[sqn]
             self.statistics.repairs_received += packet.repair
@@ -332,6 +387,7 @@ class Receiver:
         nak = Nak(header, PgmType.NAK, sqns[0], self.source, self.config.group,
                   Options(nak_list=tuple(sqns[1:])))  # fmt: skip
         self.statistics.naks_sent += 1
+        self.statistics.nak_sqns_sent += len(sqns)
         return SendNak(nak, self.source)
 
     def _give_up(self, sqn: int, why: str) -> list[Action]:

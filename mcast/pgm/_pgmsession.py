@@ -51,6 +51,7 @@ from ._pgmreceiver import (
     Unrecoverable,
 )
 from ._pgmsource import Source, SourceConfig, SourceStatistics, Transmit
+from ._pgmstats import RmReceiverStats, RmSenderStats
 
 MAX_SESSIONS = 64
 BATCH = 64  # packets taken from the socket at most between checkpoints
@@ -68,6 +69,7 @@ class SenderStatistics(SourceStatistics, Result):
     reported, by errno; ``--json`` prints them."""
 
     faults: dict[str, int] = field(default_factory=dict)
+    RM_SENDER_STATISTICS: RmSenderStats | None = None  # the same, under the seeds' names
 
 
 @dataclass
@@ -77,6 +79,7 @@ class SessionStatistics(ReceiverStatistics, Result):
 
     faults: dict[str, int] = field(default_factory=dict)
     unrecoverable_at: int | None = None
+    RM_RECEIVER_STATISTICS: RmReceiverStats | None = None  # the same, under the seeds' names
 
 
 class PgmUnrecoverable(McastError):
@@ -133,7 +136,10 @@ class PgmSender:
     @property
     def statistics(self) -> SenderStatistics:
         """RM_SENDER_STATISTICS's counts, and what the socket reported (faults)."""
-        return SenderStatistics(**vars(self.source.statistics), faults=dict(self.faults))
+        return SenderStatistics(
+            **vars(self.source.statistics), faults=dict(self.faults),
+            RM_SENDER_STATISTICS=self.source.rm_statistics(trio.current_time()),
+        )  # fmt: skip
 
     async def send(self, data: bytes) -> None:
         """Message mode: one message (or the next part of the one
@@ -313,7 +319,10 @@ class PgmSession:
     @property
     def statistics(self) -> SessionStatistics:
         """RM_RECEIVER_STATISTICS's counts of this session."""
-        return SessionStatistics(**vars(self.receiver.statistics))
+        return SessionStatistics(
+            **vars(self.receiver.statistics),
+            RM_RECEIVER_STATISTICS=self.receiver.rm_statistics(trio.current_time()),
+        )
 
 
 @dataclass
@@ -395,7 +404,8 @@ class PgmListener:
             self.faults["reader_behind"] += 1  # its reader is slow: new data is repaired later
             return
         missing = len(session.receiver.missing)
-        await self._act(session, session.receiver.receive(packet, trio.current_time()))
+        now = trio.current_time()
+        await self._act(session, session.receiver.receive(packet, now, len(data)))
         if len(session.receiver.missing) > missing or session.ended:
             self.wake.set()  # a deadline may now come sooner (the timers sleep till then)
 

@@ -39,6 +39,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ._pgm import Address, Data, Fragment, Header, Nak, Options, PgmPacket, PgmType, Spm
+from ._pgmstats import RateMeter, RmSenderStats
 
 SQN_MASK = 0xFFFFFFFF
 HEARTBEAT = (0.1, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # seconds after data, then ambient
@@ -104,12 +105,15 @@ class SourceStatistics:
     ncfs_sent: int = 0
     naks_outside_window: int = 0  # asked for what the window no longer holds
     apdus: int = 0
+    naks_after_rdata: int = 0  # asked for again after its repair went
+    total_bytes_sent: int = 0  # every packet, with its IP header
 
 
 @dataclass
 class _Kept:
     packet: Data
     sent: float
+    repaired: bool = False
 
 
 @dataclass
@@ -132,6 +136,7 @@ class Source:
         self.next_spm = self.now  # an SPM first, so receivers learn where to NAK
         self.syn_sent = False
         self.closing = False
+        self.meter = RateMeter()
 
     # -- the driver's calls --
 
@@ -175,11 +180,15 @@ class Source:
         out = []
         for sqn in (packet.sqn, *packet.options.nak_list):
             self.statistics.naks_received += 1
-            if sqn not in self.window:
+            kept = self.window.get(sqn)
+            if kept is None:
                 self.statistics.naks_outside_window += 1
                 continue
+            if kept.repaired:
+                self.statistics.naks_after_rdata += 1
             ncf = Nak(self.header, PgmType.NCF, sqn, self.config.path, self.config.group)
             out.append(Transmit(ncf))
+            self._sent(ncf)
             self.statistics.ncfs_sent += 1
             self.repairs[sqn] = None
         return out
@@ -201,6 +210,7 @@ class Source:
             if not self._spend(repair):
                 return out
             del self.repairs[sqn]
+            kept.repaired = True
             out.append(Transmit(repair))
             self.statistics.repairs_sent += 1
         while self.waiting:
@@ -235,6 +245,21 @@ class Source:
             deadline = min(deadline, oldest + self.config.window_seconds)
         return deadline
 
+    def rm_statistics(self, now: float) -> RmSenderStats:
+        """RM_SENDER_STATISTICS at ``now``, under the seeds' names."""
+        s = self.statistics
+        return RmSenderStats(
+            DataBytesSent=s.bytes_sent, TotalBytesSent=s.total_bytes_sent,
+            NaksReceived=s.naks_received, NaksReceivedTooLate=s.naks_outside_window,
+            NumOutstandingNaks=len(self.repairs), NumNaksAfterRData=s.naks_after_rdata,
+            RepairPacketsSent=s.repairs_sent,
+            BufferSpaceAvailable=max(0, self.config.window - len(self.waiting))
+            * self.config.max_tsdu,
+            TrailingEdgeSeqId=self._trail(), LeadingEdgeSeqId=self._lead(),
+            RateKBitsPerSecOverall=self.meter.overall_kbits(now),
+            RateKBitsPerSecLast=self.meter.last_kbits(now), TotalODataPacketsSent=s.data_sent,
+        )  # fmt: skip
+
     # -- inside --
 
     def _advance(self, now: float) -> None:
@@ -256,7 +281,13 @@ class Source:
             return False
         size = self._size(packet)
         self.tokens -= size
+        self._sent(packet)
         return True
+
+    def _sent(self, packet: PgmPacket) -> None:
+        size = self._size(packet)
+        self.meter.add(self.now, size)
+        self.statistics.total_bytes_sent += size
 
     def _size(self, packet: PgmPacket) -> int:
         payload = len(packet.payload) if isinstance(packet, Data) else 0
@@ -298,6 +329,7 @@ class Source:
                   Options(fin=self.closing and self.idle, join=join))  # fmt: skip
         self.spm_sqn = (self.spm_sqn + 1) & SQN_MASK
         self.tokens -= self._size(spm)
+        self._sent(spm)
         self.statistics.spms_sent += 1
         if self.heartbeat < len(HEARTBEAT):
             self.next_spm = self.now + HEARTBEAT[self.heartbeat]

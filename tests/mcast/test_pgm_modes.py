@@ -225,3 +225,60 @@ async def test_a_stream_session_has_no_message_boundary_and_an_unfinished_messag
         await sender.send(b"123456")
     with pytest.raises(McastBadInput, match="still lacks 5 octets"):
         await sender.finish(0.1)
+
+
+# --- RM_SENDER_STATISTICS and RM_RECEIVER_STATISTICS, under the seeds' names ----------------
+
+
+def test_a_rate_meter_says_kilobits_a_second_overall_and_over_the_last_second() -> None:
+    from mcast.pgm._pgmstats import RateMeter
+
+    meter = RateMeter()
+    for tenth in range(30):  # 125 octets every 0.1 s for 3 s: 10 kbit/s
+        meter.add(10.0 + tenth / 10, 125)
+    assert meter.overall_kbits(13.0) == 10 and meter.last_kbits(12.95) == 10
+    assert meter.last_kbits(14.5) == 0  # a whole second went by with nothing
+    assert RateMeter().overall_kbits(5.0) == 0
+
+
+async def test_the_statistics_agree_between_the_ends_and_with_what_was_sent(
+    autojump_clock,
+) -> None:
+    rng = random.Random(21)
+    messages = [rng.randbytes(rng.choice([0, 100, 499, 2000, 9000])) for _ in range(120)]
+    options = SenderOptions(rate=50_000, window=256, max_tsdu=500)
+    ends: dict[str, object] = {}
+
+    async def give(sender: PgmSender) -> None:
+        for whole in messages:
+            await sender.send(whole)
+        ends["sender"] = sender
+
+    async def take(session) -> None:
+        while await session.receive() is not None:
+            pass
+        ends["session"] = session
+
+    await session_pair(autojump_clock, options, give, take, seed=13)
+    sent = ends["sender"].statistics  # type: ignore[attr-defined]
+    got = ends["session"].statistics  # type: ignore[attr-defined]
+    rs, rr = sent.RM_SENDER_STATISTICS, got.RM_RECEIVER_STATISTICS
+    octets = sum(len(m) for m in messages)
+    packets = sum(max(1, -(-len(m) // 500)) for m in messages) + 1  # and the FIN
+    assert rs.DataBytesSent == octets and rs.TotalODataPacketsSent == packets
+    # the window holds the last 256 packets sent
+    assert (rs.TrailingEdgeSeqId, rs.LeadingEdgeSeqId) == (packets - 256, packets - 1)
+    assert rs.RepairPacketsSent == sent.repairs_sent > 0 and rs.NaksReceived > 0
+    assert rs.NumOutstandingNaks == 0 and rs.BufferSpaceAvailable == 256 * 500
+    assert rs.TotalBytesSent > octets and 0 < rs.RateKBitsPerSecOverall <= 50_000 * 8 // 1000
+    # Every data octet came, once: the 5 % the wire lost came as repairs.
+    assert rr.DataBytesReceived == octets
+    assert rr.NumODataPacketsReceived + rr.NumRDataPacketsReceived == packets
+    assert rr.NumRDataPacketsReceived >= got.repairs_received > 0
+    assert rr.TotalSelectiveNaksSent >= got.repairs_received
+    assert (rr.TrailingEdgeSeqId, rr.LeadingEdgeSeqId) == (packets, packets - 1)  # all delivered
+    assert (rr.NumPendingNaks, rr.NumOutstandingNaks, rr.NumDataPacketsBuffered) == (0, 0, 0)
+    assert rr.FirstNakSequenceNumber == 0 and rr.TotalParityNaksSent == 0
+    assert rr.MinSequencesInWindow <= rr.AverageSequencesInWindow <= rr.MaxSequencesInWindow
+    assert rr.TotalBytesReceived > octets and rr.RateKBitsPerSecOverall > 0
+    assert sent.to_json()["RM_SENDER_STATISTICS"]["DataBytesSent"] == octets
