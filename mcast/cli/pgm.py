@@ -44,6 +44,12 @@ def register(commands: Any) -> None:
     )  # fmt: skip
     send.add_argument("--ttl", type=kit.integer(0, 255, "a TTL"), default=1)
     send.add_argument(
+        "--window-advance", type=kit.integer(1, 50, "a share of the window in %"), default=15,
+        metavar="PERCENT",
+        help="a window in seconds moves on by this share of its span at a time, 1 to 50 "
+        "(RM_SEND_WINDOW_ADV_RATE; default 15)",
+    )  # fmt: skip
+    send.add_argument(
         "--late-join", type=kit.integer(0, 75, "a share of the window in %"), metavar="PERCENT",
         help="late joiners may ask for this much of the window, 0 to 75 (RM_LATEJOIN; "
         "without it, the whole window)",
@@ -109,7 +115,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise McastBadInput(f"--rate {args.rate}: PGM sends at a rate of at least 8 bits a second")
     window, seconds = _window(args.window, bits / 8, 1400)
     options = SenderOptions(rate=int(bits / 8), window=window, window_seconds=seconds,
-                            ttl=args.ttl, udp_port=args.udp, late_join=args.late_join)  # fmt: skip
+                            ttl=args.ttl, udp_port=args.udp, late_join=args.late_join,
+                            advance=args.window_advance)  # fmt: skip
     interface = resolve_interface(args.interface)
     source = sys.stdin.buffer if args.file == "-" else kit.open_file(args.file, "rb")
     total = _size_of(source)

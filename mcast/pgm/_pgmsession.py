@@ -107,10 +107,13 @@ class SenderOptions:
     sport: int | None = None  # the session's port; random by default
     late_join: int | None = None  # RM_LATEJOIN: % of the window late joiners may ask for
     mode: str = "message"  # SOCK_RDM ("message": a send is a message) or SOCK_STREAM ("stream")
+    advance: int = 15  # RM_SEND_WINDOW_ADV_RATE: % of a window in seconds it moves on at once
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise McastBadInput(f"a PGM session's mode is message or stream, not {self.mode!r}")
+        if not 1 <= self.advance <= 50:
+            raise McastBadInput(f"the window advances by 1 to 50 % at a time, not {self.advance}")
 
 
 class PgmSender:
@@ -124,7 +127,7 @@ class PgmSender:
         self.source = Source(SourceConfig(
             gsi, sport, port, transport.group, transport.address, max_tsdu=options.max_tsdu,
             rate=options.rate, window=options.window, window_seconds=options.window_seconds,
-            late_join=options.late_join,
+            late_join=options.late_join, advance=options.advance,
         ), now=trio.current_time())  # fmt: skip
         self.wake = trio.Event()
         self.space = trio.Event()

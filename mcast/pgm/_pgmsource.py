@@ -11,8 +11,10 @@ Rules of this module:
   :meth:`Source.close` OPT_FIN. Sequence numbers are 32 bits and wrap
   (serial arithmetic, RFC 1982).
 - The transmit window keeps the last ``window`` packets sent, and none older
-  than ``window_seconds`` when that is set (the seeds' RM_SEND_WINDOW_ADV_RATE:
-  the window advances with time): what left it cannot be repaired. Its trailing
+  than ``window_seconds`` when that is set; such a window advances with time in
+  steps of ``advance`` % of its span (the seeds' RM_SEND_WINDOW_ADV_RATE, 15 %
+  by default), held while a repair in the step is still to go: what left it
+  cannot be repaired. Its trailing
   and leading edges go in every ODATA and SPM.
 - One rate, in bytes a second, over ODATA, RDATA and SPM together (RFC 3208
   5.1's rate limit; the seeds' RM_RATE_WINDOW_SIZE), as a token bucket that
@@ -63,6 +65,9 @@ class SourceConfig:
     rate: int = 1_000_000  # bytes a second, ODATA + RDATA + SPM with their IP headers
     window: int = 4096  # packets kept for repair
     window_seconds: float | None = None  # and none older than this, when set
+    # RM_SEND_WINDOW_ADV_RATE: a window that ages moves its trailing edge on in steps of
+    # this share of its span, 1 to 50 % (15 by default), not a packet at a time
+    advance: int = 15
     burst: float = 0.01  # the token bucket's depth, in seconds of the rate
     ambient_spm: float = 8.0
     first_sqn: int = 0
@@ -77,6 +82,10 @@ class SourceConfig:
             raise ValueError("the transmit window holds at least one packet")
         if self.window_seconds is not None and self.window_seconds <= 0:
             raise ValueError("the transmit window spans more than 0 seconds")
+        if not 1 <= self.advance <= 50:
+            raise ValueError(
+                f"the window advances by 1 to 50 % of its span at a time, not {self.advance}"
+            )
         if not 1 <= self.max_tsdu <= 65535:
             raise ValueError(f"a TPDU carries 1 to 65535 data octets, not {self.max_tsdu}")
         if self.late_join is not None and not 0 <= self.late_join <= 75:
@@ -137,6 +146,7 @@ class Source:
         self.syn_sent = False
         self.closing = False
         self.meter = RateMeter()
+        self.step_to: float | None = None  # a step of the aging window not yet finished
 
     # -- the driver's calls --
 
@@ -267,13 +277,29 @@ class Source:
         self.tokens = min(c.rate * c.burst, self.tokens + (now - self.last_fill) * c.rate)
         self.last_fill = self.now = max(self.now, now)
         if c.window_seconds is not None:
-            # The newest packet stays: an empty window's SPM says nothing was sent yet
-            # (how a receiver without OPT_SYN knows a session's start), never "all aged".
-            while (
-                len(self.window) > 1
-                and next(iter(self.window.values())).sent + c.window_seconds <= now
-            ):
+            self._age(now, c.window_seconds)
+
+    def _age(self, now: float, span: float) -> None:
+        """RM_SEND_WINDOW_ADV_RATE: once the oldest packet is ``span`` old, the trailing
+        edge moves past every packet sent within ``advance`` % of the span after it, in
+        one step; a packet whose repair is still to go holds it there until the repair
+        has gone (the window advances partially as each repair is sent). The newest
+        packet stays: an empty window's SPM says nothing was sent yet (how a receiver
+        without OPT_SYN knows a session's start), never "all aged"."""
+        while len(self.window) > 1:
+            if self.step_to is None:
+                oldest = next(iter(self.window.values()))
+                if oldest.sent + span > now:
+                    return
+                self.step_to = oldest.sent + span * self.config.advance / 100
+            while len(self.window) > 1:
+                sqn, kept = next(iter(self.window.items()))
+                if kept.sent > self.step_to:
+                    break
+                if sqn in self.repairs:
+                    return  # the step waits for this repair, then goes on
                 self.window.popitem(last=False)
+            self.step_to = None
 
     def _spend(self, packet: PgmPacket) -> bool:
         """Take the packet's bytes from the bucket; False when it must wait."""

@@ -382,6 +382,8 @@ def test_a_nak_outside_the_window_is_counted_and_ignored() -> None:
         ({"max_tsdu": 0}, "1 to 65535"),
         ({"window_seconds": 0.0}, "more than 0 seconds"),
         ({"late_join": 76}, "0 to 75 %"),
+        ({"advance": 0}, "1 to 50 %"),
+        ({"advance": 51}, "1 to 50 %"),
     ],
 )
 def test_a_source_refuses_what_cannot_work(config: dict[str, Any], words: str) -> None:
@@ -411,3 +413,60 @@ def test_the_first_data_each_come_after_an_spm_so_no_receiver_is_left_without_on
                 receiver.receive(packet, 0.0)
         (nak,) = receiver.tick(0.01)
         assert isinstance(nak, SendNak) and nak.packet.sqn == sent[lost].sqn  # type: ignore[union-attr]
+
+
+def aging_source(advance: int) -> Source:
+    """A source whose window spans 10 s, given one packet every 0.1 s from 0 s to 14.9 s
+    (sequence number n sent at n / 10 s) at a rate that sends each at once."""
+    config = SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, rate=10**9, window_seconds=10.0,
+                          advance=advance)  # fmt: skip
+    return Source(config, now=0.0)
+
+
+def feed(source: Source, until: int, nak: tuple[int, int] | None = None) -> None:
+    for n in range(until):
+        assert source.send(b"d")
+        if nak is not None and n == nak[1]:
+            header = Header(7500, 4000, GSI)
+            source.receive(Nak(header, PgmType.NAK, nak[0], SOURCE, GROUP), n / 10)
+            continue  # its repair waits: no tick before the window ages
+        source.tick(n / 10)
+
+
+def test_an_aging_window_moves_its_trailing_edge_in_steps_of_the_advance_rate() -> None:
+    # RM_SEND_WINDOW_ADV_RATE 20 %: when the first packet is 10 s old, the trailing
+    # edge moves past everything sent within 2 s of it (0 to 2.0 s: 21 packets), in
+    # one step; then nothing until the new oldest (2.1 s) is 10 s old.
+    source = aging_source(20)
+    feed(source, 100)  # 0 to 9.9 s: nothing is 10 s old yet
+    assert source._trail() == 0
+    source.receive(Spm(Header(4000, 7500, GSI), 0, 0, 0, SOURCE), 10.0)  # the time passes
+    assert source._trail() == 21
+    source.receive(Spm(Header(4000, 7500, GSI), 0, 0, 0, SOURCE), 12.05)
+    assert source._trail() == 21
+    source.receive(Spm(Header(4000, 7500, GSI), 0, 0, 0, SOURCE), 12.1)
+    assert source._trail() == 42
+    assert source.rm_statistics(12.1).TrailingEdgeSeqId == 42
+
+
+def test_the_default_step_is_15_percent_of_the_window() -> None:
+    source = aging_source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE).advance)
+    feed(source, 100)
+    source.receive(Spm(Header(4000, 7500, GSI), 0, 0, 0, SOURCE), 10.0)
+    assert source._trail() == 16  # 0 to 1.5 s
+
+
+def test_a_repair_still_to_go_holds_the_window_until_it_has_gone() -> None:
+    # A NAK for packet 5 arrives at 9.9 s and its repair waits; at 10 s the step
+    # would drop 0 to 20, but stops at 5 ("advanced partially as each repair
+    # packet in the window is sent out"); once the repair goes it moves on.
+    source = aging_source(20)
+    feed(source, 100, nak=(5, 99))
+    source.receive(Spm(Header(4000, 7500, GSI), 0, 0, 0, SOURCE), 10.0)
+    assert source._trail() == 5
+    repairs = [
+        t.packet for t in source.tick(10.0) if isinstance(t.packet, Data) and t.packet.repair
+    ]
+    assert [r.sqn for r in repairs] == [5]
+    source.receive(Spm(Header(4000, 7500, GSI), 0, 0, 0, SOURCE), 10.0)
+    assert source._trail() == 21
