@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ._privilege import missing_privileges
     from ._procsys import read_sysctl_int, write_sysctl
     from ._result import Result
+    from ._transact import Refused, Undone, apply_steps, undo_steps
     from ._zones import AmbiguousScope, Destination, choose_zone
     from .dualstack._dualreport import ServiceCheck, check_service
     from .dualstack._dualsockets import (
@@ -62,6 +63,10 @@ if TYPE_CHECKING:
 
 # name -> the private module that holds it; each loads on first use.
 _LAZY = {
+    "Refused": "_transact",
+    "Undone": "_transact",
+    "apply_steps": "_transact",
+    "undo_steps": "_transact",
     "Attempt": "dualstack._dualsockets",
     "DualStackUDP": "dualstack._dualsockets",
     "RaceResult": "dualstack._dualsockets",
@@ -131,12 +136,15 @@ __all__ = [
     "PingResult",
     "ProbeRow",
     "RaceResult",
+    "Refused",
     "Reply",
     "Result",
     "ServiceCheck",
+    "Undone",
     "UnknownInterface",
     "addresses_of",
     "adjust_checksum",
+    "apply_steps",
     "check_service",
     "checksum",
     "choose_zone",
@@ -159,6 +167,7 @@ __all__ = [
     "resolve_interface",
     "run_probe",
     "sixto4_prefix",
+    "undo_steps",
     "write_sysctl",
 ]
 __version__ = "0.1.0"

@@ -5,11 +5,11 @@ first, and the caller is told what was undone and what could not be.
 Rules of this module:
 - Pure: the steps, the function that applies one (and returns its inverses)
   and the function that names one come in; nothing here touches the kernel.
-  ``ipv6._netlink`` (addresses, routes, links) and ipsec6's XFRM states and
-  policies change the kernel through it; netsh's transactions keep its
+  ``ipv6._netlink`` (addresses, routes, links), ipsec6's XFRM states and
+  policies, and mcast's multicast routes on the kernel plane (each move from
+  one plan to the next, every step with its undo: ``mcast.routing._mroutes``
+  ``transitions``) change the kernel through it; netsh's transactions keep its
   :class:`Undone` and batch their plain additions (``netsh._transaction``).
-  mcast's multicast routes do not: they move from one whole plan to another,
-  and a refused move is undone by moving back (see docs/architecture.md).
 - An undo step that is refused does not stop the others: it is named in
   :class:`Undone`, with the reason, and what is left half-applied is said.
 """

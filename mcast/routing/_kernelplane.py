@@ -23,7 +23,7 @@ from ipv6.sockopts import SO_RCVBUFFORCE
 
 from .._errors import McastError
 from ._mforward import EntryCounters
-from ._mroutes import SOL_IP, SOL_IPV6, Op, Plan, changes
+from ._mroutes import SOL_IP, SOL_IPV6, Op, Plan, Step, transitions
 from ._proxyplan import NOCACHE, decode_upcall
 
 FEATURE = {4: "ip_mroute", 6: "ip6_mroute"}  # the kernel feature of each family
@@ -100,10 +100,21 @@ class KernelPlane:
         self.dropped: collections.Counter[str] = collections.Counter()
 
     def move(self, old: Plan, new: Plan) -> None:
-        """From ``old`` to ``new`` (this family's part): McastError when refused."""
-        for op in changes(of_family(old, self.family), of_family(new, self.family)):
-            if apply_op(self.sock, op) and self.said is not None:
-                self.said(op.text)
+        """From ``old`` to ``new`` (this family's part), through the one do/undo runner:
+        when the kernel refuses a step, the steps before it are undone and McastError
+        says what was refused and what undoing did."""
+        from ipv6 import Refused, apply_steps
+
+        def do(step: Step) -> list[Step]:
+            if apply_op(self.sock, step.op) and self.said is not None:
+                self.said(step.op.text)
+            return [Step(op, ()) for op in step.undo]
+
+        steps = transitions(of_family(old, self.family), of_family(new, self.family))
+        try:
+            apply_steps(steps, do, lambda step: step.op.text, refusals=(McastError,))
+        except Refused as refused:
+            raise McastError(str(refused)) from None
 
     async def run(self) -> None:
         """Read the kernel's upcalls until cancelled: each counted, a miss handed on."""

@@ -187,24 +187,41 @@ class Op:
 def changes(old: Plan, new: Plan) -> list[Op]:
     """The operations from ``old`` to ``new``: entries out, slots out, slots in,
     entries in (an entry is replaced in place by adding it again)."""
-    ops: list[Op] = []
+    return [step.op for step in transitions(old, new)]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation from a plan to the next, and the operations that undo it (what
+    the old plan held there), for the one do/undo runner (``ipv6.apply_steps``)."""
+
+    op: Op
+    undo: tuple[Op, ...]
+
+
+def transitions(old: Plan, new: Plan) -> list[Step]:
+    """:func:`changes`, each with its undo: a deletion is undone by adding what was
+    deleted, an addition by deleting it, or by adding back the entry it replaced."""
+    steps: list[Step] = []
     for entry_key, entry in old.entries.items():
         if entry_key not in new.entries:
-            ops.append(_entry_op(entry, delete=True))
+            steps.append(Step(_entry_op(entry, delete=True), (_entry_op(entry, delete=False),)))
     moved = set()  # slot numbers that leave or change: entries using them are written again
     for key, slot in old.slots.items():
         if new.slots.get(key) != slot:
-            ops.append(_slot_op(slot, delete=True))
+            steps.append(Step(_slot_op(slot, delete=True), (_slot_op(slot, delete=False),)))
             moved.add((slot.family, slot.number))
     for key, slot in new.slots.items():
         if old.slots.get(key) != slot:
-            ops.append(_slot_op(slot, delete=False))
+            steps.append(Step(_slot_op(slot, delete=False), (_slot_op(slot, delete=True),)))
     for entry_key, entry in new.entries.items():
         numbers = {entry.parent, *(slot for slot, _ in entry.outbound)}
         touched = any((entry.family, n) in moved for n in numbers)
-        if old.entries.get(entry_key) != entry or touched:
-            ops.append(_entry_op(entry, delete=False))
-    return ops
+        before = old.entries.get(entry_key)
+        if before != entry or touched:
+            undo = _entry_op(before, delete=False) if before else _entry_op(entry, delete=True)
+            steps.append(Step(_entry_op(entry, delete=False), (undo,)))
+    return steps
 
 
 def _slot_op(slot: Slot, *, delete: bool) -> Op:

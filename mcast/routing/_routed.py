@@ -85,20 +85,25 @@ class Daemon:
             return bool(self.applied.entries)
         error = None
         wanted = None
+        moved: list[int] = []  # the families whose plane took the whole move
         try:
             wanted = plan(routes, _indexes(), keep=self.applied)
             for family in sorted({r.family for r in routes}):
                 self._open(family, wanted_plane)
             for family, plane in self.planes.items():
+                # A refused step undoes the steps before it (ipv6.apply_steps): the
+                # plane is left as it was, and the error says so.
                 plane.move(of_family(self.applied, family), of_family(wanted, family))
+                moved.append(family)
             self.applied = wanted
         except (McastError, Ipv6Error, OSError) as exc:
             error = str(exc) if not isinstance(exc, OSError) else f"{exc.strerror or exc}"
             say(NAME, f"routes file generation {generation} not applied: {error}")
-            if wanted is not None:  # nothing half-installed: back to what was applied
-                for family, plane in self.planes.items():
+            if wanted is not None:  # the other families back to what was applied
+                for family in moved:
                     with contextlib.suppress(McastError, Ipv6Error, OSError):
-                        plane.move(of_family(wanted, family), of_family(self.applied, family))
+                        self.planes[family].move(of_family(wanted, family),
+                                                 of_family(self.applied, family))  # fmt: skip
         self.generation = generation
         self.error = error
         self.write_status()

@@ -89,3 +89,140 @@ def test_the_operations_carry_the_kernels_structs() -> None:
     route6 = check_route("ff3e::9", None, "eth1", [("eth2", 1)])
     op = changes(Plan(), plan([route6], INDEXES))[-1]
     assert (op.level, op.option, op.action) == (41, 204, "add-entry")
+
+
+# --- a move from one plan to the next, on the one do/undo runner ----------------------------
+
+
+Key = tuple[object, ...]
+
+
+class Kernel:
+    """The kernel's multicast routing tables as setsockopt leaves them, modelled from
+    the socket options' meaning (linux/mroute.h): a slot (vif) by its number, an
+    entry (MFC) by its origin and group; adding an entry replaces it, adding a slot
+    whose number is taken is refused, deleting what is not there is ENOENT."""
+
+    def __init__(self) -> None:
+        self.slots: dict[Key, bytes] = {}
+        self.entries: dict[Key, bytes] = {}
+
+    def apply(self, op, fail: bool = False) -> bool:
+        from ipv6.sockopts import LINUX, decode
+        from mcast import McastError
+
+        if fail:
+            raise McastError(f"the kernel refused to {op.text}: Operation not permitted")
+        table: dict[Key, bytes]
+        if op.action.endswith("slot"):
+            fields = decode(LINUX, "vifctl" if op.family == 4 else "mif6ctl", op.value)
+            table = self.slots
+            key: Key = (op.family, fields["vifc_vifi" if op.family == 4 else "mif6c_mifi"])
+        else:
+            prefix = "mfcc" if op.family == 4 else "mf6cc"
+            fields = decode(LINUX, "mfcctl" if op.family == 4 else "mf6cctl", op.value)
+            table = self.entries
+            key = (op.family, fields[f"{prefix}_origin"], fields[f"{prefix}_mcastgrp"])
+        if op.action.startswith("delete"):
+            return table.pop(key, None) is not None
+        if op.action == "add-slot" and key in table:
+            raise AssertionError(f"slot taken: {op.text}")
+        table[key] = op.value
+        return True
+
+
+ROUTES = [
+    check_route("239.1.1.1", None, "eth0", [("eth1", 1)]),
+    check_route("239.2.2.2", "10.0.0.9", "eth0", [("eth1", 3), ("eth2", 1)]),
+    check_route("232.3.3.3", "10.0.0.7", "eth1", [("eth2", 2)]),
+    check_route("239.4.4.4", None, "eth2", [("eth0", 1), ("eth1", 1)]),
+    check_route("ff3e::5", "2001:db8::5", "eth0", [("eth1", 1)]),
+    check_route("ff3e::6", None, "eth1", [("eth0", 1), ("eth2", 1)]),
+]
+
+
+def state(*plans: Plan) -> tuple[dict[Key, bytes], dict[Key, bytes]]:
+    kernel = Kernel()
+    before = Plan()
+    for step in plans:
+        for op in changes(before, step):
+            kernel.apply(op)
+        before = step
+    return dict(kernel.slots), dict(kernel.entries)
+
+
+# the second route again, with other outbound interfaces: its entry is replaced in place
+CHANGED = check_route("239.2.2.2", "10.0.0.9", "eth0", [("eth2", 4)])
+
+
+@pytest.mark.parametrize("old_routes", [ROUTES[:1], ROUTES[:2], ROUTES[1:], ROUTES[4:], ROUTES])
+@pytest.mark.parametrize(
+    "new_routes", [[], ROUTES[2:], ROUTES[::2], ROUTES[3:5], ROUTES, [CHANGED, *ROUTES[2:]]]
+)
+def test_a_refused_step_leaves_the_tables_as_they_were(old_routes, new_routes) -> None:
+    from ipv6 import Refused, apply_steps
+    from mcast.routing._mroutes import Step, transitions
+
+    old = plan(old_routes, INDEXES)
+    new = plan(new_routes, INDEXES, keep=old)
+    steps = transitions(old, new)
+    assert state(old, new) != state(old) or not steps or old == new
+    for refused_at in range(len(steps)):
+        kernel = Kernel()
+        for op in changes(Plan(), old):
+            kernel.apply(op)
+
+        def do(step: Step, kernel: Kernel = kernel, at: int = refused_at) -> list[Step]:
+            kernel.apply(step.op, fail=step is steps[at])
+            return [Step(op, ()) for op in step.undo]
+
+        with pytest.raises(Refused) as refused:
+            apply_steps(steps, do, lambda step: step.op.text,
+                        refusals=(__import__("mcast").McastError,))  # fmt: skip
+        assert (kernel.slots, kernel.entries) == state(old), (refused_at, steps[refused_at].op)
+        assert "nothing is left half-applied" in str(refused.value)
+
+
+def test_the_kernel_plane_moves_on_the_runner_and_a_refusal_leaves_it_as_it_was() -> None:
+    """KernelPlane.move over a routing socket that is the model above (this machine's
+    kernel may have no multicast routing): a refusal in the middle of a move says
+    what it undid, and the tables are the old plan's again."""
+    from ipv6.sockopts import MRT
+    from mcast import McastError
+    from mcast.routing._kernelplane import KernelPlane
+    from mcast.routing._mroutes import Op
+
+    actions = {MRT["MRT_ADD_VIF"]: "add-slot", MRT["MRT_DEL_VIF"]: "delete-slot",
+               MRT["MRT_ADD_MFC"]: "add-entry", MRT["MRT_DEL_MFC"]: "delete-entry"}  # fmt: skip
+
+    class RoutingSocket:
+        def __init__(self, kernel: Kernel, refuse: int | None) -> None:
+            self.kernel, self.refuse, self.calls = kernel, refuse, 0
+
+        def setsockopt(self, level: int, option: int, value: bytes) -> None:
+            self.calls += 1
+            if self.calls == self.refuse:
+                raise PermissionError(1, "Operation not permitted")
+            family = 4 if level == 0 else 6
+            op = Op(actions[option], family, level, option, value, actions[option])
+            if not self.kernel.apply(op) and op.action.startswith("delete"):
+                raise FileNotFoundError(2, "No such file or directory")
+
+    old = plan(ROUTES[:2], INDEXES)  # slots eth0, eth1, eth2
+    new = plan([CHANGED, ROUTES[3]], INDEXES)  # the slots numbered afresh: all move
+    count = len(changes(old, new))
+    assert count >= 6
+    for refuse in (None, *range(1, count + 1)):
+        kernel = Kernel()
+        for op in changes(Plan(), old):
+            kernel.apply(op)
+        routing = KernelPlane.__new__(KernelPlane)
+        routing.family, routing.said = 4, None
+        routing.sock = RoutingSocket(kernel, refuse)  # type: ignore[assignment]
+        if refuse is None:
+            routing.move(old, new)
+            assert (kernel.slots, kernel.entries) == state(old, new)
+            continue
+        with pytest.raises(McastError, match=r"Operation not permitted; .* nothing is left"):
+            routing.move(old, new)
+        assert (kernel.slots, kernel.entries) == state(old), refuse
