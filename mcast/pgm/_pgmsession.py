@@ -135,6 +135,7 @@ class PgmSender:
         self.mode = options.mode
         self.boundary = MessageBoundary()
         self.packer = StreamPacker(options.max_tsdu) if options.mode == "stream" else None
+        self.sending = False  # a stream send is queueing its packets
 
     @property
     def statistics(self) -> SenderStatistics:
@@ -149,10 +150,16 @@ class PgmSender:
         :meth:`set_message_boundary` announced). Stream mode: bytes, packed into
         packets as they fill. Waits while the window's worth of packets waits to go."""
         if self.packer is not None:
-            for packet in self.packer.give(data):
-                await self._send_apdu(packet)
-            if not self.source.waiting:  # nothing to coalesce with: the rest goes now
-                await self._flush()
+            # While this send queues its packets, the run loop must not send the tail
+            # it keeps: the tail comes after them.
+            self.sending = True
+            try:
+                for packet in self.packer.give(data):
+                    await self._send_apdu(packet)
+                if not self.source.waiting:  # nothing to coalesce with: the rest goes now
+                    await self._flush()
+            finally:
+                self.sending = False
             return
         whole = self.boundary.give(data)  # BoundaryError (McastBadInput) past the boundary
         if whole is not None:
@@ -203,7 +210,7 @@ class PgmSender:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._naks)
             while True:
-                if self.packer is not None and not self.source.waiting:
+                if self.packer is not None and not self.source.waiting and not self.sending:
                     await self._flush()  # what waited to coalesce goes once the queue is empty
                 await self._send_all(self.source.tick(trio.current_time()))
                 self.space.set()

@@ -114,10 +114,11 @@ def test_a_stream_delivers_the_same_bytes_whatever_the_packets_and_the_reads(
 # --- the session drivers, over a wire that loses 5 % of what it carries -------------------
 
 
-async def session_pair(autojump_clock, options: SenderOptions, give, take, *, seed: int) -> None:
+async def session_pair(autojump_clock, options: SenderOptions, give, take, *, seed: int,
+                       loss: float = 0.05) -> None:  # fmt: skip
     """A sender (``give(sender)`` sends) and one listener (``take(session)`` reads),
     over a wire with loss; both run to the session's end."""
-    wire = Wire(0.05, seed)
+    wire = Wire(loss, seed)
     end = wire.end("10.0.0.10")
     end.joined = True
     listener = PgmListener(cast(PgmTransport, end),
@@ -282,3 +283,24 @@ async def test_the_statistics_agree_between_the_ends_and_with_what_was_sent(
     assert rr.MinSequencesInWindow <= rr.AverageSequencesInWindow <= rr.MaxSequencesInWindow
     assert rr.TotalBytesReceived > octets and rr.RateKBitsPerSecOverall > 0
     assert sent.to_json()["RM_SENDER_STATISTICS"]["DataBytesSent"] == octets
+
+
+async def test_a_stream_send_that_waits_for_room_keeps_its_tail_behind_its_packets(
+    autojump_clock,
+) -> None:
+    # A window of 2 packets: each send of 2.5 packets waits for room in the middle,
+    # while the sender's loop runs; the half packet it keeps must still come last.
+    sends = [bytes([n]) * 2500 for n in range(1, 60)]
+    received = bytearray()
+    options = SenderOptions(rate=2_000_000, window=2, max_tsdu=1000, mode="stream")
+
+    async def give(sender: PgmSender) -> None:
+        for data in sends:
+            await sender.send(data)
+
+    async def take(session) -> None:
+        while chunk := await session.receive_bytes(65536):
+            received.extend(chunk)
+
+    await session_pair(autojump_clock, options, give, take, seed=2, loss=0.0)
+    assert bytes(received) == b"".join(sends)
