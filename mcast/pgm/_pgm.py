@@ -12,11 +12,17 @@ Rules of this module:
   a computed 0 is sent as 0xffff, and a received 0 means "none was sent".
 - Options (RFC 3208 9): OPT_LENGTH first, each option a 3-octet header (type
   with the end bit, length, F/OPX/U bits) and its value. Decoded and encoded:
-  OPT_FRAGMENT, OPT_NAK_LIST, OPT_JOIN, OPT_SYN, OPT_FIN, OPT_RST. Any other
-  (FEC's OPT_PARITY_PRM, OPT_PARITY_GRP, OPT_CURR_TGSIZE, congestion control,
-  redirect...) is kept as (type, value) in ``Options.other``, so a caller can
-  report what it does not implement; an option whose OPX bits say "discard
-  the packet" when not understood makes :attr:`Options.must_discard` true.
+  OPT_FRAGMENT, OPT_NAK_LIST, OPT_JOIN, OPT_SYN, OPT_FIN, OPT_RST and FEC's
+  OPT_PARITY_PRM, OPT_PARITY_GRP and OPT_CURR_TGSIZE (RFC 3208 11.8). An
+  OPT_FRAGMENT whose OP_ENCODED bit is set (in a parity packet: the parity of
+  the group's fragment options) is kept as its raw value. Any other option
+  (congestion control, redirect...) is kept as (type, value) in
+  ``Options.other``, so a caller can report what it does not implement; an
+  option whose OPX bits say "discard the packet" when not understood makes
+  :attr:`Options.must_discard` true.
+- FEC packets (RFC 3208 11): ODATA (proactive) or RDATA (on demand) with the
+  header's OPT_PARITY bit, and OPT_VAR_PKTLEN when the group's packets differ
+  in length; a NAK or NCF with OPT_PARITY asks about a transmission group.
 
 Past 400 lines as one concept: RFC 3208's packet types and options as layouts,
 mostly data (the structs quoted above their formats).
@@ -81,6 +87,9 @@ class OptType(IntEnum):
     FRAGMENT = 0x01
     NAK_LIST = 0x02
     JOIN = 0x03
+    PARITY_PRM = 0x08
+    PARITY_GRP = 0x09
+    CURR_TGSIZE = 0x0A
     SYN = 0x0D
     FIN = 0x0E
     RST = 0x0F
@@ -89,7 +98,6 @@ class OptType(IntEnum):
 IMPLEMENTED = frozenset(int(t) for t in OptType)
 OPTION_NAMES = {
     0x04: "OPT_NAK_BO_IVL", 0x05: "OPT_NAK_BO_RNG", 0x07: "OPT_REDIRECT",
-    0x08: "OPT_PARITY_PRM", 0x09: "OPT_PARITY_GRP", 0x0A: "OPT_CURR_TGSIZE",
     0x0B: "OPT_NBR_UNREACH", 0x0C: "OPT_PATH_NLA", 0x10: "OPT_CR", 0x11: "OPT_CRQST",
     0x12: "OPT_PGMCC_DATA", 0x13: "OPT_PGMCC_FEEDBACK", 0x7F: "OPT_INVALID",
 }  # fmt: skip
@@ -97,6 +105,13 @@ OPTION_NAMES = {
 FRAGMENT = struct.Struct("!xIII")
 # struct pgm_opt_join { u8 reserved; u32 join_min; }
 JOIN = struct.Struct("!xI")
+# struct pgm_opt_parity_prm { u8 reserved (PRO 0x1, OND 0x2); u32 tgs; }, and
+# pgm_opt_parity_grp { u8 reserved; u32 group; }, pgm_opt_curr_tgsize { u8; u32 size; }
+PARITY_PRM = struct.Struct("!BI")
+WORD = struct.Struct("!xI")
+PARITY_PRO, PARITY_OND = 0x01, 0x02
+OP_ENCODED = 0x08  # the option header's F bit: the value is FEC parity
+OP_ENCODED_NULL = 0x80  # in an encoded option's value: this packet had no such option
 
 Address = IPv4Address | IPv6Address
 
@@ -112,6 +127,16 @@ class Fragment:
 
 
 @dataclass(frozen=True)
+class ParityPrm:
+    """OPT_PARITY_PRM (in SPMs): the source's FEC, over transmission groups of
+    ``group_size`` packets."""
+
+    group_size: int
+    proactive: bool = False
+    ondemand: bool = False
+
+
+@dataclass(frozen=True)
 class Options:
     fragment: Fragment | None = None
     nak_list: tuple[int, ...] = ()  # more sequence numbers a NAK or NCF asks about
@@ -119,6 +144,10 @@ class Options:
     syn: bool = False  # the session's first data
     fin: bool = False  # the session's last data
     rst: bool = False  # the session was reset
+    parity_prm: ParityPrm | None = None  # OPT_PARITY_PRM: the source's FEC
+    parity_grp: int | None = None  # OPT_PARITY_GRP: a parity packet's group number
+    curr_tgsize: int | None = None  # OPT_CURR_TGSIZE: packets in this (short) group
+    encoded_fragment: bytes | None = None  # OPT_FRAGMENT with OP_ENCODED: 13 octets
     other: tuple[tuple[int, bytes], ...] = ()  # options not implemented, as (type, value)
     must_discard: bool = False  # one of ``other`` says: drop the packet if not understood
 
@@ -134,6 +163,7 @@ class Header:
     gsi: bytes  # the Global Source Identifier, 6 octets
     parity: bool = False
     network_significant: bool = False
+    var_pktlen: bool = False  # a parity packet over packets of different lengths
 
     @property
     def tsi(self) -> tuple[bytes, int]:
@@ -215,6 +245,7 @@ def encode_pgm(packet: PgmPacket) -> bytes:
     h = packet.header
     flags = (OPT_PRESENT if options else 0) | (OPT_PARITY if h.parity else 0)
     flags |= OPT_NETWORK if h.network_significant else 0
+    flags |= OPT_VAR_PKTLEN if h.var_pktlen else 0
     if len(h.gsi) != 6:
         raise ValueError(f"a GSI is 6 octets, not {len(h.gsi)}")
     payload = packet.payload if isinstance(packet, Data) else b""
@@ -272,8 +303,21 @@ def _encode_options(options: Options) -> bytes:
             raise ValueError(f"a NAK list holds at most {MAX_NAK_LIST} sequence numbers")
         parts.append(_option(OptType.NAK_LIST, struct.pack(f"!{len(options.nak_list)}I",
                                                             *options.nak_list)))  # fmt: skip
+    if options.encoded_fragment is not None:
+        if len(options.encoded_fragment) != FRAGMENT.size:
+            raise ValueError(f"an encoded OPT_FRAGMENT value is {FRAGMENT.size} octets")
+        parts.append(OPTION.pack(OptType.FRAGMENT, 16, OP_ENCODED) + options.encoded_fragment)
     if options.join is not None:
         parts.append(OPTION.pack(OptType.JOIN, 8, 0) + JOIN.pack(options.join))
+    if options.parity_prm is not None:
+        prm = options.parity_prm
+        bits = (PARITY_PRO if prm.proactive else 0) | (PARITY_OND if prm.ondemand else 0)
+        parts.append(OPTION.pack(OptType.PARITY_PRM, 8, 0) + PARITY_PRM.pack(bits,
+                                                                           prm.group_size))  # fmt: skip
+    for kind, number in ((OptType.PARITY_GRP, options.parity_grp),
+                         (OptType.CURR_TGSIZE, options.curr_tgsize)):  # fmt: skip
+        if number is not None:
+            parts.append(OPTION.pack(kind, 8, 0) + WORD.pack(number))
     for flag, marker in ((options.syn, OptType.SYN), (options.fin, OptType.FIN),
                          (options.rst, OptType.RST)):  # fmt: skip
         if flag:
@@ -300,7 +344,8 @@ def decode_pgm_untrusted(data: bytes, *, verify_checksum: bool = True) -> PgmPac
         wanted = checksum(bytes(copy)) or 0xFFFF
         if wanted != carried:
             raise MalformedPacket(f"checksum {carried:#06x}, computed {wanted:#06x}", 6)
-    header = Header(sport, dport, gsi, bool(flags & OPT_PARITY), bool(flags & OPT_NETWORK))
+    header = Header(sport, dport, gsi, bool(flags & OPT_PARITY), bool(flags & OPT_NETWORK),
+                    bool(flags & OPT_VAR_PKTLEN))  # fmt: skip
     at = HEADER.size
     try:
         kind = PgmType(kind)
@@ -385,7 +430,12 @@ def _options(data: bytes, at: int, flags: int) -> tuple[Options, int]:
         if length < OPTION.size or offset + length > end:
             raise MalformedPacket(f"an option of {length} octets", offset + 1)
         value = data[offset + OPTION.size : offset + length]
-        _option_value(kind & OPT_TYPE_MASK, value, offset, found, other)
+        if kind & OPT_TYPE_MASK == OptType.FRAGMENT and bits & OP_ENCODED:
+            if len(value) != FRAGMENT.size:
+                raise MalformedPacket(f"an encoded OPT_FRAGMENT of {length} octets (16)", offset)
+            found["encoded_fragment"] = value
+        else:
+            _option_value(kind & OPT_TYPE_MASK, value, offset, found, other)
         if kind & OPT_TYPE_MASK not in IMPLEMENTED:
             discard |= bits & OPX_MASK == OPX_DISCARD
         offset += length
@@ -416,6 +466,15 @@ def _option_value(kind: int, value: bytes, at: int, found: dict[str, Any],
         if len(value) != JOIN.size:
             raise MalformedPacket(f"OPT_JOIN of {len(value) + 3} octets (8)", at)
         found["join"] = JOIN.unpack(value)[0]
+    elif kind == OptType.PARITY_PRM:
+        if len(value) != PARITY_PRM.size:
+            raise MalformedPacket(f"OPT_PARITY_PRM of {len(value) + 3} octets (8)", at)
+        bits, size = PARITY_PRM.unpack(value)
+        found["parity_prm"] = ParityPrm(size, bool(bits & PARITY_PRO), bool(bits & PARITY_OND))
+    elif kind in (OptType.PARITY_GRP, OptType.CURR_TGSIZE):
+        if len(value) != WORD.size:
+            raise MalformedPacket(f"{OptType(kind).name} of {len(value) + 3} octets (8)", at)
+        found[OptType(kind).name.lower()] = WORD.unpack(value)[0]
     elif kind in (OptType.SYN, OptType.FIN, OptType.RST):
         found[OptType(kind).name.lower()] = True
     elif kind == OptType.LENGTH:

@@ -24,6 +24,7 @@ from mcast.pgm._pgm import (
     Header,
     Nak,
     Options,
+    ParityPrm,
     PgmType,
     Poll,
     Polr,
@@ -180,9 +181,13 @@ options = st.builds(
     syn=st.booleans(),
     fin=st.booleans(),
     rst=st.booleans(),
+    parity_prm=st.none() | st.builds(ParityPrm, u32, st.booleans(), st.booleans()),
+    parity_grp=st.none() | u32,
+    curr_tgsize=st.none() | u32,
+    encoded_fragment=st.none() | st.binary(min_size=13, max_size=13),
 )
 headers = st.builds(Header, st.integers(0, 65535), st.integers(0, 65535), st.binary(
-    min_size=6, max_size=6), st.booleans(), st.booleans())  # fmt: skip
+    min_size=6, max_size=6), st.booleans(), st.booleans(), st.booleans())  # fmt: skip
 packets = st.one_of(
     st.builds(Spm, headers, u32, u32, u32, addresses, options),
     st.builds(Data, headers, u32, u32, st.binary(max_size=200), st.booleans(), options),
@@ -241,10 +246,10 @@ def test_a_wrong_packet_is_refused_in_one_line(change: Any, words: str) -> None:
 
 
 def test_what_is_not_implemented_is_reported_and_a_discard_bit_obeyed() -> None:
-    parity = (0x08, bytes(5))  # OPT_PARITY_PRM: FEC, not implemented
-    packet = encode_pgm(Data(HEADER, 1, 0, b"d", options=Options(other=(parity,))))
+    redirect = (0x07, bytes(9))  # OPT_REDIRECT (from a DLR): not implemented
+    packet = encode_pgm(Data(HEADER, 1, 0, b"d", options=Options(other=(redirect,))))
     back = decode_pgm_untrusted(packet)
-    assert back.options.other == (parity,) and not back.options.must_discard
+    assert back.options.other == (redirect,) and not back.options.must_discard
     wire = bytearray(packet)
     wire[16 + 8 + 4 + 2] |= 0x02  # the option's OPX bits: discard the packet if not understood
     wire[6:8] = b"\0\0"  # no checksum sent
@@ -255,3 +260,57 @@ def test_addresses_keep_their_family() -> None:
     back = decode_pgm_untrusted(encode_pgm(Nak(HEADER, PgmType.NCF, 1, V6, G4)))
     assert isinstance(back, Nak)
     assert back.source == ip_address("2001:db8::1") and back.group == G4
+
+
+def test_fec_options_have_rfc_3208_s_layouts() -> None:
+    """RFC 3208 11.8 (as OpenPGM's pgm/packet.h lays them out): OPT_PARITY_PRM is
+    type 0x08, 8 octets, the P (0x01) and O (0x02) bits in the octet after the
+    option header and the transmission group size as 32 bits; OPT_PARITY_GRP 0x09
+    and OPT_CURR_TGSIZE 0x0A carry 32 bits the same way; an encoded OPT_FRAGMENT
+    has the F bit (0x08) in the option header's third octet; the header's
+    OPT_PARITY (0x80) and OPT_VAR_PKTLEN (0x40) bits are its options octet's."""
+    spm = Spm(HEADER, 1, 0, 0, V4, Options(parity_prm=ParityPrm(16, proactive=False,
+                                                                ondemand=True)))  # fmt: skip
+    wire = encode_pgm(spm)
+    options = wire[16 + 16 + 4 :]  # after the header, the SPM and its IPv4 NLA
+    assert options[:4] == bytes([0x00, 4, 0, 12])  # OPT_LENGTH, total 12
+    assert options[4:] == bytes([0x08 | 0x80, 8, 0, 0x02, 0, 0, 0, 16])
+    assert decode_pgm_untrusted(wire) == spm
+    encoded = bytes(range(13))
+    parity = Data(Header(1, 2, bytes(6), parity=True, var_pktlen=True), 32 | 1, 0, b"xy",
+                  repair=True, options=Options(encoded_fragment=encoded, parity_grp=7,
+                                               curr_tgsize=5))  # fmt: skip
+    wire = encode_pgm(parity)
+    assert wire[5] == 0x80 | 0x40 | 0x01  # parity, variable length, options present
+    options = wire[16 + 8 :]
+    assert options[4:20] == bytes([0x01, 16, 0x08]) + encoded
+    assert options[20:28] == bytes([0x09, 8, 0, 0, 0, 0, 0, 7])
+    assert options[28:36] == bytes([0x0A | 0x80, 8, 0, 0, 0, 0, 0, 5])
+    assert decode_pgm_untrusted(wire) == parity
+
+
+@pytest.mark.parametrize("kind, length", [(0x08, 7), (0x09, 9), (0x0A, 4), (0x01, 15)])
+def test_fec_options_of_the_wrong_length_are_malformed(kind: int, length: int) -> None:
+    value = bytes(length - 3)
+    bits = 0x08 if kind == 0x01 else 0  # an encoded fragment
+    options = bytes([0, 4, 0, 4 + length, kind | 0x80, length, bits]) + value
+    head = bytearray(encode_pgm(Data(HEADER, 1, 0, b"")))
+    head[5] |= 0x01
+    head[6:8] = b"\0\0"
+    with pytest.raises(MalformedPacket):
+        decode_pgm_untrusted(bytes(head) + options)
+
+
+def test_tshark_reads_the_fec_options_and_bits(tmp_path: Path) -> None:
+    """An independent dissector (Wireshark's PGM) reads OPT_PARITY_PRM's bits and group
+    size, OPT_PARITY_GRP's number, and the header's parity and variable-length bits."""
+    spm = Spm(HEADER, 1, 0, 0, V4, Options(parity_prm=ParityPrm(16, True, True)))
+    parity = Data(Header(1, 2, bytes(6), parity=True, var_pktlen=True), 33, 0, b"xy",
+                  repair=True, options=Options(parity_grp=7))  # fmt: skip
+    nak = Nak(Header(2, 1, bytes(6), parity=True), PgmType.NAK, 35, V4, G4)
+    read = tshark_layers([spm, parity, nak], tmp_path)
+    assert read[0]["pgm.opts.parity_prm.op"] == "0x03"
+    assert read[0]["pgm.opts.parity_prm.prm_grp"] == "0x00000010"
+    assert (read[1]["pgm.hdr.opts.parity"], read[1]["pgm.hdr.opts.varlen"]) == ("1", "1")
+    assert read[1]["pgm.opts.parity_prm.prm_grp"] == "0x00000007"  # Wireshark's name for it
+    assert (read[2]["pgm.hdr.opts.parity"], read[2]["pgm.hdr.opts.varlen"]) == ("1", "0")
