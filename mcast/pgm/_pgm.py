@@ -312,12 +312,12 @@ def _encode_options(options: Options) -> bytes:
     if options.parity_prm is not None:
         prm = options.parity_prm
         bits = (PARITY_PRO if prm.proactive else 0) | (PARITY_OND if prm.ondemand else 0)
-        parts.append(OPTION.pack(OptType.PARITY_PRM, 8, 0) + PARITY_PRM.pack(bits,
-                                                                           prm.group_size))  # fmt: skip
-    for kind, number in ((OptType.PARITY_GRP, options.parity_grp),
-                         (OptType.CURR_TGSIZE, options.curr_tgsize)):  # fmt: skip
+        value = PARITY_PRM.pack(bits, prm.group_size)
+        parts.append(OPTION.pack(OptType.PARITY_PRM, 8, 0) + value)
+    for marker, number in ((OptType.PARITY_GRP, options.parity_grp),
+                           (OptType.CURR_TGSIZE, options.curr_tgsize)):  # fmt: skip
         if number is not None:
-            parts.append(OPTION.pack(kind, 8, 0) + WORD.pack(number))
+            parts.append(OPTION.pack(marker, 8, 0) + WORD.pack(number))
     for flag, marker in ((options.syn, OptType.SYN), (options.fin, OptType.FIN),
                          (options.rst, OptType.RST)):  # fmt: skip
         if flag:

@@ -170,11 +170,10 @@ def rebuild(k: int, block_size: int, have: Mapping[int, Data],
     shares += [k + h for h in chosen]
     blocks, shares = blocks[:k], shares[:k]
     _, decoder = _coder(k, block_size)
+    decoded = [b""] * k
     if size:
         decoded = [bytes(b) for b in decoder.decode(blocks, shares)]  # type: ignore[attr-defined]
-    else:
-        decoded = [b""] * k
-    fragments = _fragments(k, block_size, have, parity, chosen, shares[: len(have)])
+    fragments = _fragments(k, block_size, have, [parity[h] for h in chosen], chosen)
     out = []
     for index in missing:
         payload = decoded[index]
@@ -192,18 +191,18 @@ def rebuild(k: int, block_size: int, have: Mapping[int, Data],
     return out
 
 
-def _fragments(k: int, block_size: int, have: Mapping[int, Data], parity: Mapping[int, Data],
-               chosen: list[int], indexes: list[int]) -> list[Fragment | None] | None:  # fmt: skip
-    """Each packet's OPT_FRAGMENT, rebuilt from the parity's encoded ones; None when
-    the group had none."""
-    coded = [parity[h].options.encoded_fragment for h in chosen]
+def _fragments(k: int, block_size: int, have: Mapping[int, Data], parity: list[Data],
+               chosen: list[int]) -> list[Fragment | None] | None:  # fmt: skip
+    """Each packet's OPT_FRAGMENT, rebuilt from the encoded ones of the parity
+    packets ``parity`` (numbers ``chosen``); None when the group had none."""
+    coded = [p.options.encoded_fragment for p in parity]
     if all(c is None for c in coded):
         return None
     if any(c is None for c in coded):
         raise FecError("parity packets of one group differ in their options")
     blocks = [_fragment_value(have[i].options) for i in sorted(have)]
     blocks += [c for c in coded if c is not None]
-    shares = indexes + [k + h for h in chosen]
+    shares = sorted(have) + [k + h for h in chosen]
     _, decoder = _coder(k, block_size)
     values = [bytes(b) for b in decoder.decode(blocks[:k], shares[:k])]  # type: ignore[attr-defined]
     out: list[Fragment | None] = []

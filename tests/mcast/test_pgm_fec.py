@@ -47,8 +47,9 @@ def test_the_parity_is_openpgm_s_byte_for_byte(openpgm_rs: Path, k: int, n: int,
     libpgm.a) and the toolkit's parity agree on every row of the code."""
     rng = random.Random(k * 1000 + n)
     payloads = [rng.randbytes(size) for _ in range(k)]
-    theirs = subprocess.run([str(openpgm_rs), str(n), str(k), str(size)],
-                            input=b"".join(payloads), capture_output=True, check=True).stdout  # fmt: skip
+    command = [str(openpgm_rs), str(n), str(k), str(size)]
+    theirs = subprocess.run(command, input=b"".join(payloads), capture_output=True,
+                            check=True).stdout  # fmt: skip
     packets = group(0, payloads)
     for h in range(n - k):
         ours = make_parity(packets, h, n, repair=False, trail=0).payload
@@ -105,9 +106,10 @@ def test_any_k_of_n_rebuild_the_group(k: int, extra: int, data: st.DataObject) -
                             unique=True))  # fmt: skip
     syn = packets[0].options.syn
     parity = {h: make_parity(packets, h, n, repair=True, trail=first, syn=syn) for h in hs}
-    parity = {h: decode_pgm_untrusted(encode_pgm(p)) for h, p in parity.items()}  # the wire
+    wire = {h: decode_pgm_untrusted(encode_pgm(p)) for h, p in parity.items()}
+    assert wire == parity  # what crosses the wire is what was made
     have = {i: p for i, p in enumerate(packets) if i not in lost}
-    rebuilt = rebuild(k, n, have, parity)  # type: ignore[arg-type]
+    rebuilt = rebuild(k, n, have, parity)
     expected = [Data(HEADER, p.sqn, first, p.payload, repair=True, options=Options(
         fragment=p.options.fragment, syn=p.options.syn)) for i, p in enumerate(packets)
         if i in lost]  # fmt: skip
@@ -143,6 +145,6 @@ def test_parity_a_peer_garbled_is_refused_not_believed() -> None:
     (dict(group_size=8, block_size=10, proactive=3), "at most 2"),
     (dict(group_size=8, block_size=10), "proactively, on demand"),
 ])  # fmt: skip
-def test_rm_fec_info_is_checked(config: dict, words: str) -> None:
+def test_rm_fec_info_is_checked(config: dict[str, int], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         FecConfig(**config)
