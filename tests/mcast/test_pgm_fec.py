@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -145,6 +146,6 @@ def test_parity_a_peer_garbled_is_refused_not_believed() -> None:
     (dict(group_size=8, block_size=10, proactive=3), "at most 2"),
     (dict(group_size=8, block_size=10), "proactively, on demand"),
 ])  # fmt: skip
-def test_rm_fec_info_is_checked(config: dict[str, int], words: str) -> None:
+def test_rm_fec_info_is_checked(config: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         FecConfig(**config)
