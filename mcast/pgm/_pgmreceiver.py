@@ -36,6 +36,15 @@ Rules of this module:
 - A source that falls silent (no SPM or data for ``peer_expiry`` seconds, OpenPGM's
   PGM_PEER_EXPIRY) before the session's end is gone: what was not delivered is
   :class:`Unrecoverable`, and the receiver takes no more.
+- FEC: the receiver follows the source's OPT_PARITY_PRM (its SPMs), unasked, as
+  the seeds say receivers do. It keeps each transmission group's packets and
+  parity packets until delivery has passed the group, and rebuilds what is
+  missing once it holds ``k`` of them. With on-demand parity, loss in a group the
+  source has sent whole is asked for with one parity NAK per group (how many
+  packets are still wanted, less one, in the group's low bits; RFC 3208 11.3),
+  so that one parity packet repairs different losses at different receivers;
+  loss in a group not yet whole, or in one whose parity would not rebuild, is
+  asked for selectively. Parity that cannot be is counted (``fec_failures``).
 
 Past 400 lines as one concept: one RFC 3208 receiver state machine (sequence
 tracking, NAK timers, delivery) whose states read each other.
@@ -49,7 +58,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._pgm import Address, Data, Header, Nak, Options, PgmPacket, PgmType, Spm
+from ._pgm import Address, Data, Header, Nak, Options, ParityPrm, PgmPacket, PgmType, Spm
+from ._pgmfec import FecError, group_of, group_size_ok, parity_number, rebuild
 from ._pgmsource import SQN_MASK, after
 from ._pgmstats import RateMeter, RmReceiverStats
 
@@ -129,6 +139,11 @@ class ReceiverStatistics:
     data_bytes_received: int = 0  # their data octets
     total_bytes_received: int = 0  # every packet of the session, PGM header on
     nak_sqns_sent: int = 0  # sequence numbers the NAKs asked for
+    parity_received: int = 0  # parity packets (proactive and on demand) kept
+    parity_naks_sent: int = 0  # packets parity NAKs asked for
+    fec_rebuilt: int = 0  # data packets rebuilt from parity
+    fec_failures: int = 0  # groups whose parity could not rebuild them
+    parity_unusable: int = 0  # parity before the source's FEC was known, or past use
 
 
 @dataclass
@@ -163,6 +178,10 @@ class Receiver:
         self.expired = False  # the source fell silent before the end
         self.meter = RateMeter()
         self.window_samples = [0, 0, 0, 0]  # count, sum, min, max of sequences in window
+        self.fec: ParityPrm | None = None  # the source's FEC, from its SPMs
+        self.groups: dict[int, dict[int, Data]] = {}  # a group's packets, by index, kept
+        self.parity: dict[int, dict[int, Data]] = {}  # and its parity packets, by h
+        self.no_fec: set[int] = set()  # groups whose parity would not rebuild them
 
     @property
     def stopped(self) -> bool:
@@ -182,17 +201,20 @@ class Receiver:
         out: list[Action] = []
         if isinstance(packet, Spm):
             self.source = packet.path
+            self._fec(packet.options.parity_prm)
             if packet.options.fin:  # the session ends with its leading edge (RFC 3208 9.7)
                 self.fin_lead = packet.lead
             self._start(packet.trail, (packet.lead + 1) & SQN_MASK, packet.options, from_spm=True)
             if self.next is not None:
                 out += self._trail(packet.trail)
                 self._known(packet.lead, now)
+        elif isinstance(packet, Data) and packet.header.parity:
+            out += self._parity(packet, now)
         elif isinstance(packet, Data):
             out += self._data(packet, now)
         elif isinstance(packet, Nak) and packet.kind == PgmType.NCF:
             self.statistics.ncfs_received += 1
-            for sqn in (packet.sqn, *packet.options.nak_list):
+            for sqn in self._confirmed(packet):
                 state = self.missing.get(sqn)
                 if state is not None and state.phase != Phase.WAIT_DATA:
                     state.phase, state.deadline = Phase.WAIT_DATA, now + self.config.nak_rdata_ivl
@@ -219,7 +241,7 @@ class Receiver:
             NumPendingNaks=phases[Phase.BACK_OFF],
             NumOutstandingNaks=phases[Phase.WAIT_NCF] + phases[Phase.WAIT_DATA],
             NumDataPacketsBuffered=len(self.buffer), TotalSelectiveNaksSent=s.nak_sqns_sent,
-            TotalParityNaksSent=0,
+            TotalParityNaksSent=s.parity_naks_sent,
         )  # fmt: skip
 
     def _oldest_missing(self) -> int:
@@ -266,6 +288,7 @@ class Receiver:
                     out += self._give_up(sqn, "the repair never came")
                 else:
                     self._back_off(state, now)
+        naks = self._parity_naks(naks, now, out)
         for at in range(0, len(naks), MAX_NAK_LIST + 1):
             batch = naks[at : at + MAX_NAK_LIST + 1]
             out.append(self._nak(batch))
@@ -317,7 +340,7 @@ class Receiver:
             self.next = first
         self.lead = (self.next - 1) & SQN_MASK
 
-    def _data(self, packet: Data, now: float) -> list[Action]:
+    def _data(self, packet: Data, now: float, *, rebuilt: bool = False) -> list[Action]:
         self._start(packet.trail, packet.sqn, packet.options)
         assert self.next is not None
         out = self._trail(packet.trail)
@@ -326,11 +349,14 @@ class Receiver:
             self.statistics.duplicates += 1
             return out
         self.statistics.data_received += 1
-        if packet.repair:
+        if rebuilt:
+            self.statistics.fec_rebuilt += 1
+        elif packet.repair:
             self.statistics.rdata_received += 1
         else:
             self.statistics.odata_received += 1
-        self.statistics.data_bytes_received += len(packet.payload)
+        if not rebuilt:
+            self.statistics.data_bytes_received += len(packet.payload)
         if sqn in self.missing:
             del self.missing[sqn]
             self.statistics.repairs_received += packet.repair
@@ -341,7 +367,120 @@ class Receiver:
         self.buffer[sqn] = packet
         if self.lead is None or after(sqn, self.lead):
             self.lead = sqn
+        if self.fec is not None and not rebuilt:
+            k = self.fec.group_size
+            group = group_of(sqn, k)
+            self.groups.setdefault(group, {})[sqn - group & SQN_MASK] = packet
+            if group in self.parity:
+                out += self._rebuild(group, now)
         return out
+
+    # -- FEC --
+
+    def _fec(self, announced: ParityPrm | None) -> None:
+        """The source's FEC as its SPM says (a size OpenPGM would refuse is ignored)."""
+        if announced is None or not (announced.proactive or announced.ondemand):
+            return
+        if group_size_ok(announced.group_size) and self.fec is None:
+            self.fec = announced
+
+    def _parity(self, packet: Data, now: float) -> list[Action]:
+        if self.fec is None or self.next is None:
+            self.statistics.parity_unusable += 1
+            return []
+        k = self.fec.group_size
+        group = group_of(packet.sqn, k)
+        last = (group + k - 1) & SQN_MASK
+        out = self._trail(packet.trail)
+        whole = len(self.groups.get(group, {})) == k
+        if after(self.next, last) or group in self.no_fec or whole:
+            self.statistics.parity_unusable += 1  # passed, failed, or nothing to rebuild
+            return out
+        kept = self.parity.setdefault(group, {})
+        h = parity_number(packet, k)
+        if h in kept:
+            self.statistics.duplicates += 1
+            return out
+        if sum(len(p) for p in self.parity.values()) >= self.config.max_buffered:
+            self.statistics.buffer_full += 1
+            return out
+        kept[h] = packet
+        self.statistics.parity_received += 1
+        out += self._known(last, now)  # parity says the whole group was sent
+        return out + self._rebuild(group, now)
+
+    def _rebuild(self, group: int, now: float) -> list[Action]:
+        assert self.fec is not None
+        k = self.fec.group_size
+        have, parity = self.groups.get(group, {}), self.parity.get(group, {})
+        if len(have) == k or len(have) + len(parity) < k or group in self.no_fec:
+            return []
+        try:
+            packets = rebuild(k, 255, have, parity)
+        except FecError:
+            self.statistics.fec_failures += 1
+            self.no_fec.add(group)  # selective repair from here on
+            return []
+        out: list[Action] = []
+        for packet in packets:
+            self.groups.setdefault(group, {})[packet.sqn - group & SQN_MASK] = packet
+            out += self._data(packet, now, rebuilt=True)
+        return out
+
+    def _forget_groups(self) -> None:
+        """Groups delivery has passed are no longer kept."""
+        if self.fec is None or self.next is None:
+            return
+        k = self.fec.group_size
+        for store in (self.groups, self.parity):
+            while store:  # kept in the order groups came, which is mostly theirs
+                group = next(iter(store))
+                if not after(self.next, (group + k - 1) & SQN_MASK):
+                    break
+                del store[group]
+        if self.no_fec:
+            self.no_fec = {g for g in self.no_fec if not after(self.next, (g + k - 1) & SQN_MASK)}
+
+    def _confirmed(self, ncf: Nak) -> list[int]:
+        """What an NCF confirms: its sequence numbers, or a parity NCF's whole group."""
+        if not ncf.header.parity:
+            return [ncf.sqn, *ncf.options.nak_list]
+        if self.fec is None:
+            return []
+        k = self.fec.group_size
+        groups = {group_of(sqn, k) for sqn in (ncf.sqn, *ncf.options.nak_list)}
+        return [sqn for sqn in self.missing if group_of(sqn, k) in groups]
+
+    def _parity_naks(self, due: list[int], now: float, out: list[Action]) -> list[int]:
+        """Of the sequence numbers due a NAK, those in whole groups are asked for with a
+        parity NAK per group (appended to ``out``); the rest are returned."""
+        fec = self.fec
+        if fec is None or not fec.ondemand or not due or self.lead is None:
+            return due
+        k = fec.group_size
+        selective: list[int] = []
+        groups: dict[int, None] = {}
+        for sqn in due:
+            group = group_of(sqn, k)
+            whole = not after((group + k - 1) & SQN_MASK, self.lead)
+            if whole and group not in self.no_fec:
+                groups[group] = None
+            else:
+                selective.append(sqn)
+        if not groups:
+            return due
+        wanted = collections.Counter(group_of(sqn, k) for sqn in self.missing)
+        for group in groups:
+            count = wanted[group] - len(self.parity.get(group, {}))
+            if count <= 0:  # enough parity is here: it did not rebuild, so ask selectively
+                selective += [s for s in due if group_of(s, k) == group]
+                continue
+            for sqn, state in self.missing.items():
+                if group_of(sqn, k) == group and state.phase == Phase.BACK_OFF:
+                    state.phase, state.deadline = Phase.WAIT_NCF, now + self.config.nak_rpt_ivl
+            out.append(self._nak([group | (min(count, k) - 1)], parity=True))
+            self.statistics.parity_naks_sent += min(count, k)
+        return selective
 
     def _known(self, lead: int, now: float) -> list[Action]:
         """Everything up to ``lead`` exists: what has not come is missing."""
@@ -380,14 +519,15 @@ class Receiver:
         state.phase = Phase.BACK_OFF
         state.deadline = now + self.random() * self.config.nak_bo_ivl
 
-    def _nak(self, sqns: list[int]) -> SendNak:
+    def _nak(self, sqns: list[int], *, parity: bool = False) -> SendNak:
         assert self.source is not None
         gsi, sport = self.tsi
-        header = Header(self.config.nak_sport or self.config.dport, sport, gsi)
+        header = Header(self.config.nak_sport or self.config.dport, sport, gsi, parity=parity)
         nak = Nak(header, PgmType.NAK, sqns[0], self.source, self.config.group,
                   Options(nak_list=tuple(sqns[1:])))  # fmt: skip
         self.statistics.naks_sent += 1
-        self.statistics.nak_sqns_sent += len(sqns)
+        if not parity:
+            self.statistics.nak_sqns_sent += len(sqns)
         return SendNak(nak, self.source)
 
     def _give_up(self, sqn: int, why: str) -> list[Action]:
@@ -443,6 +583,7 @@ class Receiver:
             self.statistics.data_delivered += 1
             self.next = (self.next + 1) & SQN_MASK
             out += self._assemble(packet)
+        self._forget_groups()
         return out
 
     def _assemble(self, packet: Data) -> list[Action]:

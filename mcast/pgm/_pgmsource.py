@@ -32,6 +32,18 @@ Rules of this module:
   a NAK for another session, or malformed, is the driver's to count.
 - Data not yet sent is bounded: :meth:`Source.send` refuses (returns False)
   when ``window`` TPDUs are already waiting, and the driver waits.
+- FEC (``fec``, RM_USE_FEC; RFC 3208 11): SPMs carry OPT_PARITY_PRM; sequence
+  numbers start at a transmission group's start. Proactive parity goes out as
+  ODATA right after each whole group; a parity NAK (OPT_PARITY, the group with
+  the count of packets wanted less one in its low bits) is confirmed with a
+  parity NCF and answered with that many new parity packets as RDATA (a count
+  already queued for the group is raised, never added to, as OpenPGM does).
+  Parity is made only of a group whose packets the window still holds whole;
+  a partial group (the session's last) is repaired selectively.
+
+Past 400 lines as one concept: one RFC 3208 source state machine whose parts
+(the transmit window, the rate, SPMs, selective and parity repairs) all spend
+the same rate and hold or free the same window.
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ._pgm import Address, Data, Fragment, Header, Nak, Options, PgmPacket, PgmType, Spm
+from ._pgmfec import FecConfig, group_of, make_parity
 from ._pgmstats import RateMeter, RmSenderStats
 
 SQN_MASK = 0xFFFFFFFF
@@ -74,8 +87,13 @@ class SourceConfig:
     # RM_LATEJOIN: the percentage of the window (0 to 75) a late joiner may ask for,
     # said in OPT_JOIN; None: no OPT_JOIN, so a late joiner may ask for the whole window
     late_join: int | None = None
+    fec: FecConfig | None = None  # RM_USE_FEC
 
     def __post_init__(self) -> None:
+        if self.fec is not None and self.first_sqn % self.fec.group_size:
+            raise ValueError(
+                f"with FEC the first sequence number begins a group of {self.fec.group_size}"
+            )
         if self.rate <= 0:
             raise ValueError(f"a rate of {self.rate} bytes a second sends nothing")
         if self.window < 1:
@@ -116,6 +134,10 @@ class SourceStatistics:
     apdus: int = 0
     naks_after_rdata: int = 0  # asked for again after its repair went
     total_bytes_sent: int = 0  # every packet, with its IP header
+    parity_sent: int = 0  # proactive parity packets (ODATA)
+    parity_repairs_sent: int = 0  # parity packets sent for parity NAKs (RDATA)
+    parity_naks_received: int = 0  # packets asked for by parity NAKs
+    parity_naks_refused: int = 0  # parity NAKs to a source without on-demand parity
 
 
 @dataclass
@@ -147,6 +169,9 @@ class Source:
         self.closing = False
         self.meter = RateMeter()
         self.step_to: float | None = None  # a step of the aging window not yet finished
+        self.proactive: collections.deque[tuple[int, int]] = collections.deque()  # (group, h)
+        self.wanted: collections.OrderedDict[int, int] = collections.OrderedDict()  # on demand
+        self.parity_made: dict[int, int] = {}  # parity packets made of each group so far
 
     # -- the driver's calls --
 
@@ -178,7 +203,7 @@ class Source:
     @property
     def idle(self) -> bool:
         """Nothing waits to be sent, and no repair."""
-        return not self.waiting and not self.repairs
+        return not self.waiting and not self.repairs and not self.wanted and not self.proactive
 
     def receive(self, packet: PgmPacket, now: float) -> list[Transmit]:
         """A packet for this session (a NAK, usually); what to send back at once."""
@@ -187,6 +212,8 @@ class Source:
             return []
         if (packet.header.gsi, packet.header.dport) != (self.config.gsi, self.config.sport):
             return []  # a NAK names the session by its GSI and, as destination port, its port
+        if packet.header.parity:
+            return self._parity_nak(packet)
         out = []
         for sqn in (packet.sqn, *packet.options.nak_list):
             self.statistics.naks_received += 1
@@ -223,6 +250,8 @@ class Source:
             kept.repaired = True
             out.append(Transmit(repair))
             self.statistics.repairs_sent += 1
+        if not self._send_parity(out):
+            return out
         while self.waiting:
             head = self.waiting[0]
             trail = self._trail(head.sqn)
@@ -242,12 +271,18 @@ class Source:
             self.statistics.bytes_sent += len(data.payload)
             self.heartbeat = 0  # data went: SPMs come quickly again
             self.next_spm = min(self.next_spm, now + HEARTBEAT[0])
+            fec = self.config.fec
+            if fec and fec.proactive and data.sqn % fec.group_size == fec.group_size - 1:
+                group = group_of(data.sqn, fec.group_size)
+                self.proactive.extend((group, h) for h in range(fec.proactive))
+                if not self._send_parity(out):  # the group's parity before the next group
+                    return out
         return out
 
     def next_deadline(self) -> float:
         """When :meth:`tick` has something to do."""
         deadline = self.next_spm
-        if self.repairs or self.waiting:
+        if self.repairs or self.waiting or self.wanted or self.proactive:
             # At least an octet's time: a wait of less could round to no wait at all.
             deadline = min(deadline, self.now + max(1.0, -self.tokens) / self.config.rate)
         if self.config.window_seconds is not None and self.window:
@@ -262,7 +297,7 @@ class Source:
             DataBytesSent=s.bytes_sent, TotalBytesSent=s.total_bytes_sent,
             NaksReceived=s.naks_received, NaksReceivedTooLate=s.naks_outside_window,
             NumOutstandingNaks=len(self.repairs), NumNaksAfterRData=s.naks_after_rdata,
-            RepairPacketsSent=s.repairs_sent,
+            RepairPacketsSent=s.repairs_sent + s.parity_repairs_sent,
             BufferSpaceAvailable=max(0, self.config.window - len(self.waiting))
             * self.config.max_tsdu,
             TrailingEdgeSeqId=self._trail(), LeadingEdgeSeqId=self._lead(),
@@ -271,6 +306,81 @@ class Source:
         )  # fmt: skip
 
     # -- inside --
+
+    def _parity_nak(self, packet: Nak) -> list[Transmit]:
+        """A parity NAK: per group, the number of packets wanted (low bits, less one)."""
+        fec = self.config.fec
+        out: list[Transmit] = []
+        for sqn in (packet.sqn, *packet.options.nak_list):
+            if fec is None or not fec.ondemand:
+                self.statistics.parity_naks_refused += 1
+                continue
+            k = fec.group_size
+            group, count = group_of(sqn, k), (sqn & (k - 1)) + 1
+            self.statistics.parity_naks_received += count
+            if not self._whole(group):
+                self.statistics.naks_outside_window += 1
+                continue
+            header = dataclasses.replace(self.header, parity=True)
+            ncf = Nak(header, PgmType.NCF, sqn, self.config.path, self.config.group)
+            out.append(Transmit(ncf))
+            self._sent(ncf)
+            self.statistics.ncfs_sent += 1
+            self.wanted[group] = max(self.wanted.get(group, 0), count)
+        return out
+
+    def _whole(self, group: int) -> bool:
+        """The window holds every packet of the transmission group at ``group``."""
+        assert self.config.fec is not None
+        k = self.config.fec.group_size
+        return all((group + i) & SQN_MASK in self.window for i in range(k))
+
+    def _send_parity(self, out: list[Transmit]) -> bool:
+        """Parity asked for (RDATA), then proactive parity (ODATA), as the rate allows;
+        False when the rate stopped it."""
+        fec = self.config.fec
+        if fec is None:
+            return True
+        k, n = fec.group_size, fec.block_size
+        while self.wanted or self.proactive:
+            if self.wanted:
+                group, count = next(iter(self.wanted.items()))
+                h, repair = self.parity_made.get(group, 0) % (n - k), True
+            else:
+                (group, h), repair = self.proactive[0], False
+            if not self._whole(group):  # the window let go of part of it meanwhile
+                self._parity_done(group, repair)
+                continue
+            packets = [self.window[(group + i) & SQN_MASK].packet for i in range(k)]
+            first = group_of(self.config.first_sqn & SQN_MASK, k)
+            parity = make_parity(packets, h, n, repair=repair, trail=self._trail(),
+                                 syn=group == first)  # fmt: skip
+            if not self._spend(parity):
+                return False
+            out.append(Transmit(parity))
+            self.parity_made[group] = self.parity_made.get(group, 0) + 1
+            if repair:
+                self.statistics.parity_repairs_sent += 1
+                if count > 1:
+                    self.wanted[group] = count - 1
+                else:
+                    del self.wanted[group]
+            else:
+                self.statistics.parity_sent += 1
+                self.proactive.popleft()
+        return True
+
+    def _parity_done(self, group: int, repair: bool) -> None:
+        if repair:
+            del self.wanted[group]
+        else:
+            self.proactive.popleft()
+
+    def _dropped(self, sqn: int) -> None:
+        """``sqn`` left the window: its group can no longer be made parity of."""
+        if self.config.fec is not None:
+            group = group_of(sqn, self.config.fec.group_size)
+            self.parity_made.pop(group, None)
 
     def _advance(self, now: float) -> None:
         c = self.config
@@ -296,9 +406,10 @@ class Source:
                 sqn, kept = next(iter(self.window.items()))
                 if kept.sent > self.step_to:
                     break
-                if sqn in self.repairs:
+                if sqn in self.repairs or self._parity_pending(sqn):
                     return  # the step waits for this repair, then goes on
                 self.window.popitem(last=False)
+                self._dropped(sqn)
             self.step_to = None
 
     def _spend(self, packet: PgmPacket) -> bool:
@@ -319,9 +430,14 @@ class Source:
         payload = len(packet.payload) if isinstance(packet, Data) else 0
         return IP_OVERHEAD[self.config.group.version] + 16 + 8 + 24 + payload
 
+    def _parity_pending(self, sqn: int) -> bool:
+        fec = self.config.fec
+        return fec is not None and group_of(sqn, fec.group_size) in self.wanted
+
     def _trim(self) -> None:
         while len(self.window) > self.config.window:
-            self.window.popitem(last=False)
+            sqn, _ = self.window.popitem(last=False)
+            self._dropped(sqn)
 
     def _trail(self, lead: int | None = None) -> int:
         """The oldest sequence number the window holds; with nothing sent yet, the
@@ -351,8 +467,9 @@ class Source:
         join = None
         if self.config.late_join is not None and not after(trail, lead):
             join = self._join(trail, lead)
+        fec = self.config.fec.announced if self.config.fec is not None else None
         spm = Spm(self.header, self.spm_sqn, trail, lead, self.config.path,
-                  Options(fin=self.closing and self.idle, join=join))  # fmt: skip
+                  Options(fin=self.closing and self.idle, join=join, parity_prm=fec))  # fmt: skip
         self.spm_sqn = (self.spm_sqn + 1) & SQN_MASK
         self.tokens -= self._size(spm)
         self._sent(spm)

@@ -4,6 +4,7 @@ of a group's packets and parity packets rebuilding the rest, options included.""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import subprocess
@@ -14,8 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcast.pgm._pgm import Data, Fragment, Header, Options, decode_pgm_untrusted, encode_pgm
+from mcast.pgm._pgm import (
+    Data,
+    Fragment,
+    Header,
+    Nak,
+    Options,
+    PgmType,
+    decode_pgm_untrusted,
+    encode_pgm,
+)
 from mcast.pgm._pgmfec import FecConfig, FecError, group_of, make_parity, parity_number, rebuild
+from mcast.pgm._pgmreceiver import Receiver, ReceiverConfig
+from mcast.pgm._pgmsource import Source, SourceConfig
+from tests.mcast.test_pgm_machines import GROUP, GSI, SOURCE, Link, Listener, apdus
 
 HEADER = Header(4000, 7500, bytes(range(6)))
 LIBPGM = Path("/usr/lib/x86_64-linux-gnu/libpgm.a")
@@ -149,3 +162,131 @@ def test_parity_a_peer_garbled_is_refused_not_believed() -> None:
 def test_rm_fec_info_is_checked(config: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         FecConfig(**config)
+
+
+# -- the machines, on the simulated lossy link of test_pgm_machines ----------------
+
+
+def fec_session(fec: FecConfig | None, *, loss: float, receivers: int, seed: int,
+                need_syn: bool = False) -> Link:  # fmt: skip
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, rate=10**7, fec=fec), now=0.0)
+    listeners = []
+    for index in range(receivers):
+        rng = random.Random(seed * 100 + index)
+        config = ReceiverConfig(GROUP, 7500, need_syn=need_syn)  # no FEC setting: it follows
+        listeners.append(Listener(Receiver(config, (GSI, 4000), rng.random), loss))
+    return Link(source, listeners, seed)
+
+
+def repairs(link: Link) -> int:
+    s = link.source.statistics
+    return s.repairs_sent + s.parity_repairs_sent + s.parity_sent
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_on_demand_parity_repairs_different_losses_with_fewer_packets(seed: int) -> None:
+    """The seeds' promise: eight receivers each losing 2 % of packets independently
+    are made whole with at most half the repair packets selective repair needs,
+    because one parity packet repairs a different loss at each receiver."""
+    data = [n.to_bytes(4, "big") + bytes(600) for n in range(2000)]
+    runs = {}
+    for name, fec in (("selective", None), ("fec", FecConfig(32, 255, ondemand=True))):
+        link = fec_session(fec, loss=0.02, receivers=8, seed=seed)
+        link.run(data, until=600.0)
+        for listener in link.listeners:
+            assert listener.delivered == data and not listener.lost, name
+        runs[name] = link
+    fec_link = runs["fec"]
+    assert repairs(fec_link) * 2 <= repairs(runs["selective"]), (
+        repairs(fec_link), repairs(runs["selective"]))  # fmt: skip
+    assert fec_link.source.statistics.parity_repairs_sent > 0
+    rebuilt = sum(x.receiver.statistics.fec_rebuilt for x in fec_link.listeners)
+    assert rebuilt > 0 and all(x.receiver.fec is not None for x in fec_link.listeners)
+    assert sum(x.receiver.statistics.parity_naks_sent for x in fec_link.listeners) > 0
+    stats = fec_link.listeners[0].receiver.rm_statistics(fec_link.now)
+    assert stats.TotalParityNaksSent == fec_link.listeners[0].receiver.statistics.parity_naks_sent
+
+
+def test_proactive_parity_repairs_without_asking() -> None:
+    """Two proactive parity packets a group of 8: a receiver losing at most two of a
+    group (packets dropped on purpose, no random loss) never NAKs."""
+    data = [n.to_bytes(4, "big") + bytes(100) for n in range(64)]
+    link = fec_session(FecConfig(8, 12, proactive=2), loss=0.0, receivers=2, seed=3)
+    link.listeners[0].drops = {1, 2, 9, 17, 23, 40, 47}
+    link.listeners[1].drops = {0, 31, 30}
+    link.run(data)
+    for listener in link.listeners:
+        assert listener.delivered == data and not listener.lost
+        assert listener.receiver.statistics.naks_sent == 0
+    assert link.source.statistics.parity_sent == 2 * (65 // 8)  # whole groups (FIN's too)
+    assert link.listeners[0].receiver.statistics.fec_rebuilt == 7
+
+
+def test_messages_in_fragments_and_the_first_packet_come_back_from_parity() -> None:
+    """APDUs of up to 9 KB (OPT_FRAGMENT in most packets) and the session's first
+    packet (OPT_SYN, which a receiver that needs the beginning checks) lost by every
+    receiver: rebuilt from parity with their options."""
+    data = apdus(120)
+    link = fec_session(FecConfig(4, 8, proactive=1, ondemand=True), loss=0.03, receivers=3,
+                       seed=5, need_syn=True)  # fmt: skip
+    for listener in link.listeners:
+        listener.drops = {0, 1}
+    link.run(data, until=600.0)
+    for listener in link.listeners:
+        assert listener.delivered == data and not listener.lost
+        assert listener.receiver.statistics.fec_rebuilt > 0
+
+
+def test_loss_in_a_group_not_yet_whole_is_repaired_selectively() -> None:
+    """The session's last group is short (the source makes parity of whole groups
+    only): its loss is NAKed selectively, never with a parity NAK."""
+    data = [bytes([n]) * 50 for n in range(10)]  # 10 packets and FIN: groups of 8, then 3
+    link = fec_session(FecConfig(8, 16, ondemand=True), loss=0.0, receivers=1, seed=1)
+    link.listeners[0].drops = {9}
+    link.run(data)
+    listener = link.listeners[0]
+    assert listener.delivered == data
+    assert listener.receiver.statistics.parity_naks_sent == 0
+    assert link.source.statistics.repairs_sent == 1
+
+
+def test_a_parity_nak_the_source_cannot_answer_is_counted() -> None:
+    header = Header(7500, 4000, GSI, parity=True)
+    plain = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE), now=0.0)
+    assert plain.receive(Nak(header, PgmType.NAK, 3, SOURCE, GROUP), 0.0) == []
+    assert plain.statistics.parity_naks_refused == 1
+    fec = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, fec=FecConfig(
+        4, 8, ondemand=True)), now=0.0)  # fmt: skip
+    for n in range(6):
+        fec.send(bytes([n]))
+    fec.tick(1.0)
+    assert fec.receive(Nak(header, PgmType.NAK, 4 | 1, SOURCE, GROUP), 1.0) == []  # not whole
+    assert fec.statistics.naks_outside_window == 1
+    (ncf,) = fec.receive(Nak(header, PgmType.NAK, 0 | 1, SOURCE, GROUP), 1.0)
+    assert isinstance(ncf.packet, Nak) and ncf.packet.header.parity and ncf.packet.sqn == 1
+    sent = [t.packet for t in fec.tick(1.1)]
+    parity = [p for p in sent if isinstance(p, Data) and p.header.parity]
+    assert [(p.sqn, p.repair) for p in parity] == [(0, True), (1, True)]  # h 0 and 1, RDATA
+    with pytest.raises(ValueError, match="begins a group of 4"):
+        SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, first_sqn=6, fec=FecConfig(4, 8, 1))
+
+
+def test_parity_a_peer_forged_falls_back_to_selective_repair() -> None:
+    """Parity packets garbled on the way (a length no packet had) rebuild nothing;
+    the group is counted as failed and repaired selectively, and all arrives."""
+    data = [bytes([n]) * (n + 1) for n in range(40)]
+    link = fec_session(FecConfig(8, 12, proactive=1), loss=0.0, receivers=1, seed=2)
+    link.listeners[0].drops = {3, 12}
+    carry = link.carry
+
+    def garble(packet: Any, to: Listener) -> Any:
+        if isinstance(packet, Data) and packet.header.parity:
+            packet = dataclasses.replace(packet, payload=packet.payload[:-2] + b"\xff\xff")
+        return carry(packet, to)
+
+    link.carry = garble  # type: ignore[method-assign]
+    link.run(data)
+    listener = link.listeners[0]
+    assert listener.delivered == data and not listener.lost
+    assert listener.receiver.statistics.fec_failures == 2
+    assert link.source.statistics.repairs_sent == 2
