@@ -289,3 +289,19 @@ def test_documented_examples_parse_the_same_with_options_moved(
 def test_the_docs_hold_examples_of_every_program() -> None:
     assert {program for program, _ in EXAMPLES} >= {"mcast", "ipv6"}
     assert len(EXAMPLES) >= 30
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["mcast", "route", "load", "\ud800"], ["mcast", "show", "joins", "--interface", "\ud800"],
+     ["ipsec6", "show", "\udcff\ud800"]],
+)  # fmt: skip
+def test_an_argument_no_command_line_can_carry_is_one_line(contained: None,
+                                                           argv: list[str]) -> None:  # fmt: skip
+    """Found by the fuzz test above: a lone surrogate (which no real command line
+    gives: undecodable bytes come as surrogateescape) in a file or interface name
+    ended in an internal error (UnicodeEncodeError) where it must be bad input."""
+    code, stderr = outcome(argv[0], argv[1:])
+    assert code == 2 and "not text a command line can carry" in stderr, stderr
+    assert stderr.count("\n") == 1
+    assert outcome("mcast", ["route", "load", os.fsdecode(b"\xff-no-such-file")])[0] == 2

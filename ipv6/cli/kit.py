@@ -120,10 +120,10 @@ def size(text: str) -> int:
     return value
 
 
-def open_file(path: str, mode: str) -> Any:
+def open_file(path: str, mode: str, encoding: str | None = None) -> Any:
     """A file a command reads or writes, or one line saying why it cannot (exit 2)."""
     try:
-        return open(path, mode)  # the caller closes it
+        return open(path, mode, encoding=encoding)  # the caller closes it
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
@@ -198,6 +198,13 @@ def run(
     names = [parser.prog]
 
     def call() -> int:
+        for word in sys.argv[1:] if argv is None else argv:
+            try:
+                os.fsencode(word)
+            except UnicodeEncodeError:  # a lone surrogate: no file or interface name has one
+                raise UsageError(
+                    f"argument {word!r} is not text a command line can carry"
+                ) from None
         args = parser.parse_args(argv)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:

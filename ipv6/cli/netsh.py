@@ -87,7 +87,7 @@ def run_file(path: str) -> int:
     from ..netsh._commands import run_script
 
     try:
-        with open(path, "rb") as f:
+        with kit.open_file(path, "rb") as f:
             data = f.read()
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None

@@ -90,7 +90,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         if args.file == "-":
             lines = sys.stdin.read().splitlines()
         else:
-            with open(args.file, encoding="utf-8") as f:
+            with kit.open_file(args.file, "r", encoding="utf-8") as f:
                 lines = f.read().splitlines()
     except OSError as exc:
         raise McastBadInput(f"cannot read {args.file}: {exc.strerror}") from None
