@@ -10,11 +10,13 @@ from ipv6.cli import kit
 
 DESCRIPTION = """\
 Reliable multicast with PGM (RFC 3208), as the seeds' Windows sockets offer it
-(SOCK_RDM): the sender sends a file to a group at a chosen rate, keeping a
-window of what it sent for repairs; each receiver asks for what it missed with
-NAKs and hands the file over byte for byte, or says at which offset data
-became unrecoverable (exit 5). Raw IP protocol 113 by default, as Windows
-speaks it; --udp PORT encapsulates in UDP, as OpenPGM can. docs/multicast.md.
+: the sender sends a file to a group at a chosen rate (as a byte stream,
+SOCK_STREAM; or each line one message, SOCK_RDM, with --message-mode),
+keeping a window of what it sent for repairs; each receiver asks for what it
+missed with NAKs (or parity, with --fec) and hands the file over byte for byte,
+or says at which offset data became unrecoverable (exit 5). Raw IP protocol
+113 by default, as Windows speaks it; --udp PORT encapsulates in UDP, as
+OpenPGM can. docs/multicast.md.
 """
 
 
@@ -54,6 +56,21 @@ def register(commands: Any) -> None:
         help="late joiners may ask for this much of the window, 0 to 75 (RM_LATEJOIN; "
         "without it, the whole window)",
     )  # fmt: skip
+    send.add_argument(
+        "--message-mode", action="store_true",
+        help="each line of the input is one message, whole at the receivers (SOCK_RDM); "
+        "without it the input is a byte stream (SOCK_STREAM)",
+    )  # fmt: skip
+    send.add_argument(
+        "--fec", metavar="K/N",
+        help="forward error correction (RM_USE_FEC): parity over groups of K packets (2, 4 "
+        "... 128), up to N-K parity packets a group (N at most 255); on demand unless only "
+        "--proactive is given",
+    )  # fmt: skip
+    send.add_argument("--proactive", type=kit.integer(1, 253, "parity packets"), metavar="P",
+                      help="with --fec: P parity packets after every group")  # fmt: skip
+    send.add_argument("--ondemand", action="store_true",
+                      help="with --fec: parity packets for receivers' parity NAKs")  # fmt: skip
     send.add_argument("--linger", type=float, default=2.0, metavar="SEC",
                       help="after the end, stay for repairs until no NAK came for this long "
                       "(default 2; at most 300 s in all; SIGINT or SIGTERM ends it)")  # fmt: skip
@@ -93,6 +110,25 @@ def _window(text: str, rate_bytes: float, max_tsdu: int) -> tuple[int, float | N
     return packets, None
 
 
+def _fec(args: argparse.Namespace) -> Any:
+    """RM_FEC_INFO from --fec K/N, --proactive and --ondemand (None: no FEC)."""
+    from .._errors import McastBadInput
+    from ..pgm._pgmfec import FecConfig
+
+    if args.fec is None:
+        if args.proactive is not None or args.ondemand:
+            raise McastBadInput("--proactive and --ondemand go with --fec K/N")
+        return None
+    k, slash, n = args.fec.partition("/")
+    if not slash or not k.isdigit() or not n.isdigit():
+        raise McastBadInput(f"--fec {args.fec}: K/N, as 8/16 (groups of 8, 8 parity at most)")
+    ondemand = args.ondemand or args.proactive is None
+    try:
+        return FecConfig(int(k), int(n), args.proactive or 0, ondemand)
+    except ValueError as exc:
+        raise McastBadInput(f"--fec {args.fec}: {exc}") from None
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     import signal
 
@@ -102,7 +138,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     from .._errors import McastBadInput
     from ..membership._groups import parse_group
-    from ..pgm._pgmfiles import send_file
+    from ..pgm._pgmfiles import send_file, send_messages
     from ..pgm._pgmsession import SenderOptions
     from ..streams._pacing import parse_rate
 
@@ -116,7 +152,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     window, seconds = _window(args.window, bits / 8, 1400)
     options = SenderOptions(rate=int(bits / 8), window=window, window_seconds=seconds,
                             ttl=args.ttl, udp_port=args.udp, late_join=args.late_join,
-                            advance=args.window_advance)  # fmt: skip
+                            advance=args.window_advance, fec=_fec(args),
+                            mode="message" if args.message_mode else "stream")  # fmt: skip
     interface = resolve_interface(args.interface)
     source = sys.stdin.buffer if args.file == "-" else kit.open_file(args.file, "rb")
     total = _size_of(source)
@@ -124,7 +161,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
     def progress(done: int, s: Any) -> None:
         live.show(f"sent {kit.amount(done, 'bytes', total, live.elapsed())}; "
-                  f"{s.naks_received} NAKs, {s.repairs_sent} repairs")  # fmt: skip
+                  f"{_repairs(s)}")  # fmt: skip
 
     async def main() -> Any:
         # Once the data is out, SIGINT or SIGTERM ends the wait for repairs (not the
@@ -144,8 +181,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             async def repairs_line() -> None:
                 while True:
                     s = sender_statistics[0]
-                    live.show(f"staying for repairs: {s.naks_received} NAKs, "
-                              f"{s.repairs_sent} repairs sent")  # fmt: skip
+                    live.show(f"staying for repairs: {_repairs(s)}")
                     await trio.sleep(live.every)
 
             sender_statistics: list[Any] = []
@@ -160,9 +196,12 @@ def cmd_send(args: argparse.Namespace) -> int:
                 nursery.start_soon(repairs_line)
 
             nursery.start_soon(signals)
-            statistics = await send_file(group, args.port, interface, source, options=options,
-                                         linger=args.linger, stop=stop, progress=progress,
-                                         sent=sent)  # fmt: skip
+            how = dict(options=options, linger=args.linger, stop=stop, progress=progress,
+                       sent=sent)  # fmt: skip
+            if args.message_mode:
+                statistics = await send_messages(group, args.port, interface, source, **how)
+            else:
+                statistics = await send_file(group, args.port, interface, source, **how)
             nursery.cancel_scope.cancel()
         return statistics
 
@@ -176,9 +215,17 @@ def cmd_send(args: argparse.Namespace) -> int:
         kit.print_json(statistics)
     else:
         print(f"sent {statistics.bytes_sent} octets in {statistics.data_sent} packets; "
-              f"{statistics.naks_received} NAKs, {statistics.repairs_sent} repairs",
-              file=sys.stderr)  # fmt: skip
+              f"{_repairs(statistics)}", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _repairs(s: Any) -> str:
+    """What a source did for its receivers, in words."""
+    line = f"{s.naks_received} NAKs, {s.repairs_sent} repairs"
+    if s.parity_naks_received or s.parity_sent or s.parity_repairs_sent:
+        line += (f"; {s.parity_sent} parity packets sent with their groups, "
+                 f"{s.parity_repairs_sent} for {s.parity_naks_received} asked")  # fmt: skip
+    return line
 
 
 def cmd_recv(args: argparse.Namespace) -> int:
@@ -200,7 +247,7 @@ def cmd_recv(args: argparse.Namespace) -> int:
 
     def progress(s: Any) -> None:
         got = kit.amount(s.bytes_delivered, "bytes", None, live.elapsed())
-        live.show(f"received {got}; {s.naks_sent} NAKs, {s.repairs_received} repairs")
+        live.show(f"received {got}; {_received(s)}")
 
     async def main() -> Any:
         return await receive_messages(
@@ -222,9 +269,17 @@ def cmd_recv(args: argparse.Namespace) -> int:
     if args.json:
         kit.print_json(statistics)
     else:
-        print(f"received {statistics.bytes_delivered} octets; {statistics.naks_sent} NAKs, "
-              f"{statistics.repairs_received} repairs", file=sys.stderr)  # fmt: skip
+        print(f"received {statistics.bytes_delivered} octets; {_received(statistics)}",
+              file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _received(s: Any) -> str:
+    line = f"{s.naks_sent} NAKs, {s.repairs_received} repairs"
+    if s.parity_received or s.parity_naks_sent:
+        line += (f"; {s.fec_rebuilt} packets rebuilt from {s.parity_received} parity "
+                 f"packets, {s.parity_naks_sent} asked")  # fmt: skip
+    return line
 
 
 def _size_of(source: Any) -> int | None:

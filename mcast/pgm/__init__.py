@@ -6,7 +6,10 @@ For scripts: :func:`send_file`/:func:`send_messages` and
 statistics (what ``mcast pgm send/recv --json`` print); :func:`open_pgm_sender`
 and :func:`open_pgm_listener` give the session itself.
 
-Modules: ``_pgm``, ``_pgmfiles``, ``_pgmnet``, ``_pgmreceiver``, ``_pgmsession``,
+FEC: ``SenderOptions(fec=FecConfig(group_size, block_size, proactive, ondemand))``
+(RM_USE_FEC); receivers follow the source's parity policy by themselves.
+
+Modules: ``_pgm``, ``_pgmfec``, ``_pgmfiles``, ``_pgmnet``, ``_pgmreceiver``, ``_pgmsession``,
 ``_pgmsource``.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 from .._lazy import loader
 
 _LAZY = {
+    "FecConfig": "_pgmfec",
     "open_pgm_sender": "_pgmsession",
     "open_pgm_listener": "_pgmsession",
     "PgmListener": "_pgmsession",
@@ -30,6 +34,7 @@ _LAZY = {
     "send_messages": "_pgmfiles",
 }
 __all__ = [
+    "FecConfig",
     "PgmListener",
     "PgmSender",
     "PgmSession",

@@ -33,6 +33,7 @@ from .._datagram import IPAddress
 from .._errors import McastBadInput, McastError
 from ..wire._wirecommon import MalformedPacket
 from ._pgm import Data, Nak, PgmType, Spm, decode_pgm_untrusted, encode_pgm
+from ._pgmfec import FecConfig
 from ._pgmmodes import (
     MODES,
     MessageBoundary,
@@ -96,7 +97,8 @@ class PgmUnrecoverable(McastError):
 
 @dataclass
 class SenderOptions:
-    """The seeds' RM_* sender options: rate, window (packets and seconds), TTL."""
+    """The seeds' RM_* sender options: rate, window (packets and seconds), TTL, the
+    data mode, forward error correction (RM_USE_FEC, a :class:`FecConfig`)."""
 
     rate: int = 1_250_000  # bytes a second (10 Mbit/s)
     window: int = 4096  # packets (RM_RATE_WINDOW_SIZE's size)
@@ -108,6 +110,7 @@ class SenderOptions:
     late_join: int | None = None  # RM_LATEJOIN: % of the window late joiners may ask for
     mode: str = "message"  # SOCK_RDM ("message": a send is a message) or SOCK_STREAM ("stream")
     advance: int = 15  # RM_SEND_WINDOW_ADV_RATE: % of a window in seconds it moves on at once
+    fec: FecConfig | None = None  # RM_USE_FEC: parity proactively and/or on demand
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -127,7 +130,7 @@ class PgmSender:
         self.source = Source(SourceConfig(
             gsi, sport, port, transport.group, transport.address, max_tsdu=options.max_tsdu,
             rate=options.rate, window=options.window, window_seconds=options.window_seconds,
-            late_join=options.late_join, advance=options.advance,
+            late_join=options.late_join, advance=options.advance, fec=options.fec,
         ), now=trio.current_time())  # fmt: skip
         self.wake = trio.Event()
         self.space = trio.Event()

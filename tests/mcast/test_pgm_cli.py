@@ -21,6 +21,14 @@ from tests.conftest import run_cli
             "the window in % (0 to 75)",
         ),
         (["recv", "2001:db8::1", "-p", "7500", "-i", "lo"], "not a multicast"),
+        (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--fec", "8"], "K/N, as 8/16"),
+        (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--fec", "6/12"], "2, 4, 8 ... 128"),
+        (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--fec", "8/300"], "9 to 255"),
+        (
+            ["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--fec", "8/10", "--proactive", "3"],
+            "makes at most 2",
+        ),
+        (["send", "239.1.2.3", "-p", "7500", "-i", "lo", "--ondemand"], "go with --fec"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:

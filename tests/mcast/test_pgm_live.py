@@ -45,10 +45,12 @@ async def lose(host, fraction: float, udp: int | None) -> None:
 
 async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int | None = None,
                    rate: str = "80M", window: str = "65536", loss: float = 0.0,
-                   late: str | None = None, late_join: bool = True) -> dict[str, Any]:  # fmt: skip
-    """The sender's file, and each receiver's outcome: exit status, file, statistics."""
+                   late: str | None = None, late_join: bool = True, send: tuple[str, ...] = (),
+                   content: bytes | None = None) -> dict[str, Any]:  # fmt: skip
+    """The sender's file (``content``, or ``size`` random octets), and each receiver's
+    outcome: exit status, file, statistics. ``send``: more of the sender's options."""
     sent = tmp_path / "sent.bin"
-    sent.write_bytes(os.urandom(size))
+    sent.write_bytes(os.urandom(size) if content is None else content)
     encapsulation = ["--udp", str(udp)] if udp else []
     for name in RECEIVERS:
         if loss:
@@ -75,7 +77,8 @@ async def transfer(running, tmp_path: Path, size: int, group: str, *, udp: int |
         # receivers may need their repairs long after the data is out), then goes.
         sender = await trio.lowlevel.open_process(running.host("s").argv(pgm(
             "send", group, str(sent), "-p", "7500", "-i", "eth0", *encapsulation, "--rate", rate,
-            "--window", window, "--json", "--linger", "120")), stdout=-1, stderr=-1)  # fmt: skip
+            "--window", window, "--json", "--linger", "120", *send)), stdout=-1,
+            stderr=-1)  # fmt: skip
         if late:
 
             async def later() -> None:
@@ -160,3 +163,44 @@ async def test_a_receiver_too_late_for_the_window_says_so_in_one_line(lab, tmp_p
     assert statistics["unrecoverable_at"] == 0
     for name in ("r1", "r2"):
         assert got[name][0] == 0 and not same(got[name][1], got["sent"])
+
+
+@pytest.mark.parametrize(
+    ("group", "udp", "fec"),
+    [("239.192.0.10", None, ("--fec", "16/32", "--ondemand")),
+     ("ff3e::8000:10", 3056, ("--fec", "8/16", "--proactive", "1", "--ondemand"))],
+    ids=["raw-ipv4-ondemand", "udp-ipv6-proactive-and-ondemand"],
+)  # fmt: skip
+async def test_fec_repairs_the_receivers_losses_with_parity(lab, tmp_path, group, udp,
+                                                            fec) -> None:  # fmt: skip
+    """RM_USE_FEC through iptables loss: the receivers follow the sender's parity policy
+    unasked, ask for parity per group and rebuild what they lost from it."""
+    async with lab(LAB) as running:
+        got = await transfer(running, tmp_path, 8 << 20, group, udp=udp, loss=0.03, send=fec)
+    sent = got["sent"]
+    for name in RECEIVERS:
+        status, data, statistics, stderr = got[name]
+        assert status == 0, stderr
+        assert not same(data, sent), (name, same(data, sent), statistics, stderr)
+        assert statistics["fec_rebuilt"] > 0 and statistics["parity_naks_sent"] > 0, statistics
+        rm = statistics["RM_RECEIVER_STATISTICS"]
+        assert rm["TotalParityNaksSent"] == statistics["parity_naks_sent"]
+    sender = got["sender"]
+    assert sender["parity_repairs_sent"] > 0 and sender["parity_naks_received"] > 0, sender
+    if "--proactive" in fec:
+        assert sender["parity_sent"] == sender["data_sent"] // 8
+
+
+async def test_message_mode_sends_each_line_as_one_message(lab, tmp_path) -> None:
+    """--message-mode: every line one APDU (SOCK_RDM), whatever its length, through loss."""
+    lines = b"".join(b"%d " % n + os.urandom(n * 37 % 5000).hex().encode() + b"\n"
+                     for n in range(800))  # fmt: skip
+    async with lab(LAB) as running:
+        got = await transfer(running, tmp_path, 0, "239.192.0.11", loss=0.03, content=lines,
+                             send=("--message-mode",))  # fmt: skip
+    for name in RECEIVERS:
+        status, data, statistics, stderr = got[name]
+        assert status == 0, stderr
+        assert not same(data, lines), (name, same(data, lines), stderr)
+        assert statistics["apdus_delivered"] == 800
+    assert got["sender"]["apdus"] == 800
