@@ -15,9 +15,11 @@ Rules of this module:
   ``h mod k`` in the low bits, and OPT_PARITY_GRP carries ``h div k`` when it
   is not 0 (RFC 3208 11.8.2).
 - Packets of different lengths (OPT_VAR_PKTLEN): each is padded with zeros to
-  the longest and its own length appended, as 16 bits in network order (RFC
-  3208's byte order; OpenPGM writes its host's order, so on little-endian
-  machines only groups of equal lengths interoperate, see docs/pgm.md).
+  the longest and its own length appended as 16 bits, least significant octet
+  first: OpenPGM writes it in its host's order, which is that on the x86 and
+  ARM machines it runs on, and a length read in the other order would rebuild
+  a packet of the wrong size without any sign (tests/mcast/test_pgm_openpgm.py
+  checks groups of different lengths both ways).
 - Options: OPT_FRAGMENT is coded too (RFC 3208 9.1's OP_ENCODED): each packet's
   13 octets (the reserved octet, first sequence number, offset, length), or
   OP_ENCODED_NULL and zeros when it has none. A parity packet of the session's
@@ -38,7 +40,7 @@ from .._errors import McastError
 from ._pgm import FRAGMENT, OP_ENCODED_NULL, Data, Fragment, Header, Options, ParityPrm
 
 SQN_MASK = 0xFFFFFFFF
-PKTLEN = struct.Struct("!H")
+PKTLEN = struct.Struct("<H")  # OpenPGM's: a uint16_t in host order (see above)
 NULL_FRAGMENT = bytes([OP_ENCODED_NULL]) + bytes(FRAGMENT.size - 1)
 
 

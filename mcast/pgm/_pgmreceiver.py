@@ -43,8 +43,11 @@ Rules of this module:
   source has sent whole is asked for with one parity NAK per group (how many
   packets are still wanted, less one, in the group's low bits; RFC 3208 11.3),
   so that one parity packet repairs different losses at different receivers;
-  loss in a group not yet whole, or in one whose parity would not rebuild, is
-  asked for selectively. Parity that cannot be is counted (``fec_failures``).
+  loss in a group not yet whole, in one whose parity would not rebuild, or in
+  one whose parity did not come after PARITY_TRIES parity NAKs (a source whose
+  parity is lost or broken: Debian's OpenPGM sends parity with bad checksums),
+  is asked for selectively. Parity that cannot be is counted (``fec_failures``),
+  groups given up on parity too (``parity_timeouts``).
 
 Past 400 lines as one concept: one RFC 3208 receiver state machine (sequence
 tracking, NAK timers, delivery) whose states read each other.
@@ -64,6 +67,7 @@ from ._pgmsource import SQN_MASK, after
 from ._pgmstats import RateMeter, RmReceiverStats
 
 MAX_NAK_LIST = 62
+PARITY_TRIES = 3  # parity NAKs for a group before its loss is asked for selectively
 BEGINNING_GONE = (
     "the session's beginning has left the sender's window (it began before this "
     "receiver joined, or its first packets could not be repaired)"
@@ -144,6 +148,7 @@ class ReceiverStatistics:
     fec_rebuilt: int = 0  # data packets rebuilt from parity
     fec_failures: int = 0  # groups whose parity could not rebuild them
     parity_unusable: int = 0  # parity before the source's FEC was known, or past use
+    parity_timeouts: int = 0  # groups whose parity never came: asked for selectively
 
 
 @dataclass
@@ -181,7 +186,8 @@ class Receiver:
         self.fec: ParityPrm | None = None  # the source's FEC, from its SPMs
         self.groups: dict[int, dict[int, Data]] = {}  # a group's packets, by index, kept
         self.parity: dict[int, dict[int, Data]] = {}  # and its parity packets, by h
-        self.no_fec: set[int] = set()  # groups whose parity would not rebuild them
+        self.no_fec: set[int] = set()  # groups repaired selectively (parity failed)
+        self.parity_tries: dict[int, int] = {}  # parity NAKs sent for each group
 
     @property
     def stopped(self) -> bool:
@@ -440,6 +446,9 @@ class Receiver:
                 del store[group]
         if self.no_fec:
             self.no_fec = {g for g in self.no_fec if not after(self.next, (g + k - 1) & SQN_MASK)}
+        if self.parity_tries:
+            self.parity_tries = {g: n for g, n in self.parity_tries.items()
+                                 if not after(self.next, (g + k - 1) & SQN_MASK)}  # fmt: skip
 
     def _confirmed(self, ncf: Nak) -> list[int]:
         """What an NCF confirms: its sequence numbers, or a parity NCF's whole group."""
@@ -472,9 +481,14 @@ class Receiver:
         wanted = collections.Counter(group_of(sqn, k) for sqn in self.missing)
         for group in groups:
             count = wanted[group] - len(self.parity.get(group, {}))
-            if count <= 0:  # enough parity is here: it did not rebuild, so ask selectively
+            tries = self.parity_tries.get(group, 0)
+            if tries >= PARITY_TRIES:
+                self.statistics.parity_timeouts += 1
+                self.no_fec.add(group)
+            if count <= 0 or tries >= PARITY_TRIES:  # parity did not do it: ask selectively
                 selective += [s for s in due if group_of(s, k) == group]
                 continue
+            self.parity_tries[group] = tries + 1
             for sqn, state in self.missing.items():
                 if group_of(sqn, k) == group and state.phase == Phase.BACK_OFF:
                     state.phase, state.deadline = Phase.WAIT_NCF, now + self.config.nak_rpt_ivl

@@ -4,6 +4,11 @@
  *   pgm_oracle send "IF;GROUP" PORT FILE [UDP_PORT] [RATE_BYTES]
  *   pgm_oracle recv "IF;GROUP" PORT FILE [UDP_PORT]
  *
+ * With PGM_ORACLE_FEC=K/N/PROACTIVE/ONDEMAND in the environment, a sender uses
+ * OpenPGM's FEC (PGM_USE_FEC: groups of K, a block of N, PROACTIVE parity packets a
+ * group, on-demand parity when ONDEMAND is 1); a receiver follows the sender's
+ * SPMs by itself.
+ *
  * Exit status: 0 done; 1 set-up failed; 2 the session was reset (unrecoverable
  * loss) or ended badly; 3 no session within 30 s. Built by the tests and the
  * benchmark with gcc. A receiver prints, when done, the octets it received and
@@ -60,10 +65,28 @@ static pgm_sock_t* open_socket(const char* network, int port, int udp_port, int 
         const int ambient = pgm_secs(8);
         const int heartbeat[] = {pgm_msecs(100), pgm_msecs(100), pgm_msecs(200),
                                  pgm_msecs(400), pgm_msecs(800), pgm_secs(2), pgm_secs(8)};
-        pgm_setsockopt(sock, IPPROTO_PGM, PGM_TXW_SQNS, &sqns, sizeof sqns);
+        /* OpenPGM 5.3.128 sizes its parity buffer from the window's TPDU size, which a
+           window in sequence numbers leaves at 0 (the first parity NAK then aborts it in
+           pgm_skb_over_panic): with FEC the window is in seconds. */
+        const int secs = 30;
+        if (getenv("PGM_ORACLE_FEC"))
+            pgm_setsockopt(sock, IPPROTO_PGM, PGM_TXW_SECS, &secs, sizeof secs);
+        else
+            pgm_setsockopt(sock, IPPROTO_PGM, PGM_TXW_SQNS, &sqns, sizeof sqns);
         pgm_setsockopt(sock, IPPROTO_PGM, PGM_TXW_MAX_RTE, &rate, sizeof rate);
         pgm_setsockopt(sock, IPPROTO_PGM, PGM_AMBIENT_SPM, &ambient, sizeof ambient);
         pgm_setsockopt(sock, IPPROTO_PGM, PGM_HEARTBEAT_SPM, heartbeat, sizeof heartbeat);
+        const char* fec = getenv("PGM_ORACLE_FEC");
+        unsigned k, n, proactive, ondemand;
+        if (fec && sscanf(fec, "%u/%u/%u/%u", &k, &n, &proactive, &ondemand) == 4) {
+            struct pgm_fecinfo_t info = {.block_size = n, .proactive_packets = proactive,
+                                         .group_size = k, .ondemand_parity_enabled = ondemand,
+                                         .var_pktlen_enabled = 1};
+            if (!pgm_setsockopt(sock, IPPROTO_PGM, PGM_USE_FEC, &info, sizeof info)) {
+                fprintf(stderr, "PGM_USE_FEC %s refused\n", fec);
+                return NULL;
+            }
+        }
     } else {
         pgm_setsockopt(sock, IPPROTO_PGM, PGM_RECV_ONLY, &on, sizeof on);
         pgm_setsockopt(sock, IPPROTO_PGM, PGM_PASSIVE, &off, sizeof off);
@@ -153,7 +176,13 @@ static int do_send(pgm_sock_t* sock, const char* path) {
     char buffer[CHUNK];
     size_t got;
     int result = 0;
-    while (!result && (got = fread(buffer, 1, sizeof buffer, in)) > 0) {
+    /* With FEC, messages of many lengths: each group's parity covers packets of
+       different sizes (OPT_VAR_PKTLEN). */
+    const int vary = getenv("PGM_ORACLE_FEC") != NULL;
+    unsigned count = 0;
+    while (!result &&
+           (got = fread(buffer, 1, vary ? 100 + (count++ * 397) % (CHUNK - 100) : CHUNK,
+                        in)) > 0) {
         for (;;) {
             int status = pgm_send(sock, buffer, got, NULL);
             if (status == PGM_IO_STATUS_NORMAL)

@@ -83,12 +83,20 @@ def test_parity_packets_are_numbered_as_rfc_3208_says() -> None:
     assert decode_pgm_untrusted(encode_pgm(later)) == later
 
 
-def test_different_lengths_are_padded_and_their_lengths_appended_in_network_order() -> None:
-    packets = group(0, [b"abc", b"", b"de", b"f"])
-    parity = make_parity(packets, 0, 6, repair=False, trail=0)
+def test_different_lengths_are_padded_and_their_lengths_appended_as_openpgm_does(
+    openpgm_rs: Path,
+) -> None:  # fmt: skip
+    """OPT_VAR_PKTLEN: each packet padded with zeros to the longest, its length
+    appended as OpenPGM's uint16_t (little-endian here): the parity is OpenPGM's
+    encoding of exactly those blocks, and rebuilding gives the short packet back."""
+    payloads = [b"abc", b"", b"de", b"f"]
+    parity = make_parity(group(0, payloads), 0, 6, repair=False, trail=0)
     assert parity.header.var_pktlen and len(parity.payload) == 3 + 2
-    # row k of a systematic code of 4: the XOR-free check is the rebuild, and a
-    # length octet pair decoded as big-endian gives back each packet's length
+    blocks = b"".join(p.ljust(3, b"\0") + len(p).to_bytes(2, "little") for p in payloads)
+    theirs = subprocess.run([str(openpgm_rs), "6", "4", "5"], input=blocks,
+                            capture_output=True, check=True).stdout  # fmt: skip
+    assert parity.payload == theirs[:5]
+    packets = group(0, payloads)
     rebuilt = rebuild(4, 6, {1: packets[1], 2: packets[2], 3: packets[3]}, {0: parity})
     assert rebuilt == [Data(HEADER, 0, 0, b"abc", repair=True)]
 
@@ -289,4 +297,27 @@ def test_parity_a_peer_forged_falls_back_to_selective_repair() -> None:
     listener = link.listeners[0]
     assert listener.delivered == data and not listener.lost
     assert listener.receiver.statistics.fec_failures == 2
+    assert link.source.statistics.repairs_sent == 2
+
+
+def test_parity_that_never_comes_falls_back_to_selective_repair() -> None:
+    """A source that confirms parity NAKs but whose parity never arrives (lost, or
+    broken on the way: Debian's OpenPGM sends it with bad checksums): after
+    PARITY_TRIES parity NAKs for a group its loss is asked for selectively."""
+    data = [bytes([n]) * 80 for n in range(40)]
+    link = fec_session(FecConfig(8, 16, ondemand=True), loss=0.0, receivers=1, seed=4)
+    link.listeners[0].drops = {3, 20}
+    carry = link.carry
+
+    def no_parity(packet: Any, to: Listener) -> Any:
+        if isinstance(packet, Data) and packet.header.parity:
+            return None
+        return carry(packet, to)
+
+    link.carry = no_parity  # type: ignore[method-assign]
+    link.run(data)
+    listener = link.listeners[0]
+    assert listener.delivered == data and not listener.lost
+    statistics = listener.receiver.statistics
+    assert statistics.parity_timeouts == 2 and statistics.parity_naks_sent == 2 * 3
     assert link.source.statistics.repairs_sent == 2

@@ -72,13 +72,14 @@ GROUPS = {4: "239.192.1.5", 6: "ff3e::8000:1:5"}
 
 
 async def exchange(lab, tmp_path: Path, udp: bool, group: str, receiver: list[str],
-                   sender: list[str], drop: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+                   sender: list[str], drop: tuple[str, ...] = (),
+                   content: bytes | None = None) -> dict[str, Any]:  # fmt: skip
     """b runs ``receiver`` and, once it has joined ``group``, a runs ``sender`` (FILE
-    in either: where the data goes, what is sent), through LOSS on b's link (or,
-    given ``drop``, the raw IPv4 PGM packets those u32 matches take, and no other);
-    their outcomes and the files."""
+    in either: where the data goes, what is sent: ``content``, or 1 MiB at random),
+    through LOSS on b's link (or, given ``drop``, the raw IPv4 PGM packets those u32
+    matches take, and no other); their outcomes and the files."""
     sent, got = tmp_path / "sent.bin", tmp_path / "got.bin"
-    sent.write_bytes(os.urandom(1 << 20))
+    sent.write_bytes(os.urandom(1 << 20) if content is None else content)
     outcome: dict[str, Any] = {}
     async with lab(LAB, text=True) as running:
         if drop:
@@ -160,3 +161,63 @@ async def test_openpgm_recovers_what_it_lost_before_the_sources_spm_reached_it(
     assert got["got"] == got["sent"]
     statistics = json.loads(got["send"].stdout)
     assert statistics["naks_received"] >= 1 and statistics["repairs_sent"] >= 1
+
+
+def lines(count: int) -> bytes:
+    """Lines of many lengths: as messages, each group's parity covers packets of
+    different sizes (OPT_VAR_PKTLEN)."""
+    return b"".join(b"%d " % n + os.urandom(n * 37 % 400).hex().encode() + b"\n"
+                    for n in range(count))  # fmt: skip
+
+
+@pytest.mark.parametrize(("version", "udp"), [(4, False), (6, True)], ids=["raw-ipv4", "udp-ipv6"])
+async def test_openpgm_takes_the_toolkits_fec_session_and_repairs_it_selectively(
+    lab, tmp_path, oracle, version, udp
+) -> None:
+    """The toolkit's on-demand FEC to Debian's OpenPGM (5.3.128): OpenPGM reads the
+    SPMs' OPT_PARITY_PRM without complaint but never sends a parity NAK; it asks
+    selectively, the toolkit's source answers so, and the file arrives whole."""
+    sent = lines(3000)
+    got = await exchange(
+        lab, tmp_path, udp, GROUPS[version],
+        openpgm(oracle, "recv", "b", version, udp),
+        toolkit("send", version, udp, "FILE", "--rate", "32M", "--linger", "3",
+                "--message-mode", "--fec", "8/16", "--ondemand"),
+        content=sent,
+    )  # fmt: skip
+    assert got["send"].returncode == 0, got["send"].stderr.decode()
+    assert got["recv"].returncode == 0, got["recv"].stderr.decode()
+    assert got["got"] == sent
+    statistics = json.loads(got["send"].stdout)
+    assert statistics["naks_received"] > 0 and statistics["repairs_sent"] > 0, statistics
+    assert statistics["parity_naks_received"] == 0, statistics
+
+
+async def test_what_debians_openpgm_does_with_fec(lab, tmp_path, oracle) -> None:
+    """Where OpenPGM 5.3.128 (libpgm-dev) does not work with FEC, what it does, as
+    docs/multicast.md says: its receiver aborts at the first loss once proactive
+    parity arrives (an assertion in rxw.c), and its on-demand sender answers
+    parity NAKs with a parity NCF and parity RDATA whose PGM checksum is wrong (the
+    toolkit drops them as malformed, gives up parity for those groups and asks
+    selectively, which that sender confirms and does not repair either). Its
+    proactive sender crashes before sending (not run here: a segmentation fault)."""
+    proactive = await exchange(
+        lab, tmp_path, False, GROUPS[4],
+        openpgm(oracle, "recv", "b", 4, False),
+        toolkit("send", 4, False, "FILE", "--rate", "32M", "--linger", "3",
+                "--fec", "8/16", "--proactive", "1"),
+    )  # fmt: skip
+    assert proactive["send"].returncode == 0, proactive["send"].stderr.decode()
+    said = proactive["recv"].stdout + proactive["recv"].stderr
+    assert proactive["recv"].returncode == -6 and b"Fatal: file rxw.c" in said, said  # SIGABRT
+    ondemand = await exchange(
+        lab, tmp_path, False, GROUPS[4],
+        toolkit("recv", 4, False, "-o", "FILE", "--timeout", "30", "--expiry", "10"),
+        ["env", "PGM_ORACLE_FEC=8/16/0/1", *openpgm(oracle, "send", "a", 4, False,
+                                                     str(4_000_000))],
+    )  # fmt: skip
+    assert ondemand["recv"].returncode == 5, ondemand["recv"].stderr.decode()
+    statistics = json.loads(ondemand["recv"].stdout)
+    assert statistics["parity_naks_sent"] > 0 and statistics["ncfs_received"] > 0, statistics
+    assert statistics["parity_received"] == 0 and statistics["faults"]["malformed"] > 0
+    assert statistics["parity_timeouts"] > 0, statistics
