@@ -28,9 +28,13 @@ def register(commands: Any) -> None:
     send.add_argument("file", nargs="?", default="-", metavar="FILE", help="- : standard input")
     recv = kit.subcommand(sub, "recv", cmd_recv, "receive one session's data from a group")
     recv.add_argument("group", metavar="GROUP")
+    send.add_argument("--interface", "-i", metavar="IF", required=True,
+                      help="the interface to send by (RM_SET_SEND_IF)")  # fmt: skip
+    recv.add_argument("--interface", "-i", metavar="IF", required=True, action="append",
+                      help="an interface to receive on; again for more (RM_ADD_RECEIVE_IF: "
+                      "a multihomed receiver)")  # fmt: skip
     for parser in (send, recv):
         parser.add_argument("--port", "-p", type=kit.port, required=True, help="the data port")
-        parser.add_argument("--interface", "-i", metavar="IF", required=True)
         parser.add_argument(
             "--udp", type=kit.port, metavar="PORT",
             help="UDP encapsulation on this port (default: raw IP protocol 113)",
@@ -241,7 +245,7 @@ def cmd_recv(args: argparse.Namespace) -> int:
     group = parse_group(args.group)
     if not args.expiry > 0 or not args.timeout >= 0:
         raise McastBadInput("--expiry is more than 0 seconds, --timeout 0 (wait) or more")
-    interface = resolve_interface(args.interface)
+    interfaces = [resolve_interface(name) for name in args.interface]
     out = sys.stdout.buffer if args.output == "-" else kit.open_file(args.output, "wb")
     live = kit.LiveLine(enabled=not args.json)
 
@@ -251,7 +255,7 @@ def cmd_recv(args: argparse.Namespace) -> int:
 
     async def main() -> Any:
         return await receive_messages(
-            group, args.port, interface, out.write, timeout=args.timeout or None,
+            group, args.port, interfaces, out.write, timeout=args.timeout or None,
             udp_port=args.udp, late_join=args.late_join, expiry=args.expiry,
             high_speed=args.high_speed, progress=progress,
         )  # fmt: skip

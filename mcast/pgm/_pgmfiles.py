@@ -7,7 +7,7 @@ commands are these functions and a line of output).
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -98,15 +98,17 @@ async def send_file(
 
 
 async def receive_messages(
-    group: IPAddress, port: int, interface: InterfaceRef, deliver: Callable[[bytes], Any], *,
+    group: IPAddress, port: int, interface: InterfaceRef | Sequence[InterfaceRef],
+    deliver: Callable[[bytes], Any], *,
     timeout: float | None = None, udp_port: int | None = None, late_join: bool = False,
     expiry: float = 300.0, high_speed: bool = False,
     progress: Callable[[SessionStatistics], None] | None = None,
 ) -> SessionStatistics:  # fmt: skip
     """Receive the first PGM session to ``group``, data port ``port``, on ``interface``
-    (waiting ``timeout`` seconds for it, None: as long as it takes): each message, in
-    order and whole, to ``deliver``, until the source ends the session. Whatever the
-    source's window still holds is asked for, so a lost first packet is repaired
+    (or on each of several, RM_ADD_RECEIVE_IF), waiting ``timeout`` seconds for it
+    (None: as long as it takes): each message, in order and whole, to ``deliver``,
+    until the source ends the session. Whatever the source's window still holds is
+    asked for, so a lost first packet is repaired
     (``late_join``: a session already going may be joined where it is). The
     session's statistics; PgmUnrecoverable (its ``statistics`` attached) when data
     will never arrive, McastError when no session started in time."""
@@ -132,7 +134,8 @@ async def receive_messages(
 
 
 async def receive_file(
-    group: IPAddress, port: int, interface: InterfaceRef, out: str | Path | BinaryIO,
+    group: IPAddress, port: int, interface: InterfaceRef | Sequence[InterfaceRef],
+    out: str | Path | BinaryIO,
     **options: Any,
 ) -> SessionStatistics:  # fmt: skip
     """Receive one session (as :func:`receive_messages`) into a file (a path, or an open

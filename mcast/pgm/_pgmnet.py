@@ -4,7 +4,8 @@ encapsulation (what OpenPGM offers), IPv4 or IPv6, on a chosen interface.
 A :class:`PgmTransport` sends a PGM packet to the group or to one address,
 and receives PGM packets with the address they came from. Raw IPv4 sockets
 hand over the IP header, which is taken off here; the group is joined on the
-interface (the seeds' RM_ADD_RECEIVE_IF) and sent to by it (RM_SET_SEND_IF),
+interface and on any other added (the seeds' RM_ADD_RECEIVE_IF and
+RM_DEL_RECEIVE_IF: a multihomed receiver), and sent to by the first (RM_SET_SEND_IF),
 with the TTL asked for (RM_SET_MCAST_TTL). A transport hears only the groups it
 joined (IP_MULTICAST_ALL off) and what is sent to the host itself (NAKs).
 """
@@ -78,21 +79,40 @@ class PgmTransport:
             self.close()
             raise McastBadInput(f"{interface} has no IPv{group.version} address to send from")
         self.address = next((a for a in own if not a.is_link_local), own[0])
-        self.joined = False
+        self.joined: list[InterfaceRef] = []  # the interfaces the group is received on
         self._targets: dict[IPAddress | None, Target] = {}
         self._sources: dict[str, IPAddress] = {}
 
-    def join(self) -> None:
-        """Receive the group's packets on this interface."""
+    def join(self, interface: InterfaceRef | None = None) -> None:
+        """Receive the group's packets on ``interface`` too (the transport's own by
+        default): RM_ADD_RECEIVE_IF."""
+        interface = interface or self.interface
+        if any(i.index == interface.index for i in self.joined):
+            raise McastBadInput(f"PGM to {self.group} is already received on {interface}")
+        self._membership(Call.JOIN, interface)
+        self.joined.append(interface)
+
+    def leave(self, interface: InterfaceRef) -> None:
+        """No longer receive the group on ``interface`` (RM_DEL_RECEIVE_IF); the last
+        interface stays: a receiver receives somewhere."""
+        held = next((i for i in self.joined if i.index == interface.index), None)
+        if held is None:
+            raise McastBadInput(f"PGM to {self.group} is not received on {interface}")
+        if len(self.joined) == 1:
+            raise McastBadInput(f"{interface} is the only interface PGM to {self.group} is "
+                                "received on: add another before removing it")  # fmt: skip
+        self._membership(Call.LEAVE, interface)
+        self.joined.remove(held)
+
+    def _membership(self, call: Call, interface: InterfaceRef) -> None:
         raw = socket.socket(fileno=self.sock.fileno())
         try:
-            change(raw, Call.JOIN, GroupKey(self.group, self.interface.index), None)
+            change(raw, call, GroupKey(self.group, interface.index), None)
         except OSError as exc:
-            raise KernelRefused(f"cannot join {self.group} on {self.interface}: "
+            raise KernelRefused(f"cannot {call.value} {self.group} on {interface}: "
                                 f"{exc.strerror}") from exc  # fmt: skip
         finally:
             raw.detach()
-        self.joined = True
 
     async def send(self, packet: bytes, to: IPAddress | None = None) -> None:
         """To the group, or to ``to`` (a NAK to its source)."""

@@ -20,7 +20,7 @@ import collections
 import dataclasses
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -366,6 +366,20 @@ class PgmListener:
         """The next new session (a source whose first packets arrived)."""
         return await self.incoming.receive()
 
+    @property
+    def interfaces(self) -> list[InterfaceRef]:
+        """The interfaces the group is received on, first the one NAKs' routes start from."""
+        return list(self.transport.joined)
+
+    def add_receive_interface(self, interface: InterfaceRef) -> None:
+        """RM_ADD_RECEIVE_IF: receive the group on ``interface`` too (a multihomed
+        receiver); a session's packets count once whichever interface brought them."""
+        self.transport.join(interface)
+
+    def remove_receive_interface(self, interface: InterfaceRef) -> None:
+        """RM_DEL_RECEIVE_IF: no longer receive on ``interface`` (never the last one)."""
+        self.transport.leave(interface)
+
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
@@ -513,17 +527,23 @@ class PgmListener:
 
 
 @asynccontextmanager
-async def open_pgm_listener(group: IPAddress, port: int, interface: InterfaceRef, *,
+async def open_pgm_listener(group: IPAddress, port: int,
+                            interface: InterfaceRef | Sequence[InterfaceRef], *,
                             udp_port: int | None = None, late_join: bool = False,
                             need_syn: bool = False, peer_expiry: float = 300.0,
                             high_speed: bool = False) -> AsyncIterator[PgmListener]:  # fmt: skip
-    """Receive PGM sessions to ``group`` and data port ``port`` on ``interface``
-    (``late_join``, ``need_syn`` and ``peer_expiry``: see
+    """Receive PGM sessions to ``group`` and data port ``port`` on ``interface`` (or
+    on each of several: RM_ADD_RECEIVE_IF; more can be added and removed while it
+    runs) (``late_join``, ``need_syn`` and ``peer_expiry``: see
     :class:`mcast.pgm._pgmreceiver.ReceiverConfig`; ``high_speed``: the seeds'
     RM_HIGH_SPEED_INTRANET_OPT, NAK timers for a fast LAN)."""
-    transport = PgmTransport(group, interface, udp_port=udp_port)
+    interfaces = [interface] if isinstance(interface, InterfaceRef) else list(interface)
+    if not interfaces:
+        raise McastBadInput("a PGM listener receives on at least one interface")
+    transport = PgmTransport(group, interfaces[0], udp_port=udp_port)
     try:
-        transport.join()
+        for each in interfaces:
+            transport.join(each)
         config = ReceiverConfig(group, port, late_join=late_join, need_syn=need_syn,
                                 peer_expiry=peer_expiry)  # fmt: skip
         if high_speed:
