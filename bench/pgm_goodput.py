@@ -2,7 +2,10 @@
 random loss on the receivers' links: the toolkit (mcast pgm) against OpenPGM
 (Debian's libpgm, through the tests' C program) at the same rate setting, and
 both against the LAN's UDP multicast capacity that iperf2 measures in the same
-run.
+run. Then FEC (--part fec): eight receivers each losing 2 % independently, the
+repair packets sent and the goodput of the toolkit with on-demand parity, of
+the toolkit with selective repairs only, and of OpenPGM (selective: its FEC
+does not work, docs/multicast.md).
 
 One lab (s sends; r1, r2, r3 receive; one bridge), one run. Each round, in
 turn: iperf2 UDP multicast at full speed for --seconds; then for each loss,
@@ -12,6 +15,13 @@ the last octet at the last receiver; every received file is checked against
 the sent one. Medians of the rounds; ratios to the capacity and to OpenPGM.
 
     sudo .venv/bin/python bench/pgm_goodput.py [--size 100] [--rate 50M] [--rounds 2]
+    sudo .venv/bin/python bench/pgm_goodput.py --part fec [--fec-size 20] [--fec-rate 20M]
+
+FEC part: one lab of s and r1..r8 (configs/lab/pgm-lan8.toml), each round the
+three senders in turn to the eight receivers; repair packets are the RDATA
+(selective and parity) r1's iptables counted arriving, before its loss rule, so
+every sender's are counted the same way. Targets: with FEC at most half the
+repair packets of selective repair, goodput no lower, and at least OpenPGM's.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import _common
 import trio
@@ -84,10 +95,14 @@ async def lose(lab, fraction: float) -> None:
 
 
 async def transfer(lab, work: Path, oracle: Path | None, sent: Path, *, rate: str,
-                   digest: str) -> float:  # fmt: skip
+                   digest: str, receivers: tuple[str, ...] = RECEIVERS,
+                   extra: tuple[str, ...] = ()) -> float:  # fmt: skip
     """Seconds from the sender's start to the last receiver's last octet (CLOCK_MONOTONIC,
-    which every namespace shares)."""
+    which every namespace shares); ``extra``: more of the toolkit sender's options. The
+    toolkit receivers' statistics go to RECEIVED."""
     ends: dict[str, float] = {}
+    seen = RECEIVED
+    seen.clear()
     bits = int(float(rate[:-1]) * {"k": 1e3, "M": 1e6, "G": 1e9}[rate[-1]])
 
     async def receive(name: str) -> None:
@@ -95,8 +110,10 @@ async def transfer(lab, work: Path, oracle: Path | None, sent: Path, *, rate: st
         if oracle is None:
             done = await lab.host(name).run([
                 sys.executable, "-m", "mcast", "pgm", "recv", GROUP, "-p", "7500", "-i", "eth0",
-                "-o", str(out), "--timeout", "60"], check=False)  # fmt: skip
+                "-o", str(out), "--timeout", "60", "--json"], check=False)  # fmt: skip
             ends[name] = time.monotonic()
+            if done.returncode == 0:
+                seen.append(json.loads(done.stdout))
         else:
             done = await lab.host(name).run(
                 [str(oracle), "recv", f"{ADDRESS[name]};{GROUP}", "7500", str(out)], check=False
@@ -107,14 +124,14 @@ async def transfer(lab, work: Path, oracle: Path | None, sent: Path, *, rate: st
         out.unlink()
 
     async with trio.open_nursery() as nursery:
-        for name in RECEIVERS:
+        for name in receivers:
             nursery.start_soon(receive, name)
         await trio.sleep(1.5)
         started = time.monotonic()
         if oracle is None:
             sender = [sys.executable, "-m", "mcast", "pgm", "send", GROUP, str(sent), "-p",
-                      "7500", "-i", "eth0", "--rate", rate, "--window", WINDOW, "--linger", "5"
-                      ]  # fmt: skip
+                      "7500", "-i", "eth0", "--rate", rate, "--window", WINDOW, "--linger", "5",
+                      *extra]  # fmt: skip
         else:
             sender = [str(oracle), "send", f"{ADDRESS['s']};{GROUP}", "7500", str(sent), "0",
                       str(bits // 8)]  # fmt: skip
@@ -123,18 +140,105 @@ async def transfer(lab, work: Path, oracle: Path | None, sent: Path, *, rate: st
 
 
 async def attempt(lab, work: Path, oracle: Path | None, sent: Path, *, rate: str,
-                  digest: str) -> float | str:  # fmt: skip
+                  digest: str, **more: Any) -> float | str:  # fmt: skip
     """The transfer's seconds, or why it failed."""
     why = ""
     try:
-        return await transfer(lab, work, oracle, sent, rate=rate, digest=digest)
+        return await transfer(lab, work, oracle, sent, rate=rate, digest=digest, **more)
     except* AssertionError as failed:
         why = str(failed.exceptions[0])
     return why
 
 
+RECEIVED: list[dict[str, Any]] = []  # the last transfer's toolkit receivers' statistics
+EIGHT = tuple(f"r{n}" for n in range(1, 9))
+ADDRESS.update({name: f"10.9.0.{n + 1}" for n, name in enumerate(EIGHT, 1)})
+RDATA = "24>>24=0x5"  # raw PGM over IPv4 (a 20-byte header): the type octet is RDATA
+
+
+async def lose_counting(lab, fraction: float) -> None:
+    """Each of the eight loses ``fraction`` at random; r1 first counts the RDATA."""
+    for name in EIGHT:
+        await lab.host(name).run(["iptables", "-F", "INPUT"])
+        if name == "r1":
+            await lab.host(name).run(["iptables", "-A", "INPUT", "-p", "113", "-m", "u32",
+                                      "--u32", RDATA])  # fmt: skip
+        await lab.host(name).run([
+            "iptables", "-A", "INPUT", "-p", "113", "-m", "statistic", "--mode", "random",
+            "--probability", str(fraction), "-j", "DROP"])  # fmt: skip
+
+
+async def rdata_counted(lab) -> int:
+    shown = (await lab.host("r1").run(["iptables", "-nvxL", "INPUT"])).stdout.decode()
+    row = next(line for line in shown.splitlines() if "u32" in line)
+    return int(row.split()[0])
+
+
+async def fec_part(args: argparse.Namespace) -> int:
+    config = load_config(_common.ROOT / "configs/lab/pgm-lan8.toml",
+                         name=_common.unique("pgmfec"))  # fmt: skip
+    size = int(args.fec_size * 1_000_000)
+    runs = {"toolkit, selective": (None, ()),
+            "toolkit, FEC on demand": (None, ("--fec", args.fec, "--ondemand")),
+            "OpenPGM, selective": ("oracle", ())}  # fmt: skip
+    goodput: dict[str, list[float]] = {k: [] for k in runs}
+    repairs: dict[str, list[int]] = {k: [] for k in runs}
+    failures: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="pgm-bench-") as work_dir:
+        work = Path(work_dir)
+        oracle = build_oracle(work)
+        sent = work / "sent.bin"
+        sent.write_bytes(os.urandom(size))
+        digest = hashlib.sha256(sent.read_bytes()).hexdigest()
+        async with open_lab(config) as lab:
+            for round_number in range(1, args.rounds + 1):
+                for name, (which, extra) in runs.items():
+                    await lose_counting(lab, args.fec_loss)
+                    seconds = await attempt(lab, work, oracle if which else None, sent,
+                                            rate=args.fec_rate, digest=digest, receivers=EIGHT,
+                                            extra=extra)  # fmt: skip
+                    if isinstance(seconds, str):
+                        failures[name] = seconds
+                        print(f"round {round_number} {name}: failed: {seconds}", file=sys.stderr)
+                        continue
+                    goodput[name].append(size * 8 / seconds)
+                    repairs[name].append(await rdata_counted(lab))
+                    print(f"round {round_number} {name}: {size * 8 / seconds / 1e6:,.1f} Mbit/s,"
+                          f" {repairs[name][-1]} repair packets", file=sys.stderr)  # fmt: skip
+                    if RECEIVED:  # what the toolkit's receivers did, summed
+                        keys = ("naks_sent", "nak_sqns_sent", "parity_naks_sent",
+                                "parity_received", "fec_rebuilt", "parity_timeouts",
+                                "fec_failures", "repairs_received", "duplicates")  # fmt: skip
+                        summed = {k: sum(r.get(k, 0) for r in RECEIVED) for k in keys}
+                        print(f"  receivers: {summed}", file=sys.stderr)
+    median = {k: statistics.median(v) if v else math.nan for k, v in goodput.items()}
+    fixed = {k: statistics.median(v) if v else math.nan for k, v in repairs.items()}
+    base = "toolkit, selective"
+    rows = [(k, f"{median[k] / 1e6:,.1f} Mbit/s", f"{median[k] / median[base]:.2f}",
+             f"{fixed[k]:,.0f}", f"{fixed[k] / fixed[base]:.2f}") for k in runs]  # fmt: skip
+    print(f"{args.fec_size:g} MB from s to r1..r8 (raw PGM, IPv4), each losing "
+          f"{args.fec_loss:.0%}, rate setting {args.fec_rate}, FEC {args.fec} on demand, "
+          f"{args.rounds} rounds, same run: medians")  # fmt: skip
+    print(_common.table(rows, ("SENDER", "GOODPUT", "VS SELECTIVE", "REPAIR PACKETS",
+                               "VS SELECTIVE")))  # fmt: skip
+    for key, why in failures.items():
+        print(f"{key}: a run failed: {why.splitlines()[0]}")
+    fec = "toolkit, FEC on demand"
+    checks = {
+        "at most half the repair packets of selective repair": fixed[fec] <= fixed[base] / 2,
+        "goodput no lower than selective repair's": median[fec] >= median[base],
+        "goodput at least OpenPGM's": median[fec] >= median["OpenPGM, selective"],
+        "every toolkit run moved the file": base not in failures and fec not in failures,
+    }  # fmt: skip
+    for words, met in checks.items():
+        print(f"target ({words}): {'MET' if met else 'MISSED'}")
+    return 0 if all(checks.values()) else 1
+
+
 async def main(args: argparse.Namespace) -> int:
     _common.require_root()
+    if args.part == "fec":
+        return await fec_part(args)
     assert shutil.which("iperf") and shutil.which("gcc"), "iperf (iperf2) and gcc are needed"
     compileall.compile_dir(_common.ROOT / "mcast", quiet=1)
     config = load_config(_common.ROOT / "configs/lab/pgm-lan.toml", name=_common.unique("pgmbench"))
@@ -202,4 +306,14 @@ if __name__ == "__main__":
     parser.add_argument("--rate", default="50M", help="both senders' rate setting (50M)")
     parser.add_argument("--seconds", type=float, default=3.0, help="iperf2's run (3 s)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--part",
+        choices=("three", "fec"),
+        default="three",
+        help="three receivers against OpenPGM (default), or FEC to eight",
+    )
+    parser.add_argument("--fec-size", type=float, default=20.0, help="MB, FEC part (20)")
+    parser.add_argument("--fec-rate", default="20M", help="rate setting, FEC part (20M)")
+    parser.add_argument("--fec-loss", type=float, default=0.02, help="each receiver's (0.02)")
+    parser.add_argument("--fec", default="32/64", help="the toolkit's --fec K/N (32/64)")
     sys.exit(trio.run(main, parser.parse_args()))

@@ -27,8 +27,10 @@ Rules of this module:
   and then data gives that data up at once (OpenPGM does), so the first SPM
   is not left alone until the heartbeat's.
 - A NAK for data in the window is confirmed at once with an NCF to the group
-  and repaired once with RDATA (further NAKs for it while the repair waits
-  get an NCF only); a NAK for data out of the window is counted and ignored;
+  and repaired once with RDATA (further NAKs for it while the repair waits,
+  or within ``nak_elimination`` seconds after it went, get an NCF only: the
+  repair is on its way to them; ``naks_eliminated``); a NAK for data out of
+  the window is counted and ignored;
   a NAK for another session, or malformed, is the driver's to count.
 - Data not yet sent is bounded: :meth:`Source.send` refuses (returns False)
   when ``window`` TPDUs are already waiting, and the driver waits.
@@ -37,7 +39,8 @@ Rules of this module:
   ODATA right after each whole group; a parity NAK (OPT_PARITY, the group with
   the count of packets wanted less one in its low bits) is confirmed with a
   parity NCF and answered with that many new parity packets as RDATA (a count
-  already queued for the group is raised, never added to, as OpenPGM does).
+  already queued for the group is raised, never added to, as OpenPGM does;
+  parity the group had within ``nak_elimination`` seconds counts as sent for it).
   Parity is made only of a group whose packets the window still holds whole;
   a partial group (the session's last) is repaired selectively.
 
@@ -88,6 +91,9 @@ class SourceConfig:
     # said in OPT_JOIN; None: no OPT_JOIN, so a late joiner may ask for the whole window
     late_join: int | None = None
     fec: FecConfig | None = None  # RM_USE_FEC
+    # a NAK for what was repaired less than this ago gets an NCF only: the repair is on
+    # its way (NAKs of several receivers for one loss come within their back-off)
+    nak_elimination: float = 0.02
 
     def __post_init__(self) -> None:
         if self.fec is not None and self.first_sqn % self.fec.group_size:
@@ -133,6 +139,7 @@ class SourceStatistics:
     naks_outside_window: int = 0  # asked for what the window no longer holds
     apdus: int = 0
     naks_after_rdata: int = 0  # asked for again after its repair went
+    naks_eliminated: int = 0  # asked for while its repair was on its way: NCF only
     total_bytes_sent: int = 0  # every packet, with its IP header
     parity_sent: int = 0  # proactive parity packets (ODATA)
     parity_repairs_sent: int = 0  # parity packets sent for parity NAKs (RDATA)
@@ -145,6 +152,7 @@ class _Kept:
     packet: Data
     sent: float
     repaired: bool = False
+    repaired_at: float = -1.0
 
 
 @dataclass
@@ -172,6 +180,7 @@ class Source:
         self.proactive: collections.deque[tuple[int, int]] = collections.deque()  # (group, h)
         self.wanted: collections.OrderedDict[int, int] = collections.OrderedDict()  # on demand
         self.parity_made: dict[int, int] = {}  # parity packets made of each group so far
+        self.parity_times: dict[int, list[float]] = {}  # when each group's last parity went
 
     # -- the driver's calls --
 
@@ -213,7 +222,7 @@ class Source:
         if (packet.header.gsi, packet.header.dport) != (self.config.gsi, self.config.sport):
             return []  # a NAK names the session by its GSI and, as destination port, its port
         if packet.header.parity:
-            return self._parity_nak(packet)
+            return self._parity_nak(packet, now)
         out = []
         for sqn in (packet.sqn, *packet.options.nak_list):
             self.statistics.naks_received += 1
@@ -227,6 +236,9 @@ class Source:
             out.append(Transmit(ncf))
             self._sent(ncf)
             self.statistics.ncfs_sent += 1
+            if kept.repaired and now - kept.repaired_at < self.config.nak_elimination:
+                self.statistics.naks_eliminated += 1
+                continue
             self.repairs[sqn] = None
         return out
 
@@ -247,7 +259,7 @@ class Source:
             if not self._spend(repair):
                 return out
             del self.repairs[sqn]
-            kept.repaired = True
+            kept.repaired, kept.repaired_at = True, now
             out.append(Transmit(repair))
             self.statistics.repairs_sent += 1
         if not self._send_parity(out):
@@ -307,7 +319,7 @@ class Source:
 
     # -- inside --
 
-    def _parity_nak(self, packet: Nak) -> list[Transmit]:
+    def _parity_nak(self, packet: Nak, now: float) -> list[Transmit]:
         """A parity NAK: per group, the number of packets wanted (low bits, less one)."""
         fec = self.config.fec
         out: list[Transmit] = []
@@ -326,7 +338,12 @@ class Source:
             out.append(Transmit(ncf))
             self._sent(ncf)
             self.statistics.ncfs_sent += 1
-            self.wanted[group] = max(self.wanted.get(group, 0), count)
+            went = self.parity_times.get(group, [])
+            recent = sum(1 for at in went if now - at < self.config.nak_elimination)
+            if count <= recent:
+                self.statistics.naks_eliminated += 1
+                continue
+            self.wanted[group] = max(self.wanted.get(group, 0), count - recent)
         return out
 
     def _whole(self, group: int) -> bool:
@@ -359,6 +376,9 @@ class Source:
                 return False
             out.append(Transmit(parity))
             self.parity_made[group] = self.parity_made.get(group, 0) + 1
+            went = self.parity_times.setdefault(group, [])
+            went.append(self.now)
+            del went[:-k]  # the last few are all elimination looks at
             if repair:
                 self.statistics.parity_repairs_sent += 1
                 if count > 1:
@@ -381,6 +401,7 @@ class Source:
         if self.config.fec is not None:
             group = group_of(sqn, self.config.fec.group_size)
             self.parity_made.pop(group, None)
+            self.parity_times.pop(group, None)
 
     def _advance(self, now: float) -> None:
         c = self.config

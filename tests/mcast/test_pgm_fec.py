@@ -321,3 +321,30 @@ def test_parity_that_never_comes_falls_back_to_selective_repair() -> None:
     statistics = listener.receiver.statistics
     assert statistics.parity_timeouts == 2 and statistics.parity_naks_sent == 2 * 3
     assert link.source.statistics.repairs_sent == 2
+
+
+def test_naks_for_a_repair_on_its_way_get_an_ncf_only() -> None:
+    """Several receivers NAK one loss within their back-off: the repair that went
+    less than nak_elimination ago serves them all (NCF only); a NAK after that is a
+    receiver that lost the repair too, and gets another. Selective and parity."""
+    header = Header(7500, 4000, GSI)
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, nak_elimination=0.02,
+                                 fec=FecConfig(4, 8, ondemand=True)), now=0.0)  # fmt: skip
+    for n in range(4):
+        source.send(bytes([n]) * 10)
+    source.tick(0.0)
+
+    def answers(nak: Nak, at: float) -> tuple[int, list[Data]]:
+        ncfs = source.receive(nak, at)
+        return len(ncfs), [t.packet for t in source.tick(at) if isinstance(t.packet, Data)]
+
+    selective = Nak(header, PgmType.NAK, 2, SOURCE, GROUP)
+    assert [p.sqn for p in answers(selective, 1.0)[1]] == [2]
+    assert answers(selective, 1.01) == (1, [])  # on its way: an NCF, no second repair
+    assert [p.sqn for p in answers(selective, 1.05)[1]] == [2]
+    parity = Nak(dataclasses.replace(header, parity=True), PgmType.NAK, 0 | 1, SOURCE, GROUP)
+    assert len(answers(parity, 2.0)[1]) == 2  # two parity packets for two lost
+    assert answers(parity, 2.01) == (1, [])
+    one_more = Nak(parity.header, PgmType.NAK, 0 | 2, SOURCE, GROUP)  # three: one more
+    assert [p.sqn & 3 for p in answers(one_more, 2.015)[1]] == [2]
+    assert source.statistics.naks_eliminated == 2
