@@ -32,6 +32,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,7 +94,9 @@ def parity_number(packet: Data, k: int) -> int:
     return (packet.options.parity_grp or 0) * k + (packet.sqn & (k - 1))
 
 
+@functools.lru_cache(maxsize=16)
 def _coder(k: int, n: int) -> tuple[object, object]:
+    """zfec's encoder and decoder for a k/n code (each builds its matrix once)."""
     import zfec  # the arithmetic, only where FEC is used
 
     return zfec.Encoder(k, n), zfec.Decoder(k, n)

@@ -118,6 +118,32 @@ class SenderOptions:
         if not 1 <= self.advance <= 50:
             raise McastBadInput(f"the window advances by 1 to 50 % at a time, not {self.advance}")
 
+    @classmethod
+    def send_window(cls, rate_kbits_per_sec: int = 56, window_size_in_msecs: int = 0,
+                    window_size_in_bytes: int = 10_000_000,
+                    **more: Any) -> SenderOptions:  # fmt: skip
+        """RM_RATE_WINDOW_SIZE as the seeds set it, with RM_SEND_WINDOW's three members and
+        their defaults (56 kbit/s, 10 MB: "the default window size is therefore 1428
+        seconds"): the members are bound by bytes = kbit/s / 8 x ms, so one given as 0
+        is worked out from the other two. The window ages by time, as the seeds'
+        does; ``more``: the other options."""
+        rate, msecs, size = rate_kbits_per_sec, window_size_in_msecs, window_size_in_bytes
+        if [rate, msecs, size].count(0) > 1 or min(rate, msecs, size) < 0:
+            raise McastBadInput("RM_SEND_WINDOW: two of the rate, the window in ms and the "
+                                "window in bytes are needed, none negative")  # fmt: skip
+        if 0 not in (rate, msecs, size) and abs(size - rate * msecs / 8) > rate / 8:
+            raise McastBadInput(f"RM_SEND_WINDOW: {rate} kbit/s for {msecs} ms is "
+                                f"{rate * msecs // 8:,} bytes, not {size:,}")  # fmt: skip
+        if not size:
+            size = rate * msecs // 8
+        elif not msecs:
+            msecs = size * 8 // rate
+        elif not rate:
+            rate = -(-size * 8 // msecs)
+        tsdu = more.get("max_tsdu", cls.max_tsdu)
+        return cls(rate=rate * 1000 // 8, window=max(1, -(-size // tsdu)),
+                   window_seconds=msecs / 1000, **more)  # fmt: skip
+
 
 class PgmSender:
     """One PGM session's source (:func:`open_pgm_sender` gives one): ``send`` data,
