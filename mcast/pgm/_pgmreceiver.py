@@ -402,8 +402,11 @@ class Receiver:
         if after(self.next, last) or group in self.no_fec or whole:
             self.statistics.parity_unusable += 1  # passed, failed, or nothing to rebuild
             return out
-        kept = self.parity.setdefault(group, {})
         h = parity_number(packet, k)
+        if h >= 255 - k:  # no code of k packets (a block holds 255 at most) has this row
+            self.statistics.parity_unusable += 1
+            return out
+        kept = self.parity.setdefault(group, {})
         if h in kept:
             self.statistics.duplicates += 1
             return out

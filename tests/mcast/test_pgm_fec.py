@@ -21,7 +21,9 @@ from mcast.pgm._pgm import (
     Header,
     Nak,
     Options,
+    ParityPrm,
     PgmType,
+    Spm,
     decode_pgm_untrusted,
     encode_pgm,
 )
@@ -348,3 +350,32 @@ def test_naks_for_a_repair_on_its_way_get_an_ncf_only() -> None:
     one_more = Nak(parity.header, PgmType.NAK, 0 | 2, SOURCE, GROUP)  # three: one more
     assert [p.sqn & 3 for p in answers(one_more, 2.015)[1]] == [2]
     assert source.statistics.naks_eliminated == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 3), st.binary(max_size=60),
+                          st.booleans(), st.none() | st.integers(0, 2**32 - 1),
+                          st.none() | st.binary(min_size=13, max_size=13)),
+                max_size=40))  # fmt: skip
+def test_forged_parity_never_breaks_a_receiver(forged: list[Any]) -> None:
+    """Parity a peer makes up (any sequence number, length, variable-length bit,
+    OPT_PARITY_GRP, encoded fragment), mixed into a real session: the receiver
+    neither raises nor holds more than its bounds, and whatever it counts as
+    rebuilt or failed it counts."""
+    packets = group(0, [bytes([n]) * 20 for n in range(16)])
+    receiver = Receiver(ReceiverConfig(GROUP, 7500, max_buffered=64), (GSI, 4000),
+                        random.Random(1).random)  # fmt: skip
+    spm = Spm(Header(4000, 7500, GSI), 0, 0, 15, SOURCE, Options(
+        parity_prm=ParityPrm(4, False, True)))  # fmt: skip
+    receiver.receive(spm, 0.0)
+    for index, (sqn, grp, payload, var, parity_grp, fragment) in enumerate(forged):
+        if index < len(packets) and index % 3:
+            receiver.receive(dataclasses.replace(packets[index], header=Header(4000, 7500, GSI)),
+                             0.1)  # fmt: skip
+        header = Header(4000, 7500, GSI, parity=True, var_pktlen=var)
+        fake = Data(header, sqn + grp, 0, payload, repair=True,
+                    options=Options(parity_grp=parity_grp, encoded_fragment=fragment))  # fmt: skip
+        receiver.receive(decode_pgm_untrusted(encode_pgm(fake)), 0.2)
+        receiver.tick(0.3)
+    assert sum(len(p) for p in receiver.parity.values()) <= 64
+    assert len(receiver.buffer) <= 64
