@@ -95,6 +95,7 @@ class ReceiverConfig:
     max_buffered: int = 65536
     nak_sport: int = 0  # the port NAKs come from (0: the session's data port)
     peer_expiry: float = 300.0  # seconds of silence after which the source is gone
+    group_wait: float = 1.0  # FEC on demand: how long a loss waits for its group to be sent
 
 
 # RM_HIGH_SPEED_INTRANET_OPT: on a LAN of 100 Mbit/s and more, NAKs go sooner and
@@ -157,6 +158,7 @@ class _Missing:
     deadline: float
     ncf_tries: int = 0
     data_tries: int = 0
+    since: float = 0.0  # when it was found missing
 
 
 @dataclass
@@ -279,6 +281,9 @@ class Receiver:
             if state.phase == Phase.BACK_OFF:
                 if self.source is None:
                     state.deadline = now + self.config.nak_rpt_ivl  # no SPM yet: wait
+                    continue
+                if self._group_coming(sqn, state, now):
+                    state.deadline = now + self.config.nak_bo_ivl  # one parity NAK, later
                     continue
                 naks.append(sqn)
                 state.phase, state.deadline = Phase.WAIT_NCF, now + self.config.nak_rpt_ivl
@@ -453,6 +458,22 @@ class Receiver:
             self.parity_tries = {g: n for g, n in self.parity_tries.items()
                                  if not after(self.next, (g + k - 1) & SQN_MASK)}  # fmt: skip
 
+    def _group_coming(self, sqn: int, state: _Missing, now: float) -> bool:
+        """With on-demand parity, a loss in a group the source has not sent whole yet
+        waits for the rest of the group (for at most ``group_wait`` seconds, and not
+        in the session's last group): then one parity NAK asks for the group's losses,
+        where selective NAKs would ask for each now."""
+        fec = self.fec
+        if fec is None or not fec.ondemand or self.lead is None:
+            return False
+        group = group_of(sqn, fec.group_size)
+        last = (group + fec.group_size - 1) & SQN_MASK
+        if not after(last, self.lead) or group in self.no_fec:
+            return False  # whole already (the parity NAK goes now), or parity failed
+        if self.fin_lead is not None and not after(group, self.fin_lead):
+            return False  # the session ends in this group: it will never be whole
+        return now - state.since < self.config.group_wait
+
     def _confirmed(self, ncf: Nak) -> list[int]:
         """What an NCF confirms: its sequence numbers, or a parity NCF's whole group."""
         if not ncf.header.parity:
@@ -513,7 +534,7 @@ class Receiver:
         sqn = (self.lead + 1) & SQN_MASK
         while True:
             if sqn not in self.buffer and sqn not in self.missing:
-                state = _Missing(Phase.BACK_OFF, now)
+                state = _Missing(Phase.BACK_OFF, now, since=now)
                 self._back_off(state, now)
                 self.missing[sqn] = state
             if sqn == lead:

@@ -379,3 +379,21 @@ def test_forged_parity_never_breaks_a_receiver(forged: list[Any]) -> None:
         receiver.tick(0.3)
     assert sum(len(p) for p in receiver.parity.values()) <= 64
     assert len(receiver.buffer) <= 64
+
+
+def test_a_loss_waits_for_its_group_then_one_parity_nak_asks() -> None:
+    """A slow source (a group of 8 takes about a quarter of a second to send): two
+    losses early in a group wait past their NAK back-off for the group to be sent
+    whole, then one parity NAK asks for both; no selective NAK goes."""
+    data = [bytes([n]) * 100 for n in range(20)]
+    source = Source(SourceConfig(GSI, 4000, 7500, GROUP, SOURCE, rate=5_000,
+                                 fec=FecConfig(8, 16, ondemand=True)), now=0.0)  # fmt: skip
+    config = ReceiverConfig(GROUP, 7500)
+    listener = Listener(Receiver(config, (GSI, 4000), random.Random(1).random), 0.0)
+    listener.drops = {1, 2}
+    link = Link(source, [listener], 1)
+    link.run(data)
+    statistics = listener.receiver.statistics
+    assert listener.delivered == data and not listener.lost
+    assert statistics.nak_sqns_sent == 0 and statistics.parity_naks_sent == 2
+    assert statistics.fec_rebuilt == 2 and link.source.statistics.repairs_sent == 0
