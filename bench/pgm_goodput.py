@@ -315,5 +315,5 @@ if __name__ == "__main__":
     parser.add_argument("--fec-size", type=float, default=20.0, help="MB, FEC part (20)")
     parser.add_argument("--fec-rate", default="20M", help="rate setting, FEC part (20M)")
     parser.add_argument("--fec-loss", type=float, default=0.02, help="each receiver's (0.02)")
-    parser.add_argument("--fec", default="32/64", help="the toolkit's --fec K/N (32/64)")
+    parser.add_argument("--fec", default="64/128", help="the toolkit's --fec K/N (64/128)")
     sys.exit(trio.run(main, parser.parse_args()))
