@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import hashlib
 import json
 import math
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,20 @@ def build_oracle(work: Path) -> Path:
     binary = work / "pgm_oracle"
     subprocess.run(["gcc", "-O2", "-o", str(binary), str(ORACLE_SOURCE), *flags], check=True)
     return binary
+
+
+@contextlib.contextmanager
+def prepared(size: int) -> Iterator[tuple[Path, Path, Path, str]]:
+    """A work directory with the C program built, a file of ``size`` random octets to
+    send and its digest; the toolkit byte-compiled, so that no run pays for it."""
+    assert shutil.which("gcc"), "gcc is needed"
+    compileall.compile_dir(_common.ROOT / "mcast", quiet=1)
+    with tempfile.TemporaryDirectory(prefix="pgm-bench-") as work_dir:
+        work = Path(work_dir)
+        oracle = build_oracle(work)
+        sent = work / "sent.bin"
+        sent.write_bytes(os.urandom(size))
+        yield work, oracle, sent, hashlib.sha256(sent.read_bytes()).hexdigest()
 
 
 async def capacity(lab, seconds: float) -> float:
@@ -184,12 +200,7 @@ async def fec_part(args: argparse.Namespace) -> int:
     goodput: dict[str, list[float]] = {k: [] for k in runs}
     repairs: dict[str, list[int]] = {k: [] for k in runs}
     failures: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="pgm-bench-") as work_dir:
-        work = Path(work_dir)
-        oracle = build_oracle(work)
-        sent = work / "sent.bin"
-        sent.write_bytes(os.urandom(size))
-        digest = hashlib.sha256(sent.read_bytes()).hexdigest()
+    with prepared(size) as (work, oracle, sent, digest):
         async with open_lab(config) as lab:
             for round_number in range(1, args.rounds + 1):
                 for name, (which, extra) in runs.items():
@@ -239,18 +250,12 @@ async def main(args: argparse.Namespace) -> int:
     _common.require_root()
     if args.part == "fec":
         return await fec_part(args)
-    assert shutil.which("iperf") and shutil.which("gcc"), "iperf (iperf2) and gcc are needed"
-    compileall.compile_dir(_common.ROOT / "mcast", quiet=1)
+    assert shutil.which("iperf"), "iperf (iperf2) is needed"
     config = load_config(_common.ROOT / "configs/lab/pgm-lan.toml", name=_common.unique("pgmbench"))
     size = int(args.size * 1_000_000)
     samples: dict[str, list[float]] = {}
     failures: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="pgm-bench-") as work_dir:
-        work = Path(work_dir)
-        oracle = build_oracle(work)
-        sent = work / "sent.bin"
-        sent.write_bytes(os.urandom(size))
-        digest = hashlib.sha256(sent.read_bytes()).hexdigest()
+    with prepared(size) as (work, oracle, sent, digest):
         async with open_lab(config) as lab:
             for round_number in range(1, args.rounds + 1):
                 got = await capacity(lab, args.seconds)
