@@ -37,7 +37,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .._errors import McastError
+from .._errors import McastBadInput, McastError
 from ._pgm import FRAGMENT, OP_ENCODED_NULL, Data, Fragment, Header, Options, ParityPrm
 
 SQN_MASK = 0xFFFFFFFF
@@ -47,6 +47,10 @@ NULL_FRAGMENT = bytes([OP_ENCODED_NULL]) + bytes(FRAGMENT.size - 1)
 
 class FecError(McastError):
     """Parity that cannot rebuild the group it claims to (inconsistent or forged)."""
+
+
+class BadFecConfig(McastBadInput, ValueError):
+    """An RM_FEC_INFO no code can have (a ValueError too, as the pure configs' are)."""
 
 
 def group_size_ok(k: int) -> bool:
@@ -68,15 +72,17 @@ class FecConfig:
     def __post_init__(self) -> None:
         k, n = self.group_size, self.block_size
         if not group_size_ok(k):
-            raise ValueError(f"a transmission group is 2, 4, 8 ... 128 packets, not {k}")
+            raise BadFecConfig(f"a transmission group is 2, 4, 8 ... 128 packets, not {k}")
         if not k < n <= 255:
-            raise ValueError(f"a block of a {k}-packet group holds {k + 1} to 255 packets, not {n}")
+            raise BadFecConfig(
+                f"a block of a {k}-packet group holds {k + 1} to 255 packets, not {n}"
+            )
         if not 0 <= self.proactive <= n - k:
-            raise ValueError(
+            raise BadFecConfig(
                 f"{self.proactive} proactive parity packets: a {k}/{n} code makes at most {n - k}"
             )
         if not self.proactive and not self.ondemand:
-            raise ValueError("FEC sends parity proactively, on demand, or both")
+            raise BadFecConfig("FEC sends parity proactively, on demand, or both")
 
     @property
     def announced(self) -> ParityPrm:

@@ -394,7 +394,7 @@ class PgmListener:
 
     @property
     def interfaces(self) -> list[InterfaceRef]:
-        """The interfaces the group is received on, first the one NAKs' routes start from."""
+        """The interfaces the group is received on, in the order they were added."""
         return list(self.transport.joined)
 
     def add_receive_interface(self, interface: InterfaceRef) -> None:
