@@ -1,5 +1,6 @@
 """Tour scene: a file to two receivers with PGM (RFC 3208), one of them behind a
-lossy link, repaired through NAKs; on loopback, the pure machines in memory."""
+lossy link, repaired through NAKs and on-demand FEC parity (RM_USE_FEC); on
+loopback, the pure machines in memory."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ async def reliable_file(stage: Stage) -> bool:
 
             if lossy:
                 stage.say("c drops 5 % of what PGM brings it (iptables); a sends a 2 MB file "
-                          "to the group, b and c receive:")  # fmt: skip
+                          "to the group with on-demand FEC (parity over groups of 16 packets, "
+                          "which receivers ask for and rebuild their losses from), b and c "
+                          "receive:")  # fmt: skip
             else:
                 stage.say(
                     "This kernel has no iptables statistic match "
@@ -58,7 +61,8 @@ async def reliable_file(stage: Stage) -> bool:
                 )
             stage.show([
                 f"b, c$ mcast pgm recv {GROUP} -p 7500 -i eth0 -o copy.bin --json",
-                f"a$ mcast pgm send {GROUP} file.bin -p 7500 -i eth0 --rate 20M",
+                f"a$ mcast pgm send {GROUP} file.bin -p 7500 -i eth0 --rate 20M "
+                "--fec 16/32 --ondemand",
             ])  # fmt: skip
             async with trio.open_nursery() as nursery:
                 for name in ("b", "c"):
@@ -66,7 +70,8 @@ async def reliable_file(stage: Stage) -> bool:
                 await trio.sleep(1.0)
                 done = await hosts["a"].run([
                     sys.executable, "-m", "mcast", "pgm", "send", GROUP, str(sent), "-p", "7500",
-                    "-i", "eth0", "--rate", "20M", "--linger", "2", "--json",
+                    "-i", "eth0", "--rate", "20M", "--linger", "2", "--json", "--fec", "16/32",
+                    "--ondemand",
                 ], check=False)  # fmt: skip
             expected = hashlib.sha256(sent.read_bytes()).hexdigest()
     finally:
@@ -74,15 +79,17 @@ async def reliable_file(stage: Stage) -> bool:
             await hosts["c"].run(["iptables", "-D", *drop], check=False)
     sender = json.loads(done.stdout or b"{}")
     stage.show([f"a: {sender.get('data_sent', 0)} packets, {sender.get('naks_received', 0)} "
-                f"NAKs received, {sender.get('repairs_sent', 0)} repairs sent"])  # fmt: skip
+                f"NAKs received, {sender.get('repairs_sent', 0)} repairs and "
+                f"{sender.get('parity_repairs_sent', 0)} parity packets sent"])  # fmt: skip
     whole = True
     for name in ("b", "c"):
         status, stats, digest = outcome.get(name, (-1, {}, ""))
         same = digest == expected
         whole = whole and status == 0 and same
         stage.show([f"{name}: exit {status}, {stats.get('bytes_delivered', 0):,} octets, "
-                    f"{stats.get('naks_sent', 0)} NAKs, {stats.get('repairs_received', 0)} "
-                    f"repairs, {'the same file' if same else 'NOT the same file'}"])  # fmt: skip
+                    f"{stats.get('naks_sent', 0)} NAKs, {stats.get('fec_rebuilt', 0)} packets "
+                    f"rebuilt from parity, {stats.get('repairs_received', 0)} repairs, "
+                    f"{'the same file' if same else 'NOT the same file'}"])  # fmt: skip
     repaired = outcome["c"][1].get("repairs_received", 0) > 0
     return done.returncode == 0 and whole and (repaired or not lossy)
 

@@ -93,6 +93,9 @@ def test_tour_on_a_lab_as_root() -> None:
     assert "dropped: unprotected 1" in out and "a$ ipsec6 d type=sp 2" in out
     assert "b: exit 0, 2,000,000 octets" in out and "c: exit 0, 2,000,000 octets" in out
     assert out.count("repairs, the same file") == 2
+    assert "parity packets sent" in out
+    lossy = next(line for line in out.splitlines() if line.strip().startswith("c: exit 0"))
+    assert int(lossy.split(" NAKs, ")[1].split()[0]) > 0, lossy  # rebuilt from parity
     assert "h6$ dig +short AAAA server.lab.example" in out and "64:ff9b:1::c633:640a" in out
     assert "(PREF64 in a router advertisement (RFC 8781))" in out
     assert out.split("== 15.")[1].count("2 packets transmitted, 2 received, 0% packet loss") == 2
