@@ -166,7 +166,9 @@ class Translator(IcmpTranslation):
         if isinstance(out, Out):
             return self._refuse6(out, packet, src, now)
         if frag is None and offset == 40 and not self.mapper.hairpin(mapped[2]):
-            self._remember_flow(self.flows.to4, packet[8:44], mapped, 4, src + dst + sum(ports))
+            self._remember_flow(
+                self.flows.to4, packet[8:44] + bytes((nh,)), mapped, 4, src + dst + sum(ports)
+            )
         if frag is not None and first and self.mapper.stateful:
             held = self._release((6, src, dst, frag[0], nh), now)
             return self._hairpin(Out((out, *held)), now)
@@ -224,7 +226,9 @@ class Translator(IcmpTranslation):
         if isinstance(out, Out):
             return self._refuse4(out, packet, src, now)
         if ihl == 20 and not fragment and len(out) == 1 and not hairpinned:
-            self._remember_flow(self.flows.to6, packet[12:24], mapped, 16, src + dst + sum(ports))
+            self._remember_flow(
+                self.flows.to6, packet[12:24] + bytes((proto,)), mapped, 16, src + dst + sum(ports)
+            )
         if fragment and first and self.mapper.stateful:
             return Out((*out, *self._release((4, src, dst, ident, proto), now)))
         return Out(out)

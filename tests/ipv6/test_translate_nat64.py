@@ -309,3 +309,21 @@ def test_protocols_without_ports_are_not_translated_by_nat64() -> None:
     t, _ = nat()
     result = t.from_v6(raw(IPv6(src=HOST, dst=SERVER6, nh=47) / b"gre?"), 0)
     assert result.drop == "protocol_unsupported"
+
+
+def test_a_udp_flow_never_takes_a_tcp_flows_remembered_mapping() -> None:
+    """The fast path's flows are keyed by protocol too: a UDP packet with the
+    addresses and ports of an established TCP flow makes its own UDP session
+    (it once took the TCP flow's remembered mapping, and its session)."""
+    t, mapper = nat()
+    syn = out4(t, IPv6(src=HOST, dst=SERVER6) / TCP(sport=5000, dport=80, flags="S"))
+    in6(t, IP(src=SERVER4, dst=syn.src) / TCP(sport=80, dport=syn[TCP].sport, flags="SA"))
+    out4(t, IPv6(src=HOST, dst=SERVER6) / TCP(sport=5000, dport=80, flags="A"), 0.1)
+    assert (
+        t.fast_from_v6(raw(IPv6(src=HOST, dst=SERVER6) / TCP(sport=5000, dport=80, flags="A")), 0.2)
+        is not None
+    )
+    got = out4(t, IPv6(src=HOST, dst=SERVER6) / UDP(sport=5000, dport=80) / b"u", 0.3)
+    assert got.haslayer(UDP)
+    assert mapper.events["udp_sessions_made"] == 1
+    assert mapper.sessions == 2
