@@ -251,7 +251,8 @@ def test_the_shipped_labs_are_in_configs_lab() -> None:
 
 def test_the_wheel_carries_the_shipped_labs_and_finds_them(tmp_path: Path) -> None:
     """Built as pip builds it, and unpacked as pip installs it: the labs of
-    configs/lab are package data, and the lab commands find them there."""
+    configs/lab are package data, and the lab commands find them there; the
+    eBPF objects are package data too."""
     import json
     import subprocess
     import sys
@@ -269,6 +270,10 @@ def test_the_wheel_carries_the_shipped_labs_and_finds_them(tmp_path: Path) -> No
     zipfile.ZipFile(wheel).extractall(site)
     shipped = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
     assert {p.name for p in (site / "ipv6" / "lab" / "shipped").glob("*.toml")} == shipped
+    # The eBPF objects too, ready to load where there is no compiler.
+    for built in ROOT.glob("ipv6/*/bpf/*.o"):
+        carried = site / built.relative_to(ROOT)
+        assert carried.read_bytes() == built.read_bytes(), built
     code = (
         "import json; from ipv6.lab import builtin_labs; "
         "print(json.dumps(list(builtin_labs().values())))"

@@ -17,7 +17,6 @@ import ctypes
 import errno
 import json
 import os
-import platform
 import shutil
 import socket
 import struct
@@ -207,27 +206,18 @@ def _nfqueue(scratch: bool) -> tuple[str, str]:
     return PRESENT, "an NFQUEUE queue bound, and " + rule[1]
 
 
-_SYSCALL_BPF = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351}
-_PROG_SCHED_CLS, _PROG_LWT_XMIT, _BPF_PROG_LOAD = 3, 12, 5
+_PROG_SCHED_CLS, _PROG_LWT_XMIT = 3, 12
 _RETURN_ZERO = bytes.fromhex("b7000000000000009500000000000000")  # r0 = 0; exit
 
 
 def load_bpf(prog_type: int) -> int:
     """A loaded program that returns 0, as a descriptor (OSError when refused)."""
-    number = _SYSCALL_BPF.get(platform.machine())
-    if number is None:
-        raise OSError(errno.ENOSYS, f"no bpf system call number known for {platform.machine()}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    insns = ctypes.create_string_buffer(_RETURN_ZERO)
-    license_ = ctypes.create_string_buffer(b"GPL")
-    attr = ctypes.create_string_buffer(struct.pack(
-        "=IIQQIIQII16s", prog_type, len(_RETURN_ZERO) // 8, ctypes.addressof(insns),
-        ctypes.addressof(license_), 0, 0, 0, 0, 0, b"probe"), 128)  # fmt: skip
-    fd = libc.syscall(number, _BPF_PROG_LOAD, attr, 128)
-    if fd < 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-    return int(fd)
+    from .._bpf import BpfError, load_program
+
+    try:
+        return load_program(_RETURN_ZERO, "GPL", "probe", prog_type)
+    except BpfError as exc:
+        raise OSError(exc.errno, os.strerror(exc.errno)) from None
 
 
 def _bpf_tc(scratch: bool) -> tuple[str, str]:

@@ -1,0 +1,201 @@
+"""The translator's eBPF program against its reference, packet by packet.
+
+``BPF_PROG_TEST_RUN`` runs the program (``ipv6/translate/bpf/xlat.o``, its
+Ethernet-framed twin: the same C function) on a packet buffer, without any
+network. Each packet also goes through the userspace plane's fast path for
+remembered flows (``_fastpath``), the program's reference, in a translator
+that has been through the same packets: where the reference translates, the
+program must give the same bytes and put the packet into the device
+(TC_ACT_REDIRECT); where the reference leaves the packet to the full path,
+the program must leave it untouched to the userspace plane (TC_ACT_OK), and
+count it. The packets are the RFC 7915 / RFC 6146 conformance table's
+(``translation_table``, made with scapy), then hypothesis's.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Mapping
+from ipaddress import IPv4Network
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.compat import raw
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+
+from ipv6._checksum import checksum
+from ipv6.translate._ebpf import SECTION_ETH, KernelFlows
+from ipv6.translate._siit import Translator
+from ipv6.translate._spec import TranslatorSpec, check, make_translator
+from tests.ipv6 import translation_table as table
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_feature("ebpf_tc")]
+
+FIXTURE = [HealthCheck.function_scoped_fixture]  # the loaded program, shared on purpose
+CASES = [c for req in table.TABLE for c in req.checks if isinstance(c, table.Case)]
+TC_ACT_OK, TC_ACT_REDIRECT = 0, 7
+ETH6 = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x86\xdd"
+ETH4 = ETH6[:12] + b"\x08\x00"
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[KernelFlows]:
+    flows = KernelFlows.load(section=SECTION_ETH)
+    try:
+        yield flows
+    finally:
+        flows.close()
+
+
+def translator(config: Mapping[str, Any], subnets: dict[str, list[str]]) -> Translator:
+    spec = TranslatorSpec(name="t", **config)
+    nets = {name: [IPv4Network(n) for n in found] for name, found in subnets.items()}
+    check(spec, subnets=nets, names=set())
+    return make_translator(spec)
+
+
+def both(kernel: KernelFlows, t: Translator, packet: bytes, now: float) -> tuple[object, object]:
+    """(the reference's answer, the program's), for one packet of translator ``t``."""
+    kernel.loaded.maps["flows4"].clear()
+    kernel.loaded.maps["flows6"].clear()
+    kernel.counts.clear()
+    kernel.configure(ifindex=42, mtu6=t.mtu6, mtu=t.mtu)
+    kernel.set_ident(t._ident)
+    kernel.mirror(t.flows, now)
+    t.flows.observer = None
+    six = bool(packet) and packet[0] >> 4 == 6
+    quick = (t.fast_from_v6 if six else t.fast_from_v4)(packet, now)
+    before = kernel.counters()["to_userspace"]
+    run = kernel.loaded.test_run(SECTION_ETH, (ETH6 if six else ETH4) + packet)
+    if run.retval == TC_ACT_OK:
+        assert run.data[14:] == packet, "a packet left to userspace must be untouched"
+        assert kernel.counters()["to_userspace"] == before + 1
+        theirs: object = None
+    else:
+        assert run.retval == TC_ACT_REDIRECT, run.retval
+        assert run.data[12:14] == (ETH4 if six else ETH6)[12:14], "the frame's type follows"
+        theirs = run.data[14:]
+    return (None if quick is None else bytes(quick)), theirs
+
+
+def replayed(case: table.Case) -> tuple[Translator, bytes, float]:
+    t = translator(case.config, case.subnets)
+    for sent in (*case.before, case.send):
+        t.expire(sent.at)
+        data = sent.packet if isinstance(sent.packet, bytes) else raw(sent.packet)
+        (t.from_v6 if sent.family == "6" else t.from_v4)(data, sent.at)
+    data = case.send.packet if isinstance(case.send.packet, bytes) else raw(case.send.packet)
+    return t, data, case.send.at
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_program_gives_the_reference_bytes(kernel: KernelFlows, case: table.Case) -> None:
+    t, data, at = replayed(case)
+    mine, theirs = both(kernel, t, data, at)
+    assert theirs == mine
+
+
+def test_the_program_takes_the_flows_the_reference_takes(kernel: KernelFlows) -> None:
+    """Enough of the table's packets are translated in the kernel for the
+    comparison above to mean something (the same bound as the fast path's)."""
+    taken = []
+    for case in CASES:
+        t, data, at = replayed(case)
+        if both(kernel, t, data, at)[1] is not None:
+            taken.append(case.name)
+    assert len(taken) >= 25, taken
+
+
+# -- hypothesis: remembered flows, then packets that vary what the program reads --
+
+H6, R6 = "2001:db8::10", "64:ff9b:1::c633:6407"  # an IPv6 host, and 198.51.100.7 embedded
+NAT64: dict[str, Any] = {"mode": "nat64", "prefix": "64:ff9b:1::/96", "pool": "192.0.2.0/30"}
+SIIT: dict[str, Any] = {"mode": "siit", "prefix": "64:ff9b:1::/96", "pool": "198.51.100.0/24",
+        "pairs": {"192.0.2.10": H6}}  # fmt: skip
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    mode=st.sampled_from(["nat64", "siit"]),
+    udp=st.booleans(),
+    sport=st.integers(1024, 65535),
+    payload=st.binary(max_size=1400),
+    hop=st.integers(0, 255),
+    tclass=st.integers(0, 255),
+    flow=st.integers(0, 0xFFFFF),
+    flags=st.sampled_from([0x10, 0x18, 0x11, 0x14, 0x02, 0x12, 0x00]),
+    csum=st.one_of(st.none(), st.integers(0, 0xFFFF)),
+    cut=st.integers(0, 3),
+    ident=st.integers(0, 0xFFFFFFFF),
+)
+def test_hypothesis_ipv6_to_ipv4(
+    kernel: KernelFlows, mode: str, udp: bool, sport: int, payload: bytes, hop: int,
+    tclass: int, flow: int, flags: int, csum: int | None, cut: int, ident: int,
+) -> None:  # fmt: skip
+    t = translator(NAT64 if mode == "nat64" else SIIT, {})
+    t._ident = ident
+    src, dst = H6, R6
+    if udp:
+        t.from_v6(raw(IPv6(src=src, dst=dst) / UDP(sport=sport, dport=53) / b"x"), 0.0)
+    else:  # SYN, SYN-ACK, ACK: the session is established, its flow remembered
+        syn = t.from_v6(raw(IPv6(src=src, dst=dst) / TCP(sport=sport, dport=80, flags="S")), 0.0)
+        (out,) = syn.packets
+        pool, port = IP(out).src, IP(out)[TCP].sport
+        answer = IP(src="198.51.100.7", dst=pool) / TCP(sport=80, dport=port, flags="SA")
+        t.from_v4(raw(answer), 0.1)
+        t.from_v6(raw(IPv6(src=src, dst=dst) / TCP(sport=sport, dport=80, flags="A")), 0.2)
+    body = UDP(sport=sport, dport=53) if udp else TCP(sport=sport, dport=80, flags=flags)
+    if csum is not None:
+        body.chksum = csum
+    packet = IPv6(src=src, dst=dst, hlim=hop, tc=tclass, fl=flow) / body / payload
+    data = raw(packet)
+    data = data[: len(data) - cut] if cut < len(data) else data  # a length that lies
+    mine, theirs = both(kernel, t, data, 0.3)
+    assert theirs == mine
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    mode=st.sampled_from(["nat64", "siit"]),
+    sport=st.integers(1024, 65535),
+    payload=st.binary(max_size=1500),
+    ttl=st.integers(0, 255),
+    tos=st.integers(0, 255),
+    df=st.booleans(),
+    frag=st.sampled_from([0, 0, 0, 1, 0x2000]),
+    csum=st.one_of(st.none(), st.integers(0, 0xFFFF)),
+    options=st.booleans(),
+)
+def test_hypothesis_ipv4_to_ipv6(
+    kernel: KernelFlows, mode: str, sport: int, payload: bytes, ttl: int, tos: int, df: bool,
+    frag: int, csum: int | None, options: bool,
+) -> None:  # fmt: skip
+    t = translator(NAT64 if mode == "nat64" else SIIT, {})
+    first = IPv6(src=H6, dst=R6) / UDP(sport=sport, dport=53) / b"q"
+    t.from_v6(raw(first), 0.0)
+    (entry,) = t.flows.to4.values()
+    pool = ".".join(str(b) for b in entry[1])
+    port = int.from_bytes(entry[3][:2], "big")
+    answer = IP(src="198.51.100.7", dst=pool, ttl=64) / UDP(sport=53, dport=port) / b"a"
+    t.from_v4(raw(answer), 0.1)  # the way back is remembered
+    body = UDP(sport=53, dport=port)
+    if csum is not None:
+        body.chksum = csum
+    ip = IP(src="198.51.100.7", dst=pool, ttl=ttl, tos=tos, flags="DF" if df else 0)
+    if options:
+        ip.options = [b"\x01\x01\x01\x00"]  # NOPs and the end: an options field
+    made = bytearray(raw(ip / body / payload))
+    if frag:  # a fragment's flags and offset, the header checksum made again
+        struct.pack_into("!H", made, 6, struct.unpack_from("!H", made, 6)[0] | frag)
+        made[10:12] = b"\0\0"
+        struct.pack_into("!H", made, 10, checksum(bytes(made[: (made[0] & 0x0F) * 4])))
+    packet = bytes(made)
+    mine, theirs = both(kernel, t, packet, 0.2)
+    assert theirs == mine
