@@ -44,10 +44,10 @@ class BpfError(Ipv6Error):
         self.verifier = verifier
 
     @property
-    def first_line(self) -> str:
-        """What the kernel said first: the verifier's first line, or the error."""
+    def reason(self) -> str:
+        """Why, in one line: the verifier's last word (where it stopped), or the error."""
         lines = [line for line in self.verifier.splitlines() if line.strip()]
-        return lines[0] if lines else str(self)
+        return lines[-1] if lines else (os.strerror(self.errno) if self.errno else str(self))
 
 
 def _call(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
@@ -262,3 +262,24 @@ def load_program(instructions: bytes, license_text: str, name: str, prog_type: i
         lines = [line for line in text.splitlines() if line.strip()]
         why = lines[-1] if lines else exc.strerror
         raise BpfError(f"the kernel refused {name}: {why}", exc.errno or 0, text) from None
+
+
+def attach_tc(index: int, fd: int, name: str, *, egress: bool) -> None:
+    """Attach a loaded tc program to device ``index``'s clsact hook (direct
+    action), making the clsact qdisc if the device has none (OSError if the
+    kernel refuses)."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    parent = "ffff:fff3" if egress else "ffff:fff2"
+    with IPRoute() as ipr:
+        try:
+            ipr.tc("add", "clsact", index)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise OSError(exc.code, f"a clsact qdisc: {os.strerror(exc.code)}") from None
+        try:
+            ipr.tc("add-filter", "bpf", index, ":1", fd=fd, name=name, parent=parent,
+                   classid=1, direct_action=True)  # fmt: skip
+        except NetlinkError as exc:
+            raise OSError(exc.code, f"a tc bpf filter: {os.strerror(exc.code)}") from None

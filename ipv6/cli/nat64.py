@@ -1,5 +1,5 @@
-"""``ipv6 nat64``: IPv4/IPv6 translators on the userspace plane, stateful NAT64
-(RFC 6146) or stateless SIIT (RFC 7915), and their sessions and counters."""
+"""``ipv6 nat64``: IPv4/IPv6 translators, stateful NAT64 (RFC 6146) or stateless
+SIIT (RFC 7915), on the userspace or the eBPF plane, and their sessions and counters."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ def register(groups: Any) -> None:
         groups,
         "nat64",
         "IPv4/IPv6 translators (NAT64, SIIT): add, delete, status",
-        description="A translator between IPv6 and IPv4 on a TUN device of the userspace "
-        "plane, as tayga runs: the kernel routes the NAT64 prefix and the IPv4 pool into it. "
+        description="A translator between IPv6 and IPv4 on a TUN device, as tayga runs: the "
+        "kernel routes the NAT64 prefix and the IPv4 pool into it. On the eBPF plane a "
+        "kernel program translates the flows the service has translated before. "
         "Stateful NAT64 (RFC 6146) maps IPv6 hosts to the pool's addresses and ports; "
         "--stateless translates addresses one to one (RFC 7915, RFC 6052, RFC 7757 pairs).",
     )
@@ -101,6 +102,7 @@ def register(groups: Any) -> None:
         help="refuse ICMPv6 in IPv4, ICMP in IPv6 and IPv6 extension header numbers in "
         "IPv4, which RFC 7915 would copy across",
     )
+    add_plane(add)
     kit.add_json(add)
 
     delete = kit.subcommand(commands, "delete", cmd_delete, "stop a translator, remove its device")
@@ -121,6 +123,18 @@ def register(groups: Any) -> None:
         help="sessions to list (default 20)",
     )
     kit.add_json(status)
+
+
+def add_plane(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plane",
+        choices=("auto", "ebpf", "userspace"),
+        default="auto",
+        help="where packets are translated: ebpf translates remembered TCP and UDP flows in "
+        "the kernel (a tc program) and the rest in the service; userspace all in the "
+        "service; auto (default) ebpf where the program loads, else userspace "
+        "(`ipv6 nat64 status` says which runs, and why)",
+    )
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -151,6 +165,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         icmp_error_rate=args.icmp_errors,
         icmp_pool=args.icmp_pool,
         strict_protocols=args.strict_protocols,
+        plane=args.plane,
     )
     kit.require_tunnel_privilege(f"adding translator {args.name}")
     added = add_translator(spec)
@@ -195,6 +210,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{row.name}: {kind}, prefix {row.prefix}, pool {row.pool or '-'}, {state}")
         if row.error:
             print(f"  {row.error}")
+        if row.plane_reason:
+            print(f"  plane: {row.plane_reason}")
         for v4, v6 in sorted(row.pairs.items()):
             side = "an IPv4 host here" if v4 in row.ipv4_side else "an IPv6 host behind"
             print(f"  pair {v4} = {v6} ({side})")
@@ -212,6 +229,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         held = {"fragments": c.fragments_held, "IPv4 SYNs": c.syns_held}
         if any(held.values()):
             print(f"  held for now: {counts_text({k: n for k, n in held.items() if n})}")
+        if row.kernel_plane:
+            k = row.kernel_plane
+            print(f"  in the kernel: {k.get('flows', 0)} flows; left to this plane: "
+                  f"{k.get('to_userspace', 0)} packets")  # fmt: skip
         if row.kernel_dropped:
             print(f"  lost in the device's full queue (read too slowly): {row.kernel_dropped}")
         if row.mode == "nat64":
@@ -262,6 +283,7 @@ def register_clat(groups: Any) -> None:
     add.add_argument(
         "--ipv6-address", help="the CLAT's own IPv6 address (default: on the uplink's /64)"
     )
+    add_plane(add)
     kit.add_json(add)
     delete = kit.subcommand(
         commands, "delete", cmd_clat_delete, "stop a CLAT and put the host back"
@@ -282,6 +304,7 @@ def cmd_clat_add(args: argparse.Namespace) -> int:
         discover=args.discover,
         servers=args.dns,
         ipv6_address=args.ipv6_address,
+        plane=args.plane,
     )
     if args.json:
         kit.print_json(added)
@@ -320,6 +343,8 @@ def cmd_clat_status(args: argparse.Namespace) -> int:
             print(f"  IPv4 {v4} is {v6}")
         if row.error:
             print(f"  {row.error}")
+        if row.plane_reason:
+            print(f"  plane: {row.plane_reason}")
         if row.running and row.counters is not None:
             c = row.counters
             print(

@@ -232,13 +232,15 @@ def _bpf_tc(scratch: bool) -> tuple[str, str]:
     try:
         if not scratch:
             return UNKNOWN, "a tc program loads; attaching it needs a namespace of the probe's own"
+        from .._bpf import attach_tc
+
         with IPRoute() as ipr:
             ipr.link("add", ifname="probetc0", kind="veth", peer="probetc1")
             index = ipr.link_lookup(ifname="probetc0")[0]
             try:
-                ipr.tc("add", "clsact", index)
-                ipr.tc("add-filter", "bpf", index, ":1", fd=fd, name="probe",
-                       parent="ffff:fff2", classid=1, direct_action=True)  # fmt: skip
+                attach_tc(index, fd, "probe", egress=False)
+            except OSError as exc:
+                return ABSENT, f"attaching a tc program: {exc.strerror}"
             finally:
                 ipr.link("del", index=index)
         return PRESENT, "a SCHED_CLS program loaded and attached to clsact ingress (direct action)"

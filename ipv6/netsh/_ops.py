@@ -253,7 +253,7 @@ def _translator(command: Command) -> AddTranslator:
         "ipv4address": "ipv4_address", "ipv6address": "ipv6_address", "mtu": "mtu",
         "filtering": "filtering", "maxsessions": "max_sessions", "udptimeout": "udp_timeout",
         "tcptimeout": "tcp_timeout", "icmptimeout": "icmp_timeout",
-        "icmperrors": "icmp_error_rate", "icmppool": "icmp_pool",
+        "icmperrors": "icmp_error_rate", "icmppool": "icmp_pool", "plane": "plane",
     }  # fmt: skip
     for word, key in optional.items():
         if word in v:

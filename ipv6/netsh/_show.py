@@ -415,6 +415,8 @@ def _translator_lines() -> list[str]:
             words.append(f"icmppool={spec.icmp_pool}")
         if spec.strict_protocols:
             words.append("strictprotocols=yes")
+        if spec.plane != defaults.plane:
+            words.append(f"plane={spec.plane}")
         lines.append(" ".join(words))
     return lines
 

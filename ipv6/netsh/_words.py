@@ -122,6 +122,7 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
         _p("icmperrors", "int"),  # its own ICMP errors a second (0: none)
         _p("icmppool", "text"),  # RFC 6791's sources
         _p("strictprotocols", "choice", "yes", "no"),
+        _p("plane", "choice", "auto", "ebpf", "userspace"),  # as ipv6 nat64 add --plane
     ),
     ("delete", "interface"): (_p("interface", "interface", pos=True, req=True),),
     ("set", "global"): (

@@ -161,13 +161,13 @@ class Service:
             if name in self.translators:
                 continue
             try:
-                fd, translator = _plane.start(spec)
+                fd, translator, plane = _plane.start(spec)
             except TunError as exc:
                 self.errors[name] = str(exc.strerror)
                 continue
             self.errors.pop(name, None)
             running = _plane.RunningTranslator(
-                spec, fd, translator, _plane.Counters(), trio.CancelScope()
+                spec, fd, translator, _plane.Counters(), trio.CancelScope(), plane
             )
             self.translators[name] = running
             assert self.nursery is not None

@@ -99,8 +99,10 @@ def add(
     discover: str = "auto",
     servers: list[str] | None = None,
     ipv6_address: str | None = None,
+    plane: str = "auto",
 ) -> ClatAdded:
-    """Find the PLAT's prefix, prepare the host, start the CLAT."""
+    """Find the PLAT's prefix, prepare the host, start the CLAT (on ``plane``:
+    auto, ebpf or userspace, as a translator's)."""
     from .._netlink import Netlink
     from .._probe import require
 
@@ -147,6 +149,7 @@ def add(
             clat=True,
             uplink=uplink,
             undo=[_as_words(op) for op in undo],
+            plane=plane,
         )
         add_translator(spec)
     except BaseException:

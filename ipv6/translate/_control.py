@@ -174,6 +174,10 @@ class TranslatorStatus(Result):
     kernel_dropped: int | None = None  # lost in the device's full queue (the kernel's count)
     timeouts: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    plane: str = "auto"  # as asked for: auto, ebpf or userspace
+    plane_running: str | None = None  # the plane it runs on (ebpf or userspace), and why:
+    plane_reason: str | None = None
+    kernel_plane: dict[str, int] = field(default_factory=dict)  # the eBPF program's counts
 
 
 _TIMEOUTS = ("udp_timeout", "tcp_timeout", "tcp_trans_timeout", "icmp_timeout")
@@ -201,6 +205,7 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
             ipv6_address=spec.get("ipv6_address"),
             clat=bool(spec.get("clat")),
             timeouts={k: spec[k] for k in _TIMEOUTS if spec["mode"] == "nat64"},
+            plane=spec.get("plane", "auto"),
         )
         c = counted.get(key)
         if c is not None:
@@ -213,6 +218,9 @@ def status(name: str | None = None) -> list[TranslatorStatus]:
             row.events = c.get("events", {})
             row.sessions = [Session(**s) for s in c.get("sessions", [])]
             row.kernel_dropped = c.get("kernel_dropped")
+            row.plane_running = c.get("plane")
+            row.plane_reason = c.get("plane_reason")
+            row.kernel_plane = c.get("kernel_plane", {})
         else:
             row.error = errors.get(key) or "not running"
         rows.append(row)

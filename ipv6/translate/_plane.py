@@ -7,6 +7,11 @@ device; every packet read is translated by the pure core and written back
 into the same device, whose IPv4 or IPv6 side the kernel then routes on,
 as tayga does. Each drop is counted by reason; sessions and held fragments
 expire on a timer.
+
+On the eBPF plane (``_ebpf``, the spec's ``plane``), a tc program on the
+device's egress translates the packets of flows remembered here before they
+reach the device, and the service reads only the rest; the timer brings the
+sessions up to what the kernel saw, and takes ended ones out of its maps.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import collections
 import contextlib
 import errno
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +30,7 @@ import trio
 from .._kernelops import AddRoute
 from .._netlink import Netlink
 from ..tunnel._tun import TunError, open_tun
+from ._fastpath import ESTABLISHED
 from ._nat64 import Nat64Mapper
 from ._siit import Translator, text4, text6
 from ._spec import TranslatorSpec, device_setup, make_translator
@@ -53,17 +60,41 @@ class Counters:
 
 
 @dataclass
+class Plane:
+    """Which plane a translator runs on, and why: its kernel part when eBPF."""
+
+    name: str  # "ebpf" or "userspace"
+    reason: str
+    kernel: Any = None  # ._ebpf.KernelFlows on the eBPF plane
+
+
+@dataclass
 class RunningTranslator:
     spec: TranslatorSpec
     fd: int
     translator: Translator
     counters: Counters
     cancel: trio.CancelScope
+    plane: Plane = field(default_factory=lambda: Plane("userspace", "userspace"))
 
     def status(self) -> dict[str, Any]:
         now = trio.current_time()
         out: dict[str, Any] = {**self.spec.to_json(), **self.counters.to_json()}
         out["drops"] = {**out["drops"]}
+        out["plane"], out["plane_reason"] = self.plane.name, self.plane.reason
+        kernel = self.plane.kernel
+        if kernel is not None:
+            counted = kernel.counters()
+            for key in ("to_ipv4_packets", "to_ipv4_bytes", "to_ipv6_packets", "to_ipv6_bytes"):
+                out[key] += counted[key]
+            if counted["rewrite_failed"]:
+                out["drops"]["ebpf_rewrite_failed"] = counted["rewrite_failed"]
+            out["kernel_plane"] = {
+                "to_userspace": counted["to_userspace"],
+                "change_refused": counted["change_refused"],
+                "flows": len(kernel.counts),
+                "flows_left_to_userspace": kernel.lost,
+            }
         translator = self.translator
         memory = translator.memory
         if memory.expired_fragments:
@@ -111,8 +142,9 @@ def queue_drops(name: str) -> int | None:
     return None if found is None else int(found.dropout)
 
 
-def start(spec: TranslatorSpec) -> tuple[int, Translator]:
-    """The translator's device, up and routed (routes go with the device)."""
+def start(spec: TranslatorSpec) -> tuple[int, Translator, Plane]:
+    """The translator's device, up and routed (routes go with the device), and
+    its plane (TunError when ``ebpf`` was asked for and cannot be had)."""
     fd = open_tun(spec.name, spec.mtu)
     netlink = Netlink()
     try:
@@ -125,7 +157,43 @@ def start(spec: TranslatorSpec) -> tuple[int, Translator]:
         raise TunError(exc.errno or 0, why) from None
     finally:
         netlink.close()
-    return fd, make_translator(spec)
+    translator = make_translator(spec)
+    try:
+        plane = _plane_for(spec, translator)
+    except TunError:
+        os.close(fd)
+        raise
+    return fd, translator, plane
+
+
+def _plane_for(spec: TranslatorSpec, translator: Translator) -> Plane:
+    if spec.plane == "userspace":
+        return Plane("userspace", "userspace: asked for (--plane userspace)")
+    from .._bpf import BpfError, attach_tc
+    from .._bpfelf import BpfObjectError
+    from ._ebpf import KernelFlows
+
+    kernel = None
+    try:
+        kernel = KernelFlows.load()
+        index = socket.if_nametoindex(spec.name)
+        kernel.configure(index, translator.mtu6, translator.mtu)
+        attach_tc(index, kernel.program_fd, "xlat", egress=True)
+    except BpfError as exc:
+        why = f"the kernel refused the program: {exc.reason}"
+    except BpfObjectError as exc:
+        why = str(exc)
+    except OSError as exc:
+        why = f"the program could not be attached to {spec.name}: {exc.strerror}"
+    else:
+        kernel.mirror(translator.flows, 0.0)
+        return Plane("ebpf", f"ebpf: remembered TCP and UDP flows are translated in the kernel "
+                     f"(tc egress of {spec.name}); the rest here", kernel)  # fmt: skip
+    if kernel is not None:
+        kernel.close()
+    if spec.plane == "ebpf":
+        raise TunError(0, f"--plane ebpf: {why}")
+    return Plane("userspace", f"userspace: {why}")
 
 
 async def run(
@@ -136,7 +204,7 @@ async def run(
     writing); ``lost(running, exc)`` when the device goes away under the service."""
     with running.cancel:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_expire, running)
+            nursery.start_soon(_expire, running, changed)
             await _translate(running, changed, lost)
             nursery.cancel_scope.cancel()
 
@@ -145,6 +213,9 @@ async def _translate(
     running: RunningTranslator, changed: Callable[[], None], lost: Callable[[Any, OSError], None]
 ) -> None:
     fd, counters, translator = running.fd, running.counters, running.translator
+    kernel = running.plane.kernel
+    nat = translator.mapper if isinstance(translator.mapper, Nat64Mapper) else None
+    stateful = kernel is not None and nat is not None
     buffer = bytearray(65536)
     view = memoryview(buffer)
     from_v6, from_v4 = translator.from_v6, translator.from_v4
@@ -174,6 +245,10 @@ async def _translate(
             else:
                 out = from_v6(packet, now) if six else from_v4(packet, now)
                 outs, drop = out.packets, out.drop
+                if stateful:  # a session this packet ended leaves the kernel's maps
+                    touched = nat.touched  # type: ignore[union-attr]
+                    if touched is not None and touched.state not in (ESTABLISHED, ""):
+                        kernel.forget_session(touched)
             if drop is None:
                 if six:
                     to4 += 1
@@ -197,11 +272,17 @@ async def _translate(
         changed()
 
 
-async def _expire(running: RunningTranslator) -> None:
-    drops = running.counters.drops
+async def _expire(running: RunningTranslator, changed: Callable[[], None]) -> None:
+    drops, kernel, flows = running.counters.drops, running.plane.kernel, running.translator.flows
     while True:
         await trio.sleep(EXPIRE_INTERVAL)
-        for reply in running.translator.expire(trio.current_time()):
+        now = trio.current_time()
+        if kernel is not None and any(kernel.refresh(flows, now)):
+            changed()  # the kernel translated: the status wants writing
+        replies = running.translator.expire(now)
+        if kernel is not None:
+            kernel.sweep(flows, now)
+        for reply in replies:
             try:
                 os.write(running.fd, reply)
             except OSError as exc:
@@ -213,4 +294,6 @@ def stop(running: RunningTranslator) -> None:
     running.cancel.cancel()
     trio.lowlevel.notify_closing(running.fd)
     with contextlib.suppress(OSError):
-        os.close(running.fd)
+        os.close(running.fd)  # the device goes, and its program with it
+    if running.plane.kernel is not None:
+        running.plane.kernel.close()

@@ -32,6 +32,10 @@ from ._nat64 import FILTERINGS, MAX_SESSIONS, Nat64Mapper, Timeouts
 from ._siit import ICMP_ERROR_RATE, Translator
 
 MODES = ("nat64", "siit")
+# Where packets are translated: ``userspace`` every one in the service (the pure
+# core); ``ebpf`` remembered flows in the kernel (``_ebpf``), the rest as before;
+# ``auto`` the eBPF plane where its program loads and attaches, else userspace.
+PLANES = ("auto", "ebpf", "userspace")
 UDP_MIN = 120.0  # RFC 6146 4
 
 
@@ -59,6 +63,7 @@ class TranslatorSpec:
     clat: bool = False  # a CLAT: its IPv4 side is this host's own (see ``_clat``)
     uplink: str | None = None  # a CLAT's IPv6 interface
     undo: list[list[str]] = field(default_factory=list)  # what a CLAT changed, to put back
+    plane: str = "auto"  # one of PLANES
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TranslatorSpec:
@@ -82,6 +87,8 @@ def check(
         raise BadInput(f"an interface named {spec.name} already exists; pick another name")
     if spec.mode not in MODES:
         raise BadInput(f"mode {spec.mode!r}: use nat64 or siit")
+    if spec.plane not in PLANES:
+        raise BadInput(f"plane {spec.plane!r}: use {', '.join(PLANES)}")
     prefix = Prefix64.parse(spec.prefix)
     spec.prefix = str(prefix)
     pool = _network4(spec.pool, "the pool") if spec.pool else None

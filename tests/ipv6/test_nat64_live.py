@@ -7,8 +7,10 @@ independent NAT64, and must give the same results."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 import trio
 
+from ipv6.capabilities import has
 from tests.ipv6.probes import UDP_ERROR_PROBE
 from tests.waiting import wait_until
 
@@ -198,6 +201,58 @@ async def test_ipv6_only_host_reaches_ipv4_server_through_the_toolkit_nat64(
         assert " 0% packet loss" not in await out(h6, "ping", "-c", "1", "-W", "1", server6)
 
 
+@pytest.mark.parametrize(
+    "plane", [pytest.param("ebpf", marks=pytest.mark.needs_feature("ebpf_tc")), "userspace"]
+)
+async def test_50_mb_of_tcp_each_way_arrive_intact_on_each_plane(
+    lab, tmp_path: Path, plane: str
+) -> None:
+    """50 MB up and 50 MB down through one NAT64 on each plane, byte for byte
+    (the files' digests). On the eBPF plane the kernel translates nearly all of
+    it: the service sees a connection's first packets and its last, and status
+    says which plane runs and why."""
+    prefix = "64:ff9b:1::/96"
+    server6 = embed(prefix, SERVER4)
+    async with lab("nat64") as running:
+        gw, h6, s4 = running.host("gw"), running.host("h6"), running.host("s4")
+        await ipv6_tool(
+            gw, tmp_path, "nat64", "add", "nat64", "--prefix", prefix, "--pool", str(POOL),
+            "--plane", plane,
+        )  # fmt: skip
+        source = tmp_path / "source.bin"
+        source.write_bytes(os.urandom(50 * 1000 * 1000))
+        up, down = tmp_path / "up.bin", tmp_path / "down.bin"
+        async with trio.open_nursery() as nursery:
+            listen = ["socat", "-u", "TCP4-LISTEN:7100,reuseaddr", f"CREATE:{up}"]
+            nursery.start_soon(s4.run, ["timeout", "60", *listen])
+            await wait_listening(s4, "7100", "tcp")
+            await h6.run(["timeout", "60", "socat", "-u", f"OPEN:{source}",
+                          f"TCP6:[{server6}]:7100"])  # fmt: skip
+        async with trio.open_nursery() as nursery:
+            serve = ["socat", "-u", f"OPEN:{source}", "TCP4-LISTEN:7101,reuseaddr"]
+            nursery.start_soon(s4.run, ["timeout", "60", *serve])
+            await wait_listening(s4, "7101", "tcp")
+            await h6.run(["timeout", "60", "socat", "-u", f"TCP6:[{server6}]:7101",
+                          f"CREATE:{down}"])  # fmt: skip
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        assert hashlib.sha256(up.read_bytes()).hexdigest() == digest, "upload corrupted"
+        assert hashlib.sha256(down.read_bytes()).hexdigest() == digest, "download corrupted"
+        (row,) = json.loads((await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout)
+        assert row["plane"] == plane and row["plane_running"] == plane, row["plane_reason"]
+        counters = row["counters"]
+        assert counters["to_ipv4_bytes"] > 50e6 and counters["to_ipv6_bytes"] > 50e6, counters
+        if plane == "ebpf":
+            assert row["plane_reason"].startswith("ebpf: "), row["plane_reason"]
+            left = row["kernel_plane"]["to_userspace"]
+            total = counters["to_ipv4_packets"] + counters["to_ipv6_packets"]
+            assert left < total / 100, (left, total)  # the kernel carried the rest
+        else:
+            assert row["kernel_plane"] == {}
+        shown = await ipv6_tool(gw, tmp_path, "nat64", "status")
+        assert f"plane: {plane}".encode() in shown.stdout
+        await ipv6_tool(gw, tmp_path, "nat64", "delete", "nat64")
+
+
 TAYGA_CONF = """\
 tun-device {device}
 ipv4-addr 203.0.113.1
@@ -341,16 +396,18 @@ async def test_clat_host_reaches_ipv4_servers_with_the_prefix_from_the_network(
         assert await out(c6, "ip", "-6", "neigh", "show", "proxy") == ""
 
 
+@pytest.mark.parametrize("plane", ["auto", "userspace"])
 async def test_a_netsh_line_makes_the_translator_and_dump_makes_it_again(
-    lab, tmp_path: Path
+    lab, tmp_path: Path, plane: str
 ) -> None:
+    """On either plane; the plane asked for (not auto, the default) is in the dump."""
     prefix = "64:ff9b:1::/96"
     async with lab("nat64") as running:
         gw, h6 = running.host("gw"), running.host("h6")
         netsh = ["env", f"NETSH_STATE_DIR={tmp_path}", sys.executable, "-m", "ipv6.cli.netsh"]
         made = await gw.run(
             [*netsh, "interface", "ipv6", "add", "nat64", "nat64", prefix, str(POOL),
-             "udptimeout=60"], check=False,
+             "udptimeout=60", f"plane={plane}"], check=False,
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
         server6 = embed(prefix, SERVER4)
@@ -359,6 +416,7 @@ async def test_a_netsh_line_makes_the_translator_and_dump_makes_it_again(
         line = (
             f"interface ipv6 add nat64 interface=nat64 prefix={prefix} pool={POOL} "
             "ipv4address=203.0.113.0 ipv6address=64:ff9b:1::cb00:7100 udptimeout=60"
+            + ("" if plane == "auto" else f" plane={plane}")
         )
         assert line in dump.splitlines()
         assert "interface=nat64 metric" not in dump  # its own routes come with it
@@ -371,6 +429,9 @@ async def test_a_netsh_line_makes_the_translator_and_dump_makes_it_again(
         assert " 0% packet loss" in await out(h6, "ping", "-c", "1", "-W", "2", server6)
         (row,) = json.loads((await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout)
         assert row["timeouts"]["udp_timeout"] == 60
+        assert row["plane"] == plane
+        kernel = "ebpf" if has("ebpf_tc") else "userspace"  # what auto finds here
+        assert row["plane_running"] == ("userspace" if plane == "userspace" else kernel)
         refused = await gw.run(
             [*netsh, "interface", "ipv6", "add", "nat64", "bad", "2001:db8:0:0:100::/96",
              str(POOL)], check=False,
