@@ -90,6 +90,8 @@ class RunningTranslator:
             if counted["rewrite_failed"]:
                 out["drops"]["ebpf_rewrite_failed"] = counted["rewrite_failed"]
             out["kernel_plane"] = {
+                "to_ipv4_packets": counted["to_ipv4_packets"],
+                "to_ipv6_packets": counted["to_ipv6_packets"],
                 "to_userspace": counted["to_userspace"],
                 "change_refused": counted["change_refused"],
                 "flows": len(kernel.counts),

@@ -128,14 +128,20 @@ def throw_ipv4(pool_address: str) -> int:
     return sent
 
 
+@pytest.mark.parametrize(
+    "plane", [pytest.param("ebpf", marks=pytest.mark.needs_feature("ebpf_tc")), "userspace"]
+)
 async def test_the_translator_counts_hostile_traffic_and_still_translates(
-    lab, tmp_path: Path, figures
+    lab, tmp_path: Path, figures, plane: str
 ) -> None:
+    """On each plane. On the eBPF plane the kernel's program translates what it
+    can of the remembered flows (bit flips of a datagram that went through, say)
+    and leaves the rest to the service: the two together count every packet."""
     async with lab("nat64") as running:
         gw, h6, s4 = running.host("gw"), running.host("h6"), running.host("s4")
         await tool(
             gw, tmp_path, "nat64", "add", "nat64", "--prefix", PREFIX, "--pool", POOL,
-            "--max-sessions", str(MAX_SESSIONS), "--udp-timeout", "2",
+            "--max-sessions", str(MAX_SESSIONS), "--udp-timeout", "2", "--plane", plane,
         )  # fmt: skip
         ping = await h6.run(["ping", "-c", "1", "-W", "3", SERVER6], check=False)
         assert ping.returncode == 0, ping.stdout
@@ -168,24 +174,37 @@ async def test_the_translator_counts_hostile_traffic_and_still_translates(
         held = c["fragments_held"] + c["syns_held"]
         return int(translated + held + sum(row["drops"].values()))
 
+    def in_kernel(row: dict[str, Any]) -> tuple[int, int]:
+        """(translated by the kernel's program, left by it to the device)."""
+        k = row.get("kernel_plane") or {}
+        return k.get("to_ipv4_packets", 0) + k.get("to_ipv6_packets", 0), k.get("to_userspace", 0)
+
     # Every packet the kernel handed the translator is counted once: translated,
     # dropped by reason, or held (a fragment ahead of its datagram's first, an
-    # IPv4 SYN that no session took, for 6 s).
+    # IPv4 SYN that no session took, for 6 s); on the eBPF plane, with what its
+    # program translated without handing it over.
     handed = handed_after - handed_before
-    assert counted(after) - counted(before) == handed, (
+    queue_lost = queue_after - queue_before
+    kernel_translated = in_kernel(after)[0] - in_kernel(before)[0]
+    assert counted(after) - counted(before) == handed + kernel_translated, (
         handed,
+        kernel_translated,
         counted(after) - counted(before),
         after["drops"],
         after["counters"],
     )
-    queue_lost = queue_after - queue_before
+    assert after["plane_running"] == plane, after["plane_reason"]
+    if plane == "ebpf":
+        # What the program left went into the device: read, or lost in its queue.
+        assert in_kernel(after)[1] - in_kernel(before)[1] == handed + queue_lost
+        assert kernel_translated > 0  # the bit flips of a remembered datagram, at least
     assert after["kernel_dropped"] - before["kernel_dropped"] == queue_lost  # shown in status
     assert after["session_count"] <= MAX_SESSIONS
     assert after["drops"].get("session_limit", 0) > 1000
     assert after["drops"].get("no_binding", 0) > 100  # the IPv4 side found no binding
     assert rss_growth < 40 << 20, rss_growth
     figures(
-        "NAT64 translator",
+        f"NAT64 translator ({plane} plane)",
         "IPv6 into the prefix: random payloads after a valid header for 10 next headers and "
         "every 3rd length to 1,400 bytes, 3,000 bit flips of a UDP datagram, then new UDP "
         f"sessions for 8 s against --max-sessions {MAX_SESSIONS}; IPv4 at a pool address: "
@@ -195,7 +214,8 @@ async def test_the_translator_counts_hostile_traffic_and_still_translates(
         held={
             "answers afterwards": "ping through the NAT64 once the flood's sessions timed out",
             "counters": f"translated + dropped by reason + held = {handed:,} handed over by "
-            f"the kernel (its TUN counters), {queue_lost:,} more lost in the device's full "
+            f"the kernel (its TUN counters) + {kernel_translated:,} translated by the eBPF "
+            f"program, {queue_lost:,} more lost in the device's full "
             f"queue (the kernel's count); sessions held at {after['session_count']} of "
             f"{MAX_SESSIONS}",
             "RSS growth": f"{rss_growth / 2**20:.1f} MB",
