@@ -69,6 +69,9 @@ def add(spec: TranslatorSpec) -> Added:
     subnets, names = host_facts()
     notes = check(spec, subnets=subnets, names=names)
     require("tun", f"translator {spec.name}", "the translators run on a TUN device")
+    if spec.plane == "ebpf":
+        require("ebpf_tc", f"translator {spec.name} on the eBPF plane",
+                "--plane auto runs it on the userspace plane instead")  # fmt: skip
     data = _registry.load()
     if spec.name in data["translators"] or spec.name in data["tunnels"]:
         raise BadInput(f"{spec.name} is already a tunnel or translator here; pick another name")

@@ -39,9 +39,9 @@ COUNTER_NAMES = (
 )  # fmt: skip
 
 
-def kernel_key(to4: bool, key: bytes) -> bytes:
-    """The program's key for a flow cache key (addresses and ports, then protocol)."""
-    return key[-1:] + b"\0\0\0" + key[:-1]
+def kernel_key(proto: int, key: bytes) -> bytes:
+    """The program's key for a flow cache key (addresses and ports) of ``proto``."""
+    return bytes((proto, 0, 0, 0)) + key
 
 
 def kernel_entry(entry: Entry) -> bytes:
@@ -98,8 +98,8 @@ class KernelFlows:
 
     # -- the flow cache's observer --
 
-    def remembered(self, to4: bool, key: bytes, entry: Entry) -> None:
-        k = kernel_key(to4, key)
+    def remembered(self, to4: bool, proto: int, key: bytes, entry: Entry) -> None:
+        k = kernel_key(proto, key)
         try:
             self._map(to4).update(k, kernel_entry(entry))
         except OSError:
@@ -111,7 +111,16 @@ class KernelFlows:
             self.by_session.setdefault(id(session), []).append((to4, k))
 
     def cleared(self, to4: bool) -> None:
-        self._map(to4).clear()
+        kmap = self._map(to4)
+        kmap.clear()
+        size = kmap.definition.key_size  # the two ways' keys differ in length
+        self.counts = {k: v for k, v in self.counts.items() if len(k) != size}
+        for session, keys in list(self.by_session.items()):
+            kept = [(way, k) for way, k in keys if way != to4]
+            if kept:
+                self.by_session[session] = kept
+            else:
+                del self.by_session[session]
 
     def forget_session(self, session: Any) -> None:
         """Take a session's flows out of the kernel (it is no longer established)."""
@@ -121,10 +130,10 @@ class KernelFlows:
 
     def mirror(self, cache: FlowCache, now: float) -> None:
         """Write every remembered flow still alive at ``now`` and observe from here on."""
-        for to4, table in ((True, cache.to4), (False, cache.to6)):
-            for key, entry in table.items():
+        for to4 in (True, False):
+            for proto, key, entry in cache.items(to4):
                 if _alive(entry[0], now):
-                    self.remembered(to4, key, entry)
+                    self.remembered(to4, proto, key, entry)
         cache.observer = self
 
     def refresh(self, cache: FlowCache, now: float) -> tuple[int, int]:
@@ -134,10 +143,10 @@ class KernelFlows:
         last time: (packets to IPv4, packets to IPv6)."""
         mono = time.monotonic_ns()
         moved = [0, 0]
-        for to4, table in ((True, cache.to4), (False, cache.to6)):
+        for to4 in (True, False):
             kmap = self._map(to4)
-            for key, entry in list(table.items()):
-                k = kernel_key(to4, key)
+            for proto, key, entry in cache.items(to4):
+                k = kernel_key(proto, key)
                 if k not in self.counts:
                     continue
                 value = kmap.lookup(k)
@@ -161,10 +170,10 @@ class KernelFlows:
 
     def sweep(self, cache: FlowCache, now: float) -> None:
         """Take out the kernel's copies of flows whose session has ended."""
-        for to4, table in ((True, cache.to4), (False, cache.to6)):
-            for key, entry in table.items():
+        for to4 in (True, False):
+            for proto, key, entry in cache.items(to4):
                 if not _alive(entry[0], now):
-                    k = kernel_key(to4, key)
+                    k = kernel_key(proto, key)
                     if self.counts.pop(k, None) is not None:
                         self._map(to4).delete(k)
                         if entry[0] is not None:

@@ -27,40 +27,47 @@ _V6 = struct.Struct("!IHBB16s16s")
 ESTABLISHED = "ESTABLISHED"
 _ROOM4, _ROOM6 = bytearray(20), bytearray(40)  # concatenated with, never changed
 
-_TAG = {TCP: b"\x06", UDP: b"\x11"}  # a key ends with its protocol's number
-
 # What a remembered flow holds: (session or None, source, destination (packed
 # addresses of the other family), ports (4 bytes), checksum change, lifetime).
 Entry = tuple[Any, bytes, bytes, bytes, int, float]
+Table = dict[int, dict[bytes, Entry]]  # protocol -> key -> entry
 
 
 class FlowObserver(Protocol):
     """Who keeps a copy of the remembered flows (the kernel's fast path, ``_ebpf``)."""
 
-    def remembered(self, to4: bool, key: bytes, entry: Entry) -> None: ...
+    def remembered(self, to4: bool, proto: int, key: bytes, entry: Entry) -> None: ...
 
     def cleared(self, to4: bool) -> None: ...
 
 
 class FlowCache:
-    """The remembered flows each way, keyed by the packet's addresses and ports
-    (the IPv6 packet's bytes 8 to 44, the IPv4 one's 12 to 24) and then its
-    protocol's number."""
+    """The remembered flows each way, by protocol (TCP, UDP), then keyed by the
+    packet's addresses and ports (the IPv6 packet's bytes 8 to 44, the IPv4
+    one's 12 to 24)."""
 
     def __init__(self) -> None:
-        self.to4: dict[bytes, Entry] = {}
-        self.to6: dict[bytes, Entry] = {}
+        self.to4: Table = {TCP: {}, UDP: {}}
+        self.to6: Table = {TCP: {}, UDP: {}}
         self.observer: FlowObserver | None = None
 
-    def remember(self, table: dict[bytes, Entry], key: bytes, entry: Entry) -> None:
-        observer, to4 = self.observer, table is self.to4
-        if len(table) >= LIMIT:
-            table.clear()
+    def remember(self, to4: bool, proto: int, key: bytes, entry: Entry) -> None:
+        tables, observer = self.to4 if to4 else self.to6, self.observer
+        if proto not in tables:
+            return  # only TCP and UDP take the fast path
+        if sum(len(t) for t in tables.values()) >= LIMIT:
+            for table in tables.values():
+                table.clear()
             if observer is not None:
                 observer.cleared(to4)
-        table[key] = entry
+        tables[proto][key] = entry
         if observer is not None:
-            observer.remembered(to4, key, entry)
+            observer.remembered(to4, proto, key, entry)
+
+    def items(self, to4: bool) -> list[tuple[int, bytes, Entry]]:
+        """Every remembered flow one way: (protocol, key, entry)."""
+        tables = self.to4 if to4 else self.to6
+        return [(proto, key, entry) for proto, t in tables.items() for key, entry in t.items()]
 
 
 def _alive(session: Any, now: float, lifetime: float) -> bool:
@@ -91,7 +98,7 @@ def to4(
         return None
     if packet[0] >> 4 != 6 or hop <= 1 or 40 + ((packet[4] << 8) | packet[5]) != size:
         return None
-    entry = cache.to4.get(bytes(packet[8:44]) + _TAG[nh])
+    entry = cache.to4[nh].get(bytes(packet[8:44]))
     if entry is None:
         return None
     session, src, dst, ports, delta, lifetime = entry
@@ -139,7 +146,7 @@ def to6(
         return None
     if size + 20 > mtu6 and (size + 20 > mtu or not packet[6] & 0x40):
         return None  # too big: the full path fragments it, or refuses it (DF)
-    entry = cache.to6.get(bytes(packet[12:24]) + _TAG[nh])
+    entry = cache.to6[nh].get(bytes(packet[12:24]))
     if entry is None:
         return None
     session, src, dst, ports, delta, lifetime = entry

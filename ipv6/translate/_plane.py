@@ -173,8 +173,16 @@ def _plane_for(spec: TranslatorSpec, translator: Translator) -> Plane:
         return Plane("userspace", "userspace: asked for (--plane userspace)")
     from .._bpf import BpfError, attach_tc
     from .._bpfelf import BpfObjectError
+    from .._features import ABSENT, BY_NAME
+    from .._probe import state_of
     from ._ebpf import KernelFlows
 
+    if state_of("ebpf_tc") == ABSENT:  # as probed (or reported absent on request)
+        feature = BY_NAME["ebpf_tc"]
+        why = f"the kernel lacks {feature.title} ({feature.config})"
+        if spec.plane == "ebpf":
+            raise TunError(0, f"--plane ebpf: {why}")
+        return Plane("userspace", f"userspace: {why}")
     kernel = None
     try:
         kernel = KernelFlows.load()

@@ -26,7 +26,7 @@ from collections import Counter
 
 from .._checksum import checksum
 from . import _fastpath
-from ._fastpath import Entry, FlowCache
+from ._fastpath import FlowCache
 from ._headers import (
     DF,
     DF_LIMIT,
@@ -166,9 +166,7 @@ class Translator(IcmpTranslation):
         if isinstance(out, Out):
             return self._refuse6(out, packet, src, now)
         if frag is None and offset == 40 and not self.mapper.hairpin(mapped[2]):
-            self._remember_flow(
-                self.flows.to4, packet[8:44] + bytes((nh,)), mapped, 4, src + dst + sum(ports)
-            )
+            self._remember_flow(True, nh, packet[8:44], mapped, 4, src + dst + sum(ports))
         if frag is not None and first and self.mapper.stateful:
             held = self._release((6, src, dst, frag[0], nh), now)
             return self._hairpin(Out((out, *held)), now)
@@ -226,9 +224,7 @@ class Translator(IcmpTranslation):
         if isinstance(out, Out):
             return self._refuse4(out, packet, src, now)
         if ihl == 20 and not fragment and len(out) == 1 and not hairpinned:
-            self._remember_flow(
-                self.flows.to6, packet[12:24] + bytes((proto,)), mapped, 16, src + dst + sum(ports)
-            )
+            self._remember_flow(False, proto, packet[12:24], mapped, 16, src + dst + sum(ports))
         if fragment and first and self.mapper.stateful:
             return Out((*out, *self._release((4, src, dst, ident, proto), now)))
         return Out(out)
@@ -300,7 +296,7 @@ class Translator(IcmpTranslation):
         return unanswered
 
     def _remember_flow(
-        self, table: dict[bytes, Entry], key: bytes, mapped: Mapped, width: int, before: int
+        self, to4: bool, proto: int, key: bytes, mapped: Mapped, width: int, before: int
     ) -> None:
         """A TCP or UDP flow that went the full way, for its next packets (``_fastpath``)."""
         remembered = self.mapper.last_flow()
@@ -313,7 +309,7 @@ class Translator(IcmpTranslation):
             sport.to_bytes(2, "big") + dport.to_bytes(2, "big"),
             src + dst + sport + dport - before, lifetime,
         )  # fmt: skip
-        self.flows.remember(table, bytes(key), entry)
+        self.flows.remember(to4, proto, bytes(key), entry)
 
     def _release(self, key: FragmentKey, now: float) -> list[bytes | bytearray]:
         """The held fragments of a datagram whose first was just translated, translated."""

@@ -180,7 +180,7 @@ def test_hypothesis_ipv4_to_ipv6(
     t = translator(NAT64 if mode == "nat64" else SIIT, {})
     first = IPv6(src=H6, dst=R6) / UDP(sport=sport, dport=53) / b"q"
     t.from_v6(raw(first), 0.0)
-    (entry,) = t.flows.to4.values()
+    ((_, _, entry),) = t.flows.items(to4=True)
     pool = ".".join(str(b) for b in entry[1])
     port = int.from_bytes(entry[3][:2], "big")
     answer = IP(src="198.51.100.7", dst=pool, ttl=64) / UDP(sport=53, dport=port) / b"a"

@@ -253,6 +253,40 @@ async def test_50_mb_of_tcp_each_way_arrive_intact_on_each_plane(
         await ipv6_tool(gw, tmp_path, "nat64", "delete", "nat64")
 
 
+async def test_without_ebpf_auto_runs_on_the_userspace_plane_and_ebpf_is_refused(
+    lab, tmp_path: Path
+) -> None:
+    """Where the kernel lacks eBPF on tc (reported absent on request here, as the
+    probe would find it), --plane auto translates on the userspace plane and says
+    why; --plane ebpf is refused with the feature named (exit 7), nothing started."""
+    prefix = "64:ff9b:1::/96"
+    async with lab("nat64") as running:
+        gw, h6 = running.host("gw"), running.host("h6")
+        absent = ["env", "TOOLKIT_PRETEND_ABSENT=ebpf_tc"]
+        refused = await gw.run(
+            [*absent, "env", f"NETSH_STATE_DIR={tmp_path}", sys.executable, "-m", "ipv6",
+             "nat64", "add", "nat64", "--prefix", prefix, "--pool", str(POOL), "--plane",
+             "ebpf"], check=False,
+        )  # fmt: skip
+        assert refused.returncode == 7, refused.stderr
+        assert b"eBPF classifiers on tc" in refused.stderr
+        assert "nat64" not in await out(gw, "ip", "-o", "link")
+        made = await gw.run(
+            [*absent, "env", f"NETSH_STATE_DIR={tmp_path}", sys.executable, "-m", "ipv6",
+             "nat64", "add", "nat64", "--prefix", prefix, "--pool", str(POOL)], check=False,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert " 0% packet loss" in await out(h6, "ping", "-c", "2", "-W", "2",
+                                               embed(prefix, SERVER4))  # fmt: skip
+        (row,) = json.loads((await ipv6_tool(gw, tmp_path, "nat64", "status", "--json")).stdout)
+        assert row["plane"] == "auto" and row["plane_running"] == "userspace"
+        assert row["plane_reason"] == (
+            "userspace: the kernel lacks eBPF classifiers on tc (clsact, cls_bpf direct action) "
+            "(CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF, CONFIG_NET_SCH_INGRESS)"
+        )
+        await ipv6_tool(gw, tmp_path, "nat64", "delete", "nat64")
+
+
 TAYGA_CONF = """\
 tun-device {device}
 ipv4-addr 203.0.113.1

@@ -470,7 +470,7 @@ def test_the_fast_path_makes_what_the_full_path_makes(
     sent6 = raw(IPv6(src=HOST6, dst=SERVER6, tc=tc, hlim=hlim) / transport / data)
     t = translator()
     (full,) = t.from_v6(sent6, 0).packets
-    assert t.flows.to4  # remembered
+    assert t.flows.items(to4=True)  # remembered
     (fast,) = t.from_v6(sent6, 0).packets
     assert isinstance(fast, bytearray)
     unidentified = [IP(bytes(p)) for p in (full, fast)]
