@@ -1,6 +1,7 @@
 """Translation between IPv4 and IPv6: stateless SIIT (RFC 7915) with RFC 6052
 prefixes and explicit address pairs, and stateful NAT64 (RFC 6146), both as
-pure cores (``_siit``, ``_mapping``, ``_nat64``) run by the userspace plane's service;
+pure cores (``_siit``, ``_mapping``, ``_nat64``) run by the data-plane service, whose
+remembered flows an eBPF program translates in the kernel on the eBPF plane (``_ebpf``);
 DNS64 (RFC 6147) as a synthesizer and a Trio server (:func:`serve_dns64`).
 
 Everything here loads on first use, so importing a pure module of the
