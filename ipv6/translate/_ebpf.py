@@ -66,7 +66,7 @@ class KernelFlows:
 
     loaded: _bpf.Loaded
     section: str
-    counts: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # key -> packets seen
+    counts: dict[bytes, int] = field(default_factory=dict)  # kernel key -> its packets, as seen
     # Which kernel keys each session has, to take them out when it ends.
     by_session: dict[int, list[tuple[bool, bytes]]] = field(default_factory=dict)
     lost: int = 0  # flows the kernel would not take (its map full): left to Python
@@ -105,7 +105,7 @@ class KernelFlows:
         except OSError:
             self.lost += 1  # the map is full: the flow stays on the userspace fast path
             return
-        self.counts[k] = (0, 0)
+        self.counts[k] = 0
         session = entry[0]
         if session is not None:
             self.by_session.setdefault(id(session), []).append((to4, k))
@@ -154,9 +154,9 @@ class KernelFlows:
                     self.counts.pop(k, None)
                     continue
                 last_ns, packets, _bytes = entry_counts(value)
-                seen, _ = self.counts[k]
+                seen = self.counts[k]
                 if packets > seen:
-                    self.counts[k] = (packets, 0)
+                    self.counts[k] = packets
                     moved[0 if to4 else 1] += packets - seen
                     session, lifetime = entry[0], entry[5]
                     if session is not None:

@@ -199,3 +199,74 @@ def test_hypothesis_ipv4_to_ipv6(
     packet = bytes(made)
     mine, theirs = both(kernel, t, packet, 0.2)
     assert theirs == mine
+
+
+# -- the service's bookkeeping of the kernel's copy (real maps, BPF_PROG_TEST_RUN) --
+
+
+def established(kernel: KernelFlows) -> tuple[Translator, bytes, bytes]:
+    """A NAT64 with one established TCP session mirrored into the kernel: (the
+    translator, a data packet from the IPv6 host, one from the IPv4 server)."""
+    for name in ("flows4", "flows6"):
+        kernel.loaded.maps[name].clear()
+    kernel.counts.clear()
+    kernel.by_session.clear()
+    t = translator(NAT64, {})
+    kernel.configure(ifindex=42, mtu6=t.mtu6, mtu=t.mtu)
+    kernel.mirror(t.flows, 0.0)  # observes from here on, as the service does
+    syn = t.from_v6(raw(IPv6(src=H6, dst=R6) / TCP(sport=5000, dport=80, flags="S")), 0.0)
+    out = IP(syn.packets[0])
+    answer = IP(src="198.51.100.7", dst=out.src) / TCP(sport=80, dport=out[TCP].sport, flags="SA")
+    t.from_v4(raw(answer), 0.1)
+    t.from_v6(raw(IPv6(src=H6, dst=R6) / TCP(sport=5000, dport=80, flags="A")), 0.2)
+    data6 = raw(IPv6(src=H6, dst=R6) / TCP(sport=5000, dport=80, flags="PA") / b"up")
+    data4 = raw(
+        IP(src="198.51.100.7", dst=out.src) / TCP(sport=80, dport=out[TCP].sport, flags="PA")
+        / b"down"
+    )  # fmt: skip
+    return t, data6, data4
+
+
+def test_the_kernels_packets_keep_the_session_alive_and_counted(kernel: KernelFlows) -> None:
+    t, data6, data4 = established(kernel)
+    assert len(kernel.counts) == 2  # one flow each way, written as it was remembered
+    ((session, *_),) = [e for _, _, e in t.flows.items(to4=True)]
+    before = session.expires
+    for _ in range(3):
+        assert kernel.loaded.test_run(SECTION_ETH, ETH6 + data6).retval == TC_ACT_REDIRECT
+    assert kernel.loaded.test_run(SECTION_ETH, ETH4 + data4).retval == TC_ACT_REDIRECT
+    out, back = kernel.refresh(t.flows, 0.3)
+    assert (out, back) == (3, 1)
+    assert (session.packets_out, session.packets_in) == (3 + 2, 1 + 1)  # and the full path's
+    assert session.expires > before
+    assert kernel.refresh(t.flows, 0.4) == (0, 0)  # counted once
+
+
+def test_a_session_that_ends_leaves_the_kernel(kernel: KernelFlows) -> None:
+    t, data6, _ = established(kernel)
+    ((session, *_),) = [e for _, _, e in t.flows.items(to4=True)]
+    fin = raw(IPv6(src=H6, dst=R6) / TCP(sport=5000, dport=80, flags="FA"))
+    assert kernel.loaded.test_run(SECTION_ETH, ETH6 + fin).retval == TC_ACT_OK  # the service's
+    t.from_v6(fin, 0.5)
+    assert session.state != "ESTABLISHED"
+    kernel.forget_session(session)  # what the service does after such a packet
+    assert kernel.loaded.maps["flows4"].keys() == [] and kernel.loaded.maps["flows6"].keys() == []
+    assert kernel.loaded.test_run(SECTION_ETH, ETH6 + data6).retval == TC_ACT_OK
+
+
+def test_an_expired_session_is_swept_from_the_kernel(kernel: KernelFlows) -> None:
+    t, data6, _ = established(kernel)
+    far = 1e9  # past any timeout
+    t.expire(far)
+    kernel.sweep(t.flows, far)
+    assert kernel.counts == {}
+    assert kernel.loaded.maps["flows4"].keys() == [] and kernel.loaded.maps["flows6"].keys() == []
+    assert kernel.loaded.test_run(SECTION_ETH, ETH6 + data6).retval == TC_ACT_OK
+
+
+def test_clearing_one_way_keeps_the_other(kernel: KernelFlows) -> None:
+    _, _, data4 = established(kernel)
+    kernel.cleared(to4=True)
+    assert kernel.loaded.maps["flows4"].keys() == []
+    assert len(kernel.loaded.maps["flows6"].keys()) == 1 and len(kernel.counts) == 1
+    assert kernel.loaded.test_run(SECTION_ETH, ETH4 + data4).retval == TC_ACT_REDIRECT

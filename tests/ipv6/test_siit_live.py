@@ -9,15 +9,19 @@ reports. A NAT64 answers its own address likewise, from both sides."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from tests.ipv6.probes import UDP_ERROR_PROBE
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.needs_root
 
@@ -101,3 +105,77 @@ async def test_a_nat64_answers_its_own_address_from_both_sides(lab, tmp_path: Pa
         row = await status(gw, tmp_path)
         assert row["drops"]["to_translator_echo"] == 4 and row["drops"]["to_translator"] == 1
         assert row["session_count"] == 0  # nothing made a binding
+
+
+async def kernel_share(host: Any, state: Path, command: str) -> tuple[str, int, int]:
+    """(the plane running, packets the kernel's program translated, packets it left
+    to the service) of the one translator or CLAT ``command`` shows."""
+    (row,) = json.loads((await tool(host, state, command, "status", "--json")).stdout)
+    k = row.get("kernel_plane") or {}
+    return (
+        row["plane_running"],
+        k.get("to_ipv4_packets", 0) + k.get("to_ipv6_packets", 0),
+        k.get("to_userspace", 0),
+    )
+
+
+@pytest.mark.needs_feature("ebpf_tc")
+async def test_a_stateless_translator_and_a_clat_carry_tcp_in_the_kernel(
+    lab, tmp_path: Path
+) -> None:
+    """The eBPF plane (auto finds it) under SIIT's explicit mapping and under a
+    CLAT behind a NAT64: 10 MB each way arrive whole, and the kernel's programs,
+    not the services, carried nearly all of them."""
+    payload = os.urandom(10 * 1000 * 1000)
+    source = tmp_path / "source.bin"
+    source.write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+
+    async def both_ways(client: Any, server: Any, address: str, tag: str, listen: str) -> None:
+        """10 MB from ``client`` to ``server`` (which listens with socat's ``listen``,
+        TCP4-LISTEN or TCP6-LISTEN), then 10 MB back, over IPv4 to ``address``."""
+        up, down = tmp_path / f"{tag}-up.bin", tmp_path / f"{tag}-down.bin"
+        serve_up = ["socat", "-u", f"{listen}:7200,reuseaddr", f"CREATE:{up}"]
+        serve_down = ["socat", "-u", f"OPEN:{source}", f"{listen}:7201,reuseaddr"]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.run, ["timeout", "60", *serve_up])
+            await listening(server, "7200")
+            send = ["socat", "-u", f"OPEN:{source}", f"TCP4:{address}:7200"]
+            await client.run(["timeout", "60", *send])
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.run, ["timeout", "60", *serve_down])
+            await listening(server, "7201")
+            fetch = ["socat", "-u", f"TCP4:{address}:7201", f"CREATE:{down}"]
+            await client.run(["timeout", "60", *fetch])
+        for got in (up, down):
+            assert hashlib.sha256(got.read_bytes()).hexdigest() == digest, f"{got.name} corrupted"
+
+    async with lab("nat64") as running:
+        gw, h6, s4, c6 = (running.host(n) for n in ("gw", "h6", "s4", "c6"))
+        # SIIT: s4 (IPv4) reaches h6 as H4, h6 reaches s4 in the prefix; TCP from s4.
+        await tool(gw, tmp_path, "nat64", "add", "siit", "--stateless", "--prefix", PREFIX,
+                   "--ipv4-address", OWN4, "--map", f"{H4}={H6}")  # fmt: skip
+        await both_ways(s4, h6, H4, "siit", "TCP6-LISTEN")
+        plane, carried, left = await kernel_share(gw, tmp_path, "nat64")
+        assert plane == "ebpf" and carried > 100 * left, (plane, carried, left)
+        await tool(gw, tmp_path, "nat64", "delete", "siit")
+
+        # A CLAT on c6 behind the NAT64 on gw: an IPv4 program on c6 reaches s4.
+        await tool(gw, tmp_path, "nat64", "add", "nat64", "--prefix", PREFIX, "--pool",
+                   "203.0.113.0/28")  # fmt: skip
+        clat_state = tmp_path / "c6"
+        await tool(c6, clat_state, "clat", "add", "clat", "--prefix", PREFIX)
+        await both_ways(c6, s4, SERVER4, "clat", "TCP4-LISTEN")
+        for host, state, command in ((c6, clat_state, "clat"), (gw, tmp_path, "nat64")):
+            plane, carried, left = await kernel_share(host, state, command)
+            assert plane == "ebpf" and carried > 100 * left, (command, plane, carried, left)
+        await tool(c6, clat_state, "clat", "delete", "clat")
+        await tool(gw, tmp_path, "nat64", "delete", "nat64")
+
+
+async def listening(host: Any, port: str) -> None:
+    async def bound() -> bool:
+        shown = await host.run(["ss", "-lnHt"], check=False)
+        return f":{port} " in shown.stdout.decode()
+
+    await wait_until(bound, f"port {port} to listen in {host.name}", timeout=10)
