@@ -1,11 +1,11 @@
 """eBPF through the ``bpf()`` system call, from ctypes: maps made and read,
 programs loaded (with the verifier's words when it refuses one), and
 ``BPF_PROG_TEST_RUN``, which runs a program on a packet buffer without any
-network. The objects are :mod:`._bpfelf`'s; attaching a program to a device
-is pyroute2's (tc), by the file descriptor this module gives.
+network. The objects are :mod:`._bpfelf`'s.
 
 A :class:`Loaded` object owns its descriptors: closing it closes them; what the
-kernel attached keeps its own references.
+kernel attached keeps its own references. Attaching a program to a device is a
+kernel operation (``_kernelops.AttachTcProgram``), which ``_netlink`` carries out.
 """
 
 from __future__ import annotations
@@ -262,24 +262,3 @@ def load_program(instructions: bytes, license_text: str, name: str, prog_type: i
         lines = [line for line in text.splitlines() if line.strip()]
         why = lines[-1] if lines else exc.strerror
         raise BpfError(f"the kernel refused {name}: {why}", exc.errno or 0, text) from None
-
-
-def attach_tc(index: int, fd: int, name: str, *, egress: bool) -> None:
-    """Attach a loaded tc program to device ``index``'s clsact hook (direct
-    action), making the clsact qdisc if the device has none (OSError if the
-    kernel refuses)."""
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    parent = "ffff:fff3" if egress else "ffff:fff2"
-    with IPRoute() as ipr:
-        try:
-            ipr.tc("add", "clsact", index)
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:
-                raise OSError(exc.code, f"a clsact qdisc: {os.strerror(exc.code)}") from None
-        try:
-            ipr.tc("add-filter", "bpf", index, ":1", fd=fd, name=name, parent=parent,
-                   classid=1, direct_action=True)  # fmt: skip
-        except NetlinkError as exc:
-            raise OSError(exc.code, f"a tc bpf filter: {os.strerror(exc.code)}") from None

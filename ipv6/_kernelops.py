@@ -181,6 +181,25 @@ class DeleteLink:
     interface: Interface
 
 
+@dataclass(frozen=True)
+class AttachTcProgram:
+    """A loaded tc program (its file descriptor) on an interface's clsact hook, in
+    direct-action mode, at its egress or ingress; the clsact qdisc is made if the
+    interface has none (and then goes with the undo)."""
+
+    interface: Interface
+    fd: int
+    name: str
+    egress: bool
+
+
+@dataclass(frozen=True)
+class DeleteTcHook:
+    """An interface's clsact qdisc, with every tc program on it."""
+
+    interface: Interface
+
+
 KernelOp = (
     AddAddress
     | DeleteAddress
@@ -200,4 +219,6 @@ KernelOp = (
     | SetBridgePortRouter
     | DeleteLink
     | SetLinkState
+    | AttachTcProgram
+    | DeleteTcHook
 )

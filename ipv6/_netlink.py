@@ -20,6 +20,7 @@ inverse, side by side, so that an operation and its undo cannot drift apart.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import socket
@@ -37,11 +38,13 @@ from ._kernelops import (
     AddRoute,
     AddSitLink,
     AddVeth,
+    AttachTcProgram,
     DeleteAddress,
     DeleteLink,
     DeleteNeighbor,
     DeleteProxyNeighbor,
     DeleteRoute,
+    DeleteTcHook,
     FlushDestinations,
     Interface,
     KernelOp,
@@ -387,6 +390,26 @@ class Netlink:
         old = link.get_attr("IFLA_MTU")
         self.ipr.link("set", index=ifindex, mtu=op.mtu)
         return [SetLinkMtu(ifindex, old)]
+
+    def _AttachTcProgram(self, op: AttachTcProgram) -> list[KernelOp]:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        ifindex = self.index(op.interface)
+        made: list[KernelOp] = []
+        try:
+            self.ipr.tc("add", "clsact", ifindex)
+            made = [DeleteTcHook(ifindex)]
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+        parent = "ffff:fff3" if op.egress else "ffff:fff2"
+        self.ipr.tc("add-filter", "bpf", ifindex, ":1", fd=op.fd, name=op.name, parent=parent,
+                    classid=1, direct_action=True)  # fmt: skip
+        return made
+
+    def _DeleteTcHook(self, op: DeleteTcHook) -> list[KernelOp]:
+        self.ipr.tc("del", "clsact", self.index(op.interface))
+        return []
 
     def _AddSitLink(self, op: AddSitLink) -> list[KernelOp]:
         sixrd = {}

@@ -232,13 +232,15 @@ def _bpf_tc(scratch: bool) -> tuple[str, str]:
     try:
         if not scratch:
             return UNKNOWN, "a tc program loads; attaching it needs a namespace of the probe's own"
-        from .._bpf import attach_tc
+        from .._kernelops import AttachTcProgram
+        from .._netlink import Netlink
 
         with IPRoute() as ipr:
             ipr.link("add", ifname="probetc0", kind="veth", peer="probetc1")
             index = ipr.link_lookup(ifname="probetc0")[0]
+            netlink = Netlink(ipr)
             try:
-                attach_tc(index, fd, "probe", egress=False)
+                netlink.apply(AttachTcProgram(index, fd, "probe", egress=False))
             except OSError as exc:
                 return ABSENT, f"attaching a tc program: {exc.strerror}"
             finally:

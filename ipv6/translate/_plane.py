@@ -171,9 +171,10 @@ def start(spec: TranslatorSpec) -> tuple[int, Translator, Plane]:
 def _plane_for(spec: TranslatorSpec, translator: Translator) -> Plane:
     if spec.plane == "userspace":
         return Plane("userspace", "userspace: asked for (--plane userspace)")
-    from .._bpf import BpfError, attach_tc
+    from .._bpf import BpfError
     from .._bpfelf import BpfObjectError
     from .._features import ABSENT, BY_NAME
+    from .._kernelops import AttachTcProgram
     from .._probe import state_of
     from ._ebpf import KernelFlows
 
@@ -188,7 +189,11 @@ def _plane_for(spec: TranslatorSpec, translator: Translator) -> Plane:
         kernel = KernelFlows.load()
         index = socket.if_nametoindex(spec.name)
         kernel.configure(index, translator.mtu6, translator.mtu)
-        attach_tc(index, kernel.program_fd, "xlat", egress=True)
+        netlink = Netlink()
+        try:  # the device's deletion takes the program with it: no undo kept
+            netlink.apply(AttachTcProgram(index, kernel.program_fd, "xlat", egress=True))
+        finally:
+            netlink.close()
     except BpfError as exc:
         why = f"the kernel refused the program: {exc.reason}"
     except BpfObjectError as exc:
