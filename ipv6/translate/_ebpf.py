@@ -29,7 +29,6 @@ from .._bpfelf import BpfObjectError
 from ._fastpath import ESTABLISHED, Entry, FlowCache
 
 OBJECT = Path(__file__).resolve().parent / "bpf" / "xlat.o"
-SOURCE = OBJECT.with_suffix(".c")
 SECTION_L3, SECTION_ETH = "tc/l3", "tc/eth"
 _CONFIG = struct.Struct("<IIII")  # ifindex, mtu6, mtu, pad
 _ENTRY_TAIL = struct.Struct("<4xQQQ")  # pad, last_ns, packets, bytes

@@ -94,6 +94,7 @@ class RunningTranslator:
                 "to_ipv6_packets": counted["to_ipv6_packets"],
                 "to_userspace": counted["to_userspace"],
                 "change_refused": counted["change_refused"],
+                "rewrite_failed": counted["rewrite_failed"],
                 "flows": len(kernel.counts),
                 "flows_left_to_userspace": kernel.lost,
             }

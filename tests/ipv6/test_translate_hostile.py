@@ -175,9 +175,10 @@ async def test_the_translator_counts_hostile_traffic_and_still_translates(
         return int(translated + held + sum(row["drops"].values()))
 
     def in_kernel(row: dict[str, Any]) -> tuple[int, int]:
-        """(translated by the kernel's program, left by it to the device)."""
+        """(translated or dropped by the kernel's program, left by it to the device)."""
         k = row.get("kernel_plane") or {}
-        return k.get("to_ipv4_packets", 0) + k.get("to_ipv6_packets", 0), k.get("to_userspace", 0)
+        kept = sum(k.get(n, 0) for n in ("to_ipv4_packets", "to_ipv6_packets", "rewrite_failed"))
+        return kept, k.get("to_userspace", 0)
 
     # Every packet the kernel handed the translator is counted once: translated,
     # dropped by reason, or held (a fragment ahead of its datagram's first, an
