@@ -50,6 +50,16 @@ class BpfError(Ipv6Error):
         return lines[-1] if lines else (os.strerror(self.errno) if self.errno else str(self))
 
 
+def why_not(exc: Exception) -> str:
+    """Why a program is not running, in a line, from what loading or attaching it
+    raised (BpfError, BpfObjectError or OSError)."""
+    if isinstance(exc, BpfError):
+        return f"the kernel refused the program: {exc.reason}"
+    if isinstance(exc, OSError):
+        return f"the program could not be attached: {exc.strerror or exc}"
+    return str(exc)
+
+
 def _call(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
     number = _SYSCALL_NUMBERS.get(platform.machine())
     if number is None:

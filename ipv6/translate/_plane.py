@@ -172,7 +172,7 @@ def start(spec: TranslatorSpec) -> tuple[int, Translator, Plane]:
 def _plane_for(spec: TranslatorSpec, translator: Translator) -> Plane:
     if spec.plane == "userspace":
         return Plane("userspace", "userspace: asked for (--plane userspace)")
-    from .._bpf import BpfError
+    from .._bpf import BpfError, why_not
     from .._bpfelf import BpfObjectError
     from .._features import ABSENT, BY_NAME
     from .._kernelops import AttachTcProgram
@@ -195,12 +195,8 @@ def _plane_for(spec: TranslatorSpec, translator: Translator) -> Plane:
             netlink.apply(AttachTcProgram(index, kernel.program_fd, "xlat", egress=True))
         finally:
             netlink.close()
-    except BpfError as exc:
-        why = f"the kernel refused the program: {exc.reason}"
-    except BpfObjectError as exc:
-        why = str(exc)
-    except OSError as exc:
-        why = f"the program could not be attached to {spec.name}: {exc.strerror}"
+    except (BpfError, BpfObjectError, OSError) as exc:
+        why = why_not(exc)
     else:
         kernel.mirror(translator.flows, 0.0)
         return Plane("ebpf", f"ebpf: remembered TCP and UDP flows are translated in the kernel "

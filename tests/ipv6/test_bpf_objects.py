@@ -1,8 +1,9 @@
 """The eBPF objects the toolkit ships are its sources as they are.
 
-Each ``ipv6/*/bpf/NAME.c`` has ``NAME.o`` beside it (what an installed wheel
-runs, with no compiler on the machine) and ``NAME.o.build`` (what
-``scripts/bpf-build`` built it from and with). The source's hash must be the
+Each ``ipv6/*/bpf/NAME.c`` (with the shared ``ipv6/bpf/toolkit.h``) has
+``NAME.o`` beside it (what an installed wheel runs, with no compiler on the
+machine) and ``NAME.o.build`` (what ``scripts/bpf-build`` built it from and
+with). The source's hash (the file, then the shared header) must be the
 recorded one, and building the source again with the recorded compiler and
 flags must give the shipped bytes. The object's maps must be what the Python
 side packs (key and value sizes), and the loader's ELF reader refuses a
@@ -27,6 +28,7 @@ from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(ROOT.glob("ipv6/*/bpf/*.c"))
+SHARED = ROOT / "ipv6" / "bpf" / "toolkit.h"  # every program's shared header
 
 
 def build_record(source: Path) -> dict[str, str]:
@@ -39,7 +41,7 @@ def test_every_source_has_its_object_and_build_record() -> None:
     for source in SOURCES:
         assert source.with_suffix(".o").is_file(), f"{source} has no object: run scripts/bpf-build"
         record = build_record(source)
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        digest = hashlib.sha256(source.read_bytes() + SHARED.read_bytes()).hexdigest()
         assert record["source_sha256"] == digest, (
             f"{source.name} changed since its object was built: run scripts/bpf-build"
         )
@@ -67,8 +69,8 @@ def test_the_shipped_object_is_what_the_source_builds(source: Path, tmp_path: Pa
     shutil.copy(source, tmp_path / source.name)
     out = tmp_path / source.with_suffix(".o").name
     subprocess.run(
-        [clang, *record["flags"].split(), f"-I/usr/include/{multiarch}", "-c", source.name,
-         "-o", out.name],
+        [clang, *record["flags"].split(), f"-I/usr/include/{multiarch}", f"-I{SHARED.parent}",
+         "-c", source.name, "-o", out.name],
         cwd=tmp_path, check=True, capture_output=True,
     )  # fmt: skip
     assert out.read_bytes() == source.with_suffix(".o").read_bytes(), (

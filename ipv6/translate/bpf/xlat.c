@@ -20,29 +20,17 @@
  * Two programs from one function: "tc/l3" for the TUN device (no link-layer
  * header) and "tc/eth" for an Ethernet frame (BPF_PROG_TEST_RUN's framing).
  *
- * Build: clang -O2 -mcpu=v3 -target bpf -c xlat.c -o xlat.o (scripts/bpf-build).
+ * Build: scripts/bpf-build.
  */
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
-#include <linux/types.h>
+#include "toolkit.h"
 
-#define SEC(name) __attribute__((section(name), used))
-#define INLINE static inline __attribute__((always_inline))
-
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
 static long (*bpf_skb_change_proto)(struct __sk_buff *skb, __be16 proto, __u64 flags) =
 	(void *)BPF_FUNC_skb_change_proto;
-static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)BPF_FUNC_skb_pull_data;
 static long (*bpf_l4_csum_replace)(struct __sk_buff *skb, __u32 off, __u64 from, __u64 to,
 				   __u64 flags) = (void *)BPF_FUNC_l4_csum_replace;
 static __s64 (*bpf_csum_diff)(void *from, __u32 from_size, void *to, __u32 to_size, __u32 seed) =
 	(void *)BPF_FUNC_csum_diff;
-static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
-
-struct map_def {
-	__u32 type, key_size, value_size, max_entries, flags;
-};
 
 struct config {
 	__u32 ifindex; /* the TUN device: where a translated packet goes in */
@@ -94,8 +82,6 @@ struct map_def ident SEC("maps") = {BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0};
 #define UDP 17
 #define DF 0x4000
 #define DF_LIMIT 1260
-#define ETH_P_IP_BE 0x0008   /* htons(0x0800) on a little-endian machine */
-#define ETH_P_IPV6_BE 0xDD86 /* htons(0x86DD) */
 
 INLINE void count(__u32 which, __u64 by)
 {
@@ -136,17 +122,6 @@ INLINE __u8 *reload(struct __sk_buff *skb, const __u32 L, __u8 nh, const __u32 u
 		return 0;
 	}
 	return p;
-}
-
-INLINE __u16 header_checksum(__u8 *h)
-{
-	__u32 sum = 0;
-#pragma unroll
-	for (int i = 0; i < 20; i += 2)
-		sum += (h[i] << 8) | h[i + 1];
-	sum = (sum & 0xFFFF) + (sum >> 16);
-	sum = (sum & 0xFFFF) + (sum >> 16);
-	return ~sum & 0xFFFF;
 }
 
 INLINE __u32 segment(struct __sk_buff *skb, __u32 headers, __u32 size)
