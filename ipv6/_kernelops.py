@@ -191,6 +191,17 @@ class AttachTcProgram:
     fd: int
     name: str
     egress: bool
+    priority: int = 0  # 0: the kernel picks (and the program stays until the hook goes)
+
+
+@dataclass(frozen=True)
+class DetachTcProgram:
+    """The tc programs at one priority of an interface's clsact hook, gone (other
+    programs on the hook stay)."""
+
+    interface: Interface
+    egress: bool
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -220,5 +231,6 @@ KernelOp = (
     | DeleteLink
     | SetLinkState
     | AttachTcProgram
+    | DetachTcProgram
     | DeleteTcHook
 )

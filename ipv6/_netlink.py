@@ -45,6 +45,7 @@ from ._kernelops import (
     DeleteProxyNeighbor,
     DeleteRoute,
     DeleteTcHook,
+    DetachTcProgram,
     FlushDestinations,
     Interface,
     KernelOp,
@@ -403,9 +404,18 @@ class Netlink:
             if exc.code != errno.EEXIST:
                 raise
         parent = "ffff:fff3" if op.egress else "ffff:fff2"
+        extra = {"prio": op.priority} if op.priority else {}
         self.ipr.tc("add-filter", "bpf", ifindex, ":1", fd=op.fd, name=op.name, parent=parent,
-                    classid=1, direct_action=True)  # fmt: skip
+                    classid=1, direct_action=True, **extra)  # fmt: skip
+        if op.priority:  # only this program goes back: another's on the same hook stay
+            return [DetachTcProgram(ifindex, op.egress, op.priority)]
         return made
+
+    def _DetachTcProgram(self, op: DetachTcProgram) -> list[KernelOp]:
+        parent = "ffff:fff3" if op.egress else "ffff:fff2"
+        self.ipr.tc("del-filter", "bpf", self.index(op.interface), ":1", parent=parent,
+                    prio=op.priority)  # fmt: skip
+        return []
 
     def _DeleteTcHook(self, op: DeleteTcHook) -> list[KernelOp]:
         self.ipr.tc("del", "clsact", self.index(op.interface))

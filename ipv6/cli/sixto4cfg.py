@@ -35,7 +35,7 @@ def register(groups: Any) -> None:
     cfg.add_argument("--lab", action="store_true", help="accept a private (lab) IPv4 address")
     cfg.add_argument(
         "--plane",
-        choices=("auto", "kernel", "userspace"),
+        choices=("auto", "kernel", "ebpf", "userspace"),
         default="auto",
         help="the tunnel's data plane (auto: the kernel's sit where it exists)",
     )

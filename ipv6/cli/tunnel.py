@@ -68,7 +68,12 @@ def register(groups: Any) -> None:
         help="userspace plane: one packet per system call, no TUN offloads (TSO, GRO)",
     )
     add.add_argument("--mtu", type=kit.integer(1280, 65535, "an MTU"), default=1280)
-    add.add_argument("--plane", choices=("auto", "kernel", "userspace"), default="auto")
+    add.add_argument(
+        "--plane", choices=("auto", "kernel", "ebpf", "userspace"), default="auto",
+        help="kernel: the kernel's sit driver; userspace: TUN and a raw socket, RFC 3964's "
+        "checks in the service; ebpf: the same, with kernel programs carrying the address "
+        "pairs the service has checked; auto: kernel where it has sit, else userspace",
+    )  # fmt: skip
     add.add_argument(
         "--router",
         metavar="IPV6",
@@ -108,9 +113,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         offload=args.offload,
     )
     plane = add_tunnel(spec, args.plane)
-    how = (
-        "the kernel's sit driver" if plane == "kernel" else "the userspace plane (TUN + raw socket)"
-    )
+    how = {
+        "kernel": "the kernel's sit driver",
+        "ebpf": "the eBPF plane (TUN + raw socket, and kernel programs for checked pairs)",
+    }.get(plane, "the userspace plane (TUN + raw socket)")
     print(f"tunnel {spec.name}: {spec.mode}, local {spec.local}, MTU {spec.mtu}, on {how}")
     if spec.mode == "6rd":
         role = "border relay" if spec.border_relay else f"customer edge, relay {spec.relays[0]}"
@@ -159,9 +165,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"  out (encapsulated): {row.tx_packets} packets, {row.tx_bytes} bytes; "
                 f"in (decapsulated): {row.rx_packets} packets{merged}, {row.rx_bytes} bytes"
             )
-            if row.plane == "userspace":
+            if row.plane in ("userspace", "ebpf"):
                 used = ", ".join(row.offloads or []) or "none (one packet per system call)"
                 print(f"  offloads: {used}")
+            if row.kernel_plane:
+                k = row.kernel_plane
+                print(f"  in the kernel: {k.get('encapsulated_packets', 0)} packets out, "
+                      f"{k.get('decapsulated_packets', 0)} in, for {k.get('pairs', 0)} checked "
+                      f"pairs; left to the service: {k.get('to_userspace', 0)}")  # fmt: skip
             drops = row.drops or {}
             if drops:
                 print(kit.table(sorted(drops.items()), ["  DROPPED BECAUSE", "PACKETS"]))

@@ -95,7 +95,7 @@ IPV6_COMMANDS: dict[tuple[str, str], tuple[Param, ...]] = {
         _p("mode", "choice", "6in4", "6to4", "6rd"),
         _p("relay", "ipv4"),
         _p("mtu", "mtu"),
-        _p("plane", "choice", "auto", "kernel", "userspace"),
+        _p("plane", "choice", "auto", "kernel", "ebpf", "userspace"),
         _p("router", "host"),
         _p("lab", "choice", "yes", "no"),
         # 6rd (RFC 5969): the domain's prefix, the common IPv4 bits, the relay's role

@@ -90,6 +90,7 @@ class Running:
     tso: bool = False  # and the kernel agreed to hand it TCP super-packets
     sender: Any = None  # a sendmmsg batch sender, where the system has sendmmsg
     pending: list[bytes | bytearray] = field(default_factory=list)  # to coalesce
+    kernel: Any = None  # the eBPF plane's programs (ipv6.tunnel._ebpf.KernelTunnel)
 
 
 def make_policy(spec: _registry.TunnelSpec, own: frozenset[int], bcast: frozenset[int]) -> Policy:
@@ -134,7 +135,7 @@ class Service:
         wanted = {
             name: spec
             for name, spec in _registry.tunnels(data).items()
-            if spec.plane == "userspace"
+            if spec.plane in _registry.SERVICE_PLANES
         }
         for name in list(self.running):
             if name not in wanted or wanted[name] != self.running[name].spec:
@@ -207,12 +208,25 @@ class Service:
             tso=offload,
             sender=_batch_sender(pktinfo) if spec.offload else None,
         )
+        if spec.plane == "ebpf":
+            from ..tunnel._ebpf import attach
+
+            ours = [r.kernel for r in self.running.values() if r.kernel is not None]
+            kernel = attach(spec, running.flows, ours)
+            if isinstance(kernel, str):
+                self.errors[spec.name] = f"--plane ebpf: {kernel}"
+                os.close(fd)
+                return
+            running.kernel = kernel
         self.running[spec.name] = running
         self.nursery.start_soon(self._from_tun, running)
 
     def _stop(self, name: str) -> None:
         running = self.running.pop(name)
         running.cancel.cancel()
+        if running.kernel is not None:
+            running.kernel.detach()
+            running.kernel = None
         os.close(running.fd)
 
     def refresh_own(self) -> None:
@@ -222,6 +236,8 @@ class Service:
         self.own, self.broadcasts = own, broadcasts
         for running in self.running.values():
             running.flows = Flows(make_policy(running.spec, own, broadcasts))
+            if running.kernel is not None:  # a new memory: the kernel's copy starts over
+                running.kernel.mirror(running.flows)
 
     # -- the two directions --
 
@@ -456,10 +472,7 @@ class Service:
         return {
             "pid": os.getpid(),
             "written": time.time(),
-            "tunnels": {
-                name: {**r.spec.to_json(), **r.counters.to_json(), "offloads": _offloads(r)}
-                for name, r in self.running.items()
-            },
+            "tunnels": {name: _tunnel_status(r) for name, r in self.running.items()},
             "translators": {name: r.status() for name, r in self.translators.items()},
             "errors": dict(self.errors),
             "unclaimed": dict(self.unclaimed),
@@ -470,6 +483,27 @@ class Service:
         while True:
             await trio.sleep(OWN_REFRESH)
             self.refresh_own()
+
+
+def _tunnel_status(running: Running) -> dict[str, Any]:
+    """A tunnel's row: its spec, its counters (with the kernel's, on the eBPF plane)."""
+    row: dict[str, Any] = {**running.spec.to_json(), **running.counters.to_json(),
+                           "offloads": _offloads(running)}  # fmt: skip
+    if running.kernel is not None:
+        k = running.kernel.counters()
+        row["tx_packets"] += k["encapsulated_packets"]
+        row["tx_bytes"] += k["encapsulated_bytes"]
+        row["rx_packets"] += k["decapsulated_packets"]
+        row["rx_bytes"] += k["decapsulated_bytes"]
+        if k["rewrite_failed"]:
+            row["drops"] = {**row["drops"], "ebpf_rewrite_failed": k["rewrite_failed"]}
+        row["kernel_plane"] = {
+            **{n: k[n] for n in ("encapsulated_packets", "decapsulated_packets",
+                                 "to_userspace", "no_route", "room_refused", "rewrite_failed")},
+            "pairs": len(running.kernel.out_keys) + len(running.kernel.in_keys),
+            "pairs_left_to_userspace": running.kernel.lost,
+        }  # fmt: skip
+    return row
 
 
 def _offloads(running: Running) -> list[str]:

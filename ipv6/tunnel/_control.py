@@ -3,7 +3,8 @@ kernel plane, behind the ``ipv6 tunnel`` and ``6to4cfg`` commands.
 
 The plane is the user's choice or the toolkit's: the kernel's sit driver
 where the kernel has it (``auto`` probes once), otherwise the userspace
-service, and the command says which it used.
+service, with the eBPF programs (``_ebpf``) where the kernel has eBPF on tc;
+the command says which it used.
 
 Past 400 lines as one concept: the ``ipv6 tunnel`` commands' one path from a
 spec to a running tunnel (check, choose the plane, drive the kernel's sit or the
@@ -279,16 +280,19 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
     if spec.name in data["tunnels"] or _device_exists(spec.name):
         raise BadInput(f"an interface named {spec.name} already exists; pick another name")
     from .._features import KernelLacks
-    from .._probe import require
+    from .._probe import has, require
 
-    if plane == "auto":
-        plane = "kernel" if kernel_has_sit() else "userspace"
+    if plane == "auto":  # sit where the kernel has it, else the service, with eBPF if it can
+        plane = "kernel" if kernel_has_sit() else "ebpf" if has("ebpf_tc") else "userspace"
     elif plane == "kernel" and not kernel_has_sit():
         raise KernelLacks("sit", f"tunnel {spec.name} on the kernel plane",
                           "use --plane userspace or --plane auto")  # fmt: skip
-    if plane == "userspace":
-        require("tun", f"tunnel {spec.name} on the userspace plane",
+    if plane in _registry.SERVICE_PLANES:
+        require("tun", f"tunnel {spec.name} on the {plane} plane",
                 "the kernel's sit plane (--plane kernel) needs no TUN device")  # fmt: skip
+    if plane == "ebpf":
+        require("ebpf_tc", f"tunnel {spec.name} on the eBPF plane",
+                "--plane userspace carries it without")  # fmt: skip
     spec.plane = plane
     if spec.router is None:
         spec.router = default_router(spec)
@@ -302,7 +306,7 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
         data["tunnels"][spec.name] = spec.to_json()
         _registry.save(data)
     try:
-        if plane == "userspace":
+        if plane in _registry.SERVICE_PLANES:
             started = poke_service(data)
             wait_for(spec.name, present=True, started=started)
         _sixrd_address(spec)
@@ -366,11 +370,12 @@ class TunnelStatus(Result):
     offloads: list[str] | None = None  # userspace plane: tso6, csum, gro, sendmmsg in use
     service: dict[str, Any] | None = None
     error: str | None = None
+    kernel_plane: dict[str, int] | None = None  # eBPF plane: what its programs counted
 
     def to_json(self) -> dict[str, Any]:
         optional = (
             "tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "rx_merged_by_kernel", "drops",
-            "offloads", "service", "error",
+            "offloads", "service", "error", "kernel_plane",
         )  # fmt: skip
         return {k: v for k, v in super().to_json().items() if k not in optional or v is not None}
 
@@ -408,14 +413,15 @@ def status() -> list[TunnelStatus]:
                 if a.family == socket.AF_INET6
             ],
         )
-        if spec["plane"] == "userspace" and name in counted:
+        if spec["plane"] in _registry.SERVICE_PLANES and name in counted:
             c = counted[name]
             row = replace(
                 row, running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"],
                 offloads=c.get("offloads", []), rx_merged_by_kernel=c.get("rx_merged_by_kernel", 0),
+                kernel_plane=c.get("kernel_plane"),
             )  # fmt: skip
             row.service = service
-        elif spec["plane"] == "userspace" and name in errors:
+        elif spec["plane"] in _registry.SERVICE_PLANES and name in errors:
             row.error = errors[name]
         elif spec["plane"] == "kernel":
             row = _with_kernel_counters(row)

@@ -15,7 +15,8 @@ from typing import Any
 from .. import _statefile
 
 MODES = ("6to4", "6in4", "6rd")
-PLANES = ("userspace", "kernel")
+PLANES = ("userspace", "ebpf", "kernel")
+SERVICE_PLANES = ("userspace", "ebpf")  # the planes the service runs (ebpf: with programs)
 
 
 @dataclass
@@ -79,7 +80,7 @@ def tunnels(data: dict[str, Any]) -> dict[str, TunnelSpec]:
 def wants_service(data: dict[str, Any]) -> bool:
     """Whether anything in the registry needs the userspace service."""
     return bool(data["translators"]) or any(
-        s.get("plane") == "userspace" for s in data["tunnels"].values()
+        s.get("plane") in SERVICE_PLANES for s in data["tunnels"].values()
     )
 
 

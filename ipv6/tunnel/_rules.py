@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ._packets import (
     ICMPV6,
@@ -394,6 +394,9 @@ class Flows:
         self.policy = policy
         self._out: dict[bytes, Send] = {}
         self._in: set[tuple[int, int, bytes]] = set()
+        # Who keeps a copy (the kernel's fast path, ``_ebpf``): told of each pair
+        # remembered, and of each memory started over.
+        self.observer: FlowsObserver | None = None
 
     def encapsulate(self, packet: Packet) -> Send | Drop:
         pair = bytes(packet[8:40])
@@ -404,7 +407,11 @@ class Flows:
         if isinstance(verdict, Send):
             if len(self._out) >= self.LIMIT:
                 self._out.clear()
+                if self.observer is not None:
+                    self.observer.cleared(out=True)
             self._out[pair] = verdict
+            if self.observer is not None:
+                self.observer.sends(pair, verdict.dst)
         return verdict
 
     def decapsulate(self, src4: int, dst4: int, inner: Packet) -> Deliver | Drop:
@@ -415,5 +422,23 @@ class Flows:
         if isinstance(verdict, Deliver):
             if len(self._in) >= self.LIMIT:
                 self._in.clear()
+                if self.observer is not None:
+                    self.observer.cleared(out=False)
             self._in.add(key)
+            if self.observer is not None:
+                self.observer.delivers(*key)
         return verdict
+
+    def remembered(self) -> tuple[list[tuple[bytes, int]], list[tuple[int, int, bytes]]]:
+        """What is remembered: (pairs and where they go, delivered triples)."""
+        return [(pair, sent.dst) for pair, sent in self._out.items()], list(self._in)
+
+
+class FlowsObserver(Protocol):
+    """A copy of a tunnel's remembered pairs (the kernel's fast path)."""
+
+    def sends(self, pair: bytes, dst4: int) -> None: ...
+
+    def delivers(self, src4: int, dst4: int, pair: bytes) -> None: ...
+
+    def cleared(self, *, out: bool) -> None: ...

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import trio
 
+from ipv6.capabilities import has
 from ipv6.netsh._sixto4 import fastest
 from ipv6.tunnel._control import kernel_has_sit
 from tests.waiting import bound, wait_until
@@ -251,7 +252,13 @@ def martians() -> int:
     return sum(int(line.split()[column], 16) for line in lines[1:] if line.strip())
 
 
-async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "plane", ["userspace", pytest.param("ebpf", marks=pytest.mark.needs_feature("ebpf_tc"))]
+)
+async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path, plane: str) -> None:
+    """On each plane: on the eBPF plane the kernel carries only pairs the service
+    checked, so every spoofed packet still reaches the service, which drops it by
+    name; the good ones arrive either way."""
     async with lab("6to4-two-sites") as running:
         gw1, spoofer, h1 = running.host("gw1"), running.host("spoofer"), running.host("h1")
         relay = running.host("relay")
@@ -269,11 +276,10 @@ async def test_spoofed_packets_are_dropped_and_counted(lab, tmp_path: Path) -> N
         )
         assert "interface ipv6 add route 2002:ac1f:2aef:1::/64 lan0 publish=yes" in written
         assert (await status(gw1, tmp_path)) == {}  # nothing applied
-        await tool(
-            gw1, tmp_path, "ipv6", "6to4cfg", "-r", "-R", RELAY, "--lab", "--plane", "userspace"
-        )
+        await tool(gw1, tmp_path, "ipv6", "6to4cfg", "-r", "-R", RELAY, "--lab", "--plane", plane)
         await global_6to4(h1)
         start = await status(gw1, tmp_path)
+        assert start["tun6to4"]["plane"] == plane
         kernel_before = martians()
 
         async def send(vectors) -> None:
@@ -370,7 +376,10 @@ async def test_the_plane_is_chosen_and_said(lab, tmp_path: Path) -> None:
         auto = await tool(
             gw1, tmp_path, "ipv6", "tunnel", "add", "t0", "--mode", "6to4", "--local", GW1, "--lab"
         )
-        expected = b"the kernel's sit driver" if has_sit else b"the userspace plane"
+        expected = (
+            b"the kernel's sit driver" if has_sit
+            else b"the eBPF plane" if has("ebpf_tc") else b"the userspace plane"
+        )  # fmt: skip
         assert expected in auto.stdout
         await tool(
             gw1, tmp_path, "netsh", "int", "ipv6", "add", "address", "t0", "2002:ac1f:2aef::1"
