@@ -29,6 +29,7 @@ PROG_TYPE_SCHED_CLS = 3
 MAP_TYPE_PERCPU_ARRAY = 6
 MAP_TYPE_PERCPU_HASH = 5
 LOG_SIZE = 1 << 20
+SK_BUFF_SIZE = 192  # struct __sk_buff, as BPF_PROG_TEST_RUN takes it
 ATTR_SIZE = 128
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -195,15 +196,24 @@ class Loaded:
         self.programs.clear()
         self.maps.clear()
 
-    def test_run(self, section: str, packet: bytes, *, repeat: int = 1) -> TestRun:
-        """Run a tc program on ``packet`` (an Ethernet frame) without any network."""
+    def test_run(
+        self, section: str, packet: bytes, *, repeat: int = 1, gso: tuple[int, int] | None = None
+    ) -> TestRun:
+        """Run a tc program on ``packet`` (an Ethernet frame) without any network;
+        ``gso``: (segments, segment size) the packet says it will be cut into."""
         data_in = ctypes.create_string_buffer(packet, len(packet))
         data_out = ctypes.create_string_buffer(len(packet) + 256)
-        attr = _attr(
+        fields = [
             (0, "I", self.programs[section]), (8, "I", len(packet)),
             (12, "I", len(data_out)), (16, "Q", _address(data_in)),
             (24, "Q", _address(data_out)), (32, "I", repeat),
-        )  # fmt: skip
+        ]  # fmt: skip
+        ctx = ctypes.create_string_buffer(SK_BUFF_SIZE)
+        if gso is not None:  # struct __sk_buff's gso_segs and gso_size
+            struct.pack_into("<I", ctx, 164, gso[0])
+            struct.pack_into("<I", ctx, 176, gso[1])
+            fields += [(40, "I", SK_BUFF_SIZE), (48, "Q", _address(ctx))]
+        attr = _attr(*fields)
         try:
             _call(PROG_TEST_RUN, attr)
         except OSError as exc:

@@ -286,3 +286,41 @@ def test_the_tunnel_maps_are_what_python_packs(kernel: KernelTunnel) -> None:
     assert maps["in6"].definition.key_size == 40
     assert maps["counters"].definition.max_entries == len(kernel.counters())
     assert struct.calcsize("<4s4xQQ") == maps["out4"].definition.value_size
+
+
+def test_a_gso_packet_is_carried_only_if_its_segments_fit() -> None:
+    """A TCP super-packet bigger than the tunnel's MTU is the kernel's only if each
+    segment (its headers and the segment size) fits: else the plane's, which cuts
+    and checks it. (A test run's packet has no GSO type, so the kernel refuses the
+    room the program asks for: that it asked is what shows it took the packet.)"""
+    from ipaddress import IPv6Address
+
+    from ipv6.tunnel._packets import ipv6_packet
+
+    tcp = bytes(12) + bytes([0x50]) + bytes(7)  # a 20-byte TCP header
+    src, dst = int(IPv6Address(SITE1)), int(IPv6Address(SITE2))
+    fits = 1280 - 40 - 20
+
+    def work() -> list[list[int]]:
+        kernel = KernelTunnel.load(ifindex=42)
+        out = []
+        try:
+            flows = Flows(gateway())
+            assert isinstance(flows.encapsulate(packet(SITE1, SITE2, 100)), Send)
+            kernel.configure(GW1, 1280)
+            kernel.mirror(flows)
+            for segment in (fits, fits + 1):
+                big = ipv6_packet(src, dst, 6, tcp + bytes(2 * segment))  # a test run: a page
+                before = kernel.counters()
+                run = kernel.loaded.test_run(ENCAP_ETH, ETH6 + big, gso=(2, segment))
+                after = kernel.counters()
+                untouched = run.retval == TC_ACT_OK and run.data == ETH6 + big
+                out.append([int(untouched), after["room_refused"] - before["room_refused"],
+                            after["no_route"] - before["no_route"]])  # fmt: skip
+        finally:
+            kernel.close()
+        return out
+
+    fitting, too_big = in_scratch(work)
+    assert fitting == [1, 1, 0], fitting  # tried (and refused: no GSO type here)
+    assert too_big == [1, 0, 0], too_big  # left to the plane before anything

@@ -94,6 +94,7 @@ struct map_def counters SEC("maps") = {BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, COUNTERS
 struct map_def ident SEC("maps") = {BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0};
 
 #define PROTO_IPV6 41
+#define PROTO_TCP 6
 #define AF_INET 2
 
 INLINE void count(__u32 which, __u64 by)
@@ -119,9 +120,18 @@ INLINE int encap(struct __sk_buff *skb, const __u32 L)
 		goto user;
 	if (p[0] >> 4 != 6 || 40 + ((p[4] << 8) | p[5]) != size)
 		goto user;
-	/* Too big for the tunnel: the plane answers it (a GSO packet is its segments). */
-	if (size > cfg->mtu && !(skb->gso_segs > 1 && skb->gso_size && skb->gso_size < cfg->mtu - 40))
-		goto user;
+	/* Too big for the tunnel: the plane answers it. A TCP GSO packet is the
+	 * segments it will be cut into: each its headers and gso_size bytes. */
+	if (size > cfg->mtu) {
+		if (!(skb->gso_segs > 1 && skb->gso_size) || p[6] != PROTO_TCP)
+			goto user;
+		bpf_skb_pull_data(skb, L + 60);
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		p = data + L;
+		if (p + 60 > end || 40 + (p[52] >> 4) * 4 + skb->gso_size > cfg->mtu)
+			goto user;
+	}
 	struct out_key key;
 	__builtin_memcpy(key.pair, p + 8, 32);
 	struct out_entry *e = bpf_map_lookup_elem(&out4, &key);
