@@ -77,11 +77,12 @@ FEATURES: tuple[Feature, ...] = (
             "mcast show mdb refuses; a lab asking for snooping refuses", False),
     Feature("ebpf_tc", "eBPF classifiers on tc (clsact, cls_bpf direct action)",
             "CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF, CONFIG_NET_SCH_INGRESS",
-            "ipv6 nat64, ipv6 clat, netsh add nat64 (the eBPF plane: --plane auto or ebpf)",
-            "--plane auto translates every packet on the userspace plane; --plane ebpf refuses",
+            "the eBPF planes (--plane auto or ebpf): ipv6 nat64, ipv6 clat, netsh add nat64; "
+            "ipv6 tunnel, ipv6 6to4cfg, netsh add v6v4tunnel",
+            "--plane auto carries every packet on the userspace plane; --plane ebpf refuses",
             True),
     Feature("lwtunnel_bpf", "eBPF on routes (encap bpf)", "CONFIG_LWTUNNEL_BPF",
-            "no command yet (kernel fast paths are planned)",
+            "no command yet (the eBPF planes use tc)",
             "nothing changes today", True),
 )  # fmt: skip
 

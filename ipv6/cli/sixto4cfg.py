@@ -37,7 +37,8 @@ def register(groups: Any) -> None:
         "--plane",
         choices=("auto", "kernel", "ebpf", "userspace"),
         default="auto",
-        help="the tunnel's data plane (auto: the kernel's sit where it exists)",
+        help="the tunnel's data plane (auto: the kernel's sit where it exists, else the eBPF "
+        "plane where the kernel has eBPF on tc, else userspace)",
     )
     cfg.add_argument(
         "--mtu",
