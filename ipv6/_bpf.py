@@ -24,8 +24,9 @@ from ._errors import Ipv6Error
 
 _SYSCALL_NUMBERS = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351}
 MAP_CREATE, MAP_LOOKUP, MAP_UPDATE, MAP_DELETE, MAP_NEXT_KEY, PROG_LOAD = 0, 1, 2, 3, 4, 5
-PROG_TEST_RUN = 10
-PROG_TYPE_SCHED_CLS = 3
+PROG_TEST_RUN, PROG_QUERY, LINK_CREATE = 10, 16, 28
+TCX_INGRESS, TCX_EGRESS = 46, 47  # attach types of tcx (Linux 6.6): a link per program
+PROG_TYPE_SOCKET_FILTER, PROG_TYPE_SCHED_CLS = 1, 3
 MAP_TYPE_PERCPU_ARRAY = 6
 MAP_TYPE_PERCPU_HASH = 5
 LOG_SIZE = 1 << 20
@@ -103,6 +104,11 @@ class Map:
     @property
     def per_cpu(self) -> bool:
         return self.definition.type in (MAP_TYPE_PERCPU_ARRAY, MAP_TYPE_PERCPU_HASH)
+
+    @property
+    def value_bytes(self) -> int:
+        """How many bytes a value is, as lookup gives it and update takes it."""
+        return self._value_size()
 
     def _value_size(self) -> int:
         size = self.definition.value_size
@@ -197,10 +203,19 @@ class Loaded:
         self.maps.clear()
 
     def test_run(
-        self, section: str, packet: bytes, *, repeat: int = 1, gso: tuple[int, int] | None = None
+        self,
+        section: str,
+        packet: bytes,
+        *,
+        repeat: int = 1,
+        gso: tuple[int, int] | None = None,
+        ifindex: int = 0,
     ) -> TestRun:
-        """Run a tc program on ``packet`` (an Ethernet frame) without any network;
-        ``gso``: (segments, segment size) the packet says it will be cut into."""
+        """Run a program on ``packet`` (an Ethernet frame; a socket filter sees it
+        from its network header on) without any network; ``gso``: (segments,
+        segment size) the packet says it will be cut into; ``ifindex``: the
+        interface (of this namespace) it arrived on, whose device a program's
+        redirect really sends from."""  # fmt: skip
         data_in = ctypes.create_string_buffer(packet, len(packet))
         data_out = ctypes.create_string_buffer(len(packet) + 256)
         fields = [
@@ -212,6 +227,9 @@ class Loaded:
         if gso is not None:  # struct __sk_buff's gso_segs and gso_size
             struct.pack_into("<I", ctx, 164, gso[0])
             struct.pack_into("<I", ctx, 176, gso[1])
+        if ifindex:
+            struct.pack_into("<I", ctx, 40, ifindex)  # struct __sk_buff's ifindex
+        if gso is not None or ifindex:
             fields += [(40, "I", SK_BUFF_SIZE), (48, "Q", _address(ctx))]
         attr = _attr(*fields)
         try:
@@ -221,6 +239,23 @@ class Loaded:
         retval, _size_in, size_out = struct.unpack_from("<III", attr, 4)
         (duration,) = struct.unpack_from("<I", attr, 36)
         return TestRun(retval, data_out.raw[:size_out], duration)
+
+
+def link_tcx(program: int, ifindex: int, *, egress: bool) -> int:
+    """Program ``program`` on interface ``ifindex``'s tcx hook, as a link: its file
+    descriptor, and the program stays exactly as long as it is open (the process
+    that holds it killed, the program goes). OSError where the kernel has no tcx
+    (before Linux 6.6: EINVAL) or refuses."""
+    kind = TCX_EGRESS if egress else TCX_INGRESS
+    return _call(LINK_CREATE, _attr((0, "I", program), (4, "I", ifindex), (8, "I", kind)))
+
+
+def tcx_programs(ifindex: int, *, egress: bool) -> int:
+    """How many programs interface ``ifindex``'s tcx hook runs."""
+    kind = TCX_EGRESS if egress else TCX_INGRESS
+    attr = _attr((0, "I", ifindex), (4, "I", kind))
+    _call(PROG_QUERY, attr)
+    return int(struct.unpack_from("<I", attr, 24)[0])
 
 
 def load(path: Path | str, sections: list[str], *, prog_type: int = PROG_TYPE_SCHED_CLS) -> Loaded:
@@ -254,8 +289,10 @@ def load_object(obj: BpfObject, sections: list[str], *, prog_type: int) -> Loade
         fds = {name: m.fd for name, m in loaded.maps.items()}
         for section in sections:
             name = section.replace("/", "_")
+            # A "socket/..." section is a socket filter (SO_ATTACH_BPF), as libbpf names it.
+            kind = PROG_TYPE_SOCKET_FILTER if section.startswith("socket") else prog_type
             loaded.programs[section] = load_program(
-                link(obj.programs[section], fds), obj.license, name, prog_type
+                link(obj.programs[section], fds), obj.license, name, kind
             )
     except BaseException:
         loaded.close()

@@ -417,6 +417,23 @@ class Netlink:
                     prio=op.priority)  # fmt: skip
         return []
 
+    def tc_programs(self, index: int, *, egress: bool, prefix: str) -> set[DetachTcProgram]:
+        """What detaches each tc program whose name starts with ``prefix`` on
+        interface ``index``'s hook (none when it has no clsact hook)."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        found: set[DetachTcProgram] = set()
+        try:
+            messages = self.ipr.get_filters(index, parent="ffff:fff3" if egress else "ffff:fff2")
+        except NetlinkError:  # no clsact hook there: nothing on it
+            return found
+        for msg in messages:
+            options = msg.get_attr("TCA_OPTIONS")
+            name = options.get_attr("TCA_BPF_NAME") if options is not None else None
+            if msg.get_attr("TCA_KIND") == "bpf" and str(name or "").startswith(prefix):
+                found.add(DetachTcProgram(index, egress, msg["info"] >> 16))
+        return found
+
     def _DeleteTcHook(self, op: DeleteTcHook) -> list[KernelOp]:
         self.ipr.tc("del", "clsact", self.index(op.interface))
         return []

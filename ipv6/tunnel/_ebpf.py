@@ -151,7 +151,7 @@ def attach(spec: Any, flows: object, ours: list[KernelTunnel]) -> KernelTunnel |
         # The program looks routes up as for a packet that came in on the device.
         write_sysctl(f"net/ipv4/conf/{spec.name}/forwarding", "1")
         kept = {op for other in ours for op in other.undo}
-        for stale in _decap_programs(netlink, uplink.index) - kept:
+        for stale in netlink.tc_programs(uplink.index, egress=False, prefix="tunnel_decap") - kept:
             netlink.apply(stale)
         programs = kernel.loaded.programs
         netlink.apply(AttachTcProgram(index, programs[ENCAP], "tunnel_encap", egress=True))
@@ -166,22 +166,3 @@ def attach(spec: Any, flows: object, ours: list[KernelTunnel]) -> KernelTunnel |
         netlink.close()
     kernel.mirror(flows)
     return kernel
-
-
-def _decap_programs(netlink: Any, index: int) -> set[Any]:
-    """What detaches each tunnel_decap program on interface ``index``'s ingress."""
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    from .._kernelops import DetachTcProgram
-
-    found: set[Any] = set()
-    try:
-        messages = netlink.ipr.get_filters(index, parent="ffff:fff2")
-    except NetlinkError:  # no clsact hook there: nothing on it
-        return found
-    for msg in messages:
-        options = msg.get_attr("TCA_OPTIONS")
-        name = options.get_attr("TCA_BPF_NAME") if options is not None else None
-        if msg.get_attr("TCA_KIND") == "bpf" and str(name or "").startswith("tunnel_decap"):
-            found.add(DetachTcProgram(index, False, msg["info"] >> 16))
-    return found

@@ -21,8 +21,6 @@ follow (the program looks the IPv4 route up), in a child process.
 
 from __future__ import annotations
 
-import json
-import os
 import struct
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -34,6 +32,7 @@ from hypothesis import strategies as st
 from ipv6.tunnel._ebpf import DECAP, ENCAP_ETH, TTL, KernelTunnel
 from ipv6.tunnel._packets import ipv4_header
 from ipv6.tunnel._rules import Deliver, Flows, Send
+from tests import scratch
 from tests.ipv6.test_tunnel_rules import (
     DECAP as SPOOFED,
 )
@@ -177,44 +176,27 @@ def test_hypothesis_decapsulation(
 
 
 def in_scratch(work: Callable[[], Any]) -> Any:
-    """``work()``'s result, run in a child process in a network namespace of its
-    own with an IPv4 route to follow (a veth, a default route)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never back into pytest
-        code = 1
-        try:
-            os.close(read)
-            from pyroute2 import IPRoute
+    """``work()``'s result, run in a scratch namespace with an IPv4 route to
+    follow (a veth, a default route)."""
 
-            from ipv6.kernelprobe import enter_scratch_namespace
+    def routed() -> Any:
+        from pyroute2 import IPRoute
 
-            assert enter_scratch_namespace() is not None
-            with IPRoute() as ipr:
-                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-                ipr.link("add", ifname="v0", kind="veth", peer="v1")
-                for name in ("v0", "v1"):
-                    ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
-                index = ipr.link_lookup(ifname="v0")[0]
-                ipr.addr("add", index=index, address="172.31.42.239", prefixlen=16)
-                ipr.route("add", dst="0.0.0.0/0", gateway="172.31.0.1", oif=index)
-            # A test run's packet comes from lo: the route is looked up as for a packet
-            # that came in there (as on the tunnel's device, whose forwarding the plane
-            # turns on).
-            with open("/proc/sys/net/ipv4/conf/lo/forwarding", "w") as f:
-                f.write("1")
-            result = work()
-            with os.fdopen(write, "w") as f:
-                json.dump(result, f)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as f:
-        text = f.read()
-    _, status = os.waitpid(pid, 0)
-    assert status == 0, "the scratch namespace's child failed"
-    return json.loads(text)
+        with IPRoute() as ipr:
+            ipr.link("add", ifname="v0", kind="veth", peer="v1")
+            for name in ("v0", "v1"):
+                ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up")
+            index = ipr.link_lookup(ifname="v0")[0]
+            ipr.addr("add", index=index, address="172.31.42.239", prefixlen=16)
+            ipr.route("add", dst="0.0.0.0/0", gateway="172.31.0.1", oif=index)
+        # A test run's packet comes from lo: the route is looked up as for a packet
+        # that came in there (as on the tunnel's device, whose forwarding the plane
+        # turns on).
+        with open("/proc/sys/net/ipv4/conf/lo/forwarding", "w") as f:
+            f.write("1")
+        return work()
+
+    return scratch.in_scratch(routed)
 
 
 def encap_cases() -> list[tuple[str, bytes, int | None, bool]]:
