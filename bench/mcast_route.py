@@ -3,13 +3,17 @@
 iperf2 sends 100,000 1000-byte datagrams a second from host s, to a group
 routed by ``mcast route`` on r, or by unicast to m1 behind r; iperf2's server
 on m1 counts what arrives. Multicast goes through each plane this host has:
-the kernel's multicast routing (where the kernel has it) and the toolkit's
-userspace plane (always). Unicast, forwarded by the kernel, is the baseline,
-measured in the same run.
+the kernel's multicast routing (where the kernel has it), the eBPF plane
+(where the kernel runs tc programs: a tc program on r's eth0 clones each
+datagram out of eth1) and the toolkit's userspace plane (always). Unicast,
+forwarded by the kernel, is the baseline, measured in the same run.
 
 Targets: the kernel plane at least 0.9 of unicast (issue: multicast across
 routers). The userspace plane has none: its figure, and the CPU time r's
 routing daemon spent per datagram, are recorded (issue: any Linux machine).
+The eBPF plane's figure is printed against unicast and against the
+userspace plane (issue: kernel fast paths); its daemon's CPU per datagram is
+what Python still spends (none but the table's upkeep: the kernel forwards).
 
     sudo .venv/bin/python bench/mcast_route.py [--seconds 3] [--rounds 2]
 """
@@ -85,7 +89,8 @@ def main() -> int:
     record = up(config)
     from ipv6.capabilities import has
 
-    planes = (["kernel"] if has("ip_mroute") else []) + ["userspace"]
+    planes = (["kernel"] if has("ip_mroute") else []) + (["ebpf"] if has("ebpf_tc") else [])
+    planes.append("userspace")
     kinds = ["unicast", *(f"multicast ({p})" for p in planes)]
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     offered: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -126,6 +131,10 @@ def main() -> int:
           f"of {args.seconds:g} s")  # fmt: skip
     print(_common.table(rows, ("PATH", "SENT/S FROM S", "RECEIVED/S AT M1", "VS UNICAST",
                                "DAEMON CPU µs/DATAGRAM")))  # fmt: skip
+    if "multicast (ebpf)" in best:
+        print(f"the eBPF plane: {best['multicast (ebpf)'] / best['unicast']:.2f}x unicast, "
+              f"{best['multicast (ebpf)'] / best['multicast (userspace)']:.1f}x the userspace "
+              "plane")  # fmt: skip
     if "multicast (kernel)" not in best:
         print("the kernel plane: not measured, this kernel has no IPv4 multicast routing")
         return 0

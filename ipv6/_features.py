@@ -39,10 +39,12 @@ class Feature:
 FEATURES: tuple[Feature, ...] = (
     Feature("ip_mroute", "IPv4 multicast routing", "CONFIG_IP_MROUTE",
             "mcast route (IPv4), mcast proxy (IGMP)",
-            "the userspace forwarding plane (packet sockets) forwards instead", True),
+            "the eBPF forwarding plane (tc programs) forwards instead, or the userspace one "
+            "(packet sockets) where the kernel has no eBPF on tc", True),
     Feature("ip6_mroute", "IPv6 multicast routing", "CONFIG_IPV6_MROUTE",
             "mcast route (IPv6), mcast proxy (MLD)",
-            "the userspace forwarding plane (packet sockets) forwards instead", True),
+            "the eBPF forwarding plane (tc programs) forwards instead, or the userspace one "
+            "(packet sockets) where the kernel has no eBPF on tc", True),
     Feature("packet", "packet sockets", "CONFIG_PACKET",
             "mcast watch, mcast querier, mcast proxy, the userspace multicast forwarding plane",
             "they refuse: nothing else reads a link's IGMP and MLD", False),
@@ -78,7 +80,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("ebpf_tc", "eBPF classifiers on tc (clsact, cls_bpf direct action)",
             "CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF, CONFIG_NET_SCH_INGRESS",
             "the eBPF planes (--plane auto or ebpf): ipv6 nat64, ipv6 clat, netsh add nat64; "
-            "ipv6 tunnel, ipv6 6to4cfg, netsh add v6v4tunnel",
+            "ipv6 tunnel, ipv6 6to4cfg, netsh add v6v4tunnel; mcast route, mcast proxy",
             "--plane auto carries every packet on the userspace plane; --plane ebpf refuses",
             True),
     Feature("lwtunnel_bpf", "eBPF on routes (encap bpf)", "CONFIG_LWTUNNEL_BPF",

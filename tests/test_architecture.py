@@ -271,7 +271,9 @@ def test_the_wheel_carries_the_shipped_labs_and_finds_them(tmp_path: Path) -> No
     shipped = {p.name for p in (ROOT / "configs" / "lab").glob("*.toml")}
     assert {p.name for p in (site / "ipv6" / "lab" / "shipped").glob("*.toml")} == shipped
     # The eBPF objects too, ready to load where there is no compiler.
-    for built in ROOT.glob("ipv6/*/bpf/*.o"):
+    built_objects = [*ROOT.glob("ipv6/*/bpf/*.o"), *ROOT.glob("mcast/*/bpf/*.o")]
+    assert len(built_objects) == 3, built_objects  # the translators, the tunnels, mforward
+    for built in built_objects:
         carried = site / built.relative_to(ROOT)
         assert carried.read_bytes() == built.read_bytes(), built
     code = (

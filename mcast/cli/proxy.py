@@ -20,10 +20,11 @@ merge to EXCLUDE). A datagram from S goes down only to the links whose
 members want S, and from a downstream link also goes up. The entry goes when
 the last member does. Forwards on the kernel's multicast routing where the
 kernel has it (holding the namespace's routing sockets), else on the
-toolkit's userspace plane (--plane); either way another routing daemon
-(mcast route's, smcroute, pimd, igmpproxy) here is refused. Needs
-CAP_NET_ADMIN and CAP_NET_RAW. Runs until interrupted or --duration passes;
-SIGUSR1 prints the counters."""
+toolkit's userspace plane, its flows between Ethernet interfaces carried by
+eBPF on the interfaces' tc hooks where the kernel runs them (--plane); either
+way another routing daemon (mcast route's, smcroute, pimd, igmpproxy) here is
+refused. Needs CAP_NET_ADMIN and CAP_NET_RAW. Runs until interrupted or
+--duration passes; SIGUSR1 prints the counters."""
 
 
 def register(commands: Any) -> None:
@@ -42,9 +43,10 @@ def register(commands: Any) -> None:
                        help="max response time, seconds")  # fmt: skip
     proxy.add_argument("--duration", type=float, help="stop after this many seconds")
     proxy.add_argument(
-        "--plane", choices=("auto", "kernel", "userspace"), default="auto",
-        help="where datagrams are forwarded: the kernel's multicast routing or the toolkit's "
-        "userspace plane (auto, the default: the kernel's where it has it)",
+        "--plane", choices=("auto", "kernel", "ebpf", "userspace"), default="auto",
+        help="where datagrams are forwarded: the kernel's multicast routing, the toolkit's "
+        "userspace plane, or that plane with eBPF on the interfaces' tc hooks (auto, the "
+        "default: the kernel's where it has it, else eBPF where it runs)",
     )  # fmt: skip
     kit.add_json(proxy)
 

@@ -15,13 +15,16 @@ default 1), its TTL one less. The toolkit's routing daemon of this namespace
 forwards them: the first route starts it, the last one's deletion stops it.
 Give IF:N to --out for a threshold of one interface.
 
-Two planes: the kernel's multicast routing (the routes live in the kernel
+Three planes: the kernel's multicast routing (the routes live in the kernel
 while the daemon holds its routing socket; another routing daemon here, such
-as smcroute or pimd, is refused), or the userspace plane, where the daemon
+as smcroute or pimd, is refused); the userspace plane, where the daemon
 reads each datagram off the --in interface and sends its copies itself, for
 kernels built without multicast routing (CONFIG_IP_MROUTE,
-CONFIG_IPV6_MROUTE). --plane auto (the default) takes the kernel's where the
-kernel has it; 'mcast route status' says which runs and what it dropped."""
+CONFIG_IPV6_MROUTE); and the eBPF plane, the userspace plane with its routes
+between Ethernet interfaces forwarded by a tc program on each --in
+interface (bpf_clone_redirect). --plane auto (the default) takes the
+kernel's where the kernel has it, else eBPF where the kernel runs tc
+programs; 'mcast route status' says which runs, why, and what it dropped."""
 
 
 def register(commands: Any) -> None:
@@ -51,9 +54,10 @@ def register(commands: Any) -> None:
 
 def _plane_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--plane", choices=("auto", "kernel", "userspace"), default=None,
-        help="where datagrams are forwarded: the kernel's multicast routing or the toolkit's "
-        "userspace plane (default: as the routes here, else auto: the kernel's where it has it)",
+        "--plane", choices=("auto", "kernel", "ebpf", "userspace"), default=None,
+        help="where datagrams are forwarded: the kernel's multicast routing, the toolkit's "
+        "userspace plane, or that plane with eBPF on the interfaces' tc hooks (default: as the "
+        "routes here, else auto: the kernel's where it has it, else eBPF where it runs)",
     )  # fmt: skip
 
 
@@ -189,6 +193,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  forwarded {p.forwarded} datagrams as {p.copies} copies")
         if p.upcalls is not None:
             print(f"  upcalls {p.upcalls} (datagrams the kernel had no route for)")
+        k = p.kernel_plane
+        if k is not None:
+            on = ", ".join(k["interfaces"]) or "no interface"
+            print(
+                f"  in the kernel (tc on {on}): {k['forwarded']} forwarded as {k['copies']} "
+                f"copies; {k['entries']} entries there, {k['entries_in_userspace']} in Python"
+            )
+            for name, why in k["refused"].items():
+                print(f"  {name}: {why} (its entries are forwarded by Python)")
         print(f"  dropped: {counts_text(p.dropped, 'none')}")
     return 0
 

@@ -90,6 +90,7 @@ class KernelPlane:
     """Linux's multicast routing for one family, through its routing socket."""
 
     name = "kernel"
+    why = ""  # why it runs, in status's words (:func:`._planes.open_plane` sets it)
 
     def __init__(self, family: int, on_miss: Miss | None = None) -> None:
         self.family = family
@@ -158,7 +159,8 @@ class KernelPlane:
         }
 
     def status(self) -> dict[str, Any]:
-        return {"plane": self.name, "upcalls": self.upcalls, "dropped": dict(self.dropped)}
+        return {"plane": self.name, "why": self.why, "upcalls": self.upcalls,
+                "dropped": dict(self.dropped)}  # fmt: skip
 
     def close(self) -> None:
         with contextlib.suppress(OSError, RuntimeError):  # RuntimeError: outside Trio

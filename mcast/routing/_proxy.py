@@ -61,7 +61,7 @@ class ProxyConfig:
     igmp_version: int | None = 3  # None: no IGMP
     mld_version: int | None = 2  # None: no MLD
     timers: Timers = field(default_factory=Timers)
-    plane: str = "auto"  # auto, kernel, userspace (:func:`._planes.choose`)
+    plane: str = "auto"  # auto, kernel, ebpf, userspace (:func:`._planes.choose`)
 
 
 def check_config(config: ProxyConfig) -> dict[str, int]:
@@ -137,7 +137,8 @@ class Proxy:
                 kind = choose(self.config.plane, family, "mcast proxy")
                 # Every routable group passes the userspace plane's filter: an unknown
                 # one is a miss, which becomes a flow, as the kernel's upcall does.
-                self.planes[family] = open_plane(kind, family, self._miss, filter_groups=False)
+                self.planes[family] = open_plane(kind, family, self._miss, filter_groups=False,
+                                                 wanted=self.config.plane)  # fmt: skip
             names = (self.config.upstream, *self.config.downstream)
             self.slots = tuple((f, n) for f in self.families for n in names)
             # The slots, before any datagram is asked about.
@@ -384,11 +385,11 @@ class Proxy:
             for name, queriers in self.queriers.items()
         }  # fmt: skip
         planes = {f"IPv{f}": p.name for f, p in sorted(self.planes.items())}
-        forwarded = sum(p.forwarder.forwarded for p in self.planes.values()
+        forwarded = sum(p.status()["forwarded"] for p in self.planes.values()
                         if isinstance(p, UserspacePlane))  # fmt: skip
         return {
             "planes": planes,
-            **({"forwarded": forwarded} if "userspace" in planes.values() else {}),
+            **({"forwarded": forwarded} if set(planes.values()) - {"kernel"} else {}),
             "groups upstream": sum(1 for s, _ in self.joined.values() if s is not None),
             "flows": len(self.flows.flows),
             "flows evicted": self.flows.evicted,

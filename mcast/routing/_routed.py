@@ -119,7 +119,7 @@ class Daemon:
                     f"before asking for the {kind} plane"
                 )
             return
-        plane = open_plane(kind, family)
+        plane = open_plane(kind, family, wanted=wanted)
         if isinstance(plane, KernelPlane):
             plane.said = lambda text: say(NAME, text)
         self.planes[family] = plane

@@ -46,7 +46,7 @@ class RouteRow(Result):
     packets: int | None
     bytes: int | None
     wrong_interface: int | None
-    plane: str | None  # kernel, userspace; None when no daemon holds it
+    plane: str | None  # kernel, ebpf, userspace; None when no daemon holds it
 
 
 @dataclass
@@ -54,12 +54,13 @@ class PlaneStatus(Result):
     """One IP version's forwarding plane, as ``mcast route status`` prints it."""
 
     family: int
-    plane: str  # kernel, userspace
+    plane: str  # kernel, ebpf, userspace
     why: str  # why this plane
     forwarded: int | None  # datagrams forwarded (the userspace plane counts them)
     copies: int | None  # copies sent out (one per outbound interface)
     dropped: dict[str, int]  # by reason
     upcalls: int | None  # the kernel's notes of datagrams with no route
+    kernel_plane: dict[str, Any] | None = None  # the eBPF plane: what its programs counted
 
 
 def interfaces() -> dict[str, tuple[int, bool]]:
@@ -173,13 +174,13 @@ def _plane_for(asked: str | None, held: str) -> str:
     if asked is None:
         return held
     if asked not in PLANES:
-        raise McastBadInput(f"--plane {asked!r}: choose auto, kernel or userspace")
+        raise McastBadInput(f"--plane {asked!r}: choose auto, kernel, ebpf or userspace")
     return asked
 
 
 def add_route(route: Route, plane: str | None = None) -> None:
     """Install ``route`` (replacing one of the same group, source and inbound
-    interface), on ``plane`` (auto, kernel, userspace; None: as the routes here)."""
+    interface), on ``plane`` (auto, kernel, ebpf, userspace; None: as the routes here)."""
     need_privilege()
     _check_interfaces(route)
     with _one_at_a_time():
@@ -265,14 +266,17 @@ def plane_status() -> list[PlaneStatus]:
     for family_text, p in sorted(status.get("planes", {}).items()):
         family = int(family_text)
         kind = str(p.get("plane"))
-        if kind == "kernel":
+        if p.get("why"):
+            why = str(p["why"])
+        elif kind == "kernel":
             why = f"the kernel has IPv{family} multicast routing"
         elif asked == "userspace":
             why = "asked for (--plane userspace)"
         else:
             why = f"the kernel has no IPv{family} multicast routing"
         out.append(PlaneStatus(family, kind, why, p.get("forwarded"), p.get("copies"),
-                               dict(p.get("dropped", {})), p.get("upcalls")))  # fmt: skip
+                               dict(p.get("dropped", {})), p.get("upcalls"),
+                               p.get("kernel_plane")))  # fmt: skip
     return out
 
 

@@ -63,6 +63,7 @@ class UserspacePlane:
     """Forwarding in this process for one family, over a packet socket."""
 
     name = "userspace"
+    why = ""  # why it runs, in status's words (:func:`._planes.open_plane` sets it)
 
     def __init__(self, family: int, on_miss: Miss | None = None, *,
                  filter_groups: bool = True) -> None:  # fmt: skip
@@ -289,6 +290,7 @@ class UserspacePlane:
             dropped["socket_queue_full"] = drops
         return {
             "plane": self.name,
+            "why": self.why,
             "forwarded": f.forwarded,
             "copies": f.copies,
             "misses": f.misses,

@@ -1,13 +1,14 @@
 """The eBPF objects the toolkit ships are its sources as they are.
 
-Each ``ipv6/*/bpf/NAME.c`` (with the shared ``ipv6/bpf/toolkit.h``) has
-``NAME.o`` beside it (what an installed wheel runs, with no compiler on the
-machine) and ``NAME.o.build`` (what ``scripts/bpf-build`` built it from and
-with). The source's hash (the file, then the shared header) must be the
-recorded one, and building the source again with the recorded compiler and
-flags must give the shipped bytes. The object's maps must be what the Python
-side packs (key and value sizes), and the loader's ELF reader refuses a
-broken object with its own error, never another exception.
+Each ``ipv6/*/bpf/NAME.c`` and ``mcast/*/bpf/NAME.c`` (with the shared
+``ipv6/bpf/toolkit.h``) has ``NAME.o`` beside it (what an installed wheel
+runs, with no compiler on the machine) and ``NAME.o.build`` (what
+``scripts/bpf-build`` built it from and with). The source's hash (the file,
+then the shared header) must be the recorded one, and building the source
+again with the recorded compiler and flags must give the shipped bytes. The
+object's maps must be what the Python side packs (key and value sizes), and
+the loader's ELF reader refuses a broken object with its own error, never
+another exception.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ipv6.translate import _ebpf
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(ROOT.glob("ipv6/*/bpf/*.c"))
+SOURCES = sorted([*ROOT.glob("ipv6/*/bpf/*.c"), *ROOT.glob("mcast/*/bpf/*.c")])
 SHARED = ROOT / "ipv6" / "bpf" / "toolkit.h"  # every program's shared header
 
 

@@ -42,6 +42,10 @@ async def test_static_routes_forward_as_asked(lab, plane, group: str, other_sour
         (row,) = shown
         assert row["installed"] and row["packets"] == 3 and row["source"] is None
         assert row["plane"] == plane
+        if plane == "ebpf":  # the kernel's program forwarded them, not Python
+            (status,) = json.loads((await mcast(r, "route", "status", "--json")).stdout)
+            assert status["forwarded"] == 3 and status["kernel_plane"]["forwarded"] == 3
+            assert status["kernel_plane"]["interfaces"] == ["eth0", "eth1"]
         # A threshold above the datagrams' TTL stops them; one below lets them through.
         # (Linux's IPv6 multicast routing has no thresholds: refused, in one line.)
         done = await mcast(
