@@ -14,6 +14,10 @@ routing daemon spent per datagram, are recorded (issue: any Linux machine).
 The eBPF plane's figure is printed against unicast and against the
 userspace plane (issue: kernel fast paths); its daemon's CPU per datagram is
 what Python still spends (none but the table's upkeep: the kernel forwards).
+The machine's CPU per datagram received (/proc/stat, over each whole
+measurement: iperf2's sender and receiver, the kernels' softirq work and the
+daemon) compares the paths' total cost; it includes the senders' work, the
+same on every path.
 
     sudo .venv/bin/python bench/mcast_route.py [--seconds 3] [--rounds 2]
 """
@@ -95,6 +99,7 @@ def main() -> int:
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     offered: dict[str, list[float]] = {kind: [] for kind in kinds}
     cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    machine: dict[str, list[float]] = {kind: [] for kind in kinds}  # µs per datagram received
     try:
         for round_number in range(1, args.rounds + 1):
             for kind in kinds:
@@ -108,7 +113,10 @@ def main() -> int:
                     daemon = found.stdout.split()
                     before = _cpu_seconds(int(daemon[0]))
                 destination, port = (GROUP, 5001) if plane else (MEMBER, 5002)
+                busy = _common.busy_seconds()
                 sent, rate = received_per_second(record, destination, port, args.seconds)
+                busy = _common.busy_seconds() - busy  # the whole measurement, senders too
+                machine[kind].append(busy / max(1.0, rate * args.seconds) * 1e6)
                 rates[kind].append(rate)
                 offered[kind].append(sent)
                 if plane:
@@ -124,13 +132,13 @@ def main() -> int:
     rows = [
         (kind, f"{max(offered[kind]):,.0f}", f"{best[kind]:,.0f}",
          f"{best[kind] / best['unicast']:.2f}x",
-         f"{min(cpu[kind]):.1f}" if cpu[kind] else "-")
+         f"{min(cpu[kind]):.1f}" if cpu[kind] else "-", f"{min(machine[kind]):.1f}")
         for kind in kinds
     ]  # fmt: skip
     print(f"forwarding through a lab router, 1000-byte datagrams, best of {args.rounds} rounds "
           f"of {args.seconds:g} s")  # fmt: skip
     print(_common.table(rows, ("PATH", "SENT/S FROM S", "RECEIVED/S AT M1", "VS UNICAST",
-                               "DAEMON CPU µs/DATAGRAM")))  # fmt: skip
+                               "DAEMON CPU µs/DATAGRAM", "MACHINE CPU µs/DATAGRAM")))  # fmt: skip
     if "multicast (ebpf)" in best:
         print(f"the eBPF plane: {best['multicast (ebpf)'] / best['unicast']:.2f}x unicast, "
               f"{best['multicast (ebpf)'] / best['multicast (userspace)']:.1f}x the userspace "

@@ -25,7 +25,6 @@ import argparse
 import compileall
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -78,14 +77,6 @@ while True:
 """
 
 
-def busy_seconds() -> float:
-    """The whole machine's non-idle CPU time so far (/proc/stat), in seconds."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle and iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 async def iperf3(lab, address: str, seconds: float, *, udp: bool = False) -> tuple[float, float]:
     """(bits per second received, CPU microseconds per 1,448-byte segment)."""
     h6, s4 = lab.host("h6"), lab.host("s4")
@@ -94,9 +85,9 @@ async def iperf3(lab, address: str, seconds: float, *, udp: bool = False) -> tup
     async with trio.open_nursery() as nursery:
         nursery.start_soon(s4.run, ["iperf3", "-s", "-1", "-B", bind])
         await trio.sleep(0.5)  # the server's start: iperf3 says nothing when it listens
-        before = busy_seconds()
+        before = _common.busy_seconds()
         out = await h6.run(["iperf3", "-J", "-c", address, "-t", str(seconds), *extra])
-        busy = busy_seconds() - before
+        busy = _common.busy_seconds() - before
     report = json.loads(out.stdout)["end"]
     if udp:
         return float(report["sum"]["bits_per_second"]) * (

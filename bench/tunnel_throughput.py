@@ -32,7 +32,6 @@ import argparse
 import compileall
 import contextlib
 import json
-import os
 import re
 import statistics
 import sys
@@ -101,9 +100,9 @@ async def main(args: argparse.Namespace) -> int:
 
     async def measure(path: str, client, server, address: str, work: Path | None = None) -> None:
         before = _service_cpu(work) if work else None
-        busy = busy_seconds()
+        busy = _common.busy_seconds()
         bits = await iperf3(client, server, address, args.seconds)
-        busy = busy_seconds() - busy
+        busy = _common.busy_seconds() - busy
         got = (bits, await rtt(client, address))
         samples.setdefault(path, []).append(got)
         segments = bits * args.seconds / 8 / SEGMENT
@@ -169,14 +168,6 @@ async def main(args: argparse.Namespace) -> int:
         f"{of_native:.2f} of native, {of_user:.2f}x: {'MET' if ebpf_met else 'MISSED'}"
     )
     return 0 if met and ebpf_met else 1
-
-
-def busy_seconds() -> float:
-    """The whole machine's non-idle CPU time so far (/proc/stat), in seconds: the
-    paths' kernels work in softirq, which no process's times show."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _service_cpu(work: Path) -> tuple[float, int]:

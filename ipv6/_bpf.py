@@ -265,7 +265,11 @@ def load(path: Path | str, sections: list[str], *, prog_type: int = PROG_TYPE_SC
         data = Path(path).read_bytes()
     except OSError as exc:
         raise BpfObjectError(f"cannot read {path}: {exc.strerror}") from None
-    return load_object(read_object(data), sections, prog_type=prog_type)
+    try:
+        obj = read_object(data)
+    except BpfObjectError as exc:
+        raise BpfObjectError(f"{path}: {exc}") from None
+    return load_object(obj, sections, prog_type=prog_type)
 
 
 def load_object(obj: BpfObject, sections: list[str], *, prog_type: int) -> Loaded:

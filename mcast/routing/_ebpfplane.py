@@ -92,8 +92,9 @@ class EbpfPlane(UserspacePlane):
     name = "ebpf"
 
     def __init__(self, family: int, on_miss: Miss | None = None, *,
-                 filter_groups: bool = True, path: Path = OBJECT) -> None:  # fmt: skip
+                 filter_groups: bool = True, path: Path | None = None) -> None:  # fmt: skip
         """BpfError (the verifier's words) or BpfObjectError when it cannot load."""
+        path = path or OBJECT
         if not path.exists():
             raise BpfObjectError(f"{path} is missing: build it with scripts/bpf-build")
         self.kernel = load(path, [TC, SOCKET])

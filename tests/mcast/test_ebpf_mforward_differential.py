@@ -24,6 +24,7 @@ import os
 import select
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -394,3 +395,46 @@ def test_the_maps_are_what_python_packs() -> None:
     assert sizes["config"] == (4, _ebpfplane._CONFIG.size)
     assert sizes["counters"][0] == 4
     assert counted == len(_ebpfplane.COUNTER_NAMES)  # the C enum's COUNTERS
+
+
+def test_a_refused_program_falls_back_on_auto_and_is_one_line_when_asked(tmp_path: Path) -> None:
+    """The kernel refuses the program (here: the verifier, as its log says it) or
+    the object is broken: ``auto`` runs the userspace plane and its status says
+    why; ``--plane ebpf`` is one line naming the reason."""
+
+    def work() -> list[Any]:
+        from ipv6.ebpf import BpfError
+        from mcast._errors import McastError
+        from mcast.routing import _ebpfplane
+        from mcast.routing._planes import open_plane
+
+        out: list[Any] = []
+
+        def refused(path: Any, sections: Any) -> Any:
+            raise BpfError("the kernel refused tc_mforward", 13, "0: R1 invalid mem access\n")
+
+        real = _ebpfplane.load
+        for broken in ("verifier", "object"):
+            if broken == "verifier":
+                _ebpfplane.load = refused  # type: ignore[assignment]
+            else:
+                _ebpfplane.load = real
+                _ebpfplane.OBJECT = tmp_path / "not-an-object.o"
+                _ebpfplane.OBJECT.write_bytes(b"not ELF")
+            plane = open_plane("ebpf", 4, wanted="auto")
+            out.append([plane.name, plane.status()["why"]])
+            plane.close()
+            try:
+                open_plane("ebpf", 4, wanted="ebpf")
+            except McastError as exc:
+                out.append(str(exc))
+        return out
+
+    verifier, verifier_asked, broken, broken_asked = scratch.in_scratch(work)
+    assert verifier[0] == "userspace"
+    assert verifier[1].endswith("the kernel refused the program: 0: R1 invalid mem access")
+    assert verifier_asked == (
+        "the eBPF plane cannot run: the kernel refused the program: 0: R1 invalid mem access"
+    )
+    assert broken[0] == "userspace" and "not-an-object.o" in broken[1]
+    assert broken_asked.startswith("the eBPF plane cannot run:") and "\n" not in broken_asked
