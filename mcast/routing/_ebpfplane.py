@@ -171,8 +171,11 @@ class EbpfPlane(UserspacePlane):
                 self.held_groups.discard(key)
 
     def _ports(self) -> set[int]:
-        """The slots' interfaces in the ports map, the program on each Ethernet one's
-        ingress: the Ethernet ones."""
+        """Every slot's interface in the ports map (the socket filter passes only
+        what arrives on one), the program on each Ethernet one's ingress: the
+        Ethernet ones. Another kind (a TUN device, say) is in the map without
+        the program: what arrives there, and every entry that sends out of it,
+        stays Python's, whose packet socket sends without an Ethernet header."""
         wanted = set(self.forwarder.ports)
         for index in sorted(set(self.hooks) - wanted):
             self.hooks.pop(index).detach()
@@ -185,8 +188,10 @@ class EbpfPlane(UserspacePlane):
             kind = self._hardware.get(index)
             if kind is None:
                 kind = self._hardware[index] = _hardware_type(index)
+            mtu = self.forwarder.ports[index].mtu
             if kind != ARPHRD_ETHER:
-                continue  # a packet socket sends its copies: no Ethernet header to rewrite
+                values[index] = port_value(mtu, b"", False)
+                continue
             try:
                 mac = _mac(index)
             except OSError:
@@ -200,7 +205,7 @@ class EbpfPlane(UserspacePlane):
                     )  # fmt: skip
                 except OSError as exc:
                     self.refused[index] = why_not(exc)
-            values[index] = port_value(self.forwarder.ports[index].mtu, mac, index in self.hooks)
+            values[index] = port_value(mtu, mac, index in self.hooks)
         for index in set(self.held_ports) - set(values):
             table.delete(struct.pack("<I", index))
         for index, value in values.items():

@@ -52,6 +52,8 @@ ROUTES4 = [
     ("239.1.1.4", S4, "eth0", (("eth1", 1), ("eth2", 10))),
     ("239.1.1.5", S4, "eth0", (("eth2", 1),)),
     ("239.1.1.6", S4, "eth0", (("eth1", 10),)),
+    ("239.1.1.7", S4, "eth0", (("eth1", 1), ("tun0", 1))),  # out of a TUN device too
+    ("239.1.1.8", None, "tun0", (("eth1", 1),)),  # in from a TUN device
 ]
 ROUTES6 = [
     ("ff1e::1", S6, "eth0", (("eth1", 1), ("eth2", 1))),
@@ -95,6 +97,8 @@ CASES4: list[tuple[str, bytes, str, int]] = [
     ("a loopback source", v4(src="127.0.0.1"), "eth0", 0),
     ("a link-local group", v4(dst="224.0.0.5"), "eth0", 0),
     ("no group with an entry", v4(dst="239.9.9.9"), "eth0", 0),
+    ("an entry out of a TUN device: Python's", v4(dst="239.1.1.7"), "eth0", 0),
+    ("in from a TUN device: Python's", v4(src="10.5.5.5", dst="239.1.1.8"), "tun0", 0),
 ]
 CASES6: list[tuple[str, bytes, str, int]] = [
     ("(S,G) forwards out of both", v6(), "eth0", 0),
@@ -139,6 +143,11 @@ def _lab() -> dict[str, int]:
                 index = ipr.link_lookup(ifname=each)[0]
                 ipr.link("set", index=index, state="up", mtu=1280 if each == SMALL else 1500)
             indexes[name] = ipr.link_lookup(ifname=name)[0]
+        # A slot with no Ethernet header: the program never runs there, and an entry
+        # that sends out of it is Python's (its packet socket sends the bare datagram).
+        ipr.link("add", ifname="tun0", kind="tuntap", mode="tun")
+        indexes["tun0"] = ipr.link_lookup(ifname="tun0")[0]
+        ipr.link("set", index=indexes["tun0"], state="up")
     return indexes
 
 
@@ -228,7 +237,10 @@ def _run(family: int, routes: list[Any], cases: list[tuple[str, bytes, str, int]
                 """The verdict's copies as the userspace plane sends them."""
                 head = multicast_mac(group)
                 return {
-                    names[i]: [(head + macs[names[i]] + ethertype + bytes(verdict.packet)).hex()]
+                    names[i]: [
+                        (head + macs[names[i]] + ethertype if names[i] in macs else b"").hex()
+                        + bytes(verdict.packet).hex()
+                    ]
                     for i in verdict.out
                 }
 
@@ -374,8 +386,8 @@ def test_the_programs_go_with_the_plane_even_when_its_process_is_killed() -> Non
 
     on, kind, closed, running, killed = scratch.in_scratch(work)
     assert kind == ["tcx"]
-    assert on == running == [1, 1, 1, 1]  # every slot's interface
-    assert closed == killed == [0, 0, 0, 0]
+    assert on == running == [1, 1, 1, 1, 0]  # every Ethernet slot's, not the TUN device's
+    assert closed == killed == [0, 0, 0, 0, 0]
 
 
 def test_the_maps_are_what_python_packs() -> None:
@@ -413,12 +425,12 @@ def test_a_refused_program_falls_back_on_auto_and_is_one_line_when_asked(tmp_pat
         def refused(path: Any, sections: Any) -> Any:
             raise BpfError("the kernel refused tc_mforward", 13, "0: R1 invalid mem access\n")
 
-        real = _ebpfplane.load
+        real = getattr(_ebpfplane, "load")  # noqa: B009 -- put back below
         for broken in ("verifier", "object"):
             if broken == "verifier":
-                _ebpfplane.load = refused  # type: ignore[assignment]
+                setattr(_ebpfplane, "load", refused)  # noqa: B010 -- the kernel's refusal
             else:
-                _ebpfplane.load = real
+                setattr(_ebpfplane, "load", real)  # noqa: B010
                 _ebpfplane.OBJECT = tmp_path / "not-an-object.o"
                 _ebpfplane.OBJECT.write_bytes(b"not ELF")
             plane = open_plane("ebpf", 4, wanted="auto")
