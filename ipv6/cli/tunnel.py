@@ -153,6 +153,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if row.error:
             print(f"  {row.error}")
+        if row.plane_reason:
+            print(f"  plane: {row.plane_reason}")
         if row.addresses:
             print(f"  addresses: {', '.join(row.addresses)}")
         if row.running:

@@ -135,7 +135,8 @@ class Executor:
             delete_tunnel(op.name)
         except TunnelError as exc:
             raise NetshFailed(str(exc)) from None
-        return [AddTunnel(tuple(spec.items()), spec.get("plane", "auto"))]
+        plane = "auto" if spec.get("plane_auto") else spec.get("plane", "auto")
+        return [AddTunnel(tuple(spec.items()), str(plane))]
 
     def _delete_translator(self, name: str, spec: dict[str, object]) -> list[Op]:
         from ..translate import TranslatorError, delete_translator

@@ -91,6 +91,7 @@ class Running:
     sender: Any = None  # a sendmmsg batch sender, where the system has sendmmsg
     pending: list[bytes | bytearray] = field(default_factory=list)  # to coalesce
     kernel: Any = None  # the eBPF plane's programs (ipv6.tunnel._ebpf.KernelTunnel)
+    plane_reason: str | None = None  # auto's eBPF plane that could not load: why
 
 
 def make_policy(spec: _registry.TunnelSpec, own: frozenset[int], bcast: frozenset[int]) -> Policy:
@@ -213,11 +214,15 @@ class Service:
 
             ours = [r.kernel for r in self.running.values() if r.kernel is not None]
             kernel = attach(spec, running.flows, ours)
-            if isinstance(kernel, str):
+            if isinstance(kernel, str) and not spec.plane_auto:
                 self.errors[spec.name] = f"--plane ebpf: {kernel}"
                 os.close(fd)
                 return
-            running.kernel = kernel
+            if isinstance(kernel, str):  # auto chose eBPF: the userspace plane carries it all
+                running.plane_reason = f"userspace: {kernel}"
+                _daemon.say("tunnel service", f"tunnel {spec.name}: {running.plane_reason}")
+            else:
+                running.kernel = kernel
         self.running[spec.name] = running
         self.nursery.start_soon(self._from_tun, running)
 
@@ -227,6 +232,7 @@ class Service:
         if running.kernel is not None:
             running.kernel.detach()
             running.kernel = None
+        trio.lowlevel.notify_closing(running.fd)  # its task may be waiting on it
         os.close(running.fd)
 
     def refresh_own(self) -> None:
@@ -259,6 +265,9 @@ class Service:
         buffer = bytearray(VNET_HDR_LEN + 65536)  # read into; a packet is a view of it
         view = memoryview(buffer)
         with running.cancel:
+            # Stopped before this task first ran, its descriptor is closed: the
+            # checkpoint ends it here, before a wait on a closed descriptor.
+            await trio.lowlevel.checkpoint()
             while True:
                 await trio.lowlevel.wait_readable(fd)
                 for _ in range(BATCH):
@@ -489,6 +498,8 @@ def _tunnel_status(running: Running) -> dict[str, Any]:
     """A tunnel's row: its spec, its counters (with the kernel's, on the eBPF plane)."""
     row: dict[str, Any] = {**running.spec.to_json(), **running.counters.to_json(),
                            "offloads": _offloads(running)}  # fmt: skip
+    if running.plane_reason is not None:
+        row["plane_running"], row["plane_reason"] = "userspace", running.plane_reason
     if running.kernel is not None:
         k = running.kernel.counters()
         row["tx_packets"] += k["encapsulated_packets"]

@@ -215,6 +215,9 @@ async def run(
     out, until cancelled. ``changed()`` after every batch (the status wants
     writing); ``lost(running, exc)`` when the device goes away under the service."""
     with running.cancel:
+        # Stopped before this task first ran, its descriptor is closed: the
+        # checkpoint ends it here, before a wait on a closed descriptor.
+        await trio.lowlevel.checkpoint()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_expire, running, changed)
             await _translate(running, changed, lost)

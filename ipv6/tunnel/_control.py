@@ -282,8 +282,10 @@ def add(spec: TunnelSpec, plane: str = "auto") -> str:
     from .._features import KernelLacks
     from .._probe import has, require
 
+    spec.plane_auto = False  # True: eBPF chosen by auto, so the service may fall back
     if plane == "auto":  # sit where the kernel has it, else the service, with eBPF if it can
         plane = "kernel" if kernel_has_sit() else "ebpf" if has("ebpf_tc") else "userspace"
+        spec.plane_auto = plane == "ebpf"
     elif plane == "kernel" and not kernel_has_sit():
         raise KernelLacks("sit", f"tunnel {spec.name} on the kernel plane",
                           "use --plane userspace or --plane auto")  # fmt: skip
@@ -371,11 +373,12 @@ class TunnelStatus(Result):
     service: dict[str, Any] | None = None
     error: str | None = None
     kernel_plane: dict[str, int] | None = None  # eBPF plane: what its programs counted
+    plane_reason: str | None = None  # why it runs on the plane it runs on, if not asked
 
     def to_json(self) -> dict[str, Any]:
         optional = (
             "tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "rx_merged_by_kernel", "drops",
-            "offloads", "service", "error", "kernel_plane",
+            "offloads", "service", "error", "kernel_plane", "plane_reason",
         )  # fmt: skip
         return {k: v for k, v in super().to_json().items() if k not in optional or v is not None}
 
@@ -418,7 +421,8 @@ def status() -> list[TunnelStatus]:
             row = replace(
                 row, running=True, **{k: c[k] for k in _COUNTERS}, drops=c["drops"],
                 offloads=c.get("offloads", []), rx_merged_by_kernel=c.get("rx_merged_by_kernel", 0),
-                kernel_plane=c.get("kernel_plane"),
+                kernel_plane=c.get("kernel_plane"), plane=c.get("plane_running", row.plane),
+                plane_reason=c.get("plane_reason"),
             )  # fmt: skip
             row.service = service
         elif spec["plane"] in _registry.SERVICE_PLANES and name in errors:

@@ -15,7 +15,6 @@ tests/ipv6/test_ebpf_tunnel_differential.py runs packets through both.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -51,11 +50,12 @@ class KernelTunnel:
     lost: int = 0  # pairs the kernel's maps had no room for: left to the userspace plane
     out_keys: set[bytes] = field(default_factory=set)
     in_keys: set[bytes] = field(default_factory=set)
-    undo: list[Any] = field(default_factory=list)  # kernel operations that detach it
+    hooked: list[Any] = field(default_factory=list)  # its programs on their hooks (Attachments)
 
     @classmethod
-    def load(cls, ifindex: int, *, path: Path = OBJECT) -> KernelTunnel:
+    def load(cls, ifindex: int, *, path: Path | None = None) -> KernelTunnel:
         """BpfError (the verifier's words) or BpfObjectError when it cannot load."""
+        path = path or OBJECT
         if not path.exists():
             raise BpfObjectError(f"{path} is missing: build it with scripts/bpf-build")
         return cls(_bpf.load(path, [ENCAP, ENCAP_ETH, DECAP]), ifindex)
@@ -113,17 +113,10 @@ class KernelTunnel:
         self.loaded.close()
 
     def detach(self) -> None:
-        """Take the ingress program off (the device's goes with the device), and close."""
-        from .._netlink import Netlink
-
-        netlink = Netlink()
-        try:
-            for op in self.undo:
-                with contextlib.suppress(OSError):  # the interface may be gone already
-                    netlink.apply(op)
-        finally:
-            netlink.close()
-        self.undo = []
+        """Take the programs off (the device's goes with the device), and close."""
+        for attachment in self.hooked:
+            attachment.detach()
+        self.hooked = []
         self.close()
 
 
@@ -135,9 +128,9 @@ def attach(spec: Any, flows: object, ours: list[KernelTunnel]) -> KernelTunnel |
     killed service's, and goes)."""
     from .._bpf import BpfError, why_not
     from .._interfaces import interface_of_address
-    from .._kernelops import AttachTcProgram
     from .._netlink import Netlink
     from .._procsys import write_sysctl
+    from ..ebpf import attach_tc
 
     uplink = interface_of_address(IPv4Address(spec.local))
     if uplink is None:
@@ -150,17 +143,20 @@ def attach(spec: Any, flows: object, ours: list[KernelTunnel]) -> KernelTunnel |
         kernel.configure(int(IPv4Address(spec.local)), spec.mtu)
         # The program looks routes up as for a packet that came in on the device.
         write_sysctl(f"net/ipv4/conf/{spec.name}/forwarding", "1")
-        kept = {op for other in ours for op in other.undo}
+        # Where the kernel has no tcx, the programs are cls_bpf filters, which stay
+        # when a service is killed: any on the uplink that is not another running
+        # tunnel's is such a leftover, and goes.
+        kept = {op for other in ours for a in other.hooked for op in a.undo}
         for stale in netlink.tc_programs(uplink.index, egress=False, prefix="tunnel_decap") - kept:
             netlink.apply(stale)
         programs = kernel.loaded.programs
-        netlink.apply(AttachTcProgram(index, programs[ENCAP], "tunnel_encap", egress=True))
-        kernel.undo = netlink.apply(AttachTcProgram(
-            uplink.index, programs[DECAP], "tunnel_decap", egress=False, priority=1000 + index,
-        ))  # fmt: skip
+        kernel.hooked.append(attach_tc(index, programs[ENCAP], f"tunnel_encap_{index}_",
+                                       egress=True, priority=1000 + index))  # fmt: skip
+        kernel.hooked.append(attach_tc(uplink.index, programs[DECAP], f"tunnel_decap_{index}_",
+                                       egress=False, priority=1000 + index))  # fmt: skip
     except (BpfError, BpfObjectError, OSError) as exc:
         if kernel is not None:
-            kernel.close()
+            kernel.detach()
         return why_not(exc)
     finally:
         netlink.close()

@@ -38,6 +38,7 @@ class TunnelSpec:
     offload: bool = (
         True  # userspace plane: TUN offloads (TSO in, GRO out) where the kernel has them
     )
+    plane_auto: bool = False  # eBPF because --plane auto chose it: userspace if it cannot load
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TunnelSpec:

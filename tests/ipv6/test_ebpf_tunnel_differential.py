@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +307,68 @@ def test_a_gso_packet_is_carried_only_if_its_segments_fit() -> None:
     fitting, too_big = in_scratch(work)
     assert fitting == [1, 1, 0], fitting  # tried (and refused: no GSO type here)
     assert too_big == [1, 0, 0], too_big  # left to the plane before anything
+
+
+# -- the plane that runs when the programs cannot --
+
+
+def test_auto_falls_back_to_userspace_when_the_programs_cannot_load(tmp_path: Path) -> None:
+    """A tunnel on ``auto`` (which chose eBPF) whose programs the kernel refuses,
+    or whose object is broken, runs on the userspace plane, and its status says
+    so and why; one asked for with ``--plane ebpf`` does not start, and says why."""
+    broken = tmp_path / "tunnel.o"
+    broken.write_bytes(b"not ELF")
+
+    def work() -> list[Any]:
+        import trio
+        from pyroute2 import IPRoute
+
+        from ipv6.plane._service import Service, _tunnel_status
+        from ipv6.tunnel import _ebpf
+        from ipv6.tunnel._registry import TunnelSpec
+
+        with IPRoute() as ipr:
+            ipr.link("add", ifname="up0", kind="veth", peer="up1")
+            index = ipr.link_lookup(ifname="up0")[0]
+            ipr.link("set", index=index, state="up")
+            ipr.addr("add", index=index, address="172.31.42.239", prefixlen=16)
+        real, _ebpf.OBJECT = _ebpf.OBJECT, broken
+        out: list[Any] = []
+
+        async def main() -> None:
+            from ipv6.ebpf import tcx_programs
+
+            service = Service()
+            async with trio.open_nursery() as nursery:
+                service.nursery = nursery
+                # The programs as they load: held as tcx links, gone with the service.
+                _ebpf.OBJECT = real
+                spec = TunnelSpec(name="t6to4", mode="6to4", local="172.31.42.239",
+                                  plane="ebpf", plane_auto=True)  # fmt: skip
+                service._start(spec)
+                kernel = service.running["t6to4"].kernel
+                out.append([[a.kind for a in kernel.hooked], tcx_programs(index, egress=False)])
+                service._stop("t6to4")
+                out.append(tcx_programs(index, egress=False))
+                _ebpf.OBJECT = broken
+                for auto in (True, False):
+                    spec = TunnelSpec(name="t6to4", mode="6to4", local="172.31.42.239",
+                                      plane="ebpf", plane_auto=auto)  # fmt: skip
+                    service._start(spec)
+                    running = service.running.get("t6to4")
+                    row = _tunnel_status(running) if running else None
+                    out.append([row and row.get("plane_running"), row and row.get("plane_reason"),
+                                service.errors.get("t6to4")])  # fmt: skip
+                    if running:
+                        service._stop("t6to4")
+                nursery.cancel_scope.cancel()
+
+        trio.run(main)
+        return out
+
+    hooked, stopped, auto, asked = scratch.in_scratch(work)  # no other address: up0 holds it
+    assert hooked == [["tcx", "tcx"], 1] and stopped == 0
+    (auto_plane, auto_reason, auto_error), (asked_plane, _, asked_error) = auto, asked
+    assert auto_plane == "userspace" and auto_error is None
+    assert auto_reason == f"userspace: {broken}: not an ELF file"
+    assert asked_plane is None and asked_error == f"--plane ebpf: {broken}: not an ELF file"
