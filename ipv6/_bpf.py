@@ -24,7 +24,8 @@ from ._errors import Ipv6Error
 
 _SYSCALL_NUMBERS = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351}
 MAP_CREATE, MAP_LOOKUP, MAP_UPDATE, MAP_DELETE, MAP_NEXT_KEY, PROG_LOAD = 0, 1, 2, 3, 4, 5
-PROG_TEST_RUN, PROG_QUERY, LINK_CREATE = 10, 16, 28
+PROG_TEST_RUN, PROG_QUERY, MAP_LOOKUP_BATCH, LINK_CREATE = 10, 16, 24, 28
+BATCH = 4096  # entries a batched lookup asks for at a time
 TCX_INGRESS, TCX_EGRESS = 46, 47  # attach types of tcx (Linux 6.6): a link per program
 PROG_TYPE_SOCKET_FILTER, PROG_TYPE_SCHED_CLS = 1, 3
 MAP_TYPE_PERCPU_ARRAY = 6
@@ -168,6 +169,39 @@ class Map:
                 raise
             out.append(following.raw)
             current = ctypes.create_string_buffer(following.raw, size)
+
+    def items(self) -> dict[bytes, bytes]:
+        """Every key with its value, read with BPF_MAP_LOOKUP_BATCH: a system call
+        per 4,096 entries where :meth:`keys` and :meth:`lookup` take two per entry.
+        A hash map changed while it is read may be read in part (as with keys)."""
+        size, value_size = self.definition.key_size, self._value_size()
+        keys = ctypes.create_string_buffer(size * BATCH)
+        values = ctypes.create_string_buffer(value_size * BATCH)
+        token_in, token_out = ctypes.create_string_buffer(8), ctypes.create_string_buffer(8)
+        out: dict[bytes, bytes] = {}
+        first = True
+        while True:
+            attr = _attr(
+                (0, "Q", 0 if first else _address(token_in)), (8, "Q", _address(token_out)),
+                (16, "Q", _address(keys)), (24, "Q", _address(values)), (32, "I", BATCH),
+                (36, "I", self.fd),
+            )  # fmt: skip
+            done = False
+            try:
+                _call(MAP_LOOKUP_BATCH, attr)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:  # ENOENT: the last batch (maybe empty)
+                    raise
+                done = True
+            (count,) = struct.unpack_from("<I", attr, 32)
+            raw_keys, raw_values = keys.raw, values.raw
+            for n in range(count):
+                key = raw_keys[n * size : (n + 1) * size]
+                out[key] = raw_values[n * value_size : (n + 1) * value_size]
+            if done:
+                return out
+            ctypes.memmove(token_in, token_out, 8)
+            first = False
 
     def clear(self) -> None:
         for key in self.keys():

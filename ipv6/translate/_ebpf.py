@@ -143,12 +143,13 @@ class KernelFlows:
         mono = time.monotonic_ns()
         moved = [0, 0]
         for to4 in (True, False):
-            kmap = self._map(to4)
+            # The whole map in a few system calls (one per 4,096 flows), not one per flow.
+            held = self._map(to4).items() if self.counts else {}
             for proto, key, entry in cache.items(to4):
                 k = kernel_key(proto, key)
                 if k not in self.counts:
                     continue
-                value = kmap.lookup(k)
+                value = held.get(k)
                 if value is None:
                     self.counts.pop(k, None)
                     continue

@@ -270,3 +270,27 @@ def test_clearing_one_way_keeps_the_other(kernel: KernelFlows) -> None:
     assert kernel.loaded.maps["flows4"].keys() == []
     assert len(kernel.loaded.maps["flows6"].keys()) == 1 and len(kernel.counts) == 1
     assert kernel.loaded.test_run(SECTION_ETH, ETH4 + data4).retval == TC_ACT_REDIRECT
+
+
+def test_a_batched_read_of_a_map_is_what_key_by_key_reads_give() -> None:
+    """``Map.items`` (BPF_MAP_LOOKUP_BATCH, which the service's per-second refresh
+    uses) against the kernel's key-by-key walk: an empty map, one past a batch
+    (4,096) with the last batch partial, and a per-CPU map."""
+    import random
+
+    flows = KernelFlows.load(section=SECTION_ETH)
+    try:
+        table = flows.loaded.maps["flows4"]
+        assert table.items() == {}
+        rng = random.Random(7)
+        size, value = table.definition.key_size, table.definition.value_size
+        for _ in range(4096 + 905):
+            table.update(rng.randbytes(size), rng.randbytes(value))
+        walked = {key: table.lookup(key) for key in table.keys()}  # noqa: SIM118 -- not a dict
+        assert len(walked) == 4096 + 905 and table.items() == walked
+        counters = flows.loaded.maps["counters"]
+        assert counters.per_cpu
+        per_cpu = {key: counters.lookup(key) for key in counters.keys()}  # noqa: SIM118
+        assert counters.items() == per_cpu
+    finally:
+        flows.close()
