@@ -283,9 +283,15 @@ int tc_mforward(struct __sk_buff *skb)
 		pair[0] = ttl;
 		__builtin_memcpy(&less, pair, 2);
 	}
+	/* A datagram whose checksum the NIC summed (CHECKSUM_COMPLETE) keeps its sum
+	 * right: IPv4's header checksum makes up for its TTL, and IPv6's hop limit
+	 * is taken out of and put back into the sum (BPF_F_RECOMPUTE_CSUM; the
+	 * Ethernet header is outside it). */
+	__u64 resum = family == 6 ? BPF_F_RECOMPUTE_CSUM : 0;
 	__u8 mac[12];
 	multicast_mac(family, d.key.group, mac);
-	if (bpf_skb_store_bytes(skb, at, &ttl, 1, 0) < 0 || bpf_skb_store_bytes(skb, 0, mac, 6, 0) < 0 ||
+	if (bpf_skb_store_bytes(skb, at, &ttl, 1, resum) < 0 ||
+	    bpf_skb_store_bytes(skb, 0, mac, 6, 0) < 0 ||
 	    (family == 4 && bpf_l3_csum_replace(skb, L + 10, word, less, 2) < 0)) {
 		count(REWRITE_FAILED, 1);
 		return TC_ACT_UNSPEC;
@@ -324,7 +330,7 @@ int tc_mforward(struct __sk_buff *skb)
 		count(BELOW_THRESHOLD, 1);
 	}
 	/* The host's own stack gets the datagram as it came. */
-	if (bpf_skb_store_bytes(skb, at, &d.ttl, 1, 0) < 0 ||
+	if (bpf_skb_store_bytes(skb, at, &d.ttl, 1, resum) < 0 ||
 	    bpf_skb_store_bytes(skb, 0, header, 12, 0) < 0 ||
 	    (family == 4 && bpf_l3_csum_replace(skb, L + 10, less, word, 2) < 0))
 		count(REWRITE_FAILED, 1);
