@@ -20,7 +20,7 @@ from ipv6.cli.kit import jsonable
 
 # Fields typed Any (a raw netlink attribute, a daemon's free-form status) have no
 # type to revive by: these results are read back by their own code, not from_json.
-UNTYPED = {"PlaneCounts", "PolicyTable", "SaTable", "TunnelStatus"}
+UNTYPED = {"PlaneCounts", "PlaneStatus", "PolicyTable", "SaTable", "TunnelStatus"}
 
 
 def all_results() -> list[type[Result]]:
