@@ -22,6 +22,7 @@ datagrams through both.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -93,7 +94,8 @@ class EbpfPlane(UserspacePlane):
 
     def __init__(self, family: int, on_miss: Miss | None = None, *,
                  filter_groups: bool = True, path: Path | None = None) -> None:  # fmt: skip
-        """BpfError (the verifier's words) or BpfObjectError when it cannot load."""
+        """BpfError (the verifier's words) or BpfObjectError when it cannot load;
+        OSError when the kernel refuses its socket filter."""
         path = path or OBJECT
         if not path.exists():
             raise BpfObjectError(f"{path} is missing: build it with scripts/bpf-build")
@@ -110,6 +112,9 @@ class EbpfPlane(UserspacePlane):
             self.kernel.maps["config"].update(_ZERO, _CONFIG.pack(family, int(filter_groups)))
             super().__init__(family, on_miss, filter_groups=filter_groups)
         except BaseException:
+            if hasattr(self, "_lock"):  # the base had its socket and lock: let them go
+                with contextlib.suppress(Exception):
+                    UserspacePlane.close(self)
             self.kernel.close()
             raise
 

@@ -68,7 +68,7 @@ def open_plane(kind: str, family: int, on_miss: Miss | None = None, *,
 
         try:
             plane = EbpfPlane(family, on_miss, filter_groups=filter_groups)
-        except (BpfError, BpfObjectError) as exc:
+        except (BpfError, BpfObjectError, OSError) as exc:
             if wanted == "ebpf":
                 raise McastError(f"the eBPF plane cannot run: {why_not(exc)}") from None
             plane = UserspacePlane(family, on_miss, filter_groups=filter_groups)

@@ -426,13 +426,17 @@ def test_a_refused_program_falls_back_on_auto_and_is_one_line_when_asked(tmp_pat
             raise BpfError("the kernel refused tc_mforward", 13, "0: R1 invalid mem access\n")
 
         real = getattr(_ebpfplane, "load")  # noqa: B009 -- put back below
-        for broken in ("verifier", "object"):
+        object_path = _ebpfplane.OBJECT
+        for broken in ("verifier", "object", "socket"):
             if broken == "verifier":
                 setattr(_ebpfplane, "load", refused)  # noqa: B010 -- the kernel's refusal
-            else:
+            elif broken == "object":
                 setattr(_ebpfplane, "load", real)  # noqa: B010
                 _ebpfplane.OBJECT = tmp_path / "not-an-object.o"
                 _ebpfplane.OBJECT.write_bytes(b"not ELF")
+            else:  # the socket filter refused, after the base took its socket and lock
+                _ebpfplane.OBJECT = object_path
+                _ebpfplane.SO_ATTACH_BPF = 9999  # no such option: ENOPROTOOPT
             plane = open_plane("ebpf", 4, wanted="auto")
             out.append([plane.name, plane.status()["why"]])
             plane.close()
@@ -442,7 +446,10 @@ def test_a_refused_program_falls_back_on_auto_and_is_one_line_when_asked(tmp_pat
                 out.append(str(exc))
         return out
 
-    verifier, verifier_asked, broken, broken_asked = scratch.in_scratch(work)
+    verifier, verifier_asked, broken, broken_asked, sock, sock_asked = scratch.in_scratch(work)
+    # The half-made plane let its lock go: the userspace plane took it.
+    assert sock[0] == "userspace" and "could not be attached" in sock[1]
+    assert sock_asked.startswith("the eBPF plane cannot run:")
     assert verifier[0] == "userspace"
     assert verifier[1].endswith("the kernel refused the program: 0: R1 invalid mem access")
     assert verifier_asked == (
