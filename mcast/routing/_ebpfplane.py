@@ -234,6 +234,8 @@ class EbpfPlane(UserspacePlane):
         if held == wanted:
             return
         if wanted is None:
+            if route is not None:  # Python's from now on: its counts carry on there
+                self._fold(key, route.counters)
             self._forget(key)
             return
         routes, stats = self.kernel.maps["routes"], self.kernel.maps["stats"]
@@ -247,6 +249,14 @@ class EbpfPlane(UserspacePlane):
                 stats.delete(key)
             return
         self.held_routes[key] = wanted
+
+    def _fold(self, key: bytes, counters: EntryCounters) -> None:
+        """Add what the kernel counted for ``key`` to the Forwarder's ``counters``."""
+        raw = self.kernel.maps["stats"].lookup(key)
+        for packets, size, wrong in _STATS.iter_unpack(raw or b""):  # each CPU's
+            counters.packets += packets
+            counters.bytes += size
+            counters.wrong_interface += wrong
 
     def _forget(self, key: bytes) -> None:
         self.kernel.maps["routes"].delete(key)  # first: the program stops taking it
@@ -278,15 +288,9 @@ class EbpfPlane(UserspacePlane):
             name: EntryCounters(c.packets, c.bytes, c.wrong_interface)
             for name, c in super().counters().items()
         }
-        stats = self.kernel.maps["stats"]
         for key, (_, name) in self.held_routes.items():
-            raw = stats.lookup(key)
-            if raw is None or name not in out:
-                continue
-            for packets, size, wrong in _STATS.iter_unpack(raw):  # each CPU's
-                out[name].packets += packets
-                out[name].bytes += size
-                out[name].wrong_interface += wrong
+            if name in out:
+                self._fold(key, out[name])
         return out
 
     def status(self) -> dict[str, Any]:

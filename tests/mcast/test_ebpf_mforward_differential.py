@@ -457,3 +457,35 @@ def test_a_refused_program_falls_back_on_auto_and_is_one_line_when_asked(tmp_pat
     )
     assert broken[0] == "userspace" and "not-an-object.o" in broken[1]
     assert broken_asked.startswith("the eBPF plane cannot run:") and "\n" not in broken_asked
+
+
+def test_an_entry_that_becomes_pythons_keeps_its_kernel_counts() -> None:
+    """An entry the kernel forwarded for, changed to send out of a TUN device too
+    (so Python's from then on), keeps the packets the kernel counted for it."""
+
+    def work() -> list[Any]:
+        from mcast.routing._ebpfplane import TC, EbpfPlane
+        from mcast.routing._mforward import multicast_mac
+        from mcast.routing._mroutes import Plan, Route, plan
+
+        indexes = _lab()
+        before = plan([Route("239.1.1.1", S4, "eth0", (("eth1", 1),))], indexes)
+        after = plan([Route("239.1.1.1", S4, "eth0", (("eth1", 1), ("tun0", 1)))], indexes,
+                     keep=before)  # fmt: skip
+        plane = EbpfPlane(4)
+        try:
+            plane.move(Plan(), before)
+            frame = multicast_mac(bytes([239, 1, 1, 1])) + SENDER + b"\x08\x00" + v4()
+            for _ in range(3):
+                plane.kernel.test_run(TC, frame, ifindex=indexes["eth0"])
+            held = plane.status()["kernel_plane"]["entries"]
+            plane.move(before, after)
+            counted = plane.counters()["239.1.1.1", S4]
+            return [held, plane.status()["kernel_plane"]["entries"], counted.packets,
+                    counted.bytes]  # fmt: skip
+        finally:
+            plane.close()
+
+    held, left, packets, size = scratch.in_scratch(work)
+    assert (held, left) == (1, 0)  # in the kernel, then Python's
+    assert (packets, size) == (3, 3 * len(v4()))
