@@ -31,7 +31,7 @@ TESTS = [
     "tests/mcast/test_join_hostile.py",
     "tests/mcast/test_proxy_hostile.py",
     "tests/mcast/test_pgm_hostile.py",
-    "tests/mcast/test_route_live.py::test_the_userspace_plane_counts_junk_and_goes_on",
+    "tests/mcast/test_route_live.py::test_the_forwarding_plane_counts_junk_and_goes_on",
     "tests/ipv6/test_lab_live.py::test_signals_while_a_lab_comes_up_leave_it_whole_or_gone",
 ]
 

@@ -249,10 +249,18 @@ def _junk_frames(count: int, group: str) -> int:
     return sent
 
 
-async def test_the_userspace_plane_counts_junk_and_goes_on(lab, monkeypatch, figures) -> None:
+@pytest.mark.parametrize(
+    "plane", [pytest.param("ebpf", marks=pytest.mark.needs_feature("ebpf_tc")), "userspace"]
+)
+async def test_the_forwarding_plane_counts_junk_and_goes_on(
+    lab, monkeypatch, figures, plane: str
+) -> None:
     """A peer's junk never ends the plane: each frame the kernel filter let through
-    is counted by reason, and the group's datagrams still cross."""
-    monkeypatch.setenv(PRETEND_ENV, "ip_mroute,ip6_mroute")
+    is counted by reason, and the group's datagrams still cross. On the eBPF
+    plane the program takes none of it (no header it reads), so Python counts
+    it all, as on the userspace plane."""
+    absent = "ip_mroute,ip6_mroute" + (",ebpf_tc" if plane == "userspace" else "")
+    monkeypatch.setenv(PRETEND_ENV, absent)
     group = "239.5.5.5"
     async with lab(LAB) as running:
         r, s = running.host("r"), running.host("s")
@@ -270,10 +278,11 @@ async def test_the_userspace_plane_counts_junk_and_goes_on(lab, monkeypatch, fig
         dropped = status["dropped"]
         assert sum(dropped.values()) == sent and status["forwarded"] == 0, status
         assert set(dropped) <= {"malformed", "bad_header_checksum"}, dropped
+        assert status["plane"] == plane
         assert await arrivals(running, group, ttl=5) == [4, 4, 4]
         assert (await r.run(["pgrep", "-f", "mcast.routing._routed"])).stdout.strip()
     figures(
-        "mcast route (the userspace plane)",
+        f"mcast route (the {plane} plane)",
         "IPv4 frames to a routed group that pass the plane's kernel filter but are no "
         "datagram: truncated, wrong checksums, lying lengths and versions, random bytes",
         count=sent,
