@@ -72,7 +72,8 @@ def register(groups: Any) -> None:
         "--plane", choices=("auto", "kernel", "ebpf", "userspace"), default="auto",
         help="kernel: the kernel's sit driver; userspace: TUN and a raw socket, RFC 3964's "
         "checks in the service; ebpf: the same, with kernel programs carrying the address "
-        "pairs the service has checked; auto: kernel where it has sit, else userspace",
+        "pairs the service has checked; auto: kernel where it has sit, else ebpf where the "
+        "kernel runs tc programs (userspace if it then refuses them), else userspace",
     )  # fmt: skip
     add.add_argument(
         "--router",
